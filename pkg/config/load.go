@@ -1,0 +1,173 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/spf13/pflag"
+)
+
+// RegisterFlags adds a flag for every setting that has one, with the
+// built-in default shown in help.
+func RegisterFlags(fs *pflag.FlagSet) {
+	def := Default()
+	for _, s := range settings {
+		if s.Flag == "" {
+			continue
+		}
+		usage := s.Usage + " (" + s.Env() + ", " + s.Key + ")"
+		switch p := s.field(def).(type) {
+		case *string:
+			fs.String(s.Flag, *p, usage)
+		case *bool:
+			fs.Bool(s.Flag, *p, usage)
+		case *time.Duration:
+			fs.Duration(s.Flag, *p, usage)
+		}
+	}
+}
+
+// Load builds the effective configuration: defaults, then the TOML file
+// at path (if any), then the environment, then flags that were set.
+// Unknown keys in the file are returned as warnings, not errors, so a
+// config shared with a newer version still loads.
+func Load(fs *pflag.FlagSet, getenv func(string) string, path string) (*Config, []string, error) {
+	c := Default()
+	var warnings []string
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+		warnings, err = c.applyTOML(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	for _, s := range settings {
+		env := s.Env()
+		if env == "" || getenv == nil {
+			continue
+		}
+		if v, ok := lookupEnv(getenv, env); ok {
+			if err := s.set(c, v); err != nil {
+				return nil, nil, fmt.Errorf("config: %s: %w", env, err)
+			}
+		}
+	}
+	if fs != nil {
+		for _, s := range settings {
+			if s.Flag == "" || !fs.Changed(s.Flag) {
+				continue
+			}
+			if err := s.set(c, fs.Lookup(s.Flag).Value.String()); err != nil {
+				return nil, nil, fmt.Errorf("config: --%s: %w", s.Flag, err)
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return c, warnings, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// applyTOML sets every known key of a TOML document.
+func (c *Config) applyTOML(data []byte) ([]string, error) {
+	var doc map[string]any
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return nil, fmt.Errorf("line %d column %d: %s", row, col, de.Error())
+		}
+		return nil, err
+	}
+	var warnings []string
+	secNames := make([]string, 0, len(doc))
+	for k := range doc {
+		secNames = append(secNames, k)
+	}
+	sort.Strings(secNames)
+	for _, sec := range secNames {
+		table, ok := doc[sec].(map[string]any)
+		if !ok {
+			warnings = append(warnings, fmt.Sprintf("ignored top-level key %q: settings live in sections", sec))
+			continue
+		}
+		keys := make([]string, 0, len(table))
+		for k := range table {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			key := sec + "." + k
+			s, ok := Lookup(key)
+			if !ok {
+				warnings = append(warnings, fmt.Sprintf("ignored unknown key %q", key))
+				continue
+			}
+			var text string
+			switch v := table[k].(type) {
+			case string:
+				text = v
+			case int64:
+				text = strconv.FormatInt(v, 10)
+			case float64:
+				text = strconv.FormatFloat(v, 'f', -1, 64)
+			case bool:
+				text = strconv.FormatBool(v)
+			default:
+				return nil, fmt.Errorf("%s: unsupported value of type %T", key, v)
+			}
+			if err := s.set(c, text); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return warnings, nil
+}
+
+// WriteTOML writes c as a TOML file that Load reads back unchanged.
+func (c *Config) WriteTOML(w io.Writer) error {
+	var b bytes.Buffer
+	for i, sec := range sections() {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "[%s]\n", sec)
+		for _, s := range settings {
+			secName, key, _ := strings.Cut(s.Key, ".")
+			if secName != sec {
+				continue
+			}
+			fmt.Fprintf(&b, "# %s\n", s.Usage)
+			v := s.field(c)
+			text := format(s, v)
+			switch v.(type) {
+			case *bool:
+			case *time.Duration:
+				if !s.msKey() {
+					text = strconv.Quote(text)
+				}
+			default:
+				text = strconv.Quote(text)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", key, text)
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}

@@ -1,0 +1,238 @@
+// Package engine is the core every protocol and command shares: a registry
+// of streams, each owned by one goroutine that serialises its lifecycle,
+// and a lock-free path for media from one publisher to many readers.
+//
+// Media never passes through the owner goroutine. A publisher appends
+// immutable frames to the stream's list; every reader follows the list with
+// its own cursor in its own goroutine, so no reader can block the publisher
+// or another reader. A reader that falls behind skips to the newest keyframe
+// or is ended. New readers start at the last keyframe (GOP cache).
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Engine is the stream registry.
+type Engine struct {
+	log    *slog.Logger
+	config atomic.Pointer[Config]
+	stats  Stats
+
+	mu      sync.Mutex
+	streams map[Key]*Stream
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// New returns an engine. log may be nil.
+func New(cfg Config, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{log: log, streams: make(map[Key]*Stream)}
+	e.config.Store(&cfg)
+	return e
+}
+
+// Config returns the current configuration.
+func (e *Engine) Config() Config { return *e.config.Load() }
+
+// SetConfig replaces the configuration; live streams use it from their next
+// decision on.
+func (e *Engine) SetConfig(cfg Config) { e.config.Store(&cfg) }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// lookup returns the stream of key, creating it when create is set.
+func (e *Engine) lookup(key Key, create bool) (*Stream, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrEngineClosed
+	}
+	s := e.streams[key]
+	if s == nil && create {
+		s = newStream(e, key)
+		e.streams[key] = s
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			s.run()
+		}()
+	}
+	return s, nil
+}
+
+// unregister removes s from the registry if it is still the stream of its
+// key, so the next lookup creates a fresh one.
+func (e *Engine) unregister(s *Stream) {
+	e.mu.Lock()
+	if e.streams[s.key] == s {
+		delete(e.streams, s.key)
+	}
+	e.mu.Unlock()
+}
+
+// retry runs fn against the stream of key until fn does not report
+// errStreamGone (the stream finished between lookup and command).
+func (e *Engine) retry(key Key, create bool, fn func(*Stream) error) error {
+	for {
+		s, err := e.lookup(key, create)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			return ErrNotFound
+		}
+		err = fn(s)
+		if !errors.Is(err, errStreamGone) {
+			return err
+		}
+	}
+}
+
+// Publish attaches a publisher to the stream of key. A live stream refuses
+// it with ErrAlreadyPublishing unless takeover is configured; a stream in
+// its grace period takes it as the returning publisher.
+func (e *Engine) Publish(ctx context.Context, key Key, info SessionInfo) (*Publisher, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	var p *Publisher
+	err := e.retry(key, true, func(s *Stream) error {
+		var err error
+		p, err = s.attachPublisher(ctx, info)
+		return err
+	})
+	if errors.Is(err, ErrAlreadyPublishing) {
+		e.stats.PublishersRefused.Add(1)
+	}
+	return p, err
+}
+
+// Play attaches a reader to the stream of key. If the stream is not
+// published yet it waits up to Config.MaxStreamWait (or until ctx ends)
+// and then returns ErrNotFound.
+func (e *Engine) Play(ctx context.Context, key Key, info SessionInfo) (*Reader, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	wait := e.Config().MaxStreamWait
+	deadline := time.Now().Add(wait)
+	for {
+		s, err := e.lookup(key, true)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.play(ctx, info, deadline)
+		if errors.Is(err, errStreamGone) {
+			continue
+		}
+		if errors.Is(err, ErrNotFound) {
+			e.stats.ReadersNotFound.Add(1)
+		}
+		return r, err
+	}
+}
+
+// CloseStream ends the stream of key: its publisher is disconnected and
+// its readers get end of stream. It reports whether a stream was found.
+func (e *Engine) CloseStream(ctx context.Context, key Key, reason string) (bool, error) {
+	found := false
+	err := e.retry(key, false, func(s *Stream) error {
+		return s.do(ctx, func() {
+			found = s.publisher != nil || s.state == StateGrace || len(s.readers) > 0
+			s.end(reason)
+		})
+	})
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return found, err
+}
+
+// Streams returns a snapshot of every stream that has a publisher or is in
+// its grace period, sorted by key. Each snapshot round-trips through the
+// stream's owner goroutine.
+func (e *Engine) Streams(ctx context.Context) ([]StreamInfo, error) {
+	e.mu.Lock()
+	list := make([]*Stream, 0, len(e.streams))
+	for _, s := range e.streams {
+		list = append(list, s)
+	}
+	e.mu.Unlock()
+
+	out := make([]StreamInfo, 0, len(list))
+	for _, s := range list {
+		info, err := s.Info(ctx)
+		if errors.Is(err, errStreamGone) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("engine: snapshot %s: %w", s.key, err)
+		}
+		if info.State == StateLive || info.State == StateGrace {
+			out = append(out, info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	return out, nil
+}
+
+// Stream returns a snapshot of the stream of key.
+func (e *Engine) Stream(ctx context.Context, key Key) (StreamInfo, bool, error) {
+	var info StreamInfo
+	err := e.retry(key, false, func(s *Stream) error {
+		var err error
+		info, err = s.Info(ctx)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return StreamInfo{}, false, nil
+	}
+	if err != nil {
+		return StreamInfo{}, false, err
+	}
+	return info, info.State == StateLive || info.State == StateGrace, nil
+}
+
+// Ping proves the engine responds: the registry lock is taken and every
+// stream's owner goroutine answers within ctx. It returns the number of
+// published streams.
+func (e *Engine) Ping(ctx context.Context) (int, error) {
+	list, err := e.Streams(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return len(list), nil
+}
+
+// Close ends every stream and waits for their owner goroutines. Readers get
+// end of stream, publishers are disconnected.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		e.wg.Wait()
+		return
+	}
+	e.closed = true
+	list := make([]*Stream, 0, len(e.streams))
+	for _, s := range e.streams {
+		list = append(list, s)
+	}
+	e.mu.Unlock()
+	for _, s := range list {
+		s.shutdown()
+	}
+	e.wg.Wait()
+}

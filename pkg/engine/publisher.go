@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// Publisher is the write side of a stream, used by one goroutine: the
+// protocol session that receives the media.
+type Publisher struct {
+	s            *Stream
+	info         SessionInfo
+	ctx          context.Context
+	cancelCtx    context.CancelCauseFunc
+	detached     bool // under s.appendMu
+	continuePush *time.Duration
+	tracks       []*media.Track // publisher's own tracks
+	canonical    []*media.Track // the stream's Track for each of them
+	closed       bool
+}
+
+func newPublisher(s *Stream, info SessionInfo) *Publisher {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &Publisher{s: s, info: info, ctx: ctx, cancelCtx: cancel}
+}
+
+func (p *Publisher) cancel(reason string) {
+	p.cancelCtx(errors.New(reason))
+}
+
+// Key returns the key of the stream being published.
+func (p *Publisher) Key() Key { return p.s.key }
+
+// Done is closed when the engine has detached the publisher: it was
+// replaced, its stream was closed, or the server is shutting down. The
+// session should then close its connection.
+func (p *Publisher) Done() <-chan struct{} { return p.ctx.Done() }
+
+// Reason tells why Done was closed.
+func (p *Publisher) Reason() error { return context.Cause(p.ctx) }
+
+// OnDone arranges for fn to run in its own goroutine when Done closes.
+// It returns a function that cancels the arrangement.
+func (p *Publisher) OnDone(fn func()) (stop func() bool) {
+	return context.AfterFunc(p.ctx, fn)
+}
+
+// SetContinuePush overrides the grace period for this publisher (from a
+// hook reply, for example).
+func (p *Publisher) SetContinuePush(d time.Duration) {
+	_ = p.s.do(context.Background(), func() { p.continuePush = &d })
+}
+
+// SetTracks declares the publisher's tracks. Readers waiting for the
+// stream are released. A publisher may call it again when its codec
+// configuration changes.
+func (p *Publisher) SetTracks(tracks []*media.Track) error {
+	if len(tracks) == 0 {
+		return errors.New("engine: publish without tracks")
+	}
+	var canonical []*media.Track
+	var err error
+	doErr := p.s.do(context.Background(), func() {
+		if p.s.publisher != p {
+			err = ErrPublisherClosed
+			return
+		}
+		canonical = p.s.setTracks(tracks)
+	})
+	if doErr != nil {
+		return ErrPublisherClosed
+	}
+	if err != nil {
+		return err
+	}
+	p.tracks = append(p.tracks[:0], tracks...)
+	p.canonical = canonical
+	return nil
+}
+
+// SetMetadata records the publisher's stream metadata (onMetaData).
+func (p *Publisher) SetMetadata(md media.Metadata) {
+	p.s.metadata.Store(&md)
+}
+
+// WriteFrame appends f to the stream. f must belong to one of the tracks
+// given to SetTracks and must not be changed afterwards. It never blocks on
+// readers. It returns ErrPublisherClosed once the publisher is detached.
+func (p *Publisher) WriteFrame(f *media.Frame) error {
+	for i, t := range p.tracks {
+		if f.Track == t {
+			f.Track = p.canonical[i]
+			break
+		}
+	}
+	if f.Track.Kind() == media.KindAudio {
+		f.Key = true
+	}
+	s := p.s
+	s.appendMu.Lock()
+	if p.detached {
+		s.appendMu.Unlock()
+		return ErrPublisherClosed
+	}
+	s.timeline.apply(f)
+	prev := s.tail.Load()
+	n := &node{frame: f, seq: prev.seq + 1, bytes: prev.bytes + int64(len(f.Payload)), at: time.Now().UnixNano()}
+	prev.next.Store(n)
+	s.tail.Store(n)
+	video := f.Track.Kind() == media.KindVideo
+	if (video && f.Key) || (!video && !s.hasVideo) {
+		s.gop.Store(n)
+	} else if g := s.gop.Load(); g != nil && n.bytes-g.bytes > s.e.Config().MaxGOPBytes {
+		// Too long a GOP to cache: new readers wait for the next keyframe.
+		s.gop.Store(nil)
+	}
+	s.appendMu.Unlock()
+
+	s.framesIn.Add(1)
+	s.e.stats.FramesIn.Add(1)
+	s.signal()
+	return nil
+}
+
+// AddBytesIn counts bytes received from the publisher's connection.
+func (p *Publisher) AddBytesIn(n int) {
+	p.s.bytesIn.Add(int64(n))
+	p.s.e.stats.BytesIn.Add(int64(n))
+}
+
+// Close detaches the publisher. Its readers stay attached for the grace
+// period (Config.ContinuePush) waiting for a publisher to return.
+func (p *Publisher) Close() {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	_ = p.s.do(context.Background(), func() { p.s.publisherLeft(p) })
+	p.cancel("publisher closed")
+}

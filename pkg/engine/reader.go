@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// Reader is the read side of a stream for one consumer (a player, a
+// recorder). It is used by one goroutine; Close may be called from any.
+type Reader struct {
+	s      *Stream
+	info   SessionInfo
+	since  time.Time
+	tracks []*media.Track
+
+	start   *node // first node to deliver (GOP cache), or nil
+	last    *node // last node delivered
+	needKey bool  // skip until a video keyframe
+
+	ctx       context.Context
+	cancelCtx context.CancelCauseFunc
+	closeOnce sync.Once
+	skipped   int64
+}
+
+func newReader(s *Stream, info SessionInfo) *Reader {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := &Reader{s: s, info: info, since: time.Now(), ctx: ctx, cancelCtx: cancel}
+	if t := s.tracks.Load(); t != nil {
+		r.tracks = *t
+	}
+	if g := s.gop.Load(); g != nil {
+		r.start = g
+	} else {
+		r.last = s.tail.Load()
+		for _, t := range r.tracks {
+			if t.Kind() == media.KindVideo {
+				r.needKey = true
+			}
+		}
+	}
+	return r
+}
+
+// Key returns the key of the stream being read.
+func (r *Reader) Key() Key { return r.s.key }
+
+// Tracks returns the stream's tracks when the reader attached. Frames may
+// later point to new tracks if the publisher changes its configuration.
+func (r *Reader) Tracks() []*media.Track { return r.tracks }
+
+// Metadata returns the publisher's metadata, if any.
+func (r *Reader) Metadata() media.Metadata {
+	if md := r.s.metadata.Load(); md != nil {
+		return *md
+	}
+	return nil
+}
+
+// Done is closed when the reader is closed or kicked.
+func (r *Reader) Done() <-chan struct{} { return r.ctx.Done() }
+
+// OnDone arranges for fn to run in its own goroutine when the reader is
+// closed, so a session can close its connection and unblock a write.
+func (r *Reader) OnDone(fn func()) (stop func() bool) { return context.AfterFunc(r.ctx, fn) }
+
+// Skipped returns how many frames this reader skipped for being slow.
+func (r *Reader) Skipped() int64 { return r.skipped }
+
+// Next appends to dst every frame available now, up to cap(dst), waiting
+// for at least one. It returns io.EOF when the stream has ended and every
+// frame was delivered, ErrReaderTooSlow when the reader fell too far
+// behind, and ErrReaderClosed after Close. dst must have a capacity > 0.
+func (r *Reader) Next(dst []*media.Frame) ([]*media.Frame, error) {
+	for {
+		// Take the wake-up channel before looking for frames, so a frame
+		// appended in between closes the channel we wait on.
+		notify := *r.s.notify.Load()
+		var err error
+		dst, err = r.collect(dst)
+		if err != nil || len(dst) > 0 {
+			return dst, err
+		}
+		select {
+		case <-notify:
+		case <-r.s.ended:
+			if dst, err = r.collect(dst); err != nil || len(dst) > 0 {
+				return dst, err
+			}
+			return dst, io.EOF
+		case <-r.ctx.Done():
+			return dst, ErrReaderClosed
+		}
+	}
+}
+
+func (r *Reader) nextNode() *node {
+	if r.start != nil {
+		n := r.start
+		r.start = nil
+		return n
+	}
+	return r.last.next.Load()
+}
+
+func (r *Reader) collect(dst []*media.Frame) ([]*media.Frame, error) {
+	if r.ctx.Err() != nil {
+		return dst, ErrReaderClosed
+	}
+	n := r.nextNode()
+	if n == nil {
+		return dst, nil
+	}
+	if err := r.checkLag(&n); err != nil {
+		return dst, err
+	}
+	for n != nil && len(dst) < cap(dst) {
+		r.last = n
+		if r.needKey {
+			if n.frame.Track.Kind() != media.KindVideo || !n.frame.Key {
+				n = n.next.Load()
+				continue
+			}
+			r.needKey = false
+		}
+		dst = append(dst, n.frame)
+		n = n.next.Load()
+	}
+	return dst, nil
+}
+
+// checkLag moves *n to the latest keyframe when the next frame has waited
+// for this reader longer than MaxReaderLag, and ends the reader when it is
+// too far behind to recover. Lag is wall-clock time since the frame was
+// appended, so a publisher that sends faster than real time (a burst, a
+// file without pacing) does not make keeping-up readers skip.
+func (r *Reader) checkLag(n **node) error {
+	cfg := r.s.e.Config()
+	cur := *n
+	if cfg.MaxReaderLag <= 0 || time.Duration(time.Now().UnixNano()-cur.at) <= cfg.MaxReaderLag {
+		return nil
+	}
+	tail := r.s.tail.Load()
+	if g := r.s.gop.Load(); g != nil && g.seq > cur.seq {
+		skipped := int64(g.seq - cur.seq)
+		r.skipped += skipped
+		r.s.e.stats.FramesSkipped.Add(skipped)
+		*n = g
+		return nil
+	}
+	if cfg.MaxReaderLagBytes > 0 && tail.bytes-cur.bytes > cfg.MaxReaderLagBytes {
+		r.s.e.stats.ReadersDropped.Add(1)
+		r.close(ErrReaderTooSlow)
+		return ErrReaderTooSlow
+	}
+	return nil
+}
+
+// AddBytesOut counts bytes written to the reader's connection.
+func (r *Reader) AddBytesOut(n int) {
+	r.s.bytesOut.Add(int64(n))
+	r.s.e.stats.BytesOut.Add(int64(n))
+}
+
+// Err tells why the stream or the reader ended.
+func (r *Reader) Err() error {
+	if err := context.Cause(r.ctx); err != nil {
+		return err
+	}
+	if reason := r.s.endReason.Load(); reason != nil {
+		return errors.New(*reason)
+	}
+	return nil
+}
+
+// Close detaches the reader. It is safe to call more than once and from
+// any goroutine; a Next in progress returns ErrReaderClosed.
+func (r *Reader) Close() { r.close(ErrReaderClosed) }
+
+func (r *Reader) close(cause error) {
+	r.closeOnce.Do(func() {
+		r.cancelCtx(cause)
+		r.s.e.stats.Readers.Add(-1)
+		r.s.removeReader(r)
+	})
+}

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// SessionInfo describes the connection behind a publisher or reader, for
+// logs, the API and hooks.
+type SessionInfo struct {
+	ID       string // unique per connection
+	Protocol string // "rtmp", "http-flv", "ws-flv", ...
+	Remote   string // peer address
+	Local    string // local address
+	Params   string // query string of the URL, without '?'
+}
+
+// State is the lifecycle state of a stream.
+type State uint8
+
+// Stream states.
+const (
+	StateIdle  State = iota // readers may wait; no publisher yet
+	StateLive               // a publisher is attached
+	StateGrace              // the publisher left; readers wait for it to return
+	StateEnded              // readers get end of stream
+)
+
+func (s State) String() string {
+	switch s {
+	case StateIdle:
+		return "idle"
+	case StateLive:
+		return "live"
+	case StateGrace:
+		return "grace"
+	case StateEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// StreamInfo is a snapshot of a stream, taken by its owner goroutine.
+type StreamInfo struct {
+	Key        Key
+	State      State
+	Ready      bool // tracks are known
+	Tracks     []*media.Track
+	Metadata   media.Metadata
+	Publisher  *SessionInfo
+	Readers    []ReaderInfo
+	Waiting    int
+	CreatedAt  time.Time // when the first publisher attached
+	BytesIn    int64
+	BytesOut   int64
+	FramesIn   int64
+	Publishers int // publishers attached over the stream's life
+}
+
+// ReaderInfo describes one attached reader.
+type ReaderInfo struct {
+	SessionInfo
+	Since time.Time
+}

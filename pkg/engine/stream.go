@@ -1,0 +1,392 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// Stream is one vhost/app/stream. Its lifecycle fields belong to the owner
+// goroutine (run); other goroutines change them only by sending a command
+// (do). The media path uses only the atomic fields and appendMu.
+type Stream struct {
+	e    *Engine
+	key  Key
+	cmds chan func()
+	quit chan struct{} // closed to make the owner end the stream and exit
+	done chan struct{} // closed when the owner goroutine has exited
+
+	// Owner-only state.
+	state      State
+	publisher  *Publisher
+	readers    map[*Reader]struct{}
+	waiters    map[*waiter]struct{}
+	graceTimer *time.Timer
+	createdAt  time.Time
+	published  int
+	quitOnce   sync.Once
+
+	// Shared with readers and the publisher; written by the owner or the
+	// publisher, read by anyone.
+	ended     chan struct{} // closed when readers must finish
+	endReason atomic.Pointer[string]
+	tracks    atomic.Pointer[[]*media.Track]
+	metadata  atomic.Pointer[media.Metadata]
+	tail      atomic.Pointer[node] // newest frame (a sentinel before the first)
+	gop       atomic.Pointer[node] // latest keyframe; nil: wait for the next one
+	notify    atomic.Pointer[chan struct{}]
+	lastWake  atomic.Int64 // unix nanoseconds of the last wake-up
+	wakeArmed atomic.Bool  // a delayed wake-up is scheduled
+	bytesIn   atomic.Int64
+	bytesOut  atomic.Int64
+	framesIn  atomic.Int64
+
+	// appendMu serialises appends with publisher changes, so a replaced
+	// publisher can never append after its successor started. It is held
+	// only for a few memory operations, never across I/O.
+	appendMu sync.Mutex
+	timeline timeline
+	hasVideo bool // under appendMu
+}
+
+type waiter struct {
+	info SessionInfo
+	ch   chan *Reader // receives the reader, or nil when the stream ended
+}
+
+func newStream(e *Engine, key Key) *Stream {
+	s := &Stream{
+		e:       e,
+		key:     key,
+		cmds:    make(chan func()),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		readers: make(map[*Reader]struct{}),
+		waiters: make(map[*waiter]struct{}),
+		ended:   make(chan struct{}),
+	}
+	s.tail.Store(&node{})
+	ch := make(chan struct{})
+	s.notify.Store(&ch)
+	return s
+}
+
+// Key returns the stream's key.
+func (s *Stream) Key() Key { return s.key }
+
+// do runs fn on the owner goroutine and waits until it has run.
+func (s *Stream) do(ctx context.Context, fn func()) error {
+	ran := make(chan struct{})
+	cmd := func() {
+		fn()
+		close(ran)
+	}
+	select {
+	case s.cmds <- cmd:
+	case <-s.done:
+		return errStreamGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-ran
+	return nil
+}
+
+func (s *Stream) run() {
+	defer close(s.done)
+	for {
+		var graceC <-chan time.Time
+		if s.graceTimer != nil {
+			graceC = s.graceTimer.C
+		}
+		select {
+		case fn := <-s.cmds:
+			fn()
+		case <-graceC:
+			s.graceTimer = nil
+			s.e.log.Info("publisher did not return", "stream", s.key.String(),
+				"continue_push", s.e.Config().ContinuePush.String())
+			s.end("publisher did not return")
+		case <-s.quit:
+			s.end("server shutting down")
+		}
+		if s.state == StateEnded || (s.state == StateIdle && len(s.waiters) == 0 && len(s.readers) == 0) {
+			s.e.unregister(s)
+			return
+		}
+	}
+}
+
+// shutdown makes the owner end the stream and exit.
+func (s *Stream) shutdown() {
+	s.quitOnce.Do(func() { close(s.quit) })
+}
+
+// ready reports whether readers can attach: tracks are known and the
+// stream has not ended.
+func (s *Stream) ready() bool {
+	return (s.state == StateLive || s.state == StateGrace) && s.tracks.Load() != nil
+}
+
+func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo) (*Publisher, error) {
+	var p *Publisher
+	var err error
+	e := s.do(ctx, func() {
+		switch s.state {
+		case StateEnded:
+			err = errStreamGone
+			return
+		case StateLive:
+			if !s.e.Config().Takeover {
+				err = ErrAlreadyPublishing
+				return
+			}
+			old := s.publisher
+			s.detach(old, "replaced by a new publisher")
+			s.e.stats.PublishersReplaced.Add(1)
+			s.e.log.Info("publisher replaced", "stream", s.key.String(),
+				"session", old.info.ID, "remote", old.info.Remote, "by", info.Remote)
+		case StateGrace:
+			s.graceTimer.Stop()
+			s.graceTimer = nil
+			s.e.stats.PublisherReturns.Add(1)
+		case StateIdle:
+			s.createdAt = time.Now()
+			s.e.stats.Streams.Add(1)
+		}
+		p = newPublisher(s, info)
+		s.appendMu.Lock()
+		s.timeline.newSession()
+		s.appendMu.Unlock()
+		s.publisher = p
+		s.state = StateLive
+		s.published++
+	})
+	if e != nil {
+		return nil, e
+	}
+	return p, err
+}
+
+// detach disconnects p from the stream (owner only).
+func (s *Stream) detach(p *Publisher, reason string) {
+	s.appendMu.Lock()
+	p.detached = true
+	s.appendMu.Unlock()
+	p.cancel(reason)
+	if s.publisher == p {
+		s.publisher = nil
+	}
+}
+
+// publisherLeft handles a publisher that closed itself (owner only).
+func (s *Stream) publisherLeft(p *Publisher) {
+	if s.publisher != p {
+		return // already replaced or the stream ended
+	}
+	s.detach(p, "publisher closed")
+	grace := s.e.Config().ContinuePush
+	if p.continuePush != nil {
+		grace = *p.continuePush
+	}
+	if grace <= 0 || s.tracks.Load() == nil {
+		s.end("publisher left")
+		return
+	}
+	s.state = StateGrace
+	s.graceTimer = time.NewTimer(grace)
+}
+
+// setTracks installs a publisher's tracks, keeping the stream's existing
+// Track when the configuration is unchanged (owner only).
+func (s *Stream) setTracks(tracks []*media.Track) []*media.Track {
+	old := s.tracks.Load()
+	out := make([]*media.Track, len(tracks))
+	for i, t := range tracks {
+		out[i] = t
+		if old != nil {
+			for _, o := range *old {
+				if o.SameConfig(t) {
+					out[i] = o
+					break
+				}
+			}
+		}
+	}
+	hasVideo := false
+	for _, t := range out {
+		if t.Kind() == media.KindVideo {
+			hasVideo = true
+		}
+	}
+	s.appendMu.Lock()
+	s.hasVideo = hasVideo
+	s.appendMu.Unlock()
+	s.tracks.Store(&out)
+	for w := range s.waiters {
+		w.ch <- s.attachReader(w.info)
+		delete(s.waiters, w)
+		s.e.stats.WaitingReaders.Add(-1)
+	}
+	return out
+}
+
+// end finishes the stream for everyone (owner only).
+func (s *Stream) end(reason string) {
+	if s.state == StateEnded {
+		return
+	}
+	if s.state == StateLive || s.state == StateGrace {
+		s.e.stats.Streams.Add(-1)
+	}
+	if s.publisher != nil {
+		s.detach(s.publisher, reason)
+	}
+	if s.graceTimer != nil {
+		s.graceTimer.Stop()
+		s.graceTimer = nil
+	}
+	for w := range s.waiters {
+		w.ch <- nil
+		delete(s.waiters, w)
+		s.e.stats.WaitingReaders.Add(-1)
+	}
+	s.state = StateEnded
+	s.endReason.Store(&reason)
+	close(s.ended)
+	s.wake()
+}
+
+func (s *Stream) attachReader(info SessionInfo) *Reader {
+	r := newReader(s, info)
+	s.readers[r] = struct{}{}
+	s.e.stats.Readers.Add(1)
+	return r
+}
+
+func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time) (*Reader, error) {
+	w := &waiter{info: info, ch: make(chan *Reader, 1)}
+	var r *Reader
+	var gone bool
+	err := s.do(ctx, func() {
+		switch {
+		case s.state == StateEnded:
+			gone = true
+		case s.ready():
+			r = s.attachReader(info)
+		default:
+			s.waiters[w] = struct{}{}
+			s.e.stats.WaitingReaders.Add(1)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if gone {
+		return nil, errStreamGone
+	}
+	if r != nil {
+		return r, nil
+	}
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case r = <-w.ch:
+		if r == nil {
+			return nil, ErrNotFound
+		}
+		return r, nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	_ = s.do(context.Background(), func() {
+		if _, ok := s.waiters[w]; ok {
+			delete(s.waiters, w)
+			s.e.stats.WaitingReaders.Add(-1)
+		}
+	})
+	// The owner may have answered before it saw the cancellation.
+	select {
+	case r = <-w.ch:
+		if r != nil {
+			return r, nil
+		}
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, ErrNotFound
+}
+
+func (s *Stream) removeReader(r *Reader) {
+	_ = s.do(context.Background(), func() {
+		if _, ok := s.readers[r]; ok {
+			delete(s.readers, r)
+		}
+	})
+}
+
+// Info returns a snapshot taken by the owner goroutine.
+func (s *Stream) Info(ctx context.Context) (StreamInfo, error) {
+	var info StreamInfo
+	err := s.do(ctx, func() {
+		info = StreamInfo{
+			Key:        s.key,
+			State:      s.state,
+			Ready:      s.tracks.Load() != nil,
+			Waiting:    len(s.waiters),
+			CreatedAt:  s.createdAt,
+			BytesIn:    s.bytesIn.Load(),
+			BytesOut:   s.bytesOut.Load(),
+			FramesIn:   s.framesIn.Load(),
+			Publishers: s.published,
+		}
+		if t := s.tracks.Load(); t != nil {
+			info.Tracks = *t
+		}
+		if md := s.metadata.Load(); md != nil {
+			info.Metadata = *md
+		}
+		if s.publisher != nil {
+			pi := s.publisher.info
+			info.Publisher = &pi
+		}
+		info.Readers = make([]ReaderInfo, 0, len(s.readers))
+		for r := range s.readers {
+			info.Readers = append(info.Readers, ReaderInfo{SessionInfo: r.info, Since: r.since})
+		}
+	})
+	return info, err
+}
+
+// wake releases every reader waiting for new frames.
+func (s *Stream) wake() {
+	s.lastWake.Store(time.Now().UnixNano())
+	ch := make(chan struct{})
+	close(*s.notify.Swap(&ch))
+}
+
+// signal wakes readers after an append, at most once per MergeWrite.
+func (s *Stream) signal() {
+	merge := s.e.Config().MergeWrite
+	if merge <= 0 {
+		s.wake()
+		return
+	}
+	since := time.Duration(time.Now().UnixNano() - s.lastWake.Load())
+	if since >= merge {
+		s.wake()
+		return
+	}
+	if s.wakeArmed.CompareAndSwap(false, true) {
+		time.AfterFunc(merge-since, func() {
+			s.wakeArmed.Store(false)
+			s.wake()
+		})
+	}
+}

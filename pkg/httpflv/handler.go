@@ -1,0 +1,263 @@
+package httpflv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/websocket"
+)
+
+// Engine is what the handler needs from the engine.
+type Engine interface {
+	Play(ctx context.Context, key engine.Key, info engine.SessionInfo) (*engine.Reader, error)
+}
+
+// Handler serves HTTP-FLV and WebSocket-FLV.
+type Handler struct {
+	Engine Engine
+	Log    *slog.Logger
+	// WriteTimeout ends a player whose socket accepts nothing for this
+	// long.
+	WriteTimeout time.Duration
+
+	nextID   atomic.Uint64
+	sessions atomic.Int64
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+}
+
+// Sessions returns the number of FLV sessions being served.
+func (h *Handler) Sessions() int64 { return h.sessions.Load() }
+
+// track registers a hijacked connection, which net/http no longer knows
+// about, so Close can end it. It reports false once the handler is closed.
+func (h *Handler) track(c net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	if h.conns == nil {
+		h.conns = make(map[net.Conn]struct{})
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	return true
+}
+
+func (h *Handler) untrack(c net.Conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// Close ends every session and waits for their goroutines.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for c := range h.conns {
+		c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// NewHandler returns a handler with default timeouts.
+func NewHandler(e Engine, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{Engine: e, Log: log, WriteTimeout: 15 * time.Second}
+}
+
+// corsHeaders lets browser players (flv.js, mpegts.js) on other origins
+// read the stream, with credentials when they send an Origin.
+func corsHeaders(r *http.Request, h http.Header) {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Add("Vary", "Origin")
+	} else {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, ok := ParsePath(r.URL.Path, r.URL.Query())
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodOptions:
+		corsHeaders(r, w.Header())
+		w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			w.Header().Set("Access-Control-Allow-Headers", req)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		w.Header().Set("Allow", "GET, OPTIONS")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ws := websocket.IsUpgradeRequest(r)
+	info := engine.SessionInfo{
+		ID:       fmt.Sprintf("flv-%d", h.nextID.Add(1)),
+		Protocol: "http-flv",
+		Remote:   r.RemoteAddr,
+		Params:   r.URL.RawQuery,
+	}
+	if ws {
+		info.Protocol = "ws-flv"
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		info.Local = la.String()
+	}
+	log := h.Log.With("session", info.ID, "remote", info.Remote, "stream", key.String(), "protocol", info.Protocol)
+
+	// Wait for the stream before answering, so a missing stream is a 404.
+	reader, err := h.Engine.Play(r.Context(), key, info)
+	if err != nil {
+		switch {
+		case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrInvalidKey):
+			http.Error(w, "stream not found", http.StatusNotFound)
+		case errors.Is(err, context.Canceled):
+			// the player left while waiting
+		default:
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		}
+		log.Debug("flv play refused", "error", err.Error())
+		return
+	}
+	defer reader.Close()
+
+	var conn net.Conn
+	var br *bufio.Reader
+	var fr framing
+	if ws {
+		hdr := http.Header{}
+		corsHeaders(r, hdr)
+		conn, br, err = websocket.Upgrade(w, r, hdr)
+		if err != nil {
+			log.Info("websocket upgrade failed", "error", err.Error())
+			return
+		}
+		fr = framingWebSocket
+	} else {
+		conn, br, fr, err = h.hijack(w, r)
+		if err != nil {
+			log.Info("flv response failed", "error", err.Error())
+			return
+		}
+	}
+	defer conn.Close()
+	if !h.track(conn) {
+		return
+	}
+	defer h.untrack(conn)
+	h.sessions.Add(1)
+	defer h.sessions.Add(-1)
+	closeConn := reader.OnDone(func() { conn.Close() })
+	defer closeConn()
+
+	// A reader goroutine notices the player leaving while the stream is
+	// quiet (grace period), and answers WebSocket pings.
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer reader.Close()
+		if ws {
+			_ = websocket.NewFrameReader(br, 4096).Drain(func([]byte) error { return nil })
+			return
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(br, 1<<20))
+	}()
+
+	log.Info("flv play started")
+	start := time.Now()
+	fw := newFLVWriter(conn, reader, fr, h.WriteTimeout)
+	err = fw.run()
+	conn.Close()
+	<-readDone
+	log.Info("flv play ended", "duration", time.Since(start).Round(time.Millisecond).String(),
+		"bytes", fw.sent, "skipped", reader.Skipped(), "reason", reason(err, reader))
+}
+
+func reason(err error, r *engine.Reader) string {
+	switch {
+	case errors.Is(err, io.EOF):
+		if cause := r.Err(); cause != nil {
+			return "stream ended: " + cause.Error()
+		}
+		return "stream ended"
+	case errors.Is(err, engine.ErrReaderClosed):
+		return "player left"
+	case err == nil:
+		return ""
+	}
+	return err.Error()
+}
+
+// hijack takes the connection from net/http and writes the response head
+// itself, so frames can go out with writev and no extra buffering.
+func (h *Handler) hijack(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, framing, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, nil, 0, fmt.Errorf("httpflv: %T cannot be hijacked", w)
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("httpflv: hijack: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	fr := framingChunked
+	if !r.ProtoAtLeast(1, 1) {
+		fr = framingRaw
+	}
+	hdr := http.Header{}
+	corsHeaders(r, hdr)
+	hdr.Set("Content-Type", "video/x-flv")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("Connection", "close")
+	hdr.Set("Server", "mediakit")
+	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	if fr == framingChunked {
+		hdr.Set("Transfer-Encoding", "chunked")
+	}
+	head := []byte("HTTP/1.1 200 OK\r\n")
+	if !r.ProtoAtLeast(1, 1) {
+		head = []byte("HTTP/1.0 200 OK\r\n")
+	}
+	buf := &headerBuffer{b: head}
+	_ = hdr.Write(buf)
+	buf.b = append(buf.b, '\r', '\n')
+	_ = conn.SetWriteDeadline(time.Now().Add(h.WriteTimeout))
+	if _, err := conn.Write(buf.b); err != nil {
+		conn.Close()
+		return nil, nil, 0, fmt.Errorf("httpflv: write response head: %w", err)
+	}
+	return conn, brw.Reader, fr, nil
+}
+
+type headerBuffer struct{ b []byte }
+
+func (h *headerBuffer) Write(p []byte) (int, error) {
+	h.b = append(h.b, p...)
+	return len(p), nil
+}

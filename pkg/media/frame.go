@@ -1,0 +1,78 @@
+package media
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Encoding names a per-protocol byte form of a frame or track that is built
+// once and shared by every reader of that protocol.
+type Encoding uint8
+
+// Encodings.
+const (
+	EncodingFLV  Encoding = iota // FLV tag: header, body, previous-tag-size
+	EncodingRTMP                 // RTMP chunks of the FLV tag body
+	EncodingTS                   // MPEG-TS packets
+	encodingSpare
+	numEncodings
+)
+
+// Frame is one access unit. Once handed to the engine it is immutable and
+// shared by every reader.
+type Frame struct {
+	Track *Track
+	DTS   time.Duration
+	PTS   time.Duration
+	// Key marks a video random access point (IDR / IRAP). Audio frames are
+	// always Key.
+	Key bool
+	// Discontinuity marks the first frame after a publisher came back.
+	Discontinuity bool
+
+	// Payload holds, for H.264/H.265, the NAL units of the access unit,
+	// each prefixed by its 4-byte big-endian length (AVCC form, as FLV and
+	// MP4 store them); for audio, one raw codec frame (AAC without ADTS).
+	Payload []byte
+
+	cache encodedCache
+}
+
+// Cached returns the bytes of this frame in encoding enc, building them with
+// build on first use. Safe for concurrent use; build must be pure.
+func (f *Frame) Cached(enc Encoding, build func(*Frame) []byte) []byte {
+	return f.cache.get(enc, func() []byte { return build(f) })
+}
+
+// CTS is the composition offset PTS-DTS.
+func (f *Frame) CTS() time.Duration { return f.PTS - f.DTS }
+
+// NALUs calls fn for each NAL unit of a video payload, stopping early when fn
+// returns false. A truncated length prefix ends the iteration.
+func (f *Frame) NALUs(fn func(nalu []byte) bool) {
+	EachNALU(f.Payload, fn)
+}
+
+// EachNALU walks an AVCC buffer with 4-byte length prefixes.
+func EachNALU(avcc []byte, fn func(nalu []byte) bool) {
+	for len(avcc) >= 4 {
+		n := binary.BigEndian.Uint32(avcc)
+		avcc = avcc[4:]
+		if uint64(n) > uint64(len(avcc)) {
+			return
+		}
+		if !fn(avcc[:n]) {
+			return
+		}
+		avcc = avcc[n:]
+	}
+}
+
+// AppendAVCC appends nalus to dst in AVCC form (4-byte length prefixes).
+func AppendAVCC(dst []byte, nalus ...[]byte) []byte {
+	for _, n := range nalus {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(n)))
+		dst = append(dst, n...)
+	}
+	return dst
+}

@@ -1,0 +1,227 @@
+package rtmp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Limits bound what a peer can make the chunk reader hold.
+type Limits struct {
+	// MaxMessageSize caps one message. RTMP's 24-bit length allows 16 MiB.
+	MaxMessageSize int
+	// MaxChunkStreams caps the chunk streams a peer may use at once.
+	MaxChunkStreams int
+	// MaxPending caps bytes of partly received messages across all chunk
+	// streams.
+	MaxPending int
+}
+
+// DefaultLimits are generous for real encoders (a 4K keyframe is a few
+// MiB) and small enough that a hostile peer cannot exhaust memory.
+func DefaultLimits() Limits {
+	return Limits{MaxMessageSize: 8 << 20, MaxChunkStreams: 32, MaxPending: 16 << 20}
+}
+
+// ErrLimit marks input that exceeded a Limit.
+var ErrLimit = errors.New("rtmp: limit exceeded")
+
+// chunkStream is the header-compression state of one chunk stream id.
+type chunkStream struct {
+	hasHeader bool
+	timestamp uint32 // of the current or last message
+	delta     uint32 // timestamp delta applied by type 3 chunks
+	extended  bool   // the last header used an extended timestamp
+	extValue  uint32 // the extended timestamp field of that header
+	length    uint32
+	typ       MessageType
+	streamID  uint32
+	body      []byte // partial message
+}
+
+// ChunkReader reassembles messages from an RTMP chunk stream.
+type ChunkReader struct {
+	r         *bufio.Reader
+	limits    Limits
+	chunkSize uint32
+	streams   map[uint32]*chunkStream
+	pending   int
+	hdr       [16]byte
+}
+
+// NewChunkReader reads chunks from r.
+func NewChunkReader(r *bufio.Reader, limits Limits) *ChunkReader {
+	return &ChunkReader{r: r, limits: limits, chunkSize: 128, streams: make(map[uint32]*chunkStream)}
+}
+
+// SetChunkSize applies the peer's Set Chunk Size.
+func (c *ChunkReader) SetChunkSize(n uint32) error {
+	// The top bit must be zero; a chunk never exceeds a message, so the
+	// message cap bounds it too.
+	if n < 1 || n > 0x7fffffff {
+		return fmt.Errorf("%w: chunk size %d", ErrLimit, n)
+	}
+	c.chunkSize = n
+	return nil
+}
+
+// Abort drops the partial message of a chunk stream (Abort Message).
+func (c *ChunkReader) Abort(csid uint32) {
+	if cs := c.streams[csid]; cs != nil && len(cs.body) > 0 {
+		c.pending -= len(cs.body)
+		cs.body = nil
+	}
+}
+
+// ReadMessage returns the next complete message. Protocol control messages
+// are returned too; the caller applies them (SetChunkSize, Abort, ...).
+func (c *ChunkReader) ReadMessage() (*Message, error) {
+	for {
+		msg, err := c.readChunk()
+		if err != nil || msg != nil {
+			return msg, err
+		}
+	}
+}
+
+func (c *ChunkReader) readChunk() (*Message, error) {
+	b0, err := c.r.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	format := b0 >> 6
+	csid := uint32(b0 & 0x3f)
+	switch csid {
+	case 0:
+		b, err := c.r.ReadByte()
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		csid = 64 + uint32(b)
+	case 1:
+		if _, err := io.ReadFull(c.r, c.hdr[:2]); err != nil {
+			return nil, unexpected(err)
+		}
+		csid = 64 + uint32(c.hdr[0]) + uint32(c.hdr[1])<<8
+	}
+
+	cs := c.streams[csid]
+	if cs == nil {
+		if len(c.streams) >= c.limits.MaxChunkStreams {
+			return nil, fmt.Errorf("%w: more than %d chunk streams", ErrLimit, c.limits.MaxChunkStreams)
+		}
+		cs = &chunkStream{}
+		c.streams[csid] = cs
+	}
+	if format != 0 && !cs.hasHeader {
+		return nil, fmt.Errorf("rtmp: chunk type %d on chunk stream %d without a previous header", format, csid)
+	}
+	if format != 3 && len(cs.body) > 0 {
+		return nil, fmt.Errorf("rtmp: chunk type %d on chunk stream %d in the middle of a message", format, csid)
+	}
+
+	var ts uint32
+	switch format {
+	case 0:
+		if _, err := io.ReadFull(c.r, c.hdr[:11]); err != nil {
+			return nil, unexpected(err)
+		}
+		ts = uint24(c.hdr[0:3])
+		cs.length = uint24(c.hdr[3:6])
+		cs.typ = MessageType(c.hdr[6])
+		cs.streamID = binary.LittleEndian.Uint32(c.hdr[7:11])
+	case 1:
+		if _, err := io.ReadFull(c.r, c.hdr[:7]); err != nil {
+			return nil, unexpected(err)
+		}
+		ts = uint24(c.hdr[0:3])
+		cs.length = uint24(c.hdr[3:6])
+		cs.typ = MessageType(c.hdr[6])
+	case 2:
+		if _, err := io.ReadFull(c.r, c.hdr[:3]); err != nil {
+			return nil, unexpected(err)
+		}
+		ts = uint24(c.hdr[0:3])
+	}
+
+	if format != 3 {
+		cs.extended = ts == 0xffffff
+		if cs.extended {
+			if _, err := io.ReadFull(c.r, c.hdr[:4]); err != nil {
+				return nil, unexpected(err)
+			}
+			ts = binary.BigEndian.Uint32(c.hdr[:4])
+			cs.extValue = ts
+		}
+		if format == 0 {
+			cs.timestamp = ts
+			// A type 3 chunk after a type 0 chunk repeats the type 0
+			// timestamp as its delta (RTMP spec 5.3.1.2.4).
+			cs.delta = ts
+		} else {
+			cs.delta = ts
+			cs.timestamp += ts
+		}
+		cs.hasHeader = true
+	} else {
+		if cs.extended {
+			// Type 3 chunks repeat the extended timestamp, though some
+			// encoders omit it: consume it only when it is there.
+			peek, err := c.r.Peek(4)
+			if err != nil {
+				return nil, unexpected(err)
+			}
+			if binary.BigEndian.Uint32(peek) == cs.extValue {
+				_, _ = c.r.Discard(4)
+			}
+		}
+		if len(cs.body) == 0 {
+			// a new message with the previous header and delta
+			cs.timestamp += cs.delta
+		}
+	}
+
+	if int(cs.length) > c.limits.MaxMessageSize {
+		return nil, fmt.Errorf("%w: message of %d bytes (limit %d)", ErrLimit, cs.length, c.limits.MaxMessageSize)
+	}
+	remaining := int(cs.length) - len(cs.body)
+	n := min(remaining, int(c.chunkSize))
+	if c.pending+n > c.limits.MaxPending {
+		return nil, fmt.Errorf("%w: %d bytes of partial messages", ErrLimit, c.pending+n)
+	}
+	if cs.body == nil {
+		// grow with what actually arrives, not with the declared length
+		cs.body = make([]byte, 0, min(int(cs.length), int(c.chunkSize)))
+	}
+	start := len(cs.body)
+	cs.body = append(cs.body, make([]byte, n)...)
+	if _, err := io.ReadFull(c.r, cs.body[start:]); err != nil {
+		return nil, unexpected(err)
+	}
+	c.pending += n
+	if len(cs.body) < int(cs.length) {
+		return nil, nil
+	}
+	msg := &Message{
+		ChunkStreamID: csid,
+		Type:          cs.typ,
+		StreamID:      cs.streamID,
+		Timestamp:     time.Duration(cs.timestamp) * time.Millisecond,
+		Body:          cs.body,
+	}
+	c.pending -= len(cs.body)
+	cs.body = nil
+	return msg, nil
+}
+
+func uint24(b []byte) uint32 { return uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]) }
+
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

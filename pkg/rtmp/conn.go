@@ -1,0 +1,287 @@
+package rtmp
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/gortmplib/pkg/handshake"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+)
+
+// countingReader counts bytes read from the connection, for
+// acknowledgements and byte metrics.
+type countingReader struct {
+	r io.Reader
+	n uint64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += uint64(n)
+	return n, err
+}
+
+// conn is one RTMP connection. Until publish or play, one goroutine owns
+// it; a playing session adds a goroutine that only reads.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	id  string
+	log *slog.Logger
+
+	in        *countingReader
+	cr        *ChunkReader
+	mw        messageWriter
+	peerAckWindow uint32
+	lastAck       uint64
+
+	app      string
+	tcURL    string
+	appQuery string
+	streamID uint32
+}
+
+func newConn(s *Server, nc net.Conn, id string) *conn {
+	return &conn{
+		srv: s,
+		nc:  nc,
+		id:  id,
+		log: s.Log.With("session", id, "remote", nc.RemoteAddr().String()),
+	}
+}
+
+func (c *conn) serve() {
+	defer c.nc.Close()
+	err := c.run()
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.log.Debug("rtmp connection closed")
+	default:
+		c.log.Info("rtmp connection closed", "error", err.Error())
+	}
+}
+
+func (c *conn) run() error {
+	_ = c.nc.SetDeadline(time.Now().Add(c.srv.HandshakeTimeout))
+	keyIn, _, err := handshake.DoServer(c.nc, false)
+	if err != nil {
+		return fmt.Errorf("rtmp: handshake: %w", err)
+	}
+	if keyIn != nil {
+		return errors.New("rtmp: handshake: encrypted RTMP (RTMPE) is not supported")
+	}
+	c.in = &countingReader{r: c.nc}
+	c.cr = NewChunkReader(bufio.NewReaderSize(c.in, 32<<10), c.srv.Limits)
+
+	for {
+		msg, err := c.readMessage()
+		if err != nil {
+			return err
+		}
+		if msg == nil {
+			continue
+		}
+		if msg.Type != MsgCommandAMF0 && msg.Type != MsgCommandAMF3 {
+			continue // media before publish, stray data: ignore
+		}
+		cmd, err := parseCommand(msg)
+		if err != nil {
+			return err
+		}
+		done, err := c.handleCommand(cmd)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// readMessage reads a message and applies protocol control messages. It
+// returns nil for messages consumed here.
+func (c *conn) readMessage() (*Message, error) {
+	msg, err := c.cr.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.maybeAck(); err != nil {
+		return nil, err
+	}
+	switch msg.Type {
+	case MsgSetChunkSize:
+		if len(msg.Body) < 4 {
+			return nil, errors.New("rtmp: short Set Chunk Size")
+		}
+		return nil, c.cr.SetChunkSize(binary.BigEndian.Uint32(msg.Body) & 0x7fffffff)
+	case MsgAbort:
+		if len(msg.Body) >= 4 {
+			c.cr.Abort(binary.BigEndian.Uint32(msg.Body))
+		}
+		return nil, nil
+	case MsgWindowAckSize:
+		if len(msg.Body) >= 4 {
+			c.peerAckWindow = binary.BigEndian.Uint32(msg.Body)
+		}
+		return nil, nil
+	case MsgAcknowledgement, MsgSetPeerBandwidth:
+		return nil, nil
+	case MsgUserControl:
+		if len(msg.Body) >= 6 && binary.BigEndian.Uint16(msg.Body) == ucPingRequest {
+			c.mw.reset()
+			c.mw.userControl(ucPingResponse, binary.BigEndian.Uint32(msg.Body[2:]))
+			return nil, c.flush()
+		}
+		return nil, nil
+	}
+	return msg, nil
+}
+
+// maybeAck acknowledges received bytes once per window the peer asked for.
+func (c *conn) maybeAck() error {
+	if c.peerAckWindow == 0 || c.in.n-c.lastAck < uint64(c.peerAckWindow) {
+		return nil
+	}
+	c.lastAck = c.in.n
+	c.mw.reset()
+	c.mw.ack(uint32(c.in.n))
+	return c.flush()
+}
+
+func (c *conn) flush() error {
+	if len(c.mw.buf) == 0 {
+		return nil
+	}
+	_, err := c.nc.Write(c.mw.buf)
+	c.mw.reset()
+	return err
+}
+
+// handleCommand answers NetConnection and NetStream commands. It reports
+// done when the session (publish or play) has run to its end.
+func (c *conn) handleCommand(cmd *command) (bool, error) {
+	c.mw.reset()
+	switch cmd.name {
+	case "connect":
+		return false, c.onConnect(cmd)
+	case "createStream":
+		c.streamID = 1
+		if err := c.mw.result(cmd.txn, nil, float64(c.streamID)); err != nil {
+			return false, err
+		}
+		return false, c.flush()
+	case "releaseStream", "FCPublish", "FCUnpublish", "getStreamLength":
+		if cmd.txn != 0 {
+			if err := c.mw.result(cmd.txn, nil, amf0Undefined); err != nil {
+				return false, err
+			}
+		}
+		return false, c.flush()
+	case "publish":
+		return true, c.onPublish(cmd)
+	case "play":
+		return true, c.onPlay(cmd)
+	case "deleteStream", "closeStream":
+		return false, nil
+	}
+	c.log.Debug("rtmp command ignored", "command", cmd.name)
+	return false, nil
+}
+
+func (c *conn) onConnect(cmd *command) error {
+	if cmd.object == nil {
+		return errors.New("rtmp: connect without a command object")
+	}
+	app, _ := cmd.object.GetString("app")
+	c.tcURL, _ = cmd.object.GetString("tcUrl")
+	if c.tcURL == "" {
+		c.tcURL, _ = cmd.object.GetString("tcurl")
+	}
+	app, c.appQuery, _ = strings.Cut(app, "?")
+	c.app = strings.Trim(app, "/")
+	if c.app == "" {
+		_ = c.mw.amf(csidCommand, MsgCommandAMF0, 0, "_error", cmd.txn, nil, statusObject(
+			"error", "NetConnection.Connect.Rejected", "missing app"))
+		_ = c.flush()
+		return errors.New("rtmp: connect without an app")
+	}
+	c.mw.windowAckSize(2500000)
+	c.mw.setPeerBandwidth(2500000)
+	c.mw.setChunkSize(OutChunkSize)
+	info := statusObject("status", "NetConnection.Connect.Success", "Connection succeeded.")
+	info = append(info, amf0ObjectEntry("objectEncoding", float64(0)))
+	props := []any{fmsProperties()}
+	if cmd.object != nil {
+		if _, ok := cmd.object.Get("fourCcList"); ok {
+			// Enhanced RTMP: tell the client which FourCCs we carry.
+			info = append(info, amf0ObjectEntry("fourCcList", amf0StrictArray("avc1", "hvc1", "mp4a")))
+		}
+	}
+	if err := c.mw.result(cmd.txn, append(props, info)...); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
+// streamKey builds the engine key from the connect app and the stream
+// name of publish or play, which may carry a query (?vhost=...&token=...).
+func (c *conn) streamKey(name string) (engine.Key, string) {
+	name, query, _ := strings.Cut(name, "?")
+	q := query
+	if c.appQuery != "" {
+		if q != "" {
+			q = c.appQuery + "&" + q
+		} else {
+			q = c.appQuery
+		}
+	}
+	vals, _ := url.ParseQuery(q)
+	return engine.NewKey(vals.Get("vhost"), c.app, strings.Trim(name, "/")), q
+}
+
+func (c *conn) sessionInfo(params string) engine.SessionInfo {
+	return engine.SessionInfo{
+		ID:       c.id,
+		Protocol: "rtmp",
+		Remote:   c.nc.RemoteAddr().String(),
+		Local:    c.nc.LocalAddr().String(),
+		Params:   params,
+	}
+}
+
+func (c *conn) refuse(code, description string) {
+	c.mw.reset()
+	_ = c.mw.onStatus(c.streamID, "error", code, description)
+	_ = c.flush()
+}
+
+func (c *conn) onPublish(cmd *command) error {
+	name, _ := cmd.stringArg(0)
+	key, params := c.streamKey(name)
+	c.log = c.log.With("stream", key.String())
+	pub, err := c.srv.Engine.Publish(context.Background(), key, c.sessionInfo(params))
+	if err != nil {
+		code := "NetStream.Publish.BadName"
+		if errors.Is(err, engine.ErrAlreadyPublishing) {
+			c.refuse(code, "Already publishing: "+key.String())
+		} else {
+			c.refuse(code, err.Error())
+		}
+		return fmt.Errorf("rtmp: publish %s: %w", key, err)
+	}
+	return c.runPublish(pub, cmd)
+}
+
+func (c *conn) onPlay(cmd *command) error {
+	name, _ := cmd.stringArg(0)
+	key, params := c.streamKey(name)
+	c.log = c.log.With("stream", key.String())
+	return c.runPlay(key, params, cmd)
+}

@@ -1,0 +1,151 @@
+package rtmp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/format/flv"
+)
+
+// runPublish receives media until the publisher stops, the connection
+// breaks, or the engine detaches the publisher.
+func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
+	// The engine closes the connection when it detaches the publisher
+	// (takeover, close_stream, shutdown); that ends the read below.
+	stop := pub.OnDone(func() { c.nc.Close() })
+	defer stop()
+	defer pub.Close()
+
+	c.mw.reset()
+	if err := c.mw.onStatus(c.streamID, "status", "NetStream.Publish.Start", "Start publishing"); err != nil {
+		return err
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	c.log.Info("rtmp publish started")
+
+	ingest := flv.NewIngest(pub)
+	lastCount := c.in.n
+	start := time.Now()
+	defer func() {
+		attrs := []any{"duration", time.Since(start).Round(time.Millisecond).String(), "bytes", c.in.n}
+		if ingest.Dropped > 0 {
+			attrs = append(attrs, "dropped_before_config", ingest.Dropped)
+		}
+		c.log.Info("rtmp publish ended", attrs...)
+	}()
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.IdleTimeout))
+		msg, err := c.readMessage()
+		if n := c.in.n; n != lastCount {
+			pub.AddBytesIn(int(n - lastCount))
+			lastCount = n
+		}
+		if err != nil {
+			select {
+			case <-pub.Done():
+				return fmt.Errorf("rtmp: publisher detached: %w", publisherCause(pub))
+			default:
+			}
+			return err
+		}
+		if msg == nil {
+			continue
+		}
+		if err := c.handlePublishMessage(ingest, msg); err != nil {
+			if errors.Is(err, errUnpublish) {
+				return nil
+			}
+			if errors.Is(err, engine.ErrPublisherClosed) {
+				return fmt.Errorf("rtmp: publisher detached: %w", publisherCause(pub))
+			}
+			return err
+		}
+	}
+}
+
+func publisherCause(pub *engine.Publisher) error {
+	if err := pub.Reason(); err != nil {
+		return err
+	}
+	return engine.ErrPublisherClosed
+}
+
+var errUnpublish = errors.New("publisher stopped")
+
+func (c *conn) handlePublishMessage(ingest *flv.Ingest, msg *Message) error {
+	switch msg.Type {
+	case MsgVideo:
+		if len(msg.Body) == 0 {
+			return nil
+		}
+		return ingest.Video(msg.Timestamp, msg.Body)
+	case MsgAudio:
+		if len(msg.Body) == 0 {
+			return nil
+		}
+		return ingest.Audio(msg.Timestamp, msg.Body)
+	case MsgDataAMF0, MsgDataAMF3:
+		body := msg.Body
+		if msg.Type == MsgDataAMF3 && len(body) > 0 {
+			body = body[1:]
+		}
+		return ingest.Script(body)
+	case MsgAggregate:
+		return c.handleAggregate(ingest, msg)
+	case MsgCommandAMF0, MsgCommandAMF3:
+		cmd, err := parseCommand(msg)
+		if err != nil {
+			return err
+		}
+		switch cmd.name {
+		case "FCUnpublish", "deleteStream", "closeStream":
+			return errUnpublish
+		}
+		_, err = c.handleCommand(cmd)
+		return err
+	}
+	return nil
+}
+
+// handleAggregate unpacks an aggregate message: FLV tags whose timestamps
+// are relative to the first one's, rebased on the message timestamp.
+func (c *conn) handleAggregate(ingest *flv.Ingest, msg *Message) error {
+	body := msg.Body
+	var base time.Duration
+	first := true
+	for len(body) >= flv.TagHeaderLen {
+		typ := flv.TagType(body[0] & 0x1f)
+		size := int(body[1])<<16 | int(body[2])<<8 | int(body[3])
+		ts := time.Duration(uint32(body[7])<<24|uint32(body[4])<<16|uint32(body[5])<<8|uint32(body[6])) * time.Millisecond
+		if len(body) < flv.TagHeaderLen+size {
+			return errors.New("rtmp: truncated aggregate message")
+		}
+		if first {
+			base = ts
+			first = false
+		}
+		sub := &Message{Timestamp: msg.Timestamp + ts - base, Body: body[flv.TagHeaderLen : flv.TagHeaderLen+size]}
+		switch typ {
+		case flv.TagVideo:
+			sub.Type = MsgVideo
+		case flv.TagAudio:
+			sub.Type = MsgAudio
+		case flv.TagScript:
+			sub.Type = MsgDataAMF0
+		default:
+			sub = nil
+		}
+		if sub != nil && len(sub.Body) > 0 {
+			if err := c.handlePublishMessage(ingest, sub); err != nil {
+				return err
+			}
+		}
+		body = body[min(len(body), flv.TagHeaderLen+size+flv.PrevSizeLen):]
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package server wires `mediakit serve`: the engine, the RTMP and HTTP
+// listeners, metrics and health, and orderly shutdown.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/config"
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/httpflv"
+	"github.com/mediakit/mediakit/pkg/metrics"
+	"github.com/mediakit/mediakit/pkg/rtmp"
+)
+
+// Server is a running mediakit server.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	started time.Time
+
+	Engine  *engine.Engine
+	rtmp    *rtmp.Server
+	flv     *httpflv.Handler
+	http    *http.Server
+	metrics *metrics.Registry
+
+	rtmpLn net.Listener
+	httpLn net.Listener
+	wg     sync.WaitGroup
+	errs   chan error
+}
+
+// EngineConfig derives the engine's configuration from cfg.
+func EngineConfig(cfg *config.Config) engine.Config {
+	ec := engine.DefaultConfig()
+	ec.ContinuePush = cfg.Protocol.ContinuePush
+	ec.MaxStreamWait = cfg.General.MaxStreamWait
+	ec.Takeover = cfg.General.Takeover
+	ec.MergeWrite = cfg.General.MergeWrite
+	return ec
+}
+
+// New builds a server; Start binds its listeners.
+func New(cfg *config.Config, log *slog.Logger, version string) *Server {
+	s := &Server{cfg: cfg, log: log, version: version, errs: make(chan error, 2)}
+	s.Engine = engine.New(EngineConfig(cfg), log)
+	s.rtmp = rtmp.NewServer(s.Engine, log)
+	s.flv = httpflv.NewHandler(s.Engine, log)
+	s.metrics = metrics.New(s.Engine.Stats())
+	s.metrics.Gauge("rtmp_sessions", "Open RTMP connections.", func() float64 { return float64(s.rtmp.Sessions()) })
+	s.metrics.Gauge("flv_sessions", "Open HTTP-FLV and WebSocket-FLV sessions.", func() float64 { return float64(s.flv.Sessions()) })
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("/", s.route)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		// No WriteTimeout: streaming responses set per-write deadlines.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// route sends stream URLs to their protocol handler.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, ".flv") {
+		s.flv.ServeHTTP(w, r)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// Start binds every listener; an address that cannot be bound is an error
+// and nothing is left open. It then serves in the background and logs one
+// line naming every address.
+func (s *Server) Start() error {
+	var err error
+	if s.cfg.RTMP.Addr != "" {
+		if s.rtmpLn, err = net.Listen("tcp", s.cfg.RTMP.Addr); err != nil {
+			return fmt.Errorf("rtmp: listen %s: %w", s.cfg.RTMP.Addr, err)
+		}
+	}
+	if s.cfg.HTTP.Addr != "" {
+		if s.httpLn, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
+			if s.rtmpLn != nil {
+				s.rtmpLn.Close()
+			}
+			return fmt.Errorf("http: listen %s: %w", s.cfg.HTTP.Addr, err)
+		}
+	}
+	s.started = time.Now()
+	if s.rtmpLn != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.rtmp.Serve(s.rtmpLn); err != nil {
+				s.errs <- err
+			}
+		}()
+	}
+	if s.httpLn != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.errs <- fmt.Errorf("http: serve: %w", err)
+			}
+		}()
+	}
+	s.log.Info("mediakit ready", "version", s.version, "rtmp", s.RTMPAddr(), "http", s.HTTPAddr(),
+		"data_dir", s.cfg.General.DataDir)
+	return nil
+}
+
+// RTMPAddr is the bound RTMP address, or "" when off.
+func (s *Server) RTMPAddr() string {
+	if s.rtmpLn == nil {
+		return ""
+	}
+	return s.rtmpLn.Addr().String()
+}
+
+// HTTPAddr is the bound HTTP address, or "" when off.
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Errors reports listeners that stopped on their own.
+func (s *Server) Errors() <-chan error { return s.errs }
+
+// Shutdown stops accepting, ends every stream (players get a clean end of
+// stream, publishers are disconnected), lets HTTP requests in flight
+// finish until ctx ends, and waits for every session goroutine.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.log.Info("mediakit shutting down")
+	if s.rtmpLn != nil {
+		s.rtmpLn.Close()
+	}
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	s.Engine.Close()
+	httpErr := s.http.Shutdown(ctx)
+	s.rtmp.Close()
+	s.flv.Close()
+	s.wg.Wait()
+	if httpErr != nil {
+		return fmt.Errorf("http: shutdown: %w", httpErr)
+	}
+	return nil
+}
+
+type health struct {
+	Status    string  `json:"status"`
+	Streams   int     `json:"streams"`
+	Readers   int64   `json:"readers"`
+	Uptime    float64 `json:"uptime_seconds"`
+	Version   string  `json:"version"`
+	Error     string  `json:"error,omitempty"`
+	LatencyMS float64 `json:"latency_ms"`
+}
+
+// healthz answers only after a round trip through the engine: the
+// registry and every stream's owner goroutine.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	n, err := s.Engine.Ping(ctx)
+	h := health{
+		Status:    "ok",
+		Streams:   n,
+		Readers:   s.Engine.Stats().Readers.Load(),
+		Uptime:    time.Since(s.started).Seconds(),
+		Version:   s.version,
+		LatencyMS: float64(time.Since(start).Microseconds()) / 1000,
+	}
+	status := http.StatusOK
+	if err != nil {
+		h.Status = "unresponsive"
+		h.Error = err.Error()
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(h)
+}
