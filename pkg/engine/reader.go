@@ -20,7 +20,7 @@ type Reader struct {
 
 	start   *node // first node to deliver (GOP cache), or nil
 	last    *node // last node delivered
-	needKey bool  // skip until a video keyframe
+	needKey bool  // skip video until a keyframe
 
 	ctx       context.Context
 	cancelCtx context.CancelCauseFunc
@@ -121,8 +121,9 @@ func (r *Reader) collect(dst []*media.Frame) ([]*media.Frame, error) {
 	}
 	for n != nil && len(dst) < cap(dst) {
 		r.last = n
-		if r.needKey {
-			if n.frame.Track.Kind() != media.KindVideo || !n.frame.Key {
+		if r.needKey && n.frame.Track.Kind() == media.KindVideo {
+			// Video starts at a keyframe; audio before it plays already.
+			if !n.frame.Key {
 				n = n.next.Load()
 				continue
 			}

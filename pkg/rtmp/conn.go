@@ -39,9 +39,9 @@ type conn struct {
 	id  string
 	log *slog.Logger
 
-	in        *countingReader
-	cr        *ChunkReader
-	mw        messageWriter
+	in            *countingReader
+	cr            *ChunkReader
+	mw            messageWriter
 	peerAckWindow uint32
 	lastAck       uint64
 
