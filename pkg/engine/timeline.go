@@ -56,6 +56,10 @@ func (t *timeline) apply(f *media.Frame) {
 	}
 	t.lastIn = in
 	out := in + t.offset
+	if out < 0 {
+		// audio stamped a little before the first frame of the stream
+		out = 0
+	}
 
 	// Keep every track monotonic even when a publisher interleaves badly.
 	i := 0

@@ -76,3 +76,24 @@ func AppendAVCC(dst []byte, nalus ...[]byte) []byte {
 	}
 	return dst
 }
+
+// IsRandomAccess reports whether an AVCC video payload holds a random
+// access point: an IDR slice (H.264) or an IRAP picture (H.265). Some
+// encoders do not set FLV's keyframe flag, so ingest checks the NAL units.
+func IsRandomAccess(c Codec, avcc []byte) bool {
+	found := false
+	EachNALU(avcc, func(nalu []byte) bool {
+		if len(nalu) == 0 {
+			return true
+		}
+		switch c {
+		case CodecH264:
+			found = nalu[0]&0x1f == 5
+		case CodecH265:
+			typ := (nalu[0] >> 1) & 0x3f
+			found = typ >= 16 && typ <= 23
+		}
+		return !found
+	})
+	return found
+}

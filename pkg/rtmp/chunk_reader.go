@@ -26,6 +26,9 @@ func DefaultLimits() Limits {
 	return Limits{MaxMessageSize: 8 << 20, MaxChunkStreams: 32, MaxPending: 16 << 20}
 }
 
+// readStep is the most a chunk's buffer grows ahead of the bytes received.
+const readStep = 64 << 10
+
 // ErrLimit marks input that exceeded a Limit.
 var ErrLimit = errors.New("rtmp: limit exceeded")
 
@@ -194,14 +197,22 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 	}
 	if cs.body == nil {
 		// grow with what actually arrives, not with the declared length
-		cs.body = make([]byte, 0, min(int(cs.length), int(c.chunkSize)))
+		cs.body = make([]byte, 0, min(int(cs.length), int(c.chunkSize), readStep))
 	}
-	start := len(cs.body)
-	cs.body = append(cs.body, make([]byte, n)...)
-	if _, err := io.ReadFull(c.r, cs.body[start:]); err != nil {
-		return nil, unexpected(err)
+	// A peer may announce a chunk as large as the whole message (Set Chunk
+	// Size 0x7fffffff) and then send nothing: read in steps so memory
+	// follows the bytes received, not the bytes announced.
+	for left := n; left > 0; {
+		step := min(left, readStep)
+		start := len(cs.body)
+		cs.body = append(cs.body, make([]byte, step)...)
+		if _, err := io.ReadFull(c.r, cs.body[start:]); err != nil {
+			cs.body = cs.body[:start]
+			return nil, unexpected(err)
+		}
+		left -= step
+		c.pending += step
 	}
-	c.pending += n
 	if len(cs.body) < int(cs.length) {
 		return nil, nil
 	}

@@ -14,7 +14,7 @@ const OutChunkSize = 65536
 // chunk (absolute timestamp, so it depends on no earlier state of the chunk
 // stream) followed by type 3 continuations.
 func AppendMessage(dst []byte, csid uint32, typ MessageType, streamID uint32, ts time.Duration, body []byte, chunkSize int) []byte {
-	ms := uint32(ts / time.Millisecond)
+	ms := timestampMS(ts)
 	extended := ms >= 0xffffff
 	dst = appendBasicHeader(dst, 0, csid)
 	field := ms
@@ -50,10 +50,17 @@ func MessageSize(csid uint32, ts time.Duration, bodyLen, chunkSize int) int {
 		chunks = (bodyLen + chunkSize - 1) / chunkSize
 	}
 	n := basic + 11 + bodyLen + (chunks-1)*basic
-	if uint32(ts/time.Millisecond) >= 0xffffff {
+	if timestampMS(ts) >= 0xffffff {
 		n += 4 * chunks
 	}
 	return n
+}
+
+// timestampMS is ts as an RTMP timestamp. RTMP timestamps are unsigned: a
+// negative one (the engine may stamp audio that precedes the first video
+// frame slightly below zero) is sent as 0 rather than as 49 days.
+func timestampMS(ts time.Duration) uint32 {
+	return uint32(max(ts, 0) / time.Millisecond)
 }
 
 func basicHeaderLen(csid uint32) int {

@@ -243,7 +243,13 @@ func (c *conn) streamKey(name string) (engine.Key, string) {
 		}
 	}
 	vals, _ := url.ParseQuery(q)
-	return engine.NewKey(vals.Get("vhost"), c.app, strings.Trim(name, "/")), q
+	app := c.app
+	if strings.Trim(name, "/") == "" {
+		// Clients such as gortmplib's send rtmp://host/app/stream as app
+		// "app/stream" with an empty stream name.
+		app, name, _ = strings.Cut(app, "/")
+	}
+	return engine.NewKey(vals.Get("vhost"), app, strings.Trim(name, "/")), q
 }
 
 func (c *conn) sessionInfo(params string) engine.SessionInfo {

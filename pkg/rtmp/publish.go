@@ -105,6 +105,11 @@ func (c *conn) handlePublishMessage(ingest *flv.Ingest, msg *Message) error {
 		switch cmd.name {
 		case "FCUnpublish", "deleteStream", "closeStream":
 			return errUnpublish
+		case "publish", "play":
+			// One session per connection: handling these here would nest
+			// another session, holding another stream, inside this one.
+			c.log.Debug("rtmp command ignored while publishing", "command", cmd.name)
+			return nil
 		}
 		_, err = c.handleCommand(cmd)
 		return err

@@ -42,7 +42,8 @@ type Ingest struct {
 	firstTS         time.Duration
 
 	// Dropped counts frames that arrived before their track's sequence
-	// header and so could not be decoded.
+	// header and so could not be decoded, and held-back frames whose
+	// configuration was replaced before the tracks were declared.
 	Dropped int
 }
 
@@ -73,13 +74,16 @@ func (in *Ingest) Script(payload []byte) error {
 		return nil // other data messages (|RtmpSampleAccess, onTextData, ...)
 	}
 	in.haveMetadata = true
-	_, in.expectVideo = md.Get("videocodecid")
-	_, in.expectAudio = md.Get("audiocodecid")
+	in.expectVideo = announces(md, "videocodecid")
+	in.expectAudio = announces(md, "audiocodecid")
 	in.sink.SetMetadata(md)
 	return nil
 }
 
-// Video handles a video body stamped ts.
+// Video handles a video body stamped ts. The ingest keeps body: frame
+// payloads alias it, so the caller must not modify or reuse it afterwards
+// (an RTMP message body is the caller's to give; copy a Reader's Tag.Body,
+// which the next Reader.Next overwrites).
 func (in *Ingest) Video(ts time.Duration, body []byte) error {
 	p, err := ParseVideo(body)
 	if err != nil {
@@ -109,12 +113,13 @@ func (in *Ingest) Video(ts time.Duration, body []byte) error {
 		if err != nil {
 			return err
 		}
-		return in.frame(&media.Frame{Track: in.video, DTS: ts, PTS: ts + p.CTS, Key: p.Key, Payload: payload})
+		key := p.Key || media.IsRandomAccess(in.video.Codec, payload)
+		return in.frame(&media.Frame{Track: in.video, DTS: ts, PTS: ts + p.CTS, Key: key, Payload: payload})
 	}
 	return nil
 }
 
-// Audio handles an audio body stamped ts.
+// Audio handles an audio body stamped ts. Like Video, it keeps body.
 func (in *Ingest) Audio(ts time.Duration, body []byte) error {
 	p, err := ParseAudio(body)
 	if err != nil {
@@ -187,9 +192,28 @@ func videoTrack(p VideoPacket) (*media.Track, int, error) {
 // tracksChanged re-declares tracks after a configuration change.
 func (in *Ingest) tracksChanged() error {
 	if !in.declared {
+		in.dropReplaced()
 		return in.maybeDeclare()
 	}
 	return in.sink.SetTracks(in.Tracks())
+}
+
+// dropReplaced drops held-back frames of a track replaced before the tracks
+// were declared: the sink will never hear of that track.
+func (in *Ingest) dropReplaced() {
+	kept := in.pending[:0]
+	for _, f := range in.pending {
+		if f.Track == in.video || f.Track == in.audio {
+			kept = append(kept, f)
+		} else {
+			in.Dropped++
+		}
+	}
+	clear(in.pending[len(kept):])
+	in.pending = kept
+	if len(kept) > 0 {
+		in.firstTS = kept[0].DTS
+	}
 }
 
 // maybeDeclare declares the tracks once every expected one is configured,
@@ -245,4 +269,21 @@ func (in *Ingest) Flush() error {
 	}
 	in.haveMetadata, in.expectVideo, in.expectAudio = true, in.video != nil, in.audio != nil
 	return in.maybeDeclare()
+}
+
+// announces reports whether metadata announces a codec: a FourCC string or
+// a non-zero id. Some encoders (gortmplib) write audiocodecid 0 for "no
+// audio".
+func announces(md media.Metadata, key string) bool {
+	v, ok := md.Get(key)
+	if !ok {
+		return false
+	}
+	switch v := v.(type) {
+	case float64:
+		return v != 0
+	case string:
+		return v != ""
+	}
+	return false
 }

@@ -206,22 +206,21 @@ func AppendVideoBody(dst []byte, f *media.Frame) []byte {
 // ConvertLengthSize rewrites NAL units with lengthSize-byte prefixes into
 // 4-byte prefixes, the form media.Frame carries.
 func ConvertLengthSize(data []byte, lengthSize int) ([]byte, error) {
-	if lengthSize == 4 {
+	switch lengthSize {
+	case 4:
 		return data, nil
+	case 1, 2:
+	default:
+		return nil, fmt.Errorf("flv: NAL unit length size %d is invalid", lengthSize)
 	}
 	out := make([]byte, 0, len(data)+len(data)/8+16)
 	for len(data) > 0 {
 		if len(data) < lengthSize {
 			return nil, fmt.Errorf("flv: truncated NAL unit length")
 		}
-		var n int
-		switch lengthSize {
-		case 1:
-			n = int(data[0])
-		case 2:
+		n := int(data[0])
+		if lengthSize == 2 {
 			n = int(binary.BigEndian.Uint16(data))
-		default:
-			return nil, fmt.Errorf("flv: NAL unit length size %d is invalid", lengthSize)
 		}
 		data = data[lengthSize:]
 		if n > len(data) {

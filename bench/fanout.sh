@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Fan-out benchmark: one 2 Mbit/s publisher, N players on loopback.
+#
+#   bench/fanout.sh [READERS...]        default: 100 500 1000
+#
+# Builds mediakit and the load generator, makes a 2 Mbit/s 720p clip once
+# (bench/results/clip-2mbps.flv), then for each reader count measures
+# mediakit over HTTP-FLV and RTMP, and the reference servers that are
+# installed (MediaMTX: MEDIAMTX=/path/to/mediamtx; nginx-rtmp: Debian's
+# libnginx-mod-rtmp), one after the other in the same run. Results are JSON
+# lines in bench/results/fanout-DATE.jsonl and a table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+readers=("$@")
+[ ${#readers[@]} -gt 0 ] || readers=(100 500 1000)
+mkdir -p bench/results
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/mediakit" ./cmd/mediakit
+go build -o "$bin/fanout" ./bench/fanout
+
+clip=bench/results/clip-2mbps.flv
+if [ ! -s "$clip" ]; then
+	echo "generating $clip (once)" >&2
+	ffmpeg -hide_banner -loglevel error -y \
+		-f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "sine=frequency=440:sample_rate=44100" \
+		-t 30 -c:v libx264 -preset veryfast -b:v 1900k -maxrate 1900k -bufsize 1900k \
+		-g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
+		-c:a aac -b:a 96k -ac 2 -f flv "$clip"
+fi
+
+out=bench/results/fanout-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+targets=(mediakit-flv mediakit-rtmp)
+mediamtx=${MEDIAMTX:-$(command -v mediamtx || true)}
+[ -n "$mediamtx" ] && [ -x "$mediamtx" ] && targets+=(mediamtx-rtmp)
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null && targets+=(nginx-rtmp)
+
+for n in "${readers[@]}"; do
+	for t in "${targets[@]}"; do
+		"$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
+			-mediamtx "${mediamtx:-mediamtx}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
+			echo "fanout: $t with $n readers failed" >&2
+	done
+done
+
+echo "results: $out" >&2
+go run ./bench/fanout/table "$out"

@@ -1,0 +1,506 @@
+// Command fanout measures a media server fanning one live stream out to
+// many players on loopback: server CPU seconds per delivered gigabyte,
+// resident memory per player, and time to first keyframe for a joining
+// HTTP-FLV player. It drives mediakit and, as references measured in the
+// same run, other servers (MediaMTX, nginx-rtmp) with identical load.
+//
+// The server runs as a child process so its CPU time and memory are read
+// from /proc without the load generator's share. One ffmpeg publishes a
+// clip in real time; players are goroutines that read with large buffers
+// and count bytes, so the client side costs as little as it can.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+	"github.com/bluenviron/gortmplib/pkg/handshake"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/rtmp"
+)
+
+type options struct {
+	target     string
+	mediakit   string
+	mediamtx   string
+	nginx      string
+	clip       string
+	readers    int
+	warmup     time.Duration
+	duration   time.Duration
+	ttfkProbes int
+	mergeWrite string
+	out        string
+}
+
+// result is one measurement, printed as a JSON line.
+type result struct {
+	Target        string  `json:"target"`
+	Readers       int     `json:"readers"`
+	Seconds       float64 `json:"seconds"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	DeliveredGB   float64 `json:"delivered_gb"`
+	CPUPerGB      float64 `json:"cpu_s_per_gb"`
+	ReaderMbps    float64 `json:"reader_mbps_mean"`
+	ReaderMbpsMin float64 `json:"reader_mbps_min"`
+	Dropped       int     `json:"dropped"`
+	Slow          int     `json:"slow"`
+	RSSBaseMB     float64 `json:"rss_base_mb"`
+	RSSPeakMB     float64 `json:"rss_peak_mb"`
+	KiBPerReader  float64 `json:"kib_per_reader"`
+	TTFKp50ms     float64 `json:"ttfk_p50_ms,omitempty"`
+	TTFKp99ms     float64 `json:"ttfk_p99_ms,omitempty"`
+	Skipped       float64 `json:"server_frames_skipped,omitempty"`
+	ServerDropped float64 `json:"server_readers_dropped,omitempty"`
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.target, "target", "mediakit-flv", "mediakit-flv, mediakit-rtmp, mediamtx-rtmp or nginx-rtmp")
+	flag.StringVar(&o.mediakit, "mediakit", "mediakit", "mediakit binary")
+	flag.StringVar(&o.mediamtx, "mediamtx", "mediamtx", "MediaMTX binary")
+	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary with the rtmp module")
+	flag.StringVar(&o.clip, "clip", "", "FLV clip to publish in a loop (required)")
+	flag.IntVar(&o.readers, "readers", 100, "players")
+	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after the players join before measuring")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement window")
+	flag.IntVar(&o.ttfkProbes, "ttfk", 30, "HTTP-FLV joins timed to the first keyframe (mediakit-flv only)")
+	flag.StringVar(&o.mergeWrite, "merge-write", "", "mediakit --merge-write (empty: its default)")
+	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
+	flag.Parse()
+	if o.clip == "" {
+		fmt.Fprintln(os.Stderr, "fanout: -clip is required")
+		os.Exit(2)
+	}
+	res, err := run(o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fanout: %s with %d readers: %v\n", o.target, o.readers, err)
+		os.Exit(1)
+	}
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	if o.out != "" {
+		f, err := os.OpenFile(o.out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintln(f, string(line))
+			f.Close()
+		}
+	}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// server is a child process under test.
+type server struct {
+	cmd      *exec.Cmd
+	rtmpPort int
+	httpPort int
+	dir      string
+}
+
+func startServer(o options) (*server, error) {
+	dir, err := os.MkdirTemp("", "fanout-")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{rtmpPort: freePort(), httpPort: freePort(), dir: dir}
+	switch {
+	case strings.HasPrefix(o.target, "mediakit"):
+		args := []string{"serve", "--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", s.rtmpPort),
+			"--http-addr", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--log-level", "warn", "--data-dir", dir}
+		if o.mergeWrite != "" {
+			args = append(args, "--merge-write", o.mergeWrite)
+		}
+		s.cmd = exec.Command(o.mediakit, args...)
+	case o.target == "mediamtx-rtmp":
+		conf := filepath.Join(dir, "mediamtx.yml")
+		yml := fmt.Sprintf(`logLevel: warn
+api: no
+metrics: no
+pprof: no
+playback: no
+rtsp: no
+webrtc: no
+hls: no
+srt: no
+rtmp: yes
+rtmpAddress: 127.0.0.1:%d
+writeQueueSize: 2048
+paths:
+  all_others:
+`, s.rtmpPort)
+		if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
+			return nil, err
+		}
+		s.cmd = exec.Command(o.mediamtx, conf)
+	case o.target == "nginx-rtmp":
+		conf := filepath.Join(dir, "nginx.conf")
+		text := fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+error_log %s/error.log warn;
+pid %s/nginx.pid;
+events { worker_connections 4096; }
+rtmp {
+  server {
+    listen 127.0.0.1:%d;
+    chunk_size 65536;
+    application live { live on; }
+  }
+}
+`, dir, dir, s.rtmpPort)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+		s.cmd = exec.Command(o.nginx, "-c", conf, "-p", dir)
+	default:
+		return nil, fmt.Errorf("unknown target %q", o.target)
+	}
+	s.cmd.Stdout = os.Stderr
+	s.cmd.Stderr = os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.rtmpPort))
+		if err == nil {
+			c.Close()
+			return s, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.stop()
+	return nil, errors.New("server did not start listening")
+}
+
+func (s *server) stop() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			s.cmd.Process.Kill()
+			<-done
+		}
+	}
+	os.RemoveAll(s.dir)
+}
+
+// cpuSeconds is the process's user+system CPU time.
+func (s *server) cpuSeconds() float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// fields after the parenthesised command name
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// memMB returns VmRSS and VmHWM in MiB.
+func (s *server) memMB() (rss, peak float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
+
+// player reads a stream and counts bytes.
+type player struct {
+	bytes atomic.Int64
+	err   atomic.Pointer[error]
+}
+
+func (p *player) fail(err error) {
+	if p.err.Load() == nil {
+		p.err.Store(&err)
+	}
+}
+
+func (p *player) drain(ctx context.Context, c net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		p.bytes.Add(int64(n))
+		if err != nil {
+			if ctx.Err() == nil {
+				p.fail(err)
+			}
+			return
+		}
+	}
+}
+
+func (p *player) playFLV(ctx context.Context, addr, path string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	context.AfterFunc(ctx, func() { c.Close() })
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
+	p.drain(ctx, c)
+}
+
+// playRTMP is a minimal RTMP player: handshake, connect, createStream,
+// play, then acknowledgements while it counts bytes.
+func (p *player) playRTMP(ctx context.Context, addr, app, stream string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	context.AfterFunc(ctx, func() { c.Close() })
+	if _, _, err := handshake.DoClient(c, false, false); err != nil {
+		p.fail(err)
+		return
+	}
+	send := func(msid uint32, values ...any) {
+		body, _ := amf0.Data(values).Marshal()
+		c.Write(rtmp.AppendMessage(nil, 3, rtmp.MsgCommandAMF0, msid, 0, body, 128))
+	}
+	send(0, "connect", float64(1), amf0.Object{
+		{Key: "app", Value: app},
+		{Key: "flashVer", Value: "LNX 9,0,124,2"},
+		{Key: "tcUrl", Value: "rtmp://" + addr + "/" + app},
+		{Key: "fpad", Value: false},
+		{Key: "capabilities", Value: float64(15)},
+		{Key: "audioCodecs", Value: float64(4071)},
+		{Key: "videoCodecs", Value: float64(252)},
+		{Key: "videoFunction", Value: float64(1)},
+	})
+	send(0, "createStream", float64(2), nil)
+	send(1, "play", float64(0), nil, stream, float64(-2000))
+	buf := make([]byte, 64<<10)
+	var unacked int64
+	var total uint32
+	for {
+		n, err := c.Read(buf)
+		p.bytes.Add(int64(n))
+		total += uint32(n)
+		unacked += int64(n)
+		if unacked > 1<<20 {
+			unacked = 0
+			var b [4]byte
+			b[0], b[1], b[2], b[3] = byte(total>>24), byte(total>>16), byte(total>>8), byte(total)
+			c.Write(rtmp.AppendMessage(nil, 2, rtmp.MsgAcknowledgement, 0, 0, b[:], 128))
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				p.fail(err)
+			}
+			return
+		}
+	}
+}
+
+func publish(o options, s *server) (*exec.Cmd, error) {
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
+		"-i", o.clip, "-c", "copy", "-f", "flv", fmt.Sprintf("rtmp://127.0.0.1:%d/live/bench", s.rtmpPort))
+	cmd.Stderr = os.Stderr
+	return cmd, cmd.Start()
+}
+
+// firstKeyframe times one HTTP-FLV join: request sent to the first video
+// keyframe tag received in full.
+func firstKeyframe(addr string) (time.Duration, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(c, 64<<10)
+	start := time.Now()
+	fmt.Fprintf(c, "GET /live/bench.live.flv HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	r := flv.NewReader(resp.Body, 0)
+	for {
+		tag, err := r.Next()
+		if err != nil {
+			return 0, err
+		}
+		if tag.Type != flv.TagVideo {
+			continue
+		}
+		pkt, err := flv.ParseVideo(tag.Body)
+		if err == nil && pkt.Type == flv.VideoFrame && pkt.Key {
+			return time.Since(start), nil
+		}
+	}
+}
+
+func percentile(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := int(q * float64(len(d)-1))
+	return float64(d[i].Microseconds()) / 1000
+}
+
+func metric(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, _ := strconv.ParseFloat(rest, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func run(o options) (*result, error) {
+	s, err := startServer(o)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	pub, err := publish(o, s)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { pub.Process.Kill(); pub.Wait() }()
+	time.Sleep(3 * time.Second) // publisher connected, GOP cache filled
+
+	res := &result{Target: o.target, Readers: o.readers}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", s.httpPort)
+	rtmpAddr := fmt.Sprintf("127.0.0.1:%d", s.rtmpPort)
+	if o.target == "mediakit-flv" && o.ttfkProbes > 0 {
+		var ttfk []time.Duration
+		for i := 0; i < o.ttfkProbes; i++ {
+			d, err := firstKeyframe(httpAddr)
+			if err != nil {
+				return nil, fmt.Errorf("first keyframe probe: %w", err)
+			}
+			ttfk = append(ttfk, d)
+			time.Sleep(20 * time.Millisecond)
+		}
+		res.TTFKp50ms = percentile(ttfk, 0.5)
+		res.TTFKp99ms = percentile(ttfk, 0.99)
+	}
+
+	res.RSSBaseMB, _ = s.memMB()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	players := make([]*player, o.readers)
+	var wg sync.WaitGroup
+	for i := range players {
+		p := &player{}
+		players[i] = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if o.target == "mediakit-flv" {
+				p.playFLV(ctx, httpAddr, "/live/bench.live.flv")
+			} else {
+				p.playRTMP(ctx, rtmpAddr, "live", "bench")
+			}
+		}()
+		if i%50 == 49 {
+			time.Sleep(20 * time.Millisecond) // do not look like a SYN flood
+		}
+	}
+	time.Sleep(o.warmup)
+
+	start := make([]int64, len(players))
+	for i, p := range players {
+		start[i] = p.bytes.Load()
+	}
+	cpu0 := s.cpuSeconds()
+	t0 := time.Now()
+	time.Sleep(o.duration)
+	cpu1 := s.cpuSeconds()
+	elapsed := time.Since(t0).Seconds()
+	var total int64
+	res.ReaderMbpsMin = -1
+	rates := make([]float64, len(players))
+	for i, p := range players {
+		n := p.bytes.Load() - start[i]
+		total += n
+		rates[i] = float64(n) * 8 / elapsed / 1e6
+		if p.err.Load() != nil {
+			res.Dropped++
+		}
+	}
+	rss, peak := s.memMB()
+	cancel()
+	wg.Wait()
+
+	mean := float64(total) * 8 / elapsed / 1e6 / float64(len(players))
+	for _, r := range rates {
+		if res.ReaderMbpsMin < 0 || r < res.ReaderMbpsMin {
+			res.ReaderMbpsMin = r
+		}
+		if r < 0.8*mean {
+			res.Slow++
+		}
+	}
+	res.Seconds = elapsed
+	res.CPUSeconds = cpu1 - cpu0
+	res.DeliveredGB = float64(total) / 1e9
+	res.CPUPerGB = res.CPUSeconds / res.DeliveredGB
+	res.ReaderMbps = mean
+	res.RSSPeakMB = peak
+	res.KiBPerReader = (rss - res.RSSBaseMB) * 1024 / float64(o.readers)
+	if strings.HasPrefix(o.target, "mediakit") {
+		res.Skipped = metric(httpAddr, "mediakit_frames_skipped_total")
+		res.ServerDropped = metric(httpAddr, "mediakit_readers_dropped_total")
+	}
+	return res, nil
+}
