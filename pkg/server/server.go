@@ -154,9 +154,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.rtmpLn != nil {
 		s.rtmpLn.Close()
 	}
-	if s.httpLn != nil {
-		s.httpLn.Close()
-	}
+	// Ending the streams first turns waiting players into 404s and gives
+	// playing ones a clean end of stream; http.Shutdown then closes its
+	// listener and waits for the requests still in flight.
 	s.Engine.Close()
 	httpErr := s.http.Shutdown(ctx)
 	s.rtmp.Close()
