@@ -350,6 +350,19 @@ func openFDs() int {
 // clean end once the publisher is gone for good; /healthz answers all
 // along; goroutines and file descriptors return to their baseline.
 func TestPlayersSurvivePublisherRestarts(t *testing.T) {
+	runRestartChurn(t, 20, 5)
+}
+
+// TestSoakPublisherRestarts is the long version (make soak): 100 players
+// across 60 publisher restarts.
+func TestSoakPublisherRestarts(t *testing.T) {
+	if os.Getenv("MEDIAKIT_SOAK") == "" {
+		t.Skip("set MEDIAKIT_SOAK=1 (make soak)")
+	}
+	runRestartChurn(t, 100, 60)
+}
+
+func runRestartChurn(t *testing.T, players, restarts int) {
 	testutil.RequireFFmpeg(t)
 	baseGoroutines := runtime.NumGoroutine()
 	baseFDs := openFDs()
@@ -360,7 +373,6 @@ func TestPlayersSurvivePublisherRestarts(t *testing.T) {
 		pub := testutil.PublishClip(t, "h264_aac.flv", url, true)
 		waitStream(t, ts, "live/churn")
 
-		const players = 20
 		results := make([]*flvPlayer, players)
 		var wg sync.WaitGroup
 		for i := range results {
@@ -396,7 +408,7 @@ func TestPlayersSurvivePublisherRestarts(t *testing.T) {
 			}
 		}()
 
-		for i := 0; i < 5; i++ {
+		for i := 0; i < restarts; i++ {
 			time.Sleep(1500 * time.Millisecond)
 			pub.Stop()
 			time.Sleep(300 * time.Millisecond)
@@ -413,13 +425,13 @@ func TestPlayersSurvivePublisherRestarts(t *testing.T) {
 			if p.err != nil {
 				t.Fatalf("player %d: %v", i, p.err)
 			}
-			// about 10 s of 25 fps video over 6 publishers
-			if p.videoFrames < 150 || p.keyframes < 6 || p.audioFrames < 250 {
+			// 1.5 s of 25 fps video per publisher, at least
+			if p.videoFrames < 25*(restarts+1) || p.keyframes < restarts+1 || p.audioFrames < 40*(restarts+1) {
 				t.Fatalf("player %d: %d video (%d key), %d audio frames", i, p.videoFrames, p.keyframes, p.audioFrames)
 			}
 		}
-		if got := ts.metric(t, "mediakit_publisher_returns_total"); got != 5 {
-			t.Fatalf("publisher_returns_total = %v, want 5", got)
+		if got := ts.metric(t, "mediakit_publisher_returns_total"); got != float64(restarts) {
+			t.Fatalf("publisher_returns_total = %v, want %d", got, restarts)
 		}
 		ts.stop(t)
 	}()
