@@ -193,10 +193,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	fw := newFLVWriter(conn, reader, fr, h.WriteTimeout)
 	err = fw.run()
+	// Before the read goroutine closes the reader, whose cause would then
+	// hide why the stream ended.
+	why := reason(err, reader)
 	conn.Close()
 	<-readDone
 	log.Info("flv play ended", "duration", time.Since(start).Round(time.Millisecond).String(),
-		"bytes", fw.sent, "skipped", reader.Skipped(), "reason", reason(err, reader))
+		"bytes", fw.sent, "skipped", reader.Skipped(), "reason", why)
 }
 
 func reason(err error, r *engine.Reader) string {
