@@ -49,11 +49,13 @@ type options struct {
 	ttfkProbes int
 	mergeWrite string
 	out        string
+	idle       bool
 }
 
 // result is one measurement, printed as a JSON line.
 type result struct {
 	Target        string  `json:"target"`
+	Idle          bool    `json:"idle,omitempty"`
 	Readers       int     `json:"readers"`
 	Seconds       float64 `json:"seconds"`
 	CPUSeconds    float64 `json:"cpu_seconds"`
@@ -85,6 +87,7 @@ func main() {
 	flag.IntVar(&o.ttfkProbes, "ttfk", 30, "HTTP-FLV joins timed to the first keyframe (mediakit-flv only)")
 	flag.StringVar(&o.mergeWrite, "merge-write", "", "mediakit --merge-write (empty: its default)")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
+	flag.BoolVar(&o.idle, "idle", false, "measure idle players: stop the publisher once they joined and measure memory per player while the stream waits for its publisher (mediakit only)")
 	flag.Parse()
 	if o.clip == "" {
 		fmt.Fprintln(os.Stderr, "fanout: -clip is required")
@@ -131,7 +134,7 @@ func startServer(o options) (*server, error) {
 	s := &server{rtmpPort: freePort(), httpPort: freePort(), dir: dir}
 	switch {
 	case strings.HasPrefix(o.target, "mediakit"):
-		args := []string{"serve", "--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", s.rtmpPort),
+		args := []string{"serve", "--continue-push", "120s", "--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", s.rtmpPort),
 			"--http-addr", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--log-level", "warn", "--data-dir", dir}
 		if o.mergeWrite != "" {
 			args = append(args, "--merge-write", o.mergeWrite)
@@ -457,6 +460,9 @@ func run(o options) (*result, error) {
 		}
 	}
 	time.Sleep(o.warmup)
+	if o.idle {
+		return measureIdle(o, s, res, players, pub, cancel, &wg)
+	}
 
 	start := make([]int64, len(players))
 	for i, p := range players {
@@ -502,5 +508,26 @@ func run(o options) (*result, error) {
 		res.Skipped = metric(httpAddr, "mediakit_frames_skipped_total")
 		res.ServerDropped = metric(httpAddr, "mediakit_readers_dropped_total")
 	}
+	return res, nil
+}
+
+// measureIdle stops the publisher so the stream sits in its grace period
+// with every player attached and nothing to send, then reads the memory
+// the players hold.
+func measureIdle(o options, s *server, res *result, players []*player, pub *exec.Cmd, cancel context.CancelFunc, wg *sync.WaitGroup) (*result, error) {
+	res.Idle = true
+	pub.Process.Kill()
+	pub.Wait()
+	time.Sleep(5 * time.Second) // let the runtime scavenge freed frames
+	rss, peak := s.memMB()
+	for _, p := range players {
+		if p.err.Load() != nil {
+			res.Dropped++
+		}
+	}
+	res.RSSPeakMB = peak
+	res.KiBPerReader = (rss - res.RSSBaseMB) * 1024 / float64(o.readers)
+	cancel()
+	wg.Wait()
 	return res, nil
 }

@@ -2,6 +2,7 @@ package rtmp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -81,7 +82,10 @@ func (c *conn) run() error {
 		return errors.New("rtmp: handshake: encrypted RTMP (RTMPE) is not supported")
 	}
 	c.in = &countingReader{r: c.nc}
-	c.cr = NewChunkReader(bufio.NewReaderSize(c.in, 32<<10), c.srv.Limits)
+	// Commands need little buffer; a publishing session gets a larger one
+	// (rebuffer) and a playing one keeps this small one, since thousands
+	// of idle players each hold it.
+	c.cr = NewChunkReader(bufio.NewReaderSize(c.in, 2<<10), c.srv.Limits)
 
 	for {
 		msg, err := c.readMessage()
@@ -290,4 +294,15 @@ func (c *conn) onPlay(cmd *command) error {
 	key, params := c.streamKey(name)
 	c.log = c.log.With("stream", key.String())
 	return c.runPlay(key, params, cmd)
+}
+
+// rebuffer replaces the chunk reader's buffer with one of size bytes,
+// keeping whatever the old one had read ahead.
+func (c *conn) rebuffer(size int) {
+	var src io.Reader = c.in
+	if n := c.cr.r.Buffered(); n > 0 {
+		ahead, _ := c.cr.r.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.in)
+	}
+	c.cr.r = bufio.NewReaderSize(src, size)
 }

@@ -148,8 +148,10 @@ func (p *player) run(sent *int64) error {
 	head := append([]byte(nil), c.mw.buf...)
 	c.mw.reset()
 
-	p.frames = make([]*media.Frame, 0, 256)
-	p.bufs = make(net.Buffers, 0, 260)
+	// Small to start with: an idle player holds these; append grows them
+	// for a GOP burst.
+	p.frames = make([]*media.Frame, 0, 64)
+	p.bufs = make(net.Buffers, 0, 16)
 	first := true
 	for {
 		var err error

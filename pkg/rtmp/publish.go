@@ -26,6 +26,7 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 		return err
 	}
 	_ = c.nc.SetDeadline(time.Time{})
+	c.rebuffer(32 << 10)
 	c.log.Info("rtmp publish started")
 
 	ingest := flv.NewIngest(pub)
