@@ -159,7 +159,7 @@ func (c *Config) WriteTOML(w io.Writer) error {
 			switch v.(type) {
 			case *bool:
 			case *time.Duration:
-				if !s.msKey() {
+				if _, err := strconv.ParseInt(text, 10, 64); err != nil {
 					text = strconv.Quote(text)
 				}
 			default:

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,12 +129,21 @@ func (s Setting) set(c *Config, value string) error {
 // millisecond keys, plain numbers of milliseconds as ZLMediaKit writes
 // them.
 func (s Setting) parseDuration(value string) (time.Duration, error) {
+	return parseDuration(value, s.msKey())
+}
+
+// parseDuration parses a Go duration; with msInts, a plain integer is a
+// number of milliseconds, otherwise only 0 may lack a unit.
+func parseDuration(value string, msInts bool) (time.Duration, error) {
 	v := strings.TrimSpace(value)
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s.msKey() || n == 0 {
-			return time.Duration(n) * time.Millisecond, nil
+		if !msInts && n != 0 {
+			return 0, fmt.Errorf("%q needs a unit, such as %ss or %sms", value, v, v)
 		}
-		return 0, fmt.Errorf("%q needs a unit, such as %ss", value, v)
+		if n > math.MaxInt64/int64(time.Millisecond) || n < math.MinInt64/int64(time.Millisecond) {
+			return 0, fmt.Errorf("%q milliseconds is out of range", value)
+		}
+		return time.Duration(n) * time.Millisecond, nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
@@ -149,9 +159,11 @@ func format(s Setting, v any) string {
 	case *bool:
 		return strconv.FormatBool(*p)
 	case *time.Duration:
-		if s.msKey() {
+		if s.msKey() && *p%time.Millisecond == 0 {
 			return strconv.FormatInt(p.Milliseconds(), 10)
 		}
+		// Not a whole number of milliseconds: a duration string keeps
+		// the value exact.
 		return p.String()
 	}
 	return ""

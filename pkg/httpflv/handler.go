@@ -26,8 +26,8 @@ type Engine interface {
 type Handler struct {
 	Engine Engine
 	Log    *slog.Logger
-	// WriteTimeout ends a player whose socket accepts nothing for this
-	// long.
+	// WriteTimeout ends a player when one write (a batch of frames) does
+	// not complete within this long. It bounds what a stuck player holds.
 	WriteTimeout time.Duration
 
 	nextID   atomic.Uint64
@@ -116,7 +116,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if h.isClosed() {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	ws := websocket.IsUpgradeRequest(r)
+	if ws && websocket.CheckRequest(w, r) != nil {
+		return // a malformed upgrade is refused before waiting for the stream
+	}
 	info := engine.SessionInfo{
 		ID:       fmt.Sprintf("flv-%d", h.nextID.Add(1)),
 		Protocol: "http-flv",
@@ -173,20 +180,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.untrack(conn)
 	h.sessions.Add(1)
 	defer h.sessions.Add(-1)
-	closeConn := reader.OnDone(func() { conn.Close() })
+	// Closing the connection unblocks a write stuck on a player that
+	// stopped reading; not when the player sent a WebSocket Close, which
+	// the writer answers before closing.
+	var peerClosed atomic.Bool
+	closeConn := reader.OnDone(func() {
+		if !peerClosed.Load() {
+			conn.Close()
+		}
+	})
 	defer closeConn()
 
 	// A reader goroutine notices the player leaving while the stream is
-	// quiet (grace period), and answers WebSocket pings.
+	// quiet (grace period) and reads WebSocket control frames.
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
 		defer reader.Close()
 		if ws {
-			_ = websocket.NewFrameReader(br, 4096).Drain(func([]byte) error { return nil })
+			if websocket.NewFrameReader(br, 512).Drain(func([]byte) error { return nil }) == websocket.ErrClosed {
+				peerClosed.Store(true)
+			}
 			return
 		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(br, 1<<20))
+		// A player sends nothing after its request; read with a small
+		// buffer, since thousands of idle players each hold one.
+		var buf [64]byte
+		for n := 0; n < 1<<20; {
+			m, err := br.Read(buf[:])
+			if err != nil {
+				return
+			}
+			n += m
+		}
 	}()
 
 	log.Info("flv play started")
@@ -196,6 +222,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Before the read goroutine closes the reader, whose cause would then
 	// hide why the stream ended.
 	why := reason(err, reader)
+	if peerClosed.Load() {
+		// RFC 6455 5.5.1: answer the player's Close before closing.
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = conn.Write(wsCloseReply)
+	}
 	conn.Close()
 	<-readDone
 	log.Info("flv play ended", "duration", time.Since(start).Round(time.Millisecond).String(),
@@ -263,4 +294,11 @@ type headerBuffer struct{ b []byte }
 func (h *headerBuffer) Write(p []byte) (int, error) {
 	h.b = append(h.b, p...)
 	return len(p), nil
+}
+
+// isClosed reports whether Close was called.
+func (h *Handler) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
 }

@@ -1,6 +1,7 @@
 package httpflv
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -501,21 +501,14 @@ func TestHandlerCloseEndsSessions(t *testing.T) {
 		}
 	}
 
-	// A closed handler serves no new session.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		conn, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		_, _ = io.WriteString(conn, "GET /live/close.live.flv HTTP/1.1\r\nHost: x\r\n\r\n")
-		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.Copy(io.Discard, conn)
-	}()
-	wg.Wait()
+	// A closed handler serves no new session: 503.
+	late := sendRequest(t, ts.addr, http.MethodGet, "/live/close.live.flv", "HTTP/1.1")
+	_ = late.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(late), nil); err != nil {
+		t.Errorf("request after Close: %v", err)
+	} else if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("request after Close: %d, want 503", resp.StatusCode)
+	}
 	if n := ts.h.Sessions(); n != 0 {
 		t.Errorf("%d sessions after Close", n)
 	}

@@ -196,8 +196,11 @@ func TestSlowPlayer(t *testing.T) {
 	if got.err != nil || !got.terminated {
 		t.Errorf("fast player: err %v, terminated %v", got.err, got.terminated)
 	}
-	if len(got.indices) != frames {
-		t.Errorf("fast player got %d of %d frames", len(got.indices), frames)
+	// It keeps up, so it skips nothing; a loaded test machine that stalls
+	// it past MaxReaderLag may make it skip a GOP, never more than a few.
+	t.Logf("fast player: %d of %d frames", len(got.indices), frames)
+	if n := len(got.indices); n < frames-2*gop || got.indices[n-1] != frames-1 {
+		t.Errorf("fast player got %d of %d frames, ending with %v", n, frames, got.indices[max(n-3, 0):])
 	}
 	if err := got.checkSkips(); err != nil {
 		t.Errorf("fast player: %v", err)

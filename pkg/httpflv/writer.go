@@ -47,8 +47,10 @@ func newFLVWriter(conn net.Conn, r *engine.Reader, f framing, writeTimeout time.
 		reader:       r,
 		framing:      f,
 		writeTimeout: writeTimeout,
-		frames:       make([]*media.Frame, 0, 256),
-		bufs:         make(net.Buffers, 0, 264),
+		// Small to start with: an idle player holds these, and append
+		// grows them for the GOP burst when a player joins.
+		frames: make([]*media.Frame, 0, 64),
+		bufs:   make(net.Buffers, 0, 16),
 	}
 }
 
@@ -188,6 +190,7 @@ var (
 	crlf          = []byte("\r\n")
 	lastChunk     = []byte("0\r\n\r\n")
 	wsNormalClose = websocket.AppendCloseFrame(nil, websocket.CloseNormal, "stream ended")
+	wsCloseReply  = websocket.AppendCloseFrame(nil, websocket.CloseNormal, "")
 )
 
 // finish ends the body cleanly: the last chunk, or a WebSocket close.

@@ -52,30 +52,10 @@ func IsUpgradeRequest(r *http.Request) bool {
 // close. Upgrade does not check Origin: a media server normally serves any
 // page, and callers that care can check r before calling Upgrade.
 func Upgrade(w http.ResponseWriter, r *http.Request, extraHeader http.Header) (net.Conn, *bufio.Reader, error) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		return reject(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+	if err := CheckRequest(w, r); err != nil {
+		return nil, nil, err
 	}
-	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
-		// HTTP/2 has its own WebSocket bootstrap (RFC 8441) and cannot be
-		// hijacked; HTTP/1.0 has no Upgrade mechanism.
-		return reject(w, http.StatusBadRequest, "protocol "+r.Proto+" cannot be upgraded")
-	}
-	if !IsUpgradeRequest(r) {
-		return reject(w, http.StatusBadRequest, "not a websocket upgrade request")
-	}
-	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		return reject(w, http.StatusUpgradeRequired, fmt.Sprintf("unsupported Sec-WebSocket-Version %q", v))
-	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
-	if len(keys) != 1 {
-		return reject(w, http.StatusBadRequest, "need exactly one Sec-WebSocket-Key")
-	}
-	key := strings.TrimSpace(keys[0])
-	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
-		return reject(w, http.StatusBadRequest, "malformed Sec-WebSocket-Key")
-	}
+	key := strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))
 
 	resp := appendResponse(nil, key, firstToken(r.Header.Values("Sec-WebSocket-Protocol")), extraHeader)
 
@@ -98,6 +78,44 @@ func Upgrade(w http.ResponseWriter, r *http.Request, extraHeader http.Header) (n
 		return nil, nil, fmt.Errorf("websocket: upgrade: write response: %w", err)
 	}
 	return conn, brw.Reader, nil
+}
+
+// CheckRequest validates the opening handshake of r without taking the
+// connection, so a handler can refuse a malformed upgrade before slow work
+// (waiting for a stream). On failure it writes the error response, as
+// Upgrade would, and returns the error.
+func CheckRequest(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		_, _, err := reject(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		return err
+	}
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		// HTTP/2 has its own WebSocket bootstrap (RFC 8441) and cannot be
+		// hijacked; HTTP/1.0 has no Upgrade mechanism.
+		_, _, err := reject(w, http.StatusBadRequest, "protocol "+r.Proto+" cannot be upgraded")
+		return err
+	}
+	if !IsUpgradeRequest(r) {
+		_, _, err := reject(w, http.StatusBadRequest, "not a websocket upgrade request")
+		return err
+	}
+	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		_, _, err := reject(w, http.StatusUpgradeRequired, fmt.Sprintf("unsupported Sec-WebSocket-Version %q", v))
+		return err
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		_, _, err := reject(w, http.StatusBadRequest, "need exactly one Sec-WebSocket-Key")
+		return err
+	}
+	key := strings.TrimSpace(keys[0])
+	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
+		_, _, err := reject(w, http.StatusBadRequest, "malformed Sec-WebSocket-Key")
+		return err
+	}
+	return nil
 }
 
 // reject writes an HTTP error response for a failed handshake and returns
