@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -45,9 +47,43 @@ Play with:     ffplay rtmp://127.0.0.1:1935/live/test
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return cmdutil.UsageError(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
 	})
+	root.SetHelpCommand(newHelpCommand())
 	root.AddCommand(newVersionCommand(io))
 	root.AddCommand(serve.NewCommand(io, nil))
 	return root
+}
+
+// newHelpCommand is cobra's help command, except that an unknown topic is
+// a usage error (exit 2) rather than usage text and exit 0.
+func newHelpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help prints the help of any command: mediakit help COMMAND.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if (sub.IsAvailableCommand() || sub == c) && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, _, err := c.Root().Find(args)
+			if cmd == nil || err != nil {
+				return cmdutil.UsageError(fmt.Errorf("unknown help topic %q (see '%s --help')",
+					strings.Join(args, " "), c.Root().CommandPath()))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 func newVersionCommand(io *cmdutil.IO) *cobra.Command {
@@ -71,7 +107,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "mediakit: %v\n", err)
+	fmt.Fprintf(stderr, "mediakit: %s\n", oneLine(err.Error()))
 	var ue *cmdutil.UsageErr
 	if errors.As(err, &ue) || isCobraUsageError(err) {
 		return ExitUsage
@@ -84,4 +120,28 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 func isCobraUsageError(err error) bool {
 	msg := err.Error()
 	return len(msg) >= 15 && msg[:15] == "unknown command"
+}
+
+// oneLine keeps an error to the one line the contract promises. Cobra's
+// "unknown command" error carries its suggestions on further lines:
+// they become a parenthesis.
+func oneLine(msg string) string {
+	const didYouMean = "Did you mean this?"
+	if head, sugg, ok := strings.Cut(msg, didYouMean); ok {
+		names := strings.Fields(sugg)
+		for i, n := range names {
+			names[i] = strconv.Quote(n)
+		}
+		msg = strings.TrimSpace(head)
+		if len(names) > 0 {
+			msg += " (did you mean " + strings.Join(names, " or ") + "?)"
+		}
+	}
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }

@@ -53,8 +53,12 @@ func (c *Config) Validate() error {
 		if l.addr == "" {
 			continue // listener off
 		}
-		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+		_, port, err := net.SplitHostPort(l.addr)
+		if err != nil {
 			return fmt.Errorf("config: %s: %q is not HOST:PORT", l.key, l.addr)
+		}
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return fmt.Errorf("config: %s: %q: port %q is not a port number from 0 to 65535", l.key, l.addr, port)
 		}
 	}
 	switch strings.ToLower(c.Log.Level) {

@@ -58,7 +58,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) string, path string) (*Config, 
 			continue
 		}
 		if v, ok := lookupEnv(getenv, env); ok {
-			if err := s.set(c, v); err != nil {
+			if err := s.setFlag(c, v); err != nil {
 				return nil, nil, fmt.Errorf("config: %s: %w", env, err)
 			}
 		}
@@ -68,7 +68,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) string, path string) (*Config, 
 			if s.Flag == "" || !fs.Changed(s.Flag) {
 				continue
 			}
-			if err := s.set(c, fs.Lookup(s.Flag).Value.String()); err != nil {
+			if err := s.setFlag(c, fs.Lookup(s.Flag).Value.String()); err != nil {
 				return nil, nil, fmt.Errorf("config: --%s: %w", s.Flag, err)
 			}
 		}
@@ -160,14 +160,47 @@ func (c *Config) WriteTOML(w io.Writer) error {
 			case *bool:
 			case *time.Duration:
 				if _, err := strconv.ParseInt(text, 10, 64); err != nil {
-					text = strconv.Quote(text)
+					text = tomlQuote(text)
 				}
 			default:
-				text = strconv.Quote(text)
+				text = tomlQuote(text)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", key, text)
 		}
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// tomlQuote writes s as a TOML basic string. strconv.Quote is not enough:
+// TOML has no \x, \a or \v escapes.
+func tomlQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r) // invalid UTF-8 becomes U+FFFD
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

@@ -105,7 +105,20 @@ func (c *Config) Set(key, value string) error {
 	return nil
 }
 
+// set parses value as the TOML file and the API give it: a plain number
+// for a millisecond key is milliseconds.
 func (s Setting) set(c *Config, value string) error {
+	return s.setText(c, value, s.msKey())
+}
+
+// setFlag parses value as the flag and its MEDIAKIT_* variable give it:
+// durations need a unit whatever the key, as on the command line, so
+// MEDIAKIT_CONTINUE_PUSH=30 is an error rather than 30 milliseconds.
+func (s Setting) setFlag(c *Config, value string) error {
+	return s.setText(c, value, false)
+}
+
+func (s Setting) setText(c *Config, value string, msInts bool) error {
 	switch p := s.field(c).(type) {
 	case *string:
 		*p = value
@@ -116,7 +129,7 @@ func (s Setting) set(c *Config, value string) error {
 		}
 		*p = b
 	case *time.Duration:
-		d, err := s.parseDuration(value)
+		d, err := parseDuration(value, msInts)
 		if err != nil {
 			return err
 		}
@@ -125,15 +138,9 @@ func (s Setting) set(c *Config, value string) error {
 	return nil
 }
 
-// parseDuration accepts Go durations ("15s", "500ms") and, for
-// millisecond keys, plain numbers of milliseconds as ZLMediaKit writes
-// them.
-func (s Setting) parseDuration(value string) (time.Duration, error) {
-	return parseDuration(value, s.msKey())
-}
-
-// parseDuration parses a Go duration; with msInts, a plain integer is a
-// number of milliseconds, otherwise only 0 may lack a unit.
+// parseDuration accepts Go durations ("15s", "500ms"); with msInts (the
+// ZLMediaKit millisecond keys in the file and the API) a plain integer is
+// a number of milliseconds, otherwise only 0 may lack a unit.
 func parseDuration(value string, msInts bool) (time.Duration, error) {
 	v := strings.TrimSpace(value)
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {

@@ -21,6 +21,23 @@ import (
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
 
+// LevelLifecycle is the level of the ready, shutting-down and stopped
+// lines: above every level a user can select, so scripts waiting for
+// "mediakit ready" see it even with --log-level error. Loggers print it
+// as INFO (see LifecycleLevelName).
+const LevelLifecycle = slog.Level(16)
+
+// LifecycleLevelName is a slog ReplaceAttr function printing
+// LevelLifecycle as INFO.
+func LifecycleLevelName(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey {
+		if l, ok := a.Value.Any().(slog.Level); ok && l == LevelLifecycle {
+			return slog.String(slog.LevelKey, "INFO")
+		}
+	}
+	return a
+}
+
 // Server is a running mediakit server.
 type Server struct {
 	cfg     *config.Config
@@ -92,7 +109,7 @@ func (s *Server) Start() error {
 	var err error
 	if s.cfg.RTMP.Addr != "" {
 		if s.rtmpLn, err = net.Listen("tcp", s.cfg.RTMP.Addr); err != nil {
-			return fmt.Errorf("rtmp: listen %s: %w", s.cfg.RTMP.Addr, err)
+			return fmt.Errorf("rtmp: listen %s: %w", s.cfg.RTMP.Addr, opCause(err))
 		}
 	}
 	if s.cfg.HTTP.Addr != "" {
@@ -100,7 +117,7 @@ func (s *Server) Start() error {
 			if s.rtmpLn != nil {
 				s.rtmpLn.Close()
 			}
-			return fmt.Errorf("http: listen %s: %w", s.cfg.HTTP.Addr, err)
+			return fmt.Errorf("http: listen %s: %w", s.cfg.HTTP.Addr, opCause(err))
 		}
 	}
 	s.started = time.Now()
@@ -122,8 +139,8 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
-	s.log.Info("mediakit ready", "version", s.version, "rtmp", s.RTMPAddr(), "http", s.HTTPAddr(),
-		"data_dir", s.cfg.General.DataDir)
+	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
+		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "data_dir", s.cfg.General.DataDir)
 	return nil
 }
 
@@ -150,7 +167,7 @@ func (s *Server) Errors() <-chan error { return s.errs }
 // stream, publishers are disconnected), lets HTTP requests in flight
 // finish until ctx ends, and waits for every session goroutine.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.log.Info("mediakit shutting down")
+	s.log.Log(ctx, LevelLifecycle, "mediakit shutting down")
 	if s.rtmpLn != nil {
 		s.rtmpLn.Close()
 	}
@@ -203,4 +220,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(h)
+}
+
+// opCause drops the "listen tcp ADDR:" prefix of a *net.OpError, which
+// would repeat the address the caller already names.
+func opCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
 }

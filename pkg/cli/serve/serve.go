@@ -76,7 +76,7 @@ func (o *Options) configFile(io *cmdutil.IO) string {
 func NewLogger(cfg *config.Config, io *cmdutil.IO) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.Log.Level)))
-	hopts := &slog.HandlerOptions{Level: level}
+	hopts := &slog.HandlerOptions{Level: level, ReplaceAttr: server.LifecycleLevelName}
 	if strings.EqualFold(cfg.Log.Format, "json") {
 		return slog.New(slog.NewJSONHandler(io.ErrOut, hopts))
 	}
@@ -111,6 +111,6 @@ func Run(ctx context.Context, opts *Options) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && runErr == nil {
 		runErr = err
 	}
-	log.Info("mediakit stopped")
+	log.Log(context.Background(), server.LevelLifecycle, "mediakit stopped")
 	return runErr
 }

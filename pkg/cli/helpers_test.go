@@ -1,0 +1,99 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mediakit/mediakit/pkg/cli"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer that a running server writes while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envFunc(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// result is one run of Main.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run calls Main with args and env (nothing else from the process
+// environment) and returns what it wrote.
+func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return runCtx(ctx, env, args...)
+}
+
+// runCtx is run with a given context; an already cancelled one makes a
+// serve that was meant to fail, but starts, return at once.
+func runCtx(ctx context.Context, env map[string]string, args ...string) result {
+	var stdout, stderr bytes.Buffer
+	code := cli.Main(ctx, args, &stdout, &stderr, envFunc(env))
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// safeEnv makes an accidental real run of `serve` harmless: loopback
+// ports chosen by the kernel and a temporary data dir.
+func safeEnv(t *testing.T, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"MEDIAKIT_RTMP_ADDR": "127.0.0.1:0",
+		"MEDIAKIT_HTTP_ADDR": "127.0.0.1:0",
+		"MEDIAKIT_DATA_DIR":  t.TempDir(),
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+// checkOneLineError checks the contract for errors: exactly one line on
+// stderr, prefixed with the program name, no stack trace, nothing on
+// stdout.
+func checkOneLineError(t *testing.T, r result) {
+	t.Helper()
+	if r.stdout != "" {
+		t.Errorf("stdout not empty: %q", r.stdout)
+	}
+	if !strings.HasSuffix(r.stderr, "\n") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("stderr is not exactly one line: %q", r.stderr)
+	}
+	if !strings.HasPrefix(r.stderr, "mediakit: ") {
+		t.Errorf("stderr does not start with \"mediakit: \": %q", r.stderr)
+	}
+	for _, bad := range []string{"goroutine ", "panic", ".go:", "Usage:"} {
+		if strings.Contains(r.stderr, bad) {
+			t.Errorf("stderr contains %q: %q", bad, r.stderr)
+		}
+	}
+}
