@@ -43,5 +43,12 @@ for n in "${readers[@]}"; do
 	done
 done
 
+# Memory of idle players: the publisher stops once they joined, and the
+# stream waits in its grace period with every player attached.
+for t in mediakit-flv mediakit-rtmp; do
+	"$bin/fanout" -target "$t" -readers "${readers[-1]}" -idle -ttfk 0 -clip "$clip" -mediakit "$bin/mediakit" \
+		-out "$out" >/dev/null || echo "fanout: idle $t failed" >&2
+done
+
 echo "results: $out" >&2
 go run ./bench/fanout/table "$out"

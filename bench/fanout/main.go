@@ -366,7 +366,8 @@ func firstKeyframe(addr string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	// No resp.Body.Close: it would drain the endless body; closing the
+	// connection (deferred above) ends it.
 	r := flv.NewReader(resp.Body, 0)
 	for {
 		tag, err := r.Next()

@@ -12,6 +12,7 @@ import (
 
 type row struct {
 	Target        string  `json:"target"`
+	Idle          bool    `json:"idle"`
 	Readers       int     `json:"readers"`
 	CPUSeconds    float64 `json:"cpu_seconds"`
 	DeliveredGB   float64 `json:"delivered_gb"`
@@ -20,6 +21,7 @@ type row struct {
 	ReaderMbpsMin float64 `json:"reader_mbps_min"`
 	Dropped       int     `json:"dropped"`
 	Slow          int     `json:"slow"`
+	RSSBaseMB     float64 `json:"rss_base_mb"`
 	RSSPeakMB     float64 `json:"rss_peak_mb"`
 	KiBPerReader  float64 `json:"kib_per_reader"`
 	TTFKp50ms     float64 `json:"ttfk_p50_ms"`
@@ -55,6 +57,9 @@ func main() {
 	fmt.Println("| server | players | CPU s | GB delivered | CPU s/GB | vs mediakit-flv | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
+		if r.Idle {
+			continue
+		}
 		ratio := "-"
 		if ref[r.Readers] > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.CPUPerGB/ref[r.Readers])
@@ -66,5 +71,18 @@ func main() {
 		fmt.Printf("| %s | %d | %.2f | %.2f | %.2f | %s | %.2f / %.2f | %d | %d | %.0f | %.1f | %s |\n",
 			r.Target, r.Readers, r.CPUSeconds, r.DeliveredGB, r.CPUPerGB, ratio, r.ReaderMbps, r.ReaderMbpsMin,
 			r.Dropped, r.Slow, r.RSSPeakMB, r.KiBPerReader, ttfk)
+	}
+	idleHeader := false
+	for _, r := range rows {
+		if !r.Idle {
+			continue
+		}
+		if !idleHeader {
+			fmt.Println()
+			fmt.Println("| idle players | players | RSS before MiB | peak RSS MiB | KiB per idle player | dropped |")
+			fmt.Println("|---|---|---|---|---|---|")
+			idleHeader = true
+		}
+		fmt.Printf("| %s | %d | %.0f | %.0f | %.1f | %d |\n", r.Target, r.Readers, r.RSSBaseMB, r.RSSPeakMB, r.KiBPerReader, r.Dropped)
 	}
 }
