@@ -50,7 +50,7 @@ func main() {
 			os.Exit(1)
 		}
 		rows = append(rows, r)
-		if r.Target == "mediakit-flv" {
+		if r.Target == "mediakit-flv" && !r.Idle {
 			ref[r.Readers] = r.CPUPerGB
 		}
 	}
