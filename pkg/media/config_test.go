@@ -13,40 +13,6 @@ import (
 	"github.com/mediakit/mediakit/internal/testutil"
 )
 
-// annexBNALUs splits a whole Annex-B file into NAL units with h264.AnnexB.
-// AnnexB.Unmarshal caps the NAL units of one access unit, so the file is cut
-// into runs of at most 32 start codes first, each cut made just before a
-// start code (and before its leading zero byte of a 4-byte start code).
-func annexBNALUs(t testing.TB, buf []byte) [][]byte {
-	t.Helper()
-	var out [][]byte
-	for len(buf) > 0 {
-		end := len(buf)
-		pos := 3
-		for n := 0; n < 32; n++ {
-			i := bytes.Index(buf[pos:], []byte{0, 0, 1})
-			if i < 0 {
-				pos = -1
-				break
-			}
-			pos += i + 3
-		}
-		if pos > 0 {
-			end = pos - 3
-			if buf[end-1] == 0 {
-				end--
-			}
-		}
-		var au h264.AnnexB
-		if err := au.Unmarshal(buf[:end]); err != nil {
-			t.Fatalf("AnnexB.Unmarshal: %v", err)
-		}
-		out = append(out, au...)
-		buf = buf[end:]
-	}
-	return out
-}
-
 // clipParamSets returns the first VPS (H.265 only), SPS and PPS of a raw
 // Annex-B clip, after checking that every repetition of them in the clip is
 // identical and counting the slices.
@@ -65,7 +31,7 @@ func clipParamSets(t testing.TB, name string, hevc bool) (vps, sps, pps []byte, 
 			t.Fatalf("%s: %s #%d differs from the first", name, kind, counts[kind])
 		}
 	}
-	for _, nalu := range annexBNALUs(t, data) {
+	for _, nalu := range testutil.SplitAnnexB(t, data) {
 		if hevc {
 			switch typ := h265.NALUType((nalu[0] >> 1) & 0x3f); {
 			case typ == h265.NALUType_VPS_NUT:

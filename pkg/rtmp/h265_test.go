@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
@@ -28,7 +29,7 @@ type h265Publisher struct {
 // joins before the publisher and must get every access unit, unchanged,
 // with the parameter sets of the clip.
 func TestH265EnhancedRTMP(t *testing.T) {
-	aus := clipAccessUnits(t, "h265.hevc", true)
+	aus := testutil.ClipAccessUnits(t, "h265.hevc", true)
 	if len(aus) != 100 {
 		t.Fatalf("h265.hevc: %d access units, want 100", len(aus))
 	}

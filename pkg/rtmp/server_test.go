@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -24,7 +23,6 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/gortmplib/pkg/handshake"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"go.uber.org/goleak"
 
 	"github.com/mediakit/mediakit/internal/testutil"
@@ -36,22 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // logBuffer collects the server's JSON log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ testutil.SyncBuffer }
 
 // records returns the log records of the connection from remote (every
 // record when remote is empty) at level INFO or above.
@@ -160,75 +143,6 @@ func (ts *testServer) requireClosedWithError(t *testing.T, remote, cause string,
 
 // Access units of the committed raw clips.
 
-// annexBNALUs splits an Annex-B stream into NAL units. h264.AnnexB caps
-// the NAL units of one access unit, so it gets one start-code-delimited
-// unit at a time.
-func annexBNALUs(t *testing.T, b []byte) [][]byte {
-	t.Helper()
-	startCode := []byte{0, 0, 1}
-	var nalus [][]byte
-	for {
-		i := bytes.Index(b, startCode)
-		if i < 0 {
-			return nalus
-		}
-		end := len(b)
-		if j := bytes.Index(b[i+3:], startCode); j >= 0 {
-			end = i + 3 + j
-		}
-		var unit h264.AnnexB
-		if err := unit.Unmarshal(b[i:end]); err != nil && !errors.Is(err, h264.ErrAnnexBNoNALUs) {
-			t.Fatalf("Annex-B: %v", err)
-		}
-		for _, n := range unit {
-			// a 4-byte start code leaves a zero on the unit before it
-			if n = bytes.TrimRight(n, "\x00"); len(n) > 0 {
-				nalus = append(nalus, n)
-			}
-		}
-		b = b[end:]
-	}
-}
-
-// clipAccessUnits reads a raw H.264 or H.265 clip and groups its NAL units
-// into access units: a new one starts at a parameter set, AUD or SEI, or at
-// the first slice of a picture, once the current one holds a picture.
-func clipAccessUnits(t *testing.T, name string, hevc bool) [][][]byte {
-	t.Helper()
-	raw, err := os.ReadFile(testutil.Clip(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var aus [][][]byte
-	var cur [][]byte
-	hasPicture := false
-	for _, n := range annexBNALUs(t, raw) {
-		var vcl, firstSlice, prefix bool
-		if hevc {
-			typ := h265.NALUType((n[0] >> 1) & 0x3f)
-			vcl = typ < 32
-			firstSlice = vcl && len(n) > 2 && n[2]&0x80 != 0
-			prefix = (typ >= h265.NALUType_VPS_NUT && typ <= h265.NALUType_AUD_NUT) ||
-				typ == h265.NALUType_PREFIX_SEI_NUT || (typ >= 41 && typ <= 44) || (typ >= 48 && typ <= 55)
-		} else {
-			typ := h264.NALUType(n[0] & 0x1f)
-			vcl = typ >= h264.NALUTypeNonIDR && typ <= h264.NALUTypeIDR
-			firstSlice = vcl && len(n) > 1 && n[1]&0x80 != 0
-			prefix = (typ >= h264.NALUTypeSEI && typ <= h264.NALUTypeAccessUnitDelimiter) || (typ >= 14 && typ <= 18)
-		}
-		if hasPicture && (prefix || firstSlice) {
-			aus = append(aus, cur)
-			cur, hasPicture = nil, false
-		}
-		cur = append(cur, n)
-		hasPicture = hasPicture || vcl
-	}
-	if len(cur) > 0 {
-		aus = append(aus, cur)
-	}
-	return aus
-}
-
 // parameterSets returns the first NAL unit of each wanted type.
 func parameterSets(aus [][][]byte, typeOf func([]byte) int, types ...int) [][]byte {
 	out := make([][]byte, len(types))
@@ -260,7 +174,7 @@ type goodPublisher struct {
 
 func startGoodPublisher(t *testing.T, u *url.URL) *goodPublisher {
 	t.Helper()
-	aus := clipAccessUnits(t, "h264.h264", false)
+	aus := testutil.ClipAccessUnits(t, "h264.h264", false)
 	ps := parameterSets(aus, h264Type, int(h264.NALUTypeSPS), int(h264.NALUTypePPS))
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &goodPublisher{client: &gortmplib.Client{URL: u, Publish: true}, cancel: cancel, done: make(chan struct{})}

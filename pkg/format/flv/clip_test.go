@@ -240,7 +240,7 @@ func packetsOf(pkts []testutil.Packet, codecType string) []testutil.Packet {
 // TestHEVCRoundTrip writes the H.265 clip as Enhanced RTMP FLV and reads it
 // back through Reader and Ingest (ffmpeg 5.1 cannot judge H.265 in FLV).
 func TestHEVCRoundTrip(t *testing.T) {
-	aus := hevcAccessUnits(t)
+	aus := testutil.ClipAccessUnits(t, "h265.hevc", true)
 	if len(aus) != 100 {
 		t.Fatalf("%d access units in h265.hevc, want 100", len(aus))
 	}

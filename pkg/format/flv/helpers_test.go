@@ -1,7 +1,6 @@
 package flv
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -217,60 +216,3 @@ func hevcTrack(t testing.TB) *media.Track {
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-
-// hevcAccessUnits splits h265.hevc into access units of NAL units: a new
-// unit starts at a VPS, SPS, PPS or prefix SEI that follows a slice, or at
-// a slice with first_slice_segment_in_pic_flag set that follows a slice.
-func hevcAccessUnits(t testing.TB) [][][]byte {
-	t.Helper()
-	data, err := os.ReadFile(testutil.Clip(t, "h265.hevc"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nalus [][]byte
-	for len(data) > 0 {
-		// h264.AnnexB caps NAL units per call: cut before the 32nd start
-		// code (and its leading zero).
-		end, pos := len(data), 3
-		for n := 0; n < 32 && pos > 0; n++ {
-			i := bytes.Index(data[pos:], []byte{0, 0, 1})
-			if i < 0 {
-				pos = -1
-				break
-			}
-			pos += i + 3
-		}
-		if pos > 0 {
-			end = pos - 3
-			if data[end-1] == 0 {
-				end--
-			}
-		}
-		var au h264.AnnexB
-		if err := au.Unmarshal(data[:end]); err != nil {
-			t.Fatal(err)
-		}
-		nalus = append(nalus, au...)
-		data = data[end:]
-	}
-	var aus [][][]byte
-	var cur [][]byte
-	haveSlice := false
-	for _, n := range nalus {
-		typ := h265.NALUType((n[0] >> 1) & 0x3f)
-		vcl := typ < 32
-		first := vcl && len(n) > 2 && n[2]&0x80 != 0
-		startsAU := haveSlice && (first || typ == h265.NALUType_VPS_NUT || typ == h265.NALUType_SPS_NUT ||
-			typ == h265.NALUType_PPS_NUT || typ == h265.NALUType_PREFIX_SEI_NUT || typ == h265.NALUType_AUD_NUT)
-		if startsAU {
-			aus = append(aus, cur)
-			cur, haveSlice = nil, false
-		}
-		cur = append(cur, n)
-		haveSlice = haveSlice || vcl
-	}
-	if len(cur) > 0 {
-		aus = append(aus, cur)
-	}
-	return aus
-}

@@ -1,0 +1,28 @@
+package testutil
+
+import "testing"
+
+func TestClipAccessUnits(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		hevc bool
+		want int
+	}{{"h264.h264", false, 150}, {"h265.hevc", true, 100}} {
+		if got := len(ClipAccessUnits(t, c.name, c.hevc)); got != c.want {
+			t.Errorf("%s: %d access units, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSplitAnnexB(t *testing.T) {
+	got := SplitAnnexB(t, []byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4})
+	want := [][]byte{{0x67, 1, 2}, {0x68, 3}, {0x65, 4}}
+	if len(got) != len(want) {
+		t.Fatalf("got %d NAL units, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if string(got[i]) != string(want[i]) {
+			t.Errorf("unit %d: %x, want %x", i, got[i], want[i])
+		}
+	}
+}
