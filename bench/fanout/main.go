@@ -33,6 +33,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/amf0"
 	"github.com/bluenviron/gortmplib/pkg/handshake"
 
+	"github.com/mediakit/mediakit/bench/fanout/report"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
@@ -52,27 +53,7 @@ type options struct {
 	idle       bool
 }
 
-// result is one measurement, printed as a JSON line.
-type result struct {
-	Target        string  `json:"target"`
-	Idle          bool    `json:"idle,omitempty"`
-	Readers       int     `json:"readers"`
-	Seconds       float64 `json:"seconds"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	DeliveredGB   float64 `json:"delivered_gb"`
-	CPUPerGB      float64 `json:"cpu_s_per_gb"`
-	ReaderMbps    float64 `json:"reader_mbps_mean"`
-	ReaderMbpsMin float64 `json:"reader_mbps_min"`
-	Dropped       int     `json:"dropped"`
-	Slow          int     `json:"slow"`
-	RSSBaseMB     float64 `json:"rss_base_mb"`
-	RSSPeakMB     float64 `json:"rss_peak_mb"`
-	KiBPerReader  float64 `json:"kib_per_reader"`
-	TTFKp50ms     float64 `json:"ttfk_p50_ms,omitempty"`
-	TTFKp99ms     float64 `json:"ttfk_p99_ms,omitempty"`
-	Skipped       float64 `json:"server_frames_skipped,omitempty"`
-	ServerDropped float64 `json:"server_readers_dropped,omitempty"`
-}
+type result = report.Result
 
 func main() {
 	var o options

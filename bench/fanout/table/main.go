@@ -4,30 +4,15 @@
 package main
 
 import (
+	"github.com/mediakit/mediakit/bench/fanout/report"
+
 	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 )
 
-type row struct {
-	Target        string  `json:"target"`
-	Idle          bool    `json:"idle"`
-	Readers       int     `json:"readers"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	DeliveredGB   float64 `json:"delivered_gb"`
-	CPUPerGB      float64 `json:"cpu_s_per_gb"`
-	ReaderMbps    float64 `json:"reader_mbps_mean"`
-	ReaderMbpsMin float64 `json:"reader_mbps_min"`
-	Dropped       int     `json:"dropped"`
-	Slow          int     `json:"slow"`
-	RSSBaseMB     float64 `json:"rss_base_mb"`
-	RSSPeakMB     float64 `json:"rss_peak_mb"`
-	KiBPerReader  float64 `json:"kib_per_reader"`
-	TTFKp50ms     float64 `json:"ttfk_p50_ms"`
-	TTFKp99ms     float64 `json:"ttfk_p99_ms"`
-	Skipped       float64 `json:"server_frames_skipped"`
-}
+type row = report.Result
 
 func main() {
 	if len(os.Args) != 2 {
