@@ -441,3 +441,44 @@ func waitBaseline(t *testing.T, goroutines, fds int) {
 	n := runtime.Stack(buf, true)
 	t.Fatalf("goroutines %d (baseline %d), fds %d (baseline %d)\n%s", g, goroutines, f, fds, buf[:n])
 }
+
+// TestTakeover: with --takeover a second ffmpeg publisher replaces the
+// first, whose connection is closed, and a player attached throughout
+// keeps receiving with monotonic timestamps.
+func TestTakeover(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	ts := startServer(t, func(c *config.Config) {
+		c.General.Takeover = true
+		c.Protocol.ContinuePush = 500 * time.Millisecond
+	})
+	url := ts.rtmpURL + "/live/take"
+	first := testutil.PublishClip(t, "h264_aac.flv", url, true)
+	waitStream(t, ts, "live/take")
+
+	player := &flvPlayer{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		player.play(context.Background(), ts.httpURL+"/live/take.live.flv")
+	}()
+	time.Sleep(time.Second)
+	second := testutil.PublishClip(t, "h264_aac.flv", url, true)
+	if err := first.Wait(10 * time.Second); err == nil {
+		t.Fatal("replaced publisher exited cleanly; want an error from the closed connection")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if second.Exited() {
+		t.Fatalf("new publisher stopped: %s", second.Stderr())
+	}
+	second.Stop()
+	<-done // ends after the grace period
+	if player.err != nil {
+		t.Fatalf("player: %v", player.err)
+	}
+	if player.videoFrames < 50 || player.keyframes < 2 {
+		t.Fatalf("player got %d video frames (%d key)", player.videoFrames, player.keyframes)
+	}
+	if got := ts.metric(t, "mediakit_publishers_replaced_total"); got != 1 {
+		t.Fatalf("publishers_replaced_total = %v, want 1", got)
+	}
+}
