@@ -29,6 +29,9 @@ type Config struct {
 	// MaxGOPBytes bounds the GOP cache; a longer GOP is not cached and new
 	// readers wait for the next keyframe.
 	MaxGOPBytes int64
+	// NoneReaderDelay is how long a ready stream must have no reader
+	// before Observer.StreamNoReaders is told. Zero disables it.
+	NoneReaderDelay time.Duration
 }
 
 // DefaultConfig returns the defaults of `mediakit serve`.
@@ -40,5 +43,6 @@ func DefaultConfig() Config {
 		MaxReaderLag:      3 * time.Second,
 		MaxReaderLagBytes: 64 << 20,
 		MaxGOPBytes:       32 << 20,
+		NoneReaderDelay:   20 * time.Second,
 	}
 }

@@ -22,9 +22,10 @@ import (
 
 // Engine is the stream registry.
 type Engine struct {
-	log    *slog.Logger
-	config atomic.Pointer[Config]
-	stats  Stats
+	log      *slog.Logger
+	config   atomic.Pointer[Config]
+	stats    Stats
+	observer atomic.Value // observerBox
 
 	mu      sync.Mutex
 	streams map[Key]*Stream
@@ -40,6 +41,23 @@ func New(cfg Config, log *slog.Logger) *Engine {
 	e := &Engine{log: log, streams: make(map[Key]*Stream)}
 	e.config.Store(&cfg)
 	return e
+}
+
+type observerBox struct{ Observer }
+
+// SetObserver installs the receiver of stream lifecycle events.
+func (e *Engine) SetObserver(o Observer) {
+	if o == nil {
+		o = nopObserver{}
+	}
+	e.observer.Store(observerBox{o})
+}
+
+func (e *Engine) events() Observer {
+	if b, ok := e.observer.Load().(observerBox); ok {
+		return b.Observer
+	}
+	return nopObserver{}
 }
 
 // Config returns the current configuration.

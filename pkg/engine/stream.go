@@ -25,9 +25,14 @@ type Stream struct {
 	readers    map[*Reader]struct{}
 	waiters    map[*waiter]struct{}
 	graceTimer *time.Timer
+	idleTimer  *time.Timer // no reader for NoneReaderDelay
+	announced  bool        // StreamReady was told
 	createdAt  time.Time
 	published  int
-	quitOnce   sync.Once
+	// lastPublisher describes the publisher that left, during the grace
+	// period and in the final snapshot.
+	lastPublisher *SessionInfo
+	quitOnce      sync.Once
 
 	// Shared with readers and the publisher; written by the owner or the
 	// publisher, read by anyone.
@@ -98,13 +103,21 @@ func (s *Stream) do(ctx context.Context, fn func()) error {
 func (s *Stream) run() {
 	defer close(s.done)
 	for {
-		var graceC <-chan time.Time
+		var graceC, idleC <-chan time.Time
 		if s.graceTimer != nil {
 			graceC = s.graceTimer.C
+		}
+		if s.idleTimer != nil {
+			idleC = s.idleTimer.C
 		}
 		select {
 		case fn := <-s.cmds:
 			fn()
+		case <-idleC:
+			s.idleTimer = nil
+			if len(s.readers) == 0 && s.announced && s.state != StateEnded {
+				s.e.events().StreamNoReaders(s.snapshot())
+			}
 		case <-graceC:
 			s.graceTimer = nil
 			s.e.log.Info("publisher did not return", "stream", s.key.String(),
@@ -179,6 +192,8 @@ func (s *Stream) detach(p *Publisher, reason string) {
 	p.cancel(reason)
 	if s.publisher == p {
 		s.publisher = nil
+		info := p.info
+		s.lastPublisher = &info
 	}
 }
 
@@ -231,7 +246,29 @@ func (s *Stream) setTracks(tracks []*media.Track) []*media.Track {
 		delete(s.waiters, w)
 		s.e.stats.WaitingReaders.Add(-1)
 	}
+	if !s.announced {
+		s.announced = true
+		s.e.events().StreamReady(s.snapshot())
+		s.armIdle()
+	}
 	return out
+}
+
+// armIdle starts the no-reader timer when a ready stream has no reader
+// (owner only).
+func (s *Stream) armIdle() {
+	d := s.e.Config().NoneReaderDelay
+	if d <= 0 || len(s.readers) > 0 || !s.announced || s.idleTimer != nil {
+		return
+	}
+	s.idleTimer = time.NewTimer(d)
+}
+
+func (s *Stream) disarmIdle() {
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+		s.idleTimer = nil
+	}
 }
 
 // end finishes the stream for everyone (owner only).
@@ -249,6 +286,7 @@ func (s *Stream) end(reason string) {
 		s.graceTimer.Stop()
 		s.graceTimer = nil
 	}
+	s.disarmIdle()
 	for w := range s.waiters {
 		w.ch <- nil
 		delete(s.waiters, w)
@@ -258,12 +296,16 @@ func (s *Stream) end(reason string) {
 	s.endReason.Store(&reason)
 	close(s.ended)
 	s.wake()
+	if s.announced {
+		s.e.events().StreamEnded(s.snapshot())
+	}
 }
 
 func (s *Stream) attachReader(info SessionInfo) *Reader {
 	r := newReader(s, info)
 	s.readers[r] = struct{}{}
 	s.e.stats.Readers.Add(1)
+	s.disarmIdle()
 	return r
 }
 
@@ -280,6 +322,7 @@ func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time)
 		default:
 			s.waiters[w] = struct{}{}
 			s.e.stats.WaitingReaders.Add(1)
+			s.e.events().StreamNotFound(s.key, info)
 		}
 	})
 	if err != nil {
@@ -327,6 +370,7 @@ func (s *Stream) removeReader(r *Reader) {
 	_ = s.do(context.Background(), func() {
 		if _, ok := s.readers[r]; ok {
 			delete(s.readers, r)
+			s.armIdle()
 		}
 	})
 }
@@ -334,34 +378,41 @@ func (s *Stream) removeReader(r *Reader) {
 // Info returns a snapshot taken by the owner goroutine.
 func (s *Stream) Info(ctx context.Context) (StreamInfo, error) {
 	var info StreamInfo
-	err := s.do(ctx, func() {
-		info = StreamInfo{
-			Key:        s.key,
-			State:      s.state,
-			Ready:      s.tracks.Load() != nil,
-			Waiting:    len(s.waiters),
-			CreatedAt:  s.createdAt,
-			BytesIn:    s.bytesIn.Load(),
-			BytesOut:   s.bytesOut.Load(),
-			FramesIn:   s.framesIn.Load(),
-			Publishers: s.published,
-		}
-		if t := s.tracks.Load(); t != nil {
-			info.Tracks = *t
-		}
-		if md := s.metadata.Load(); md != nil {
-			info.Metadata = *md
-		}
-		if s.publisher != nil {
-			pi := s.publisher.info
-			info.Publisher = &pi
-		}
-		info.Readers = make([]ReaderInfo, 0, len(s.readers))
-		for r := range s.readers {
-			info.Readers = append(info.Readers, ReaderInfo{SessionInfo: r.info, Since: r.since})
-		}
-	})
+	err := s.do(ctx, func() { info = s.snapshot() })
 	return info, err
+}
+
+// snapshot describes the stream (owner only).
+func (s *Stream) snapshot() StreamInfo {
+	info := StreamInfo{
+		Key:        s.key,
+		State:      s.state,
+		Ready:      s.tracks.Load() != nil,
+		Waiting:    len(s.waiters),
+		CreatedAt:  s.createdAt,
+		BytesIn:    s.bytesIn.Load(),
+		BytesOut:   s.bytesOut.Load(),
+		FramesIn:   s.framesIn.Load(),
+		Publishers: s.published,
+	}
+	if t := s.tracks.Load(); t != nil {
+		info.Tracks = *t
+	}
+	if md := s.metadata.Load(); md != nil {
+		info.Metadata = *md
+	}
+	if s.publisher != nil {
+		pi := s.publisher.info
+		info.Publisher = &pi
+	} else if s.lastPublisher != nil {
+		pi := *s.lastPublisher
+		info.Publisher = &pi
+	}
+	info.Readers = make([]ReaderInfo, 0, len(s.readers))
+	for r := range s.readers {
+		info.Readers = append(info.Readers, ReaderInfo{SessionInfo: r.info, Since: r.since})
+	}
+	return info
 }
 
 // wake releases every reader waiting for new frames.

@@ -1,0 +1,25 @@
+package engine
+
+// Observer receives stream lifecycle events, for web hooks and logs. Its
+// methods are called from stream owner goroutines and must not block: an
+// implementation queues the event and returns.
+type Observer interface {
+	// StreamReady: a stream's tracks became known (ZLMediaKit's
+	// on_stream_changed with regist=true).
+	StreamReady(info StreamInfo)
+	// StreamEnded: a stream that was ready ended (regist=false).
+	StreamEnded(info StreamInfo)
+	// StreamNoReaders: a ready stream has had no reader for
+	// Config.NoneReaderDelay (on_stream_none_reader).
+	StreamNoReaders(info StreamInfo)
+	// StreamNotFound: a reader started waiting for a stream that is not
+	// published (on_stream_not_found).
+	StreamNotFound(key Key, reader SessionInfo)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) StreamReady(StreamInfo)          {}
+func (nopObserver) StreamEnded(StreamInfo)          {}
+func (nopObserver) StreamNoReaders(StreamInfo)      {}
+func (nopObserver) StreamNotFound(Key, SessionInfo) {}

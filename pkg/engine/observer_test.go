@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+type recordedEvent struct {
+	kind string
+	key  Key
+	info StreamInfo
+}
+
+type recordingObserver struct {
+	mu     sync.Mutex
+	events []recordedEvent
+	ch     chan recordedEvent
+}
+
+func newRecordingObserver() *recordingObserver {
+	return &recordingObserver{ch: make(chan recordedEvent, 100)}
+}
+
+func (o *recordingObserver) add(e recordedEvent) {
+	o.mu.Lock()
+	o.events = append(o.events, e)
+	o.mu.Unlock()
+	o.ch <- e
+}
+
+func (o *recordingObserver) StreamReady(i StreamInfo) { o.add(recordedEvent{"ready", i.Key, i}) }
+func (o *recordingObserver) StreamEnded(i StreamInfo) { o.add(recordedEvent{"ended", i.Key, i}) }
+func (o *recordingObserver) StreamNoReaders(i StreamInfo) {
+	o.add(recordedEvent{"noreaders", i.Key, i})
+}
+func (o *recordingObserver) StreamNotFound(k Key, _ SessionInfo) {
+	o.add(recordedEvent{"notfound", k, StreamInfo{}})
+}
+
+func (o *recordingObserver) next(t *testing.T, want string) recordedEvent {
+	t.Helper()
+	select {
+	case e := <-o.ch:
+		if e.kind != want {
+			t.Fatalf("event %q, want %q", e.kind, want)
+		}
+		return e
+	case <-time.After(3 * time.Second):
+		t.Fatalf("no %q event", want)
+	}
+	return recordedEvent{}
+}
+
+func TestObserverEvents(t *testing.T) {
+	cfg := testConfig()
+	cfg.NoneReaderDelay = 100 * time.Millisecond
+	cfg.MaxStreamWait = 2 * time.Second
+	e := newTestEngine(t, cfg)
+	obs := newRecordingObserver()
+	e.SetObserver(obs)
+
+	// A player waiting for the stream: not found, then ready.
+	got := make(chan *Reader, 1)
+	go func() {
+		r, _ := e.Play(context.Background(), testKey, SessionInfo{ID: "early"})
+		got <- r
+	}()
+	obs.next(t, "notfound")
+	p := publish(t, e, testKey)
+	ready := obs.next(t, "ready")
+	if ready.info.Publisher == nil || ready.info.Publisher.ID != "pub" || len(ready.info.Tracks) != 2 {
+		t.Fatalf("ready snapshot: %+v", ready.info)
+	}
+	r := <-got
+	// The stream has a reader: no "noreaders" until it leaves.
+	select {
+	case ev := <-obs.ch:
+		t.Fatalf("unexpected %q with a reader attached", ev.kind)
+	case <-time.After(250 * time.Millisecond):
+	}
+	r.Close()
+	obs.next(t, "noreaders")
+
+	// A returning publisher is not a new stream.
+	p.Close()
+	p2 := publish(t, e, testKey)
+	p2.Close()
+	ended := obs.next(t, "ended")
+	if ended.info.Publisher == nil || ended.info.Publisher.ID != "pub" {
+		t.Fatalf("ended snapshot lacks the publisher: %+v", ended.info)
+	}
+	select {
+	case ev := <-obs.ch:
+		t.Fatalf("unexpected %q after the end", ev.kind)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -1,0 +1,85 @@
+// Package store is mediakit's embedded database (bbolt): settings changed
+// through the API now, pull proxies and other API-created tasks later.
+// Every write is a committed, fsynced transaction before the caller
+// answers, so a kill -9 loses nothing that was acknowledged.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the database file inside the data dir.
+const FileName = "mediakit.db"
+
+var bucketConfig = []byte("config")
+
+// Store is an open database.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens (or creates) the database in dir. Another mediakit holding
+// the same data dir makes it fail after timeout instead of hanging.
+func Open(dir string, timeout time.Duration) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: in use by another process", path)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketConfig)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: init %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Config returns the settings saved through the API, by "section.key".
+func (s *Store) Config() (map[string]string, error) {
+	out := map[string]string{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketConfig).ForEach(func(k, v []byte) error {
+			out[string(k)] = string(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read config: %w", err)
+	}
+	return out, nil
+}
+
+// SetConfig saves settings in one transaction.
+func (s *Store) SetConfig(values map[string]string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketConfig)
+		for k, v := range values {
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: save config: %w", err)
+	}
+	return nil
+}
