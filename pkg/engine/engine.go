@@ -26,6 +26,7 @@ type Engine struct {
 	config   atomic.Pointer[Config]
 	stats    Stats
 	observer atomic.Value // observerBox
+	auth     atomic.Value // authorizerBox
 
 	mu      sync.Mutex
 	streams map[Key]*Stream
@@ -121,14 +122,30 @@ func (e *Engine) retry(key Key, create bool, fn func(*Stream) error) error {
 // Publish attaches a publisher to the stream of key. A live stream refuses
 // it with ErrAlreadyPublishing unless takeover is configured; a stream in
 // its grace period takes it as the returning publisher.
+//
+// The Authorizer is asked first; its options may rename the stream
+// (Publisher.Key tells the final key) and set its grace period.
 func (e *Engine) Publish(ctx context.Context, key Key, info SessionInfo) (*Publisher, error) {
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
+	opts, err := e.authorizer().AuthorizePublish(ctx, key, info)
+	if err != nil {
+		return nil, err
+	}
+	if opts.StreamReplace != "" && opts.StreamReplace != key.Stream {
+		renamed := key
+		renamed.Stream = opts.StreamReplace
+		if err := renamed.Validate(); err != nil {
+			return nil, fmt.Errorf("engine: stream_replace %q: %w", opts.StreamReplace, err)
+		}
+		e.log.Info("stream renamed by the publish authorizer", "stream", key.String(), "to", renamed.String())
+		key = renamed
+	}
 	var p *Publisher
-	err := e.retry(key, true, func(s *Stream) error {
+	err = e.retry(key, true, func(s *Stream) error {
 		var err error
-		p, err = s.attachPublisher(ctx, info)
+		p, err = s.attachPublisher(ctx, info, opts)
 		return err
 	})
 	if errors.Is(err, ErrAlreadyPublishing) {
@@ -140,8 +157,13 @@ func (e *Engine) Publish(ctx context.Context, key Key, info SessionInfo) (*Publi
 // Play attaches a reader to the stream of key. If the stream is not
 // published yet it waits up to Config.MaxStreamWait (or until ctx ends)
 // and then returns ErrNotFound.
+//
+// The Authorizer is asked first, before any waiting.
 func (e *Engine) Play(ctx context.Context, key Key, info SessionInfo) (*Reader, error) {
 	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	if err := e.authorizer().AuthorizePlay(ctx, key, info); err != nil {
 		return nil, err
 	}
 	wait := e.Config().MaxStreamWait

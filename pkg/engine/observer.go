@@ -1,5 +1,7 @@
 package engine
 
+import "time"
+
 // Observer receives stream lifecycle events, for web hooks and logs. Its
 // methods are called from stream owner goroutines and must not block: an
 // implementation queues the event and returns.
@@ -15,6 +17,17 @@ type Observer interface {
 	// StreamNotFound: a reader started waiting for a stream that is not
 	// published (on_stream_not_found).
 	StreamNotFound(key Key, reader SessionInfo)
+	// SessionEnded: a publisher or reader finished (on_flow_report).
+	SessionEnded(report SessionReport)
+}
+
+// SessionReport sums up a publisher's or reader's traffic.
+type SessionReport struct {
+	Key      Key
+	Session  SessionInfo
+	Player   bool // a reader; false for a publisher
+	Bytes    int64
+	Duration time.Duration
 }
 
 type nopObserver struct{}
@@ -23,3 +36,4 @@ func (nopObserver) StreamReady(StreamInfo)          {}
 func (nopObserver) StreamEnded(StreamInfo)          {}
 func (nopObserver) StreamNoReaders(StreamInfo)      {}
 func (nopObserver) StreamNotFound(Key, SessionInfo) {}
+func (nopObserver) SessionEnded(SessionReport)      {}

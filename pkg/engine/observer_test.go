@@ -38,6 +38,13 @@ func (o *recordingObserver) StreamNoReaders(i StreamInfo) {
 func (o *recordingObserver) StreamNotFound(k Key, _ SessionInfo) {
 	o.add(recordedEvent{"notfound", k, StreamInfo{}})
 }
+func (o *recordingObserver) SessionEnded(r SessionReport) {
+	kind := "publisher-ended"
+	if r.Player {
+		kind = "player-ended"
+	}
+	o.add(recordedEvent{kind, r.Key, StreamInfo{BytesOut: r.Bytes}})
+}
 
 func (o *recordingObserver) next(t *testing.T, want string) recordedEvent {
 	t.Helper()
@@ -80,13 +87,19 @@ func TestObserverEvents(t *testing.T) {
 		t.Fatalf("unexpected %q with a reader attached", ev.kind)
 	case <-time.After(250 * time.Millisecond):
 	}
+	r.AddBytesOut(1234)
 	r.Close()
+	if ev := obs.next(t, "player-ended"); ev.info.BytesOut != 1234 {
+		t.Fatalf("flow report of %d bytes, want 1234", ev.info.BytesOut)
+	}
 	obs.next(t, "noreaders")
 
 	// A returning publisher is not a new stream.
 	p.Close()
+	obs.next(t, "publisher-ended")
 	p2 := publish(t, e, testKey)
 	p2.Close()
+	obs.next(t, "publisher-ended")
 	ended := obs.next(t, "ended")
 	if ended.info.Publisher == nil || ended.info.Publisher.ID != "pub" {
 		t.Fatalf("ended snapshot lacks the publisher: %+v", ended.info)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/media"
@@ -20,11 +21,13 @@ type Publisher struct {
 	tracks       []*media.Track // publisher's own tracks
 	canonical    []*media.Track // the stream's Track for each of them
 	closed       bool
+	since        time.Time
+	bytes        atomic.Int64
 }
 
 func newPublisher(s *Stream, info SessionInfo) *Publisher {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &Publisher{s: s, info: info, ctx: ctx, cancelCtx: cancel}
+	return &Publisher{s: s, info: info, ctx: ctx, cancelCtx: cancel, since: time.Now()}
 }
 
 func (p *Publisher) cancel(reason string) {
@@ -127,6 +130,7 @@ func (p *Publisher) WriteFrame(f *media.Frame) error {
 
 // AddBytesIn counts bytes received from the publisher's connection.
 func (p *Publisher) AddBytesIn(n int) {
+	p.bytes.Add(int64(n))
 	p.s.bytesIn.Add(int64(n))
 	p.s.e.stats.BytesIn.Add(int64(n))
 }
@@ -140,4 +144,7 @@ func (p *Publisher) Close() {
 	p.closed = true
 	_ = p.s.do(context.Background(), func() { p.s.publisherLeft(p) })
 	p.cancel("publisher closed")
+	p.s.e.events().SessionEnded(SessionReport{
+		Key: p.s.key, Session: p.info, Bytes: p.bytes.Load(), Duration: time.Since(p.since),
+	})
 }

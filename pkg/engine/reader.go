@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/media"
@@ -26,6 +27,7 @@ type Reader struct {
 	cancelCtx context.CancelCauseFunc
 	closeOnce sync.Once
 	skipped   int64
+	bytes     atomic.Int64
 }
 
 func newReader(s *Stream, info SessionInfo) *Reader {
@@ -164,6 +166,7 @@ func (r *Reader) checkLag(n **node) error {
 
 // AddBytesOut counts bytes written to the reader's connection.
 func (r *Reader) AddBytesOut(n int) {
+	r.bytes.Add(int64(n))
 	r.s.bytesOut.Add(int64(n))
 	r.s.e.stats.BytesOut.Add(int64(n))
 }
@@ -188,5 +191,8 @@ func (r *Reader) close(cause error) {
 		r.cancelCtx(cause)
 		r.s.e.stats.Readers.Add(-1)
 		r.s.removeReader(r)
+		r.s.e.events().SessionEnded(SessionReport{
+			Key: r.s.key, Session: r.info, Player: true, Bytes: r.bytes.Load(), Duration: time.Since(r.since),
+		})
 	})
 }

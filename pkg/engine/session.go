@@ -56,6 +56,8 @@ type StreamInfo struct {
 	BytesOut   int64
 	FramesIn   int64
 	Publishers int // publishers attached over the stream's life
+	// Options are the current (or last) publisher's PublishOptions.
+	Options PublishOptions
 }
 
 // ReaderInfo describes one attached reader.

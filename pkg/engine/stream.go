@@ -32,6 +32,7 @@ type Stream struct {
 	// lastPublisher describes the publisher that left, during the grace
 	// period and in the final snapshot.
 	lastPublisher *SessionInfo
+	options       PublishOptions // of the current or last publisher
 	quitOnce      sync.Once
 
 	// Shared with readers and the publisher; written by the owner or the
@@ -144,7 +145,7 @@ func (s *Stream) ready() bool {
 	return (s.state == StateLive || s.state == StateGrace) && s.tracks.Load() != nil
 }
 
-func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo) (*Publisher, error) {
+func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo, opts PublishOptions) (*Publisher, error) {
 	var p *Publisher
 	var err error
 	e := s.do(ctx, func() {
@@ -171,6 +172,8 @@ func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo) (*Publis
 			s.e.stats.Streams.Add(1)
 		}
 		p = newPublisher(s, info)
+		p.continuePush = opts.ContinuePush
+		s.options = opts
 		s.appendMu.Lock()
 		s.timeline.newSession()
 		s.appendMu.Unlock()
@@ -394,6 +397,7 @@ func (s *Stream) snapshot() StreamInfo {
 		BytesOut:   s.bytesOut.Load(),
 		FramesIn:   s.framesIn.Load(),
 		Publishers: s.published,
+		Options:    s.options,
 	}
 	if t := s.tracks.Load(); t != nil {
 		info.Tracks = *t
