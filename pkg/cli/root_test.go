@@ -217,7 +217,7 @@ func TestPrintConfigWarnings(t *testing.T) {
 	if !strings.Contains(r.stderr, "general.futureSetting") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("stderr %q, want one warning naming general.futureSetting", r.stderr)
 	}
-	if strings.Contains(r.stdout, "futureSetting") || !strings.HasPrefix(r.stdout, "[general]\n") {
+	if strings.Contains(r.stdout, "futureSetting") || !strings.HasPrefix(r.stdout, "[api]\n") {
 		t.Errorf("stdout is not just the config:\n%s", r.stdout)
 	}
 }

@@ -9,17 +9,27 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 )
 
 // Config is the effective configuration of `mediakit serve`.
 type Config struct {
+	API      API
 	General  General
+	Hook     Hook
 	RTMP     Listener
 	HTTP     Listener
 	Protocol Protocol
 	Log      Log
+}
+
+// API configures the HTTP API.
+type API struct {
+	// Secret every API call must carry; empty serves loopback clients
+	// only.
+	Secret string
 }
 
 // General holds server-wide settings.
@@ -29,6 +39,46 @@ type General struct {
 	MaxStreamWait time.Duration
 	Takeover      bool
 	MergeWrite    time.Duration
+	// NoneReaderDelay is how long a stream has no reader before
+	// on_stream_none_reader.
+	NoneReaderDelay time.Duration
+	// FlowThreshold (KiB): sessions that moved less are not reported by
+	// on_flow_report.
+	FlowThreshold int64
+}
+
+// Hook configures web hooks: ZLMediaKit's [hook] section.
+type Hook struct {
+	Enable        bool
+	Timeout       time.Duration
+	Retry         int64
+	RetryDelay    time.Duration
+	AliveInterval time.Duration
+	// URLs by hook name (on_publish, on_play, ...); empty: not called.
+	OnPublish          string
+	OnPlay             string
+	OnFlowReport       string
+	OnStreamChanged    string
+	OnStreamNoneReader string
+	OnStreamNotFound   string
+	OnServerStarted    string
+	OnServerExited     string
+	OnServerKeepalive  string
+}
+
+// URLs returns the hook URLs by hook name.
+func (h *Hook) URLs() map[string]string {
+	return map[string]string{
+		"on_publish":            h.OnPublish,
+		"on_play":               h.OnPlay,
+		"on_flow_report":        h.OnFlowReport,
+		"on_stream_changed":     h.OnStreamChanged,
+		"on_stream_none_reader": h.OnStreamNoneReader,
+		"on_stream_not_found":   h.OnStreamNotFound,
+		"on_server_started":     h.OnServerStarted,
+		"on_server_exited":      h.OnServerExited,
+		"on_server_keepalive":   h.OnServerKeepalive,
+	}
 }
 
 // Listener is a network listener's address.
@@ -78,9 +128,28 @@ func (c *Config) Validate() error {
 		{"protocol.continue_push_ms", c.Protocol.ContinuePush},
 		{"general.maxStreamWaitMS", c.General.MaxStreamWait},
 		{"general.mergeWriteMS", c.General.MergeWrite},
+		{"general.streamNoneReaderDelayMS", c.General.NoneReaderDelay},
+		{"hook.timeoutSec", c.Hook.Timeout},
+		{"hook.retry_delay", c.Hook.RetryDelay},
+		{"hook.alive_interval", c.Hook.AliveInterval},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("config: %s: negative duration %v", d.key, d.v)
+		}
+	}
+	if c.Hook.Retry < 0 || c.Hook.Retry > 10 {
+		return fmt.Errorf("config: hook.retry: %d is not between 0 and 10", c.Hook.Retry)
+	}
+	if c.General.FlowThreshold < 0 {
+		return fmt.Errorf("config: general.flowThreshold: negative %d", c.General.FlowThreshold)
+	}
+	for name, u := range c.Hook.URLs() {
+		if u == "" {
+			continue
+		}
+		parsed, err := url.Parse(u)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			return fmt.Errorf("config: hook.%s: %q is not an http(s) URL", name, u)
 		}
 	}
 	if c.General.MergeWrite > time.Second {

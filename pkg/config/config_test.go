@@ -61,6 +61,7 @@ type layerSample struct {
 }
 
 var layerSamples = map[string]layerSample{
+	"api.secret":                {`"file-secret"`, "env-secret", "flag-secret", "file-secret", "env-secret", "flag-secret"},
 	"general.dataDir":           {`"/from/file"`, "/from/env", "/from/flag", "/from/file", "/from/env", "/from/flag"},
 	"general.maxStreamWaitMS":   {`3000`, "4s", "5s", "3000", "4000", "5000"},
 	"general.takeover":          {`true`, "false", "true", "true", "false", "true"},
@@ -243,7 +244,6 @@ func TestBadValues(t *testing.T) {
 		name, toml string
 		want       []string // substrings of the error
 	}{
-		{"float ms", "[protocol]\ncontinue_push_ms = 1.5\n", []string{"protocol.continue_push_ms", "1.5"}},
 		{"garbage duration", "[protocol]\ncontinue_push_ms = \"soon\"\n", []string{"protocol.continue_push_ms", "soon"}},
 		{"array", "[protocol]\ncontinue_push_ms = [1, 2]\n", []string{"protocol.continue_push_ms"}},
 		{"bool", "[general]\ntakeover = \"maybe\"\n", []string{"general.takeover", "maybe"}},
@@ -691,5 +691,41 @@ func TestGetSetRoundTrip(t *testing.T) {
 	}
 	if _, ok := config.Lookup("no.such"); ok {
 		t.Error("Lookup(no.such) ok")
+	}
+}
+
+func TestHookValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+		want       []string
+	}{
+		{"negative seconds", "[hook]\ntimeoutSec = -1.5\n", []string{"hook.timeoutSec", "negative"}},
+		{"bad hook URL", "[hook]\non_publish = \"ftp://x/y\"\n", []string{"hook.on_publish", "http"}},
+		{"retry out of range", "[hook]\nretry = 50\n", []string{"hook.retry", "50"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := config.Load(nil, nil, writeFile(t, tc.toml))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	c, _, err := config.Load(nil, nil, writeFile(t, "[hook]\ntimeoutSec = 2.5\nretry_delay = \"500ms\"\nalive_interval = 10.0\nenable = 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hook.Timeout != 2500*time.Millisecond || c.Hook.RetryDelay != 500*time.Millisecond || c.Hook.AliveInterval != 10*time.Second || !c.Hook.Enable {
+		t.Fatalf("hook section: %+v", c.Hook)
+	}
+	if v, _ := c.APIValue("hook.alive_interval"); v != "10" {
+		t.Errorf("APIValue(hook.alive_interval) = %q", v)
+	}
+	if v, _ := c.APIValue("hook.enable"); v != "1" {
+		t.Errorf("APIValue(hook.enable) = %q", v)
 	}
 }

@@ -29,6 +29,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.String(s.Flag, *p, usage)
 		case *bool:
 			fs.Bool(s.Flag, *p, usage)
+		case *int64:
+			fs.Int64(s.Flag, *p, usage)
 		case *time.Duration:
 			fs.Duration(s.Flag, *p, usage)
 		}
@@ -40,6 +42,14 @@ func RegisterFlags(fs *pflag.FlagSet) {
 // Unknown keys in the file are returned as warnings, not errors, so a
 // config shared with a newer version still loads.
 func Load(fs *pflag.FlagSet, getenv func(string) string, path string) (*Config, []string, error) {
+	return LoadWithSaved(fs, getenv, path, nil)
+}
+
+// LoadWithSaved is Load with the settings saved through the API
+// (setServerConfig) applied between the file and the environment:
+// flag > env > saved > file > default. A saved value that no longer
+// parses is skipped with a warning.
+func LoadWithSaved(fs *pflag.FlagSet, getenv func(string) string, path string, saved map[string]string) (*Config, []string, error) {
 	c := Default()
 	var warnings []string
 	if path != "" {
@@ -50,6 +60,20 @@ func Load(fs *pflag.FlagSet, getenv func(string) string, path string) (*Config, 
 		warnings, err = c.applyTOML(data)
 		if err != nil {
 			return nil, nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	savedKeys := make([]string, 0, len(saved))
+	for k := range saved {
+		savedKeys = append(savedKeys, k)
+	}
+	sort.Strings(savedKeys)
+	for _, k := range savedKeys {
+		s, ok := Lookup(k)
+		if !ok || s.Restart {
+			continue
+		}
+		if err := s.set(c, saved[k]); err != nil {
+			warnings = append(warnings, fmt.Sprintf("ignored saved setting %s: %v", k, err))
 		}
 	}
 	for _, s := range settings {
@@ -157,7 +181,7 @@ func (c *Config) WriteTOML(w io.Writer) error {
 			v := s.field(c)
 			text := format(s, v)
 			switch v.(type) {
-			case *bool:
+			case *bool, *int64:
 			case *time.Duration:
 				if _, err := strconv.ParseInt(text, 10, 64); err != nil {
 					text = tomlQuote(text)

@@ -14,7 +14,17 @@ type Setting struct {
 	Key   string // "section.key", the TOML and API name
 	Flag  string // command-line flag of `serve`, "" if none
 	Usage string
-	// field returns a pointer into c: *string, *bool or *time.Duration.
+	// Unit of a duration given as a plain number in the file or the API
+	// (ZLMediaKit writes "15000" for ms keys and "10.0" for seconds
+	// keys); zero derives it from the key's name (see msKey).
+	Unit time.Duration
+	// Restart marks settings that apply only at the next start; the API
+	// does not change them.
+	Restart bool
+	// Secret settings are never logged.
+	Secret bool
+	// field returns a pointer into c: *string, *bool, *int64 or
+	// *time.Duration.
 	field func(c *Config) any
 }
 
@@ -32,13 +42,27 @@ func (s Setting) msKey() bool {
 	return strings.HasSuffix(s.Key, "MS") || strings.HasSuffix(s.Key, "_ms")
 }
 
+// numberUnit is the unit of a plain number for this duration key in the
+// file and the API, or 0 when a plain number is refused.
+func (s Setting) numberUnit() time.Duration {
+	if s.Unit != 0 {
+		return s.Unit
+	}
+	if s.msKey() {
+		return time.Millisecond
+	}
+	return 0
+}
+
 // Settings lists every setting, in the order --print-config shows them.
 func Settings() []Setting { return settings }
 
 var settings = []Setting{
+	{Key: "api.secret", Flag: "secret", Secret: true, Usage: "secret every API call must carry (empty: only loopback clients may call the API)",
+		field: func(c *Config) any { return &c.API.Secret }},
 	{Key: "general.mediaServerId", Usage: "this server's id in hooks and the API",
 		field: func(c *Config) any { return &c.General.MediaServerID }},
-	{Key: "general.dataDir", Flag: "data-dir", Usage: "embedded database, recordings and HLS files",
+	{Key: "general.dataDir", Flag: "data-dir", Restart: true, Usage: "embedded database, recordings and HLS files",
 		field: func(c *Config) any { return &c.General.DataDir }},
 	{Key: "general.maxStreamWaitMS", Flag: "max-stream-wait", Usage: "how long a player waits for a stream that is not published yet",
 		field: func(c *Config) any { return &c.General.MaxStreamWait }},
@@ -46,15 +70,47 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.General.Takeover }},
 	{Key: "general.mergeWriteMS", Flag: "merge-write", Usage: "batch writes to players over this window (0: write every frame at once)",
 		field: func(c *Config) any { return &c.General.MergeWrite }},
-	{Key: "rtmp.addr", Flag: "rtmp-addr", Usage: "RTMP listener for publish and play (empty: off)",
+	{Key: "general.streamNoneReaderDelayMS", Usage: "how long a stream has no reader before on_stream_none_reader",
+		field: func(c *Config) any { return &c.General.NoneReaderDelay }},
+	{Key: "general.flowThreshold", Usage: "KiB a session must move to be reported by on_flow_report",
+		field: func(c *Config) any { return &c.General.FlowThreshold }},
+	{Key: "hook.enable", Usage: "call the web hooks below",
+		field: func(c *Config) any { return &c.Hook.Enable }},
+	{Key: "hook.timeoutSec", Unit: time.Second, Usage: "timeout of one hook request",
+		field: func(c *Config) any { return &c.Hook.Timeout }},
+	{Key: "hook.retry", Usage: "retries of a hook request that failed (no reply, not HTTP 200, not JSON)",
+		field: func(c *Config) any { return &c.Hook.Retry }},
+	{Key: "hook.retry_delay", Unit: time.Second, Usage: "delay between hook retries",
+		field: func(c *Config) any { return &c.Hook.RetryDelay }},
+	{Key: "hook.alive_interval", Unit: time.Second, Usage: "period of on_server_keepalive",
+		field: func(c *Config) any { return &c.Hook.AliveInterval }},
+	{Key: "hook.on_publish", Usage: "URL asked whether a publisher may publish (a non-zero code denies)",
+		field: func(c *Config) any { return &c.Hook.OnPublish }},
+	{Key: "hook.on_play", Usage: "URL asked whether a player may play (a non-zero code denies)",
+		field: func(c *Config) any { return &c.Hook.OnPlay }},
+	{Key: "hook.on_flow_report", Usage: "URL told the traffic of a session that ended",
+		field: func(c *Config) any { return &c.Hook.OnFlowReport }},
+	{Key: "hook.on_stream_changed", Usage: "URL told when a stream appears (regist true) or ends (false)",
+		field: func(c *Config) any { return &c.Hook.OnStreamChanged }},
+	{Key: "hook.on_stream_none_reader", Usage: "URL asked whether a stream without readers should close",
+		field: func(c *Config) any { return &c.Hook.OnStreamNoneReader }},
+	{Key: "hook.on_stream_not_found", Usage: "URL told that a player waits for a stream that is not published",
+		field: func(c *Config) any { return &c.Hook.OnStreamNotFound }},
+	{Key: "hook.on_server_started", Usage: "URL told that the server started, with its configuration",
+		field: func(c *Config) any { return &c.Hook.OnServerStarted }},
+	{Key: "hook.on_server_exited", Usage: "URL told that the server is exiting",
+		field: func(c *Config) any { return &c.Hook.OnServerExited }},
+	{Key: "hook.on_server_keepalive", Usage: "URL told every hook.alive_interval that the server is alive",
+		field: func(c *Config) any { return &c.Hook.OnServerKeepalive }},
+	{Key: "rtmp.addr", Flag: "rtmp-addr", Restart: true, Usage: "RTMP listener for publish and play (empty: off)",
 		field: func(c *Config) any { return &c.RTMP.Addr }},
-	{Key: "http.addr", Flag: "http-addr", Usage: "HTTP listener: HTTP-FLV, WS-FLV, /metrics, /healthz (empty: off)",
+	{Key: "http.addr", Flag: "http-addr", Restart: true, Usage: "HTTP listener: API, HTTP-FLV, WS-FLV, /metrics, /healthz (empty: off)",
 		field: func(c *Config) any { return &c.HTTP.Addr }},
 	{Key: "protocol.continue_push_ms", Flag: "continue-push", Usage: "grace period for a dropped publisher to come back before players are ended",
 		field: func(c *Config) any { return &c.Protocol.ContinuePush }},
 	{Key: "log.level", Flag: "log-level", Usage: "debug, info, warn or error",
 		field: func(c *Config) any { return &c.Log.Level }},
-	{Key: "log.format", Flag: "log-format", Usage: "text or json",
+	{Key: "log.format", Flag: "log-format", Restart: true, Usage: "text or json",
 		field: func(c *Config) any { return &c.Log.Format }},
 }
 
@@ -76,9 +132,18 @@ func Default() *Config {
 			DataDir:       "./mediakit-data",
 			MaxStreamWait: 15 * time.Second,
 			MergeWrite:    100 * time.Millisecond,
+			// ZLMediaKit's defaults
+			NoneReaderDelay: 20 * time.Second,
+			FlowThreshold:   1024,
 		},
-		RTMP:     Listener{Addr: ":1935"},
-		HTTP:     Listener{Addr: ":8080"},
+		RTMP: Listener{Addr: ":1935"},
+		HTTP: Listener{Addr: ":8080"},
+		Hook: Hook{
+			Timeout:       10 * time.Second,
+			Retry:         1,
+			RetryDelay:    3 * time.Second,
+			AliveInterval: 10 * time.Second,
+		},
 		Protocol: Protocol{ContinuePush: 15 * time.Second},
 		Log:      Log{Level: "info", Format: "text"},
 	}
@@ -106,19 +171,20 @@ func (c *Config) Set(key, value string) error {
 }
 
 // set parses value as the TOML file and the API give it: a plain number
-// for a millisecond key is milliseconds.
+// for a duration key is in the key's unit (milliseconds for ZLMediaKit's
+// ...MS keys, seconds for hook.timeoutSec and the like).
 func (s Setting) set(c *Config, value string) error {
-	return s.setText(c, value, s.msKey())
+	return s.setText(c, value, s.numberUnit())
 }
 
 // setFlag parses value as the flag and its MEDIAKIT_* variable give it:
 // durations need a unit whatever the key, as on the command line, so
 // MEDIAKIT_CONTINUE_PUSH=30 is an error rather than 30 milliseconds.
 func (s Setting) setFlag(c *Config, value string) error {
-	return s.setText(c, value, false)
+	return s.setText(c, value, 0)
 }
 
-func (s Setting) setText(c *Config, value string, msInts bool) error {
+func (s Setting) setText(c *Config, value string, unit time.Duration) error {
 	switch p := s.field(c).(type) {
 	case *string:
 		*p = value
@@ -128,8 +194,18 @@ func (s Setting) setText(c *Config, value string, msInts bool) error {
 			return fmt.Errorf("%q is not a boolean", value)
 		}
 		*p = b
+	case *int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			f, ferr := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+				return fmt.Errorf("%q is not an integer", value)
+			}
+			n = int64(f)
+		}
+		*p = n
 	case *time.Duration:
-		d, err := parseDuration(value, msInts)
+		d, err := parseDuration(value, unit)
 		if err != nil {
 			return err
 		}
@@ -138,19 +214,23 @@ func (s Setting) setText(c *Config, value string, msInts bool) error {
 	return nil
 }
 
-// parseDuration accepts Go durations ("15s", "500ms"); with msInts (the
-// ZLMediaKit millisecond keys in the file and the API) a plain integer is
-// a number of milliseconds, otherwise only 0 may lack a unit.
-func parseDuration(value string, msInts bool) (time.Duration, error) {
+// parseDuration accepts Go durations ("15s", "500ms"); with a unit (the
+// ZLMediaKit keys in the file and the API) a plain number counts in that
+// unit, otherwise only 0 may lack a unit.
+func parseDuration(value string, unit time.Duration) (time.Duration, error) {
 	v := strings.TrimSpace(value)
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if !msInts && n != 0 {
+	if f, err := strconv.ParseFloat(v, 64); err == nil && !strings.ContainsAny(v, "xXpP") {
+		if unit == 0 && f != 0 {
 			return 0, fmt.Errorf("%q needs a unit, such as %ss or %sms", value, v, v)
 		}
-		if n > math.MaxInt64/int64(time.Millisecond) || n < math.MinInt64/int64(time.Millisecond) {
-			return 0, fmt.Errorf("%q milliseconds is out of range", value)
+		if unit == 0 {
+			return 0, nil
 		}
-		return time.Duration(n) * time.Millisecond, nil
+		d := f * float64(unit)
+		if math.IsNaN(d) || d > math.MaxInt64 || d < math.MinInt64 {
+			return 0, fmt.Errorf("%q is out of range", value)
+		}
+		return time.Duration(d), nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
@@ -165,15 +245,42 @@ func format(s Setting, v any) string {
 		return *p
 	case *bool:
 		return strconv.FormatBool(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
 	case *time.Duration:
-		if s.msKey() && *p%time.Millisecond == 0 {
+		switch unit := s.numberUnit(); {
+		case unit == time.Millisecond && *p%time.Millisecond == 0:
 			return strconv.FormatInt(p.Milliseconds(), 10)
+		case unit == time.Second && *p%time.Millisecond == 0:
+			return strconv.FormatFloat(p.Seconds(), 'f', -1, 64)
 		}
-		// Not a whole number of milliseconds: a duration string keeps
+		// Not a whole number of the key's unit: a duration string keeps
 		// the value exact.
 		return p.String()
 	}
 	return ""
+}
+
+// APIValue returns a setting as ZLMediaKit's getServerConfig shows it:
+// booleans as "1"/"0", durations in the key's unit.
+func (c *Config) APIValue(key string) (string, bool) {
+	s, ok := Lookup(key)
+	if !ok {
+		return "", false
+	}
+	if b, ok := s.field(c).(*bool); ok {
+		if *b {
+			return "1", true
+		}
+		return "0", true
+	}
+	return format(s, s.field(c)), true
+}
+
+// Clone returns a copy of c.
+func (c *Config) Clone() *Config {
+	cp := *c
+	return &cp
 }
 
 // Sections returns the section names in order of first appearance.

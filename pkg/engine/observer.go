@@ -15,8 +15,9 @@ type Observer interface {
 	// Config.NoneReaderDelay (on_stream_none_reader).
 	StreamNoReaders(info StreamInfo)
 	// StreamNotFound: a reader started waiting for a stream that is not
-	// published (on_stream_not_found).
-	StreamNotFound(key Key, reader SessionInfo)
+	// published (on_stream_not_found). reject ends that wait at once with
+	// ErrNotFound; it may be called from any goroutine, later or never.
+	StreamNotFound(key Key, reader SessionInfo, reject func())
 	// SessionEnded: a publisher or reader finished (on_flow_report).
 	SessionEnded(report SessionReport)
 }
@@ -32,8 +33,8 @@ type SessionReport struct {
 
 type nopObserver struct{}
 
-func (nopObserver) StreamReady(StreamInfo)          {}
-func (nopObserver) StreamEnded(StreamInfo)          {}
-func (nopObserver) StreamNoReaders(StreamInfo)      {}
-func (nopObserver) StreamNotFound(Key, SessionInfo) {}
-func (nopObserver) SessionEnded(SessionReport)      {}
+func (nopObserver) StreamReady(StreamInfo)                  {}
+func (nopObserver) StreamEnded(StreamInfo)                  {}
+func (nopObserver) StreamNoReaders(StreamInfo)              {}
+func (nopObserver) StreamNotFound(Key, SessionInfo, func()) {}
+func (nopObserver) SessionEnded(SessionReport)              {}

@@ -35,7 +35,7 @@ func (o *recordingObserver) StreamEnded(i StreamInfo) { o.add(recordedEvent{"end
 func (o *recordingObserver) StreamNoReaders(i StreamInfo) {
 	o.add(recordedEvent{"noreaders", i.Key, i})
 }
-func (o *recordingObserver) StreamNotFound(k Key, _ SessionInfo) {
+func (o *recordingObserver) StreamNotFound(k Key, _ SessionInfo, _ func()) {
 	o.add(recordedEvent{"notfound", k, StreamInfo{}})
 }
 func (o *recordingObserver) SessionEnded(r SessionReport) {
@@ -108,5 +108,24 @@ func TestObserverEvents(t *testing.T) {
 	case ev := <-obs.ch:
 		t.Fatalf("unexpected %q after the end", ev.kind)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+type rejectingObserver struct{ nopObserver }
+
+func (rejectingObserver) StreamNotFound(_ Key, _ SessionInfo, reject func()) { go reject() }
+
+func TestStreamNotFoundReject(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxStreamWait = 10 * time.Second
+	e := newTestEngine(t, cfg)
+	e.SetObserver(rejectingObserver{})
+	start := time.Now()
+	_, err := e.Play(context.Background(), testKey, SessionInfo{})
+	if err != ErrNotFound {
+		t.Fatalf("got %v, want ErrNotFound", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("reject did not end the wait")
 	}
 }

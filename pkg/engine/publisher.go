@@ -109,6 +109,7 @@ func (p *Publisher) WriteFrame(f *media.Frame) error {
 		return ErrPublisherClosed
 	}
 	s.timeline.apply(f)
+	s.countFrame(f)
 	prev := s.tail.Load()
 	n := &node{frame: f, seq: prev.seq + 1, bytes: prev.bytes + int64(len(f.Payload)), at: time.Now().UnixNano()}
 	prev.next.Store(n)

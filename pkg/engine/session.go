@@ -58,6 +58,17 @@ type StreamInfo struct {
 	Publishers int // publishers attached over the stream's life
 	// Options are the current (or last) publisher's PublishOptions.
 	Options PublishOptions
+	// TrackStats by track, for the tracks in Tracks.
+	TrackStats map[*media.Track]TrackStats
+}
+
+// TrackStats counts one track's frames.
+type TrackStats struct {
+	Frames      int64
+	KeyFrames   int64
+	GOPSize     int64         // frames in the last complete GOP
+	GOPInterval time.Duration // between the last two keyframes
+	Duration    time.Duration // last DTS minus first DTS
 }
 
 // ReaderInfo describes one attached reader.

@@ -53,15 +53,20 @@ type Stream struct {
 	// appendMu serialises appends with publisher changes, so a replaced
 	// publisher can never append after its successor started. It is held
 	// only for a few memory operations, never across I/O.
-	appendMu sync.Mutex
-	timeline timeline
-	hasVideo bool // under appendMu
+	appendMu   sync.Mutex
+	timeline   timeline
+	hasVideo   bool        // under appendMu
+	trackStats []trackStat // under appendMu
 }
 
 type waiter struct {
-	info SessionInfo
-	ch   chan *Reader // receives the reader, or nil when the stream ended
+	info       SessionInfo
+	ch         chan *Reader // receives the reader, or nil when the stream ended
+	rejected   chan struct{}
+	rejectOnce sync.Once
 }
+
+func (w *waiter) reject() { w.rejectOnce.Do(func() { close(w.rejected) }) }
 
 func newStream(e *Engine, key Key) *Stream {
 	s := &Stream{
@@ -313,7 +318,7 @@ func (s *Stream) attachReader(info SessionInfo) *Reader {
 }
 
 func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time) (*Reader, error) {
-	w := &waiter{info: info, ch: make(chan *Reader, 1)}
+	w := &waiter{info: info, ch: make(chan *Reader, 1), rejected: make(chan struct{})}
 	var r *Reader
 	var gone bool
 	err := s.do(ctx, func() {
@@ -325,7 +330,7 @@ func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time)
 		default:
 			s.waiters[w] = struct{}{}
 			s.e.stats.WaitingReaders.Add(1)
-			s.e.events().StreamNotFound(s.key, info)
+			s.e.events().StreamNotFound(s.key, info, w.reject)
 		}
 	})
 	if err != nil {
@@ -347,6 +352,7 @@ func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time)
 		}
 		return r, nil
 	case <-timer.C:
+	case <-w.rejected:
 	case <-ctx.Done():
 	}
 	_ = s.do(context.Background(), func() {
@@ -412,6 +418,14 @@ func (s *Stream) snapshot() StreamInfo {
 		pi := *s.lastPublisher
 		info.Publisher = &pi
 	}
+	s.appendMu.Lock()
+	if len(s.trackStats) > 0 {
+		info.TrackStats = make(map[*media.Track]TrackStats, len(s.trackStats))
+		for _, ts := range s.trackStats {
+			info.TrackStats[ts.track] = ts.stats()
+		}
+	}
+	s.appendMu.Unlock()
 	info.Readers = make([]ReaderInfo, 0, len(s.readers))
 	for r := range s.readers {
 		info.Readers = append(info.Readers, ReaderInfo{SessionInfo: r.info, Since: r.since})
@@ -444,4 +458,65 @@ func (s *Stream) signal() {
 			s.wake()
 		})
 	}
+}
+
+// trackStat accumulates TrackStats under appendMu.
+type trackStat struct {
+	track       *media.Track
+	frames      int64
+	keyFrames   int64
+	firstDTS    time.Duration
+	lastDTS     time.Duration
+	lastKeyDTS  time.Duration
+	sinceKey    int64
+	gopSize     int64
+	gopInterval time.Duration
+}
+
+func (t *trackStat) add(f *media.Frame) {
+	if t.frames == 0 {
+		t.firstDTS = f.DTS
+	}
+	t.frames++
+	t.lastDTS = f.DTS
+	if f.Key && f.Track.Kind() == media.KindVideo {
+		if t.keyFrames > 0 {
+			t.gopSize = t.sinceKey
+			t.gopInterval = f.DTS - t.lastKeyDTS
+		}
+		t.keyFrames++
+		t.lastKeyDTS = f.DTS
+		t.sinceKey = 0
+	}
+	t.sinceKey++
+}
+
+func (t *trackStat) stats() TrackStats {
+	return TrackStats{Frames: t.frames, KeyFrames: t.keyFrames, GOPSize: t.gopSize,
+		GOPInterval: t.gopInterval, Duration: t.lastDTS - t.firstDTS}
+}
+
+// countFrame adds f to its track's statistics (under appendMu).
+func (s *Stream) countFrame(f *media.Frame) {
+	for i := range s.trackStats {
+		if s.trackStats[i].track == f.Track {
+			s.trackStats[i].add(f)
+			return
+		}
+	}
+	// A new track; keep only the stream's current tracks.
+	if t := s.tracks.Load(); t != nil {
+		kept := s.trackStats[:0]
+		for _, ts := range s.trackStats {
+			for _, cur := range *t {
+				if ts.track == cur {
+					kept = append(kept, ts)
+					break
+				}
+			}
+		}
+		s.trackStats = kept
+	}
+	s.trackStats = append(s.trackStats, trackStat{track: f.Track})
+	s.trackStats[len(s.trackStats)-1].add(f)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/session"
 	"github.com/mediakit/mediakit/pkg/websocket"
 )
 
@@ -22,10 +23,18 @@ type Engine interface {
 	Play(ctx context.Context, key engine.Key, info engine.SessionInfo) (*engine.Reader, error)
 }
 
+// SessionRegistry lists open connections for the API (getAllSession,
+// kick_session).
+type SessionRegistry interface {
+	Add(info session.Info, close func()) (remove func())
+}
+
 // Handler serves HTTP-FLV and WebSocket-FLV.
 type Handler struct {
 	Engine Engine
 	Log    *slog.Logger
+	// Registry, if set, lists the handler's sessions for the API.
+	Registry SessionRegistry
 	// WriteTimeout ends a player when one write (a batch of frames) does
 	// not complete within this long. It bounds what a stuck player holds.
 	WriteTimeout time.Duration
@@ -144,6 +153,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrInvalidKey):
 			http.Error(w, "stream not found", http.StatusNotFound)
+		case errors.Is(err, engine.ErrDenied):
+			http.Error(w, "play denied", http.StatusForbidden)
 		case errors.Is(err, context.Canceled):
 			// the player left while waiting
 		default:
@@ -178,6 +189,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.untrack(conn)
+	if h.Registry != nil {
+		remove := h.Registry.Add(session.Info{ID: info.ID, Protocol: info.Protocol, Local: conn.LocalAddr(), Remote: conn.RemoteAddr()},
+			func() { conn.Close() })
+		defer remove()
+	}
 	h.sessions.Add(1)
 	defer h.sessions.Add(-1)
 	// Closing the connection unblocks a write stuck on a player that

@@ -5,6 +5,8 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,4 +55,44 @@ func (r *Registry) Gauge(name, help string, f func() float64) {
 // Handler serves the Prometheus text format.
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{})
+}
+
+// CallMetrics counts API calls and hook requests.
+type CallMetrics struct {
+	apiCalls    *prometheus.CounterVec
+	apiLatency  *prometheus.HistogramVec
+	hookCalls   *prometheus.CounterVec
+	hookLatency *prometheus.HistogramVec
+}
+
+// Calls registers and returns the API and hook metrics.
+func (r *Registry) Calls() *CallMetrics {
+	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	m := &CallMetrics{
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mediakit", Name: "api_requests_total",
+			Help: "HTTP API calls by endpoint and result code (0 success; -100 auth; -300 arguments; -400 exception; -500 not found)."},
+			[]string{"api", "code"}),
+		apiLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "mediakit", Name: "api_request_duration_seconds",
+			Help: "HTTP API call latency by endpoint.", Buckets: buckets}, []string{"api"}),
+		hookCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mediakit", Name: "hook_requests_total",
+			Help: "Web hook calls by hook and result (ok, denied, failed, dropped)."}, []string{"hook", "result"}),
+		hookLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "mediakit", Name: "hook_duration_seconds",
+			Help: "Web hook latency, retries included, by hook.", Buckets: buckets}, []string{"hook"}),
+	}
+	r.reg.MustRegister(m.apiCalls, m.apiLatency, m.hookCalls, m.hookLatency)
+	return m
+}
+
+// ObserveAPI records one API call.
+func (m *CallMetrics) ObserveAPI(name string, code int, d time.Duration) {
+	m.apiCalls.WithLabelValues(name, strconv.Itoa(code)).Inc()
+	m.apiLatency.WithLabelValues(name).Observe(d.Seconds())
+}
+
+// ObserveHook records one hook call.
+func (m *CallMetrics) ObserveHook(name, result string, d time.Duration) {
+	m.hookCalls.WithLabelValues(name, result).Inc()
+	if result != "dropped" {
+		m.hookLatency.WithLabelValues(name).Observe(d.Seconds())
+	}
 }

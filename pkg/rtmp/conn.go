@@ -278,11 +278,13 @@ func (c *conn) onPublish(cmd *command) error {
 	c.log = c.log.With("stream", key.String())
 	pub, err := c.srv.Engine.Publish(context.Background(), key, c.sessionInfo(params))
 	if err != nil {
-		code := "NetStream.Publish.BadName"
-		if errors.Is(err, engine.ErrAlreadyPublishing) {
-			c.refuse(code, "Already publishing: "+key.String())
-		} else {
-			c.refuse(code, err.Error())
+		switch {
+		case errors.Is(err, engine.ErrAlreadyPublishing):
+			c.refuse("NetStream.Publish.BadName", "Already publishing: "+key.String())
+		case errors.Is(err, engine.ErrDenied):
+			c.refuse("NetStream.Publish.BadAuth", "Publish denied: "+key.String())
+		default:
+			c.refuse("NetStream.Publish.BadName", err.Error())
 		}
 		return fmt.Errorf("rtmp: publish %s: %w", key, err)
 	}

@@ -51,8 +51,11 @@ func (c *conn) runPlay(key engine.Key, params string, cmd *command) error {
 
 	reader, err := c.srv.Engine.Play(ctx, key, c.sessionInfo(params))
 	if err != nil {
-		if errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrInvalidKey) {
+		switch {
+		case errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrInvalidKey):
 			c.refuse("NetStream.Play.StreamNotFound", "No such stream: "+key.String())
+		case errors.Is(err, engine.ErrDenied):
+			c.refuse("NetStream.Play.Failed", "Play denied: "+key.String())
 		}
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/session"
 )
 
 // Engine is what the RTMP server needs from the engine.
@@ -20,11 +21,19 @@ type Engine interface {
 	Play(ctx context.Context, key engine.Key, info engine.SessionInfo) (*engine.Reader, error)
 }
 
+// SessionRegistry lists open connections for the API (getAllSession,
+// kick_session).
+type SessionRegistry interface {
+	Add(info session.Info, close func()) (remove func())
+}
+
 // Server accepts RTMP connections for publishing and playing.
 type Server struct {
 	Engine Engine
 	Log    *slog.Logger
-	Limits Limits
+	// Registry, if set, lists the server's connections.
+	Registry SessionRegistry
+	Limits   Limits
 	// HandshakeTimeout bounds the handshake and the commands up to
 	// publish or play.
 	HandshakeTimeout time.Duration
@@ -101,8 +110,16 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		var remove func()
+		if s.Registry != nil {
+			remove = s.Registry.Add(session.Info{ID: c.id, Protocol: "rtmp", Local: nc.LocalAddr(), Remote: nc.RemoteAddr()},
+				func() { nc.Close() })
+		}
 		go func() {
 			defer s.wg.Done()
+			if remove != nil {
+				defer remove()
+			}
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)

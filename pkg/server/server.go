@@ -12,13 +12,18 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/pkg/api"
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/httpflv"
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/rtmp"
+	"github.com/mediakit/mediakit/pkg/session"
+	"github.com/mediakit/mediakit/pkg/store"
 )
 
 // LevelLifecycle is the level of the ready, shutting-down and stopped
@@ -38,23 +43,44 @@ func LifecycleLevelName(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
+// Options are a server's collaborators besides its configuration.
+type Options struct {
+	Log     *slog.Logger
+	Version string
+	// LogLevel, when set, is the level variable of Log's handler, so
+	// setServerConfig can change log.level live.
+	LogLevel *slog.LevelVar
+	// Store is the embedded database; nil makes Start open one in the
+	// data dir (and Shutdown close it).
+	Store *store.Store
+}
+
 // Server is a running mediakit server.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	version string
-	started time.Time
+	cfg      atomic.Pointer[config.Config]
+	cfgMu    sync.Mutex // serialises setServerConfig
+	log      *slog.Logger
+	logLevel *slog.LevelVar
+	version  string
+	started  time.Time
 
-	Engine  *engine.Engine
-	rtmp    *rtmp.Server
-	flv     *httpflv.Handler
-	http    *http.Server
-	metrics *metrics.Registry
+	Engine   *engine.Engine
+	Sessions *session.Registry
+	store    *store.Store
+	ownStore bool
+	rtmp     *rtmp.Server
+	flv      *httpflv.Handler
+	api      *api.Server
+	hookc    *hook.Client
+	hooks    *hook.Hooks
+	http     *http.Server
+	metrics  *metrics.Registry
 
 	rtmpLn net.Listener
 	httpLn net.Listener
 	wg     sync.WaitGroup
 	errs   chan error
+	stop   context.CancelFunc // of background loops (keepalive)
 }
 
 // EngineConfig derives the engine's configuration from cfg.
@@ -64,22 +90,50 @@ func EngineConfig(cfg *config.Config) engine.Config {
 	ec.MaxStreamWait = cfg.General.MaxStreamWait
 	ec.Takeover = cfg.General.Takeover
 	ec.MergeWrite = cfg.General.MergeWrite
+	ec.NoneReaderDelay = cfg.General.NoneReaderDelay
 	return ec
 }
 
 // New builds a server; Start binds its listeners.
-func New(cfg *config.Config, log *slog.Logger, version string) *Server {
-	s := &Server{cfg: cfg, log: log, version: version, errs: make(chan error, 2)}
+func New(cfg *config.Config, opts Options) *Server {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log, logLevel: opts.LogLevel, version: opts.Version, store: opts.Store, errs: make(chan error, 2)}
+	s.cfg.Store(cfg)
 	s.Engine = engine.New(EngineConfig(cfg), log)
-	s.rtmp = rtmp.NewServer(s.Engine, log)
-	s.flv = httpflv.NewHandler(s.Engine, log)
+	s.Sessions = session.NewRegistry()
 	s.metrics = metrics.New(s.Engine.Stats())
+	calls := s.metrics.Calls()
+
+	s.hookc = hook.NewClient(s.hookSettings, log, calls)
+	s.hooks = hook.NewHooks(s.hookc, s.Engine, func() int64 { return s.Config().General.FlowThreshold * 1024 }, log)
+	s.Engine.SetObserver(s.hooks)
+	s.Engine.SetAuthorizer(s.hooks)
+
+	s.rtmp = rtmp.NewServer(s.Engine, log)
+	s.rtmp.Registry = s.Sessions
+	s.flv = httpflv.NewHandler(s.Engine, log)
+	s.flv.Registry = s.Sessions
 	s.metrics.Gauge("rtmp_sessions", "Open RTMP connections.", func() float64 { return float64(s.rtmp.Sessions()) })
 	s.metrics.Gauge("flv_sessions", "Open HTTP-FLV and WebSocket-FLV sessions.", func() float64 { return float64(s.flv.Sessions()) })
+	s.metrics.Gauge("hook_events_dropped", "Hook notifications dropped because the hook queue was full.",
+		func() float64 { return float64(s.hookc.Dropped()) })
+
+	s.api = api.NewServer(func() string { return s.Config().API.Secret }, log, calls)
+	s.api.RegisterZLM(api.Deps{
+		Engine:    s.Engine,
+		Sessions:  s.Sessions,
+		Config:    s,
+		Version:   api.VersionInfo{BranchName: "mediakit", BuildTime: buildTime(), CommitHash: opts.Version},
+		Statistic: s.statistic,
+	})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle(api.Prefix, http.MaxBytesHandler(s.api, api.MaxBodySize+4096))
 	mux.HandleFunc("/", s.route)
 	s.http = &http.Server{
 		Handler:           mux,
@@ -91,6 +145,21 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Server {
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return s
+}
+
+// Config returns the current configuration; setServerConfig replaces it.
+func (s *Server) Config() *config.Config { return s.cfg.Load() }
+
+func (s *Server) hookSettings() hook.Settings {
+	c := s.Config()
+	return hook.Settings{
+		Enable:        c.Hook.Enable,
+		URLs:          c.Hook.URLs(),
+		Timeout:       c.Hook.Timeout,
+		Retry:         int(c.Hook.Retry),
+		RetryDelay:    c.Hook.RetryDelay,
+		MediaServerID: c.General.MediaServerID,
+	}
 }
 
 // route sends stream URLs to their protocol handler.
@@ -106,18 +175,28 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 // and nothing is left open. It then serves in the background and logs one
 // line naming every address.
 func (s *Server) Start() error {
+	cfg := s.Config()
+	if s.store == nil {
+		st, err := store.Open(cfg.General.DataDir, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		s.store, s.ownStore = st, true
+	}
 	var err error
-	if s.cfg.RTMP.Addr != "" {
-		if s.rtmpLn, err = net.Listen("tcp", s.cfg.RTMP.Addr); err != nil {
-			return fmt.Errorf("rtmp: listen %s: %w", s.cfg.RTMP.Addr, opCause(err))
+	if cfg.RTMP.Addr != "" {
+		if s.rtmpLn, err = net.Listen("tcp", cfg.RTMP.Addr); err != nil {
+			s.closeStore()
+			return fmt.Errorf("rtmp: listen %s: %w", cfg.RTMP.Addr, opCause(err))
 		}
 	}
-	if s.cfg.HTTP.Addr != "" {
-		if s.httpLn, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
+	if cfg.HTTP.Addr != "" {
+		if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 			if s.rtmpLn != nil {
 				s.rtmpLn.Close()
 			}
-			return fmt.Errorf("http: listen %s: %w", s.cfg.HTTP.Addr, opCause(err))
+			s.closeStore()
+			return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, opCause(err))
 		}
 	}
 	s.started = time.Now()
@@ -139,9 +218,25 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
+	s.hookc.Start()
+	var bg context.Context
+	bg, s.stop = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.hooks.Keepalive(bg, func() time.Duration { return s.Config().Hook.AliveInterval }, s.statistic)
+	}()
+	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
-		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "data_dir", s.cfg.General.DataDir)
+		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "data_dir", cfg.General.DataDir)
 	return nil
+}
+
+func (s *Server) closeStore() {
+	if s.ownStore && s.store != nil {
+		s.store.Close()
+		s.store = nil
+	}
 }
 
 // RTMPAddr is the bound RTMP address, or "" when off.
@@ -168,9 +263,15 @@ func (s *Server) Errors() <-chan error { return s.errs }
 // finish until ctx ends, and waits for every session goroutine.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Log(ctx, LevelLifecycle, "mediakit shutting down")
+	if s.stop != nil {
+		s.stop()
+	}
 	if s.rtmpLn != nil {
 		s.rtmpLn.Close()
 	}
+	exitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	s.hooks.ServerExited(exitCtx)
+	cancel()
 	// Ending the streams first turns waiting players into 404s and gives
 	// playing ones a clean end of stream; http.Shutdown then closes its
 	// listener and waits for the requests still in flight.
@@ -179,6 +280,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.rtmp.Close()
 	s.flv.Close()
 	s.wg.Wait()
+	s.hookc.Close(ctx)
+	s.closeStore()
 	if httpErr != nil {
 		return fmt.Errorf("http: shutdown: %w", httpErr)
 	}

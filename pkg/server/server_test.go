@@ -56,7 +56,7 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := New(cfg, log, "test")
+	s := New(cfg, Options{Log: log, Version: "test"})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestListenErrorIsClear(t *testing.T) {
 	cfg := config.Default()
 	cfg.RTMP.Addr = ts.RTMPAddr() // taken
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	s := New(cfg, slog.New(slog.DiscardHandler), "test")
+	s := New(cfg, Options{Log: slog.New(slog.DiscardHandler), Version: "test"})
 	err := s.Start()
 	if err == nil {
 		s.Shutdown(context.Background())

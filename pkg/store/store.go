@@ -28,7 +28,7 @@ type Store struct {
 // the same data dir makes it fail after timeout instead of hanging.
 func Open(dir string, timeout time.Duration) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
@@ -82,4 +82,37 @@ func (s *Store) SetConfig(values map[string]string) error {
 		return fmt.Errorf("store: save config: %w", err)
 	}
 	return nil
+}
+
+// ReadConfig returns the saved settings of the database in dir without
+// creating it or taking it from a running server: a missing database has
+// none, a locked one is an error after timeout.
+func ReadConfig(dir string, timeout time.Duration) (map[string]string, error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: in use by another process", path)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	defer db.Close()
+	out := map[string]string{}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketConfig)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			out[string(k)] = string(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read config: %w", err)
+	}
+	return out, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/server"
+	"github.com/mediakit/mediakit/pkg/store"
 )
 
 // Options are the inputs of a serve run.
@@ -25,6 +25,10 @@ type Options struct {
 	// Ready, if set, is called with the running server (tests use it to
 	// learn the bound addresses).
 	Ready func(*server.Server)
+
+	// reload builds the configuration again with the settings saved
+	// through the API (setServerConfig) under the flags and environment.
+	reload func(saved map[string]string) (*config.Config, []string, error)
 }
 
 // NewCommand returns the serve command. runF replaces the run function in
@@ -38,18 +42,23 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 /APP/STREAM.live.flv, /metrics (Prometheus) and /healthz.
 
 Settings come from flags, then MEDIAKIT_* environment variables, then the
-TOML file given with --config, then built-in defaults.`,
+settings saved through the HTTP API (setServerConfig, kept in the data
+dir), then the TOML file given with --config, then built-in defaults.`,
 		Example: `  mediakit serve
   mediakit serve --rtmp-addr :1935 --http-addr :8080 --continue-push 30s
   MEDIAKIT_LOG_LEVEL=debug mediakit serve --config mediakit.toml
   mediakit serve --print-config > mediakit.toml`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, warnings, err := config.Load(cmd.Flags(), io.Env(), opts.configFile(io))
+			file := opts.configFile(io)
+			cfg, warnings, err := config.Load(cmd.Flags(), io.Env(), file)
 			if err != nil {
 				return cmdutil.UsageError(err)
 			}
 			opts.Config = cfg
+			opts.reload = func(saved map[string]string) (*config.Config, []string, error) {
+				return config.LoadWithSaved(cmd.Flags(), io.Env(), file, saved)
+			}
 			for _, w := range warnings {
 				fmt.Fprintf(io.ErrOut, "mediakit: config: %s\n", w)
 			}
@@ -72,28 +81,64 @@ func (o *Options) configFile(io *cmdutil.IO) string {
 	return io.Env()("MEDIAKIT_CONFIG")
 }
 
-// NewLogger builds the slog logger the configuration asks for.
-func NewLogger(cfg *config.Config, io *cmdutil.IO) *slog.Logger {
+// NewLogger builds the slog logger the configuration asks for. The
+// returned level variable changes the level of the running logger.
+func NewLogger(cfg *config.Config, io *cmdutil.IO) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.Log.Level)))
-	hopts := &slog.HandlerOptions{Level: level, ReplaceAttr: server.LifecycleLevelName}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	hopts := &slog.HandlerOptions{Level: lv, ReplaceAttr: server.LifecycleLevelName}
 	if strings.EqualFold(cfg.Log.Format, "json") {
-		return slog.New(slog.NewJSONHandler(io.ErrOut, hopts))
+		return slog.New(slog.NewJSONHandler(io.ErrOut, hopts)), lv
 	}
-	return slog.New(slog.NewTextHandler(io.ErrOut, hopts))
+	return slog.New(slog.NewTextHandler(io.ErrOut, hopts)), lv
+}
+
+// withSaved applies the settings saved through the API, if any.
+func (o *Options) withSaved(saved map[string]string) (*config.Config, error) {
+	if len(saved) == 0 || o.reload == nil {
+		return o.Config, nil
+	}
+	cfg, warnings, err := o.reload(saved)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		if strings.HasPrefix(w, "ignored saved setting") {
+			fmt.Fprintf(o.IO.ErrOut, "mediakit: config: %s\n", w)
+		}
+	}
+	return cfg, nil
 }
 
 // Run serves until ctx ends (SIGINT/SIGTERM), then shuts down.
 func Run(ctx context.Context, opts *Options) error {
 	cfg := opts.Config
 	if opts.PrintConfig {
+		saved, err := store.ReadConfig(cfg.General.DataDir, time.Second)
+		if err != nil {
+			return err
+		}
+		if cfg, err = opts.withSaved(saved); err != nil {
+			return err
+		}
 		return cfg.WriteTOML(opts.IO.Out)
 	}
-	log := NewLogger(cfg, opts.IO)
-	if err := os.MkdirAll(cfg.General.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	st, err := store.Open(cfg.General.DataDir, 3*time.Second)
+	if err != nil {
+		return err
 	}
-	srv := server.New(cfg, log, cmdutil.Version())
+	defer st.Close()
+	saved, err := st.Config()
+	if err != nil {
+		return err
+	}
+	if cfg, err = opts.withSaved(saved); err != nil {
+		return err
+	}
+	log, level := NewLogger(cfg, opts.IO)
+	srv := server.New(cfg, server.Options{Log: log, LogLevel: level, Version: cmdutil.Version(), Store: st})
 	if err := srv.Start(); err != nil {
 		return err
 	}

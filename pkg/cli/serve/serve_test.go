@@ -217,7 +217,7 @@ func TestNewLogger(t *testing.T) {
 		var errOut, out bytes.Buffer
 		cfg := config.Default()
 		cfg.Log.Level, cfg.Log.Format = tc.level, tc.format
-		log := serve.NewLogger(cfg, &cmdutil.IO{Out: &out, ErrOut: &errOut})
+		log, _ := serve.NewLogger(cfg, &cmdutil.IO{Out: &out, ErrOut: &errOut})
 		log.Debug("dbg")
 		log.Error("err")
 		s := errOut.String()

@@ -1,0 +1,313 @@
+// Package hook calls web hooks: HTTP POSTs of JSON bodies to URLs the
+// configuration names, with ZLMediaKit's hook names and bodies (see
+// hooks.go). Calls never run under a lock and never on the media path: an
+// authorization hook blocks only the session that waits for it, and
+// notifications go through a bounded queue that drops (and counts) events
+// when the hook server cannot keep up.
+package hook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Settings are read at every call, so changes apply at once.
+type Settings struct {
+	Enable        bool
+	URLs          map[string]string // hook name -> URL; empty: not called
+	Timeout       time.Duration
+	Retry         int           // extra attempts after a failure
+	RetryDelay    time.Duration // between attempts
+	MediaServerID string
+}
+
+// Metrics records hook calls; nil is allowed.
+type Metrics interface {
+	ObserveHook(name, result string, d time.Duration)
+}
+
+// Results of a hook call, for metrics and logs.
+const (
+	ResultOK      = "ok"
+	ResultDenied  = "denied" // the reply's code was not 0
+	ResultFailed  = "failed" // no usable reply after every attempt
+	ResultDropped = "dropped"
+)
+
+// ErrNotConfigured means the hook has no URL or hooks are disabled.
+var ErrNotConfigured = errors.New("hook not configured")
+
+// maxReply bounds a hook reply.
+const maxReply = 1 << 20
+
+// Client calls hooks.
+type Client struct {
+	settings func() Settings
+	http     *http.Client
+	log      *slog.Logger
+	metrics  Metrics
+	index    atomic.Uint64
+
+	queue     chan job
+	ctx       context.Context // cancelled when Close gives up waiting
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeMu   sync.RWMutex
+	closed    bool
+	dropped   atomic.Int64
+	startOnce sync.Once
+}
+
+type job struct {
+	name string
+	body map[string]any
+	done func(reply map[string]any, err error)
+}
+
+// Queue size and workers for notifications.
+const (
+	queueSize = 1024
+	workers   = 4
+)
+
+// NewClient returns a client reading its settings from settings.
+func NewClient(settings func() Settings, log *slog.Logger, metrics Metrics) *Client {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		settings: settings,
+		log:      log,
+		metrics:  metrics,
+		queue:    make(chan job, queueSize),
+		http: &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     30 * time.Second,
+		}},
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// Start starts the workers that send notifications; until then they
+// queue. Call and Configured work without it.
+func (c *Client) Start() {
+	c.startOnce.Do(func() {
+		for i := 0; i < workers; i++ {
+			c.wg.Add(1)
+			go c.work()
+		}
+	})
+}
+
+// Configured reports whether hook name would be called.
+func (c *Client) Configured(name string) bool {
+	s := c.settings()
+	return s.Enable && s.URLs[name] != ""
+}
+
+// Dropped returns how many notifications were dropped on a full queue.
+func (c *Client) Dropped() int64 { return c.dropped.Load() }
+
+// Call posts body to hook name and returns its reply, retrying as the
+// settings say on network errors, timeouts, non-200 answers and replies
+// that are not JSON. A reply whose code is not 0 comes with a
+// *DeniedError. The error is ErrNotConfigured when the hook is off.
+func (c *Client) Call(ctx context.Context, name string, body map[string]any) (map[string]any, error) {
+	s := c.settings()
+	url := s.URLs[name]
+	if !s.Enable || url == "" {
+		return nil, ErrNotConfigured
+	}
+	payload := make(map[string]any, len(body)+2)
+	for k, v := range body {
+		payload[k] = v
+	}
+	payload["mediaServerId"] = s.MediaServerID
+	payload["hook_index"] = c.index.Add(1)
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("hook %s: encode body: %w", name, err)
+	}
+
+	start := time.Now()
+	attempts := 1 + max(s.Retry, 0)
+	var reply map[string]any
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			select {
+			case <-time.After(s.RetryDelay):
+			case <-ctx.Done():
+				err = ctx.Err()
+				i = attempts
+				continue
+			}
+		}
+		reply, err = c.post(ctx, url, data, s.Timeout)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		c.log.Debug("hook attempt failed", "hook", name, "attempt", i+1, "error", err.Error())
+	}
+	result := ResultOK
+	switch {
+	case err != nil:
+		result = ResultFailed
+		err = fmt.Errorf("hook %s: %w", name, err)
+	case replyCode(reply) != 0:
+		result = ResultDenied
+		err = &DeniedError{Hook: name, Code: replyCode(reply), Msg: replyMsg(reply)}
+	}
+	if c.metrics != nil {
+		c.metrics.ObserveHook(name, result, time.Since(start))
+	}
+	return reply, err
+}
+
+func (c *Client) post(ctx context.Context, url string, body []byte, timeout time.Duration) (map[string]any, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "mediakit")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var reply map[string]any
+	if err := dec.Decode(&reply); err != nil {
+		return nil, fmt.Errorf("reply is not a JSON object: %w", err)
+	}
+	return reply, nil
+}
+
+// DeniedError is a hook reply with a non-zero code.
+type DeniedError struct {
+	Hook string
+	Code int64
+	Msg  string
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("hook %s: denied with code %d: %s", e.Hook, e.Code, e.Msg)
+}
+
+func replyCode(reply map[string]any) int64 {
+	switch v := reply["code"].(type) {
+	case json.Number:
+		n, err := v.Int64()
+		if err != nil {
+			return -1
+		}
+		return n
+	case nil:
+		return 0 // ZLMediaKit treats a reply without code as success
+	case string:
+		if v == "0" || v == "" {
+			return 0
+		}
+		return -1
+	}
+	return -1
+}
+
+func replyMsg(reply map[string]any) string {
+	s, _ := reply["msg"].(string)
+	return s
+}
+
+// Notify queues a call whose reply nobody waits for. When the queue is
+// full the event is dropped and counted: a hung hook server must not make
+// mediakit hold unbounded memory.
+func (c *Client) Notify(name string, body map[string]any) {
+	c.NotifyFunc(name, body, nil)
+}
+
+// NotifyFunc is Notify with a function run on the reply, in a worker.
+func (c *Client) NotifyFunc(name string, body map[string]any, done func(reply map[string]any, err error)) {
+	if !c.Configured(name) {
+		return
+	}
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		return
+	}
+	select {
+	case c.queue <- job{name: name, body: body, done: done}:
+	default:
+		if n := c.dropped.Add(1); n == 1 || n%100 == 0 {
+			c.log.Warn("hook queue full, events dropped", "hook", name, "dropped_total", n)
+		}
+		if c.metrics != nil {
+			c.metrics.ObserveHook(name, ResultDropped, 0)
+		}
+	}
+}
+
+func (c *Client) work() {
+	defer c.wg.Done()
+	for j := range c.queue {
+		reply, err := c.Call(c.ctx, j.name, j.body)
+		if err != nil && !errors.Is(err, ErrNotConfigured) {
+			var denied *DeniedError
+			if !errors.As(err, &denied) {
+				c.log.Warn("hook failed", "hook", j.name, "error", err.Error())
+			}
+		}
+		if j.done != nil {
+			j.done(reply, err)
+		}
+	}
+}
+
+// Close stops taking notifications and waits until the queued ones were
+// sent or ctx ends.
+func (c *Client) Close(ctx context.Context) {
+	c.closeMu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.queue)
+	}
+	c.closeMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Abandon what is still queued or in flight.
+		c.cancel()
+		<-done
+	}
+	c.cancel()
+	c.http.CloseIdleConnections()
+}

@@ -1,0 +1,65 @@
+package zlm
+
+import (
+	"sync"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+)
+
+// SpeedMeter turns a stream's running byte total into ZLMediaKit's
+// bytesSpeed (bytes per second), from the difference between two looks at
+// least a second apart.
+type SpeedMeter struct {
+	mu      sync.Mutex
+	samples map[engine.Key]speedSample
+}
+
+type speedSample struct {
+	at    time.Time
+	bytes int64
+	speed int64
+}
+
+// Speed returns the receive rate of the stream described by info.
+func (m *SpeedMeter) Speed(info engine.StreamInfo, now time.Time) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.samples == nil {
+		m.samples = make(map[engine.Key]speedSample)
+	}
+	s, ok := m.samples[info.Key]
+	if !ok || info.BytesIn < s.bytes {
+		// first look (or a new stream of that name): the average so far
+		speed := int64(0)
+		if alive := now.Sub(info.CreatedAt); !info.CreatedAt.IsZero() && alive > 0 {
+			speed = int64(float64(info.BytesIn) / alive.Seconds())
+		}
+		m.samples[info.Key] = speedSample{at: now, bytes: info.BytesIn, speed: speed}
+		return speed
+	}
+	if d := now.Sub(s.at); d >= time.Second {
+		s.speed = int64(float64(info.BytesIn-s.bytes) / d.Seconds())
+		s.at, s.bytes = now, info.BytesIn
+		m.samples[info.Key] = s
+	}
+	return s.speed
+}
+
+// Forget drops streams that are not in keep, so the meter does not grow.
+func (m *SpeedMeter) Forget(keep map[engine.Key]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.samples {
+		if !keep[k] {
+			delete(m.samples, k)
+		}
+	}
+}
+
+// Drop forgets one stream.
+func (m *SpeedMeter) Drop(key engine.Key) {
+	m.mu.Lock()
+	delete(m.samples, key)
+	m.mu.Unlock()
+}

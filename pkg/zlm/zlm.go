@@ -1,0 +1,232 @@
+// Package zlm holds the JSON shapes mediakit shares with ZLMediaKit: the
+// media source object of getMediaList, on_stream_changed and getMediaInfo,
+// origin types, codec ids and session objects. The API and the hooks both
+// build their bodies from here, so they always agree.
+package zlm
+
+import (
+	"math"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// Schemas: ZLMediaKit registers one media source per protocol family.
+// mediakit's RTMP, HTTP-FLV and WebSocket-FLV players all read the "rtmp"
+// source, as in ZLMediaKit.
+const (
+	SchemaRTMP = "rtmp"
+)
+
+// Schemas mediakit serves today, in getMediaList order.
+var Schemas = []string{SchemaRTMP}
+
+// ReaderSchema is the schema a reader protocol reads from.
+func ReaderSchema(protocol string) string {
+	switch protocol {
+	case "rtmp", "http-flv", "ws-flv":
+		return SchemaRTMP
+	}
+	return protocol
+}
+
+// HookProtocol is the "protocol" field of hook bodies for a session
+// protocol.
+func HookProtocol(protocol string) string {
+	switch protocol {
+	case "http-flv":
+		return "http"
+	case "ws-flv":
+		return "ws"
+	}
+	return protocol
+}
+
+// OriginType is ZLMediaKit's MediaOriginType.
+type OriginType int
+
+// Origin types.
+const (
+	OriginUnknown    OriginType = 0
+	OriginRTMPPush   OriginType = 1
+	OriginRTSPPush   OriginType = 2
+	OriginRTPPush    OriginType = 3
+	OriginPull       OriginType = 4
+	OriginFFmpegPull OriginType = 5
+	OriginMP4VOD     OriginType = 6
+	OriginDeviceChn  OriginType = 7
+	OriginRTCPush    OriginType = 8
+	OriginSRTPush    OriginType = 9
+)
+
+var originNames = map[OriginType]string{
+	OriginUnknown: "unknown", OriginRTMPPush: "rtmp_push", OriginRTSPPush: "rtsp_push",
+	OriginRTPPush: "rtp_push", OriginPull: "pull", OriginFFmpegPull: "ffmpeg_pull",
+	OriginMP4VOD: "mp4_vod", OriginDeviceChn: "device_chn", OriginRTCPush: "rtc_push", OriginSRTPush: "srt_push",
+}
+
+func (o OriginType) String() string {
+	if s, ok := originNames[o]; ok {
+		return s
+	}
+	return "unknown"
+}
+
+// Origin is the origin type of a publisher protocol.
+func Origin(protocol string) OriginType {
+	switch protocol {
+	case "rtmp":
+		return OriginRTMPPush
+	case "rtp", "gb28181":
+		return OriginRTPPush
+	case "pull":
+		return OriginPull
+	}
+	return OriginUnknown
+}
+
+// SplitAddr returns the host and port of an address "host:port".
+func SplitAddr(addr string) (string, int) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	n, _ := strconv.Atoi(port)
+	return host, n
+}
+
+// SockInfo is ZLMediaKit's originSock / session object.
+func SockInfo(s engine.SessionInfo) map[string]any {
+	lip, lport := SplitAddr(s.Local)
+	pip, pport := SplitAddr(s.Remote)
+	return map[string]any{
+		"identifier": s.ID,
+		"local_ip":   lip,
+		"local_port": lport,
+		"peer_ip":    pip,
+		"peer_port":  pport,
+	}
+}
+
+// Tuple is the vhost/app/stream/params part of a media object.
+func Tuple(key engine.Key, params string) map[string]any {
+	return map[string]any{"vhost": key.Vhost, "app": key.App, "stream": key.Stream, "params": params}
+}
+
+// MediaSource is one getMediaList item: stream info as ZLMediaKit's
+// makeMediaSourceJson writes it for schema. speed is the publisher's
+// receive rate in bytes per second.
+func MediaSource(info engine.StreamInfo, schema string, speed int64, now time.Time) map[string]any {
+	params := ""
+	if info.Publisher != nil {
+		params = info.Publisher.Params
+	}
+	m := Tuple(info.Key, params)
+	m["schema"] = schema
+	created := info.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	m["createStamp"] = created.Unix()
+	m["aliveSecond"] = int64(now.Sub(created).Seconds())
+	m["bytesSpeed"] = speed
+	m["totalBytes"] = info.BytesIn
+	readers := 0
+	for _, r := range info.Readers {
+		if ReaderSchema(r.Protocol) == schema {
+			readers++
+		}
+	}
+	m["readerCount"] = readers
+	m["totalReaderCount"] = len(info.Readers)
+	origin := OriginUnknown
+	m["originSock"] = nil
+	if info.Publisher != nil {
+		origin = Origin(info.Publisher.Protocol)
+		m["originSock"] = SockInfo(*info.Publisher)
+	}
+	m["originType"] = int(origin)
+	m["originTypeStr"] = origin.String()
+	m["originUrl"] = OriginURL(info)
+	m["isRecordingMP4"] = false
+	m["isRecordingHLS"] = false
+	tracks := make([]map[string]any, 0, len(info.Tracks))
+	for _, t := range info.Tracks {
+		tracks = append(tracks, Track(t, info.TrackStats[t]))
+	}
+	m["tracks"] = tracks
+	return m
+}
+
+// OriginURL is where the stream came from; for a push, the URL it was
+// pushed to, as ZLMediaKit writes it.
+func OriginURL(info engine.StreamInfo) string {
+	scheme := "rtmp"
+	host := info.Key.Vhost
+	if info.Publisher != nil {
+		switch info.Publisher.Protocol {
+		case "rtmp":
+			if info.Publisher.Local != "" {
+				host = info.Publisher.Local
+			}
+		default:
+			scheme = info.Publisher.Protocol
+		}
+	}
+	u := scheme + "://" + host + "/" + info.Key.App + "/" + info.Key.Stream
+	if info.Publisher != nil && info.Publisher.Params != "" {
+		u += "?" + info.Publisher.Params
+	}
+	return u
+}
+
+// Track is one track object of a media source.
+func Track(t *media.Track, st engine.TrackStats) map[string]any {
+	m := map[string]any{
+		"codec_id":      t.Codec.ZLMCodecID(),
+		"codec_id_name": t.Codec.DisplayName(),
+		"ready":         true,
+		"frames":        st.Frames,
+		"duration":      st.Duration.Milliseconds(),
+	}
+	switch t.Kind() {
+	case media.KindVideo:
+		m["codec_type"] = 0
+		m["width"] = t.Width
+		m["height"] = t.Height
+		fps := t.FPS
+		if math.IsNaN(fps) || math.IsInf(fps, 0) {
+			fps = 0
+		}
+		if fps <= 1 && st.GOPInterval > 0 {
+			fps = float64(st.GOPSize) * float64(time.Second) / float64(st.GOPInterval)
+		}
+		m["fps"] = math.Round(fps)
+		m["key_frames"] = st.KeyFrames
+		m["gop_size"] = st.GOPSize
+		m["gop_interval_ms"] = st.GOPInterval.Milliseconds()
+	case media.KindAudio:
+		m["codec_type"] = 1
+		m["sample_rate"] = t.SampleRate
+		m["channels"] = t.Channels
+		m["sample_bit"] = 16
+	}
+	return m
+}
+
+// SessionTypeID is ZLMediaKit's typeid for a session protocol (its C++
+// class name).
+func SessionTypeID(protocol string) string {
+	switch protocol {
+	case "rtmp":
+		return "mediakit::RtmpSession"
+	case "http-flv":
+		return "mediakit::HttpSession"
+	case "ws-flv":
+		return "mediakit::WebSocketSession"
+	}
+	return "mediakit::" + protocol
+}
