@@ -233,20 +233,26 @@ func (h *Hooks) ServerExited(ctx context.Context) {
 	}
 }
 
-// Keepalive sends on_server_keepalive every interval() until ctx ends;
-// the interval is read again after every beat, so a change applies at
-// once. statistic builds the body's data.
+// Keepalive sends on_server_keepalive every interval() until ctx ends.
+// The interval is read again at least twice a second, so a change through
+// setServerConfig applies at once rather than after the old period.
 func (h *Hooks) Keepalive(ctx context.Context, interval func() time.Duration, statistic func() map[string]any) {
+	last := time.Now()
 	for {
 		d := interval()
 		if d <= 0 {
 			d = 10 * time.Second
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(d):
+		wait := min(time.Until(last.Add(d)), 500*time.Millisecond)
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
 		}
+		last = time.Now()
 		h.client.Notify(OnServerKeepalive, map[string]any{"data": statistic()})
 	}
 }

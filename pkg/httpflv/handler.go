@@ -39,12 +39,14 @@ type Handler struct {
 	// not complete within this long. It bounds what a stuck player holds.
 	WriteTimeout time.Duration
 
-	nextID   atomic.Uint64
-	sessions atomic.Int64
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	closed   bool
+	nextID     atomic.Uint64
+	sessions   atomic.Int64
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[net.Conn]struct{}
+	closed     bool
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 // Sessions returns the number of FLV sessions being served.
@@ -73,9 +75,22 @@ func (h *Handler) untrack(c net.Conn) {
 	h.wg.Done()
 }
 
-// Close ends every session and waits for their goroutines.
-func (h *Handler) Close() {
+// baseContext is cancelled by Close.
+func (h *Handler) baseContext() context.Context {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.base == nil {
+		h.base, h.cancelBase = context.WithCancel(context.Background())
+	}
+	return h.base
+}
+
+// Close ends every session, and every request still waiting for a stream
+// or a hook, and waits for their goroutines.
+func (h *Handler) Close() {
+	h.baseContext()
+	h.mu.Lock()
+	h.cancelBase()
 	h.closed = true
 	for c := range h.conns {
 		c.Close()
@@ -148,7 +163,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.Log.With("session", info.ID, "remote", info.Remote, "stream", key.String(), "protocol", info.Protocol)
 
 	// Wait for the stream before answering, so a missing stream is a 404.
-	reader, err := h.Engine.Play(r.Context(), key, info)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stopCancel := context.AfterFunc(h.baseContext(), cancel) // Close ends waits for hooks and streams
+	defer stopCancel()
+	reader, err := h.Engine.Play(ctx, key, info)
 	if err != nil {
 		switch {
 		case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrInvalidKey):

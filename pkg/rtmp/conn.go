@@ -39,6 +39,10 @@ type conn struct {
 	nc  net.Conn
 	id  string
 	log *slog.Logger
+	// ctx ends when the server closes the connection, so a publish or
+	// play waiting on a hook or a stream stops waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	in            *countingReader
 	cr            *ChunkReader
@@ -53,15 +57,19 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn, id string) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
-		srv: s,
-		nc:  nc,
-		id:  id,
-		log: s.Log.With("session", id, "remote", nc.RemoteAddr().String()),
+		srv:    s,
+		nc:     nc,
+		id:     id,
+		log:    s.Log.With("session", id, "remote", nc.RemoteAddr().String()),
+		ctx:    ctx,
+		cancel: cancel,
 	}
 }
 
 func (c *conn) serve() {
+	defer c.cancel()
 	defer c.nc.Close()
 	err := c.run()
 	switch {
@@ -276,7 +284,7 @@ func (c *conn) onPublish(cmd *command) error {
 	name, _ := cmd.stringArg(0)
 	key, params := c.streamKey(name)
 	c.log = c.log.With("stream", key.String())
-	pub, err := c.srv.Engine.Publish(context.Background(), key, c.sessionInfo(params))
+	pub, err := c.srv.Engine.Publish(c.ctx, key, c.sessionInfo(params))
 	if err != nil {
 		switch {
 		case errors.Is(err, engine.ErrAlreadyPublishing):

@@ -36,7 +36,7 @@ func buildFrameMessage(f *media.Frame) []byte {
 func (c *conn) runPlay(key engine.Key, params string, cmd *command) error {
 	// Watch the connection while waiting for the stream and while
 	// playing: a player that leaves or stops must release its reader.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	_ = c.nc.SetDeadline(time.Time{})
 	readErr := make(chan error, 1)

@@ -137,6 +137,7 @@ func (s *Server) Close() error {
 		s.ln.Close()
 	}
 	for c := range s.conns {
+		c.cancel()
 		c.nc.Close()
 	}
 	s.mu.Unlock()

@@ -276,9 +276,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// playing ones a clean end of stream; http.Shutdown then closes its
 	// listener and waits for the requests still in flight.
 	s.Engine.Close()
+	s.flv.Close()
 	httpErr := s.http.Shutdown(ctx)
 	s.rtmp.Close()
-	s.flv.Close()
 	s.wg.Wait()
 	s.hookc.Close(ctx)
 	s.closeStore()

@@ -19,6 +19,7 @@ import (
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/store"
 )
 
 // syncBuffer collects the server log for failing tests.
@@ -45,6 +46,22 @@ func (ts *testServer) stop(t *testing.T) {
 
 func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	return startServerCfg(t, mutate, nil)
+}
+
+// startServerWithSaved starts a server with the settings an earlier one
+// saved in dir through setServerConfig, as `mediakit serve` loads them.
+func startServerWithSaved(t *testing.T, mutate func(*config.Config), dir string) *testServer {
+	t.Helper()
+	saved, err := store.ReadConfig(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServerCfg(t, mutate, saved)
+}
+
+func startServerCfg(t *testing.T, mutate func(*config.Config), saved map[string]string) *testServer {
+	t.Helper()
 	cfg := config.Default()
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -53,6 +70,13 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	cfg.General.MaxStreamWait = 15 * time.Second
 	if mutate != nil {
 		mutate(cfg)
+	}
+	for k, v := range saved {
+		if s, ok := config.Lookup(k); ok && !s.Restart {
+			if err := cfg.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
