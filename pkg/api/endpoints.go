@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -351,7 +352,7 @@ func (e *endpoints) getServerConfig(ctx context.Context, p *Params) (Reply, erro
 func (e *endpoints) setServerConfig(ctx context.Context, p *Params) (Reply, error) {
 	values := make(map[string]string)
 	for _, name := range p.Names() {
-		if name == "secret" {
+		if strings.EqualFold(name, "secret") {
 			continue
 		}
 		values[name] = p.Get(name)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -18,32 +19,73 @@ import (
 const MaxBodySize = 1 << 20
 
 // Params are an API call's arguments, merged from the query string and a
-// form or JSON body (the body wins), as ZLMediaKit accepts them.
+// form or JSON body (the query wins), as ZLMediaKit accepts them. Names
+// match regardless of case: like ZLMediaKit's case-insensitive argument
+// map, Params hold one value per name whatever its spelling.
 type Params struct {
-	values map[string]string
+	values map[string]param // by foldName
 }
+
+// param is one argument with the spelling of its name as given.
+type param struct{ name, value string }
 
 // NewParams builds Params from a map (tests, internal callers).
 func NewParams(values map[string]string) *Params {
-	p := &Params{values: make(map[string]string, len(values))}
-	for k, v := range values {
-		p.values[k] = v
-	}
+	p := &Params{values: make(map[string]param, len(values))}
+	setAll(p, values)
 	return p
+}
+
+// foldName is name in lower case, ASCII letters only: ZLMediaKit's
+// StrCaseCompare is strcasecmp.
+func foldName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return name
+}
+
+// set stores a parameter, replacing one whose name differs only in case.
+func (p *Params) set(name, value string) {
+	p.values[foldName(name)] = param{name, value}
+}
+
+// setAll stores the first value of each name, in sorted name order so
+// that names differing only in case resolve the same way every time.
+func setAll[V string | []string](p *Params, values map[string]V) {
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		switch v := any(values[k]).(type) {
+		case string:
+			p.set(k, v)
+		case []string:
+			if len(v) > 0 {
+				p.set(k, v[0])
+			}
+		}
+	}
 }
 
 // ParseParams reads the body and the query of r; as in ZLMediaKit, a
 // query parameter overrides a body parameter of the same name.
 func ParseParams(r *http.Request) (*Params, error) {
-	p := &Params{values: make(map[string]string)}
+	p := &Params{values: make(map[string]param)}
 	if err := p.addBody(r); err != nil {
 		return nil, err
 	}
-	for k, v := range r.URL.Query() {
-		if len(v) > 0 {
-			p.values[k] = v[0]
-		}
-	}
+	setAll(p, r.URL.Query())
 	return p, nil
 }
 
@@ -70,11 +112,7 @@ func (p *Params) addBody(r *http.Request) error {
 		if err != nil {
 			return fmt.Errorf("parse form body: %w", err)
 		}
-		for k, v := range form {
-			if len(v) > 0 {
-				p.values[k] = v[0]
-			}
-		}
+		setAll(p, form)
 		return nil
 	}
 	return fmt.Errorf("unsupported Content-Type %q", ctype)
@@ -95,25 +133,27 @@ func (p *Params) addJSON(body []byte) error {
 	if err := dec.Decode(&obj); err != nil {
 		return fmt.Errorf("parse JSON body: %w", err)
 	}
+	values := make(map[string]string, len(obj))
 	for k, raw := range obj {
 		raw = bytes.TrimSpace(raw)
 		switch {
 		case bytes.Equal(raw, []byte("null")):
 			continue
 		case bytes.Equal(raw, []byte("true")):
-			p.values[k] = "1"
+			values[k] = "1"
 		case bytes.Equal(raw, []byte("false")):
-			p.values[k] = "0"
+			values[k] = "0"
 		case len(raw) > 0 && raw[0] == '"':
 			var s string
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return fmt.Errorf("parse JSON body: %s: %w", k, err)
 			}
-			p.values[k] = s
+			values[k] = s
 		default:
-			p.values[k] = string(raw)
+			values[k] = string(raw)
 		}
 	}
+	setAll(p, values)
 	return nil
 }
 
@@ -126,15 +166,8 @@ func (p *Params) Get(name string) string {
 
 // Lookup returns a parameter and whether it was given.
 func (p *Params) Lookup(name string) (string, bool) {
-	if v, ok := p.values[name]; ok {
-		return v, true
-	}
-	for k, v := range p.values {
-		if strings.EqualFold(k, name) {
-			return v, true
-		}
-	}
-	return "", false
+	v, ok := p.values[foldName(name)]
+	return v.value, ok
 }
 
 // RequireAll fails with ZLMediaKit's invalid-argument error when any of
@@ -163,7 +196,8 @@ func (p *Params) Int(name string, def int64) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil {
 		f, ferr := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if ferr != nil {
+		// NaN, Inf and values beyond int64 have no integer value.
+		if ferr != nil || math.IsNaN(f) || f >= math.MaxInt64 || f < math.MinInt64 {
 			return 0, &Error{Code: CodeInvalidArgs, Msg: fmt.Sprintf("parameter %q: %q is not a number", name, v)}
 		}
 		n = int64(f)
@@ -186,11 +220,12 @@ func (p *Params) Bool(name string, def bool) (bool, error) {
 	return false, &Error{Code: CodeInvalidArgs, Msg: fmt.Sprintf("parameter %q: %q is not a boolean", name, v)}
 }
 
-// Names returns the parameter names, sorted.
+// Names returns the parameter names as given, sorted; one per name
+// regardless of case.
 func (p *Params) Names() []string {
 	out := make([]string, 0, len(p.values))
-	for k := range p.values {
-		out = append(out, k)
+	for _, v := range p.values {
+		out = append(out, v.name)
 	}
 	sort.Strings(out)
 	return out

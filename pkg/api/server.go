@@ -47,7 +47,8 @@ func Errorf(code Code, format string, args ...any) *Error {
 // Reply is a successful answer's fields besides "code".
 type Reply map[string]any
 
-// HandlerFunc answers one API call.
+// HandlerFunc answers one API call. With an error, the fields of a
+// non-nil Reply are sent too, beside "code" and "msg".
 type HandlerFunc func(ctx context.Context, p *Params) (Reply, error)
 
 // Metrics records API calls; nil is allowed.
@@ -178,11 +179,13 @@ func (s *Server) serve(r *http.Request, name string) (reply Reply, code Code, ms
 	}
 	reply, err = fn(r.Context(), p)
 	if err != nil {
+		// A handler may give fields with its error, as close_stream's
+		// {"code":-1,"result":-1,"msg":"close failed"}.
 		var apiErr *Error
 		if errors.As(err, &apiErr) {
-			return nil, apiErr.Code, apiErr.Msg
+			return reply, apiErr.Code, apiErr.Msg
 		}
-		return nil, CodeException, err.Error()
+		return reply, CodeException, err.Error()
 	}
 	return reply, CodeSuccess, ""
 }
@@ -228,6 +231,7 @@ func cors(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Credentials", "true")
 		w.Header().Add("Vary", "Origin")
 		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+		// secret: ZLMediaKit also reads the secret from a request header.
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, secret")
 	}
 }

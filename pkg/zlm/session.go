@@ -6,6 +6,10 @@ import "github.com/mediakit/mediakit/pkg/session"
 func Session(s session.Info) map[string]any {
 	lip, lport := SplitAddr(addr(s.Local))
 	pip, pport := SplitAddr(addr(s.Remote))
+	typeID := s.TypeID
+	if typeID == "" {
+		typeID = SessionTypeID(s.Protocol)
+	}
 	return map[string]any{
 		"id":         s.ID,
 		"identifier": s.ID,
@@ -13,7 +17,7 @@ func Session(s session.Info) map[string]any {
 		"local_port": lport,
 		"peer_ip":    pip,
 		"peer_port":  pport,
-		"typeid":     SessionTypeID(s.Protocol),
+		"typeid":     typeID,
 	}
 }
 

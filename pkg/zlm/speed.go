@@ -16,9 +16,10 @@ type SpeedMeter struct {
 }
 
 type speedSample struct {
-	at    time.Time
-	bytes int64
-	speed int64
+	created time.Time // the stream's CreatedAt, to tell a new stream of the same name
+	at      time.Time
+	bytes   int64
+	speed   int64
 }
 
 // Speed returns the receive rate of the stream described by info.
@@ -29,13 +30,13 @@ func (m *SpeedMeter) Speed(info engine.StreamInfo, now time.Time) int64 {
 		m.samples = make(map[engine.Key]speedSample)
 	}
 	s, ok := m.samples[info.Key]
-	if !ok || info.BytesIn < s.bytes {
+	if !ok || info.BytesIn < s.bytes || !info.CreatedAt.Equal(s.created) {
 		// first look (or a new stream of that name): the average so far
 		speed := int64(0)
 		if alive := now.Sub(info.CreatedAt); !info.CreatedAt.IsZero() && alive > 0 {
 			speed = int64(float64(info.BytesIn) / alive.Seconds())
 		}
-		m.samples[info.Key] = speedSample{at: now, bytes: info.BytesIn, speed: speed}
+		m.samples[info.Key] = speedSample{created: info.CreatedAt, at: now, bytes: info.BytesIn, speed: speed}
 		return speed
 	}
 	if d := now.Sub(s.at); d >= time.Second {
