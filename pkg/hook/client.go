@@ -134,15 +134,13 @@ func (c *Client) Call(ctx context.Context, name string, body map[string]any) (ma
 		payload[k] = v
 	}
 	payload["mediaServerId"] = s.MediaServerID
-	payload["hook_index"] = c.index.Add(1)
-	data, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("hook %s: encode body: %w", name, err)
-	}
+	// ZLMediaKit adds an X-VHOST header when the body has a vhost.
+	vhost, _ := body["vhost"].(string)
 
 	start := time.Now()
 	attempts := 1 + max(s.Retry, 0)
 	var reply map[string]any
+	var err error
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
 			select {
@@ -153,7 +151,14 @@ func (c *Client) Call(ctx context.Context, name string, body map[string]any) (ma
 				continue
 			}
 		}
-		reply, err = c.post(ctx, url, data, s.Timeout)
+		// hook_index counts requests, retries included, from 0, as
+		// ZLMediaKit's process-wide s_hook_index++.
+		payload["hook_index"] = c.index.Add(1) - 1
+		data, merr := json.Marshal(payload)
+		if merr != nil {
+			return nil, fmt.Errorf("hook %s: encode body: %w", name, merr)
+		}
+		reply, err = c.post(ctx, url, data, s.Timeout, vhost)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -174,7 +179,7 @@ func (c *Client) Call(ctx context.Context, name string, body map[string]any) (ma
 	return reply, err
 }
 
-func (c *Client) post(ctx context.Context, url string, body []byte, timeout time.Duration) (map[string]any, error) {
+func (c *Client) post(ctx context.Context, url string, body []byte, timeout time.Duration, vhost string) (map[string]any, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -186,6 +191,9 @@ func (c *Client) post(ctx context.Context, url string, body []byte, timeout time
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "mediakit")
+	if vhost != "" {
+		req.Header.Set("X-VHOST", vhost)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -204,6 +212,13 @@ func (c *Client) post(ctx context.Context, url string, body []byte, timeout time
 	if err := dec.Decode(&reply); err != nil {
 		return nil, fmt.Errorf("reply is not a JSON object: %w", err)
 	}
+	// As ZLMediaKit: a reply whose code is missing or not an integer is
+	// no answer, and is retried.
+	if n, ok := reply["code"].(json.Number); !ok {
+		return nil, fmt.Errorf("reply has no integer code")
+	} else if _, err := n.Int64(); err != nil {
+		return nil, fmt.Errorf("reply code %s is not an integer", n)
+	}
 	return reply, nil
 }
 
@@ -219,22 +234,8 @@ func (e *DeniedError) Error() string {
 }
 
 func replyCode(reply map[string]any) int64 {
-	switch v := reply["code"].(type) {
-	case json.Number:
-		n, err := v.Int64()
-		if err != nil {
-			return -1
-		}
-		return n
-	case nil:
-		return 0 // ZLMediaKit treats a reply without code as success
-	case string:
-		if v == "0" || v == "" {
-			return 0
-		}
-		return -1
-	}
-	return -1
+	n, _ := reply["code"].(json.Number).Int64() // post checked it
+	return n
 }
 
 func replyMsg(reply map[string]any) string {
@@ -275,6 +276,13 @@ func (c *Client) work() {
 	defer c.wg.Done()
 	for j := range c.queue {
 		reply, err := c.Call(c.ctx, j.name, j.body)
+		if c.ctx.Err() != nil {
+			// Close gave up: the rest of the queue is abandoned quietly.
+			if j.done != nil {
+				j.done(nil, err)
+			}
+			continue
+		}
 		if err != nil && !errors.Is(err, ErrNotConfigured) {
 			var denied *DeniedError
 			if !errors.As(err, &denied) {

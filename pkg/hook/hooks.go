@@ -83,7 +83,7 @@ func (h *Hooks) AuthorizePublish(ctx context.Context, key engine.Key, s engine.S
 	}
 	if err != nil {
 		h.log.Info("publish denied by hook", "stream", key.String(), "session", s.ID, "remote", s.Remote, "error", err.Error())
-		return engine.PublishOptions{}, fmt.Errorf("%w: %v", engine.ErrDenied, err)
+		return engine.PublishOptions{}, fmt.Errorf("%w: %w", engine.ErrDenied, err)
 	}
 	return publishOptions(reply, h.log), nil
 }
@@ -130,7 +130,7 @@ func (h *Hooks) AuthorizePlay(ctx context.Context, key engine.Key, s engine.Sess
 	}
 	if err != nil {
 		h.log.Info("play denied by hook", "stream", key.String(), "session", s.ID, "remote", s.Remote, "error", err.Error())
-		return fmt.Errorf("%w: %v", engine.ErrDenied, err)
+		return fmt.Errorf("%w: %w", engine.ErrDenied, err)
 	}
 	return nil
 }
