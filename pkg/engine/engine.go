@@ -32,6 +32,7 @@ type Engine struct {
 	streams map[Key]*Stream
 	closed  bool
 	wg      sync.WaitGroup
+	sinkWG  sinkGroup
 }
 
 // New returns an engine. log may be nil.
@@ -275,4 +276,6 @@ func (e *Engine) Close() {
 		s.shutdown()
 	}
 	e.wg.Wait()
+	// Sinks got end of stream; let them finish their files.
+	e.sinkWG.Wait()
 }

@@ -28,6 +28,17 @@ type Reader struct {
 	closeOnce sync.Once
 	skipped   int64
 	bytes     atomic.Int64
+	sink      bool // a Sink's reader: never skips, not counted as a reader
+	// stopAt, once set, is the last node a finishing reader delivers
+	// before it reports ErrReaderClosed.
+	stopAt atomic.Pointer[node]
+}
+
+// finish closes the reader after it delivered every frame appended so
+// far, so a stopped recorder keeps what it was sent.
+func (r *Reader) finish() {
+	r.stopAt.Store(r.s.tail.Load())
+	r.close(ErrReaderClosed)
 }
 
 func newReader(s *Stream, info SessionInfo) *Reader {
@@ -96,7 +107,8 @@ func (r *Reader) Next(dst []*media.Frame) ([]*media.Frame, error) {
 			}
 			return dst, io.EOF
 		case <-r.ctx.Done():
-			return dst, ErrReaderClosed
+			// collect delivers what a finishing reader still has, then
+			// reports ErrReaderClosed.
 		}
 	}
 }
@@ -111,17 +123,24 @@ func (r *Reader) nextNode() *node {
 }
 
 func (r *Reader) collect(dst []*media.Frame) ([]*media.Frame, error) {
-	if r.ctx.Err() != nil {
+	stopAt := r.stopAt.Load()
+	if r.ctx.Err() != nil && (stopAt == nil || r.last == stopAt) {
 		return dst, ErrReaderClosed
 	}
 	n := r.nextNode()
 	if n == nil {
+		if stopAt != nil {
+			return dst, ErrReaderClosed
+		}
 		return dst, nil
 	}
 	if err := r.checkLag(&n); err != nil {
 		return dst, err
 	}
 	for n != nil && len(dst) < cap(dst) {
+		if stopAt != nil && n.seq > stopAt.seq {
+			break
+		}
 		r.last = n
 		if r.needKey && n.frame.Track.Kind() == media.KindVideo {
 			// Video starts at a keyframe; audio before it plays already.
@@ -146,6 +165,16 @@ func (r *Reader) checkLag(n **node) error {
 	cfg := r.s.e.Config()
 	cur := *n
 	if cfg.MaxReaderLag <= 0 || time.Duration(time.Now().UnixNano()-cur.at) <= cfg.MaxReaderLag {
+		return nil
+	}
+	if r.sink {
+		// A recorder must not lose frames to skipping; only the memory
+		// bound ends it.
+		if cfg.MaxReaderLagBytes > 0 && r.s.tail.Load().bytes-cur.bytes > cfg.MaxReaderLagBytes {
+			r.s.e.stats.ReadersDropped.Add(1)
+			r.close(ErrReaderTooSlow)
+			return ErrReaderTooSlow
+		}
 		return nil
 	}
 	tail := r.s.tail.Load()
@@ -189,6 +218,9 @@ func (r *Reader) Close() { r.close(ErrReaderClosed) }
 func (r *Reader) close(cause error) {
 	r.closeOnce.Do(func() {
 		r.cancelCtx(cause)
+		if r.sink {
+			return
+		}
 		r.s.e.stats.Readers.Add(-1)
 		r.s.removeReader(r)
 		r.s.e.events().SessionEnded(SessionReport{

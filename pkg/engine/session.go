@@ -60,6 +60,8 @@ type StreamInfo struct {
 	Options PublishOptions
 	// TrackStats by track, for the tracks in Tracks.
 	TrackStats map[*media.Track]TrackStats
+	// Sinks are the names of the running sinks (recorders, HLS).
+	Sinks []string
 }
 
 // TrackStats counts one track's frames.

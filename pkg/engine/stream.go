@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ type Stream struct {
 	publisher  *Publisher
 	readers    map[*Reader]struct{}
 	waiters    map[*waiter]struct{}
+	sinks      map[string]*sinkEntry
 	graceTimer *time.Timer
 	idleTimer  *time.Timer // no reader for NoneReaderDelay
 	announced  bool        // StreamReady was told
@@ -77,6 +79,7 @@ func newStream(e *Engine, key Key) *Stream {
 		done:    make(chan struct{}),
 		readers: make(map[*Reader]struct{}),
 		waiters: make(map[*waiter]struct{}),
+		sinks:   make(map[string]*sinkEntry),
 		ended:   make(chan struct{}),
 	}
 	s.tail.Store(&node{})
@@ -430,6 +433,10 @@ func (s *Stream) snapshot() StreamInfo {
 	for r := range s.readers {
 		info.Readers = append(info.Readers, ReaderInfo{SessionInfo: r.info, Since: r.since})
 	}
+	for name := range s.sinks {
+		info.Sinks = append(info.Sinks, name)
+	}
+	sort.Strings(info.Sinks)
 	return info
 }
 

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// countingSink counts frames until its reader ends, then marks itself
+// finished, as a recorder closes its file.
+type countingSink struct {
+	frames   atomic.Int64
+	finished atomic.Bool
+	err      atomic.Value
+}
+
+func (c *countingSink) Run(r *Reader) {
+	buf := make([]*media.Frame, 0, 64)
+	for {
+		frames, err := r.Next(buf[:0])
+		c.frames.Add(int64(len(frames)))
+		if err != nil {
+			c.err.Store(err)
+			time.Sleep(10 * time.Millisecond) // "closing the file"
+			c.finished.Store(true)
+			return
+		}
+	}
+}
+
+func TestSinkLifecycle(t *testing.T) {
+	cfg := testConfig()
+	cfg.NoneReaderDelay = 100 * time.Millisecond
+	e := newTestEngine(t, cfg)
+	obs := newRecordingObserver()
+	e.SetObserver(obs)
+	if err := e.AttachSink(context.Background(), testKey, "mp4", func() Sink { return &countingSink{} }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("sink on a missing stream: %v", err)
+	}
+	p := publish(t, e, testKey)
+	obs.next(t, "ready")
+	fs := &frameSource{gop: 25}
+	writeN(t, p, fs, 30) // keyframes at 0 and 25
+	sink := &countingSink{}
+	if err := e.AttachSink(context.Background(), testKey, "mp4", func() Sink { return sink }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AttachSink(context.Background(), testKey, "mp4", func() Sink { return &countingSink{} }); !errors.Is(err, ErrSinkExists) {
+		t.Fatalf("second sink: %v", err)
+	}
+	// A sink is not a reader: the no-reader event still comes.
+	obs.next(t, "noreaders")
+	if has, _ := e.HasSink(context.Background(), testKey, "mp4"); !has {
+		t.Fatal("HasSink false")
+	}
+	writeN(t, p, fs, 20)
+	found, err := e.DetachSink(context.Background(), testKey, "mp4")
+	if !found || err != nil {
+		t.Fatalf("detach: %v %v", found, err)
+	}
+	if !sink.finished.Load() {
+		t.Fatal("DetachSink returned before the sink finished")
+	}
+	// From the latest keyframe (25): 5 frame pairs, then 20 more.
+	if got := sink.frames.Load(); got != 50 {
+		t.Fatalf("sink got %d frames, want 50", got)
+	}
+	if has, _ := e.HasSink(context.Background(), testKey, "mp4"); has {
+		t.Fatal("HasSink after detach")
+	}
+	// A sink ends with the stream, and Close waits for it.
+	sink2 := &countingSink{}
+	if err := e.AttachSink(context.Background(), testKey, "hls", func() Sink { return sink2 }); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	e.Close()
+	if !sink2.finished.Load() {
+		t.Fatal("engine closed before its sink finished")
+	}
+}
+
+// TestSinkStorm starts and stops two sinks from many goroutines at once
+// on a live stream (failure-modes.md 1); -race checks the discipline.
+func TestSinkStorm(t *testing.T) {
+	e := newTestEngine(t, testConfig())
+	p := publish(t, e, testKey)
+	stop := make(chan struct{})
+	var pubWG sync.WaitGroup
+	pubWG.Add(1)
+	go func() {
+		defer pubWG.Done()
+		fs := &frameSource{gop: 5}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, f := range fs.next() {
+				_ = p.WriteFrame(f)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var wg sync.WaitGroup
+	var started, stopped atomic.Int64
+	for g := 0; g < 20; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				for _, name := range []string{"hls", "mp4"} {
+					if err := e.AttachSink(context.Background(), testKey, name, func() Sink { return &countingSink{} }); err == nil {
+						started.Add(1)
+					} else if !errors.Is(err, ErrSinkExists) {
+						t.Errorf("attach: %v", err)
+					}
+					if found, err := e.DetachSink(context.Background(), testKey, name); err != nil {
+						t.Errorf("detach: %v", err)
+					} else if found {
+						stopped.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	pubWG.Wait()
+	if started.Load() == 0 || started.Load() != stopped.Load() {
+		t.Fatalf("started %d, stopped %d", started.Load(), stopped.Load())
+	}
+	p.Close()
+}
