@@ -267,6 +267,7 @@ func TestPlayMissingStreamIs404(t *testing.T) {
 func TestListenErrorIsClear(t *testing.T) {
 	ts := startServer(t, nil)
 	cfg := config.Default()
+	cfg.General.DataDir = t.TempDir()
 	cfg.RTMP.Addr = ts.RTMPAddr() // taken
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	s := New(cfg, Options{Log: slog.New(slog.DiscardHandler), Version: "test"})
