@@ -18,6 +18,7 @@ import (
 type Config struct {
 	API      API
 	General  General
+	HLS      HLS
 	Hook     Hook
 	RTMP     Listener
 	HTTP     Listener
@@ -64,6 +65,8 @@ type Hook struct {
 	OnServerStarted    string
 	OnServerExited     string
 	OnServerKeepalive  string
+	OnRecordMP4        string
+	OnRecordTS         string
 }
 
 // URLs returns the hook URLs by hook name.
@@ -78,6 +81,8 @@ func (h *Hook) URLs() map[string]string {
 		"on_server_started":     h.OnServerStarted,
 		"on_server_exited":      h.OnServerExited,
 		"on_server_keepalive":   h.OnServerKeepalive,
+		"on_record_mp4":         h.OnRecordMP4,
+		"on_record_ts":          h.OnRecordTS,
 	}
 }
 
@@ -86,9 +91,25 @@ type Listener struct {
 	Addr string
 }
 
-// Protocol holds per-stream defaults.
+// Protocol holds per-stream defaults; an on_publish reply may override
+// them for one stream.
 type Protocol struct {
 	ContinuePush time.Duration
+	EnableHLS    bool
+	HLSDemand    bool
+	EnableMP4    bool
+	MP4MaxSecond time.Duration
+	// MP4SavePath and HLSSavePath are where recordings go; empty means
+	// DATA_DIR/record.
+	MP4SavePath string
+	HLSSavePath string
+}
+
+// HLS configures live HLS and HLS recording.
+type HLS struct {
+	SegDur    time.Duration
+	SegNum    int64
+	SegRetain int64
 }
 
 // Log configures logging.
@@ -139,6 +160,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Hook.Retry < 0 || c.Hook.Retry > 10 {
 		return fmt.Errorf("config: hook.retry: %d is not between 0 and 10", c.Hook.Retry)
+	}
+	if c.HLS.SegDur < 100*time.Millisecond {
+		return fmt.Errorf("config: hls.segDur: %v is shorter than 100ms", c.HLS.SegDur)
+	}
+	if c.HLS.SegNum < 1 || c.HLS.SegNum > 100 {
+		return fmt.Errorf("config: hls.segNum: %d is not between 1 and 100", c.HLS.SegNum)
+	}
+	if c.HLS.SegRetain < 0 || c.HLS.SegRetain > 100 {
+		return fmt.Errorf("config: hls.segRetain: %d is not between 0 and 100", c.HLS.SegRetain)
+	}
+	if c.Protocol.MP4MaxSecond < time.Second {
+		return fmt.Errorf("config: protocol.mp4_max_second: %v is shorter than a second", c.Protocol.MP4MaxSecond)
 	}
 	if c.General.FlowThreshold < 0 {
 		return fmt.Errorf("config: general.flowThreshold: negative %d", c.General.FlowThreshold)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/zlm"
 )
 
@@ -34,6 +35,7 @@ type StreamCloser interface {
 var (
 	_ engine.Observer   = (*Hooks)(nil)
 	_ engine.Authorizer = (*Hooks)(nil)
+	_ record.Notifier   = (*Hooks)(nil)
 )
 
 // Hooks turns engine events and authorization questions into
@@ -255,4 +257,29 @@ func (h *Hooks) Keepalive(ctx context.Context, interval func() time.Duration, st
 		last = time.Now()
 		h.client.Notify(OnServerKeepalive, map[string]any{"data": statistic()})
 	}
+}
+
+// Record hook names.
+const (
+	OnRecordMP4 = "on_record_mp4"
+	OnRecordTS  = "on_record_ts"
+)
+
+// RecordMP4 sends on_record_mp4 for a finished MP4 file.
+func (h *Hooks) RecordMP4(info record.Info) { h.client.Notify(OnRecordMP4, recordBody(info)) }
+
+// RecordTS sends on_record_ts for a finished HLS recording segment.
+func (h *Hooks) RecordTS(info record.Info) { h.client.Notify(OnRecordTS, recordBody(info)) }
+
+// recordBody is ZLMediaKit's getRecordInfo.
+func recordBody(info record.Info) map[string]any {
+	m := zlm.Tuple(info.Key, info.Params)
+	m["start_time"] = info.StartTime.Unix()
+	m["file_size"] = info.FileSize
+	m["time_len"] = info.TimeLen.Seconds()
+	m["file_path"] = info.FilePath
+	m["file_name"] = info.FileName
+	m["folder"] = info.Folder
+	m["url"] = info.URL
+	return m
 }

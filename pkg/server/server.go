@@ -18,9 +18,11 @@ import (
 	"github.com/mediakit/mediakit/pkg/api"
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/httpflv"
 	"github.com/mediakit/mediakit/pkg/metrics"
+	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 	"github.com/mediakit/mediakit/pkg/session"
 	"github.com/mediakit/mediakit/pkg/store"
@@ -73,12 +75,19 @@ type Server struct {
 	api      *api.Server
 	hookc    *hook.Client
 	hooks    *hook.Hooks
-	http     *http.Server
-	metrics  *metrics.Registry
+	records  *record.Manager
+	hls      *hls.Live
+	http       *http.Server
+	hlsHandler http.Handler
+	metrics    *metrics.Registry
 
 	rtmpLn net.Listener
 	httpLn net.Listener
 	wg     sync.WaitGroup
+
+	tasksMu sync.Mutex // guards closing and tasks.Add
+	closing bool
+	tasks   sync.WaitGroup // goroutines started for streams
 	errs   chan error
 	stop   context.CancelFunc // of background loops (keepalive)
 }
@@ -109,7 +118,9 @@ func New(cfg *config.Config, opts Options) *Server {
 
 	s.hookc = hook.NewClient(s.hookSettings, log, calls)
 	s.hooks = hook.NewHooks(s.hookc, s.Engine, func() int64 { return s.Config().General.FlowThreshold * 1024 }, log)
-	s.Engine.SetObserver(s.hooks)
+	s.records = &record.Manager{Engine: s.Engine, Settings: s.recordSettings, Notify: s.hooks, Log: log}
+	s.hls = hls.NewLive(s.Engine, s.hlsSettings, log)
+	s.Engine.SetObserver(&observer{Hooks: s.hooks, server: s})
 	s.Engine.SetAuthorizer(s.hooks)
 
 	s.rtmp = rtmp.NewServer(s.Engine, log)
@@ -129,7 +140,9 @@ func New(cfg *config.Config, opts Options) *Server {
 		Version:   api.VersionInfo{BranchName: "mediakit", BuildTime: buildTime(), CommitHash: opts.Version},
 		Statistic: s.statistic,
 	})
+	s.api.RegisterRecord(s.records, func() string { return s.recordSettings().MP4Root })
 
+	s.hlsHandler = s.hls.Handler(s.hlsPolicy)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.metrics.Handler())
@@ -164,11 +177,14 @@ func (s *Server) hookSettings() hook.Settings {
 
 // route sends stream URLs to their protocol handler.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	if strings.HasSuffix(r.URL.Path, ".flv") {
+	switch p := r.URL.Path; {
+	case strings.HasSuffix(p, ".flv"):
 		s.flv.ServeHTTP(w, r)
-		return
+	case strings.HasSuffix(p, hls.PlaylistSuffix), strings.HasSuffix(p, ".ts"):
+		s.hlsHandler.ServeHTTP(w, r)
+	default:
+		http.NotFound(w, r)
 	}
-	http.NotFound(w, r)
 }
 
 // Start binds every listener; an address that cannot be bound is an error
@@ -221,10 +237,14 @@ func (s *Server) Start() error {
 	s.hookc.Start()
 	var bg context.Context
 	bg, s.stop = context.WithCancel(context.Background())
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.hooks.Keepalive(bg, func() time.Duration { return s.Config().Hook.AliveInterval }, s.statistic)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.reapHLS(bg)
 	}()
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
@@ -275,7 +295,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Ending the streams first turns waiting players into 404s and gives
 	// playing ones a clean end of stream; http.Shutdown then closes its
 	// listener and waits for the requests still in flight.
-	s.Engine.Close()
+	s.tasksMu.Lock()
+	s.closing = true
+	s.tasksMu.Unlock()
+	s.tasks.Wait()
+	s.Engine.Close() // sinks finish their files before it returns
 	s.flv.Close()
 	httpErr := s.http.Shutdown(ctx)
 	s.rtmp.Close()

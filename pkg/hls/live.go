@@ -1,0 +1,183 @@
+package hls
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// SinkName is the engine sink of live HLS.
+const SinkName = "hls"
+
+// LiveSettings are read when a stream's HLS muxer starts.
+type LiveSettings struct {
+	SegDur    time.Duration
+	SegNum    int
+	SegRetain int
+	// IdleTimeout stops an on-demand muxer nobody requested for this long.
+	IdleTimeout time.Duration
+}
+
+// LiveEngine is what live HLS needs from the engine.
+type LiveEngine interface {
+	Stream(ctx context.Context, key engine.Key) (engine.StreamInfo, bool, error)
+	AttachSink(ctx context.Context, key engine.Key, name string, newSink func() engine.Sink) error
+	DetachSink(ctx context.Context, key engine.Key, name string) (bool, error)
+}
+
+// Live keeps one HLS muxer per stream (whatever the number of viewers)
+// and serves its playlist and segments from memory.
+type Live struct {
+	Engine   LiveEngine
+	Settings func() LiveSettings
+	Log      *slog.Logger
+
+	mu     sync.Mutex
+	muxers map[engine.Key]*liveMuxer
+}
+
+// liveMuxer is one stream's muxer: an engine sink filling a Window.
+type liveMuxer struct {
+	live       *Live
+	key        engine.Key
+	window     *Window
+	segDur     time.Duration
+	demand     bool
+	lastAccess atomic.Int64  // unix nanoseconds
+	ready      chan struct{} // closed at the first segment
+	readyOnce  sync.Once
+	done       chan struct{} // closed when the sink ended
+}
+
+// NewLive returns a live HLS server.
+func NewLive(e LiveEngine, settings func() LiveSettings, log *slog.Logger) *Live {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Live{Engine: e, Settings: settings, Log: log, muxers: make(map[engine.Key]*liveMuxer)}
+}
+
+// Start starts the muxer of a stream (at publish, when HLS is on and not
+// on demand). demand marks a muxer that stops when nobody requests it.
+func (l *Live) Start(ctx context.Context, key engine.Key, demand bool) error {
+	s := l.Settings()
+	err := l.Engine.AttachSink(ctx, key, SinkName, func() engine.Sink {
+		m := &liveMuxer{
+			live: l, key: key, demand: demand, segDur: s.SegDur,
+			window: NewWindow(s.SegNum, s.SegRetain),
+			ready:  make(chan struct{}), done: make(chan struct{}),
+		}
+		m.touch()
+		l.mu.Lock()
+		l.muxers[key] = m
+		l.mu.Unlock()
+		return m
+	})
+	if errors.Is(err, engine.ErrSinkExists) {
+		return nil
+	}
+	return err
+}
+
+// Stop stops a stream's muxer.
+func (l *Live) Stop(ctx context.Context, key engine.Key) error {
+	_, err := l.Engine.DetachSink(ctx, key, SinkName)
+	return err
+}
+
+func (l *Live) muxer(key engine.Key) *liveMuxer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.muxers[key]
+}
+
+// Reap stops on-demand muxers idle for longer than IdleTimeout; call it
+// periodically.
+func (l *Live) Reap(ctx context.Context) {
+	idle := l.Settings().IdleTimeout
+	var victims []engine.Key
+	l.mu.Lock()
+	for key, m := range l.muxers {
+		if m.demand && time.Since(time.Unix(0, m.lastAccess.Load())) > idle {
+			victims = append(victims, key)
+		}
+	}
+	l.mu.Unlock()
+	for _, key := range victims {
+		l.Log.Info("stopping on-demand HLS nobody watches", "stream", key.String())
+		_ = l.Stop(ctx, key)
+	}
+}
+
+// Run is the sink: frames in, segments into the window.
+func (m *liveMuxer) Run(r *engine.Reader) {
+	defer close(m.done)
+	defer func() {
+		m.live.mu.Lock()
+		if m.live.muxers[m.key] == m {
+			delete(m.live.muxers, m.key)
+		}
+		m.live.mu.Unlock()
+	}()
+	log := m.live.Log.With("stream", m.key.String())
+	seg, err := NewSegmenter(r.Tracks(), m.segDur, m.add)
+	if err != nil {
+		log.Warn("live HLS not started", "error", err.Error())
+		return
+	}
+	if ex := seg.Excluded(); len(ex) > 0 {
+		log.Info("live HLS leaves out tracks MPEG-TS does not carry", "tracks", len(ex))
+	}
+	buf := make([]*media.Frame, 0, 64)
+	for {
+		frames, err := r.Next(buf[:0])
+		for _, f := range frames {
+			werr := seg.WriteFrame(f)
+			if errors.Is(werr, ErrTrackChanged) {
+				seg.Flush()
+				next := seg.NextSeq()
+				seg, werr = NewSegmenter(withTrack(r.Tracks(), f.Track), m.segDur, m.add)
+				if werr == nil {
+					seg.SetNextSeq(next, true)
+					werr = seg.WriteFrame(f)
+				}
+			}
+			if werr != nil {
+				log.Warn("live HLS stopped", "error", werr.Error())
+				return
+			}
+		}
+		clear(frames)
+		if err != nil {
+			seg.Flush()
+			m.window.End()
+			return
+		}
+	}
+}
+
+func withTrack(tracks []*media.Track, t *media.Track) []*media.Track {
+	out := []*media.Track{t}
+	for _, o := range tracks {
+		if o.Kind() != t.Kind() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (m *liveMuxer) add(s *Segment) {
+	if err := m.window.Add(s); err != nil {
+		m.live.Log.Warn("live HLS segment dropped", "stream", m.key.String(), "error", err.Error())
+		return
+	}
+	m.readyOnce.Do(func() { close(m.ready) })
+}
+
+func (m *liveMuxer) touch() { m.lastAccess.Store(time.Now().UnixNano()) }

@@ -1,0 +1,490 @@
+package hls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// TimestampOffset is added to every PTS/DTS written to MPEG-TS. The stream
+// timeline starts at 0, and the muxer stamps PCR = DTS - 100 ms, so an
+// offset keeps PCR and the timestamps of B-frames and of audio that precedes
+// the first keyframe comfortably positive. The 33-bit 90 kHz clock wraps
+// after about 26.5 hours; players handle the wrap.
+const TimestampOffset = 10 * time.Second
+
+// maxHeld bounds the audio frames held back while waiting for a video
+// keyframe (besides the target-duration bound).
+const maxHeld = 1024
+
+// Errors returned by NewSegmenter and WriteFrame.
+var (
+	// ErrNoTracks: none of the tracks can be carried in MPEG-TS.
+	ErrNoTracks = errors.New("hls: no H.264, H.265 or AAC track")
+	// ErrTrackChanged: a frame's codec (or AAC configuration) differs from
+	// the track the segmenter was built for; build a new Segmenter (see
+	// SetNextSeq) to continue the sequence.
+	ErrTrackChanged = errors.New("hls: track codec changed")
+)
+
+// Segment is one MPEG-TS media segment. It is immutable once handed to the
+// onSegment callback: Data is never modified afterwards and may be shared by
+// any number of readers.
+type Segment struct {
+	Seq uint64
+	// Start is the DTS (stream timeline) of the segment's first frame: the
+	// video keyframe it starts with, or its first audio frame.
+	Start time.Duration
+	// Duration runs to the next segment's Start; for a segment closed by
+	// Flush or by a discontinuity, to its last DTS plus one frame.
+	Duration time.Duration
+	// Discontinuity marks the first segment after a publisher came back
+	// (its first frame carried media.Frame.Discontinuity).
+	Discontinuity bool
+	// Data is the MPEG-TS: PAT, PMT, then (with video) a keyframe.
+	Data    []byte
+	Created time.Time
+}
+
+// Segmenter cuts a stream of frames into MPEG-TS segments. It is not safe
+// for concurrent use: one goroutine writes frames, and onSegment is called
+// synchronously from WriteFrame or Flush.
+//
+// A new segment starts at the first video keyframe at least target after
+// the current segment's start (without video: at the first audio frame at
+// least target after it), and at every frame marked Discontinuity. Every
+// segment starts with PAT and PMT and, when the stream has video, with a
+// keyframe carrying its parameter sets, so it decodes on its own. Video
+// frames before the first keyframe (of the stream or after a
+// discontinuity) cannot be decoded and are dropped; audio that arrives
+// while waiting for that keyframe is held and written right after it, so
+// no audio is lost. If no keyframe comes within target, or the video
+// stalls for target, audio alone is segmented until the next keyframe.
+type Segmenter struct {
+	target    time.Duration
+	onSegment func(*Segment)
+
+	mux      mpegts.Writer
+	out      tsSink
+	video    *trackState
+	audio    *trackState
+	excluded []*media.Track
+	dropped  uint64
+
+	nextSeq  uint64
+	nextDisc bool
+
+	open        bool
+	segStart    time.Duration
+	segDisc     bool
+	segHasVideo bool
+	held        []*media.Frame
+
+	nalus [][]byte  // scratch access unit
+	aus   [1][]byte // scratch audio access unit list
+}
+
+type trackState struct {
+	decl  *media.Track
+	alt   *media.Track // last accepted replacement track of the same config
+	ts    *mpegts.Track
+	codec media.Codec
+
+	inSeg        bool // a frame of this track was written to the current segment
+	lastDTS      time.Duration
+	delta        time.Duration // last DTS increment: the estimated frame duration
+	defaultDelta time.Duration
+	seen         bool
+}
+
+// NewSegmenter returns a segmenter for tracks that calls onSegment with
+// each finished segment. H.264, H.265 and AAC tracks (the first of each
+// kind) are muxed; other tracks (G.711, Opus, MP3) are left out of the
+// MPEG-TS, and Excluded lists them so that the caller can log it once.
+func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*Segment)) (*Segmenter, error) {
+	if target <= 0 {
+		return nil, fmt.Errorf("hls: segment target duration %v must be positive", target)
+	}
+	if onSegment == nil {
+		return nil, errors.New("hls: nil onSegment")
+	}
+	s := &Segmenter{target: target, onSegment: onSegment}
+	for _, t := range tracks {
+		if t == nil {
+			continue
+		}
+		switch {
+		case (t.Codec == media.CodecH264 || t.Codec == media.CodecH265) && s.video == nil:
+			st := &trackState{decl: t, codec: t.Codec}
+			if t.Codec == media.CodecH264 {
+				st.ts = &mpegts.Track{Codec: &codecs.H264{}}
+			} else {
+				st.ts = &mpegts.Track{Codec: &codecs.H265{}}
+			}
+			if t.FPS > 0 && t.FPS < 1000 {
+				st.defaultDelta = time.Duration(float64(time.Second) / t.FPS)
+			}
+			s.video = st
+		case t.Codec == media.CodecAAC && s.audio == nil:
+			var conf mpeg4audio.AudioSpecificConfig
+			if err := conf.Unmarshal(t.AACConfig); err != nil {
+				return nil, fmt.Errorf("hls: AAC AudioSpecificConfig: %w", err)
+			}
+			st := &trackState{decl: t, codec: t.Codec, ts: &mpegts.Track{Codec: &codecs.MPEG4Audio{Config: conf}}}
+			if rate := conf.SampleRate; rate > 0 {
+				st.defaultDelta = time.Duration(int64(time.Second) * 1024 / int64(rate))
+			}
+			s.audio = st
+		default:
+			s.excluded = append(s.excluded, t)
+		}
+	}
+	if s.video == nil && s.audio == nil {
+		return nil, fmt.Errorf("%w (tracks: %v)", ErrNoTracks, tracks)
+	}
+	// Video first: PID 256 is video, 257 audio.
+	for _, st := range []*trackState{s.video, s.audio} {
+		if st != nil {
+			s.mux.Tracks = append(s.mux.Tracks, st.ts)
+		}
+	}
+	s.out.init()
+	s.mux.W = &s.out
+	if err := s.mux.Initialize(); err != nil {
+		return nil, fmt.Errorf("hls: %w", err)
+	}
+	return s, nil
+}
+
+// Excluded returns the tracks left out of the MPEG-TS (codecs HLS/MPEG-TS
+// does not carry here, or a second track of a kind). Their frames are
+// silently ignored.
+func (s *Segmenter) Excluded() []*media.Track {
+	return append([]*media.Track(nil), s.excluded...)
+}
+
+// Dropped counts the video frames dropped because they preceded the first
+// keyframe of the stream or of a discontinuity, and held audio discarded.
+func (s *Segmenter) Dropped() uint64 { return s.dropped }
+
+// NextSeq is the sequence number the next segment will get.
+func (s *Segmenter) NextSeq() uint64 { return s.nextSeq }
+
+// SetNextSeq sets the sequence number of the next segment and whether it
+// is marked Discontinuity; for a Segmenter that continues the playlist of
+// a previous one (after ErrTrackChanged, say). Call it before the next
+// segment starts.
+func (s *Segmenter) SetNextSeq(seq uint64, discontinuity bool) {
+	s.nextSeq = seq
+	s.nextDisc = discontinuity
+}
+
+// WriteFrame adds one frame. Frames must come in decode order with DTS
+// never going backwards. The frame is not retained after it has been
+// muxed (held audio is retained until the next keyframe).
+func (s *Segmenter) WriteFrame(f *media.Frame) error {
+	if f == nil || f.Track == nil {
+		return errors.New("hls: frame without track")
+	}
+	st, err := s.stateFor(f.Track)
+	if err != nil {
+		return err
+	}
+	if f.Discontinuity {
+		// Even on a frame of an excluded track: the publisher came back.
+		s.finish()
+		s.nextDisc = true
+	}
+	if st == nil {
+		return nil
+	}
+
+	if !s.open {
+		if s.video == nil {
+			s.openSegment(f.DTS)
+			return s.write(st, f)
+		}
+		// Wait for a video keyframe; hold audio meanwhile.
+		if st == s.video {
+			if !f.Key {
+				s.dropped++
+				return nil
+			}
+			s.openSegment(f.DTS)
+			if err := s.write(st, f); err != nil {
+				return err
+			}
+			return s.writeHeld()
+		}
+		if len(s.held) == 0 || (f.DTS-s.held[0].DTS < s.target && len(s.held) < maxHeld) {
+			s.held = append(s.held, f)
+			return nil
+		}
+		// No keyframe within target: the held audio starts a segment, and
+		// f is handled as a frame of that segment.
+		s.openSegment(s.held[0].DTS)
+		if err := s.writeHeld(); err != nil {
+			return err
+		}
+	}
+
+	if st == s.video {
+		if !s.segHasVideo && !f.Key {
+			// An audio-led segment: video has not started yet.
+			s.dropped++
+			return nil
+		}
+		if f.Key && f.DTS > s.segStart && (!s.segHasVideo || f.DTS-s.segStart >= s.target) {
+			s.cut(f.DTS)
+		}
+	} else if f.DTS-s.segStart >= s.target {
+		// Audio cuts when the segment has no video, or when the video
+		// stalled for a whole target duration (not merely a long GOP).
+		if !s.segHasVideo || f.DTS-s.video.lastDTS >= s.target {
+			s.cut(f.DTS)
+		}
+	}
+	return s.write(st, f)
+}
+
+// Flush closes and emits the current segment, if any, including audio held
+// while waiting for a keyframe. The next frame starts a new segment (with
+// video, at a keyframe).
+func (s *Segmenter) Flush() {
+	s.finish()
+}
+
+// stateFor maps a frame's track to the state of the TS track carrying it;
+// nil for tracks left out.
+func (s *Segmenter) stateFor(t *media.Track) (*trackState, error) {
+	var st *trackState
+	switch {
+	case s.video != nil && (t == s.video.decl || t == s.video.alt):
+		return s.video, nil
+	case s.audio != nil && (t == s.audio.decl || t == s.audio.alt):
+		return s.audio, nil
+	case t.Kind() == media.KindVideo:
+		st = s.video
+	case t.Kind() == media.KindAudio:
+		st = s.audio
+	}
+	if st == nil {
+		return nil, nil
+	}
+	if slicesContains(s.excluded, t) {
+		return nil, nil
+	}
+	if t.Codec != st.codec {
+		return nil, fmt.Errorf("%w: %s to %s", ErrTrackChanged, st.codec, t.Codec)
+	}
+	if t.Codec == media.CodecAAC && !bytes.Equal(t.AACConfig, st.decl.AACConfig) {
+		return nil, fmt.Errorf("%w: AAC configuration %x to %x", ErrTrackChanged, st.decl.AACConfig, t.AACConfig)
+	}
+	// Same codec with new parameter sets: keyframes carry the new ones.
+	st.alt = t
+	return st, nil
+}
+
+func slicesContains(ts []*media.Track, t *media.Track) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// finish emits the open segment (ending at its last frame plus one frame
+// duration) and any held audio as a segment of its own.
+func (s *Segmenter) finish() {
+	if !s.open && len(s.held) > 0 {
+		s.openSegment(s.held[0].DTS)
+		if err := s.writeHeld(); err != nil {
+			s.dropped += uint64(len(s.held))
+			s.held = s.held[:0]
+		}
+	}
+	if !s.open {
+		return
+	}
+	end := s.segStart
+	for _, st := range []*trackState{s.video, s.audio} {
+		if st == nil || !st.inSeg {
+			continue
+		}
+		if st == s.audio && s.segHasVideo {
+			continue // with video, the segment's timeline is the video's
+		}
+		d := st.delta
+		if d == 0 {
+			d = st.defaultDelta
+		}
+		if e := st.lastDTS + d; e > end {
+			end = e
+		}
+	}
+	s.closeSegment(end - s.segStart)
+}
+
+// cut closes the current segment at next, the start of the next one.
+func (s *Segmenter) cut(next time.Duration) {
+	s.closeSegment(next - s.segStart)
+	s.openSegment(next)
+}
+
+func (s *Segmenter) openSegment(start time.Duration) {
+	s.open = true
+	s.segStart = start
+	s.segDisc = s.nextDisc
+	s.nextDisc = false
+	s.segHasVideo = false
+	for _, st := range []*trackState{s.video, s.audio} {
+		if st != nil {
+			st.inSeg = false
+		}
+	}
+	s.out.begin()
+}
+
+func (s *Segmenter) closeSegment(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	seg := &Segment{
+		Seq:           s.nextSeq,
+		Start:         s.segStart,
+		Duration:      d,
+		Discontinuity: s.segDisc,
+		Data:          s.out.take(),
+		Created:       time.Now(),
+	}
+	s.nextSeq++
+	s.open = false
+	s.onSegment(seg)
+}
+
+func (s *Segmenter) writeHeld() error {
+	held := s.held
+	s.held = s.held[:0]
+	for i, f := range held {
+		if err := s.write(s.audio, f); err != nil {
+			clear(held[i:])
+			return err
+		}
+	}
+	clear(held)
+	return nil
+}
+
+// ticks converts a stream time to the 90 kHz MPEG-TS clock, offset, rounded
+// to the nearest tick (exact for whole milliseconds).
+func ticks(d time.Duration) int64 {
+	d += TimestampOffset
+	return int64(d/time.Millisecond)*90 + (int64(d%time.Millisecond)*90+int64(time.Millisecond)/2)/int64(time.Millisecond)
+}
+
+var (
+	h264AUD = []byte{byte(h264.NALUTypeAccessUnitDelimiter), 0xf0}
+	h265AUD = []byte{byte(h265.NALUType_AUD_NUT) << 1, 1, 0x50}
+)
+
+func (s *Segmenter) write(st *trackState, f *media.Frame) error {
+	var err error
+	pts, dts := ticks(f.PTS), ticks(f.DTS)
+	switch st.codec {
+	case media.CodecH264, media.CodecH265:
+		au, n := s.accessUnit(st.codec, f)
+		if n == 0 {
+			s.dropped++
+			return nil
+		}
+		if st.codec == media.CodecH264 {
+			err = s.mux.WriteH264(st.ts, pts, dts, au)
+		} else {
+			err = s.mux.WriteH265(st.ts, pts, dts, au)
+		}
+		clear(s.nalus)
+		s.segHasVideo = true
+	case media.CodecAAC:
+		if len(f.Payload) == 0 {
+			return nil
+		}
+		s.aus[0] = f.Payload
+		err = s.mux.WriteMPEG4Audio(st.ts, pts, s.aus[:])
+		s.aus[0] = nil
+	}
+	if err != nil {
+		return fmt.Errorf("hls: mux %s frame at %v: %w", st.codec, f.DTS, err)
+	}
+	if st.seen && f.DTS > st.lastDTS {
+		st.delta = f.DTS - st.lastDTS
+	}
+	st.seen, st.inSeg, st.lastDTS = true, true, f.DTS
+	return nil
+}
+
+// accessUnit splits an AVCC payload into s.nalus, starting with an access
+// unit delimiter (so that mediacommon need not allocate to prepend one) and,
+// for a keyframe without in-band parameter sets, the track's. n counts the
+// NAL units taken from the payload.
+func (s *Segmenter) accessUnit(c media.Codec, f *media.Frame) (au [][]byte, n int) {
+	au = s.nalus[:0]
+	aud := h264AUD
+	if c == media.CodecH265 {
+		aud = h265AUD
+	}
+	au = append(au, aud)
+	hasSPS, hasPPS, hasVPS := false, false, c == media.CodecH264
+	media.EachNALU(f.Payload, func(nalu []byte) bool {
+		if len(nalu) == 0 {
+			return true
+		}
+		if c == media.CodecH264 {
+			switch h264.NALUType(nalu[0] & 0x1f) {
+			case h264.NALUTypeAccessUnitDelimiter:
+				return true // ours is already first
+			case h264.NALUTypeSPS:
+				hasSPS = true
+			case h264.NALUTypePPS:
+				hasPPS = true
+			}
+		} else {
+			switch h265.NALUType((nalu[0] >> 1) & 0x3f) {
+			case h265.NALUType_AUD_NUT:
+				return true
+			case h265.NALUType_VPS_NUT:
+				hasVPS = true
+			case h265.NALUType_SPS_NUT:
+				hasSPS = true
+			case h265.NALUType_PPS_NUT:
+				hasPPS = true
+			}
+		}
+		au = append(au, nalu)
+		n++
+		return true
+	})
+	t := f.Track
+	if f.Key && !(hasSPS && hasPPS && hasVPS) && len(t.SPS) > 0 && len(t.PPS) > 0 {
+		var params [3][]byte
+		ps := params[:0]
+		if c == media.CodecH265 && len(t.VPS) > 0 {
+			ps = append(ps, t.VPS)
+		}
+		ps = append(ps, t.SPS, t.PPS)
+		au = append(au, ps...) // grow
+		copy(au[1+len(ps):], au[1:len(au)-len(ps)])
+		copy(au[1:], ps)
+	}
+	s.nalus = au
+	return au, n
+}

@@ -1,0 +1,159 @@
+package record
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/format/mp4"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// mp4Recorder writes ROOT/APP/STREAM/YYYY-MM-DD/HH-MM-SS.mp4 files, each at
+// most maxSecond long, cut on keyframes so every file starts decodable and
+// consecutive files neither overlap nor leave a gap.
+type mp4Recorder struct {
+	recorderBase
+	maxSecond time.Duration
+	sync      bool
+
+	w        *mp4.Writer
+	f        *os.File
+	path     string
+	started  time.Time
+	firstDTS time.Duration
+	video    *media.Track
+	audio    *media.Track
+	tracks   []*media.Track // of the current file
+}
+
+func (r *mp4Recorder) Run(reader *engine.Reader) {
+	for _, t := range reader.Tracks() {
+		r.setTrack(t)
+	}
+	buf := make([]*media.Frame, 0, 64)
+	for {
+		frames, err := reader.Next(buf[:0])
+		for _, f := range frames {
+			if werr := r.write(f); werr != nil {
+				r.log.Error("mp4 recording failed", "file", r.path, "error", werr.Error())
+				r.finish()
+				return
+			}
+		}
+		clear(frames)
+		if err != nil {
+			r.finish()
+			r.log.Info("recording stopped", "reason", reader.Err())
+			return
+		}
+	}
+}
+
+func (r *mp4Recorder) setTrack(t *media.Track) {
+	if t.Kind() == media.KindVideo {
+		r.video = t
+	} else {
+		r.audio = t
+	}
+}
+
+func (r *mp4Recorder) currentTracks() []*media.Track {
+	var out []*media.Track
+	if r.video != nil {
+		out = append(out, r.video)
+	}
+	if r.audio != nil {
+		out = append(out, r.audio)
+	}
+	return out
+}
+
+// inFile reports whether t belongs to the open file.
+func (r *mp4Recorder) inFile(t *media.Track) bool {
+	for _, ft := range r.tracks {
+		if ft == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *mp4Recorder) write(f *media.Frame) error {
+	isVideo := f.Track.Kind() == media.KindVideo
+	// A point where a new file may start: a video keyframe, or any frame
+	// of a stream without video.
+	cut := (isVideo && f.Key) || (!isVideo && r.video == nil)
+	if r.w != nil {
+		switch {
+		case !r.inFile(f.Track):
+			// A new configuration: the next file carries it, from the
+			// next point where a file can start.
+			r.setTrack(f.Track)
+			if !cut {
+				return nil
+			}
+			r.finish()
+		case cut && f.DTS-r.firstDTS >= r.maxSecond:
+			r.finish()
+		}
+	} else {
+		r.setTrack(f.Track)
+	}
+	if r.w == nil {
+		if !cut {
+			return nil // wait for a keyframe
+		}
+		if err := r.open(f); err != nil {
+			return err
+		}
+	}
+	return r.w.WriteFrame(f)
+}
+
+func (r *mp4Recorder) open(first *media.Frame) error {
+	r.started = time.Now()
+	dir := filepath.Join(r.streamDir(), r.started.Format("2006-01-02"))
+	f, path, err := newFile(dir, r.started.Format("15-04-05"), ".mp4")
+	if err != nil {
+		return err
+	}
+	r.tracks = r.currentTracks()
+	w, err := mp4.NewWriter(f, r.tracks, mp4.Options{Sync: r.sync})
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	r.w, r.f, r.path, r.firstDTS = w, f, path, first.DTS
+	r.log.Debug("mp4 file opened", "file", path)
+	return nil
+}
+
+// finish finalises the open file, if any, and reports it.
+func (r *mp4Recorder) finish() {
+	if r.w == nil {
+		return
+	}
+	w, f, path := r.w, r.f, r.path
+	r.w, r.f = nil, nil
+	err := w.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.log.Error("mp4 file not finalised", "file", path, "error", err.Error())
+	}
+	size := int64(0)
+	if st, serr := os.Stat(path); serr == nil {
+		size = st.Size()
+	}
+	if r.notify != nil {
+		r.notify.RecordMP4(Info{
+			Key: r.key, Params: r.params, StartTime: r.started, FileSize: size, TimeLen: w.Duration(),
+			FilePath: path, FileName: filepath.Base(path), Folder: filepath.Dir(path), URL: relURL(r.root, path),
+		})
+	}
+	r.log.Info("mp4 file finished", "file", path, "duration", w.Duration().Round(time.Millisecond).String(), "bytes", size)
+}

@@ -1,0 +1,207 @@
+// Package record records streams to MP4 and HLS files. Recorders are
+// engine sinks: started and stopped through the stream's owner goroutine,
+// so starts and stops from the API, hook replies and configuration, at
+// once and repeatedly, are safe (failure-modes.md 1).
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+)
+
+// Type is ZLMediaKit's record type.
+type Type int
+
+// Record types, as startRecord's type parameter.
+const (
+	TypeHLS Type = 0
+	TypeMP4 Type = 1
+)
+
+func (t Type) String() string {
+	if t == TypeHLS {
+		return "hls"
+	}
+	return "mp4"
+}
+
+// SinkName is the engine sink name of a recorder type.
+func SinkName(t Type) string { return "record-" + t.String() }
+
+// Info describes a finished file (MP4) or segment (HLS), as the
+// on_record_mp4 and on_record_ts hooks report it.
+type Info struct {
+	Key       engine.Key
+	Params    string
+	StartTime time.Time
+	FileSize  int64
+	TimeLen   time.Duration
+	FilePath  string // absolute
+	FileName  string
+	Folder    string // absolute directory
+	URL       string // path relative to the record root, with '/'
+}
+
+// Notifier is told of finished files; it must not block.
+type Notifier interface {
+	RecordMP4(Info)
+	RecordTS(Info)
+}
+
+// Settings are read when a recording starts.
+type Settings struct {
+	MP4Root      string // root of MP4 recordings
+	HLSRoot      string // root of HLS recordings
+	MP4MaxSecond time.Duration
+	SegDur       time.Duration
+	// Sync fsyncs every MP4 fragment, so a crash loses at most one.
+	Sync bool
+}
+
+// Options are one recording's overrides (startRecord's parameters).
+type Options struct {
+	CustomizedPath string        // root instead of the configured one
+	MaxSecond      time.Duration // MP4 file length instead of the configured one
+}
+
+// Engine is what the recorders need from the engine.
+type Engine interface {
+	Stream(ctx context.Context, key engine.Key) (engine.StreamInfo, bool, error)
+	AttachSink(ctx context.Context, key engine.Key, name string, newSink func() engine.Sink) error
+	DetachSink(ctx context.Context, key engine.Key, name string) (bool, error)
+	HasSink(ctx context.Context, key engine.Key, name string) (bool, error)
+}
+
+// Manager starts and stops recordings.
+type Manager struct {
+	Engine   Engine
+	Settings func() Settings
+	Notify   Notifier
+	Log      *slog.Logger
+}
+
+// ErrNotPublished is returned for a stream that is not published.
+var ErrNotPublished = errors.New("stream not published")
+
+// Start starts recording the stream of key as typ. It reports false when
+// that recording already runs.
+func (m *Manager) Start(ctx context.Context, key engine.Key, typ Type, opts Options) (bool, error) {
+	info, found, err := m.Engine.Stream(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if !found || !info.Ready {
+		return false, ErrNotPublished
+	}
+	params := ""
+	if info.Publisher != nil {
+		params = info.Publisher.Params
+	}
+	s := m.Settings()
+	root := s.MP4Root
+	if typ == TypeHLS {
+		root = s.HLSRoot
+	}
+	if opts.CustomizedPath != "" {
+		root = opts.CustomizedPath
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return false, fmt.Errorf("record: root %s: %w", root, err)
+	}
+	log := m.log().With("stream", key.String(), "record", typ.String())
+	newSink := func() engine.Sink {
+		base := recorderBase{key: key, params: params, root: abs, notify: m.Notify, log: log}
+		if typ == TypeHLS {
+			return &hlsRecorder{recorderBase: base, segDur: s.SegDur}
+		}
+		max := s.MP4MaxSecond
+		if opts.MaxSecond > 0 {
+			max = opts.MaxSecond
+		}
+		return &mp4Recorder{recorderBase: base, maxSecond: max, sync: s.Sync}
+	}
+	err = m.Engine.AttachSink(ctx, key, SinkName(typ), newSink)
+	switch {
+	case errors.Is(err, engine.ErrSinkExists):
+		return false, nil
+	case errors.Is(err, engine.ErrNotFound):
+		return false, ErrNotPublished
+	case err != nil:
+		return false, err
+	}
+	log.Info("recording started", "root", abs)
+	return true, nil
+}
+
+// Stop stops a recording and waits until its files are finished. It
+// reports whether one was running.
+func (m *Manager) Stop(ctx context.Context, key engine.Key, typ Type) (bool, error) {
+	return m.Engine.DetachSink(ctx, key, SinkName(typ))
+}
+
+// IsRecording reports whether the stream of key is recorded as typ.
+func (m *Manager) IsRecording(ctx context.Context, key engine.Key, typ Type) (bool, error) {
+	return m.Engine.HasSink(ctx, key, SinkName(typ))
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Log
+}
+
+// recorderBase is what both recorders share.
+type recorderBase struct {
+	key    engine.Key
+	params string
+	root   string
+	notify Notifier
+	log    *slog.Logger
+}
+
+// streamDir is ROOT/APP/STREAM, ZLMediaKit's layout.
+func (b *recorderBase) streamDir() string {
+	return filepath.Join(b.root, b.key.App, filepath.FromSlash(b.key.Stream))
+}
+
+// newFile creates DIR/NAME, adding -1, -2, ... before the extension when
+// a file of that name exists (two files started within a second).
+func newFile(dir, stem, ext string) (*os.File, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("record: %w", err)
+	}
+	for i := 0; i < 1000; i++ {
+		name := stem + ext
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d%s", stem, i, ext)
+		}
+		path := filepath.Join(dir, name)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("record: %w", err)
+		}
+		return f, path, nil
+	}
+	return nil, "", fmt.Errorf("record: no free file name for %s%s in %s", stem, ext, dir)
+}
+
+// relURL is path relative to root, with '/' separators.
+func relURL(root, path string) string {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return filepath.ToSlash(path)
+	}
+	return filepath.ToSlash(rel)
+}

@@ -1,0 +1,154 @@
+package rtmp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
+)
+
+// maxPending bounds the media and data messages a playing client holds
+// before ReadMessage takes them: the parts of one aggregate message, or
+// what a server sends before NetStream.Play.Start.
+const maxPending = 4096
+
+// ReadMessage returns the next audio, video or data message of a playing
+// client. Aggregate messages come as their parts; control messages,
+// acknowledgements and pings are handled here. Body is the caller's to
+// keep. It returns io.EOF when the server ends the stream
+// (NetStream.Play.Stop, NetStream.Play.UnpublishNotify,
+// NetStream.Play.Complete), a *StatusError when it reports a failure, and
+// an error naming the URL otherwise. After an error every call returns
+// the same error.
+func (c *Client) ReadMessage() (*Message, error) {
+	if c.op != "play" {
+		return nil, fmt.Errorf("rtmp: read %s: not a playing client", c.u.Display)
+	}
+	for {
+		if len(c.pending) > 0 {
+			msg := c.pending[0]
+			c.pending[0] = nil
+			c.pending = c.pending[1:]
+			if len(c.pending) == 0 {
+				c.pending = nil
+			}
+			return msg, nil
+		}
+		if c.eof {
+			return nil, io.EOF
+		}
+		if c.readErr != nil {
+			return nil, c.readErr
+		}
+		msg, err := c.next(time.Now().Add(c.opts.ReadTimeout))
+		if err != nil {
+			c.readErr = fmt.Errorf("rtmp: read %s: %w", c.u.Display, c.readCause(err, c.opts.ReadTimeout))
+			continue
+		}
+		if msg == nil {
+			continue
+		}
+		switch msg.Type {
+		case MsgCommandAMF0, MsgCommandAMF3:
+			cmd, err := parseCommand(msg)
+			if err != nil {
+				c.readErr = fmt.Errorf("rtmp: read %s: %w", c.u.Display, err)
+				continue
+			}
+			if cmd.name == "onStatus" || cmd.name == "_error" {
+				if cmd.name == "_error" {
+					c.readErr = c.statusError(cmd)
+				} else if err := c.failedStatus(cmd); err != nil {
+					c.readErr = err
+				} else if isStopCode(statusCode(cmd)) {
+					c.eof = true
+				}
+			}
+		default:
+			if err := c.queue(msg); err != nil {
+				c.readErr = fmt.Errorf("rtmp: read %s: %w", c.u.Display, err)
+			}
+		}
+	}
+}
+
+// queue keeps msg for ReadMessage if it is media or data, splitting
+// aggregate messages.
+func (c *Client) queue(msg *Message) error {
+	switch msg.Type {
+	case MsgAudio, MsgVideo:
+	case MsgDataAMF0, MsgDataAMF3:
+		if !dataWithinLimits(msg) {
+			return nil // not metadata anyone can use; drop it
+		}
+	case MsgAggregate:
+		return c.splitAggregate(msg)
+	default:
+		return nil
+	}
+	if len(c.pending) >= maxPending {
+		return fmt.Errorf("%w: more than %d messages queued", ErrLimit, maxPending)
+	}
+	c.pending = append(c.pending, msg)
+	return nil
+}
+
+// dataWithinLimits reports whether a data message is within the limits
+// decodeAMF applies to commands, so that whoever decodes it later (the
+// FLV ingest) never walks an unbounded one.
+func dataWithinLimits(msg *Message) bool {
+	body := msg.Body
+	if msg.Type == MsgDataAMF3 {
+		if len(body) < 1 {
+			return false
+		}
+		body = body[1:]
+	}
+	return len(body) <= maxAMFSize && !amfTooDeep(body, maxAMFDepth)
+}
+
+// splitAggregate queues the parts of an aggregate message: FLV tags whose
+// timestamps are relative to the first one's, rebased on the message
+// timestamp.
+func (c *Client) splitAggregate(msg *Message) error {
+	body := msg.Body
+	var base time.Duration
+	first := true
+	for len(body) >= flv.TagHeaderLen {
+		typ := flv.TagType(body[0] & 0x1f)
+		size := int(body[1])<<16 | int(body[2])<<8 | int(body[3])
+		ts := time.Duration(uint32(body[7])<<24|uint32(body[4])<<16|uint32(body[5])<<8|uint32(body[6])) * time.Millisecond
+		if len(body) < flv.TagHeaderLen+size {
+			return errors.New("truncated aggregate message")
+		}
+		if first {
+			base = ts
+			first = false
+		}
+		sub := &Message{
+			ChunkStreamID: msg.ChunkStreamID,
+			StreamID:      msg.StreamID,
+			Timestamp:     msg.Timestamp + ts - base,
+			Body:          body[flv.TagHeaderLen : flv.TagHeaderLen+size : flv.TagHeaderLen+size],
+		}
+		switch typ {
+		case flv.TagVideo:
+			sub.Type = MsgVideo
+		case flv.TagAudio:
+			sub.Type = MsgAudio
+		case flv.TagScript:
+			sub.Type = MsgDataAMF0
+		default:
+			sub = nil
+		}
+		if sub != nil && len(sub.Body) > 0 {
+			if err := c.queue(sub); err != nil {
+				return err
+			}
+		}
+		body = body[min(len(body), flv.TagHeaderLen+size+flv.PrevSizeLen):]
+	}
+	return nil
+}
