@@ -66,17 +66,17 @@ type Server struct {
 	version  string
 	started  time.Time
 
-	Engine   *engine.Engine
-	Sessions *session.Registry
-	store    *store.Store
-	ownStore bool
-	rtmp     *rtmp.Server
-	flv      *httpflv.Handler
-	api      *api.Server
-	hookc    *hook.Client
-	hooks    *hook.Hooks
-	records  *record.Manager
-	hls      *hls.Live
+	Engine     *engine.Engine
+	Sessions   *session.Registry
+	store      *store.Store
+	ownStore   bool
+	rtmp       *rtmp.Server
+	flv        *httpflv.Handler
+	api        *api.Server
+	hookc      *hook.Client
+	hooks      *hook.Hooks
+	records    *record.Manager
+	hls        *hls.Live
 	http       *http.Server
 	hlsHandler http.Handler
 	metrics    *metrics.Registry
@@ -88,8 +88,8 @@ type Server struct {
 	tasksMu sync.Mutex // guards closing and tasks.Add
 	closing bool
 	tasks   sync.WaitGroup // goroutines started for streams
-	errs   chan error
-	stop   context.CancelFunc // of background loops (keepalive)
+	errs    chan error
+	stop    context.CancelFunc // of background loops (keepalive)
 }
 
 // EngineConfig derives the engine's configuration from cfg.
