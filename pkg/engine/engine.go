@@ -22,11 +22,12 @@ import (
 
 // Engine is the stream registry.
 type Engine struct {
-	log      *slog.Logger
-	config   atomic.Pointer[Config]
-	stats    Stats
-	observer atomic.Value // observerBox
-	auth     atomic.Value // authorizerBox
+	log        *slog.Logger
+	config     atomic.Pointer[Config]
+	stats      Stats
+	observer   atomic.Value // observerBox
+	auth       atomic.Value // authorizerBox
+	sinkPolicy atomic.Value // sinkPolicyBox
 
 	mu      sync.Mutex
 	streams map[Key]*Stream

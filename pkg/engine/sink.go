@@ -113,3 +113,26 @@ func (e *Engine) HasSink(ctx context.Context, key Key, name string) (bool, error
 // sinkGroup counts running sink goroutines so Close can wait for
 // recorders to finish their files.
 type sinkGroup = sync.WaitGroup
+
+// SinkPolicy chooses the sinks a stream starts with when it becomes ready,
+// by name. It runs on the stream's owner goroutine before the publisher
+// writes its first frame, so these sinks get every frame from the start;
+// it must not block.
+type SinkPolicy func(info StreamInfo) map[string]func() Sink
+
+type sinkPolicyBox struct{ SinkPolicy }
+
+// SetSinkPolicy installs the policy; nil starts no sinks.
+func (e *Engine) SetSinkPolicy(p SinkPolicy) { e.sinkPolicy.Store(sinkPolicyBox{p}) }
+
+func (e *Engine) startSinks(s *Stream, info StreamInfo) {
+	b, _ := e.sinkPolicy.Load().(sinkPolicyBox)
+	if b.SinkPolicy == nil {
+		return
+	}
+	for name, newSink := range b.SinkPolicy(info) {
+		if newSink != nil && s.sinks[name] == nil {
+			s.startSink(name, newSink())
+		}
+	}
+}

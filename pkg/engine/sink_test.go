@@ -138,3 +138,25 @@ func TestSinkStorm(t *testing.T) {
 	}
 	p.Close()
 }
+
+// TestSinkPolicyGetsEveryFrame: a sink the policy starts sees the stream
+// from its first frame, even when frames are written at once.
+func TestSinkPolicyGetsEveryFrame(t *testing.T) {
+	e := newTestEngine(t, testConfig())
+	sink := &countingSink{}
+	e.SetSinkPolicy(func(info StreamInfo) map[string]func() Sink {
+		if info.Key != testKey {
+			return nil
+		}
+		return map[string]func() Sink{"rec": func() Sink { return sink }}
+	})
+	p := publish(t, e, testKey)
+	writeN(t, p, &frameSource{gop: 25}, 100)
+	if _, err := e.DetachSink(context.Background(), testKey, "rec"); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.frames.Load(); got != 200 {
+		t.Fatalf("policy sink got %d frames, want 200", got)
+	}
+	p.Close()
+}

@@ -259,7 +259,9 @@ func (s *Stream) setTracks(tracks []*media.Track) []*media.Track {
 	}
 	if !s.announced {
 		s.announced = true
-		s.e.events().StreamReady(s.snapshot())
+		info := s.snapshot()
+		s.e.startSinks(s, info)
+		s.e.events().StreamReady(info)
 		s.armIdle()
 	}
 	return out

@@ -66,8 +66,18 @@ func NewLive(e LiveEngine, settings func() LiveSettings, log *slog.Logger) *Live
 // Start starts the muxer of a stream (at publish, when HLS is on and not
 // on demand). demand marks a muxer that stops when nobody requests it.
 func (l *Live) Start(ctx context.Context, key engine.Key, demand bool) error {
-	s := l.Settings()
-	err := l.Engine.AttachSink(ctx, key, SinkName, func() engine.Sink {
+	err := l.Engine.AttachSink(ctx, key, SinkName, l.NewSink(key, demand))
+	if errors.Is(err, engine.ErrSinkExists) {
+		return nil
+	}
+	return err
+}
+
+// NewSink returns the factory of a stream's muxer, for Start or an engine
+// SinkPolicy.
+func (l *Live) NewSink(key engine.Key, demand bool) func() engine.Sink {
+	return func() engine.Sink {
+		s := l.Settings()
 		m := &liveMuxer{
 			live: l, key: key, demand: demand, segDur: s.SegDur,
 			window: NewWindow(s.SegNum, s.SegRetain),
@@ -78,11 +88,7 @@ func (l *Live) Start(ctx context.Context, key engine.Key, demand bool) error {
 		l.muxers[key] = m
 		l.mu.Unlock()
 		return m
-	})
-	if errors.Is(err, engine.ErrSinkExists) {
-		return nil
 	}
-	return err
 }
 
 // Stop stops a stream's muxer.

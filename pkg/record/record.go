@@ -104,29 +104,9 @@ func (m *Manager) Start(ctx context.Context, key engine.Key, typ Type, opts Opti
 	if info.Publisher != nil {
 		params = info.Publisher.Params
 	}
-	s := m.Settings()
-	root := s.MP4Root
-	if typ == TypeHLS {
-		root = s.HLSRoot
-	}
-	if opts.CustomizedPath != "" {
-		root = opts.CustomizedPath
-	}
-	abs, err := filepath.Abs(root)
+	newSink, err := m.NewSink(key, params, typ, opts)
 	if err != nil {
-		return false, fmt.Errorf("record: root %s: %w", root, err)
-	}
-	log := m.log().With("stream", key.String(), "record", typ.String())
-	newSink := func() engine.Sink {
-		base := recorderBase{key: key, params: params, root: abs, notify: m.Notify, log: log}
-		if typ == TypeHLS {
-			return &hlsRecorder{recorderBase: base, segDur: s.SegDur}
-		}
-		max := s.MP4MaxSecond
-		if opts.MaxSecond > 0 {
-			max = opts.MaxSecond
-		}
-		return &mp4Recorder{recorderBase: base, maxSecond: max, sync: s.Sync}
+		return false, err
 	}
 	err = m.Engine.AttachSink(ctx, key, SinkName(typ), newSink)
 	switch {
@@ -137,8 +117,37 @@ func (m *Manager) Start(ctx context.Context, key engine.Key, typ Type, opts Opti
 	case err != nil:
 		return false, err
 	}
-	log.Info("recording started", "root", abs)
+	m.log().Info("recording started", "stream", key.String(), "record", typ.String())
 	return true, nil
+}
+
+// NewSink returns the factory of a recorder of typ for the stream of key,
+// for Start or for an engine SinkPolicy (recording from the first frame).
+func (m *Manager) NewSink(key engine.Key, params string, typ Type, opts Options) (func() engine.Sink, error) {
+	s := m.Settings()
+	root := s.MP4Root
+	if typ == TypeHLS {
+		root = s.HLSRoot
+	}
+	if opts.CustomizedPath != "" {
+		root = opts.CustomizedPath
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("record: root %s: %w", root, err)
+	}
+	log := m.log().With("stream", key.String(), "record", typ.String())
+	return func() engine.Sink {
+		base := recorderBase{key: key, params: params, root: abs, notify: m.Notify, log: log}
+		if typ == TypeHLS {
+			return &hlsRecorder{recorderBase: base, segDur: s.SegDur}
+		}
+		max := s.MP4MaxSecond
+		if opts.MaxSecond > 0 {
+			max = opts.MaxSecond
+		}
+		return &mp4Recorder{recorderBase: base, maxSecond: max, sync: s.Sync}
+	}, nil
 }
 
 // Stop stops a recording and waits until its files are finished. It

@@ -9,22 +9,36 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/hls"
-	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/record"
 )
 
-// observer adds what starts with a stream (recording, live HLS) to the
-// hooks. Its methods run on stream owner goroutines and must not block:
-// starting a sink is a command to that same owner, so it runs in its own
-// goroutine.
-type observer struct {
-	*hook.Hooks
-	server *Server
-}
-
-func (o *observer) StreamReady(info engine.StreamInfo) {
-	o.Hooks.StreamReady(info)
-	o.server.spawn(func() { o.server.startWithStream(info) })
+// sinkPolicy starts what the configuration and the on_publish reply ask
+// for on a stream that becomes ready (live HLS, MP4 recording), from its
+// first frame. It runs on the stream's owner goroutine: no blocking.
+func (s *Server) sinkPolicy(info engine.StreamInfo) map[string]func() engine.Sink {
+	cfg := s.Config()
+	sinks := map[string]func() engine.Sink{}
+	if enabled, demand := s.hlsPolicy(info); enabled && !demand {
+		sinks[hls.SinkName] = s.hls.NewSink(info.Key, false)
+	}
+	if option(info, "enable_mp4", cfg.Protocol.EnableMP4) {
+		opts := record.Options{CustomizedPath: info.Options.Values["mp4_save_path"]}
+		if v, ok := info.Options.Values["mp4_max_second"]; ok {
+			if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
+				opts.MaxSecond = time.Duration(n * float64(time.Second))
+			}
+		}
+		params := ""
+		if info.Publisher != nil {
+			params = info.Publisher.Params
+		}
+		if newSink, err := s.records.NewSink(info.Key, params, record.TypeMP4, opts); err == nil {
+			sinks[record.SinkName(record.TypeMP4)] = newSink
+		} else {
+			s.log.Warn("mp4 recording not started", "stream", info.Key.String(), "error", err.Error())
+		}
+	}
+	return sinks
 }
 
 // option reads a per-stream option of the on_publish reply, falling back
@@ -41,31 +55,6 @@ func option(info engine.StreamInfo, name string, def bool) bool {
 		return false
 	}
 	return def
-}
-
-// startWithStream starts what the configuration and the on_publish reply
-// ask for on a stream that just became ready.
-func (s *Server) startWithStream(info engine.StreamInfo) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cfg := s.Config()
-	log := s.log.With("stream", info.Key.String())
-	if enabled, demand := s.hlsPolicy(info); enabled && !demand {
-		if err := s.hls.Start(ctx, info.Key, false); err != nil {
-			log.Info("live HLS not started", "error", err.Error())
-		}
-	}
-	if option(info, "enable_mp4", cfg.Protocol.EnableMP4) {
-		opts := record.Options{CustomizedPath: info.Options.Values["mp4_save_path"]}
-		if v, ok := info.Options.Values["mp4_max_second"]; ok {
-			if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
-				opts.MaxSecond = time.Duration(n * float64(time.Second))
-			}
-		}
-		if _, err := s.records.Start(ctx, info.Key, record.TypeMP4, opts); err != nil {
-			log.Warn("mp4 recording not started", "error", err.Error())
-		}
-	}
 }
 
 // hlsPolicy tells whether a stream has live HLS, and whether on demand.
@@ -113,19 +102,4 @@ func (s *Server) reapHLS(ctx context.Context) {
 			s.hls.Reap(ctx)
 		}
 	}
-}
-
-// spawn runs fn in a goroutine that Shutdown waits for, unless the
-// server is already shutting down.
-func (s *Server) spawn(fn func()) {
-	s.tasksMu.Lock()
-	defer s.tasksMu.Unlock()
-	if s.closing {
-		return
-	}
-	s.tasks.Add(1)
-	go func() {
-		defer s.tasks.Done()
-		fn()
-	}()
 }

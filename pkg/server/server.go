@@ -85,11 +85,8 @@ type Server struct {
 	httpLn net.Listener
 	wg     sync.WaitGroup
 
-	tasksMu sync.Mutex // guards closing and tasks.Add
-	closing bool
-	tasks   sync.WaitGroup // goroutines started for streams
-	errs    chan error
-	stop    context.CancelFunc // of background loops (keepalive)
+	errs chan error
+	stop context.CancelFunc // of background loops (keepalive)
 }
 
 // EngineConfig derives the engine's configuration from cfg.
@@ -120,7 +117,8 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.hooks = hook.NewHooks(s.hookc, s.Engine, func() int64 { return s.Config().General.FlowThreshold * 1024 }, log)
 	s.records = &record.Manager{Engine: s.Engine, Settings: s.recordSettings, Notify: s.hooks, Log: log}
 	s.hls = hls.NewLive(s.Engine, s.hlsSettings, log)
-	s.Engine.SetObserver(&observer{Hooks: s.hooks, server: s})
+	s.Engine.SetObserver(s.hooks)
+	s.Engine.SetSinkPolicy(s.sinkPolicy)
 	s.Engine.SetAuthorizer(s.hooks)
 
 	s.rtmp = rtmp.NewServer(s.Engine, log)
@@ -295,10 +293,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Ending the streams first turns waiting players into 404s and gives
 	// playing ones a clean end of stream; http.Shutdown then closes its
 	// listener and waits for the requests still in flight.
-	s.tasksMu.Lock()
-	s.closing = true
-	s.tasksMu.Unlock()
-	s.tasks.Wait()
 	s.Engine.Close() // sinks finish their files before it returns
 	s.flv.Close()
 	httpErr := s.http.Shutdown(ctx)
