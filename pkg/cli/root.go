@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
+	"github.com/mediakit/mediakit/pkg/cli/record"
 	"github.com/mediakit/mediakit/pkg/cli/serve"
 )
 
@@ -32,7 +33,9 @@ func NewRootCommand(io *cmdutil.IO) *cobra.Command {
 		Long: `mediakit is a streaming media server and a shell toolkit in one binary.
 
   mediakit serve     run the server: RTMP publish/play, HTTP-FLV, WebSocket-FLV,
+                     live HLS, recording, ZLMediaKit's HTTP API and web hooks,
                      /metrics and /healthz
+  mediakit record    record a stream or a file to MP4 and/or HLS
 
 Publish with:  ffmpeg -re -i in.flv -c copy -f flv rtmp://127.0.0.1:1935/live/test
 Play with:     ffplay rtmp://127.0.0.1:1935/live/test
@@ -50,6 +53,7 @@ Play with:     ffplay rtmp://127.0.0.1:1935/live/test
 	root.SetHelpCommand(newHelpCommand())
 	root.AddCommand(newVersionCommand(io))
 	root.AddCommand(serve.NewCommand(io, nil))
+	root.AddCommand(record.NewCommand(io, nil))
 	return root
 }
 

@@ -26,11 +26,15 @@ type hlsRecorder struct {
 	seg      *hls.Segmenter
 	playlist hls.MediaPlaylist
 	failed   bool
+	result   Result
+	frames   int64
 }
 
 func (r *hlsRecorder) Run(reader *engine.Reader) {
 	r.started = time.Now()
-	r.dir = filepath.Join(r.streamDir(), "hls", r.started.Format("2006-01-02"), r.started.Format("15-04-05"))
+	if r.dir == "" {
+		r.dir = filepath.Join(r.streamDir(), "hls", r.started.Format("2006-01-02"), r.started.Format("15-04-05"))
+	}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		r.log.Error("hls recording failed", "error", err.Error())
 		return
@@ -47,6 +51,7 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 			if r.failed {
 				break
 			}
+			r.frames++
 			werr := r.seg.WriteFrame(f)
 			if errors.Is(werr, hls.ErrTrackChanged) {
 				// A new codec: continue the numbering in a new muxer.
@@ -66,6 +71,14 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 			r.seg.Flush()
 			r.playlist.Ended = true
 			r.writePlaylist()
+			var dur time.Duration
+			var size int64
+			for _, s := range r.playlist.Segments {
+				dur += s.Duration
+			}
+			size = r.result.Bytes
+			r.result = Result{Bytes: size, Duration: dur, Frames: r.frames, Segments: len(r.playlist.Segments)}
+			r.result.Files = []string{filepath.Join(r.dir, PlaylistName)}
 			r.log.Info("hls recording finished", "dir", r.dir, "segments", len(r.playlist.Segments))
 			return
 		}
@@ -106,6 +119,7 @@ func (r *hlsRecorder) onSegment(s *hls.Segment) {
 		r.failed = true
 		return
 	}
+	r.result.Bytes += int64(len(s.Data))
 	r.playlist.Segments = append(r.playlist.Segments, hls.PlaylistSegment{
 		Seq: s.Seq, Duration: s.Duration, URI: name, Discontinuity: s.Discontinuity,
 	})

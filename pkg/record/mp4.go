@@ -3,6 +3,8 @@ package record
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -26,6 +28,14 @@ type mp4Recorder struct {
 	video    *media.Track
 	audio    *media.Track
 	tracks   []*media.Track // of the current file
+
+	// fixedPath, when set, is the file to write (`mediakit record
+	// --mp4`); a second file, after a codec change, gets a -1 suffix.
+	fixedPath string
+	result    Result
+	// pending holds audio that comes before the first video keyframe, so
+	// the file does not lose the start of the sound.
+	pending []*media.Frame
 }
 
 func (r *mp4Recorder) Run(reader *engine.Reader) {
@@ -103,19 +113,61 @@ func (r *mp4Recorder) write(f *media.Frame) error {
 	}
 	if r.w == nil {
 		if !cut {
+			if !isVideo {
+				r.hold(f)
+			}
 			return nil // wait for a keyframe
 		}
-		if err := r.open(f); err != nil {
+		first := f
+		if len(r.pending) > 0 {
+			first = r.pending[0]
+		}
+		if err := r.open(first); err != nil {
 			return err
+		}
+		pending := r.pending
+		r.pending = nil
+		for _, p := range pending {
+			if r.inFile(p.Track) {
+				if err := r.w.WriteFrame(p); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return r.w.WriteFrame(f)
 }
 
+// hold keeps audio that arrives before the first keyframe, at most a
+// second of it.
+func (r *mp4Recorder) hold(f *media.Frame) {
+	r.pending = append(r.pending, f)
+	for len(r.pending) > 0 && f.DTS-r.pending[0].DTS > time.Second {
+		r.pending[0] = nil
+		r.pending = r.pending[1:]
+	}
+}
+
 func (r *mp4Recorder) open(first *media.Frame) error {
 	r.started = time.Now()
-	dir := filepath.Join(r.streamDir(), r.started.Format("2006-01-02"))
-	f, path, err := newFile(dir, r.started.Format("15-04-05"), ".mp4")
+	var f *os.File
+	var path string
+	var err error
+	if r.fixedPath != "" && len(r.result.Files) == 0 {
+		path = r.fixedPath
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+		}
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	} else if r.fixedPath != "" {
+		ext := filepath.Ext(r.fixedPath)
+		f, path, err = newFile(filepath.Dir(r.fixedPath), strings.TrimSuffix(filepath.Base(r.fixedPath), ext)+"-"+strconv.Itoa(len(r.result.Files)), ext)
+	} else {
+		dir := filepath.Join(r.streamDir(), r.started.Format("2006-01-02"))
+		f, path, err = newFile(dir, r.started.Format("15-04-05"), ".mp4")
+	}
 	if err != nil {
 		return err
 	}
@@ -149,6 +201,7 @@ func (r *mp4Recorder) finish() {
 	if st, serr := os.Stat(path); serr == nil {
 		size = st.Size()
 	}
+	r.result.add(path, size, w.Duration(), w.Frames())
 	if r.notify != nil {
 		r.notify.RecordMP4(Info{
 			Key: r.key, Params: r.params, StartTime: r.started, FileSize: size, TimeLen: w.Duration(),
