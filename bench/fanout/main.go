@@ -34,6 +34,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/handshake"
 
 	"github.com/mediakit/mediakit/bench/fanout/report"
+	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
@@ -200,40 +201,10 @@ func (s *server) stop() {
 }
 
 // cpuSeconds is the process's user+system CPU time.
-func (s *server) cpuSeconds() float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// fields after the parenthesised command name
-	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
-	f := strings.Fields(rest)
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ
-}
+func (s *server) cpuSeconds() float64 { return procstat.CPUSeconds(s.cmd.Process.Pid) }
 
 // memMB returns VmRSS and VmHWM in MiB.
-func (s *server) memMB() (rss, peak float64) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			peak = kb / 1024
-		}
-	}
-	return rss, peak
-}
+func (s *server) memMB() (rss, peak float64) { return procstat.MemMB(s.cmd.Process.Pid) }
 
 // player reads a stream and counts bytes.
 type player struct {
