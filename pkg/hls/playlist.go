@@ -135,20 +135,24 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	return b
 }
 
-// targetSeconds is the EXT-X-TARGETDURATION covering a segment of
-// duration d: its EXTINF value (d rounded to milliseconds) rounded up.
-func targetSeconds(d time.Duration) int {
+// TargetSeconds is the EXT-X-TARGETDURATION covering a segment of
+// duration d: its EXTINF value (d rounded to milliseconds) rounded to the
+// nearest second (halves up), as RFC 8216 4.3.3.1 compares them. Rounding
+// up instead would let a few milliseconds of timestamp jitter on a 2 s
+// segment raise a live playlist's target to 3 mid-stream, which 6.2.1
+// forbids (the target must not change) and which delays players.
+func TargetSeconds(d time.Duration) int {
 	ms := roundMillis(d)
-	return int((ms + 999) / 1000)
+	return int((ms + 500) / 1000)
 }
 
 // EndedPlaylist renders the playlist of a finished recording: every
 // segment, EXT-X-PLAYLIST-TYPE:VOD and EXT-X-ENDLIST. The target duration
-// is the longest segment rounded up, and at least targetDuration rounded up
+// is the longest segment rounded, and at least targetDuration rounded
 // (pass the segmenter's target) and 1. uri names the segments; nil selects
 // SegmentURI.
 func EndedPlaylist(segments []*Segment, targetDuration time.Duration, uri func(seq uint64) string) []byte {
-	p := playlistOf(segments, targetSeconds(targetDuration), uri)
+	p := playlistOf(segments, TargetSeconds(targetDuration), uri)
 	p.PlaylistType = "VOD"
 	p.Ended = true
 	return p.Marshal()
@@ -169,7 +173,7 @@ func playlistOf(segments []*Segment, minTarget int, uri func(uint64) string) *Me
 		p.MediaSequence = segments[0].Seq
 	}
 	for i, s := range segments {
-		p.TargetDuration = max(p.TargetDuration, targetSeconds(s.Duration))
+		p.TargetDuration = max(p.TargetDuration, TargetSeconds(s.Duration))
 		p.Segments[i] = PlaylistSegment{
 			Seq:           s.Seq,
 			Duration:      s.Duration,

@@ -33,15 +33,25 @@ type hlsRecorder struct {
 func (r *hlsRecorder) Run(reader *engine.Reader) {
 	r.started = time.Now()
 	if r.dir == "" {
-		r.dir = filepath.Join(r.streamDir(), "hls", r.started.Format("2006-01-02"), r.started.Format("15-04-05"))
+		// Two recordings started within a second get HH-MM-SS and
+		// HH-MM-SS-1: the second must not overwrite the first's files.
+		dir, err := newDir(filepath.Join(r.streamDir(), "hls", r.started.Format("2006-01-02")), r.started.Format("15-04-05"))
+		if err != nil {
+			r.log.Error("hls recording failed", "error", err.Error())
+			r.result.fail("", err)
+			return
+		}
+		r.dir = dir
 	}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		r.log.Error("hls recording failed", "error", err.Error())
+		r.result.fail(r.dir, err)
 		return
 	}
 	r.playlist = hls.MediaPlaylist{Version: hls.PlaylistVersion, PlaylistType: "EVENT"}
 	if err := r.newSegmenter(reader.Tracks(), 0, false); err != nil {
 		r.log.Error("hls recording failed", "error", err.Error())
+		r.result.fail(r.dir, err)
 		return
 	}
 	buf := make([]*media.Frame, 0, 64)
@@ -63,6 +73,7 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 			}
 			if werr != nil {
 				r.log.Error("hls recording failed", "dir", r.dir, "error", werr.Error())
+				r.result.fail(r.dir, werr)
 				r.failed = true
 			}
 		}
@@ -77,7 +88,7 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 				dur += s.Duration
 			}
 			size = r.result.Bytes
-			r.result = Result{Bytes: size, Duration: dur, Frames: r.frames, Segments: len(r.playlist.Segments)}
+			r.result = Result{Bytes: size, Duration: dur, Frames: r.frames, Segments: len(r.playlist.Segments), Err: r.result.Err}
 			r.result.Files = []string{filepath.Join(r.dir, PlaylistName)}
 			r.log.Info("hls recording finished", "dir", r.dir, "segments", len(r.playlist.Segments))
 			return
@@ -116,6 +127,7 @@ func (r *hlsRecorder) onSegment(s *hls.Segment) {
 	path := filepath.Join(r.dir, name)
 	if err := os.WriteFile(path, s.Data, 0o644); err != nil {
 		r.log.Error("hls segment not written", "file", path, "error", err.Error())
+		r.result.fail("", err) // err names the file
 		r.failed = true
 		return
 	}
@@ -123,7 +135,7 @@ func (r *hlsRecorder) onSegment(s *hls.Segment) {
 	r.playlist.Segments = append(r.playlist.Segments, hls.PlaylistSegment{
 		Seq: s.Seq, Duration: s.Duration, URI: name, Discontinuity: s.Discontinuity,
 	})
-	if d := int((s.Duration + time.Second - 1) / time.Second); d > r.playlist.TargetDuration {
+	if d := hls.TargetSeconds(s.Duration); d > r.playlist.TargetDuration {
 		r.playlist.TargetDuration = d
 	}
 	r.writePlaylist()
@@ -148,9 +160,11 @@ func (r *hlsRecorder) writePlaylist() {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, r.playlist.Marshal(), 0o644); err != nil {
 		r.log.Error("hls playlist not written", "file", path, "error", err.Error())
+		r.result.fail("", err)
 		return
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		r.log.Error("hls playlist not written", "file", path, "error", err.Error())
+		r.result.fail("", err)
 	}
 }

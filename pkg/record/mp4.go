@@ -47,7 +47,12 @@ func (r *mp4Recorder) Run(reader *engine.Reader) {
 		frames, err := reader.Next(buf[:0])
 		for _, f := range frames {
 			if werr := r.write(f); werr != nil {
-				r.log.Error("mp4 recording failed", "file", r.path, "error", werr.Error())
+				name := r.path
+				if name == "" {
+					name = r.fixedPath
+				}
+				r.log.Error("mp4 recording failed", "file", name, "error", werr.Error())
+				r.result.fail(name, werr)
 				r.finish()
 				return
 			}
@@ -196,6 +201,7 @@ func (r *mp4Recorder) finish() {
 	}
 	if err != nil {
 		r.log.Error("mp4 file not finalised", "file", path, "error", err.Error())
+		r.result.fail(path, err)
 	}
 	size := int64(0)
 	if st, serr := os.Stat(path); serr == nil {
@@ -205,7 +211,10 @@ func (r *mp4Recorder) finish() {
 	if r.notify != nil {
 		r.notify.RecordMP4(Info{
 			Key: r.key, Params: r.params, StartTime: r.started, FileSize: size, TimeLen: w.Duration(),
-			FilePath: path, FileName: filepath.Base(path), Folder: filepath.Dir(path), URL: relURL(r.root, path),
+			// As ZLMediaKit: folder is the stream's directory (with a
+			// trailing separator), url is record/APP/STREAM/DATE/FILE.
+			FilePath: path, FileName: filepath.Base(path), Folder: r.streamDir() + string(filepath.Separator),
+			URL: "record/" + relURL(r.root, path),
 		})
 	}
 	r.log.Info("mp4 file finished", "file", path, "duration", w.Duration().Round(time.Millisecond).String(), "bytes", size)

@@ -45,8 +45,8 @@ type Info struct {
 	TimeLen   time.Duration
 	FilePath  string // absolute
 	FileName  string
-	Folder    string // absolute directory
-	URL       string // path relative to the record root, with '/'
+	Folder    string // absolute directory (MP4: the stream's, as ZLMediaKit)
+	URL       string // path relative to the record root, with '/' (MP4: after "record/", as ZLMediaKit)
 }
 
 // Notifier is told of finished files; it must not block.
@@ -204,6 +204,30 @@ func newFile(dir, stem, ext string) (*os.File, string, error) {
 		return f, path, nil
 	}
 	return nil, "", fmt.Errorf("record: no free file name for %s%s in %s", stem, ext, dir)
+}
+
+// newDir creates PARENT/NAME, adding -1, -2, ... when a directory of that
+// name exists (two recordings started within a second).
+func newDir(parent, name string) (string, error) {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("record: %w", err)
+	}
+	for i := 0; i < 1000; i++ {
+		n := name
+		if i > 0 {
+			n = fmt.Sprintf("%s-%d", name, i)
+		}
+		path := filepath.Join(parent, n)
+		err := os.Mkdir(path, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("record: %w", err)
+		}
+		return path, nil
+	}
+	return "", fmt.Errorf("record: no free directory name for %s in %s", name, parent)
 }
 
 // relURL is path relative to root, with '/' separators.

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -15,6 +16,21 @@ type Result struct {
 	Duration time.Duration
 	Frames   int64
 	Segments int // HLS
+	// Err is the failure that stopped the recorder early (a file that
+	// cannot be created or written, or not finalised), naming the file;
+	// nil when it recorded until its reader ended.
+	Err error
+}
+
+// fail keeps the first failure, naming what failed.
+func (r *Result) fail(name string, err error) {
+	if r.Err != nil || err == nil {
+		return
+	}
+	if name != "" {
+		err = fmt.Errorf("%s: %w", name, err)
+	}
+	r.Err = err
 }
 
 func (r *Result) add(path string, size int64, d time.Duration, frames int64) {

@@ -97,7 +97,7 @@ type Summary struct {
 	Frames   int64   `json:"frames"`
 	Read     int64   `json:"bytes_read"`
 	Files    []File  `json:"files"`
-	Stopped  string  `json:"stopped"` // "end", "duration" or "interrupted"
+	Stopped  string  `json:"stopped"` // "end", "duration", "interrupted" or "failed"
 }
 
 // File is one output.
@@ -111,6 +111,20 @@ type File struct {
 }
 
 var errDurationReached = errors.New("duration reached")
+
+// watchedSink calls failed with the error of a recorder that stopped
+// early.
+type watchedSink struct {
+	rec.FileSink
+	failed func(error)
+}
+
+func (w watchedSink) Run(r *engine.Reader) {
+	w.FileSink.Run(r)
+	if err := w.Result().Err; err != nil {
+		w.failed(err)
+	}
+}
 
 // limitSink stops the source after Duration of media and counts frames.
 type limitSink struct {
@@ -178,12 +192,16 @@ func Run(ctx context.Context, opts *Options) error {
 		sinks = append(sinks, rec.NewHLSDir(opts.HLS, opts.Segment, log))
 		names = append(names, "hls")
 	}
+	// An output that fails (cannot be created, disk full) ends the
+	// recording: runCtx stops the source.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	key := engine.NewKey("", "record", "source")
 	e.SetSinkPolicy(func(info engine.StreamInfo) map[string]func() engine.Sink {
 		out := map[string]func() engine.Sink{}
 		for i, s := range sinks {
-			s := s
-			out[names[i]] = func() engine.Sink { return s }
+			w := watchedSink{FileSink: s, failed: stopRun}
+			out[names[i]] = func() engine.Sink { return w }
 		}
 		return out
 	})
@@ -200,7 +218,7 @@ func Run(ctx context.Context, opts *Options) error {
 	stopProgress := startProgress(showProgress, opts.IO.ErrOut, src, sink)
 
 	start := time.Now()
-	runErr := src.Run(ctx, sink)
+	runErr := src.Run(runCtx, sink)
 	pub.Close()
 	e.Close() // the recorders finish their files
 	stopProgress()
@@ -208,11 +226,21 @@ func Run(ctx context.Context, opts *Options) error {
 	summary := Summary{Source: opts.Source, Read: src.BytesRead(), Stopped: "end"}
 	d, frames := sink.progress()
 	summary.Duration, summary.Frames = d.Seconds(), frames
+	var sinkErr error
+	for _, s := range sinks {
+		if err := s.Result().Err; err != nil && sinkErr == nil {
+			sinkErr = err
+		}
+	}
 	switch {
+	case sinkErr != nil:
+		summary.Stopped, runErr = "failed", sinkErr
 	case errors.Is(runErr, errDurationReached):
 		summary.Stopped, runErr = "duration", nil
 	case ctx.Err() != nil && (runErr == nil || errors.Is(runErr, context.Canceled)):
 		summary.Stopped, runErr = "interrupted", nil
+	case runErr != nil:
+		summary.Stopped = "failed"
 	}
 	for i, s := range sinks {
 		r := s.Result()
