@@ -3,73 +3,19 @@ package hls
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/mediakit/mediakit/internal/testutil"
-	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
 )
-
-// clipSink collects what flv.Ingest produces.
-type clipSink struct {
-	tracks []*media.Track
-	frames []*media.Frame
-}
-
-func (s *clipSink) SetTracks(tracks []*media.Track) error {
-	s.tracks = slices.Clone(tracks)
-	return nil
-}
-func (s *clipSink) SetMetadata(media.Metadata) {}
-func (s *clipSink) WriteFrame(f *media.Frame) error {
-	s.frames = append(s.frames, f)
-	return nil
-}
 
 // clipFrames reads an FLV clip into tracks and frames (in file order).
 func clipFrames(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
 	t.Helper()
-	f, err := os.Open(testutil.Clip(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sink := &clipSink{}
-	in := flv.NewIngest(sink)
-	r := flv.NewReader(f, 0)
-	for {
-		tag, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := slices.Clone(tag.Body) // Reader reuses its buffer; Ingest keeps it
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, body)
-		case flv.TagScript:
-			err = in.Script(body)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := in.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if len(sink.tracks) == 0 || len(sink.frames) == 0 {
-		t.Fatalf("%s: no tracks or frames", name)
-	}
-	return sink.tracks, sink.frames
+	return testutil.ClipFrames(t, name)
 }
 
 // hevcFrames builds 25 fps frames from the raw H.265 clip.

@@ -429,32 +429,18 @@ func (c *Client) next(deadline time.Time) (*Message, error) {
 	if err := c.maybeAck(); err != nil {
 		return nil, err
 	}
-	switch msg.Type {
-	case MsgSetChunkSize:
-		if len(msg.Body) < 4 {
-			return nil, errors.New("short Set Chunk Size from the server")
-		}
-		return nil, c.cr.SetChunkSize(binary.BigEndian.Uint32(msg.Body) & 0x7fffffff)
-	case MsgAbort:
-		if len(msg.Body) >= 4 {
-			c.cr.Abort(binary.BigEndian.Uint32(msg.Body))
-		}
-		return nil, nil
-	case MsgWindowAckSize:
-		if len(msg.Body) >= 4 {
-			c.ackWindow = binary.BigEndian.Uint32(msg.Body)
-		}
-		return nil, nil
-	case MsgAcknowledgement, MsgSetPeerBandwidth:
-		return nil, nil
-	case MsgUserControl:
-		if len(msg.Body) >= 6 && binary.BigEndian.Uint16(msg.Body) == ucPingRequest {
-			value := binary.BigEndian.Uint32(msg.Body[2:])
-			return nil, c.send(func(w *messageWriter) error {
-				w.userControl(ucPingResponse, value)
-				return nil
-			})
-		}
+	consumed, ping, err := applyControl(c.cr, msg, &c.ackWindow)
+	if err != nil {
+		return nil, fmt.Errorf("%w from the server", err)
+	}
+	if ping != nil {
+		value := *ping
+		return nil, c.send(func(w *messageWriter) error {
+			w.userControl(ucPingResponse, value)
+			return nil
+		})
+	}
+	if consumed {
 		return nil, nil
 	}
 	return msg, nil

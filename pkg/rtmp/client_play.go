@@ -1,12 +1,9 @@
 package rtmp
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
 // maxPending bounds the media and data messages a playing client holds
@@ -109,46 +106,7 @@ func dataWithinLimits(msg *Message) bool {
 	return len(body) <= maxAMFSize && !amfTooDeep(body, maxAMFDepth)
 }
 
-// splitAggregate queues the parts of an aggregate message: FLV tags whose
-// timestamps are relative to the first one's, rebased on the message
-// timestamp.
+// splitAggregate queues the parts of an aggregate message.
 func (c *Client) splitAggregate(msg *Message) error {
-	body := msg.Body
-	var base time.Duration
-	first := true
-	for len(body) >= flv.TagHeaderLen {
-		typ := flv.TagType(body[0] & 0x1f)
-		size := int(body[1])<<16 | int(body[2])<<8 | int(body[3])
-		ts := time.Duration(uint32(body[7])<<24|uint32(body[4])<<16|uint32(body[5])<<8|uint32(body[6])) * time.Millisecond
-		if len(body) < flv.TagHeaderLen+size {
-			return errors.New("truncated aggregate message")
-		}
-		if first {
-			base = ts
-			first = false
-		}
-		sub := &Message{
-			ChunkStreamID: msg.ChunkStreamID,
-			StreamID:      msg.StreamID,
-			Timestamp:     msg.Timestamp + ts - base,
-			Body:          body[flv.TagHeaderLen : flv.TagHeaderLen+size : flv.TagHeaderLen+size],
-		}
-		switch typ {
-		case flv.TagVideo:
-			sub.Type = MsgVideo
-		case flv.TagAudio:
-			sub.Type = MsgAudio
-		case flv.TagScript:
-			sub.Type = MsgDataAMF0
-		default:
-			sub = nil
-		}
-		if sub != nil && len(sub.Body) > 0 {
-			if err := c.queue(sub); err != nil {
-				return err
-			}
-		}
-		body = body[min(len(body), flv.TagHeaderLen+size+flv.PrevSizeLen):]
-	}
-	return nil
+	return eachAggregated(msg, c.queue)
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -127,30 +126,16 @@ func (c *conn) readMessage() (*Message, error) {
 	if err := c.maybeAck(); err != nil {
 		return nil, err
 	}
-	switch msg.Type {
-	case MsgSetChunkSize:
-		if len(msg.Body) < 4 {
-			return nil, errors.New("rtmp: short Set Chunk Size")
-		}
-		return nil, c.cr.SetChunkSize(binary.BigEndian.Uint32(msg.Body) & 0x7fffffff)
-	case MsgAbort:
-		if len(msg.Body) >= 4 {
-			c.cr.Abort(binary.BigEndian.Uint32(msg.Body))
-		}
-		return nil, nil
-	case MsgWindowAckSize:
-		if len(msg.Body) >= 4 {
-			c.peerAckWindow = binary.BigEndian.Uint32(msg.Body)
-		}
-		return nil, nil
-	case MsgAcknowledgement, MsgSetPeerBandwidth:
-		return nil, nil
-	case MsgUserControl:
-		if len(msg.Body) >= 6 && binary.BigEndian.Uint16(msg.Body) == ucPingRequest {
-			c.mw.reset()
-			c.mw.userControl(ucPingResponse, binary.BigEndian.Uint32(msg.Body[2:]))
-			return nil, c.flush()
-		}
+	consumed, ping, err := applyControl(c.cr, msg, &c.peerAckWindow)
+	if err != nil {
+		return nil, fmt.Errorf("rtmp: %w", err)
+	}
+	if ping != nil {
+		c.mw.reset()
+		c.mw.userControl(ucPingResponse, *ping)
+		return nil, c.flush()
+	}
+	if consumed {
 		return nil, nil
 	}
 	return msg, nil

@@ -118,40 +118,8 @@ func (c *conn) handlePublishMessage(ingest *flv.Ingest, msg *Message) error {
 	return nil
 }
 
-// handleAggregate unpacks an aggregate message: FLV tags whose timestamps
-// are relative to the first one's, rebased on the message timestamp.
+// handleAggregate unpacks an aggregate message into its audio, video and
+// data messages.
 func (c *conn) handleAggregate(ingest *flv.Ingest, msg *Message) error {
-	body := msg.Body
-	var base time.Duration
-	first := true
-	for len(body) >= flv.TagHeaderLen {
-		typ := flv.TagType(body[0] & 0x1f)
-		size := int(body[1])<<16 | int(body[2])<<8 | int(body[3])
-		ts := time.Duration(uint32(body[7])<<24|uint32(body[4])<<16|uint32(body[5])<<8|uint32(body[6])) * time.Millisecond
-		if len(body) < flv.TagHeaderLen+size {
-			return errors.New("rtmp: truncated aggregate message")
-		}
-		if first {
-			base = ts
-			first = false
-		}
-		sub := &Message{Timestamp: msg.Timestamp + ts - base, Body: body[flv.TagHeaderLen : flv.TagHeaderLen+size]}
-		switch typ {
-		case flv.TagVideo:
-			sub.Type = MsgVideo
-		case flv.TagAudio:
-			sub.Type = MsgAudio
-		case flv.TagScript:
-			sub.Type = MsgDataAMF0
-		default:
-			sub = nil
-		}
-		if sub != nil && len(sub.Body) > 0 {
-			if err := c.handlePublishMessage(ingest, sub); err != nil {
-				return err
-			}
-		}
-		body = body[min(len(body), flv.TagHeaderLen+size+flv.PrevSizeLen):]
-	}
-	return nil
+	return eachAggregated(msg, func(sub *Message) error { return c.handlePublishMessage(ingest, sub) })
 }

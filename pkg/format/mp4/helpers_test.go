@@ -6,76 +6,18 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/mediakit/mediakit/internal/testutil"
-	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/format/mp4"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// collect is an flv.FrameSink that keeps the tracks and frames.
-type collect struct {
-	tracks []*media.Track
-	frames []*media.Frame
-}
-
-func (c *collect) SetTracks(tracks []*media.Track) error {
-	if c.tracks != nil {
-		return errors.New("tracks declared twice")
-	}
-	c.tracks = slices.Clone(tracks)
-	return nil
-}
-
-func (c *collect) SetMetadata(media.Metadata) {}
-
-func (c *collect) WriteFrame(f *media.Frame) error {
-	c.frames = append(c.frames, f)
-	return nil
-}
-
 // flvFrames reads a clip of testdata/clips into tracks and frames.
 func flvFrames(t testing.TB, clip string) ([]*media.Track, []*media.Frame) {
 	t.Helper()
-	f, err := os.Open(testutil.Clip(t, clip))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sink := &collect{}
-	in := flv.NewIngest(sink)
-	r := flv.NewReader(f, 0)
-	for {
-		tag, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := slices.Clone(tag.Body) // the reader reuses its buffer
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, body)
-		case flv.TagScript:
-			err = in.Script(body)
-		}
-		if err != nil {
-			t.Fatalf("%s at %v: %v", clip, tag.Timestamp, err)
-		}
-	}
-	if err := in.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if len(sink.tracks) == 0 || len(sink.frames) == 0 {
-		t.Fatalf("%s: no tracks or frames", clip)
-	}
-	return sink.tracks, sink.frames
+	return testutil.ClipFrames(t, clip)
 }
 
 // h265Frames returns the H.265 clip as 25 fps frames.

@@ -1,0 +1,76 @@
+package testutil
+
+import (
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// FrameCollector is an flv.FrameSink that keeps what it is given.
+type FrameCollector struct {
+	Tracks   []*media.Track
+	Metadata media.Metadata
+	Frames   []*media.Frame
+}
+
+// SetTracks implements flv.FrameSink.
+func (c *FrameCollector) SetTracks(tracks []*media.Track) error {
+	c.Tracks = slices.Clone(tracks)
+	return nil
+}
+
+// SetMetadata implements flv.FrameSink.
+func (c *FrameCollector) SetMetadata(md media.Metadata) { c.Metadata = md }
+
+// WriteFrame implements flv.FrameSink.
+func (c *FrameCollector) WriteFrame(f *media.Frame) error {
+	c.Frames = append(c.Frames, f)
+	return nil
+}
+
+// ClipFrames reads an FLV clip of testdata/clips into its tracks and its
+// frames in file order, through flv.Reader and flv.Ingest.
+func ClipFrames(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
+	t.Helper()
+	f, err := os.Open(Clip(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sink := &FrameCollector{}
+	in := flv.NewIngest(sink)
+	r := flv.NewReader(f, 0)
+	for {
+		tag, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body := slices.Clone(tag.Body) // the Reader reuses its buffer; Ingest keeps it
+		switch tag.Type {
+		case flv.TagVideo:
+			err = in.Video(tag.Timestamp, body)
+		case flv.TagAudio:
+			err = in.Audio(tag.Timestamp, body)
+		case flv.TagScript:
+			err = in.Script(body)
+		}
+		if err != nil {
+			t.Fatalf("%s at %v: %v", name, tag.Timestamp, err)
+		}
+	}
+	if err := in.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.Tracks) == 0 || len(sink.Frames) == 0 {
+		t.Fatalf("%s: no tracks or frames", name)
+	}
+	return sink.Tracks, sink.Frames
+}
