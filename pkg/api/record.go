@@ -118,6 +118,9 @@ func (r *recordEndpoints) files(ctx context.Context, p *Params) (Reply, error) {
 	if cp := p.Get("customized_path"); cp != "" {
 		root = cp
 	}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
 	dir := filepath.Join(root, key.App, filepath.FromSlash(key.Stream))
 	period := p.Get("period")
 	if period != "" && !periodRE.MatchString(period) {

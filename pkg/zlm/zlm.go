@@ -151,8 +151,8 @@ func MediaSource(info engine.StreamInfo, schema string, speed int64, now time.Ti
 	m["originType"] = int(origin)
 	m["originTypeStr"] = origin.String()
 	m["originUrl"] = OriginURL(info)
-	m["isRecordingMP4"] = false
-	m["isRecordingHLS"] = false
+	m["isRecordingMP4"] = hasSink(info.Sinks, "record-mp4")
+	m["isRecordingHLS"] = hasSink(info.Sinks, "record-hls")
 	tracks := make([]map[string]any, 0, len(info.Tracks))
 	for _, t := range info.Tracks {
 		tracks = append(tracks, Track(t, info.TrackStats[t]))
@@ -229,4 +229,13 @@ func SessionTypeID(protocol string) string {
 		return "mediakit::WebSocketSession"
 	}
 	return "mediakit::" + protocol
+}
+
+func hasSink(sinks []string, name string) bool {
+	for _, s := range sinks {
+		if s == name {
+			return true
+		}
+	}
+	return false
 }

@@ -362,3 +362,15 @@ func TestMediaSource(t *testing.T) {
 		t.Errorf("media = %v", back)
 	}
 }
+
+func TestMediaSourceRecordingFlags(t *testing.T) {
+	info := engine.StreamInfo{Key: engine.NewKey("", "live", "a"), Sinks: []string{"hls", "record-mp4"}}
+	m := MediaSource(info, SchemaRTMP, 0, time.Now())
+	if m["isRecordingMP4"] != true || m["isRecordingHLS"] != false {
+		t.Fatalf("flags: mp4 %v hls %v", m["isRecordingMP4"], m["isRecordingHLS"])
+	}
+	info.Sinks = []string{"record-hls"}
+	if m := MediaSource(info, SchemaRTMP, 0, time.Now()); m["isRecordingHLS"] != true || m["isRecordingMP4"] != false {
+		t.Fatalf("flags: %v", m)
+	}
+}
