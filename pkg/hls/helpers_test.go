@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil/clipframes"
+
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -15,7 +17,7 @@ import (
 // clipFrames reads an FLV clip into tracks and frames (in file order).
 func clipFrames(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
 	t.Helper()
-	return testutil.ClipFrames(t, name)
+	return clipframes.Read(t, name)
 }
 
 // hevcFrames builds 25 fps frames from the raw H.265 clip.

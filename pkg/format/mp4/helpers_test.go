@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil/clipframes"
+
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/format/mp4"
 	"github.com/mediakit/mediakit/pkg/media"
@@ -17,7 +19,7 @@ import (
 // flvFrames reads a clip of testdata/clips into tracks and frames.
 func flvFrames(t testing.TB, clip string) ([]*media.Track, []*media.Frame) {
 	t.Helper()
-	return testutil.ClipFrames(t, clip)
+	return clipframes.Read(t, clip)
 }
 
 // h265Frames returns the H.265 clip as 25 fps frames.

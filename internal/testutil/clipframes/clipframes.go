@@ -1,4 +1,7 @@
-package testutil
+// Package clipframes reads test clips into frames. It is apart from
+// testutil because it imports pkg/format/flv and pkg/media, whose own tests
+// use testutil.
+package clipframes
 
 import (
 	"errors"
@@ -7,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -33,11 +37,11 @@ func (c *FrameCollector) WriteFrame(f *media.Frame) error {
 	return nil
 }
 
-// ClipFrames reads an FLV clip of testdata/clips into its tracks and its
+// Read reads an FLV clip of testdata/clips into its tracks and its
 // frames in file order, through flv.Reader and flv.Ingest.
-func ClipFrames(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
+func Read(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
 	t.Helper()
-	f, err := os.Open(Clip(t, name))
+	f, err := os.Open(testutil.Clip(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
