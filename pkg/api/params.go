@@ -12,11 +12,17 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mediakit/mediakit/internal/jsonlimit"
 )
 
 // MaxBodySize bounds a request body; ZLMediaKit's API takes a few
 // parameters, never a large document.
 const MaxBodySize = 1 << 20
+
+// maxJSONDepth bounds how deeply a JSON body nests: parameters are flat
+// (a nested value is kept as text), and the decoder recurses per level.
+const maxJSONDepth = 32
 
 // Params are an API call's arguments, merged from the query string and a
 // form or JSON body (the query wins), as ZLMediaKit accepts them. Names
@@ -127,6 +133,9 @@ func looksLikeJSON(b []byte) bool {
 // numbers as written, booleans as "1"/"0", null as absent; nested values
 // keep their JSON text.
 func (p *Params) addJSON(body []byte) error {
+	if err := jsonlimit.CheckDepth(body, maxJSONDepth); err != nil {
+		return fmt.Errorf("parse JSON body: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var obj map[string]json.RawMessage

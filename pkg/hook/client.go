@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mediakit/mediakit/internal/jsonlimit"
 )
 
 // Settings are read at every call, so changes apply at once.
@@ -46,8 +48,12 @@ const (
 // ErrNotConfigured means the hook has no URL or hooks are disabled.
 var ErrNotConfigured = errors.New("hook not configured")
 
-// maxReply bounds a hook reply.
-const maxReply = 1 << 20
+// maxReply bounds a hook reply, and maxReplyDepth how deeply it nests:
+// ZLMediaKit's replies are flat objects.
+const (
+	maxReply      = 1 << 20
+	maxReplyDepth = 32
+)
 
 // Client calls hooks.
 type Client struct {
@@ -205,6 +211,10 @@ func (c *Client) post(ctx context.Context, url string, body []byte, timeout time
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	// The reply is decoded into nested maps, one recursion per level.
+	if err := jsonlimit.CheckDepth(raw, maxReplyDepth); err != nil {
+		return nil, fmt.Errorf("reply is not usable: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

@@ -194,7 +194,7 @@ func TestClientFakeServerSetup(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			body, err := amf0.Data{"_result", cmd.txn, nil, nestedObject(maxAMFDepth + 10)}.Marshal()
+			body, err := amf0.Data{"_result", cmd.txn, nil, nestedObject(flv.MaxAMFDepth + 10)}.Marshal()
 			if err != nil {
 				return err
 			}
@@ -364,7 +364,7 @@ func TestClientFakeServerPlay(t *testing.T) {
 		p.mw.buf = AppendMessage(p.mw.buf, csidVideo, MsgAggregate, 1, 500*time.Millisecond, agg, 4096)
 		md, _ := amf0.Data{"onMetaData", amf0.ECMAArray{{Key: "width", Value: float64(320)}}}.Marshal()
 		p.mw.buf = AppendMessage(p.mw.buf, csidData, MsgDataAMF0, 1, 0, md, 4096)
-		deep, _ := amf0.Data{"onMetaData", nestedObject(maxAMFDepth + 5)}.Marshal()
+		deep, _ := amf0.Data{"onMetaData", nestedObject(flv.MaxAMFDepth + 5)}.Marshal()
 		p.mw.buf = AppendMessage(p.mw.buf, csidData, MsgDataAMF0, 1, 0, deep, 4096)
 		p.mw.buf = AppendMessage(p.mw.buf, csidVideo, MsgVideo, 1, 2*time.Second, big, 4096)
 		p.mw.userControl(ucStreamEOF, 1)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
 // maxPending bounds the media and data messages a playing client holds
@@ -103,7 +105,7 @@ func dataWithinLimits(msg *Message) bool {
 		}
 		body = body[1:]
 	}
-	return len(body) <= maxAMFSize && !amfTooDeep(body, maxAMFDepth)
+	return len(body) <= maxAMFSize && !flv.AMFTooDeep(body, flv.MaxAMFDepth)
 }
 
 // splitAggregate queues the parts of an aggregate message.

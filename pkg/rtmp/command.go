@@ -5,16 +5,13 @@ import (
 	"fmt"
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
 // maxAMFSize caps command and data messages before AMF decoding: real ones
 // are a few hundred bytes, and the decoder recurses once per nesting level.
 const maxAMFSize = 64 << 10
-
-// maxAMFDepth caps how deeply objects and arrays nest in a command. Real
-// commands nest two or three levels (connect's fourCcList); the decoder
-// has no limit of its own and recurses once per level.
-const maxAMFDepth = 32
 
 // command is a decoded AMF0 command message.
 type command struct {
@@ -37,109 +34,14 @@ func decodeAMF(msg *Message) (amf0.Data, error) {
 	if len(body) > maxAMFSize {
 		return nil, fmt.Errorf("%w: AMF message of %d bytes", ErrLimit, len(body))
 	}
-	if amfTooDeep(body, maxAMFDepth) {
-		return nil, fmt.Errorf("%w: AMF message nests deeper than %d levels", ErrLimit, maxAMFDepth)
+	if flv.AMFTooDeep(body, flv.MaxAMFDepth) {
+		return nil, fmt.Errorf("%w: AMF message nests deeper than %d levels", ErrLimit, flv.MaxAMFDepth)
 	}
 	data, err := amf0.Unmarshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("rtmp: decode AMF0: %w", err)
 	}
 	return data, nil
-}
-
-// AMF0 markers amfTooDeep needs to walk a message.
-const (
-	amfNumber      = 0x00
-	amfBoolean     = 0x01
-	amfString      = 0x02
-	amfObject      = 0x03
-	amfNull        = 0x05
-	amfUndefined   = 0x06
-	amfECMAArray   = 0x08
-	amfObjectEnd   = 0x09
-	amfStrictArray = 0x0a
-)
-
-// amfTooDeep reports whether the AMF0 values in b nest objects or arrays
-// more than max levels deep. It walks b without recursion or allocation
-// beyond the nesting stack, and stops (reporting false) at anything the
-// decoder will reject anyway.
-func amfTooDeep(b []byte, max int) bool {
-	// One entry per open container: -1 for an object or ECMA array
-	// (key/value pairs until an empty key), else the values left in a
-	// strict array.
-	var stack []int64
-	for {
-		if n := len(stack); n > 0 {
-			top := &stack[n-1]
-			if *top < 0 {
-				if len(b) < 2 {
-					return false
-				}
-				kl := int(b[0])<<8 | int(b[1])
-				b = b[2:]
-				if kl == 0 {
-					if len(b) < 1 || b[0] != amfObjectEnd {
-						return false
-					}
-					b = b[1:]
-					stack = stack[:n-1]
-					continue
-				}
-				if len(b) < kl {
-					return false
-				}
-				b = b[kl:]
-			} else {
-				if *top == 0 {
-					stack = stack[:n-1]
-					continue
-				}
-				*top--
-			}
-		}
-		if len(b) < 1 {
-			return false
-		}
-		marker := b[0]
-		b = b[1:]
-		skip := 0
-		switch marker {
-		case amfNumber:
-			skip = 8
-		case amfBoolean:
-			skip = 1
-		case amfString:
-			if len(b) < 2 {
-				return false
-			}
-			skip = 2 + (int(b[0])<<8 | int(b[1]))
-		case amfNull, amfUndefined:
-		case amfObject, amfECMAArray:
-			if marker == amfECMAArray {
-				if len(b) < 4 {
-					return false
-				}
-				b = b[4:]
-			}
-			stack = append(stack, -1)
-		case amfStrictArray:
-			if len(b) < 4 {
-				return false
-			}
-			stack = append(stack, int64(binary.BigEndian.Uint32(b)))
-			b = b[4:]
-		default:
-			return false
-		}
-		if len(stack) > max {
-			return true
-		}
-		if len(b) < skip {
-			return false
-		}
-		b = b[skip:]
-	}
 }
 
 func parseCommand(msg *Message) (*command, error) {

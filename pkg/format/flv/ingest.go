@@ -64,12 +64,18 @@ func (in *Ingest) Tracks() []*media.Track {
 	return out
 }
 
-// Script handles a data message or script tag (onMetaData).
+// Script handles a data message or script tag (onMetaData). It returns
+// an error (wrapping ErrScriptTooDeep) only for script data nested deeper
+// than MaxAMFDepth: no encoder sends that, so the sender is hostile and
+// its session should end. Other data it cannot use is ignored.
 func (in *Ingest) Script(payload []byte) error {
 	if len(payload) > MaxScriptSize {
 		return nil // not metadata any player needs; ignore rather than decode
 	}
 	md, ok, err := ParseMetadata(payload)
+	if errors.Is(err, ErrScriptTooDeep) {
+		return err
+	}
 	if err != nil || !ok {
 		return nil // other data messages (|RtmpSampleAccess, onTextData, ...)
 	}

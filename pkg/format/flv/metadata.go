@@ -19,16 +19,22 @@ var computedKeys = map[string]bool{
 }
 
 // MaxScriptSize caps script data before AMF0 decoding: real metadata is a
-// few hundred bytes, and the decoder recurses once per nesting level.
+// few hundred bytes. Nesting is capped separately (MaxAMFDepth): within
+// this size a payload can nest over ten thousand levels.
 const MaxScriptSize = 64 << 10
 
 // ParseMetadata decodes the AMF0 payload of an onMetaData script tag or
 // RTMP data message ("@setDataFrame", "onMetaData", {...} or "onMetaData",
 // {...}). It reports ok=false for other data messages. Only scalar values
-// are kept.
+// are kept. A payload nesting deeper than MaxAMFDepth is refused with an
+// error wrapping ErrScriptTooDeep, whatever its name: the name is only
+// known after decoding, which is what the limit protects.
 func ParseMetadata(payload []byte) (md media.Metadata, ok bool, err error) {
 	if len(payload) > MaxScriptSize {
 		return nil, false, fmt.Errorf("flv: metadata of %d bytes exceeds %d", len(payload), MaxScriptSize)
+	}
+	if AMFTooDeep(payload, MaxAMFDepth) {
+		return nil, false, fmt.Errorf("flv: metadata: %w: more than %d levels", ErrScriptTooDeep, MaxAMFDepth)
 	}
 	data, err := amf0.Unmarshal(payload)
 	if err != nil {
