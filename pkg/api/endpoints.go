@@ -359,11 +359,17 @@ func (e *endpoints) setServerConfig(ctx context.Context, p *Params) (Reply, erro
 	}
 	changed, err := e.Config.SetServerConfig(values)
 	if err != nil {
+		// changed counts what was applied despite the error (a refused
+		// path does not stop a platform's hook URLs from being set).
+		var reply Reply
+		if changed > 0 {
+			reply = Reply{"changed": changed}
+		}
 		var apiErr *Error
 		if errors.As(err, &apiErr) {
-			return nil, err
+			return reply, err
 		}
-		return nil, &Error{Code: CodeInvalidArgs, Msg: err.Error()}
+		return reply, &Error{Code: CodeInvalidArgs, Msg: err.Error()}
 	}
 	return Reply{"changed": changed}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/pkg/access"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/session"
@@ -285,6 +286,13 @@ func newFixture(t *testing.T) *fixture {
 	}}
 	log := slog.New(slog.NewTextHandler(fx.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx.srv = NewServer(fx.config.secret, log, nil)
+	// httptest requests carry "Host: example.com"; ui.example plays a
+	// console page the operator allowed.
+	policy, err := access.NewPolicy(access.Settings{AllowHost: "example.com", AllowOrigin: "http://ui.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.srv.Access = func() *access.Policy { return policy }
 	fx.srv.RegisterZLM(Deps{
 		Engine:   fx.eng,
 		Sessions: fx.sessions,

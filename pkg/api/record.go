@@ -22,9 +22,11 @@ type Recorder interface {
 }
 
 // RegisterRecord registers startRecord, stopRecord, isRecording and
-// getMP4RecordFile. mp4Root returns the configured MP4 recording root.
-func (s *Server) RegisterRecord(rec Recorder, mp4Root func() string) {
-	r := &recordEndpoints{rec: rec, mp4Root: mp4Root}
+// getMP4RecordFile. mp4Root returns the configured MP4 recording root;
+// confine checks a customized_path (inside the data dir or
+// record.allow_paths) and returns it resolved.
+func (s *Server) RegisterRecord(rec Recorder, mp4Root func() string, confine func(string) (string, error)) {
+	r := &recordEndpoints{rec: rec, mp4Root: mp4Root, confine: confine}
 	s.Handle("startRecord", r.start)
 	s.Handle("stopRecord", r.stop)
 	s.Handle("isRecording", r.isRecording)
@@ -34,6 +36,22 @@ func (s *Server) RegisterRecord(rec Recorder, mp4Root func() string) {
 type recordEndpoints struct {
 	rec     Recorder
 	mp4Root func() string
+	confine func(string) (string, error)
+}
+
+// customizedPath returns the confined customized_path, "" when none was
+// given; a path outside the allowed roots is -300 and nothing is
+// written.
+func (r *recordEndpoints) customizedPath(p *Params) (string, error) {
+	cp := p.Get("customized_path")
+	if cp == "" || r.confine == nil {
+		return cp, nil
+	}
+	confined, err := r.confine(cp)
+	if err != nil {
+		return "", Errorf(CodeInvalidArgs, "customized_path: %v", err)
+	}
+	return confined, nil
 }
 
 func recordTarget(p *Params) (record.Type, engine.Key, error) {
@@ -59,7 +77,11 @@ func (r *recordEndpoints) start(ctx context.Context, p *Params) (Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := record.Options{CustomizedPath: p.Get("customized_path"), MaxSecond: time.Duration(maxSec) * time.Second}
+	cp, err := r.customizedPath(p)
+	if err != nil {
+		return Reply{"result": false}, err
+	}
+	opts := record.Options{CustomizedPath: cp, MaxSecond: time.Duration(maxSec) * time.Second}
 	started, err := r.rec.Start(ctx, key, typ, opts)
 	if errors.Is(err, record.ErrNotPublished) {
 		return Reply{"result": false}, errNotFound
@@ -115,7 +137,11 @@ func (r *recordEndpoints) files(ctx context.Context, p *Params) (Reply, error) {
 		return nil, Errorf(CodeInvalidArgs, "%v", err)
 	}
 	root := r.mp4Root()
-	if cp := p.Get("customized_path"); cp != "" {
+	cp, err := r.customizedPath(p)
+	if err != nil {
+		return nil, err
+	}
+	if cp != "" {
 		root = cp
 	}
 	if abs, err := filepath.Abs(root); err == nil {

@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mediakit/mediakit/pkg/access"
 )
 
 // Code is ZLMediaKit's API result code.
@@ -56,13 +58,21 @@ type Metrics interface {
 	ObserveAPI(name string, code int, d time.Duration)
 }
 
-// Server routes /index/api/NAME to its handler after checking the secret.
+// Server routes /index/api/NAME to its handler after checking who calls.
 type Server struct {
 	// Secret returns the configured api.secret; read at every call so a
 	// change through setServerConfig applies at once.
 	Secret  func() string
 	Log     *slog.Logger
 	Metrics Metrics
+	// Access returns the current access policy (allowed addresses,
+	// trusted proxies, browser origins and hosts); nil allows every
+	// address and no browser origin.
+	Access func() *access.Policy
+	// User, if set, reports whether the request carries the credentials
+	// of a built-in user allowed to call the API from client; such a
+	// caller needs no secret.
+	User func(r *http.Request, client netip.Addr) bool
 
 	handlers map[string]HandlerFunc
 }
@@ -93,15 +103,43 @@ func (s *Server) Names() []string {
 	return out
 }
 
+var defaultPolicy, _ = access.NewPolicy(access.Settings{})
+
+func (s *Server) policy() *access.Policy {
+	if s.Access != nil {
+		if p := s.Access(); p != nil {
+			return p
+		}
+	}
+	return defaultPolicy
+}
+
+func (s *Server) secret() string {
+	if s.Secret == nil {
+		return ""
+	}
+	return s.Secret()
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	name := s.canonicalName(strings.TrimPrefix(r.URL.Path, Prefix))
+	policy := s.policy()
+	secret := s.secret()
+	// A web page calling on behalf of a visitor is refused before
+	// anything is parsed; without a secret the Host must name this
+	// server too (DNS rebinding).
+	if err := policy.CheckBrowser(r, secret == ""); err != nil {
+		s.writeReply(w, r, http.StatusForbidden, Reply{"code": int(CodeAuthFailed), "msg": err.Error()})
+		s.observe(r, name, CodeAuthFailed, start)
+		return
+	}
 	if r.Method == http.MethodOptions {
-		cors(w, r)
+		policy.APICORS(w, r)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	reply, code, msg := s.serve(r, name)
+	reply, code, msg := s.serve(r, name, policy, secret)
 	if reply == nil {
 		reply = Reply{}
 	}
@@ -109,20 +147,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if msg != "" || code != CodeSuccess {
 		reply["msg"] = msg
 	}
-	body, err := json.Marshal(reply)
-	if err != nil {
-		code = CodeException
-		body, _ = json.Marshal(Reply{"code": int(code), "msg": "encode reply: " + err.Error()})
-	}
-	cors(w, r)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	policy.APICORS(w, r)
+	status := http.StatusOK
 	if _, known := s.handlers[name]; !known {
 		// As ZLMediaKit, whose unknown paths fall through to a 404.
-		w.WriteHeader(http.StatusNotFound)
+		status = http.StatusNotFound
 	}
-	_, _ = w.Write(append(body, '\n'))
+	if !s.writeReply(w, r, status, reply) {
+		code = CodeException
+	}
+	s.observe(r, name, code, start)
+}
 
+// writeReply sends reply as JSON; false when it could not be encoded.
+func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, status int, reply Reply) bool {
+	body, err := json.Marshal(reply)
+	ok := err == nil
+	if err != nil {
+		body, _ = json.Marshal(Reply{"code": int(CodeException), "msg": "encode reply: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+	return ok
+}
+
+// observe records and logs one call.
+func (s *Server) observe(r *http.Request, name string, code Code, start time.Time) {
 	d := time.Since(start)
 	if s.Metrics != nil {
 		s.Metrics.ObserveAPI(s.metricName(name), int(code), d)
@@ -159,7 +211,7 @@ func (s *Server) metricName(name string) string {
 	return "unknown"
 }
 
-func (s *Server) serve(r *http.Request, name string) (reply Reply, code Code, msg string) {
+func (s *Server) serve(r *http.Request, name string, policy *access.Policy, secret string) (reply Reply, code Code, msg string) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.Log.Error("api handler panicked", "api", name, "panic", fmt.Sprint(v))
@@ -174,7 +226,7 @@ func (s *Server) serve(r *http.Request, name string) (reply Reply, code Code, ms
 	if err != nil {
 		return nil, CodeInvalidArgs, err.Error()
 	}
-	if err := s.authorize(r, p); err != nil {
+	if err := s.authorize(r, p, policy, secret); err != nil {
 		return nil, err.Code, err.Msg
 	}
 	reply, err = fn(r.Context(), p)
@@ -190,15 +242,24 @@ func (s *Server) serve(r *http.Request, name string) (reply Reply, code Code, ms
 	return reply, CodeSuccess, ""
 }
 
-// authorize: with a secret configured every call must carry it; without
-// one only loopback clients are served.
-func (s *Server) authorize(r *http.Request, p *Params) *Error {
-	secret := ""
-	if s.Secret != nil {
-		secret = s.Secret()
+// authorize: the caller must be in http.allow_ip_range (as ZLMediaKit,
+// secret or not); then a built-in API user passes; otherwise, with a
+// secret configured every call must carry it, and without one only
+// loopback clients are served.
+func (s *Server) authorize(r *http.Request, p *Params, policy *access.Policy, secret string) *Error {
+	client := policy.Client(r)
+	if !policy.IPAllowed(client.Addr) {
+		return &Error{Code: CodeAuthFailed, Msg: "Your ip is not allowed to access the service."}
+	}
+	if s.User != nil && s.User(r, client.Addr) {
+		return nil
 	}
 	if secret == "" {
-		if !isLoopback(r.RemoteAddr) {
+		if client.Forwarded {
+			// A proxy on this host makes every client look like loopback.
+			return &Error{Code: CodeAuthFailed, Msg: "Your ip is not allowed to access the service: the request came through a proxy not listed in http.trusted_proxies, and no api.secret is set"}
+		}
+		if !client.Addr.IsLoopback() {
 			return &Error{Code: CodeAuthFailed, Msg: "Your ip is not allowed to access the service: with no api.secret set, only loopback clients may call the API"}
 		}
 		return nil
@@ -214,24 +275,4 @@ func (s *Server) authorize(r *http.Request, p *Params) *Error {
 		return &Error{Code: CodeAuthFailed, Msg: "Incorrect secret"}
 	}
 	return nil
-}
-
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func cors(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" {
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
-		w.Header().Add("Vary", "Origin")
-		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		// secret: ZLMediaKit also reads the secret from a request header.
-		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, secret")
-	}
 }

@@ -471,6 +471,7 @@ func TestNilLoggerAndSecretFunc(t *testing.T) {
 	s.Handle("ping", func(ctx context.Context, p *Params) (Reply, error) { return Reply{"pong": true}, nil })
 	r := httptest.NewRequest(http.MethodGet, Prefix+"ping", nil)
 	r.RemoteAddr = "127.0.0.1:1"
+	r.Host = "127.0.0.1:8080"
 	_, m := do(t, s, r)
 	wantCode(t, m, CodeSuccess, "")
 	if !jBool(t, m, "pong") {

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mediakit/mediakit/pkg/access"
 )
 
 // Config is the effective configuration of `mediakit serve`.
@@ -20,10 +22,14 @@ type Config struct {
 	General  General
 	HLS      HLS
 	Hook     Hook
-	RTMP     Listener
-	HTTP     Listener
+	RTMP     RTMP
+	HTTP     HTTP
 	Protocol Protocol
+	Record   Record
 	Log      Log
+	// Auth is the built-in publish/play/API authorisation; off while it
+	// has no users.
+	Auth Auth
 }
 
 // API configures the HTTP API.
@@ -31,6 +37,42 @@ type API struct {
 	// Secret every API call must carry; empty serves loopback clients
 	// only.
 	Secret string
+	// AllowOrigin lists the web origins (https://console.example.com)
+	// whose pages may call the API from a browser; "*" allows any.
+	AllowOrigin string
+}
+
+// RTMP configures the RTMP listener.
+type RTMP struct {
+	Addr string
+	// Handshake bounds the handshake and the commands up to publish or
+	// play; KeepAlive ends a publisher that sends nothing for this long.
+	Handshake time.Duration
+	KeepAlive time.Duration
+}
+
+// HTTP configures the HTTP listener and who may call the API.
+type HTTP struct {
+	Addr string
+	// AllowIPRange is ZLMediaKit's http.allow_ip_range: API callers
+	// outside it are refused, secret or not; empty allows every address.
+	AllowIPRange string
+	// TrustedProxies may name their client in X-Forwarded-For.
+	TrustedProxies string
+	// AllowHost lists host names (besides this server's addresses and
+	// localhost) the API answers to when no secret is set.
+	AllowHost string
+	// Handshake bounds the reading of a request head; KeepAlive ends an
+	// idle keep-alive connection.
+	Handshake time.Duration
+	KeepAlive time.Duration
+}
+
+// Record confines recording paths given through the API or a hook reply.
+type Record struct {
+	// AllowPaths lists directories, besides the data dir, that such paths
+	// may resolve into (comma-separated).
+	AllowPaths string
 }
 
 // General holds server-wide settings.
@@ -46,6 +88,15 @@ type General struct {
 	// FlowThreshold (KiB): sessions that moved less are not reported by
 	// on_flow_report.
 	FlowThreshold int64
+	// WriteTimeout ends a player or an HTTP reply whose socket accepts
+	// nothing for this long.
+	WriteTimeout time.Duration
+	// Limits (0: none). MaxConns and MaxConnsPerIP count RTMP and HTTP
+	// connections together.
+	MaxConns            int64
+	MaxConnsPerIP       int64
+	MaxStreams          int64
+	MaxReadersPerStream int64
 }
 
 // Hook configures web hooks: ZLMediaKit's [hook] section.
@@ -84,11 +135,6 @@ func (h *Hook) URLs() map[string]string {
 		"on_record_mp4":         h.OnRecordMP4,
 		"on_record_ts":          h.OnRecordTS,
 	}
-}
-
-// Listener is a network listener's address.
-type Listener struct {
-	Addr string
 }
 
 // Protocol holds per-stream defaults; an on_publish reply may override
@@ -191,5 +237,66 @@ func (c *Config) Validate() error {
 	if c.General.DataDir == "" {
 		return fmt.Errorf("config: general.dataDir: empty")
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"general.writeTimeoutMS", c.General.WriteTimeout},
+		{"rtmp.handshakeSecond", c.RTMP.Handshake},
+		{"rtmp.keepAliveSecond", c.RTMP.KeepAlive},
+		{"http.handshakeSecond", c.HTTP.Handshake},
+		{"http.keepAliveSecond", c.HTTP.KeepAlive},
+	} {
+		// Zero would mean "never": a client could hold a connection
+		// forever, which these settings exist to prevent.
+		if d.v <= 0 {
+			return fmt.Errorf("config: %s: %v is not a positive duration", d.key, d.v)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{
+		{"general.maxConns", c.General.MaxConns},
+		{"general.maxConnsPerIP", c.General.MaxConnsPerIP},
+		{"general.maxStreams", c.General.MaxStreams},
+		{"general.maxReadersPerStream", c.General.MaxReadersPerStream},
+	} {
+		if n.v < 0 {
+			return fmt.Errorf("config: %s: negative %d (0 means no limit)", n.key, n.v)
+		}
+	}
+	if _, err := c.AccessPolicy(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if _, err := c.Auth.Rules(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	for _, p := range c.Record.AllowPathList() {
+		if strings.ContainsRune(p, 0) {
+			return fmt.Errorf("config: record.allow_paths: %q is not a path", p)
+		}
+	}
 	return nil
+}
+
+// AccessPolicy parses the settings that say who may call the API.
+func (c *Config) AccessPolicy() (*access.Policy, error) {
+	return access.NewPolicy(access.Settings{
+		AllowIPRange:   c.HTTP.AllowIPRange,
+		TrustedProxies: c.HTTP.TrustedProxies,
+		AllowOrigin:    c.API.AllowOrigin,
+		AllowHost:      c.HTTP.AllowHost,
+	})
+}
+
+// AllowPathList returns record.allow_paths as a list.
+func (r *Record) AllowPathList() []string {
+	var out []string
+	for _, p := range strings.Split(r.AllowPaths, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

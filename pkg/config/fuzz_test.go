@@ -16,7 +16,7 @@ import (
 // survives WriteTOML and Load unchanged.
 func FuzzLoadTOML(f *testing.F) {
 	var def bytes.Buffer
-	if err := config.Default().WriteTOML(&def); err != nil {
+	if err := config.Default().WriteTOML(&def, true); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(def.Bytes())
@@ -46,7 +46,7 @@ func FuzzLoadTOML(f *testing.F) {
 			t.Fatalf("Load returned an invalid config: %v", err)
 		}
 		var out bytes.Buffer
-		if err := c.WriteTOML(&out); err != nil {
+		if err := c.WriteTOML(&out, true); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {

@@ -60,7 +60,7 @@ func TestNonMillisecondKeyNeedsUnit(t *testing.T) {
 		t.Errorf("Get = %q, want 1m30s", got)
 	}
 	var b strings.Builder
-	if err := c.WriteTOML(&b); err != nil {
+	if err := c.WriteTOML(&b, true); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "\nidleTimeout = \"1m30s\"\n") {

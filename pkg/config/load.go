@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/mediakit/mediakit/pkg/access"
 )
 
 // RegisterFlags adds a flag for every setting that has one, with the
@@ -53,9 +54,9 @@ func LoadWithSaved(fs *pflag.FlagSet, getenv func(string) string, path string, s
 	c := Default()
 	var warnings []string
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readConfigFile(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("config: %w", err)
+			return nil, nil, err
 		}
 		warnings, err = c.applyTOML(data)
 		if err != nil {
@@ -67,13 +68,19 @@ func LoadWithSaved(fs *pflag.FlagSet, getenv func(string) string, path string, s
 		savedKeys = append(savedKeys, k)
 	}
 	sort.Strings(savedKeys)
+	beforeSaved := map[string]string{} // confined keys the saved settings set
 	for _, k := range savedKeys {
 		s, ok := Lookup(k)
 		if !ok || s.Restart {
 			continue
 		}
+		before := format(s, s.field(c))
 		if err := s.set(c, saved[k]); err != nil {
 			warnings = append(warnings, fmt.Sprintf("ignored saved setting %s: %v", k, err))
+			continue
+		}
+		if s.Confined {
+			beforeSaved[k] = before
 		}
 	}
 	for _, s := range settings {
@@ -97,10 +104,63 @@ func LoadWithSaved(fs *pflag.FlagSet, getenv func(string) string, path string, s
 			}
 		}
 	}
+	warnings = append(warnings, c.reconfine(beforeSaved)...)
 	if err := c.Validate(); err != nil {
 		return nil, nil, err
 	}
 	return c, warnings, nil
+}
+
+// reconfine checks again the paths that settings saved through the API
+// set: the data dir or record.allow_paths may have changed since, and a
+// path the API could not set today must not come back from the store.
+// Such a value is dropped for the one it replaced.
+func (c *Config) reconfine(beforeSaved map[string]string) []string {
+	if len(beforeSaved) == 0 {
+		return nil
+	}
+	var warnings []string
+	guard, err := access.NewPathGuard(c.General.DataDir, c.Record.AllowPathList())
+	keys := make([]string, 0, len(beforeSaved))
+	for k := range beforeSaved {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s, _ := Lookup(k)
+		v := format(s, s.field(c))
+		if v == "" {
+			continue
+		}
+		cerr := err
+		if cerr == nil {
+			_, cerr = guard.Confine(v)
+		}
+		if cerr != nil {
+			_ = s.set(c, beforeSaved[k])
+			warnings = append(warnings, fmt.Sprintf("ignored saved setting %s: %v", k, cerr))
+		}
+	}
+	return warnings
+}
+
+// readConfigFile reads at most MaxConfigSize+1 bytes, so a huge or
+// endless file (a device, a FIFO) is refused without being read whole,
+// and checks nesting before the TOML decoder recurses into it.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	if err := checkTOML(data); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return data, nil
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {
@@ -126,6 +186,17 @@ func (c *Config) applyTOML(data []byte) ([]string, error) {
 	}
 	sort.Strings(secNames)
 	for _, sec := range secNames {
+		if sec == "auth" {
+			if err := c.applyAuthTOML(data); err != nil {
+				return nil, err
+			}
+			for k := range doc[sec].(map[string]any) {
+				if k != "users" {
+					warnings = append(warnings, fmt.Sprintf("ignored unknown key %q", "auth."+k))
+				}
+			}
+			continue
+		}
 		table, ok := doc[sec].(map[string]any)
 		if !ok {
 			warnings = append(warnings, fmt.Sprintf("ignored top-level key %q: settings live in sections", sec))
@@ -164,9 +235,11 @@ func (c *Config) applyTOML(data []byte) ([]string, error) {
 	return warnings, nil
 }
 
-// WriteTOML writes c as a TOML file that Load reads back unchanged.
-func (c *Config) WriteTOML(w io.Writer) error {
-	var b bytes.Buffer
+// WriteTOML writes c as a TOML file. With showSecrets Load reads it back
+// unchanged; without, secrets (api.secret, passwords) are left out as
+// comments, so the output can be shown or shared.
+func (c *Config) WriteTOML(w io.Writer, showSecrets bool) error {
+	var b strings.Builder
 	for i, sec := range sections() {
 		if i > 0 {
 			b.WriteByte('\n')
@@ -180,6 +253,10 @@ func (c *Config) WriteTOML(w io.Writer) error {
 			fmt.Fprintf(&b, "# %s\n", s.Usage)
 			v := s.field(c)
 			text := format(s, v)
+			if s.Secret && text != "" && !showSecrets {
+				fmt.Fprintf(&b, "# %s = (%s)\n", key, hiddenNote)
+				continue
+			}
 			switch v.(type) {
 			case *bool, *int64:
 			case *time.Duration:
@@ -192,7 +269,8 @@ func (c *Config) WriteTOML(w io.Writer) error {
 			fmt.Fprintf(&b, "%s = %s\n", key, text)
 		}
 	}
-	_, err := w.Write(b.Bytes())
+	c.Auth.writeAuthTOML(&b, showSecrets)
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 

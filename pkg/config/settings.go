@@ -21,8 +21,12 @@ type Setting struct {
 	// Restart marks settings that apply only at the next start; the API
 	// does not change them.
 	Restart bool
-	// Secret settings are never logged.
+	// Secret settings are never logged, and masked in getServerConfig,
+	// hook bodies and --print-config.
 	Secret bool
+	// Confined settings are paths that, when they come from the API,
+	// must resolve inside the data dir or record.allow_paths.
+	Confined bool
 	// field returns a pointer into c: *string, *bool, *int64 or
 	// *time.Duration.
 	field func(c *Config) any
@@ -60,6 +64,8 @@ func Settings() []Setting { return settings }
 var settings = []Setting{
 	{Key: "api.secret", Flag: "secret", Secret: true, Usage: "secret every API call must carry (empty: only loopback clients may call the API)",
 		field: func(c *Config) any { return &c.API.Secret }},
+	{Key: "api.allow_origin", Usage: "web origins (https://console.example.com, comma-separated; * for any) whose pages may call the API from a browser",
+		field: func(c *Config) any { return &c.API.AllowOrigin }},
 	{Key: "general.mediaServerId", Usage: "this server's id in hooks and the API",
 		field: func(c *Config) any { return &c.General.MediaServerID }},
 	{Key: "general.dataDir", Flag: "data-dir", Restart: true, Usage: "embedded database, recordings and HLS files",
@@ -74,6 +80,16 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.General.NoneReaderDelay }},
 	{Key: "general.flowThreshold", Usage: "KiB a session must move to be reported by on_flow_report",
 		field: func(c *Config) any { return &c.General.FlowThreshold }},
+	{Key: "general.writeTimeoutMS", Flag: "write-timeout", Restart: true, Usage: "a player or HTTP reply whose socket accepts nothing for this long is cut",
+		field: func(c *Config) any { return &c.General.WriteTimeout }},
+	{Key: "general.maxConns", Flag: "max-conns", Usage: "open RTMP and HTTP connections at most; more are closed at once (0: no limit)",
+		field: func(c *Config) any { return &c.General.MaxConns }},
+	{Key: "general.maxConnsPerIP", Flag: "max-conns-per-ip", Usage: "open RTMP and HTTP connections from one address at most (0: no limit)",
+		field: func(c *Config) any { return &c.General.MaxConnsPerIP }},
+	{Key: "general.maxStreams", Flag: "max-streams", Usage: "published streams at most; more publishers are refused (0: no limit)",
+		field: func(c *Config) any { return &c.General.MaxStreams }},
+	{Key: "general.maxReadersPerStream", Flag: "max-readers", Usage: "players of one stream at most; more are refused (0: no limit)",
+		field: func(c *Config) any { return &c.General.MaxReadersPerStream }},
 	{Key: "hook.enable", Usage: "call the web hooks below",
 		field: func(c *Config) any { return &c.Hook.Enable }},
 	{Key: "hook.timeoutSec", Unit: time.Second, Usage: "timeout of one hook request",
@@ -104,8 +120,22 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.Hook.OnServerKeepalive }},
 	{Key: "rtmp.addr", Flag: "rtmp-addr", Restart: true, Usage: "RTMP listener for publish and play (empty: off)",
 		field: func(c *Config) any { return &c.RTMP.Addr }},
+	{Key: "rtmp.handshakeSecond", Unit: time.Second, Restart: true, Usage: "time an RTMP client has for the handshake and the commands up to publish or play",
+		field: func(c *Config) any { return &c.RTMP.Handshake }},
+	{Key: "rtmp.keepAliveSecond", Unit: time.Second, Restart: true, Usage: "an RTMP publisher that sends nothing for this long is closed",
+		field: func(c *Config) any { return &c.RTMP.KeepAlive }},
 	{Key: "http.addr", Flag: "http-addr", Restart: true, Usage: "HTTP listener: API, HTTP-FLV, WS-FLV, /metrics, /healthz (empty: off)",
 		field: func(c *Config) any { return &c.HTTP.Addr }},
+	{Key: "http.allow_ip_range", Usage: "addresses that may call the API, secret or not: a.b.c.d, LOW-HIGH or CIDR, comma-separated (empty: any)",
+		field: func(c *Config) any { return &c.HTTP.AllowIPRange }},
+	{Key: "http.trusted_proxies", Usage: "proxies whose X-Forwarded-For names the client (same syntax as allow_ip_range; empty: none)",
+		field: func(c *Config) any { return &c.HTTP.TrustedProxies }},
+	{Key: "http.allow_host", Usage: "host names, besides this server's addresses and localhost, the API answers to without a secret (comma-separated, *.example.com)",
+		field: func(c *Config) any { return &c.HTTP.AllowHost }},
+	{Key: "http.handshakeSecond", Unit: time.Second, Restart: true, Usage: "time an HTTP client has to send a request head",
+		field: func(c *Config) any { return &c.HTTP.Handshake }},
+	{Key: "http.keepAliveSecond", Unit: time.Second, Restart: true, Usage: "an idle keep-alive HTTP connection is closed after this long",
+		field: func(c *Config) any { return &c.HTTP.KeepAlive }},
 	{Key: "protocol.continue_push_ms", Flag: "continue-push", Usage: "grace period for a dropped publisher to come back before players are ended",
 		field: func(c *Config) any { return &c.Protocol.ContinuePush }},
 	{Key: "protocol.enable_hls", Usage: "live HLS for every stream at APP/STREAM/hls.m3u8",
@@ -116,10 +146,12 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.Protocol.EnableMP4 }},
 	{Key: "protocol.mp4_max_second", Unit: time.Second, Usage: "length of one MP4 recording file before the next starts",
 		field: func(c *Config) any { return &c.Protocol.MP4MaxSecond }},
-	{Key: "protocol.mp4_save_path", Usage: "root of MP4 recordings (empty: DATA_DIR/record)",
+	{Key: "protocol.mp4_save_path", Confined: true, Usage: "root of MP4 recordings (empty: DATA_DIR/record)",
 		field: func(c *Config) any { return &c.Protocol.MP4SavePath }},
-	{Key: "protocol.hls_save_path", Usage: "root of HLS recordings (empty: DATA_DIR/record)",
+	{Key: "protocol.hls_save_path", Confined: true, Usage: "root of HLS recordings (empty: DATA_DIR/record)",
 		field: func(c *Config) any { return &c.Protocol.HLSSavePath }},
+	{Key: "record.allow_paths", Restart: true, Usage: "directories besides the data dir that recording paths from the API or hooks may resolve into (comma-separated)",
+		field: func(c *Config) any { return &c.Record.AllowPaths }},
 	{Key: "hls.segDur", Unit: time.Second, Usage: "target HLS segment duration (segments are cut on keyframes)",
 		field: func(c *Config) any { return &c.HLS.SegDur }},
 	{Key: "hls.segNum", Usage: "segments in a live HLS playlist",
@@ -146,6 +178,9 @@ func Lookup(key string) (Setting, bool) {
 	return Setting{}, false
 }
 
+// DefaultAllowIPRange is ZLMediaKit's http.allow_ip_range default.
+const DefaultAllowIPRange = "::1,127.0.0.1,172.16.0.0-172.31.255.255,192.168.0.0-192.168.255.255,10.0.0.0-10.255.255.255"
+
 // Default returns the built-in configuration.
 func Default() *Config {
 	return &Config{
@@ -157,9 +192,21 @@ func Default() *Config {
 			// ZLMediaKit's defaults
 			NoneReaderDelay: 20 * time.Second,
 			FlowThreshold:   1024,
+			WriteTimeout:    15 * time.Second,
+			// Room for 10 000 players and a few thousand cameras on one
+			// box; below the file descriptors Go raises the soft limit to.
+			MaxConns:            20000,
+			MaxStreams:          10000,
+			MaxReadersPerStream: 20000,
 		},
-		RTMP: Listener{Addr: ":1935"},
-		HTTP: Listener{Addr: ":8080"},
+		RTMP: RTMP{Addr: ":1935", Handshake: 15 * time.Second, KeepAlive: 15 * time.Second},
+		HTTP: HTTP{
+			Addr: ":8080",
+			// ZLMediaKit's default: loopback and the private ranges.
+			AllowIPRange: DefaultAllowIPRange,
+			Handshake:    10 * time.Second,
+			KeepAlive:    30 * time.Second,
+		},
 		Hook: Hook{
 			Timeout:       10 * time.Second,
 			Retry:         1,

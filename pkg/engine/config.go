@@ -32,6 +32,11 @@ type Config struct {
 	// NoneReaderDelay is how long a ready stream must have no reader
 	// before Observer.StreamNoReaders is told. Zero disables it.
 	NoneReaderDelay time.Duration
+	// MaxStreams bounds the streams with a publisher or in their grace
+	// period; MaxReadersPerStream the players (attached or waiting) of
+	// one stream. Zero: no limit. Sinks (recorders, HLS) do not count.
+	MaxStreams          int64
+	MaxReadersPerStream int64
 }
 
 // DefaultConfig returns the defaults of `mediakit serve`.

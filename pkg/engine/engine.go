@@ -66,12 +66,31 @@ func (e *Engine) events() Observer {
 // Config returns the current configuration.
 func (e *Engine) Config() Config { return *e.config.Load() }
 
+// cfg is the current configuration without a copy, for the media path.
+func (e *Engine) cfg() *Config { return e.config.Load() }
+
 // SetConfig replaces the configuration; live streams use it from their next
 // decision on.
 func (e *Engine) SetConfig(cfg Config) { e.config.Store(&cfg) }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
+
+// reserveStream counts a new stream unless that would exceed MaxStreams.
+// A compare-and-swap keeps the bound exact when owners of different
+// streams accept publishers at the same moment.
+func (e *Engine) reserveStream() bool {
+	max := e.cfg().MaxStreams
+	for {
+		n := e.stats.Streams.Load()
+		if max > 0 && n >= max {
+			return false
+		}
+		if e.stats.Streams.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
 
 // lookup returns the stream of key, creating it when create is set.
 func (e *Engine) lookup(key Key, create bool) (*Stream, error) {

@@ -18,6 +18,12 @@ var (
 	ErrReaderTooSlow = errors.New("reader too slow")
 	// ErrEngineClosed is returned once the engine is shutting down.
 	ErrEngineClosed = errors.New("engine closed")
+	// ErrTooManyStreams refuses a publisher of a new stream beyond
+	// Config.MaxStreams.
+	ErrTooManyStreams = errors.New("too many streams")
+	// ErrTooManyReaders refuses a player beyond
+	// Config.MaxReadersPerStream.
+	ErrTooManyReaders = errors.New("too many players of this stream")
 	// ErrInvalidKey rejects an empty app or stream name.
 	ErrInvalidKey = errors.New("invalid stream key")
 

@@ -117,7 +117,7 @@ func (p *Publisher) WriteFrame(f *media.Frame) error {
 	video := f.Track.Kind() == media.KindVideo
 	if (video && f.Key) || (!video && !s.hasVideo) {
 		s.gop.Store(n)
-	} else if g := s.gop.Load(); g != nil && n.bytes-g.bytes > s.e.Config().MaxGOPBytes {
+	} else if g := s.gop.Load(); g != nil && n.bytes-g.bytes > s.e.cfg().MaxGOPBytes {
 		// Too long a GOP to cache: new readers wait for the next keyframe.
 		s.gop.Store(nil)
 	}

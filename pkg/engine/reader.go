@@ -162,30 +162,21 @@ func (r *Reader) collect(dst []*media.Frame) ([]*media.Frame, error) {
 // appended, so a publisher that sends faster than real time (a burst, a
 // file without pacing) does not make keeping-up readers skip.
 func (r *Reader) checkLag(n **node) error {
-	cfg := r.s.e.Config()
+	cfg := r.s.e.cfg()
 	cur := *n
 	if cfg.MaxReaderLag <= 0 || time.Duration(time.Now().UnixNano()-cur.at) <= cfg.MaxReaderLag {
 		return nil
 	}
-	if r.sink {
-		// A recorder must not lose frames to skipping; only the memory
-		// bound ends it.
-		if cfg.MaxReaderLagBytes > 0 && r.s.tail.Load().bytes-cur.bytes > cfg.MaxReaderLagBytes {
-			r.s.e.stats.ReadersDropped.Add(1)
-			r.close(ErrReaderTooSlow)
-			return ErrReaderTooSlow
-		}
-		return nil
-	}
-	tail := r.s.tail.Load()
-	if g := r.s.gop.Load(); g != nil && g.seq > cur.seq {
+	// A recorder must not lose frames to skipping; only the memory bound
+	// ends it.
+	if g := r.s.gop.Load(); !r.sink && g != nil && g.seq > cur.seq {
 		skipped := int64(g.seq - cur.seq)
 		r.skipped += skipped
 		r.s.e.stats.FramesSkipped.Add(skipped)
 		*n = g
 		return nil
 	}
-	if cfg.MaxReaderLagBytes > 0 && tail.bytes-cur.bytes > cfg.MaxReaderLagBytes {
+	if cfg.MaxReaderLagBytes > 0 && r.s.tail.Load().bytes-cur.bytes > cfg.MaxReaderLagBytes {
 		r.s.e.stats.ReadersDropped.Add(1)
 		r.close(ErrReaderTooSlow)
 		return ErrReaderTooSlow

@@ -14,6 +14,10 @@ type SessionInfo struct {
 	Remote   string // peer address
 	Local    string // local address
 	Params   string // query string of the URL, without '?'
+	// Authorization is the HTTP Authorization header (Basic or Bearer)
+	// of an HTTP session, for the built-in authorizer. It is a
+	// credential: never logged or reported.
+	Authorization string
 }
 
 // State is the lifecycle state of a stream.

@@ -16,4 +16,6 @@ type Stats struct {
 	PublishersReplaced atomic.Int64 // publishers replaced by takeover
 	PublisherReturns   atomic.Int64 // publishers that came back within the grace period
 	ReadersNotFound    atomic.Int64 // readers that waited in vain
+	StreamsRefused     atomic.Int64 // publishers refused by Config.MaxStreams
+	ReadersRefused     atomic.Int64 // players refused by Config.MaxReadersPerStream
 }

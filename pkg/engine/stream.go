@@ -176,8 +176,12 @@ func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo, opts Pub
 			s.graceTimer = nil
 			s.e.stats.PublisherReturns.Add(1)
 		case StateIdle:
+			if !s.e.reserveStream() {
+				s.e.stats.StreamsRefused.Add(1)
+				err = ErrTooManyStreams
+				return
+			}
 			s.createdAt = time.Now()
-			s.e.stats.Streams.Add(1)
 		}
 		p = newPublisher(s, info)
 		p.continuePush = opts.ContinuePush
@@ -326,10 +330,14 @@ func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time)
 	w := &waiter{info: info, ch: make(chan *Reader, 1), rejected: make(chan struct{})}
 	var r *Reader
 	var gone bool
+	var full bool
 	err := s.do(ctx, func() {
+		max := s.e.cfg().MaxReadersPerStream
 		switch {
 		case s.state == StateEnded:
 			gone = true
+		case max > 0 && int64(s.playerCount()) >= max:
+			full = true
 		case s.ready():
 			r = s.attachReader(info)
 		default:
@@ -343,6 +351,10 @@ func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time)
 	}
 	if gone {
 		return nil, errStreamGone
+	}
+	if full {
+		s.e.stats.ReadersRefused.Add(1)
+		return nil, ErrTooManyReaders
 	}
 	if r != nil {
 		return r, nil
@@ -379,6 +391,10 @@ func (s *Stream) play(ctx context.Context, info SessionInfo, deadline time.Time)
 	}
 	return nil, ErrNotFound
 }
+
+// playerCount is the players attached or waiting; sinks are not in
+// readers (owner only).
+func (s *Stream) playerCount() int { return len(s.readers) + len(s.waiters) }
 
 func (s *Stream) removeReader(r *Reader) {
 	_ = s.do(context.Background(), func() {
@@ -451,7 +467,7 @@ func (s *Stream) wake() {
 
 // signal wakes readers after an append, at most once per MergeWrite.
 func (s *Stream) signal() {
-	merge := s.e.Config().MergeWrite
+	merge := s.e.cfg().MergeWrite
 	if merge <= 0 {
 		s.wake()
 		return

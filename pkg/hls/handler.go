@@ -3,11 +3,14 @@ package hls
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/pkg/access"
 	"github.com/mediakit/mediakit/pkg/engine"
 )
 
@@ -47,7 +50,7 @@ func (l *Live) Handler(policy func(info engine.StreamInfo) (enabled, demand bool
 			http.NotFound(w, r)
 			return
 		}
-		cors(w, r)
+		l.cors(w, r)
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 		case http.MethodOptions:
@@ -56,6 +59,14 @@ func (l *Live) Handler(policy func(info engine.StreamInfo) (enabled, demand bool
 		default:
 			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := l.authorize(r, key); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			l.Log.Info("hls play denied", "stream", key.String(), "remote", r.RemoteAddr, "error", err.Error())
+			http.Error(w, "play denied", http.StatusForbidden)
 			return
 		}
 		m := l.muxer(key)
@@ -141,12 +152,41 @@ func (l *Live) startOnRequest(ctx context.Context, key engine.Key, policy func(e
 	return nil, engine.ErrNotFound
 }
 
-func cors(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" {
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
-		w.Header().Add("Vary", "Origin")
-	} else {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+func (l *Live) cors(w http.ResponseWriter, r *http.Request) {
+	if l.CORS != nil {
+		l.CORS(w.Header(), r)
+		return
 	}
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 }
+
+// authorize asks the Authorizer whether the client of r may play key,
+// unless it was allowed within GrantTTL.
+func (l *Live) authorize(r *http.Request, key engine.Key) error {
+	if l.Authorizer == nil {
+		return nil
+	}
+	addr, _ := access.ParseAddr(r.RemoteAddr)
+	now := time.Now()
+	g := l.playGrants()
+	if g.check(key, addr, now) {
+		return nil
+	}
+	info := engine.SessionInfo{
+		ID:            "hls-" + strconv.FormatUint(hlsSessionID.Add(1), 10),
+		Protocol:      "hls",
+		Remote:        r.RemoteAddr,
+		Params:        r.URL.RawQuery,
+		Authorization: r.Header.Get("Authorization"),
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		info.Local = la.String()
+	}
+	if err := l.Authorizer.AuthorizePlay(r.Context(), key, info); err != nil {
+		return err
+	}
+	g.add(key, addr, now)
+	return nil
+}
+
+var hlsSessionID atomic.Uint64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,9 +38,38 @@ type Live struct {
 	Engine   LiveEngine
 	Settings func() LiveSettings
 	Log      *slog.Logger
+	// Authorizer, if set, is asked before a client gets a stream's
+	// playlist or segments (the same publish/play authorisation as every
+	// protocol: built-in rules, then on_play); its answer holds for
+	// GrantTTL after the client's last request.
+	Authorizer PlayAuthorizer
+	// CORS sets the CORS headers of a reply; nil allows any origin
+	// without credentials.
+	CORS func(h http.Header, r *http.Request)
+
+	grantsOnce sync.Once
+	grants     *grants
 
 	mu     sync.Mutex
 	muxers map[engine.Key]*liveMuxer
+}
+
+// PlayAuthorizer decides whether a player may play a stream.
+type PlayAuthorizer interface {
+	AuthorizePlay(ctx context.Context, key engine.Key, session engine.SessionInfo) error
+}
+
+// GrantTTL is how long an HLS player stays authorised after its last
+// request: longer than any player waits between playlist refreshes.
+const GrantTTL = 60 * time.Second
+
+// maxGrants bounds the authorisation cache (one entry per client address
+// and stream).
+const maxGrants = 1 << 16
+
+func (l *Live) playGrants() *grants {
+	l.grantsOnce.Do(func() { l.grants = newGrants(GrantTTL, maxGrants) })
+	return l.grants
 }
 
 // liveMuxer is one stream's muxer: an engine sink filling a Window.

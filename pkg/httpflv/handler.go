@@ -38,6 +38,9 @@ type Handler struct {
 	// WriteTimeout ends a player when one write (a batch of frames) does
 	// not complete within this long. It bounds what a stuck player holds.
 	WriteTimeout time.Duration
+	// CORS sets the CORS headers of a reply; nil allows any origin
+	// without credentials.
+	CORS func(h http.Header, r *http.Request)
 
 	nextID     atomic.Uint64
 	sessions   atomic.Int64
@@ -108,15 +111,13 @@ func NewHandler(e Engine, log *slog.Logger) *Handler {
 }
 
 // corsHeaders lets browser players (flv.js, mpegts.js) on other origins
-// read the stream, with credentials when they send an Origin.
-func corsHeaders(r *http.Request, h http.Header) {
-	if origin := r.Header.Get("Origin"); origin != "" {
-		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Allow-Credentials", "true")
-		h.Add("Vary", "Origin")
-	} else {
-		h.Set("Access-Control-Allow-Origin", "*")
+// read the stream; only origins the CORS policy lists get credentials.
+func (h *Handler) corsHeaders(r *http.Request, hdr http.Header) {
+	if h.CORS != nil {
+		h.CORS(hdr, r)
+		return
 	}
+	hdr.Set("Access-Control-Allow-Origin", "*")
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -128,7 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodOptions:
-		corsHeaders(r, w.Header())
+		h.corsHeaders(r, w.Header())
 		w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
 		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 			w.Header().Set("Access-Control-Allow-Headers", req)
@@ -153,6 +154,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Protocol: "http-flv",
 		Remote:   r.RemoteAddr,
 		Params:   r.URL.RawQuery,
+
+		Authorization: r.Header.Get("Authorization"),
 	}
 	if ws {
 		info.Protocol = "ws-flv"
@@ -174,6 +177,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "stream not found", http.StatusNotFound)
 		case errors.Is(err, engine.ErrDenied):
 			http.Error(w, "play denied", http.StatusForbidden)
+		case errors.Is(err, engine.ErrTooManyReaders):
+			http.Error(w, "too many players of this stream", http.StatusServiceUnavailable)
 		case errors.Is(err, context.Canceled):
 			// the player left while waiting
 		default:
@@ -189,7 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var fr framing
 	if ws {
 		hdr := http.Header{}
-		corsHeaders(r, hdr)
+		h.corsHeaders(r, hdr)
 		conn, br, err = websocket.Upgrade(w, r, hdr)
 		if err != nil {
 			log.Info("websocket upgrade failed", "error", err.Error())
@@ -300,7 +305,7 @@ func (h *Handler) hijack(w http.ResponseWriter, r *http.Request) (net.Conn, *buf
 		fr = framingRaw
 	}
 	hdr := http.Header{}
-	corsHeaders(r, hdr)
+	h.corsHeaders(r, hdr)
 	hdr.Set("Content-Type", "video/x-flv")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("Connection", "close")

@@ -223,6 +223,11 @@ func TestHTTPRequestErrors(t *testing.T) {
 		if !strings.Contains(resp.Header.Get("Vary"), "Origin") {
 			t.Errorf("Vary %q, want Origin (the answer depends on it)", resp.Header.Get("Vary"))
 		}
+		resp = do(t, http.MethodOptions, "/live/a.live.flv", map[string]string{"Origin": "http://elsewhere.example"})
+		if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("unlisted Origin: Allow-Origin %q, Allow-Credentials %q; want *, none (no credentials for unlisted pages)",
+				resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"))
+		}
 		resp = do(t, http.MethodOptions, "/live/a.live.flv", nil)
 		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("without Origin: %d, Allow-Origin %q; want 204, *", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/pkg/access"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
@@ -67,6 +68,13 @@ func newTestServer(t testing.TB, cfg engine.Config) *testServer {
 	e := engine.New(cfg, nil)
 	logs := &logRecorder{}
 	h := NewHandler(e, slog.New(&recHandler{r: logs}))
+	// testOrigin is listed, as api.allow_origin does in the server: it gets
+	// credentials; any other origin gets "*".
+	policy, err := access.NewPolicy(access.Settings{AllowOrigin: testOrigin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.CORS = policy.MediaCORS
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		// Sessions first (hijacked connections are the handler's), then

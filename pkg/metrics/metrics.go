@@ -44,12 +44,28 @@ func New(stats *engine.Stats) *Registry {
 	counter("publishers_replaced_total", "Publishers replaced by a new one (takeover).", stats.PublishersReplaced.Load)
 	counter("publisher_returns_total", "Publishers that came back within the grace period.", stats.PublisherReturns.Load)
 	counter("readers_not_found_total", "Readers that waited for a stream that never came.", stats.ReadersNotFound.Load)
+	counter("streams_refused_total", "Publishers of a new stream refused by general.maxStreams.", stats.StreamsRefused.Load)
+	counter("readers_refused_total", "Players refused by general.maxReadersPerStream.", stats.ReadersRefused.Load)
 	return &Registry{reg: reg}
 }
 
 // Gauge registers a gauge read from f at scrape time.
 func (r *Registry) Gauge(name, help string, f func() float64) {
 	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mediakit", Name: name, Help: help}, f))
+}
+
+// GaugeWith registers a gauge with constant labels, read from f at scrape
+// time; several gauges may share a name with different label values.
+func (r *Registry) GaugeWith(name, help string, labels map[string]string, f func() float64) {
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "mediakit", Name: name, Help: help,
+		ConstLabels: labels}, f))
+}
+
+// CounterWith registers a counter with constant labels, read from f at
+// scrape time.
+func (r *Registry) CounterWith(name, help string, labels map[string]string, f func() float64) {
+	r.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "mediakit", Name: name, Help: help,
+		ConstLabels: labels}, f))
 }
 
 // Handler serves the Prometheus text format.

@@ -56,6 +56,8 @@ func (c *conn) runPlay(key engine.Key, params string, cmd *command) error {
 			c.refuse("NetStream.Play.StreamNotFound", "No such stream: "+key.String())
 		case errors.Is(err, engine.ErrDenied):
 			c.refuse("NetStream.Play.Failed", "Play denied: "+key.String())
+		case errors.Is(err, engine.ErrTooManyReaders):
+			c.refuse("NetStream.Play.Failed", "Too many players: "+key.String())
 		}
 		return err
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -419,7 +420,7 @@ func TestWVPConnect(t *testing.T) {
 	_, rtmpPort := splitHostPort(ts.RTMPAddr())
 	for k, want := range map[string]string{"general.mediaServerId": "mediakit", "hook.alive_interval": "10",
 		"http.port": httpPort, "rtmp.port": rtmpPort, "rtsp.port": "0", "rtmp.sslport": "0", "rtsp.sslport": "0",
-		"http.sslport": "0", "rtp_proxy.port": "0", "hook.enable": "0", "api.secret": "wvp-secret"} {
+		"http.sslport": "0", "rtp_proxy.port": "0", "hook.enable": "0", "api.secret": SecretMask} {
 		if data[k] != want {
 			t.Errorf("getServerConfig %s = %v, want %q", k, data[k], want)
 		}
@@ -458,9 +459,22 @@ func TestWVPConnect(t *testing.T) {
 		"record.appName":             {"record"},
 		"hook.alive_interval":        {"1"},
 	}
+	// WVP sends its record path with its hooks. /data is outside the data
+	// dir and record.allow_paths: that key is refused, naming it, and the
+	// rest applies, so WVP still gets its hooks.
 	r := ts.apiCall(t, "setServerConfig", wvp)
-	if code(r) != 0 {
-		t.Fatalf("WVP's setServerConfig: %v", r)
+	if code(r) != -300 || !strings.Contains(fmt.Sprint(r["msg"]), "protocol.mp4_save_path") || r["changed"] == float64(0) {
+		t.Fatalf("WVP's setServerConfig: %v, want -300 naming protocol.mp4_save_path with the other keys changed", r)
+	}
+	if got := ts.Config().Protocol.MP4SavePath; got != "" {
+		t.Errorf("refused mp4_save_path applied: %q", got)
+	}
+	// Echoing getServerConfig's masked secret back changes nothing.
+	if r := ts.apiCall(t, "setServerConfig", url.Values{"secret": {"wvp-secret"}, "api.secret": {SecretMask}}); code(r) != 0 {
+		t.Errorf("setServerConfig with the masked secret: %v", r)
+	}
+	if ts.Config().API.Secret != "wvp-secret" {
+		t.Errorf("api.secret became %q after echoing the mask", ts.Config().API.Secret)
 	}
 	for i := 0; i < 2; i++ {
 		ka := h.wait(t, "on_server_keepalive", 5*time.Second)

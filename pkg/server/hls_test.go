@@ -102,6 +102,7 @@ func TestLiveHLS(t *testing.T) {
 		c.HLS.SegDur = 2 * time.Second
 		c.HLS.SegNum = segNum
 		c.HLS.SegRetain = retain
+		c.API.AllowOrigin = "http://player.example" // gets credentials; others get *
 	})
 	testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/hls1", true)
 	waitStream(t, ts, "live/hls1")

@@ -22,7 +22,18 @@ func (s *Server) sinkPolicy(info engine.StreamInfo) map[string]func() engine.Sin
 		sinks[hls.SinkName] = s.hls.NewSink(info.Key, false)
 	}
 	if option(info, "enable_mp4", cfg.Protocol.EnableMP4) {
-		opts := record.Options{CustomizedPath: info.Options.Values["mp4_save_path"]}
+		opts := record.Options{}
+		if p := info.Options.Values["mp4_save_path"]; p != "" {
+			// A path from the on_publish reply is confined like one from
+			// the API; a refused one records under the default root, so
+			// the recording is not lost.
+			if confined, err := s.confinePath(p); err != nil {
+				s.log.Warn("on_publish mp4_save_path refused; recording under the default root",
+					"stream", info.Key.String(), "error", err.Error())
+			} else {
+				opts.CustomizedPath = confined
+			}
+		}
 		if v, ok := info.Options.Values["mp4_max_second"]; ok {
 			if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
 				opts.MaxSecond = time.Duration(n * float64(time.Second))

@@ -422,6 +422,7 @@ func TestRecordAPI(t *testing.T) {
 		c.Hook.Enable = true
 		c.Hook.OnRecordMP4 = h.url("on_record_mp4")
 		c.Hook.OnRecordTS = h.url("on_record_ts")
+		c.Record.AllowPaths = t.TempDir()
 	})
 	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/api?k=v", true)
 	waitStream(t, ts, "live/api")
@@ -445,7 +446,8 @@ func TestRecordAPI(t *testing.T) {
 	// possible on the same stream, so record another stream.
 	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/api2", true)
 	waitStream(t, ts, "live/api2")
-	custom := t.TempDir()
+	// An allowed root outside the data dir (record.allow_paths).
+	custom := ts.Config().Record.AllowPaths
 	if r := ts.apiCall(t, "startRecord", recordArgs("api2", record.TypeMP4, "customized_path", custom, "max_second", "1")); code(r) != 0 || r["result"] != true {
 		t.Fatalf("startRecord customized_path: %v", r)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/pkg/access"
 	"github.com/mediakit/mediakit/pkg/api"
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -22,6 +23,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/httpflv"
 	"github.com/mediakit/mediakit/pkg/metrics"
+	"github.com/mediakit/mediakit/pkg/netlimit"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 	"github.com/mediakit/mediakit/pkg/session"
@@ -80,6 +82,8 @@ type Server struct {
 	http       *http.Server
 	hlsHandler http.Handler
 	metrics    *metrics.Registry
+	limiter    *netlimit.Limiter
+	guardPtr   atomic.Pointer[guard]
 
 	rtmpLn net.Listener
 	httpLn net.Listener
@@ -97,6 +101,8 @@ func EngineConfig(cfg *config.Config) engine.Config {
 	ec.Takeover = cfg.General.Takeover
 	ec.MergeWrite = cfg.General.MergeWrite
 	ec.NoneReaderDelay = cfg.General.NoneReaderDelay
+	ec.MaxStreams = cfg.General.MaxStreams
+	ec.MaxReadersPerStream = cfg.General.MaxReadersPerStream
 	return ec
 }
 
@@ -108,6 +114,14 @@ func New(cfg *config.Config, opts Options) *Server {
 	}
 	s := &Server{log: log, logLevel: opts.LogLevel, version: opts.Version, store: opts.Store, errs: make(chan error, 2)}
 	s.cfg.Store(cfg)
+	g, err := buildGuard(cfg)
+	if err != nil {
+		// Validate parsed the same settings; only an unreadable working
+		// directory gets here. Refuse everything rather than guess.
+		log.Error("access settings unusable; refusing API calls and recording paths", "error", err.Error())
+		g = &guard{policy: denyAllPolicy(), paths: denyAllPaths()}
+	}
+	s.guardPtr.Store(g)
 	s.Engine = engine.New(EngineConfig(cfg), log)
 	s.Sessions = session.NewRegistry()
 	s.metrics = metrics.New(s.Engine.Stats())
@@ -117,20 +131,37 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.hooks = hook.NewHooks(s.hookc, s.Engine, func() int64 { return s.Config().General.FlowThreshold * 1024 }, log)
 	s.records = &record.Manager{Engine: s.Engine, Settings: s.recordSettings, Notify: s.hooks, Log: log}
 	s.hls = hls.NewLive(s.Engine, s.hlsSettings, log)
+	authz := authChain{s: s, next: s.hooks}
 	s.Engine.SetObserver(s.hooks)
 	s.Engine.SetSinkPolicy(s.sinkPolicy)
-	s.Engine.SetAuthorizer(s.hooks)
+	s.Engine.SetAuthorizer(authz)
+	s.hls.Authorizer = authz
+	s.hls.CORS = s.mediaCORS
 
+	s.limiter = netlimit.New(func() netlimit.Limits {
+		c := s.Config()
+		return netlimit.Limits{MaxConns: int(c.General.MaxConns), MaxConnsPerIP: int(c.General.MaxConnsPerIP)}
+	})
+	s.limiter.Log = log
 	s.rtmp = rtmp.NewServer(s.Engine, log)
 	s.rtmp.Registry = s.Sessions
+	s.rtmp.HandshakeTimeout = cfg.RTMP.Handshake
+	s.rtmp.IdleTimeout = cfg.RTMP.KeepAlive
+	s.rtmp.WriteTimeout = cfg.General.WriteTimeout
 	s.flv = httpflv.NewHandler(s.Engine, log)
 	s.flv.Registry = s.Sessions
+	s.flv.WriteTimeout = cfg.General.WriteTimeout
+	s.flv.CORS = s.mediaCORS
 	s.metrics.Gauge("rtmp_sessions", "Open RTMP connections.", func() float64 { return float64(s.rtmp.Sessions()) })
 	s.metrics.Gauge("flv_sessions", "Open HTTP-FLV and WebSocket-FLV sessions.", func() float64 { return float64(s.flv.Sessions()) })
 	s.metrics.Gauge("hook_events_dropped", "Hook notifications dropped because the hook queue was full.",
 		func() float64 { return float64(s.hookc.Dropped()) })
 
+	s.registerLimitMetrics()
+
 	s.api = api.NewServer(func() string { return s.Config().API.Secret }, log, calls)
+	s.api.Access = func() *access.Policy { return s.guard().policy }
+	s.api.User = s.apiUser
 	s.api.RegisterZLM(api.Deps{
 		Engine:    s.Engine,
 		Sessions:  s.Sessions,
@@ -138,7 +169,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		Version:   api.VersionInfo{BranchName: "mediakit", BuildTime: buildTime(), CommitHash: opts.Version},
 		Statistic: s.statistic,
 	})
-	s.api.RegisterRecord(s.records, func() string { return s.recordSettings().MP4Root })
+	s.api.RegisterRecord(s.records, func() string { return s.recordSettings().MP4Root }, s.confinePath)
 
 	s.hlsHandler = s.hls.Handler(s.hlsPolicy)
 	mux := http.NewServeMux()
@@ -147,11 +178,12 @@ func New(cfg *config.Config, opts Options) *Server {
 	mux.Handle(api.Prefix, http.MaxBytesHandler(s.api, api.MaxBodySize+4096))
 	mux.HandleFunc("/", s.route)
 	s.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           withWriteDeadline(mux, func() time.Duration { return cfg.General.WriteTimeout }),
+		ReadHeaderTimeout: cfg.HTTP.Handshake,
 		ReadTimeout:       60 * time.Second,
-		// No WriteTimeout: streaming responses set per-write deadlines.
-		IdleTimeout:    120 * time.Second,
+		// No WriteTimeout: withWriteDeadline arms one per reply at its
+		// first byte, and streaming replies set one per write.
+		IdleTimeout:    cfg.HTTP.KeepAlive,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -197,21 +229,24 @@ func (s *Server) Start() error {
 		}
 		s.store, s.ownStore = st, true
 	}
-	var err error
 	if cfg.RTMP.Addr != "" {
-		if s.rtmpLn, err = net.Listen("tcp", cfg.RTMP.Addr); err != nil {
+		ln, err := net.Listen("tcp", cfg.RTMP.Addr)
+		if err != nil {
 			s.closeStore()
 			return fmt.Errorf("rtmp: listen %s: %w", cfg.RTMP.Addr, opCause(err))
 		}
+		s.rtmpLn = s.limiter.Listen(ln, "rtmp")
 	}
 	if cfg.HTTP.Addr != "" {
-		if s.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+		if err != nil {
 			if s.rtmpLn != nil {
 				s.rtmpLn.Close()
 			}
 			s.closeStore()
 			return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Addr, opCause(err))
 		}
+		s.httpLn = s.limiter.Listen(ln, "http")
 	}
 	s.started = time.Now()
 	if s.rtmpLn != nil {

@@ -21,6 +21,11 @@ func (s *Server) ServerConfig() map[string]string {
 	out := make(map[string]string, 64)
 	for _, key := range config.Keys() {
 		v, _ := c.APIValue(key)
+		if setting, _ := config.Lookup(key); setting.Secret && v != "" {
+			// getServerConfig and on_server_started are read by
+			// dashboards and logged by platforms: never the secret.
+			v = SecretMask
+		}
 		out[key] = v
 	}
 	port := func(addr string) string {
@@ -46,6 +51,11 @@ func (s *Server) ServerConfig() map[string]string {
 	return out
 }
 
+// SecretMask stands for a secret in getServerConfig and hook bodies. A
+// setServerConfig that sends it back (a platform echoing what it read)
+// leaves the secret unchanged.
+const SecretMask = "******"
+
 // SetServerConfig applies setServerConfig: known keys that can change
 // without a restart are validated together, saved in the store, then
 // applied. Unknown keys and keys that need a restart are skipped, as
@@ -64,7 +74,7 @@ func (s *Server) SetServerConfig(values map[string]string) (int, error) {
 	sort.Strings(keys)
 	for _, key := range keys {
 		setting, ok := config.Lookup(key)
-		if !ok || setting.Restart {
+		if !ok || setting.Restart || (setting.Secret && values[key] == SecretMask) {
 			skipped = append(skipped, key)
 			continue
 		}
@@ -85,20 +95,56 @@ func (s *Server) SetServerConfig(values map[string]string) (int, error) {
 	if err := next.Validate(); err != nil {
 		return 0, &api.Error{Code: api.CodeInvalidArgs, Msg: err.Error()}
 	}
+	g, err := buildGuard(next)
+	if err != nil {
+		return 0, &api.Error{Code: api.CodeInvalidArgs, Msg: err.Error()}
+	}
+	// A recording root from the API must stay inside the data dir or
+	// record.allow_paths, as customized_path must. A refused one is
+	// left out and reported, while the other keys still apply: platforms
+	// such as WVP-GB28181-pro send their record path with their hook
+	// URLs, and losing the hooks would break them.
+	var refused []string
+	for _, key := range sortedKeys(changed) {
+		setting, _ := config.Lookup(key)
+		if !setting.Confined || changed[key] == "" {
+			continue
+		}
+		if _, err := g.paths.Confine(changed[key]); err != nil {
+			before, _ := cur.Get(key)
+			_ = next.Set(key, before)
+			delete(changed, key)
+			refused = append(refused, fmt.Sprintf("%s: %v", key, err))
+			s.log.Warn("setServerConfig path refused; list its directory in record.allow_paths to allow it",
+				"key", key, "error", err.Error())
+		}
+	}
+	var refusal error
+	if len(refused) > 0 {
+		refusal = &api.Error{Code: api.CodeInvalidArgs, Msg: strings.Join(refused, "; ")}
+	}
+	if len(changed) == 0 {
+		return 0, refusal
+	}
 	if s.store != nil {
 		if err := s.store.SetConfig(changed); err != nil {
 			return 0, err
 		}
 	}
 	s.cfg.Store(next)
+	s.guardPtr.Store(g)
 	s.apply(next)
-	names := make([]string, 0, len(changed))
-	for k := range changed {
-		names = append(names, k)
+	s.log.Info("configuration changed through the API", "keys", strings.Join(sortedKeys(changed), ","))
+	return len(changed), refusal
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	sort.Strings(names)
-	s.log.Info("configuration changed through the API", "keys", strings.Join(names, ","))
-	return len(changed), nil
+	sort.Strings(keys)
+	return keys
 }
 
 // apply pushes a new configuration to the parts that read it once.

@@ -21,6 +21,8 @@ type Options struct {
 	IO          *cmdutil.IO
 	ConfigFile  string
 	PrintConfig bool
+	// ShowSecrets makes --print-config include api.secret and passwords.
+	ShowSecrets bool
 	Config      *config.Config
 	// Ready, if set, is called with the running server (tests use it to
 	// learn the bound addresses).
@@ -51,6 +53,9 @@ dir), then the TOML file given with --config, then built-in defaults.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := opts.configFile(io)
+			if opts.ShowSecrets && !opts.PrintConfig {
+				return cmdutil.UsageError(fmt.Errorf("--show-secrets only applies with --print-config"))
+			}
 			cfg, warnings, err := config.Load(cmd.Flags(), io.Env(), file)
 			if err != nil {
 				return cmdutil.UsageError(err)
@@ -70,6 +75,7 @@ dir), then the TOML file given with --config, then built-in defaults.`,
 	}
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "TOML config file (MEDIAKIT_CONFIG)")
 	cmd.Flags().BoolVar(&opts.PrintConfig, "print-config", false, "print the effective configuration as TOML and exit")
+	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "with --print-config, include api.secret and passwords instead of hiding them")
 	config.RegisterFlags(cmd.Flags())
 	return cmd
 }
@@ -123,7 +129,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if cfg, err = opts.withSaved(saved); err != nil {
 			return err
 		}
-		return cfg.WriteTOML(opts.IO.Out)
+		return cfg.WriteTOML(opts.IO.Out, opts.ShowSecrets)
 	}
 	st, err := store.Open(cfg.General.DataDir, 3*time.Second)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ addr = "127.0.0.1:8081"
 	want.RTMP.Addr = "127.0.0.1:1936"            // flag
 	want.General.MaxStreamWait = 2 * time.Second
 	want.General.Takeover = true
-	if *o.Config != *want {
+	if !reflect.DeepEqual(o.Config, want) {
 		t.Errorf("config\n got %+v\nwant %+v", *o.Config, *want)
 	}
 }
@@ -91,7 +92,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *o.Config != *config.Default() {
+	if !reflect.DeepEqual(o.Config, config.Default()) {
 		t.Errorf("config %+v, want the defaults", *o.Config)
 	}
 	if o.ConfigFile != "" || o.PrintConfig {
