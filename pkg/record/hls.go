@@ -2,7 +2,6 @@ package record
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -35,22 +34,23 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 	if r.dir == "" {
 		// Two recordings started within a second get HH-MM-SS and
 		// HH-MM-SS-1: the second must not overwrite the first's files.
-		dir, err := newDir(filepath.Join(r.streamDir(), "hls", r.started.Format("2006-01-02")), r.started.Format("15-04-05"))
+		parent := filepath.Join(r.streamDir(), "hls", r.started.Format("2006-01-02"))
+		dir, err := newDir(parent, r.started.Format("15-04-05"))
 		if err != nil {
-			r.log.Error("hls recording failed", "error", err.Error())
+			r.report("hls recording failed", parent, err)
 			r.result.fail("", err)
 			return
 		}
 		r.dir = dir
 	}
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
-		r.log.Error("hls recording failed", "error", err.Error())
+	if err := mkdirAllSync(r.dir); err != nil {
+		r.report("hls recording failed", r.dir, err)
 		r.result.fail(r.dir, err)
 		return
 	}
 	r.playlist = hls.MediaPlaylist{Version: hls.PlaylistVersion, PlaylistType: "EVENT"}
 	if err := r.newSegmenter(reader.Tracks(), 0, false); err != nil {
-		r.log.Error("hls recording failed", "error", err.Error())
+		r.report("hls recording failed", r.dir, err)
 		r.result.fail(r.dir, err)
 		return
 	}
@@ -72,7 +72,7 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 				}
 			}
 			if werr != nil {
-				r.log.Error("hls recording failed", "dir", r.dir, "error", werr.Error())
+				r.report("hls recording failed", r.dir, werr)
 				r.result.fail(r.dir, werr)
 				r.failed = true
 			}
@@ -80,8 +80,7 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 		clear(frames)
 		if err != nil || r.failed {
 			r.seg.Flush()
-			r.playlist.Ended = true
-			r.writePlaylist()
+			r.end()
 			var dur time.Duration
 			var size int64
 			for _, s := range r.playlist.Segments {
@@ -119,26 +118,35 @@ func (r *hlsRecorder) newSegmenter(tracks []*media.Track, nextSeq uint64, discon
 	return nil
 }
 
+// onSegment makes the segment durable, then the playlist naming it, then
+// tells on_record_ts: after a crash at any point every segment the
+// playlist names exists whole, and every notified segment is in it.
 func (r *hlsRecorder) onSegment(s *hls.Segment) {
 	if r.failed {
 		return
 	}
 	name := hls.SegmentURI(s.Seq)
 	path := filepath.Join(r.dir, name)
-	if err := os.WriteFile(path, s.Data, 0o644); err != nil {
-		r.log.Error("hls segment not written", "file", path, "error", err.Error())
-		r.result.fail("", err) // err names the file
-		r.failed = true
+	if err := writeFileSync(path, s.Data); err != nil {
+		r.fail("hls segment not written", path, err)
 		return
 	}
-	r.result.Bytes += int64(len(s.Data))
+	n, target := len(r.playlist.Segments), r.playlist.TargetDuration
 	r.playlist.Segments = append(r.playlist.Segments, hls.PlaylistSegment{
 		Seq: s.Seq, Duration: s.Duration, URI: name, Discontinuity: s.Discontinuity,
 	})
 	if d := hls.TargetSeconds(s.Duration); d > r.playlist.TargetDuration {
 		r.playlist.TargetDuration = d
 	}
-	r.writePlaylist()
+	if err := r.writePlaylist(); err != nil {
+		// The segment stays on disk but out of the recording: the
+		// playlist ended when the recording stops must not name a
+		// segment nobody was told of.
+		r.playlist.Segments, r.playlist.TargetDuration = r.playlist.Segments[:n], target
+		r.fail("hls playlist not written", r.playlistPath(), err)
+		return
+	}
+	r.result.Bytes += int64(len(s.Data))
 	if r.notify != nil {
 		r.notify.RecordTS(Info{
 			Key: r.key, Params: r.params, StartTime: s.Created.Add(-s.Duration), FileSize: int64(len(s.Data)),
@@ -147,24 +155,38 @@ func (r *hlsRecorder) onSegment(s *hls.Segment) {
 	}
 }
 
-// writePlaylist replaces the playlist atomically (write, then rename), so
-// a player never reads half a file.
-func (r *hlsRecorder) writePlaylist() {
+// fail reports a write failure and stops the recording.
+func (r *hlsRecorder) fail(msg, file string, err error) {
+	r.report(msg, file, err)
+	r.result.fail("", err) // err names the file
+	r.failed = true
+}
+
+// end writes the playlist with EXT-X-ENDLIST, after the last segment.
+func (r *hlsRecorder) end() {
+	r.playlist.Ended = true
+	err := r.writePlaylist()
+	switch {
+	case err == nil:
+	case r.failed:
+		// Already reported and counted: the recording stopped on the
+		// failure this probably repeats.
+		r.log.Warn("hls playlist not ended", "file", r.playlistPath(), "error", err.Error())
+	default:
+		r.fail("hls playlist not written", r.playlistPath(), err)
+	}
+}
+
+func (r *hlsRecorder) playlistPath() string { return filepath.Join(r.dir, PlaylistName) }
+
+// writePlaylist replaces the playlist durably and atomically, so a player
+// never reads half a file and a crash leaves the last complete one.
+func (r *hlsRecorder) writePlaylist() error {
 	if len(r.playlist.Segments) == 0 {
-		return
+		return nil
 	}
 	if r.playlist.TargetDuration == 0 {
 		r.playlist.TargetDuration = 1
 	}
-	path := filepath.Join(r.dir, PlaylistName)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, r.playlist.Marshal(), 0o644); err != nil {
-		r.log.Error("hls playlist not written", "file", path, "error", err.Error())
-		r.result.fail("", err)
-		return
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		r.log.Error("hls playlist not written", "file", path, "error", err.Error())
-		r.result.fail("", err)
-	}
+	return writeFileSync(r.playlistPath(), r.playlist.Marshal())
 }

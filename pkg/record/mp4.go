@@ -1,6 +1,8 @@
 package record
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,6 +38,9 @@ type mp4Recorder struct {
 	// pending holds audio that comes before the first video keyframe, so
 	// the file does not lose the start of the sound.
 	pending []*media.Frame
+	// syncFile, when set, replaces (*os.File).Sync: tests inject a
+	// failing fsync, which a real disk only shows when it is failing.
+	syncFile func(*os.File) error
 }
 
 func (r *mp4Recorder) Run(reader *engine.Reader) {
@@ -51,9 +56,9 @@ func (r *mp4Recorder) Run(reader *engine.Reader) {
 				if name == "" {
 					name = r.fixedPath
 				}
-				r.log.Error("mp4 recording failed", "file", name, "error", werr.Error())
+				r.report("mp4 recording failed", name, werr)
 				r.result.fail(name, werr)
-				r.finish()
+				r.finishAfter(werr)
 				return
 			}
 		}
@@ -158,20 +163,30 @@ func (r *mp4Recorder) open(first *media.Frame) error {
 	var f *os.File
 	var path string
 	var err error
+	// r.path names the file being opened from here on, so a failure to
+	// create it names it rather than the previous file, or nothing.
 	if r.fixedPath != "" && len(r.result.Files) == 0 {
 		path = r.fixedPath
-		if dir := filepath.Dir(path); dir != "" {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
+		r.path = path
+		dir := filepath.Dir(path)
+		if err := mkdirAllSync(dir); err != nil {
+			return err
 		}
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err == nil {
+			if err = syncDir(dir); err != nil {
+				f.Close()
+			}
+		}
 	} else if r.fixedPath != "" {
 		ext := filepath.Ext(r.fixedPath)
-		f, path, err = newFile(filepath.Dir(r.fixedPath), strings.TrimSuffix(filepath.Base(r.fixedPath), ext)+"-"+strconv.Itoa(len(r.result.Files)), ext)
+		dir, stem := filepath.Dir(r.fixedPath), strings.TrimSuffix(filepath.Base(r.fixedPath), ext)+"-"+strconv.Itoa(len(r.result.Files))
+		r.path = filepath.Join(dir, stem+ext)
+		f, path, err = newFile(dir, stem, ext)
 	} else {
-		dir := filepath.Join(r.streamDir(), r.started.Format("2006-01-02"))
-		f, path, err = newFile(dir, r.started.Format("15-04-05"), ".mp4")
+		dir, stem := filepath.Join(r.streamDir(), r.started.Format("2006-01-02")), r.started.Format("15-04-05")
+		r.path = filepath.Join(dir, stem+".mp4")
+		f, path, err = newFile(dir, stem, ".mp4")
 	}
 	if err != nil {
 		return err
@@ -189,25 +204,42 @@ func (r *mp4Recorder) open(first *media.Frame) error {
 }
 
 // finish finalises the open file, if any, and reports it.
-func (r *mp4Recorder) finish() {
+func (r *mp4Recorder) finish() { r.finishAfter(nil) }
+
+// finishAfter finalises the open file, if any. on_record_mp4 is told only
+// of a file that was finalised, synced and closed without error: a hook
+// that moves, uploads or deletes the file must not get one a crash could
+// still truncate, or that is not a playable MP4. cause, when not nil, is
+// the failure already reported for this file, not reported again when
+// finalising fails with it.
+func (r *mp4Recorder) finishAfter(cause error) {
 	if r.w == nil {
 		return
 	}
 	w, f, path := r.w, r.f, r.path
 	r.w, r.f = nil, nil
 	err := w.Close()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		// mp4.Writer syncs only with Options.Sync; the notification
+		// promises the whole file is on disk either way, and a second
+		// fsync with nothing dirty is cheap.
+		err = r.fsync(f, path)
 	}
-	if err != nil {
-		r.log.Error("mp4 file not finalised", "file", path, "error", err.Error())
-		r.result.fail(path, err)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("record: close %s: %w", path, cerr)
 	}
 	size := int64(0)
 	if st, serr := os.Stat(path); serr == nil {
 		size = st.Size()
 	}
 	r.result.add(path, size, w.Duration(), w.Frames())
+	if err != nil {
+		if cause == nil || !errors.Is(err, cause) {
+			r.report("mp4 file not finalised", path, err)
+			r.result.fail(path, err)
+		}
+		return
+	}
 	if r.notify != nil {
 		r.notify.RecordMP4(Info{
 			Key: r.key, Params: r.params, StartTime: r.started, FileSize: size, TimeLen: w.Duration(),
@@ -218,4 +250,15 @@ func (r *mp4Recorder) finish() {
 		})
 	}
 	r.log.Info("mp4 file finished", "file", path, "duration", w.Duration().Round(time.Millisecond).String(), "bytes", size)
+}
+
+func (r *mp4Recorder) fsync(f *os.File, path string) error {
+	sync := (*os.File).Sync
+	if r.syncFile != nil {
+		sync = r.syncFile
+	}
+	if err := sync(f); err != nil {
+		return fmt.Errorf("record: sync %s: %w", path, err)
+	}
+	return nil
 }

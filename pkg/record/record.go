@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -79,12 +80,33 @@ type Engine interface {
 	HasSink(ctx context.Context, key engine.Key, name string) (bool, error)
 }
 
-// Manager starts and stops recordings.
+// Manager starts and stops recordings. It must not be copied after first
+// use.
 type Manager struct {
 	Engine   Engine
 	Settings func() Settings
 	Notify   Notifier
 	Log      *slog.Logger
+
+	failures [2]atomic.Int64 // by Type
+}
+
+// Failures is how many failures the recorders of type t made through
+// NewSink have had since the Manager was made: files or segments that
+// could not be created, written, synced or finalised, each of which was
+// logged and not notified. Unknown types have none.
+func (m *Manager) Failures(t Type) int64 {
+	if c := m.failureCounter(t); c != nil {
+		return c.Load()
+	}
+	return 0
+}
+
+func (m *Manager) failureCounter(t Type) *atomic.Int64 {
+	if t < 0 || int(t) >= len(m.failures) {
+		return nil
+	}
+	return &m.failures[t]
 }
 
 // ErrNotPublished is returned for a stream that is not published.
@@ -138,7 +160,7 @@ func (m *Manager) NewSink(key engine.Key, params string, typ Type, opts Options)
 	}
 	log := m.log().With("stream", key.String(), "record", typ.String())
 	return func() engine.Sink {
-		base := recorderBase{key: key, params: params, root: abs, notify: m.Notify, log: log}
+		base := recorderBase{key: key, params: params, root: abs, notify: m.Notify, log: log, failures: m.failureCounter(typ)}
 		if typ == TypeHLS {
 			return &hlsRecorder{recorderBase: base, segDur: s.SegDur}
 		}
@@ -175,6 +197,18 @@ type recorderBase struct {
 	root   string
 	notify Notifier
 	log    *slog.Logger
+	// failures counts what report reports; nil for `mediakit record`,
+	// whose failures end the command through Result.Err.
+	failures *atomic.Int64
+}
+
+// report logs a failure that lost recorded media, in one line naming the
+// file and the cause, and counts it for /metrics.
+func (b *recorderBase) report(msg, file string, err error) {
+	b.log.Error(msg, "file", file, "error", err.Error())
+	if b.failures != nil {
+		b.failures.Add(1)
+	}
 }
 
 // streamDir is ROOT/APP/STREAM, ZLMediaKit's layout.
@@ -183,10 +217,11 @@ func (b *recorderBase) streamDir() string {
 }
 
 // newFile creates DIR/NAME, adding -1, -2, ... before the extension when
-// a file of that name exists (two files started within a second).
+// a file of that name exists (two files started within a second). The
+// new name is durable (its directory is synced) when it returns.
 func newFile(dir, stem, ext string) (*os.File, string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", fmt.Errorf("record: %w", err)
+	if err := mkdirAllSync(dir); err != nil {
+		return nil, "", err
 	}
 	for i := 0; i < 1000; i++ {
 		name := stem + ext
@@ -201,16 +236,22 @@ func newFile(dir, stem, ext string) (*os.File, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("record: %w", err)
 		}
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			os.Remove(path)
+			return nil, "", err
+		}
 		return f, path, nil
 	}
 	return nil, "", fmt.Errorf("record: no free file name for %s%s in %s", stem, ext, dir)
 }
 
 // newDir creates PARENT/NAME, adding -1, -2, ... when a directory of that
-// name exists (two recordings started within a second).
+// name exists (two recordings started within a second). The new
+// directory is durable when it returns.
 func newDir(parent, name string) (string, error) {
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", fmt.Errorf("record: %w", err)
+	if err := mkdirAllSync(parent); err != nil {
+		return "", err
 	}
 	for i := 0; i < 1000; i++ {
 		n := name
@@ -224,6 +265,9 @@ func newDir(parent, name string) (string, error) {
 		}
 		if err != nil {
 			return "", fmt.Errorf("record: %w", err)
+		}
+		if err := syncDir(parent); err != nil {
+			return "", err
 		}
 		return path, nil
 	}
