@@ -321,6 +321,9 @@ func TestConfinedRecordPaths(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if v := metricValue(t, p.http, "mediakit_record_failures_total", `type="mp4"`); v != 0 {
+		t.Errorf("mediakit_record_failures_total{mp4} = %v", v)
+	}
 }
 
 // flvPlayer reads an HTTP-FLV stream to its end.

@@ -14,6 +14,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/netlimit"
+	"github.com/mediakit/mediakit/pkg/record"
 )
 
 // guard is what decides who may do what, parsed from one configuration
@@ -170,6 +171,10 @@ func (s *Server) registerLimitMetrics() {
 	} {
 		m.GaugeWith("limit", "Limits in force (0: none).", map[string]string{"name": name},
 			func() float64 { return float64(get(s.Config())) })
+	}
+	for _, typ := range []record.Type{record.TypeMP4, record.TypeHLS} {
+		m.CounterWith("record_failures_total", "Recording files or segments that could not be finished and synced (no hook was sent for them), by type.",
+			map[string]string{"type": typ.String()}, func() float64 { return float64(s.records.Failures(typ)) })
 	}
 	m.GaugeWith("limit", "Limits in force (0: none).", map[string]string{"name": "write_timeout_seconds"},
 		func() float64 { return s.Config().General.WriteTimeout.Seconds() })
