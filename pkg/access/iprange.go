@@ -16,7 +16,8 @@ type IPRange struct {
 }
 
 // Contains reports whether a is in the range; a is unmapped first, so an
-// IPv4 client on a dual-stack socket matches IPv4 ranges.
+// IPv4 client on a dual-stack socket matches IPv4 ranges (and never an
+// IPv6 range, even one that spans ::ffff:0:0/96).
 func (r IPRange) Contains(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.Is4() == r.From.Is4() && r.From.Compare(a) <= 0 && a.Compare(r.To) <= 0
