@@ -321,6 +321,27 @@ func TestConfinedRecordPaths(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// A relative root set through the API is taken from the data dir,
+	// where it was checked, not from the working directory.
+	if _, m, raw := call(t, client, http.MethodGet, api+"setServerConfig?protocol.hls_save_path=rel-hls", nil, ""); m["code"] != float64(0) {
+		t.Fatalf("setServerConfig hls_save_path=rel-hls: %s", raw)
+	}
+	if _, m, raw := call(t, client, http.MethodGet, api+"startRecord?"+strings.Replace(args(), "type=1", "type=0", 1), nil, ""); m["code"] != float64(0) {
+		t.Fatalf("startRecord hls: %s", raw)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		if files, _ := filepath.Glob(filepath.Join(dataDir, "rel-hls", "live", "conf", "hls", "*", "*", "*.ts")); len(files) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no HLS segment under DATA_DIR/rel-hls")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := os.Stat("rel-hls"); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the HLS recording went to ./rel-hls in the working directory")
+	}
 	if v := metricValue(t, p.http, "mediakit_record_failures_total", `type="mp4"`); v != 0 {
 		t.Errorf("mediakit_record_failures_total{mp4} = %v", v)
 	}

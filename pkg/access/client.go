@@ -46,6 +46,8 @@ func ClientOf(r *http.Request, trusted IPRanges) Client {
 	if a, ok := fromXFF(r.Header.Values("X-Forwarded-For"), trusted); ok {
 		c.Addr = a
 	} else if a, ok := ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-Ip"))); ok {
+		// A proxy that sets X-Real-IP may pass the client's own
+		// X-Forwarded-For through untouched: only X-Real-IP is its word.
 		c.Addr = a
 	} else {
 		// The proxy said it forwarded someone but not whom: the client
@@ -57,25 +59,22 @@ func ClientOf(r *http.Request, trusted IPRanges) Client {
 
 // fromXFF walks X-Forwarded-For from the right (the hop nearest to us)
 // past trusted proxies; the first untrusted address is the client. When
-// every hop is trusted, the leftmost is.
+// every hop is trusted, or one cannot be read, there is no answer: the
+// leftmost hops are whatever the client chose to send (a forged
+// "127.0.0.1" must not pass for loopback).
 func fromXFF(values []string, trusted IPRanges) (netip.Addr, bool) {
 	var hops []string
 	for _, v := range values {
 		hops = append(hops, strings.Split(v, ",")...)
 	}
-	var leftmost netip.Addr
-	found := false
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, ok := ParseAddr(strings.TrimSpace(hops[i]))
 		if !ok {
-			// A hop we cannot read: whatever is left of it was written
-			// by someone we cannot vouch for.
-			break
+			return netip.Addr{}, false
 		}
 		if !trusted.Contains(a) {
 			return a, true
 		}
-		leftmost, found = a, true
 	}
-	return leftmost, found
+	return netip.Addr{}, false
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 )
 
@@ -21,6 +22,7 @@ type Policy struct {
 	anyOrigin bool
 	origins   map[string]bool // normalised scheme://host[:port]
 	hosts     []string        // lower case; "*.example.com" matches subdomains
+	hostname  string          // this machine's name, lower case
 }
 
 // Settings are the textual settings a Policy is built from.
@@ -34,6 +36,11 @@ type Settings struct {
 // NewPolicy parses settings; an error names the setting and the item.
 func NewPolicy(s Settings) (*Policy, error) {
 	p := &Policy{origins: map[string]bool{}}
+	// Debian maps the machine's name to 127.0.1.1: `curl http://$(hostname):8080`
+	// is a loopback call.
+	if name, err := os.Hostname(); err == nil {
+		p.hostname = strings.ToLower(name)
+	}
 	var err error
 	if p.AllowIP, err = ParseIPRanges(s.AllowIPRange); err != nil {
 		return nil, fmt.Errorf("http.allow_ip_range: %w", err)
@@ -181,8 +188,9 @@ func (p *Policy) CheckBrowser(r *http.Request, checkHost bool) error {
 }
 
 // HostAllowed reports whether the Host header names this server: a
-// loopback address, the address the client connected to, localhost, or a
-// name listed in http.allow_host.
+// loopback address (not written IPv4-mapped), the address the client
+// connected to, localhost, this machine's name, or a name listed in
+// http.allow_host.
 func (p *Policy) HostAllowed(r *http.Request) bool {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -193,7 +201,12 @@ func (p *Policy) HostAllowed(r *http.Request) bool {
 		return true // HTTP/1.0 without Host: no browser sends that
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		a = a.Unmap().WithZone("")
+		if a.Is4In6() || a.Zone() != "" {
+			// [::ffff:127.0.0.1] reaches loopback, but browsers do not
+			// count it as a trustworthy origin and so send it without
+			// Sec-Fetch-Site: no caller needs it, a page can abuse it.
+			return false
+		}
 		if a.IsLoopback() {
 			return true
 		}
@@ -204,9 +217,10 @@ func (p *Policy) HostAllowed(r *http.Request) bool {
 		}
 		return false
 	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		// Browsers resolve these to loopback themselves; no DNS answer
-		// can point them elsewhere.
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || (p.hostname != "" && host == p.hostname) {
+		// Browsers resolve *.localhost to loopback themselves, and no
+		// DNS answer can make a page's request carry this machine's
+		// own name unless the page asked for that name.
 		return true
 	}
 	for _, h := range p.hosts {

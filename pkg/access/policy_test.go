@@ -68,6 +68,9 @@ func TestCheckBrowser(t *testing.T) {
 		{"the address connected to", "192.0.2.2:8080", nil, true, true},
 		{"another IP", "192.0.2.9:8080", nil, true, false},
 		{"ipv6 loopback", "[::1]:8080", nil, true, true},
+		{"IPv4-mapped loopback (no Sec-Fetch-Site from browsers)", "[::ffff:127.0.0.1]:8080", nil, true, false},
+		{"IPv4-mapped loopback, hex", "[::ffff:7f00:1]:8080", nil, true, false},
+		{"0.0.0.0", "0.0.0.0:8080", nil, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := p.CheckBrowser(request(c.host, "192.0.2.2:8080", c.headers), c.checkHost)
@@ -142,7 +145,8 @@ func TestClientOf(t *testing.T) {
 		{"trusted proxy", "127.0.0.1:1", "203.0.113.9", "", "203.0.113.9", false},
 		{"chain of trusted proxies", "127.0.0.1:1", "203.0.113.9, 10.1.1.1", "", "203.0.113.9", false},
 		{"client forged the left of the chain", "127.0.0.1:1", "127.0.0.1, 203.0.113.9", "", "203.0.113.9", false},
-		{"every hop trusted", "127.0.0.1:1", "10.9.9.9, 10.1.1.1", "", "10.9.9.9", false},
+		{"every hop trusted: unknown", "127.0.0.1:1", "10.9.9.9, 10.1.1.1", "", "127.0.0.1", true},
+		{"forged loopback through a proxy that sets X-Real-IP", "127.0.0.1:1", "127.0.0.1", "203.0.113.4", "203.0.113.4", false},
 		{"X-Real-IP from a trusted proxy", "127.0.0.1:1", "", "203.0.113.4", "203.0.113.4", false},
 		{"loopback proxy, not trusted", "[::1]:1", "203.0.113.9", "", "::1", true},
 		{"unreadable hop", "127.0.0.1:1", "203.0.113.9, junk", "", "127.0.0.1", true},

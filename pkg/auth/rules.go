@@ -158,6 +158,12 @@ func compileUser(u User) (rule, error) {
 			return c, fmt.Errorf("actions: %q is not publish, play or api", a)
 		}
 	}
+	if c.actions[ActionAPI] && u.User == "" && u.Token == "" {
+		// Any web page a visitor on an allowed address opens could make
+		// its browser call the API (an <img> GET carries no Origin):
+		// API rights need a credential a page cannot know.
+		return c, fmt.Errorf("actions: api needs user and pass, or token")
+	}
 	for _, p := range u.Paths {
 		if expr, ok := strings.CutPrefix(p, "~"); ok {
 			re, err := regexp.Compile(expr)

@@ -71,6 +71,7 @@ func TestCompileErrors(t *testing.T) {
 		{User{Actions: []string{"play"}, IPs: []string{"lan"}}, "ips"},
 		{User{Actions: []string{"play"}, Paths: []string{"~(["}}, "paths"},
 		{User{User: "a", Pass: "sha256:nothex", Actions: []string{"play"}}, "SHA-256"},
+		{User{IPs: []string{"127.0.0.1"}, Actions: []string{"play", "api"}}, "api needs user and pass, or token"},
 	} {
 		_, err := Compile([]User{{Actions: []string{"play"}}, c.u})
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "entry 2") {

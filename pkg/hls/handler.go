@@ -166,7 +166,11 @@ func (l *Live) authorize(r *http.Request, key engine.Key) error {
 	if l.Authorizer == nil {
 		return nil
 	}
-	addr, _ := access.ParseAddr(r.RemoteAddr)
+	remote := r.RemoteAddr
+	if l.Remote != nil {
+		remote = l.Remote(r)
+	}
+	addr, _ := access.ParseAddr(remote)
 	now := time.Now()
 	g := l.playGrants()
 	if g.check(key, addr, now) {
@@ -175,7 +179,7 @@ func (l *Live) authorize(r *http.Request, key engine.Key) error {
 	info := engine.SessionInfo{
 		ID:            "hls-" + strconv.FormatUint(hlsSessionID.Add(1), 10),
 		Protocol:      "hls",
-		Remote:        r.RemoteAddr,
+		Remote:        remote,
 		Params:        r.URL.RawQuery,
 		Authorization: r.Header.Get("Authorization"),
 	}

@@ -46,6 +46,10 @@ type Live struct {
 	// CORS sets the CORS headers of a reply; nil allows any origin
 	// without credentials.
 	CORS func(h http.Header, r *http.Request)
+	// Remote, if set, names the client of r as HOST:PORT (the client a
+	// trusted proxy forwarded, rather than the proxy): authorisation and
+	// its cache use it. nil uses r.RemoteAddr.
+	Remote func(r *http.Request) string
 
 	grantsOnce sync.Once
 	grants     *grants

@@ -41,6 +41,10 @@ type Handler struct {
 	// CORS sets the CORS headers of a reply; nil allows any origin
 	// without credentials.
 	CORS func(h http.Header, r *http.Request)
+	// Remote, if set, names the client of r as HOST:PORT (the client a
+	// trusted proxy forwarded, rather than the proxy); nil uses
+	// r.RemoteAddr.
+	Remote func(r *http.Request) string
 
 	nextID     atomic.Uint64
 	sessions   atomic.Int64
@@ -156,6 +160,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Params:   r.URL.RawQuery,
 
 		Authorization: r.Header.Get("Authorization"),
+	}
+	if h.Remote != nil {
+		info.Remote = h.Remote(r)
 	}
 	if ws {
 		info.Protocol = "ws-flv"

@@ -137,6 +137,19 @@ func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter 
 // deadlines.
 func (d *deadlineWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) { return d.rc.Hijack() }
 
+// clientRemote names the client of an HTTP media request as HOST:PORT:
+// behind a trusted proxy the client it forwarded (with the proxy
+// connection's port), so auth.users ips rules and the HLS grant cache see
+// viewers, not the proxy.
+func (s *Server) clientRemote(r *http.Request) string {
+	c := s.guard().policy.Client(r)
+	if c.Addr == c.Peer || !c.Addr.IsValid() {
+		return r.RemoteAddr
+	}
+	_, port, _ := net.SplitHostPort(r.RemoteAddr)
+	return net.JoinHostPort(c.Addr.String(), port)
+}
+
 // mediaCORS sets the CORS headers of HTTP-FLV and HLS replies.
 func (s *Server) mediaCORS(h http.Header, r *http.Request) { s.guard().policy.MediaCORS(h, r) }
 

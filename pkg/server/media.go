@@ -92,11 +92,20 @@ func (s *Server) recordSettings() record.Settings {
 	cfg := s.Config()
 	root := filepath.Join(cfg.General.DataDir, "record")
 	st := record.Settings{MP4Root: root, HLSRoot: root, MP4MaxSecond: cfg.Protocol.MP4MaxSecond, SegDur: cfg.HLS.SegDur, Sync: true}
+	// Relative roots are taken from the data dir, as the path guard
+	// checked them: from the working directory, "etc" set through the
+	// API would be /etc under systemd.
+	underData := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(cfg.General.DataDir, p)
+	}
 	if cfg.Protocol.MP4SavePath != "" {
-		st.MP4Root = cfg.Protocol.MP4SavePath
+		st.MP4Root = underData(cfg.Protocol.MP4SavePath)
 	}
 	if cfg.Protocol.HLSSavePath != "" {
-		st.HLSRoot = cfg.Protocol.HLSSavePath
+		st.HLSRoot = underData(cfg.Protocol.HLSSavePath)
 	}
 	return st
 }

@@ -137,6 +137,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.Engine.SetAuthorizer(authz)
 	s.hls.Authorizer = authz
 	s.hls.CORS = s.mediaCORS
+	s.hls.Remote = s.clientRemote
 
 	s.limiter = netlimit.New(func() netlimit.Limits {
 		c := s.Config()
@@ -152,6 +153,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.flv.Registry = s.Sessions
 	s.flv.WriteTimeout = cfg.General.WriteTimeout
 	s.flv.CORS = s.mediaCORS
+	s.flv.Remote = s.clientRemote
 	s.metrics.Gauge("rtmp_sessions", "Open RTMP connections.", func() float64 { return float64(s.rtmp.Sessions()) })
 	s.metrics.Gauge("flv_sessions", "Open HTTP-FLV and WebSocket-FLV sessions.", func() float64 { return float64(s.flv.Sessions()) })
 	s.metrics.Gauge("hook_events_dropped", "Hook notifications dropped because the hook queue was full.",
