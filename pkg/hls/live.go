@@ -166,26 +166,56 @@ func (m *liveMuxer) Run(r *engine.Reader) {
 		m.live.mu.Unlock()
 	}()
 	log := m.live.Log.With("stream", m.key.String())
-	seg, err := NewSegmenter(r.Tracks(), m.segDur, m.add)
-	if err != nil {
+	warned := map[media.Codec]bool{}
+	warn := func(t *media.Track) {
+		if !warned[t.Codec] {
+			warned[t.Codec] = true
+			log.Warn(DroppedTrackMessage(t))
+		}
+	}
+	newSeg := func(tracks []*media.Track) (*Segmenter, error) {
+		seg, err := NewSegmenter(tracks, m.segDur, m.add)
+		if err == nil {
+			seg.OnDroppedTrack(warn)
+		}
+		return seg, err
+	}
+	seg, err := newSeg(r.Tracks())
+	switch {
+	case errors.Is(err, ErrNoTracks):
+		// Nothing MPEG-TS carries yet (a camera's G.711 declared before
+		// its late first keyframe): wait for a track it does.
+		for _, t := range r.Tracks() {
+			warn(t)
+		}
+		seg = nil
+	case err != nil:
 		log.Warn("live HLS not started", "error", err.Error())
 		return
-	}
-	if ex := seg.Excluded(); len(ex) > 0 {
-		log.Info("live HLS leaves out tracks MPEG-TS does not carry", "tracks", len(ex))
 	}
 	buf := make([]*media.Frame, 0, 64)
 	for {
 		frames, err := r.Next(buf[:0])
 		for _, f := range frames {
-			werr := seg.WriteFrame(f)
-			if errors.Is(werr, ErrTrackChanged) {
-				seg.Flush()
-				next := seg.NextSeq()
-				seg, werr = NewSegmenter(withTrack(r.Tracks(), f.Track), m.segDur, m.add)
-				if werr == nil {
-					seg.SetNextSeq(next, true)
+			var werr error
+			switch {
+			case seg == nil && !CanCarry(f.Track.Codec):
+				warn(f.Track)
+				continue
+			case seg == nil:
+				if seg, werr = newSeg(withTrack(r.Tracks(), f.Track)); werr == nil {
 					werr = seg.WriteFrame(f)
+				}
+			default:
+				werr = seg.WriteFrame(f)
+				if errors.Is(werr, ErrTrackChanged) {
+					seg.Flush()
+					next := seg.NextSeq()
+					seg, werr = newSeg(withTrack(r.Tracks(), f.Track))
+					if werr == nil {
+						seg.SetNextSeq(next, true)
+						werr = seg.WriteFrame(f)
+					}
 				}
 			}
 			if werr != nil {
@@ -195,7 +225,9 @@ func (m *liveMuxer) Run(r *engine.Reader) {
 		}
 		clear(frames)
 		if err != nil {
-			seg.Flush()
+			if seg != nil {
+				seg.Flush()
+			}
 			m.window.End()
 			return
 		}

@@ -31,8 +31,9 @@ var (
 	// ErrNoTracks: none of the tracks can be carried in MPEG-TS.
 	ErrNoTracks = errors.New("hls: no H.264, H.265 or AAC track")
 	// ErrTrackChanged: a frame's codec (or AAC configuration) differs from
-	// the track the segmenter was built for; build a new Segmenter (see
-	// SetNextSeq) to continue the sequence.
+	// the track the segmenter was built for, or the frame is of a track
+	// it can carry but was not built with (a kind it has no track for);
+	// build a new Segmenter (see SetNextSeq) to continue the sequence.
 	ErrTrackChanged = errors.New("hls: track codec changed")
 )
 
@@ -73,12 +74,14 @@ type Segmenter struct {
 	target    time.Duration
 	onSegment func(*Segment)
 
-	mux      mpegts.Writer
-	out      tsSink
-	video    *trackState
-	audio    *trackState
-	excluded []*media.Track
-	dropped  uint64
+	mux       mpegts.Writer
+	out       tsSink
+	video     *trackState
+	audio     *trackState
+	excluded  []*media.Track
+	uncarried []*media.Track     // the excluded MPEG-TS HLS cannot carry
+	onDropped func(*media.Track) // told of each of uncarried
+	dropped   uint64
 
 	nextSeq  uint64
 	nextDisc bool
@@ -106,10 +109,24 @@ type trackState struct {
 	seen         bool
 }
 
+// CanCarry reports whether MPEG-TS HLS carries codec c here: H.264, H.265
+// and AAC. HLS has no standard place in MPEG-TS for the others (G.711,
+// Opus, MP3), which players would not play.
+func CanCarry(c media.Codec) bool {
+	return c == media.CodecH264 || c == media.CodecH265 || c == media.CodecAAC
+}
+
+// DroppedTrackMessage is the warning a caller logs, once per stream, for
+// a track the segmenter drops (see Segmenter.DroppedTracks).
+func DroppedTrackMessage(t *media.Track) string {
+	return "hls: dropping " + t.Codec.String() + " track: MPEG-TS HLS cannot carry it"
+}
+
 // NewSegmenter returns a segmenter for tracks that calls onSegment with
 // each finished segment. H.264, H.265 and AAC tracks (the first of each
 // kind) are muxed; other tracks (G.711, Opus, MP3) are left out of the
-// MPEG-TS, and Excluded lists them so that the caller can log it once.
+// MPEG-TS and reported by DroppedTracks and OnDroppedTrack, so that the
+// caller can say so once.
 func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*Segment)) (*Segmenter, error) {
 	if target <= 0 {
 		return nil, fmt.Errorf("hls: segment target duration %v must be positive", target)
@@ -145,7 +162,7 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 			}
 			s.audio = st
 		default:
-			s.excluded = append(s.excluded, t)
+			s.exclude(t)
 		}
 	}
 	if s.video == nil && s.audio == nil {
@@ -167,9 +184,43 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 
 // Excluded returns the tracks left out of the MPEG-TS (codecs HLS/MPEG-TS
 // does not carry here, or a second track of a kind). Their frames are
-// silently ignored.
+// ignored.
 func (s *Segmenter) Excluded() []*media.Track {
 	return append([]*media.Track(nil), s.excluded...)
+}
+
+// DroppedTracks returns the tracks whose frames are dropped because
+// MPEG-TS HLS cannot carry their codec (see CanCarry), each once, in the
+// order met: given to NewSegmenter, or first met in WriteFrame (a track
+// the publisher declared later).
+func (s *Segmenter) DroppedTracks() []*media.Track {
+	return append([]*media.Track(nil), s.uncarried...)
+}
+
+// OnDroppedTrack makes the segmenter call fn for each track of
+// DroppedTracks: at once for those known already, then from WriteFrame
+// for each one first met there. A caller that rebuilds its segmenter
+// (after ErrTrackChanged) sees the same tracks again and keeps its own
+// record of what it has said.
+func (s *Segmenter) OnDroppedTrack(fn func(*media.Track)) {
+	s.onDropped = fn
+	if fn != nil {
+		for _, t := range s.uncarried {
+			fn(t)
+		}
+	}
+}
+
+// exclude leaves t out of the MPEG-TS.
+func (s *Segmenter) exclude(t *media.Track) {
+	s.excluded = append(s.excluded, t)
+	if CanCarry(t.Codec) {
+		return // a second track of a kind
+	}
+	s.uncarried = append(s.uncarried, t)
+	if s.onDropped != nil {
+		s.onDropped(t)
+	}
 }
 
 // Dropped counts the video frames dropped because they preceded the first
@@ -272,15 +323,20 @@ func (s *Segmenter) stateFor(t *media.Track) (*trackState, error) {
 		return s.video, nil
 	case s.audio != nil && (t == s.audio.decl || t == s.audio.alt):
 		return s.audio, nil
+	case slicesContains(s.excluded, t):
+		return nil, nil
 	case t.Kind() == media.KindVideo:
 		st = s.video
 	case t.Kind() == media.KindAudio:
 		st = s.audio
 	}
 	if st == nil {
-		return nil, nil
-	}
-	if slicesContains(s.excluded, t) {
+		if CanCarry(t.Codec) {
+			// A track of a kind this muxer has no PID for (declared after
+			// the segmenter started): only a new muxer can add it.
+			return nil, fmt.Errorf("%w: %s track added", ErrTrackChanged, t.Codec)
+		}
+		s.exclude(t)
 		return nil, nil
 	}
 	if t.Codec != st.codec {

@@ -2,6 +2,7 @@ package record
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -22,11 +23,12 @@ type hlsRecorder struct {
 
 	dir      string
 	started  time.Time
-	seg      *hls.Segmenter
+	seg      *hls.Segmenter // nil until a track HLS carries is known
 	playlist hls.MediaPlaylist
 	failed   bool
 	result   Result
 	frames   int64
+	warned   map[media.Codec]bool // codecs said to be dropped
 }
 
 func (r *hlsRecorder) Run(reader *engine.Reader) {
@@ -49,7 +51,18 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 		return
 	}
 	r.playlist = hls.MediaPlaylist{Version: hls.PlaylistVersion, PlaylistType: "EVENT"}
-	if err := r.newSegmenter(reader.Tracks(), 0, false); err != nil {
+	err := r.newSegmenter(reader.Tracks(), 0, false)
+	if errors.Is(err, hls.ErrNoTracks) {
+		// Nothing HLS carries yet (G.711 alone, say): wait for a track
+		// declared later, such as video whose first keyframe came late.
+		for _, t := range reader.Tracks() {
+			if !hls.CanCarry(t.Codec) {
+				r.warnDropped(t)
+			}
+		}
+		err = nil
+	}
+	if err != nil {
 		r.report("hls recording failed", r.dir, err)
 		r.result.fail(r.dir, err)
 		return
@@ -62,16 +75,7 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 				break
 			}
 			r.frames++
-			werr := r.seg.WriteFrame(f)
-			if errors.Is(werr, hls.ErrTrackChanged) {
-				// A new codec: continue the numbering in a new muxer.
-				r.seg.Flush()
-				werr = r.newSegmenter(tracksWith(reader.Tracks(), f.Track), r.seg.NextSeq(), true)
-				if werr == nil {
-					werr = r.seg.WriteFrame(f)
-				}
-			}
-			if werr != nil {
+			if werr := r.write(reader, f); werr != nil {
 				r.report("hls recording failed", r.dir, werr)
 				r.result.fail(r.dir, werr)
 				r.failed = true
@@ -79,7 +83,13 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 		}
 		clear(frames)
 		if err != nil || r.failed {
-			r.seg.Flush()
+			if r.seg != nil {
+				r.seg.Flush()
+			} else if !r.failed {
+				err := fmt.Errorf("%w (tracks: %v)", hls.ErrNoTracks, reader.Tracks())
+				r.report("hls recording failed", r.dir, err)
+				r.result.fail(r.dir, err)
+			}
 			r.end()
 			var dur time.Duration
 			var size int64
@@ -93,6 +103,43 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 			return
 		}
 	}
+}
+
+// write segments f. The segmenter starts at the first frame of a track
+// HLS carries and is rebuilt when the codec changes.
+func (r *hlsRecorder) write(reader *engine.Reader, f *media.Frame) error {
+	if r.seg == nil {
+		if !hls.CanCarry(f.Track.Codec) {
+			r.warnDropped(f.Track)
+			return nil
+		}
+		if err := r.newSegmenter(tracksWith(reader.Tracks(), f.Track), 0, false); err != nil {
+			return err
+		}
+		return r.seg.WriteFrame(f)
+	}
+	err := r.seg.WriteFrame(f)
+	if errors.Is(err, hls.ErrTrackChanged) {
+		// A new codec: continue the numbering in a new muxer.
+		r.seg.Flush()
+		if err = r.newSegmenter(tracksWith(reader.Tracks(), f.Track), r.seg.NextSeq(), true); err == nil {
+			err = r.seg.WriteFrame(f)
+		}
+	}
+	return err
+}
+
+// warnDropped says, once per codec and recording, that HLS leaves a track
+// out; the video (and any AAC) is recorded without it.
+func (r *hlsRecorder) warnDropped(t *media.Track) {
+	if r.warned[t.Codec] {
+		return
+	}
+	if r.warned == nil {
+		r.warned = map[media.Codec]bool{}
+	}
+	r.warned[t.Codec] = true
+	r.log.Warn(hls.DroppedTrackMessage(t))
 }
 
 // tracksWith replaces the track of t's kind in tracks by t.
@@ -114,6 +161,7 @@ func (r *hlsRecorder) newSegmenter(tracks []*media.Track, nextSeq uint64, discon
 	if nextSeq > 0 || discontinuity {
 		seg.SetNextSeq(nextSeq, discontinuity)
 	}
+	seg.OnDroppedTrack(r.warnDropped)
 	r.seg = seg
 	return nil
 }

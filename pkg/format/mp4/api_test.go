@@ -36,29 +36,27 @@ func newFile(t testing.TB) *os.File {
 
 func TestTracks(t *testing.T) {
 	video, _ := flvFrames(t, "h264_only.flv")
-	g711, err := media.NewG711Track(media.CodecG711A, 8000, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opus := &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
 	noSPS := &media.Track{Codec: media.CodecH264}
-	if _, err := mp4.NewWriter(newFile(t), []*media.Track{g711, noSPS}, mp4.Options{}); !errors.Is(err, mp4.ErrNoTracks) {
-		t.Fatalf("NewWriter(g711, h264 without SPS) = %v, want ErrNoTracks", err)
+	noRate := &media.Track{Codec: media.CodecG711A, Channels: 1}
+	if _, err := mp4.NewWriter(newFile(t), []*media.Track{opus, noSPS, noRate}, mp4.Options{}); !errors.Is(err, mp4.ErrNoTracks) {
+		t.Fatalf("NewWriter(opus, h264 without SPS, g711 without rate) = %v, want ErrNoTracks", err)
 	}
 
 	aac := aacTrack(t)
 	f := newFile(t)
-	w, err := mp4.NewWriter(f, []*media.Track{g711, video[0], aac}, mp4.Options{})
+	w, err := mp4.NewWriter(f, []*media.Track{opus, video[0], aac}, mp4.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := w.Tracks(); len(got) != 2 || got[0] != video[0] || got[1] != aac {
 		t.Errorf("Tracks() = %v", got)
 	}
-	if got := w.Skipped(); len(got) != 1 || got[0] != g711 {
+	if got := w.Skipped(); len(got) != 1 || got[0] != opus {
 		t.Errorf("Skipped() = %v", got)
 	}
 	// Frames of a skipped track are ignored.
-	if err := w.WriteFrame(&media.Frame{Track: g711, Key: true, Payload: []byte{1, 2}}); err != nil {
+	if err := w.WriteFrame(&media.Frame{Track: opus, Key: true, Payload: []byte{1, 2}}); err != nil {
 		t.Errorf("skipped track: %v", err)
 	}
 	// A track with another configuration is refused; the same one is not.

@@ -171,7 +171,7 @@ var containers = map[string]int{
 	"moov": 0, "trak": 0, "mdia": 0, "minf": 0, "stbl": 0, "dinf": 0, "edts": 0,
 	"mvex": 0, "moof": 0, "traf": 0,
 	"stsd": 8, // full box header and entry count, then sample entries
-	"avc1": 78, "hvc1": 78, "mp4a": 28,
+	"avc1": 78, "hvc1": 78, "mp4a": 28, "alaw": 28, "ulaw": 28,
 }
 
 // node is a parsed box and its children.

@@ -273,7 +273,8 @@ func (w *Writer) appendStbl(b *builder, t *track, final bool) {
 	b.end(stbl)
 }
 
-// appendSampleEntry appends the avc1, hvc1 or mp4a sample entry of t.
+// appendSampleEntry appends the avc1, hvc1, mp4a, alaw or ulaw sample
+// entry of t.
 func appendSampleEntry(b *builder, t *track) {
 	switch t.m.Codec {
 	case media.CodecH264:
@@ -282,6 +283,12 @@ func appendSampleEntry(b *builder, t *track) {
 		appendVisualEntry(b, t, "hvc1", "hvcC")
 	case media.CodecAAC:
 		appendMP4A(b, t)
+	case media.CodecG711A:
+		e := appendAudioEntry(b, t, "alaw")
+		b.end(e)
+	case media.CodecG711U:
+		e := appendAudioEntry(b, t, "ulaw")
+		b.end(e)
 	}
 }
 
@@ -305,8 +312,14 @@ func appendVisualEntry(b *builder, t *track, typ, configType string) {
 	b.end(e)
 }
 
-func appendMP4A(b *builder, t *track) {
-	e := b.start("mp4a")
+// appendAudioEntry opens an AudioSampleEntry (ISO/IEC 14496-12 12.2.3,
+// version 0) of type typ and writes its fields; the caller appends any
+// child box and closes it. G.711 ('alaw', 'ulaw', as ffmpeg and QuickTime
+// name them) needs no child: the entry type, channel count and rate say
+// everything. samplesize stays the template's 16, which readers ignore
+// for G.711 (a byte per sample).
+func appendAudioEntry(b *builder, t *track, typ string) int {
+	e := b.start(typ)
 	b.zeros(6)
 	b.u16(1) // data_reference_index
 	b.zeros(8)
@@ -318,6 +331,11 @@ func appendMP4A(b *builder, t *track) {
 	} else {
 		b.u32(0)
 	}
+	return e
+}
+
+func appendMP4A(b *builder, t *track) {
+	e := appendAudioEntry(b, t, "mp4a")
 
 	asc := t.config
 	esds := b.full("esds", 0, 0)

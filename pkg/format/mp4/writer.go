@@ -149,8 +149,8 @@ type fragSample struct {
 
 // NewWriter writes ftyp and a fragmented moov for tracks to f, at f's
 // current offset (normally 0), and returns a writer for their frames.
-// Tracks MP4 recording does not support (codecs other than H.264, H.265
-// and AAC, or without their parameter sets) are left out; see
+// Tracks MP4 recording does not support (codecs other than H.264, H.265,
+// AAC and G.711, or without their parameter sets) are left out; see
 // [Writer.Skipped]. NewWriter fails with ErrNoTracks if none is left.
 // The caller keeps ownership of f and closes it after Close or Abort.
 func NewWriter(f File, tracks []*media.Track, opts Options) (*Writer, error) {
@@ -231,6 +231,13 @@ func newTrack(m *media.Track) *track {
 		}
 		t.scale = uint32(m.SampleRate)
 		t.config = m.AACConfig
+	case media.CodecG711A, media.CodecG711U:
+		// One sample per frame, timed in the sample rate: a sample's
+		// duration is its number of PCM samples. No decoder configuration.
+		if m.SampleRate <= 0 || m.SampleRate > math.MaxUint16 || m.Channels <= 0 || m.Channels > math.MaxUint16 {
+			return nil
+		}
+		t.scale = uint32(m.SampleRate)
 	default:
 		return nil
 	}
@@ -577,8 +584,9 @@ func (w *Writer) sync() error {
 //     uncovering the mdats.
 //
 // With Options.Sync the file is synced after each step. The last sample
-// of each track lasts as long as the one before it. Close does not close
-// the underlying file. Calling Close again returns the first call's result.
+// of each track lasts as long as the one before it (G.711: as long as its
+// PCM samples). Close does not close the underlying file. Calling Close
+// again returns the first call's result.
 func (w *Writer) Close() error {
 	if w.closed {
 		return w.closeErr
@@ -597,8 +605,8 @@ func (w *Writer) finish() error {
 			continue
 		}
 		dur := t.lastDur
-		if dur == 0 {
-			dur = defaultDuration(t)
+		if dur == 0 || isG711(t.m.Codec) {
+			dur = defaultDuration(t) // G.711: exact, from its size
 		}
 		w.complete(t, dur)
 	}
@@ -701,7 +709,7 @@ func (w *Writer) Abort() {
 	w.buf = nil
 }
 
-// defaultDuration is the duration of a track's only sample.
+// defaultDuration is the duration of a track's only sample, t.pending.
 func defaultDuration(t *track) uint32 {
 	if t.video {
 		if t.m.FPS > 0 {
@@ -709,5 +717,11 @@ func defaultDuration(t *track) uint32 {
 		}
 		return t.scale / 25
 	}
+	if isG711(t.m.Codec) {
+		// A byte per sample and channel.
+		return max(1, uint32(len(t.pending.Payload)/t.m.Channels))
+	}
 	return 1024 // an AAC frame
 }
+
+func isG711(c media.Codec) bool { return c == media.CodecG711A || c == media.CodecG711U }
