@@ -124,7 +124,7 @@ func TestServeRuns(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")
 			s := startServe(t, map[string]string{"MEDIAKIT_LOG_FORMAT": format},
-				"--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", dataDir)
+				"--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0", "--data-dir", dataDir)
 
 			for _, addr := range []string{s.rtmp, s.http} {
 				host, port, err := net.SplitHostPort(addr)
@@ -189,7 +189,7 @@ func TestServeBindFailure(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"rtmp", []string{"--rtmp-addr", addr, "--http-addr", "127.0.0.1:0"}},
+		{"rtmp", []string{"--rtmp-addr", addr, "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0"}},
 		{"http", []string{"--rtmp-addr", "127.0.0.1:0", "--http-addr", addr}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,7 +221,7 @@ func TestServeCancelledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	code := cli.Main(ctx, []string{"serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
+	code := cli.Main(ctx, []string{"serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
 		&stdout, &stderr, envFunc(nil))
 	if code != cli.ExitOK || !strings.Contains(stderr.String(), "mediakit stopped") || stdout.Len() != 0 {
 		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout.String(), stderr.String())

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type Config struct {
 	HTTP     HTTP
 	Protocol Protocol
 	Record   Record
+	RTPProxy RTPProxy
 	Log      Log
 	// Auth is the built-in publish/play/API authorisation; off while it
 	// has no users.
@@ -66,6 +68,32 @@ type HTTP struct {
 	// idle keep-alive connection.
 	Handshake time.Duration
 	KeepAlive time.Duration
+}
+
+// RTPProxy configures RTP ingest: ZLMediaKit's [rtp_proxy] section.
+type RTPProxy struct {
+	// Addr is the shared RTP port (UDP and TCP), streams told apart by
+	// SSRC; empty: off.
+	Addr string
+	// PortRange is where openRtpServer with port 0 picks from.
+	PortRange string
+	// Timeout closes an RTP server that receives nothing for this long.
+	Timeout time.Duration
+}
+
+// Ports parses PortRange ("30000-35000").
+func (r *RTPProxy) Ports() (min, max int, err error) {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(r.PortRange), "-")
+	if ok {
+		min, err = strconv.Atoi(strings.TrimSpace(lo))
+		if err == nil {
+			max, err = strconv.Atoi(strings.TrimSpace(hi))
+		}
+	}
+	if !ok || err != nil || min < 1 || max > 65535 || max-min < 1 {
+		return 0, 0, fmt.Errorf("rtp_proxy.port_range: %q is not LOW-HIGH with 1 <= LOW < HIGH <= 65535", r.PortRange)
+	}
+	return min, max, nil
 }
 
 // Record confines recording paths given through the API or a hook reply.
@@ -118,6 +146,8 @@ type Hook struct {
 	OnServerKeepalive  string
 	OnRecordMP4        string
 	OnRecordTS         string
+	OnRTPServerTimeout string
+	OnSendRTPStopped   string
 }
 
 // URLs returns the hook URLs by hook name.
@@ -134,6 +164,8 @@ func (h *Hook) URLs() map[string]string {
 		"on_server_keepalive":   h.OnServerKeepalive,
 		"on_record_mp4":         h.OnRecordMP4,
 		"on_record_ts":          h.OnRecordTS,
+		"on_rtp_server_timeout": h.OnRTPServerTimeout,
+		"on_send_rtp_stopped":   h.OnSendRTPStopped,
 	}
 }
 
@@ -166,7 +198,7 @@ type Log struct {
 
 // Validate checks values that parse but make no sense.
 func (c *Config) Validate() error {
-	for _, l := range []struct{ key, addr string }{{"rtmp.addr", c.RTMP.Addr}, {"http.addr", c.HTTP.Addr}} {
+	for _, l := range []struct{ key, addr string }{{"rtmp.addr", c.RTMP.Addr}, {"http.addr", c.HTTP.Addr}, {"rtp_proxy.addr", c.RTPProxy.Addr}} {
 		if l.addr == "" {
 			continue // listener off
 		}
@@ -265,6 +297,12 @@ func (c *Config) Validate() error {
 		if n.v < 0 {
 			return fmt.Errorf("config: %s: negative %d (0 means no limit)", n.key, n.v)
 		}
+	}
+	if _, _, err := c.RTPProxy.Ports(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if c.RTPProxy.Timeout <= 0 {
+		return fmt.Errorf("config: rtp_proxy.timeoutSec: %v is not a positive duration", c.RTPProxy.Timeout)
 	}
 	if _, err := c.AccessPolicy(); err != nil {
 		return fmt.Errorf("config: %w", err)

@@ -14,6 +14,9 @@ type SessionInfo struct {
 	Remote   string // peer address
 	Local    string // local address
 	Params   string // query string of the URL, without '?'
+	// OriginURL, when set, is the URL getMediaList reports as originUrl
+	// (an RTP stream keeps the id it was opened with, renamed or not).
+	OriginURL string
 	// Authorization is the HTTP Authorization header (Basic or Bearer)
 	// of an HTTP session, for the built-in authorizer. It is a
 	// credential: never logged or reported.

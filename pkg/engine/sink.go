@@ -18,6 +18,16 @@ type Sink interface {
 	Run(r *Reader)
 }
 
+// ViewerSink is a sink that counts as a viewer of its stream: while one
+// runs the stream is not idle, so on_stream_none_reader does not fire for
+// a stream that is only being sent on (ZLMediaKit counts an RTP sender as
+// a reader; a platform that answers close:true would otherwise end a
+// cascade). Recorders and live HLS are not viewers.
+type ViewerSink interface {
+	Sink
+	CountsAsViewer() bool
+}
+
 // ErrSinkExists is returned by AttachSink when the stream already has a
 // sink of that name.
 var ErrSinkExists = errors.New("sink already attached")
@@ -25,6 +35,7 @@ var ErrSinkExists = errors.New("sink already attached")
 type sinkEntry struct {
 	reader *Reader
 	done   chan struct{} // closed when Run returned
+	viewer bool
 }
 
 // AttachSink starts sink name on the ready stream of key; newSink is
@@ -56,6 +67,10 @@ func (s *Stream) startSink(name string, sink Sink) {
 	r := newReader(s, SessionInfo{ID: name, Protocol: "sink"})
 	r.sink = true
 	entry := &sinkEntry{reader: r, done: make(chan struct{})}
+	if v, ok := sink.(ViewerSink); ok && v.CountsAsViewer() {
+		entry.viewer = true
+		s.disarmIdle()
+	}
 	s.sinks[name] = entry
 	s.e.sinkWG.Add(1)
 	go func() {
@@ -68,6 +83,7 @@ func (s *Stream) startSink(name string, sink Sink) {
 			if s.sinks[name] == entry {
 				delete(s.sinks, name)
 			}
+			s.armIdle()
 		})
 	}()
 }
@@ -81,6 +97,7 @@ func (e *Engine) DetachSink(ctx context.Context, key Key, name string) (bool, er
 		return s.do(ctx, func() {
 			entry = s.sinks[name]
 			delete(s.sinks, name)
+			s.armIdle()
 		})
 	})
 	if errors.Is(err, ErrNotFound) {

@@ -160,3 +160,42 @@ func TestSinkPolicyGetsEveryFrame(t *testing.T) {
 	}
 	p.Close()
 }
+
+type viewerSink struct{ drainSink }
+
+func (viewerSink) CountsAsViewer() bool { return true }
+
+// A viewer sink (an RTP sender) keeps its stream from being reported as
+// unwatched; a recorder does not.
+func TestViewerSinkKeepsStreamWatched(t *testing.T) {
+	obs := &idleObserver{ch: make(chan Key, 10)}
+	cfg := testConfig()
+	cfg.NoneReaderDelay = 100 * time.Millisecond
+	e := newTestEngine(t, cfg)
+	e.SetObserver(obs)
+	p := publish(t, e, testKey)
+	defer p.Close()
+	if err := e.AttachSink(context.Background(), testKey, "send", func() Sink { return viewerSink{} }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-obs.ch:
+		t.Fatal("a stream with a viewer sink was reported unwatched")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := e.DetachSink(context.Background(), testKey, "send"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-obs.ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no unwatched report after the viewer sink left")
+	}
+}
+
+type idleObserver struct {
+	nopObserver
+	ch chan Key
+}
+
+func (o *idleObserver) StreamNoReaders(info StreamInfo) { o.ch <- info.Key }

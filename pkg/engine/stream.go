@@ -124,7 +124,7 @@ func (s *Stream) run() {
 			fn()
 		case <-idleC:
 			s.idleTimer = nil
-			if len(s.readers) == 0 && s.announced && s.state != StateEnded {
+			if len(s.readers) == 0 && !s.hasViewerSink() && s.announced && s.state != StateEnded {
 				s.e.events().StreamNoReaders(s.snapshot())
 			}
 		case <-graceC:
@@ -275,10 +275,21 @@ func (s *Stream) setTracks(tracks []*media.Track) []*media.Track {
 // (owner only).
 func (s *Stream) armIdle() {
 	d := s.e.Config().NoneReaderDelay
-	if d <= 0 || len(s.readers) > 0 || !s.announced || s.idleTimer != nil {
+	if d <= 0 || len(s.readers) > 0 || !s.announced || s.idleTimer != nil || s.hasViewerSink() {
 		return
 	}
 	s.idleTimer = time.NewTimer(d)
+}
+
+// hasViewerSink reports whether a sink that counts as a viewer runs
+// (owner only).
+func (s *Stream) hasViewerSink() bool {
+	for _, e := range s.sinks {
+		if e.viewer {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Stream) disarmIdle() {

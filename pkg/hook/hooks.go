@@ -11,6 +11,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/record"
+	"github.com/mediakit/mediakit/pkg/rtpserver"
 	"github.com/mediakit/mediakit/pkg/zlm"
 )
 
@@ -25,6 +26,7 @@ const (
 	OnServerStarted    = "on_server_started"
 	OnServerExited     = "on_server_exited"
 	OnServerKeepalive  = "on_server_keepalive"
+	OnRTPServerTimeout = "on_rtp_server_timeout"
 )
 
 // StreamCloser closes a stream when on_stream_none_reader says so.
@@ -33,9 +35,10 @@ type StreamCloser interface {
 }
 
 var (
-	_ engine.Observer   = (*Hooks)(nil)
-	_ engine.Authorizer = (*Hooks)(nil)
-	_ record.Notifier   = (*Hooks)(nil)
+	_ engine.Observer    = (*Hooks)(nil)
+	_ engine.Authorizer  = (*Hooks)(nil)
+	_ record.Notifier    = (*Hooks)(nil)
+	_ rtpserver.Notifier = (*Hooks)(nil)
 )
 
 // Hooks turns engine events and authorization questions into
@@ -264,6 +267,20 @@ const (
 	OnRecordMP4 = "on_record_mp4"
 	OnRecordTS  = "on_record_ts"
 )
+
+// RTPServerTimeout sends on_rtp_server_timeout, with ZLMediaKit's body,
+// for an RTP server closed for receiving nothing.
+func (h *Hooks) RTPServerTimeout(t rtpserver.TimeoutInfo) {
+	h.client.Notify(OnRTPServerTimeout, map[string]any{
+		"local_port":  t.LocalPort,
+		"vhost":       t.Vhost,
+		"app":         t.App,
+		"stream_id":   t.StreamID,
+		"tcp_mode":    int(t.TCPMode),
+		"re_use_port": t.ReusePort,
+		"ssrc":        t.SSRC,
+	})
+}
 
 // RecordMP4 sends on_record_mp4 for a finished MP4 file.
 func (h *Hooks) RecordMP4(info record.Info) { h.client.Notify(OnRecordMP4, recordBody(info)) }

@@ -112,3 +112,27 @@ func (m *CallMetrics) ObserveHook(name, result string, d time.Duration) {
 		m.hookLatency.WithLabelValues(name).Observe(d.Seconds())
 	}
 }
+
+// GaugeSet registers a gauge whose samples are listed by fn at scrape
+// time, for sets that come and go (one sample per RTP stream, say).
+func (r *Registry) GaugeSet(name, help string, labels []string, fn func(emit func(v float64, labelValues ...string))) {
+	r.reg.MustRegister(&setCollector{
+		desc: prometheus.NewDesc(prometheus.BuildFQName("mediakit", "", name), help, labels, nil),
+		fn:   fn,
+	})
+}
+
+type setCollector struct {
+	desc *prometheus.Desc
+	fn   func(emit func(v float64, labelValues ...string))
+}
+
+func (c *setCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *setCollector) Collect(ch chan<- prometheus.Metric) {
+	c.fn(func(v float64, lv ...string) {
+		if m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, v, lv...); err == nil {
+			ch <- m
+		}
+	})
+}

@@ -418,9 +418,10 @@ func TestWVPConnect(t *testing.T) {
 	data := cfg["data"].([]any)[0].(map[string]any)
 	_, httpPort := splitHostPort(ts.HTTPAddr())
 	_, rtmpPort := splitHostPort(ts.RTMPAddr())
+	_, rtpPort := splitHostPort(ts.RTPAddr())
 	for k, want := range map[string]string{"general.mediaServerId": "mediakit", "hook.alive_interval": "10",
 		"http.port": httpPort, "rtmp.port": rtmpPort, "rtsp.port": "0", "rtmp.sslport": "0", "rtsp.sslport": "0",
-		"http.sslport": "0", "rtp_proxy.port": "0", "hook.enable": "0", "api.secret": SecretMask} {
+		"http.sslport": "0", "rtp_proxy.port": rtpPort, "hook.enable": "0", "api.secret": SecretMask} {
 		if data[k] != want {
 			t.Errorf("getServerConfig %s = %v, want %q", k, data[k], want)
 		}

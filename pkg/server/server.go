@@ -26,6 +26,8 @@ import (
 	"github.com/mediakit/mediakit/pkg/netlimit"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
+	"github.com/mediakit/mediakit/pkg/rtpsend"
+	"github.com/mediakit/mediakit/pkg/rtpserver"
 	"github.com/mediakit/mediakit/pkg/session"
 	"github.com/mediakit/mediakit/pkg/store"
 )
@@ -84,6 +86,9 @@ type Server struct {
 	metrics    *metrics.Registry
 	limiter    *netlimit.Limiter
 	guardPtr   atomic.Pointer[guard]
+	rtp        *rtpserver.Registry
+	rtpShared  *rtpserver.Server
+	rtpSend    *rtpsend.Manager
 
 	rtmpLn net.Listener
 	httpLn net.Listener
@@ -160,6 +165,8 @@ func New(cfg *config.Config, opts Options) *Server {
 		func() float64 { return float64(s.hookc.Dropped()) })
 
 	s.registerLimitMetrics()
+	s.rtp = rtpserver.NewRegistry(s.Engine, s.rtpConfig, s.hooks, log)
+	s.registerRTPMetrics()
 
 	s.api = api.NewServer(func() string { return s.Config().API.Secret }, log, calls)
 	s.api.Access = func() *access.Policy { return s.guard().policy }
@@ -172,6 +179,9 @@ func New(cfg *config.Config, opts Options) *Server {
 		Statistic: s.statistic,
 	})
 	s.api.RegisterRecord(s.records, func() string { return s.recordSettings().MP4Root }, s.confinePath)
+	s.api.RegisterRTP(s.rtp)
+	s.rtpSend = s.newRTPSenders()
+	s.api.RegisterRTPSend(s.rtpSend)
 
 	s.hlsHandler = s.hls.Handler(s.hlsPolicy)
 	mux := http.NewServeMux()
@@ -250,6 +260,17 @@ func (s *Server) Start() error {
 		}
 		s.httpLn = s.limiter.Listen(ln, "http")
 	}
+	if cfg.RTPProxy.Addr != "" {
+		if err := s.openSharedRTP(cfg.RTPProxy.Addr); err != nil {
+			for _, ln := range []net.Listener{s.rtmpLn, s.httpLn} {
+				if ln != nil {
+					ln.Close()
+				}
+			}
+			s.closeStore()
+			return err
+		}
+	}
 	s.started = time.Now()
 	if s.rtmpLn != nil {
 		s.wg.Add(1)
@@ -283,7 +304,7 @@ func (s *Server) Start() error {
 	}()
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
-		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "data_dir", cfg.General.DataDir)
+		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtp", s.RTPAddr(), "data_dir", cfg.General.DataDir)
 	return nil
 }
 
@@ -330,6 +351,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Ending the streams first turns waiting players into 404s and gives
 	// playing ones a clean end of stream; http.Shutdown then closes its
 	// listener and waits for the requests still in flight.
+	s.rtpSend.Close() // RTP senders stop (on_send_rtp_stopped queued) before their streams end
+	// RTP servers first: their publishers leave, their ports close.
+	s.rtp.CloseAll()
 	s.Engine.Close() // sinks finish their files before it returns
 	s.flv.Close()
 	httpErr := s.http.Shutdown(ctx)

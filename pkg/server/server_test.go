@@ -65,6 +65,7 @@ func startServerCfg(t *testing.T, mutate func(*config.Config), saved map[string]
 	cfg := config.Default()
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.RTPProxy.Addr = "127.0.0.1:0"
 	cfg.General.DataDir = t.TempDir()
 	cfg.Protocol.ContinuePush = time.Second
 	cfg.General.MaxStreamWait = 15 * time.Second

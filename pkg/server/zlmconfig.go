@@ -44,8 +44,9 @@ func (s *Server) ServerConfig() map[string]string {
 	}
 	out["rtmp.port"] = port(rtmpAddr)
 	out["http.port"] = port(httpAddr)
+	out["rtp_proxy.port"] = port(s.RTPAddr())
 	for _, off := range []string{"rtmp.sslport", "http.sslport", "rtsp.port", "rtsp.sslport",
-		"rtp_proxy.port", "rtc.port", "srt.port", "shell.port"} {
+		"rtc.port", "srt.port", "shell.port"} {
 		out[off] = "0"
 	}
 	return out
@@ -179,7 +180,7 @@ func (s *Server) statistic() map[string]any {
 		"TcpServer":             listeners,
 		"TcpSession":            sessions,
 		"TcpClient":             0,
-		"UdpServer":             0,
+		"UdpServer":             len(s.rtp.List()) + len(s.rtp.Shared()),
 		"UdpSession":            0,
 		"Socket":                sessions + listeners,
 		"readers":               st.Readers.Load(),

@@ -164,6 +164,9 @@ func MediaSource(info engine.StreamInfo, schema string, speed int64, now time.Ti
 // OriginURL is where the stream came from; for a push, the URL it was
 // pushed to, as ZLMediaKit writes it.
 func OriginURL(info engine.StreamInfo) string {
+	if info.Publisher != nil && info.Publisher.OriginURL != "" {
+		return info.Publisher.OriginURL
+	}
 	scheme := "rtmp"
 	host := info.Key.Vhost
 	if info.Publisher != nil {

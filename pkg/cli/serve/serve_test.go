@@ -246,7 +246,7 @@ func TestRunDataDirFailure(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.General.DataDir = filepath.Join(blocker, "data")
-	cfg.RTMP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.RTMP.Addr, cfg.HTTP.Addr, cfg.RTPProxy.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	var out, errOut bytes.Buffer
 	err := serve.Run(context.Background(), &serve.Options{IO: &cmdutil.IO{Out: &out, ErrOut: &errOut}, Config: cfg})
 	// MkdirAll names the component that failed.

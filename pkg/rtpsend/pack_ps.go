@@ -1,0 +1,139 @@
+package rtpsend
+
+import (
+	"github.com/mediakit/mediakit/pkg/format/ps"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// PES stream ids of the video and the audio stream.
+const (
+	psVideoID = 0xE0
+	psAudioID = 0xC0
+)
+
+// psType is the PSM stream type of codec c; 0 for codecs GB28181's PS
+// does not carry here.
+func psType(c media.Codec) ps.StreamType {
+	switch c {
+	case media.CodecH264:
+		return ps.StreamH264
+	case media.CodecH265:
+		return ps.StreamH265
+	case media.CodecAAC:
+		return ps.StreamAAC
+	case media.CodecG711A:
+		return ps.StreamG711A
+	case media.CodecG711U:
+		return ps.StreamG711U
+	}
+	return ps.StreamUnknown
+}
+
+// psPacker sends MPEG-PS in the layout of GB28181 cameras (ps.Muxer):
+// video as Annex-B with parameter sets before each keyframe, AAC as ADTS,
+// G.711 raw; one RTP frame per access unit, timestamped with its DTS on
+// the 90 kHz clock.
+type psPacker struct {
+	out          packetWriter
+	onlyAudio    bool
+	streams      []ps.Stream
+	mux          *ps.Muxer
+	videoStarted bool
+	adts         map[*media.Track]adts
+	nalus        [][]byte
+	data, buf    []byte
+}
+
+func newPSPacker(o Options, ssrc uint32, tracks []*media.Track) (*psPacker, []*media.Track, error) {
+	p := &psPacker{out: newPacketWriter(ssrc, o.PayloadType, nil), onlyAudio: o.OnlyAudio, adts: map[*media.Track]adts{}}
+	var used []*media.Track
+	for _, t := range tracks {
+		id := p.streamID(t)
+		if id == 0 || p.declared(id) != ps.StreamUnknown {
+			continue
+		}
+		p.streams = append(p.streams, ps.Stream{ID: id, Type: psType(t.Codec)})
+		used = append(used, t)
+	}
+	if len(p.streams) == 0 {
+		return nil, nil, noTrack(FormatPS, o.OnlyAudio, tracks)
+	}
+	p.mux = ps.NewMuxer(p.streams)
+	return p, used, nil
+}
+
+// streamID is the PES stream id frames of t go in; 0 leaves them out.
+func (p *psPacker) streamID(t *media.Track) byte {
+	switch {
+	case psType(t.Codec) == ps.StreamUnknown:
+		return 0
+	case t.Kind() == media.KindVideo && !p.onlyAudio:
+		return psVideoID
+	case t.Kind() == media.KindAudio:
+		return psAudioID
+	}
+	return 0
+}
+
+// declared is the stream type the muxer announces for id.
+func (p *psPacker) declared(id byte) ps.StreamType {
+	for _, s := range p.streams {
+		if s.ID == id {
+			return s.Type
+		}
+	}
+	return ps.StreamUnknown
+}
+
+// redeclare starts a new muxer, whose first frame carries a new system
+// header and PSM, when a publisher that came back changed a codec or
+// added a track.
+func (p *psPacker) redeclare(id byte, typ ps.StreamType) {
+	streams := make([]ps.Stream, 0, len(p.streams)+1)
+	for _, s := range p.streams {
+		if s.ID != id {
+			streams = append(streams, s)
+		}
+	}
+	p.streams = append(streams, ps.Stream{ID: id, Type: typ})
+	p.mux = ps.NewMuxer(p.streams)
+	if id == psVideoID {
+		p.videoStarted = false
+	}
+}
+
+func (p *psPacker) pack(dst []byte, f *media.Frame) ([]byte, error) {
+	id := p.streamID(f.Track)
+	if id == 0 || len(f.Payload) == 0 {
+		return dst, nil
+	}
+	typ := psType(f.Track.Codec)
+	if p.declared(id) != typ {
+		p.redeclare(id, typ)
+	}
+	switch {
+	case id == psVideoID:
+		if !f.Key && !p.videoStarted {
+			return dst, nil // nothing decodes before the first keyframe
+		}
+		p.videoStarted = true
+		p.nalus = accessUnit(p.nalus[:0], f)
+		p.data = appendAnnexB(p.data[:0], p.nalus)
+		clear(p.nalus)
+	case typ == ps.StreamAAC:
+		h, ok := p.adts[f.Track]
+		if !ok {
+			var err error
+			if h, err = newADTS(f.Track.AACConfig); err != nil {
+				return dst, err
+			}
+			p.adts[f.Track] = h
+		}
+		p.data = h.appendFrame(p.data[:0], f.Payload)
+	default:
+		p.data = append(p.data[:0], f.Payload...)
+	}
+	pts, dts := clock90k(f.PTS), clock90k(f.DTS)
+	p.buf = p.mux.AppendFrame(p.buf[:0], ps.Frame{StreamID: id, Type: typ, PTS: pts, DTS: dts, Key: f.Key, Data: p.data}, f.Key)
+	return p.out.emit(dst, p.buf, uint32(dts))
+}

@@ -1,0 +1,314 @@
+package rtpserver
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+
+	"github.com/mediakit/mediakit/pkg/format/es"
+	"github.com/mediakit/mediakit/pkg/format/ps"
+	"github.com/mediakit/mediakit/pkg/media"
+	"github.com/mediakit/mediakit/pkg/rtp"
+)
+
+// maxPending bounds the packets held while the payload kind is detected.
+const maxPending = 64
+
+// mediaPipeline is the default pipeline: detect the payload (PS, TS or an
+// elementary stream), demux or depacketize it, and hand access units to
+// an elementary-stream ingest that feeds the publisher.
+type mediaPipeline struct {
+	o    PipelineOptions
+	log  *slog.Logger
+	kind rtp.Kind
+	det  rtp.Detector
+
+	pending []*pionrtp.Packet
+	in      *es.Ingest
+	ps      *ps.Demuxer
+	psTime  map[byte]*psClock
+	ts      *tsPipe
+	depack  rtp.Depacketizer
+	rtpTime rtp.Unwrapper
+	clock   uint32
+	sawAU   bool
+
+	mu     sync.Mutex // codecs, read by Describe from other goroutines
+	codecs map[string]bool
+	kindV  atomic.Value // rtp.Kind, for Describe
+
+	warned map[string]bool
+}
+
+func newMediaPipeline(o PipelineOptions) Pipeline {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &mediaPipeline{
+		o: o, log: log,
+		in:     es.NewIngest(o.Sink, es.Options{OnlyTrack: o.OnlyTrack, Log: log}),
+		psTime: map[byte]*psClock{},
+		codecs: map[string]bool{},
+		warned: map[string]bool{},
+	}
+	if o.Payload != "" {
+		m.setKind(rtp.Kind(o.Payload))
+	}
+	return m
+}
+
+func (m *mediaPipeline) setKind(k rtp.Kind) {
+	m.kind = k
+	m.kindV.Store(k)
+	switch k {
+	case rtp.KindPS:
+		m.ps = ps.NewDemuxer()
+	case rtp.KindTS:
+		m.ts = newTSPipe(m.in, m.log, m.addCodec)
+	case rtp.KindUnknown:
+		m.warnOnce("payload", "rtp payload not recognised: its packets are counted but not decoded")
+	default:
+		d, err := rtp.NewDepacketizer(k)
+		if err != nil {
+			m.warnOnce("payload", "rtp payload not supported", "payload", string(k), "error", err.Error())
+			m.kind = rtp.KindUnknown
+			return
+		}
+		m.depack = d
+		m.clock = k.ClockRate()
+		if m.clock == 0 {
+			// AAC's clock is its sample rate, which only an SDP (or an
+			// ADTS header, read at the first frame) tells.
+			m.clock = 90000
+		}
+		m.rtpTime = rtp.Unwrapper{ClockRate: m.clock}
+	}
+}
+
+func (m *mediaPipeline) Packet(p *pionrtp.Packet, lost int) {
+	if lost != 0 {
+		m.resync()
+	}
+	if m.kind == "" {
+		m.pending = append(m.pending, p)
+		k, done := m.det.Feed(p.PayloadType, p.Payload)
+		if !done && len(m.pending) < maxPending {
+			return
+		}
+		if !done {
+			k = m.det.Kind()
+		}
+		m.setKind(k)
+		pending := m.pending
+		m.pending = nil
+		for _, q := range pending {
+			m.handle(q)
+		}
+		return
+	}
+	m.handle(p)
+}
+
+// resync follows a gap: partial data is dropped and video waits for the
+// next keyframe, so players never see a picture built on missing slices.
+func (m *mediaPipeline) resync() {
+	switch {
+	case m.ps != nil:
+		m.ps.Reset()
+		m.in.ResyncVideo()
+	case m.ts != nil:
+		m.ts.resync()
+	case m.depack != nil:
+		m.depack.Reset()
+		m.in.ResyncVideo()
+	}
+}
+
+func (m *mediaPipeline) handle(p *pionrtp.Packet) {
+	switch {
+	case m.ps != nil:
+		if err := m.ps.Write(p.Payload, m.psFrame); err != nil {
+			m.warnOnce("ps", "ps demux error", "error", err.Error())
+		}
+	case m.ts != nil:
+		m.ts.write(p.Payload)
+	case m.depack != nil:
+		aus, err := m.depack.Push(p)
+		if err != nil {
+			m.warnOnce("depacketize", "rtp depacketize error", "payload", string(m.kind), "error", err.Error())
+		}
+		for _, au := range aus {
+			m.accessUnit(au)
+		}
+	}
+}
+
+// psClock follows the timestamps of one PS stream.
+type psClock struct {
+	u    rtp.Unwrapper
+	last time.Duration // of the previous frame
+	step time.Duration // between the last two stamped frames
+	seen bool
+}
+
+// ticks converts a clock value to a duration.
+func ticks(v int64, rate uint32) time.Duration {
+	if rate == 0 {
+		rate = 90000
+	}
+	return time.Duration(v) * time.Second / time.Duration(rate)
+}
+
+// adtsRate is the sample rate of an ADTS header, 0 when b is not one.
+func adtsRate(b []byte) int {
+	if len(b) < 7 || b[0] != 0xFF || b[1]&0xF0 != 0xF0 {
+		return 0
+	}
+	rates := [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
+	if i := int(b[2]>>2) & 0xF; i < len(rates) {
+		return rates[i]
+	}
+	return 0
+}
+
+func (m *mediaPipeline) psFrame(f ps.Frame) {
+	st := m.psTime[f.StreamID]
+	if st == nil {
+		st = &psClock{u: rtp.Unwrapper{Bits: 33, ClockRate: 90000}}
+		m.psTime[f.StreamID] = st
+	}
+	var pts time.Duration
+	if f.PTS < 0 {
+		// Some muxers stamp only some frames (ISO 13818-1 allows a PTS
+		// every 0.7 s): carry on from the last one at the last pace.
+		if !st.seen {
+			m.warnOnce("nopts", "ps frame without a timestamp before any with one dropped")
+			return
+		}
+		step := st.step
+		if step <= 0 {
+			step = 40 * time.Millisecond
+		}
+		pts = st.last + step
+		f.DTS = -1
+	} else {
+		ext, _ := st.u.Unwrap(uint64(f.PTS))
+		pts = ticks(ext, 90000)
+		if st.seen && pts > st.last && pts-st.last < time.Second {
+			st.step = pts - st.last
+		}
+	}
+	st.last, st.seen = pts, true
+	dts := pts
+	if f.DTS >= 0 && f.DTS != f.PTS {
+		// DTS trails PTS by the reorder delay, modulo 33 bits.
+		if back := (f.PTS - f.DTS) & (1<<33 - 1); back < 5*90000 {
+			dts = pts - ticks(back, 90000)
+		}
+	}
+	var err error
+	switch f.Type {
+	case ps.StreamH264:
+		m.addCodec("h264")
+		err = m.in.WriteVideo(media.CodecH264, pts, dts, f.Data)
+	case ps.StreamH265:
+		m.addCodec("h265")
+		err = m.in.WriteVideo(media.CodecH265, pts, dts, f.Data)
+	case ps.StreamAAC:
+		m.addCodec("aac")
+		err = m.in.WriteAAC(pts, f.Data)
+	case ps.StreamG711A:
+		m.addCodec("pcma")
+		err = m.in.WriteG711(media.CodecG711A, pts, f.Data)
+	case ps.StreamG711U:
+		m.addCodec("pcmu")
+		err = m.in.WriteG711(media.CodecG711U, pts, f.Data)
+	default:
+		m.addCodec(fmt.Sprintf("0x%02x", byte(f.Type)))
+		m.warnOnce(fmt.Sprint("type", f.Type), "ps stream of an unsupported type dropped",
+			"stream_type", fmt.Sprintf("0x%02x", byte(f.Type)), "stream_id", fmt.Sprintf("0x%02x", f.StreamID))
+		return
+	}
+	if err != nil {
+		m.warnOnce("ingest", "ps frame refused", "error", err.Error())
+	}
+}
+
+func (m *mediaPipeline) accessUnit(au rtp.AccessUnit) {
+	if !m.sawAU {
+		m.sawAU = true
+		if rate := adtsRate(au.Data); m.kind == rtp.KindAAC && rate > 0 {
+			m.clock = uint32(rate)
+			m.rtpTime = rtp.Unwrapper{ClockRate: m.clock}
+		}
+	}
+	ext, _ := m.rtpTime.Unwrap(uint64(au.Timestamp))
+	t := ticks(ext, m.clock)
+	var err error
+	switch m.kind {
+	case rtp.KindH264:
+		err = m.in.WriteVideo(media.CodecH264, t, t, au.Data)
+	case rtp.KindH265:
+		err = m.in.WriteVideo(media.CodecH265, t, t, au.Data)
+	case rtp.KindPCMA:
+		err = m.in.WriteG711(media.CodecG711A, t, au.Data)
+	case rtp.KindPCMU:
+		err = m.in.WriteG711(media.CodecG711U, t, au.Data)
+	case rtp.KindOpus:
+		err = m.in.WriteOpus(t, au.Data)
+	case rtp.KindAAC:
+		if len(au.Data) > 1 && au.Data[0] == 0xFF && au.Data[1]&0xF0 == 0xF0 {
+			err = m.in.WriteAAC(t, au.Data) // ADTS inside RTP, as some devices send
+		} else {
+			err = m.in.WriteAACRaw(t, nil, au.Data)
+		}
+	}
+	m.addCodec(string(m.kind))
+	if err != nil {
+		m.warnOnce("ingest", "rtp access unit refused", "payload", string(m.kind), "error", err.Error())
+	}
+}
+
+func (m *mediaPipeline) addCodec(c string) {
+	m.mu.Lock()
+	m.codecs[c] = true
+	m.mu.Unlock()
+}
+
+func (m *mediaPipeline) warnOnce(kind, msg string, args ...any) {
+	if m.warned[kind] {
+		return
+	}
+	m.warned[kind] = true
+	m.log.Warn(msg, args...)
+}
+
+func (m *mediaPipeline) Close() {
+	switch {
+	case m.ps != nil:
+		m.ps.Flush(m.psFrame)
+	case m.ts != nil:
+		m.ts.close()
+	}
+	if err := m.in.Flush(); err != nil {
+		m.log.Debug("rtp ingest flush", "error", err.Error())
+	}
+}
+
+func (m *mediaPipeline) Describe() (string, []string) {
+	k, _ := m.kindV.Load().(rtp.Kind)
+	m.mu.Lock()
+	codecs := make([]string, 0, len(m.codecs))
+	for c := range m.codecs {
+		codecs = append(codecs, c)
+	}
+	m.mu.Unlock()
+	sort.Strings(codecs)
+	return string(k), codecs
+}

@@ -1,0 +1,25 @@
+//go:build linux || darwin || freebsd
+
+package rtpserver
+
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// setReuse lets a TCP port in TIME_WAIT be bound again at once (a server
+// reopened right after a close), and with re_use_port lets several
+// sockets share the port. UDP gets no SO_REUSEADDR: on Linux it would let
+// two sockets bind one UDP port and split its packets.
+func setReuse(fd uintptr, network string, reusePort bool) error {
+	if strings.HasPrefix(network, "tcp") {
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return err
+		}
+	}
+	if reusePort {
+		return unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}
+	return nil
+}

@@ -1,0 +1,495 @@
+package rtpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/rtp"
+)
+
+// State is where a server is in its life.
+type State string
+
+// States. A server that timed out or was closed has left the registry:
+// it has no state to report.
+const (
+	StateWaiting   State = "waiting"   // open, nothing received yet
+	StateReceiving State = "receiving" // packets arrive
+	StateClosing   State = "closing"   // ending: its id and port are free once it is gone
+)
+
+// closeCause tells the owner goroutine why it ends.
+type closeCause int
+
+const (
+	causeAPI closeCause = iota
+	causeTimeout
+	causeStreamClosed
+	causeRefused
+	causeShutdown
+)
+
+func (c closeCause) String() string {
+	return [...]string{"closed through the API", "no RTP packet within the timeout", "its stream was closed", "publish refused", "server shutting down"}[c]
+}
+
+// Server is one RTP port: an openRtpServer, or a shared port.
+type Server struct {
+	reg    *Registry
+	opts   Options
+	key    engine.Key
+	id     uint64
+	shared bool
+
+	port    int
+	udp     *net.UDPConn
+	tcpLn   *net.TCPListener
+	created time.Time
+
+	ssrc        atomic.Uint32
+	pausedUntil atomic.Int64 // unix ns; 0: not paused
+	lastPacket  atomic.Int64 // unix ns of the last accepted packet; 0: none
+	isEnding    atomic.Bool
+	// ctx is cancelled when the server starts closing, ending waits on
+	// on_publish.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closeReq chan closeCause
+	pokeCh   chan struct{}
+	done     chan struct{}
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{} // TCP connections (passive or active)
+	sessions map[uint32]*Session   // multiplexed: by SSRC
+	single   *Session              // one-stream server
+	peer     netip.AddrPort        // the UDP sender a one-stream server took
+	closing  bool
+
+	readers sync.WaitGroup
+	drops   dropCounts
+}
+
+// dropCounts are packets not delivered to any stream, by reason.
+type dropCounts struct {
+	invalid, ssrcMismatch, otherPeer, rtcp atomic.Int64
+	warned                                 atomic.Int64 // unix ns of the last aggregated warning
+}
+
+func newServer(r *Registry, o Options, id uint64) *Server {
+	s := &Server{
+		reg: r, opts: o, key: o.key(), id: id,
+		created:  time.Now(),
+		closeReq: make(chan closeCause, 1),
+		pokeCh:   make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		conns:    make(map[net.Conn]struct{}),
+		sessions: make(map[uint32]*Session),
+	}
+	s.ssrc.Store(o.SSRC)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// bind opens the sockets on port: UDP always, and a TCP listener for
+// tcp_mode 1. Called under the registry lock; nothing is left open on
+// failure.
+func (s *Server) bind(port int, cfg Config) error {
+	ip := s.opts.LocalIP
+	if ip == "::" {
+		ip = ""
+	}
+	addr := net.JoinHostPort(ip, strconv.Itoa(port))
+	lc := net.ListenConfig{Control: socketControl(s.opts.ReusePort)}
+	pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+	if err != nil {
+		return fmt.Errorf("rtp: listen udp %s: %w", addr, opCause(err))
+	}
+	udp := pc.(*net.UDPConn)
+	if cfg.UDPReadBuffer > 0 {
+		_ = udp.SetReadBuffer(cfg.UDPReadBuffer)
+	}
+	var ln *net.TCPListener
+	if s.opts.TCPMode == TCPPassive {
+		l, err := lc.Listen(context.Background(), "tcp", addr)
+		if err != nil {
+			udp.Close()
+			return fmt.Errorf("rtp: listen tcp %s: %w", addr, opCause(err))
+		}
+		ln = l.(*net.TCPListener)
+	}
+	s.udp, s.tcpLn, s.port = udp, ln, udp.LocalAddr().(*net.UDPAddr).Port
+	return nil
+}
+
+// opCause drops the "listen udp ADDR:" prefix the caller already names.
+func opCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// start runs the readers and the owner goroutine.
+func (s *Server) start() {
+	s.readers.Add(1)
+	go func() {
+		defer s.readers.Done()
+		s.readUDP()
+	}()
+	if s.tcpLn != nil {
+		s.readers.Add(1)
+		go func() {
+			defer s.readers.Done()
+			s.acceptTCP()
+		}()
+	}
+	go s.run()
+}
+
+// ending reports whether the server is on its way out: asked to close,
+// or its stream was closed (close_streams) and the close request has not
+// reached the owner yet.
+func (s *Server) ending() bool {
+	if s.isEnding.Load() {
+		return true
+	}
+	s.mu.Lock()
+	ss := s.single
+	s.mu.Unlock()
+	return ss != nil && ss.publisherGone()
+}
+
+func (s *Server) requestClose(c closeCause) {
+	s.isEnding.Store(true)
+	select {
+	case s.closeReq <- c:
+	default: // a close is already asked for
+	}
+}
+
+// poke makes the owner look at its timers again (a pause changed).
+func (s *Server) poke() {
+	select {
+	case s.pokeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) timeout() time.Duration {
+	if t := s.reg.Config().Timeout; t > 0 {
+		return t
+	}
+	return 15 * time.Second
+}
+
+// run owns the server's end: it waits for a close request or a timeout,
+// then closes the sockets, the streams, leaves the registry, and only
+// then reports the end.
+func (s *Server) run() {
+	defer s.reg.wg.Done()
+	timer := time.NewTimer(s.timeout())
+	defer timer.Stop()
+	var cause closeCause
+loop:
+	for {
+		select {
+		case cause = <-s.closeReq:
+			break loop
+		case <-s.pokeCh:
+		case <-timer.C:
+		}
+		next, expired := s.checkTimeouts(time.Now())
+		if expired {
+			cause = causeTimeout
+			break loop
+		}
+		timer.Reset(next)
+	}
+	s.isEnding.Store(true)
+	s.shutdown()
+	s.reg.remove(s)
+	close(s.done)
+	if s.shared {
+		return
+	}
+	s.reg.Log.Info("rtp server closed", "stream", s.key.String(), "port", s.port, "reason", cause.String())
+	if cause == causeTimeout && s.reg.Notify != nil {
+		s.reg.Notify.RTPServerTimeout(TimeoutInfo{
+			LocalPort: s.port, Vhost: s.key.Vhost, App: s.key.App, StreamID: s.key.Stream,
+			TCPMode: s.opts.TCPMode, ReusePort: s.opts.ReusePort, SSRC: s.ssrc.Load(),
+		})
+	}
+}
+
+// checkTimeouts ends silent streams of a multiplexed server, reports
+// whether a one-stream server has timed out, and says when to look again.
+func (s *Server) checkTimeouts(now time.Time) (time.Duration, bool) {
+	timeout := s.timeout()
+	next := timeout
+	if s.opts.Multiplex {
+		s.mu.Lock()
+		var silent []*Session
+		for ssrc, ss := range s.sessions {
+			if ss.ended() {
+				delete(s.sessions, ssrc)
+				silent = append(silent, ss)
+				continue
+			}
+			if left, expired := ss.timeLeft(now, timeout); expired {
+				delete(s.sessions, ssrc)
+				silent = append(silent, ss)
+			} else if left < next {
+				next = left
+			}
+		}
+		s.mu.Unlock()
+		for _, ss := range silent {
+			ss.close("no RTP packet within the timeout")
+		}
+		if s.shared || s.opts.Multiplex {
+			return next, false
+		}
+	}
+	if until := s.pausedUntil.Load(); until > now.UnixNano() {
+		return min(time.Duration(until-now.UnixNano()), timeout), false
+	}
+	last := s.lastPacket.Load()
+	if last == 0 {
+		last = s.created.UnixNano()
+	}
+	if until := s.pausedUntil.Load(); until > last {
+		last = until // the pause just ended: count from its end
+	}
+	left := timeout - time.Duration(now.UnixNano()-last)
+	if left <= 0 {
+		return 0, true
+	}
+	return left, false
+}
+
+// shutdown closes the sockets, waits for the readers, and closes the
+// streams (their publishers leave the engine).
+func (s *Server) shutdown() {
+	s.cancel()
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.udp.Close()
+	if s.tcpLn != nil {
+		s.tcpLn.Close()
+	}
+	s.readers.Wait()
+	s.mu.Lock()
+	list := make([]*Session, 0, len(s.sessions)+1)
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	if s.single != nil {
+		list = append(list, s.single)
+	}
+	s.sessions, s.single = map[uint32]*Session{}, nil
+	s.mu.Unlock()
+	for _, ss := range list {
+		ss.close("rtp server closed")
+	}
+}
+
+// maxPacket bounds an RTP packet (UDP datagram or RFC 4571 frame).
+const maxPacket = 65535
+
+func (s *Server) readUDP() {
+	buf := make([]byte, maxPacket)
+	for {
+		n, from, err := s.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.reg.Log.Warn("rtp udp read failed", "stream", s.key.String(), "port", s.port, "error", err.Error())
+			return
+		}
+		s.packet(buf[:n], from, nil)
+	}
+}
+
+func (s *Server) acceptTCP() {
+	for {
+		c, err := s.tcpLn.Accept()
+		if err != nil {
+			return // closed
+		}
+		if !s.track(c) {
+			c.Close()
+			return
+		}
+		s.readers.Add(1)
+		go func() {
+			defer s.readers.Done()
+			s.readTCP(c)
+		}()
+	}
+}
+
+// track registers a TCP connection so shutdown can close it.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) readTCP(c net.Conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	fr := rtp.NewFrameReader(c)
+	for {
+		// A sender that goes quiet is ended by the server's timeout,
+		// which closes this connection.
+		pkt, err := fr.ReadPacket()
+		if err != nil {
+			return
+		}
+		s.packet(pkt, from, c)
+	}
+}
+
+// connect dials the sender for tcp_mode 2, from the server's port.
+func (s *Server) connect(ctx context.Context, to netip.AddrPort) error {
+	if s.opts.TCPMode != TCPActive {
+		return fmt.Errorf("connectRtpServer needs an RTP server opened with tcp_mode 2")
+	}
+	d := net.Dialer{
+		LocalAddr: &net.TCPAddr{Port: s.port},
+		Control:   socketControl(true),
+		Timeout:   5 * time.Second,
+	}
+	c, err := d.DialContext(ctx, "tcp", to.String())
+	if err != nil {
+		return fmt.Errorf("rtp: connect %s: %w", to, err)
+	}
+	if !s.track(c) {
+		c.Close()
+		return fmt.Errorf("rtp: connect %s: the RTP server is closing", to)
+	}
+	s.readers.Add(1)
+	go func() {
+		defer s.readers.Done()
+		s.readTCP(c)
+	}()
+	return nil
+}
+
+// packet handles one RTP packet from a socket. It runs in the socket's
+// reader goroutine; b is reused after it returns.
+func (s *Server) packet(b []byte, from netip.AddrPort, conn net.Conn) {
+	// A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d.
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if len(b) < 12 || b[0]>>6 != 2 {
+		s.drops.invalid.Add(1)
+		return
+	}
+	if pt := b[1] & 0x7f; pt >= 72 && pt <= 76 {
+		s.drops.rtcp.Add(1) // RTCP sent to the RTP port (rtcp-mux)
+		return
+	}
+	p := new(pionrtp.Packet)
+	if err := p.Unmarshal(append([]byte(nil), b...)); err != nil {
+		s.drops.invalid.Add(1)
+		return
+	}
+	if want := s.ssrc.Load(); want != 0 && p.SSRC != want {
+		s.drops.ssrcMismatch.Add(1)
+		s.warnDrops()
+		return
+	}
+	ss := s.sessionFor(p.SSRC, from, conn)
+	if ss == nil {
+		return
+	}
+	now := time.Now()
+	s.lastPacket.Store(now.UnixNano())
+	ss.push(p, now)
+}
+
+// sessionFor returns the stream a packet belongs to, creating it for the
+// first packet. A one-stream server takes the first UDP sender and drops
+// others (a second camera or a stale one sending to a reused port).
+func (s *Server) sessionFor(ssrc uint32, from netip.AddrPort, conn net.Conn) *Session {
+	tcp := conn != nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	if s.opts.Multiplex {
+		ss := s.sessions[ssrc]
+		if ss == nil {
+			key := engine.NewKey(s.opts.Vhost, s.opts.App, SSRCStreamID(ssrc))
+			ss = newSession(s, key, ssrc, from, conn)
+			s.sessions[ssrc] = ss
+		}
+		return ss
+	}
+	if s.single == nil {
+		s.single = newSession(s, s.key, ssrc, from, conn)
+		if !tcp {
+			s.peer = from
+		}
+		return s.single
+	}
+	if !tcp && s.peer.IsValid() && from != s.peer {
+		s.drops.otherPeer.Add(1)
+		return nil
+	}
+	return s.single
+}
+
+// warnDrops logs dropped packets at most once every 10 s per server.
+func (s *Server) warnDrops() {
+	now := time.Now().UnixNano()
+	last := s.drops.warned.Load()
+	if now-last < int64(10*time.Second) || !s.drops.warned.CompareAndSwap(last, now) {
+		return
+	}
+	s.reg.Log.Warn("rtp packets dropped", "stream", s.key.String(), "port", s.port,
+		"ssrc_mismatch", s.drops.ssrcMismatch.Load(), "other_sender", s.drops.otherPeer.Load(),
+		"invalid", s.drops.invalid.Load(), "want_ssrc", s.ssrc.Load())
+}
+
+// socketControl sets SO_REUSEADDR (and SO_REUSEPORT with reuse) so a
+// port just closed can be bound again at once.
+func socketControl(reuse bool) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = setReuse(fd, network, reuse)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
+}
