@@ -15,6 +15,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 	"github.com/mediakit/mediakit/pkg/cli/record"
+	"github.com/mediakit/mediakit/pkg/cli/rtplisten"
 	"github.com/mediakit/mediakit/pkg/cli/serve"
 )
 
@@ -32,10 +33,11 @@ func NewRootCommand(io *cmdutil.IO) *cobra.Command {
 		Short: "Streaming media server and shell toolkit",
 		Long: `mediakit is a streaming media server and a shell toolkit in one binary.
 
-  mediakit serve     run the server: RTMP publish/play, HTTP-FLV, WebSocket-FLV,
-                     live HLS, recording, ZLMediaKit's HTTP API and web hooks,
-                     /metrics and /healthz
-  mediakit record    record a stream or a file to MP4 and/or HLS
+  mediakit serve       run the server: RTMP publish/play, HTTP-FLV, WebSocket-FLV,
+                       live HLS, RTP/GB28181 ingest, recording, ZLMediaKit's HTTP
+                       API and web hooks, /metrics and /healthz
+  mediakit record      record a stream or a file to MP4 and/or HLS
+  mediakit rtp-listen  show what arrives on an RTP port, per SSRC; ingest it
 
 Publish with:  ffmpeg -re -i in.flv -c copy -f flv rtmp://127.0.0.1:1935/live/test
 Play with:     ffplay rtmp://127.0.0.1:1935/live/test
@@ -54,6 +56,7 @@ Play with:     ffplay rtmp://127.0.0.1:1935/live/test
 	root.AddCommand(newVersionCommand(io))
 	root.AddCommand(serve.NewCommand(io, nil))
 	root.AddCommand(record.NewCommand(io, nil))
+	root.AddCommand(rtplisten.NewCommand(io, nil))
 	return root
 }
 
