@@ -56,6 +56,9 @@ type Registry struct {
 	// default (payload detection, PS/TS demuxing or RTP depacketizing,
 	// elementary-stream ingest into the publisher). Tests replace it.
 	NewPipeline func(PipelineOptions) Pipeline
+	// MaxStreamsPerPort bounds the SSRCs a multiplexed port follows at
+	// once; 0 selects DefaultMaxStreamsPerPort.
+	MaxStreamsPerPort int
 
 	mu      sync.Mutex
 	servers map[engine.Key]*Server // by openRtpServer id
@@ -164,6 +167,13 @@ func (r *Registry) OpenShared(ip string, port int, tcp bool) (*Server, error) {
 
 // Port is the bound port.
 func (s *Server) Port() int { return s.port }
+
+func (r *Registry) maxStreamsPerPort() int {
+	if r.MaxStreamsPerPort > 0 {
+		return r.MaxStreamsPerPort
+	}
+	return DefaultMaxStreamsPerPort
+}
 
 func waitDone(ctx context.Context, s *Server) error {
 	select {

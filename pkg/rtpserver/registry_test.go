@@ -381,3 +381,24 @@ func TestOpenCloseTimeoutStorm(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "file descriptors back to baseline", func() bool { return openFDs(t) <= baseline })
 }
+
+// A flood of made-up SSRCs on a multiplexed port is bounded.
+func TestSSRCFloodBounded(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	f.reg.MaxStreamsPerPort = 3
+	port, err := f.reg.Open(context.Background(), Options{StreamID: "flood", Multiplex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ssrc := uint32(1); ssrc <= 50; ssrc++ {
+		newSender(t, "udp", port, ssrc).send(t, 1)
+	}
+	key := engine.NewKey("", "rtp", "flood")
+	waitFor(t, 5*time.Second, "47 packets refused", func() bool {
+		in, _ := f.reg.Info(key)
+		return in.Dropped["too_many_streams"] == 47
+	})
+	if in, _ := f.reg.Info(key); len(in.Streams) != 3 {
+		t.Errorf("%d streams followed, want 3", len(in.Streams))
+	}
+}

@@ -82,8 +82,8 @@ type Server struct {
 
 // dropCounts are packets not delivered to any stream, by reason.
 type dropCounts struct {
-	invalid, ssrcMismatch, otherPeer, rtcp atomic.Int64
-	warned                                 atomic.Int64 // unix ns of the last aggregated warning
+	invalid, ssrcMismatch, otherPeer, rtcp, tooMany atomic.Int64
+	warned                                          atomic.Int64 // unix ns of the last aggregated warning
 }
 
 func newServer(r *Registry, o Options, id uint64) *Server {
@@ -309,6 +309,10 @@ func (s *Server) shutdown() {
 	}
 }
 
+// DefaultMaxStreamsPerPort bounds the SSRCs one multiplexed port follows
+// at once; more are dropped and counted until some time out.
+const DefaultMaxStreamsPerPort = 4096
+
 // maxPacket bounds an RTP packet (UDP datagram or RFC 4571 frame).
 const maxPacket = 65535
 
@@ -447,6 +451,12 @@ func (s *Server) sessionFor(ssrc uint32, from netip.AddrPort, conn net.Conn) *Se
 	if s.opts.Multiplex {
 		ss := s.sessions[ssrc]
 		if ss == nil {
+			if len(s.sessions) >= s.reg.maxStreamsPerPort() {
+				// A flood of made-up SSRCs must not become a flood of
+				// streams, hooks and memory.
+				s.drops.tooMany.Add(1)
+				return nil
+			}
 			key := engine.NewKey(s.opts.Vhost, s.opts.App, SSRCStreamID(ssrc))
 			ss = newSession(s, key, ssrc, from, conn)
 			s.sessions[ssrc] = ss

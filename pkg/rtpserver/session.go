@@ -276,6 +276,7 @@ func (s *Server) info() Info {
 		Dropped: map[string]int64{
 			"invalid": s.drops.invalid.Load(), "ssrc_mismatch": s.drops.ssrcMismatch.Load(),
 			"other_sender": s.drops.otherPeer.Load(), "rtcp": s.drops.rtcp.Load(),
+			"too_many_streams": s.drops.tooMany.Load(),
 		},
 	}
 	switch {
