@@ -70,8 +70,9 @@ func TestCheckDepthBomb(t *testing.T) {
 	if !strings.Contains(err.Error(), "more than 32 levels") {
 		t.Errorf("error %q does not name the limit", err)
 	}
-	// the error is the only allocation
-	if allocs > 4 {
+	// The error is the only allocation (a few, more under the race
+	// detector); a walk that allocated per level would take thousands.
+	if allocs > 16 {
 		t.Errorf("%v allocations", allocs)
 	}
 	ok := bytes.Repeat([]byte("[1,"), 1<<20/3)

@@ -121,7 +121,9 @@ func TestCheckTOMLBomb(t *testing.T) {
 	if err == nil || err.Error() != "values nest deeper than 16 levels (line 1)" {
 		t.Fatalf("bomb: %v", err)
 	}
-	if allocs > 4 {
+	// The error message takes a few; a walk that allocated per level
+	// would take over 200 000. The race detector adds a few more.
+	if allocs > 16 {
 		t.Errorf("%v allocations", allocs)
 	}
 }
