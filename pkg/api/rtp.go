@@ -213,9 +213,14 @@ func (e *rtpEndpoints) pause(ctx context.Context, p *Params) (Reply, error) {
 	if err := p.RequireAll("stream_id"); err != nil {
 		return nil, err
 	}
-	secs, err := p.Int("pause_seconds", 0)
+	// ZLMediaKit's default: a platform that forgets resumeRtpCheck does
+	// not hold the port for ever.
+	secs, err := p.Int("pause_seconds", 300)
 	if err != nil {
 		return nil, err
+	}
+	if secs <= 0 {
+		secs = 300
 	}
 	if err := e.servers.PauseCheck(rtpKey(p), time.Duration(secs)*time.Second); err != nil {
 		return nil, &Error{Code: CodeNotFound, Msg: err.Error()}

@@ -149,6 +149,10 @@ func TestRTPEndpoints(t *testing.T) {
 	if f.paused != 30*time.Second {
 		t.Errorf("paused %v", f.paused)
 	}
+	wantCode(t, rtpCall(t, s, "pauseRtpCheck", url.Values{"stream_id": {"open"}}), CodeSuccess, "")
+	if f.paused != 300*time.Second {
+		t.Errorf("pause without pause_seconds: %v, want ZLMediaKit's 300 s", f.paused)
+	}
 	wantCode(t, rtpCall(t, s, "pauseRtpCheck", url.Values{"stream_id": {"none"}}), CodeNotFound, "")
 	wantCode(t, rtpCall(t, s, "connectRtpServer", url.Values{"stream_id": {"open"}, "dst_url": {"10.0.0.9"}, "dst_port": {"6000"}}), CodeSuccess, "")
 	if len(f.connects) != 1 || f.connects[0] != netip.MustParseAddrPort("10.0.0.9:6000") {

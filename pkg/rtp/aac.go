@@ -191,7 +191,9 @@ func (d *aacDepacketizer) adts(b []byte, ts uint32) error {
 			return fmt.Errorf("%w: ADTS frame of %d bytes, %d left", ErrMalformed, n, len(b))
 		}
 		if n > hlen {
-			d.out = append(d.out, AccessUnit{Data: clone(b[hlen:n]), Timestamp: ts + i*d.cfg.FrameSamples, Key: true})
+			asc, rate := adtsConfig(b)
+			d.out = append(d.out, AccessUnit{Data: clone(b[hlen:n]), Timestamp: ts + i*d.cfg.FrameSamples, Key: true,
+				Config: asc, SampleRate: rate})
 		}
 		b = b[n:]
 	}
@@ -208,4 +210,21 @@ func (d *aacDepacketizer) Reset() {
 	d.frag = d.frag[:0]
 	clear(d.out)
 	d.out = d.out[:0]
+}
+
+// adtsRates are the sampling frequencies of ADTS's 4-bit index.
+var adtsRates = [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
+
+// adtsConfig turns an ADTS header into the 2-byte AudioSpecificConfig it
+// stands for (object type = profile+1, sampling index, channels) and the
+// sample rate; nil for an index ADTS does not define.
+func adtsConfig(h []byte) ([]byte, int) {
+	profile := h[2] >> 6
+	idx := (h[2] >> 2) & 0xF
+	ch := (h[2]&1)<<2 | h[3]>>6
+	if int(idx) >= len(adtsRates) {
+		return nil, 0
+	}
+	obj := profile + 1
+	return []byte{obj<<3 | idx>>1, (idx&1)<<7 | ch<<3}, adtsRates[idx]
 }

@@ -24,6 +24,10 @@ type AccessUnit struct {
 	// always Key (as in media.Frame). PS and TS units are never Key: only
 	// the demuxer can tell.
 	Key bool
+	// AAC units cut from ADTS frames carry their AudioSpecificConfig and
+	// sample rate, which nothing else tells without an SDP.
+	Config     []byte
+	SampleRate int
 }
 
 // Depacketizer turns the packets of one stream, in sequence order (as a

@@ -396,7 +396,7 @@ func TestDepacketizerAAC(t *testing.T) {
 	}
 	// Three AUs in a packet: timestamps 1024 apart.
 	check(vpkt(1, 1000, true, aacPayload(au1, au2, au1)...), nil,
-		AccessUnit{au1, 1000, true}, AccessUnit{au2, 2024, true}, AccessUnit{au1, 3048, true})
+		AccessUnit{Data: au1, Timestamp: 1000, Key: true}, AccessUnit{Data: au2, Timestamp: 2024, Key: true}, AccessUnit{Data: au1, Timestamp: 3048, Key: true})
 	// A fragmented AU: each fragment has the whole AU's size.
 	frag := func(seq uint16, part []byte, marker bool) *pionrtp.Packet {
 		b := []byte{0, 16}
@@ -405,23 +405,29 @@ func TestDepacketizerAAC(t *testing.T) {
 	}
 	check(frag(2, au3[:1000], false), nil)
 	check(frag(3, au3[1000:2000], false), nil)
-	check(frag(4, au3[2000:], true), nil, AccessUnit{au3, 5000, true})
+	check(frag(4, au3[2000:], true), nil, AccessUnit{Data: au3, Timestamp: 5000, Key: true})
 	// A lost fragment drops the AU without a word.
 	check(frag(5, au3[:1000], false), nil)
 	check(frag(7, au3[2000:], true), nil)
 	// An AU cut short by the next one, with no loss, is reported.
 	check(frag(8, au3[:1000], false), nil)
-	check(vpkt(9, 6000, true, aacPayload(au1)...), ErrFragment, AccessUnit{au1, 6000, true})
+	check(vpkt(9, 6000, true, aacPayload(au1)...), ErrFragment, AccessUnit{Data: au1, Timestamp: 6000, Key: true})
 	// Malformed headers.
 	check(vpkt(10, 7000, true, 0, 17, 0, 0, 0), ErrMalformed)
 	check(vpkt(11, 7000, true, 0, 64, 0), ErrMalformed)
-	check(vpkt(12, 7000, true, aacPayload(au1, au2)[:300]...), ErrMalformed, AccessUnit{au1, 7000, true})
+	check(vpkt(12, 7000, true, aacPayload(au1, au2)[:300]...), ErrMalformed, AccessUnit{Data: au1, Timestamp: 7000, Key: true})
 	// ADTS frames as the payload.
 	adts := func(raw []byte) []byte {
 		n := len(raw) + 7
 		return append([]byte{0xff, 0xf1, 0x50, 0x80 | byte(n>>11), byte(n >> 3), byte(n<<5) | 0x1f, 0xfc}, raw...)
 	}
-	check(vpkt(13, 8000, true, append(adts(au1), adts(au2)...)...), nil, AccessUnit{au1, 8000, true}, AccessUnit{au2, 9024, true})
+	check(vpkt(13, 8000, true, append(adts(au1), adts(au2)...)...), nil, AccessUnit{Data: au1, Timestamp: 8000, Key: true}, AccessUnit{Data: au2, Timestamp: 9024, Key: true})
+	// An ADTS unit carries its AudioSpecificConfig (AAC-LC, 44.1 kHz,
+	// stereo: 12 10) and rate; nothing else would tell them.
+	out, _ := d.Push(vpkt(14, 10000, true, adts(au1)...))
+	if len(out) != 1 || !bytes.Equal(out[0].Config, []byte{0x12, 0x10}) || out[0].SampleRate != 44100 {
+		t.Errorf("ADTS unit config %x rate %d, want 1210 44100", out[0].Config, out[0].SampleRate)
+	}
 }
 
 func TestDepacketizerAACLowBitrate(t *testing.T) {

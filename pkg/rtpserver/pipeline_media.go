@@ -165,18 +165,6 @@ func ticks(v int64, rate uint32) time.Duration {
 	return time.Duration(v) * time.Second / time.Duration(rate)
 }
 
-// adtsRate is the sample rate of an ADTS header, 0 when b is not one.
-func adtsRate(b []byte) int {
-	if len(b) < 7 || b[0] != 0xFF || b[1]&0xF0 != 0xF0 {
-		return 0
-	}
-	rates := [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
-	if i := int(b[2]>>2) & 0xF; i < len(rates) {
-		return rates[i]
-	}
-	return 0
-}
-
 func (m *mediaPipeline) psFrame(f ps.Frame) {
 	st := m.psTime[f.StreamID]
 	if st == nil {
@@ -243,8 +231,9 @@ func (m *mediaPipeline) psFrame(f ps.Frame) {
 func (m *mediaPipeline) accessUnit(au rtp.AccessUnit) {
 	if !m.sawAU {
 		m.sawAU = true
-		if rate := adtsRate(au.Data); m.kind == rtp.KindAAC && rate > 0 {
-			m.clock = uint32(rate)
+		if m.kind == rtp.KindAAC && au.SampleRate > 0 {
+			// ADTS told the rate, and so the RTP clock.
+			m.clock = uint32(au.SampleRate)
 			m.rtpTime = rtp.Unwrapper{ClockRate: m.clock}
 		}
 	}
@@ -263,11 +252,10 @@ func (m *mediaPipeline) accessUnit(au rtp.AccessUnit) {
 	case rtp.KindOpus:
 		err = m.in.WriteOpus(t, au.Data)
 	case rtp.KindAAC:
-		if len(au.Data) > 1 && au.Data[0] == 0xFF && au.Data[1]&0xF0 == 0xF0 {
-			err = m.in.WriteAAC(t, au.Data) // ADTS inside RTP, as some devices send
-		} else {
-			err = m.in.WriteAACRaw(t, nil, au.Data)
-		}
+		// With ADTS inside RTP, as some devices send, the unit carries
+		// its configuration; RFC 3640 AAC needs one from an SDP, which
+		// GB28181 does not give: such frames are refused and counted.
+		err = m.in.WriteAACRaw(t, au.Config, au.Data)
 	}
 	m.addCodec(string(m.kind))
 	if err != nil {

@@ -280,3 +280,55 @@ func TestTSOverRTP(t *testing.T) {
 }
 
 func itoa(n int) string { return fmtInt(n) }
+
+// AAC in ADTS frames inside RTP, as some devices send it, plays: the
+// frames carry their configuration.
+func TestADTSOverRTP(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	aac := t.TempDir() + "/a.aac"
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", testutil.Clip(t, "h264_aac.flv"), "-vn", "-c:a", "copy", "-f", "adts", aac).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	data, err := os.ReadFile(aac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []gbsender.Frame
+	for i, n := 0, 0; i+7 <= len(data); i += n {
+		n = int(data[i+3]&3)<<11 | int(data[i+4])<<3 | int(data[i+5]>>5)
+		if n < 7 || i+n > len(data) {
+			break
+		}
+		frames = append(frames, gbsender.Frame{Key: true, PTS: int64(len(frames)) * 1024, Data: data[i : i+n]})
+	}
+	f := mediaFixture(t)
+	port, err := f.reg.Open(context.Background(), Options{StreamID: "adts", Payload: "aac"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := play(t, f, "adts")
+	waitFor(t, 5*time.Second, "player waiting", func() bool { return f.eng.Stats().WaitingReaders.Load() == 1 })
+	s, err := gbsender.Dial(gbsender.Options{Addr: "127.0.0.1:" + itoa(port), SSRC: 3, PayloadType: 97, Raw: true, Speed: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The sender's clock is 90 kHz-based; an AAC RTP clock is the sample
+	// rate: scale so each frame is 1024 ticks of 44.1 kHz apart.
+	for i := range frames {
+		frames[i].PTS = frames[i].PTS * 90000 / 44100
+	}
+	if err := s.Send(context.Background(), frames); err != nil {
+		t.Fatal(err)
+	}
+	key := engine.NewKey("", "rtp", "adts")
+	waitFor(t, 10*time.Second, "packets", func() bool {
+		st, ok := f.reg.Stream(key)
+		return ok && int(st.Stats.Packets) == s.Stats().Packets
+	})
+	f.reg.Close(key)
+	_, audio, _, codecs := count(<-got)
+	if audio < 250 || !codecs[media.CodecAAC] {
+		t.Errorf("audio frames %d, codecs %v; want the clip's 260 AAC frames", audio, codecs)
+	}
+}

@@ -264,7 +264,10 @@ func (r *Registry) find(key engine.Key) *Server {
 	if s := r.servers[key]; s != nil {
 		return s
 	}
-	if ss := r.streams[key]; ss != nil && !ss.srv.shared {
+	// A renamed stream stands for its one-stream server; a stream of a
+	// multiplexed port is not its server (closing it would close every
+	// camera on the port).
+	if ss := r.streams[key]; ss != nil && !ss.srv.shared && !ss.srv.opts.Multiplex {
 		return ss.srv
 	}
 	return nil
@@ -357,7 +360,7 @@ func (r *Registry) PauseCheck(key engine.Key, d time.Duration) error {
 func (r *Registry) ResumeCheck(key engine.Key) error { return r.setPause(key, 0) }
 
 func (r *Registry) setPause(key engine.Key, until int64) error {
-	if s := r.find(key); s != nil {
+	if s := r.find(key); s != nil && !s.opts.Multiplex {
 		s.pausedUntil.Store(until)
 		s.poke()
 		return nil

@@ -152,11 +152,9 @@ func TestSSRCFilterAndSecondSender(t *testing.T) {
 		st, ok := f.reg.Stream(key)
 		return ok && st.Stats.Packets == 5
 	})
-	other := newSender(t, "udp", port, 100) // same SSRC, another socket
-	other.send(t, 3)
-	waitFor(t, 5*time.Second, "drops counted", func() bool {
+	waitFor(t, 5*time.Second, "mismatches counted", func() bool {
 		in, _ := f.reg.Info(key)
-		return in.Dropped["ssrc_mismatch"] == 5 && in.Dropped["other_sender"] == 3
+		return in.Dropped["ssrc_mismatch"] == 5
 	})
 	if err := f.reg.UpdateSSRC(key, 99); err != nil {
 		t.Fatal(err)
@@ -164,6 +162,31 @@ func TestSSRCFilterAndSecondSender(t *testing.T) {
 	if in, _ := f.reg.Info(key); in.SSRC != 99 {
 		t.Errorf("ssrc %d after update", in.SSRC)
 	}
+
+	// Without a filter: a second camera (another SSRC, another address)
+	// is dropped; the first camera moving to a new port (NAT rebinding,
+	// same SSRC) is followed.
+	key2 := engine.NewKey("", "rtp", "first")
+	port2, err := f.reg.Open(context.Background(), Options{StreamID: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := newSender(t, "udp", port2, 1)
+	cam.send(t, 4)
+	waitFor(t, 5*time.Second, "the first camera", func() bool {
+		st, ok := f.reg.Stream(key2)
+		return ok && st.Stats.Packets == 4
+	})
+	newSender(t, "udp", port2, 2).send(t, 3)
+	moved := newSender(t, "udp", port2, 1)
+	moved.seq = cam.seq
+	moved.send(t, 4)
+	waitFor(t, 5*time.Second, "the moved camera followed, the second dropped", func() bool {
+		in, _ := f.reg.Info(key2)
+		st, _ := f.reg.Stream(key2)
+		return in.Dropped["other_sender"] == 3 && st.Stats.Packets == 8 &&
+			st.Peer.String() == moved.conn.LocalAddr().String()
+	})
 }
 
 func TestMultiplexBySSRC(t *testing.T) {
@@ -390,8 +413,16 @@ func TestSSRCFloodBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for ssrc := uint32(1); ssrc <= 50; ssrc++ {
+	// One spoofed packet per SSRC starts nothing (probation); two in
+	// sequence do, up to the bound.
+	for ssrc := uint32(1000); ssrc <= 1100; ssrc++ {
 		newSender(t, "udp", port, ssrc).send(t, 1)
+	}
+	if in, _ := f.reg.Info(engine.NewKey("", "rtp", "flood")); len(in.Streams) != 0 {
+		t.Fatalf("single packets started %d streams", len(in.Streams))
+	}
+	for ssrc := uint32(1); ssrc <= 50; ssrc++ {
+		newSender(t, "udp", port, ssrc).send(t, 2)
 	}
 	key := engine.NewKey("", "rtp", "flood")
 	waitFor(t, 5*time.Second, "47 packets refused", func() bool {
@@ -401,4 +432,33 @@ func TestSSRCFloodBounded(t *testing.T) {
 	if in, _ := f.reg.Info(key); len(in.Streams) != 3 {
 		t.Errorf("%d streams followed, want 3", len(in.Streams))
 	}
+}
+
+// TCP connections that send nothing end after the RTP timeout, on a
+// shared port too (which itself never times out), and there are at most
+// as many as the port may follow streams.
+func TestIdleTCPConnectionsEnd(t *testing.T) {
+	f := newFixture(t, 300*time.Millisecond)
+	f.reg.MaxStreamsPerPort = 5
+	srv, err := f.reg.OpenShared("127.0.0.1", 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.conns)
+	}
+	for i := 0; i < 8; i++ {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", srv.Port()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	waitFor(t, 5*time.Second, "5 connections held, 3 refused", func() bool {
+		in := f.reg.Shared()[0]
+		return conns() == 5 && in.Dropped["tcp_refused"] == 3
+	})
+	waitFor(t, 10*time.Second, "idle connections closed", func() bool { return conns() == 0 })
 }

@@ -72,18 +72,22 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{} // TCP connections (passive or active)
 	sessions map[uint32]*Session   // multiplexed: by SSRC
-	single   *Session              // one-stream server
-	peer     netip.AddrPort        // the UDP sender a one-stream server took
-	closing  bool
+	probes   map[uint32]probe      // multiplexed: SSRCs seen once
+	// newStreams bounds the streams a multiplexed port starts per second.
+	newStreams rateLimit
+	single     *Session       // one-stream server
+	peer       netip.AddrPort // the UDP sender a one-stream server took
+	closing    bool
 
-	readers sync.WaitGroup
-	drops   dropCounts
+	readers    sync.WaitGroup
+	publishers sync.WaitGroup // sessions waiting on on_publish
+	drops      dropCounts
 }
 
 // dropCounts are packets not delivered to any stream, by reason.
 type dropCounts struct {
-	invalid, ssrcMismatch, otherPeer, rtcp, tooMany atomic.Int64
-	warned                                          atomic.Int64 // unix ns of the last aggregated warning
+	invalid, ssrcMismatch, otherPeer, rtcp, tooMany, tcpRefused atomic.Int64
+	warned                                                      atomic.Int64 // unix ns of the last aggregated warning
 }
 
 func newServer(r *Registry, o Options, id uint64) *Server {
@@ -95,6 +99,10 @@ func newServer(r *Registry, o Options, id uint64) *Server {
 		done:     make(chan struct{}),
 		conns:    make(map[net.Conn]struct{}),
 		sessions: make(map[uint32]*Session),
+		probes:   make(map[uint32]probe),
+		// Cameras come up a few at a time; a platform restarting brings
+		// hundreds within seconds, which this still lets in.
+		newStreams: rateLimit{n: 200},
 	}
 	s.ssrc.Store(o.SSRC)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -119,16 +127,20 @@ func (s *Server) bind(port int, cfg Config) error {
 	if cfg.UDPReadBuffer > 0 {
 		_ = udp.SetReadBuffer(cfg.UDPReadBuffer)
 	}
+	bound := udp.LocalAddr().(*net.UDPAddr).Port
 	var ln *net.TCPListener
 	if s.opts.TCPMode == TCPPassive {
-		l, err := lc.Listen(context.Background(), "tcp", addr)
+		// The port UDP got (port 0 lets the system choose): one number
+		// for both, as a camera is told one port.
+		tcpAddr := net.JoinHostPort(ip, strconv.Itoa(bound))
+		l, err := lc.Listen(context.Background(), "tcp", tcpAddr)
 		if err != nil {
 			udp.Close()
-			return fmt.Errorf("rtp: listen tcp %s: %w", addr, opCause(err))
+			return fmt.Errorf("rtp: listen tcp %s: %w", tcpAddr, opCause(err))
 		}
 		ln = l.(*net.TCPListener)
 	}
-	s.udp, s.tcpLn, s.port = udp, ln, udp.LocalAddr().(*net.UDPAddr).Port
+	s.udp, s.tcpLn, s.port = udp, ln, bound
 	return nil
 }
 
@@ -294,6 +306,9 @@ func (s *Server) shutdown() {
 		s.tcpLn.Close()
 	}
 	s.readers.Wait()
+	// Readers start publish goroutines; with the readers gone and the
+	// context cancelled, none starts and the running ones return.
+	s.publishers.Wait()
 	s.mu.Lock()
 	list := make([]*Session, 0, len(s.sessions)+1)
 	for _, ss := range s.sessions {
@@ -337,11 +352,15 @@ func (s *Server) acceptTCP() {
 		if err != nil {
 			return // closed
 		}
-		if !s.track(c) {
+		if err := s.track(c); err != nil {
 			c.Close()
-			return
+			if errors.Is(err, errClosing) {
+				return
+			}
+			s.drops.tcpRefused.Add(1)
+			s.warnDrops()
+			continue
 		}
-		s.readers.Add(1)
 		go func() {
 			defer s.readers.Done()
 			s.readTCP(c)
@@ -349,15 +368,32 @@ func (s *Server) acceptTCP() {
 	}
 }
 
-// track registers a TCP connection so shutdown can close it.
-func (s *Server) track(c net.Conn) bool {
+// maxTCPConns bounds the TCP connections of one server: a camera needs
+// one, a multiplexed port one per camera.
+func (s *Server) maxTCPConns() int {
+	if s.opts.Multiplex || s.shared {
+		return s.reg.maxStreamsPerPort()
+	}
+	return 4
+}
+
+var errClosing = errors.New("rtp: server closing")
+
+// track registers a TCP connection so shutdown can close it, and counts
+// its reader goroutine in the same step, so shutdown's wait can never
+// miss one.
+func (s *Server) track(c net.Conn) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return errClosing
+	}
+	if len(s.conns) >= s.maxTCPConns() {
+		return fmt.Errorf("rtp: %d TCP connections already", len(s.conns))
 	}
 	s.conns[c] = struct{}{}
-	return true
+	s.readers.Add(1)
+	return nil
 }
 
 func (s *Server) readTCP(c net.Conn) {
@@ -369,9 +405,15 @@ func (s *Server) readTCP(c net.Conn) {
 	}()
 	from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	fr := rtp.NewFrameReader(c)
+	// A connection that goes quiet for the RTP timeout ends, whatever the
+	// server does (a shared port never times out). The deadline moves
+	// when half of it is used, not at every packet.
+	var deadline time.Time
 	for {
-		// A sender that goes quiet is ended by the server's timeout,
-		// which closes this connection.
+		if now := time.Now(); deadline.Sub(now) < s.timeout()/2 {
+			deadline = now.Add(s.timeout())
+			_ = c.SetReadDeadline(deadline)
+		}
 		pkt, err := fr.ReadPacket()
 		if err != nil {
 			return
@@ -390,15 +432,20 @@ func (s *Server) connect(ctx context.Context, to netip.AddrPort) error {
 		Control:   socketControl(true),
 		Timeout:   5 * time.Second,
 	}
+	// Closing the server cancels a dial in progress, so it does not hold
+	// the port after the server is gone.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
 	c, err := d.DialContext(ctx, "tcp", to.String())
 	if err != nil {
 		return fmt.Errorf("rtp: connect %s: %w", to, err)
 	}
-	if !s.track(c) {
+	if err := s.track(c); err != nil {
 		c.Close()
-		return fmt.Errorf("rtp: connect %s: the RTP server is closing", to)
+		return fmt.Errorf("rtp: connect %s: %w", to, err)
 	}
-	s.readers.Add(1)
 	go func() {
 		defer s.readers.Done()
 		s.readTCP(c)
@@ -429,52 +476,110 @@ func (s *Server) packet(b []byte, from netip.AddrPort, conn net.Conn) {
 		s.warnDrops()
 		return
 	}
-	ss := s.sessionFor(p.SSRC, from, conn)
+	ss, pkts := s.sessionFor(p, from, conn)
 	if ss == nil {
 		return
 	}
 	now := time.Now()
 	s.lastPacket.Store(now.UnixNano())
-	ss.push(p, now)
+	for _, q := range pkts {
+		ss.push(q, now)
+	}
 }
 
-// sessionFor returns the stream a packet belongs to, creating it for the
-// first packet. A one-stream server takes the first UDP sender and drops
-// others (a second camera or a stale one sending to a reused port).
-func (s *Server) sessionFor(ssrc uint32, from netip.AddrPort, conn net.Conn) *Session {
-	tcp := conn != nil
+// sessionFor returns the stream a packet belongs to, creating it when its
+// SSRC has proved itself. A one-stream server takes the first sender and
+// follows it if its address changes (NAT rebinding) while its SSRC stays;
+// another address with another SSRC is dropped (a second camera, or a
+// stale one sending to a reused port). Called with the packet p; it may
+// hold p back during probation and return the packets to deliver.
+func (s *Server) sessionFor(p *pionrtp.Packet, from netip.AddrPort, conn net.Conn) (*Session, []*pionrtp.Packet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return nil
+		return nil, nil
 	}
+	ssrc := p.SSRC
 	if s.opts.Multiplex {
-		ss := s.sessions[ssrc]
-		if ss == nil {
-			if len(s.sessions) >= s.reg.maxStreamsPerPort() {
-				// A flood of made-up SSRCs must not become a flood of
-				// streams, hooks and memory.
-				s.drops.tooMany.Add(1)
-				return nil
-			}
-			key := engine.NewKey(s.opts.Vhost, s.opts.App, SSRCStreamID(ssrc))
-			ss = newSession(s, key, ssrc, from, conn)
-			s.sessions[ssrc] = ss
+		if ss := s.sessions[ssrc]; ss != nil {
+			return ss, []*pionrtp.Packet{p}
 		}
-		return ss
+		held, ok := s.probation(p)
+		if !ok {
+			return nil, nil
+		}
+		if len(s.sessions) >= s.reg.maxStreamsPerPort() || !s.newStreams.allow(time.Now()) {
+			// A flood of made-up SSRCs must not become a flood of
+			// streams, hooks and memory.
+			s.drops.tooMany.Add(1)
+			return nil, nil
+		}
+		key := engine.NewKey(s.opts.Vhost, s.opts.App, SSRCStreamID(ssrc))
+		ss := newSession(s, key, ssrc, from, conn)
+		s.sessions[ssrc] = ss
+		return ss, append(held, p)
 	}
 	if s.single == nil {
 		s.single = newSession(s, s.key, ssrc, from, conn)
-		if !tcp {
+		if conn == nil {
 			s.peer = from
 		}
-		return s.single
+		return s.single, []*pionrtp.Packet{p}
 	}
-	if !tcp && s.peer.IsValid() && from != s.peer {
-		s.drops.otherPeer.Add(1)
-		return nil
+	if conn == nil && s.peer.IsValid() && from != s.peer {
+		if ssrc != s.single.ssrc {
+			s.drops.otherPeer.Add(1)
+			return nil, nil
+		}
+		s.reg.Log.Info("rtp sender moved", "stream", s.key.String(), "from", s.peer.String(), "to", from.String())
+		s.peer = from
+		s.single.moveTo(from)
 	}
-	return s.single
+	return s.single, []*pionrtp.Packet{p}
+}
+
+// probationSize bounds the SSRCs on probation at once.
+const probationSize = 1024
+
+// probe is an SSRC seen once: it becomes a stream at its next packet in
+// sequence (RFC 3550's MIN_SEQUENTIAL), so one spoofed packet per SSRC
+// does not.
+type probe struct {
+	seq uint16
+	at  time.Time
+	p   *pionrtp.Packet
+}
+
+// probation reports whether p confirms its SSRC, and the packet it held
+// (under s.mu).
+func (s *Server) probation(p *pionrtp.Packet) ([]*pionrtp.Packet, bool) {
+	now := time.Now()
+	if pr, ok := s.probes[p.SSRC]; ok {
+		delete(s.probes, p.SSRC)
+		if d := p.SequenceNumber - pr.seq; d >= 1 && d <= 3 && now.Sub(pr.at) < 5*time.Second {
+			return []*pionrtp.Packet{pr.p}, true
+		}
+	}
+	if len(s.probes) >= probationSize {
+		clear(s.probes)
+	}
+	s.probes[p.SSRC] = probe{seq: p.SequenceNumber, at: now, p: p}
+	return nil, false
+}
+
+// rateLimit allows n events per second (under s.mu).
+type rateLimit struct {
+	n      int
+	second int64
+	count  int
+}
+
+func (r *rateLimit) allow(now time.Time) bool {
+	if sec := now.Unix(); sec != r.second {
+		r.second, r.count = sec, 0
+	}
+	r.count++
+	return r.count <= r.n
 }
 
 // warnDrops logs dropped packets at most once every 10 s per server.
@@ -486,7 +591,8 @@ func (s *Server) warnDrops() {
 	}
 	s.reg.Log.Warn("rtp packets dropped", "stream", s.key.String(), "port", s.port,
 		"ssrc_mismatch", s.drops.ssrcMismatch.Load(), "other_sender", s.drops.otherPeer.Load(),
-		"invalid", s.drops.invalid.Load(), "want_ssrc", s.ssrc.Load())
+		"invalid", s.drops.invalid.Load(), "too_many_streams", s.drops.tooMany.Load(),
+		"tcp_refused", s.drops.tcpRefused.Load(), "want_ssrc", s.ssrc.Load())
 }
 
 // socketControl sets SO_REUSEADDR (and SO_REUSEPORT with reuse) so a

@@ -33,14 +33,17 @@ type Session struct {
 
 	// mu serialises the media path (packets may come from the UDP socket
 	// and TCP connections of one server) and guards what follows.
-	mu        sync.Mutex
-	recv      *rtp.Receiver
-	pipe      Pipeline
-	pub       *engine.Publisher
-	pubKey    engine.Key
-	refused   bool
-	closed    bool
-	stopWatch func() bool
+	mu           sync.Mutex
+	recv         *rtp.Receiver
+	pipe         Pipeline
+	pub          *engine.Publisher
+	pubKey       engine.Key
+	refused      bool
+	closed       bool
+	stopWatch    func() bool
+	publishing   bool          // the publish goroutine was started
+	early        []earlyPacket // packets that came while it runs
+	earlyDropped int
 }
 
 func newSession(s *Server, key engine.Key, ssrc uint32, from netip.AddrPort, conn net.Conn) *Session {
@@ -54,51 +57,82 @@ func newSession(s *Server, key engine.Key, ssrc uint32, from netip.AddrPort, con
 	return ss
 }
 
-// push handles one accepted packet, in arrival order.
+// maxEarly bounds the packets held while on_publish answers.
+const maxEarly = 1024
+
+// push handles one accepted packet, in arrival order. The first packet
+// starts publishing in a goroutine of its own: on_publish may take
+// seconds, and the socket's reader serves every other stream of a
+// multiplexed port meanwhile. Packets arriving until then are held
+// (bounded) and replayed.
 func (ss *Session) push(p *pionrtp.Packet, now time.Time) {
 	ss.lastPacket.Store(now.UnixNano())
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.closed || ss.refused {
+	switch {
+	case ss.closed || ss.refused:
 		return
-	}
-	if ss.pub == nil {
-		if !ss.publish() {
-			return
+	case ss.pub == nil:
+		if len(ss.early) < maxEarly {
+			ss.early = append(ss.early, earlyPacket{p, now})
+		} else {
+			ss.earlyDropped++
 		}
-		// Jitter is in the payload's clock: 8 kHz for G.711, not 90 kHz.
-		if rate := rtp.Detect(p.PayloadType, p.Payload).ClockRate(); rate > 0 {
-			ss.recv.ClockRate = rate
+		if !ss.publishing {
+			ss.publishing = true
+			// Jitter is in the payload's clock: 8 kHz for G.711.
+			if rate := rtp.Detect(p.PayloadType, p.Payload).ClockRate(); rate > 0 {
+				ss.recv.ClockRate = rate
+			}
+			ss.srv.publishers.Add(1)
+			go ss.publish()
 		}
+		return
 	}
 	ss.recv.Push(p, now, ss.pipe.Packet)
 }
 
+type earlyPacket struct {
+	p  *pionrtp.Packet
+	at time.Time
+}
+
 // publish attaches the stream to the engine (on_publish runs here; its
-// stream_replace may rename the stream). Called with mu held, in a reader
-// goroutine: a slow hook delays only this stream, and closing the server
-// cancels the wait.
-func (ss *Session) publish() bool {
+// stream_replace may rename the stream), then replays what arrived
+// meanwhile. Closing the server cancels the wait.
+func (ss *Session) publish() {
 	s := ss.srv
+	defer s.publishers.Done()
+	ss.mu.Lock()
+	from := ss.from
+	ss.mu.Unlock()
 	info := engine.SessionInfo{
 		ID:       ss.id,
 		Protocol: "rtp",
-		Remote:   ss.from.String(),
+		Remote:   from.String(),
 		Local:    fmt.Sprintf("%s:%d", localIP(s), s.port),
 		// GB28181 platforms find their SSRC in the origin URL, which
 		// keeps the id the stream was opened with even once renamed.
 		OriginURL: "rtp://" + ss.key.Vhost + "/" + ss.key.App + "/" + ss.key.Stream,
 	}
 	pub, err := s.reg.Engine.Publish(s.ctx, ss.key, info)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if err == nil && ss.closed {
+		pub.Close() // the server closed while on_publish answered
+		return
+	}
 	if err != nil {
-		ss.refused = true
+		ss.refused, ss.early = true, nil
 		if s.ctx.Err() == nil {
 			s.reg.Log.Info("rtp stream not published", "stream", ss.key.String(), "remote", info.Remote, "error", err.Error())
 		}
 		if !s.opts.Multiplex && !s.shared {
 			s.requestClose(causeRefused)
+		} else {
+			s.poke() // the owner drops it at its next look
 		}
-		return false
+		return
 	}
 	ss.pub, ss.pubKey = pub, pub.Key()
 	s.reg.addStream(ss.key, ss)
@@ -121,7 +155,14 @@ func (ss *Session) publish() bool {
 	})
 	s.reg.Log.Info("rtp stream published", "stream", ss.pubKey.String(), "remote", info.Remote,
 		"ssrc", fmt.Sprintf("%08X", ss.ssrc), "transport", ss.transport())
-	return true
+	early := ss.early
+	ss.early = nil
+	for _, e := range early {
+		ss.recv.Push(e.p, e.at, ss.pipe.Packet)
+	}
+	if ss.earlyDropped > 0 {
+		s.reg.Log.Warn("rtp packets dropped while on_publish answered", "stream", ss.pubKey.String(), "packets", ss.earlyDropped)
+	}
 }
 
 func localIP(s *Server) string {
@@ -136,6 +177,13 @@ func (ss *Session) transport() string {
 		return "tcp"
 	}
 	return "udp"
+}
+
+// moveTo follows the sender to a new UDP address.
+func (ss *Session) moveTo(from netip.AddrPort) {
+	ss.mu.Lock()
+	ss.from = from
+	ss.mu.Unlock()
 }
 
 // publisherGone reports whether the engine has let go of the stream.
@@ -182,6 +230,7 @@ func (ss *Session) close(reason string) {
 		return
 	}
 	ss.closed = true
+	ss.early = nil
 	// Moved to the registry's totals in the same step that hides the
 	// stream from Counts, so /metrics counters never step back.
 	if ss.pipe != nil {
@@ -276,7 +325,7 @@ func (s *Server) info() Info {
 		Dropped: map[string]int64{
 			"invalid": s.drops.invalid.Load(), "ssrc_mismatch": s.drops.ssrcMismatch.Load(),
 			"other_sender": s.drops.otherPeer.Load(), "rtcp": s.drops.rtcp.Load(),
-			"too_many_streams": s.drops.tooMany.Load(),
+			"too_many_streams": s.drops.tooMany.Load(), "tcp_refused": s.drops.tcpRefused.Load(),
 		},
 	}
 	switch {
@@ -315,9 +364,12 @@ func (ss *Session) talk(pkt []byte) error {
 		_, err := ss.conn.Write(rtp.AppendFrame(make([]byte, 0, len(pkt)+2), pkt))
 		return err
 	}
-	if !ss.from.IsValid() {
+	ss.mu.Lock()
+	to := ss.from
+	ss.mu.Unlock()
+	if !to.IsValid() {
 		return ErrNoTalk
 	}
-	_, err := ss.srv.udp.WriteToUDPAddrPort(pkt, ss.from)
+	_, err := ss.srv.udp.WriteToUDPAddrPort(pkt, to)
 	return err
 }
