@@ -13,7 +13,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +33,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/handshake"
 
 	"github.com/mediakit/mediakit/bench/fanout/report"
+	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/rtmp"
@@ -80,24 +80,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "fanout: %s with %d readers: %v\n", o.target, o.readers, err)
 		os.Exit(1)
 	}
-	line, _ := json.Marshal(res)
-	fmt.Println(string(line))
-	if o.out != "" {
-		f, err := os.OpenFile(o.out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err == nil {
-			fmt.Fprintln(f, string(line))
-			f.Close()
-		}
-	}
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	benchio.Emit(o.out, res)
 }
 
 // server is a child process under test.
@@ -113,7 +96,7 @@ func startServer(o options) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{rtmpPort: freePort(), httpPort: freePort(), dir: dir}
+	s := &server{rtmpPort: benchio.FreePort(), httpPort: benchio.FreePort(), dir: dir}
 	switch {
 	case strings.HasPrefix(o.target, "mediakit"):
 		args := []string{"serve", "--continue-push", "120s", "--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", s.rtmpPort),

@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,9 +21,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/internal/gbsender"
-	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/internal/testutil/clipframes"
 	"github.com/mediakit/mediakit/pkg/format/ps"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/rtmp"
@@ -71,24 +71,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
-	b, _ := json.Marshal(res)
-	fmt.Println(string(b))
-	if o.out != "" {
-		f, err := os.OpenFile(o.out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err == nil {
-			f.Write(append(b, '\n'))
-			f.Close()
-		}
-	}
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	benchio.Emit(o.out, res)
 }
 
 // clip is the media every sender sends: FLV frames for RTMP, and the same
@@ -101,54 +84,14 @@ type clip struct {
 	dur    time.Duration
 }
 
-type collect struct {
-	tracks []*media.Track
-	frames []*media.Frame
-}
-
-func (c *collect) SetTracks(t []*media.Track) error { c.tracks = t; return nil }
-func (c *collect) SetMetadata(media.Metadata)       {}
-func (c *collect) WriteFrame(f *media.Frame) error  { c.frames = append(c.frames, f); return nil }
-
 func loadClip(path string) (*clip, error) {
-	f, err := os.Open(path)
+	tracks, frames, err := clipframes.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	r := flv.NewReader(f, 0)
-	if err := r.ReadHeader(); err != nil {
-		return nil, err
-	}
-	var c collect
-	in := flv.NewIngest(&c)
-	for {
-		tag, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		body := append([]byte(nil), tag.Body...)
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, body)
-		case flv.TagScript:
-			err = in.Script(body)
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := in.Flush(); err != nil {
-		return nil, err
-	}
-	cl := &clip{tracks: c.tracks, frames: c.frames}
+	cl := &clip{tracks: tracks, frames: frames}
 	var video, audio *media.Track
-	for _, t := range c.tracks {
+	for _, t := range tracks {
 		if t.Kind() == media.KindVideo {
 			video = t
 		} else {
@@ -156,10 +99,10 @@ func loadClip(path string) (*clip, error) {
 		}
 	}
 	if video == nil || video.Codec != media.CodecH264 || audio == nil || audio.Codec != media.CodecAAC {
-		return nil, fmt.Errorf("%s: want H.264 + AAC, got %v", path, c.tracks)
+		return nil, fmt.Errorf("%s: want H.264 + AAC, got %v", path, tracks)
 	}
 	mux := ps.NewMuxer([]ps.Stream{{ID: 0xE0, Type: ps.StreamH264}, {ID: 0xC0, Type: ps.StreamAAC}})
-	for _, fr := range c.frames {
+	for _, fr := range frames {
 		var data []byte
 		id, typ := byte(0xE0), ps.StreamH264
 		if fr.Track.Kind() == media.KindVideo {
@@ -173,7 +116,7 @@ func loadClip(path string) (*clip, error) {
 		cl.ps = append(cl.ps, mux.AppendFrame(nil, ps.Frame{StreamID: id, Type: typ, PTS: pts, DTS: dts, Data: data, Key: fr.Key}, fr.Key))
 		cl.bytes += int64(len(fr.Payload))
 	}
-	cl.dur = c.frames[len(c.frames)-1].DTS - c.frames[0].DTS
+	cl.dur = frames[len(frames)-1].DTS - frames[0].DTS
 	return cl, nil
 }
 
@@ -221,7 +164,7 @@ func startServer(o options) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{http: fmt.Sprintf("127.0.0.1:%d", freePort()), rtmp: fmt.Sprintf("127.0.0.1:%d", freePort()), dir: dir}
+	s := &server{http: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort()), rtmp: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort()), dir: dir}
 	s.apiURL = "http://" + s.http + "/index/api/"
 	// Live HLS off: this measures ingest, not the HLS muxer every stream
 	// would otherwise feed.

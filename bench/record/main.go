@@ -7,12 +7,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/pkg/hls"
 )
@@ -56,24 +55,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "record: %s: %v\n", mode, err)
 			os.Exit(1)
 		}
-		line, _ := json.Marshal(r)
-		fmt.Println(string(line))
-		if *out != "" {
-			if f, err := os.OpenFile(*out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-				fmt.Fprintln(f, string(line))
-				f.Close()
-			}
-		}
+		benchio.Emit(*out, r)
 	}
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func run(bin, clip, mode string, streams, viewers int, window time.Duration) (*result, error) {
@@ -87,7 +70,7 @@ func run(bin, clip, mode string, streams, viewers int, window time.Duration) (*r
 	if err := os.WriteFile(filepath.Join(dir, "m.toml"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	rtmpPort, httpPort := freePort(), freePort()
+	rtmpPort, httpPort := benchio.FreePort(), benchio.FreePort()
 	srv := exec.Command(bin, "serve", "--config", filepath.Join(dir, "m.toml"), "--data-dir", filepath.Join(dir, "data"),
 		"--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort))
 	srv.Stderr = os.Stderr

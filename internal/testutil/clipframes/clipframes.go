@@ -5,6 +5,7 @@ package clipframes
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -41,9 +42,18 @@ func (c *FrameCollector) WriteFrame(f *media.Frame) error {
 // frames in file order, through flv.Reader and flv.Ingest.
 func Read(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
 	t.Helper()
-	f, err := os.Open(testutil.Clip(t, name))
+	tracks, frames, err := ReadFile(testutil.Clip(t, name))
 	if err != nil {
 		t.Fatal(err)
+	}
+	return tracks, frames
+}
+
+// ReadFile reads any FLV file (a benchmark's clip, say) the same way.
+func ReadFile(path string) ([]*media.Track, []*media.Frame, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer f.Close()
 	sink := &FrameCollector{}
@@ -55,7 +65,7 @@ func Read(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
 			break
 		}
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 		body := slices.Clone(tag.Body) // the Reader reuses its buffer; Ingest keeps it
 		switch tag.Type {
@@ -67,14 +77,14 @@ func Read(t testing.TB, name string) ([]*media.Track, []*media.Frame) {
 			err = in.Script(body)
 		}
 		if err != nil {
-			t.Fatalf("%s at %v: %v", name, tag.Timestamp, err)
+			return nil, nil, fmt.Errorf("%s at %v: %w", path, tag.Timestamp, err)
 		}
 	}
 	if err := in.Flush(); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	if len(sink.Tracks) == 0 || len(sink.Frames) == 0 {
-		t.Fatalf("%s: no tracks or frames", name)
+		return nil, nil, fmt.Errorf("%s: no tracks or frames", path)
 	}
-	return sink.Tracks, sink.Frames
+	return sink.Tracks, sink.Frames, nil
 }
