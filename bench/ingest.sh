@@ -7,7 +7,8 @@
 #   bench/ingest.sh [STREAMS...]        default: 50 200
 #
 # Makes a 40 s 1 Mbit/s H.264 + AAC clip once (bench/results/clip-1mbps.flv).
-# Results are JSON lines in bench/results/ingest-DATE.jsonl.
+# Results are JSON lines in bench/results/ingest-DATE.jsonl; the senders'
+# and the server's messages go to a log file in $TMPDIR, named at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 streams=("$@")
@@ -29,13 +30,14 @@ if [ ! -s "$clip" ]; then
 fi
 
 out=bench/results/ingest-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+log=$(mktemp "${TMPDIR:-/tmp}/ingest-XXXXXX.log")
 for n in "${streams[@]}"; do
 	# Alternate, so drift on a shared machine hits both alike.
 	for ingest in rtp rtmp rtp rtmp; do
 		"$bin/ingest" -ingest "$ingest" -streams "$n" -clip "$clip" -mediakit "$bin/mediakit" \
-			-out "$out" ${INGEST_FLAGS:-} 2>/dev/null ||
-			echo "ingest: $ingest with $n streams failed" >&2
+			-out "$out" ${INGEST_FLAGS:-} 2>>"$log" ||
+			echo "ingest: $ingest with $n streams failed (see $log)" >&2
 	done
 done
-echo "results: $out" >&2
+echo "results: $out, messages: $log" >&2
 cat "$out"

@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
 	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/internal/gbsender"
@@ -101,15 +103,24 @@ func loadClip(path string) (*clip, error) {
 	if video == nil || video.Codec != media.CodecH264 || audio == nil || audio.Codec != media.CodecAAC {
 		return nil, fmt.Errorf("%s: want H.264 + AAC, got %v", path, tracks)
 	}
+	var asc mpeg4audio.AudioSpecificConfig
+	if err := asc.Unmarshal(audio.AACConfig); err != nil {
+		return nil, fmt.Errorf("%s: AAC config: %w", path, err)
+	}
 	mux := ps.NewMuxer([]ps.Stream{{ID: 0xE0, Type: ps.StreamH264}, {ID: 0xC0, Type: ps.StreamAAC}})
 	for _, fr := range frames {
 		var data []byte
 		id, typ := byte(0xE0), ps.StreamH264
 		if fr.Track.Kind() == media.KindVideo {
-			data = annexB(fr, video)
+			// As a camera sends it: Annex-B, parameter sets before a keyframe.
+			nalus, _ := media.AppendAccessUnit(nil, fr)
+			data = media.AppendAnnexB(nil, nalus)
 		} else {
 			id, typ = 0xC0, ps.StreamAAC
-			data = adts(fr.Payload, audio)
+			pkt := mpeg4audio.ADTSPacket{Type: asc.Type, SampleRate: asc.SampleRate, ChannelConfig: asc.ChannelConfig, AU: fr.Payload}
+			if data, err = (mpeg4audio.ADTSPackets{&pkt}).Marshal(); err != nil {
+				return nil, fmt.Errorf("%s: ADTS: %w", path, err)
+			}
 		}
 		pts := int64(fr.PTS * 90000 / time.Second)
 		dts := int64(fr.DTS * 90000 / time.Second)
@@ -118,38 +129,6 @@ func loadClip(path string) (*clip, error) {
 	}
 	cl.dur = frames[len(frames)-1].DTS - frames[0].DTS
 	return cl, nil
-}
-
-// annexB turns an AVCC access unit into Annex-B, parameter sets before a
-// keyframe, as a camera sends it.
-func annexB(f *media.Frame, t *media.Track) []byte {
-	var out []byte
-	if f.Key {
-		for _, ps := range [][]byte{t.SPS, t.PPS} {
-			out = append(out, 0, 0, 0, 1)
-			out = append(out, ps...)
-		}
-	}
-	media.EachNALU(f.Payload, func(n []byte) bool {
-		out = append(out, 0, 0, 0, 1)
-		out = append(out, n...)
-		return true
-	})
-	return out
-}
-
-// adts prefixes a raw AAC frame with an ADTS header.
-func adts(raw []byte, t *media.Track) []byte {
-	rates := []int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
-	idx := 4
-	for i, r := range rates {
-		if r == t.SampleRate {
-			idx = i
-		}
-	}
-	n := len(raw) + 7
-	h := []byte{0xFF, 0xF1, byte(1<<6 | idx<<2 | (t.Channels>>2)&1), byte((t.Channels&3)<<6 | (n>>11)&3), byte(n >> 3), byte((n&7)<<5 | 0x1F), 0xFC}
-	return append(h, raw...)
 }
 
 type server struct {
@@ -169,7 +148,10 @@ func startServer(o options) (*server, error) {
 	// Live HLS off: this measures ingest, not the HLS muxer every stream
 	// would otherwise feed.
 	conf := dir + "/mediakit.toml"
-	os.WriteFile(conf, []byte("[protocol]\nenable_hls = false\n"), 0o644)
+	if err := os.WriteFile(conf, []byte("[protocol]\nenable_hls = false\n"), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	s.cmd = exec.Command(o.mediakit, "serve", "--config", conf, "--rtmp-addr", s.rtmp, "--http-addr", s.http,
 		"--rtp-addr", "127.0.0.1:0", "--rtp-port-range", "40000-44999", "--data-dir", dir, "--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
@@ -256,11 +238,11 @@ func run(o options) (*result, error) {
 		switch o.ingest {
 		case "rtp":
 			r, err := s.api("openRtpServer", "port", "0", "stream_id", id)
-			if err != nil || r["code"] != float64(0) {
+			port, ok := r["port"].(float64)
+			if err != nil || r["code"] != float64(0) || !ok {
 				return nil, fmt.Errorf("openRtpServer %s: %v %v", id, r, err)
 			}
-			port := int(r["port"].(float64))
-			send = func() error { return sendRTP(ctx, cl, port, uint32(1000+i)) }
+			send = func() error { return sendRTP(ctx, cl, int(port), uint32(1000+i)) }
 		case "rtmp":
 			url := fmt.Sprintf("rtmp://%s/rtp/%s", s.rtmp, id)
 			send = func() error { return sendRTMP(ctx, cl, url) }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mediakit/mediakit/internal/testutil"
 )
 
 // binary is the mediakit executable TestMain builds.
@@ -80,21 +82,6 @@ func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, st
 		t.Fatalf("mediakit %q: %v; stderr:\n%s", args, err, errOut.String())
 	}
 	return code, out.String(), errOut.String()
-}
-
-func checkOneLineError(t *testing.T, stdout, stderr string) {
-	t.Helper()
-	if stdout != "" {
-		t.Errorf("stdout not empty: %q", stdout)
-	}
-	if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") || !strings.HasPrefix(stderr, "mediakit: ") {
-		t.Errorf("stderr is not one \"mediakit: ...\" line: %q", stderr)
-	}
-	for _, bad := range []string{"goroutine ", "panic", ".go:"} {
-		if strings.Contains(stderr, bad) {
-			t.Errorf("stderr contains %q: %q", bad, stderr)
-		}
-	}
 }
 
 var readyLine = regexp.MustCompile(`msg="mediakit ready".* rtmp=(\S+) http=(\S+)`)
@@ -240,7 +227,7 @@ func TestServeBusyPort(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1; stderr %q", code, stderr)
 	}
-	checkOneLineError(t, stdout, stderr)
+	testutil.CheckOneLineError(t, stdout, stderr)
 	if !strings.Contains(stderr, addr) {
 		t.Errorf("error %q does not name %s", stderr, addr)
 	}
@@ -253,7 +240,7 @@ func TestUsageExitCodes(t *testing.T) {
 			if code != 2 {
 				t.Errorf("exit %d, want 2; stderr %q", code, stderr)
 			}
-			checkOneLineError(t, stdout, stderr)
+			testutil.CheckOneLineError(t, stdout, stderr)
 		})
 	}
 }

@@ -417,7 +417,7 @@ func TestRecordBinaryErrors(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("exit %d, want %d; stderr %q", code, tc.code, stderr)
 			}
-			checkOneLineError(t, stdout, stderr)
+			testutil.CheckOneLineError(t, stdout, stderr)
 			if !strings.Contains(stderr, tc.want) {
 				t.Errorf("error %q does not mention %q", stderr, tc.want)
 			}

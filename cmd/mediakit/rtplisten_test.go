@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -147,44 +146,29 @@ type listenSummary struct {
 
 func (c *listenChild) summary(t *testing.T) listenSummary {
 	t.Helper()
-	out := c.stdout.String()
-	if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
-		t.Fatalf("--json stdout is not one line: %q", out)
-	}
 	var s listenSummary
-	dec := json.NewDecoder(strings.NewReader(out))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		t.Fatalf("--json stdout %q: %v", out, err)
-	}
+	testutil.DecodeJSONLine(t, c.stdout.String(), &s)
 	return s
 }
 
-// cameraFrames is 6 s of H.264 (150 frames) and G.711 A-law (300).
-func cameraFrames(t *testing.T) []gbsender.Frame {
-	t.Helper()
-	raw, err := os.ReadFile(testutil.Clip(t, "h264.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	video, err := gbsender.VideoFrames(raw, false, 25)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return gbsender.Interleave(video, gbsender.G711Frames(6, true))
-}
-
-// sendCamera sends the frames as a GB28181 camera: PS over RTP, payload
-// type 96, at 8 times real time (0.75 s).
-func sendCamera(t *testing.T, o gbsender.Options) gbsender.Stats {
+// dialCamera connects a GB28181 camera: PS over RTP, payload type 96,
+// sending at 8 times real time (0.75 s).
+func dialCamera(t *testing.T, o gbsender.Options) *gbsender.Sender {
 	t.Helper()
 	o.VideoType, o.AudioType, o.Speed = ps.StreamH264, ps.StreamG711A, 8
 	s, err := gbsender.Dial(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if err := s.Send(context.Background(), cameraFrames(t)); err != nil {
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// sendCamera sends the frames as a GB28181 camera.
+func sendCamera(t *testing.T, o gbsender.Options) gbsender.Stats {
+	t.Helper()
+	s := dialCamera(t, o)
+	if err := s.Send(context.Background(), gbsender.CameraClip(t)); err != nil {
 		t.Fatal(err)
 	}
 	return s.Stats()
@@ -251,25 +235,13 @@ func TestRTPListenSSRC(t *testing.T) {
 	port := testutil.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	c := startListenChild(t, "--port", fmt.Sprint(port), "--ssrc", "0100000002", "--duration", "4s", "--json")
-	var wg sync.WaitGroup
-	var other gbsender.Stats
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		o := gbsender.Options{Addr: addr, SSRC: 100000001, VideoType: ps.StreamH264, AudioType: ps.StreamG711A, Speed: 8}
-		s, err := gbsender.Dial(o)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer s.Close()
-		if err := s.Send(context.Background(), cameraFrames(t)); err != nil {
-			t.Error(err)
-		}
-		other = s.Stats()
-	}()
+	other, frames := dialCamera(t, gbsender.Options{Addr: addr, SSRC: 100000001}), gbsender.CameraClip(t)
+	otherSent := make(chan error, 1)
+	go func() { otherSent <- other.Send(context.Background(), frames) }()
 	sent := sendCamera(t, gbsender.Options{Addr: addr, SSRC: 100000002})
-	wg.Wait()
+	if err := <-otherSent; err != nil {
+		t.Fatal(err)
+	}
 	c.wait(t, 20*time.Second, "--duration 4s")
 	s := c.summary(t)
 	if s.SSRC == nil || *s.SSRC != 100000002 || len(s.Streams) != 1 {
@@ -278,8 +250,8 @@ func TestRTPListenSSRC(t *testing.T) {
 	if st := s.Streams[0]; st.SSRC != 100000002 || st.Packets != uint64(sent.Packets) || st.Lost != 0 {
 		t.Errorf("stream %+v; the camera sent %d packets", st, sent.Packets)
 	}
-	if n := s.Ignored["other_ssrc"]; n != int64(other.Packets) {
-		t.Errorf("ignored_packets %v, the other camera sent %d", s.Ignored, other.Packets)
+	if n := s.Ignored["other_ssrc"]; n != int64(other.Stats().Packets) {
+		t.Errorf("ignored_packets %v, the other camera sent %d", s.Ignored, other.Stats().Packets)
 	}
 }
 
@@ -338,14 +310,17 @@ func TestRTPListenSIGINT(t *testing.T) {
 	flvPath := filepath.Join(t.TempDir(), "x.flv")
 	c := startListenChild(t, "--port", fmt.Sprint(port), "--out", flvPath)
 	sendCamera(t, gbsender.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), SSRC: 8})
-	// The file is written as frames arrive: wait until it has some.
+	// The file is written as frames arrive: wait until it has the 100
+	// video frames checked below (and the sequence header).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if fi, err := os.Stat(flvPath); err == nil && fi.Size() > 100<<10 {
-			break
+		if b, err := os.ReadFile(flvPath); err == nil {
+			if tags, _ := flvTags(b); tags[9] > 100 { // a cut last tag is not counted
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not written within 10 s; stderr:\n%s", flvPath, c.errText())
+			t.Fatalf("%s does not have 100 video frames within 10 s; stderr:\n%s", flvPath, c.errText())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -397,7 +372,7 @@ func TestRTPListenBinaryErrors(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("exit %d, want %d; stderr %q", code, tc.code, stderr)
 			}
-			checkOneLineError(t, stdout, stderr)
+			testutil.CheckOneLineError(t, stdout, stderr)
 			if !strings.Contains(stderr, tc.want) {
 				t.Errorf("error %q does not mention %q", stderr, tc.want)
 			}

@@ -237,7 +237,7 @@ func TestSecretNeverDisclosed(t *testing.T) {
 	if code != 2 {
 		t.Errorf("--show-secrets without --print-config: exit %d, want 2", code)
 	}
-	checkOneLineError(t, stdout, stderr)
+	testutil.CheckOneLineError(t, stdout, stderr)
 }
 
 // publishAndWait publishes a looping clip to live/NAME and waits until

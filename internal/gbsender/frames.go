@@ -1,88 +1,56 @@
 package gbsender
 
 import (
-	"bytes"
 	"fmt"
+	"os"
+	"testing"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/mediakit/mediakit/internal/testutil"
 )
 
 // VideoFrames groups an Annex-B elementary stream (a .h264 or .hevc clip)
-// into access units at fps, PTS from 0: a new unit starts at a parameter
-// set, AUD or SEI, or at the first slice of a picture once the current one
-// holds a picture.
+// into access units (testutil.AccessUnits) at fps, PTS from 0, each with
+// 4-byte start codes and marked Key when it holds an H.264 IDR or H.265
+// IRAP picture.
 func VideoFrames(annexB []byte, hevc bool, fps int) ([]Frame, error) {
-	nalus := splitAnnexB(annexB)
+	if fps <= 0 {
+		return nil, fmt.Errorf("gbsender: %d fps", fps)
+	}
+	nalus, _ := testutil.NALUnits(annexB)
 	if len(nalus) == 0 {
 		return nil, fmt.Errorf("gbsender: no NAL units")
 	}
-	var out []Frame
-	var cur [][]byte
-	hasPicture, key := false, false
-	flush := func() {
-		if len(cur) == 0 {
-			return
+	aus := testutil.AccessUnits(nalus, hevc)
+	out := make([]Frame, 0, len(aus))
+	for i, au := range aus {
+		data, err := h264.AnnexB(au).Marshal() // start codes are the same for H.265
+		if err != nil {
+			return nil, err
 		}
-		var b []byte
-		for _, n := range cur {
-			b = append(b, 0, 0, 0, 1)
-			b = append(b, n...)
-		}
-		out = append(out, Frame{Video: true, Key: key, PTS: int64(len(out)) * 90000 / int64(fps), Data: b})
-		cur, hasPicture, key = nil, false, false
+		out = append(out, Frame{Video: true, Key: randomAccess(au, hevc), PTS: int64(i) * 90000 / int64(fps), Data: data})
 	}
-	for _, n := range nalus {
-		if len(n) == 0 {
-			continue
-		}
-		var vcl, first, prefix, idr bool
-		if hevc {
-			typ := (n[0] >> 1) & 0x3f
-			vcl = typ < 32
-			first = vcl && len(n) > 2 && n[2]&0x80 != 0
-			prefix = (typ >= 32 && typ <= 35) || typ == 39 || (typ >= 41 && typ <= 44) || (typ >= 48 && typ <= 55)
-			idr = typ >= 16 && typ <= 21
-		} else {
-			typ := n[0] & 0x1f
-			vcl = typ >= 1 && typ <= 5
-			first = vcl && len(n) > 1 && n[1]&0x80 != 0
-			prefix = (typ >= 6 && typ <= 9) || (typ >= 14 && typ <= 18)
-			idr = typ == 5
-		}
-		if hasPicture && (prefix || first) {
-			flush()
-		}
-		cur = append(cur, n)
-		hasPicture = hasPicture || vcl
-		key = key || idr
-	}
-	flush()
 	return out, nil
 }
 
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	for {
-		i := bytes.Index(b, []byte{0, 0, 1})
-		if i < 0 {
-			break
+// randomAccess reports whether an access unit holds an H.264 IDR or an
+// H.265 IRAP (BLA, IDR or CRA) slice.
+func randomAccess(au [][]byte, hevc bool) bool {
+	for _, n := range au {
+		if hevc {
+			if t := (n[0] >> 1) & 0x3f; t >= 16 && t <= 21 {
+				return true
+			}
+		} else if n[0]&0x1f == 5 {
+			return true
 		}
-		b = b[i+3:]
-		j := bytes.Index(b, []byte{0, 0, 1})
-		if j < 0 {
-			out = append(out, b)
-			break
-		}
-		n := b[:j]
-		for len(n) > 0 && n[len(n)-1] == 0 {
-			n = n[:len(n)-1]
-		}
-		out = append(out, n)
-		b = b[j:]
 	}
-	return out
+	return false
 }
 
-// G711Frames makes d seconds of G.711 in 20 ms frames (160 samples at
-// 8 kHz), a 440 Hz tone, PTS from 0.
+// G711Frames makes that many seconds of G.711 in 20 ms frames (160
+// samples at 8 kHz), a 440 Hz tone, PTS from 0.
 func G711Frames(seconds int, alaw bool) []Frame {
 	var out []Frame
 	for i := 0; i < seconds*50; i++ {
@@ -117,4 +85,20 @@ func Interleave(video, audio []Frame) []Frame {
 		}
 	}
 	return out
+}
+
+// CameraClip is the test camera's media: 6 s of the H.264 clip at 25 fps
+// (150 frames, a keyframe a second) interleaved with G.711 A-law (300
+// frames).
+func CameraClip(t testing.TB) []Frame {
+	t.Helper()
+	raw, err := os.ReadFile(testutil.Clip(t, "h264.h264"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	video, err := VideoFrames(raw, false, 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Interleave(video, G711Frames(6, true))
 }

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -63,14 +63,17 @@ type Stats struct {
 
 // Sender sends to one RTP server.
 type Sender struct {
-	o     Options
-	conn  net.Conn
-	mux   *ps.Muxer
-	pz    rtp.Packetizer
-	rnd   *rand.Rand
-	held  *pionrtp.Packet
-	stats Stats
-	buf   []byte
+	o      Options
+	conn   net.Conn
+	mux    *ps.Muxer
+	pz     rtp.Packetizer
+	rnd    *rand.Rand
+	held   *pionrtp.Packet
+	stats  Stats
+	buf    []byte            // PS bytes of the current frame
+	pkts   []*pionrtp.Packet // packets of the current frame
+	wire   []byte            // the packet being written
+	framed []byte            // and with its RFC 4571 length, over TCP
 }
 
 // Dial connects to the RTP server.
@@ -154,7 +157,9 @@ func (s *Sender) SendFrame(f Frame) error {
 		s.buf = s.mux.AppendFrame(s.buf[:0], ps.Frame{StreamID: id, Type: typ, PTS: f.PTS, DTS: f.PTS, Data: f.Data, Key: f.Key}, f.Key)
 		payload = s.buf
 	}
-	pkts, err := s.pz.Packetize(nil, payload, uint32(f.PTS))
+	clear(s.pkts)
+	pkts, err := s.pz.Packetize(s.pkts[:0], payload, uint32(f.PTS))
+	s.pkts = pkts
 	if err != nil {
 		return err
 	}
@@ -201,14 +206,17 @@ func (s *Sender) flushHeld() error {
 }
 
 func (s *Sender) write(p *pionrtp.Packet) error {
-	b, err := p.Marshal()
-	if err != nil {
+	n := p.MarshalSize()
+	s.wire = slices.Grow(s.wire[:0], n)[:n]
+	if _, err := p.MarshalTo(s.wire); err != nil {
 		return err
 	}
+	b := s.wire
 	if s.o.Network == "tcp" {
-		b = rtp.AppendFrame(nil, b)
+		s.framed = rtp.AppendFrame(s.framed[:0], b)
+		b = s.framed
 	}
-	_, err = s.conn.Write(b)
+	_, err := s.conn.Write(b)
 	if err != nil && s.o.Network != "tcp" && errors.Is(err, syscall.ECONNREFUSED) {
 		// An ICMP answer to an earlier datagram (the server was not
 		// listening yet): a camera keeps sending.
@@ -221,6 +229,3 @@ func (s *Sender) write(p *pionrtp.Packet) error {
 	s.stats.Bytes += len(b)
 	return nil
 }
-
-// ReadFile reads a file (a clip) for Frames.
-func ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }

@@ -7,16 +7,16 @@ import (
 	"testing"
 )
 
-// SplitAnnexB splits an Annex-B byte stream (start codes 00 00 01 or
-// 00 00 00 01) into NAL units without their start codes.
-func SplitAnnexB(t testing.TB, buf []byte) [][]byte {
-	t.Helper()
+// NALUnits splits an Annex-B byte stream (start codes 00 00 01 or
+// 00 00 00 01) into NAL units without their start codes and trailing zero
+// bytes, empty units left out. ok is false when buf holds no start code.
+// It takes no testing.TB, so that internal/gbsender can use it too.
+func NALUnits(buf []byte) (nalus [][]byte, ok bool) {
 	start := bytes.Index(buf, []byte{0, 0, 1})
 	if start < 0 {
-		t.Fatal("testutil: no Annex-B start code")
+		return nil, false
 	}
 	buf = buf[start+3:]
-	var out [][]byte
 	for len(buf) > 0 {
 		end := bytes.Index(buf, []byte{0, 0, 1})
 		next := len(buf)
@@ -27,27 +27,35 @@ func SplitAnnexB(t testing.TB, buf []byte) [][]byte {
 		}
 		nalu := bytes.TrimRight(buf[:end], "\x00") // a 4-byte start code's leading zero
 		if len(nalu) > 0 {
-			out = append(out, nalu)
+			nalus = append(nalus, nalu)
 		}
 		buf = buf[next:]
 	}
-	return out
+	return nalus, true
 }
 
-// ClipAccessUnits reads a raw H.264 or H.265 clip from testdata/clips and
-// groups its NAL units into access units: a new one starts at a parameter
-// set, AUD or SEI, or at the first slice of a picture, once the current one
-// holds a picture.
-func ClipAccessUnits(t testing.TB, name string, hevc bool) [][][]byte {
+// SplitAnnexB is NALUnits for a test, which fails when buf holds no start
+// code.
+func SplitAnnexB(t testing.TB, buf []byte) [][]byte {
 	t.Helper()
-	raw, err := os.ReadFile(Clip(t, name))
-	if err != nil {
-		t.Fatal(err)
+	nalus, ok := NALUnits(buf)
+	if !ok {
+		t.Fatal("testutil: no Annex-B start code")
 	}
+	return nalus
+}
+
+// AccessUnits groups the NAL units of an H.264 or H.265 elementary stream
+// into access units: a new one starts at a parameter set, AUD or SEI, or
+// at the first slice of a picture, once the current one holds a picture.
+func AccessUnits(nalus [][]byte, hevc bool) [][][]byte {
 	var aus [][][]byte
 	var cur [][]byte
 	hasPicture := false
-	for _, n := range SplitAnnexB(t, raw) {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
 		var vcl, firstSlice, prefix bool
 		if hevc {
 			typ := (n[0] >> 1) & 0x3f
@@ -73,6 +81,17 @@ func ClipAccessUnits(t testing.TB, name string, hevc bool) [][][]byte {
 		aus = append(aus, cur)
 	}
 	return aus
+}
+
+// ClipAccessUnits reads a raw H.264 or H.265 clip from testdata/clips and
+// groups its NAL units into access units (AccessUnits).
+func ClipAccessUnits(t testing.TB, name string, hevc bool) [][][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(Clip(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return AccessUnits(SplitAnnexB(t, raw), hevc)
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers, for capturing

@@ -26,3 +26,12 @@ func TestSplitAnnexB(t *testing.T) {
 		}
 	}
 }
+
+func TestNALUnitsWithoutStartCode(t *testing.T) {
+	if nalus, ok := NALUnits([]byte{0x67, 1, 0, 0, 2}); ok || nalus != nil {
+		t.Fatalf("got %x, %v", nalus, ok)
+	}
+	if nalus, ok := NALUnits([]byte{0, 0, 1}); !ok || len(nalus) != 0 {
+		t.Fatalf("start code only: %x, %v", nalus, ok)
+	}
+}

@@ -48,7 +48,7 @@ func NewPolicy(s Settings) (*Policy, error) {
 	if p.TrustedProxies, err = ParseIPRanges(s.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
-	for _, o := range splitList(s.AllowOrigin) {
+	for _, o := range SplitList(s.AllowOrigin) {
 		if o == "*" {
 			p.anyOrigin = true
 			continue
@@ -59,7 +59,7 @@ func NewPolicy(s Settings) (*Policy, error) {
 		}
 		p.origins[n] = true
 	}
-	for _, h := range splitList(s.AllowHost) {
+	for _, h := range SplitList(s.AllowHost) {
 		h = strings.ToLower(h)
 		if strings.ContainsAny(h, "/:@ ") {
 			return nil, fmt.Errorf("http.allow_host: %q is not a host name (no scheme or port)", h)
@@ -69,7 +69,9 @@ func NewPolicy(s Settings) (*Policy, error) {
 	return p, nil
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated setting, dropping blanks and empty
+// items.
+func SplitList(s string) []string {
 	var out []string
 	for _, item := range strings.Split(s, ",") {
 		if item = strings.TrimSpace(item); item != "" {

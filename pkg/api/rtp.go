@@ -127,9 +127,7 @@ func (e *rtpEndpoints) open(multiplex bool) HandlerFunc {
 		}
 		got, err := e.servers.Open(ctx, o)
 		switch {
-		case errors.Is(err, rtpserver.ErrExists):
-			return nil, &Error{Code: CodeInvalidArgs, Msg: err.Error()}
-		case errors.Is(err, rtpserver.ErrInvalidOptions):
+		case errors.Is(err, rtpserver.ErrExists), errors.Is(err, rtpserver.ErrInvalidOptions):
 			return nil, &Error{Code: CodeInvalidArgs, Msg: err.Error()}
 		case err != nil:
 			return nil, &Error{Code: CodeException, Msg: err.Error()}
@@ -142,9 +140,12 @@ func (e *rtpEndpoints) connect(ctx context.Context, p *Params) (Reply, error) {
 	if err := p.RequireAll("stream_id", "dst_url", "dst_port"); err != nil {
 		return nil, err
 	}
-	port, err := p.Int("dst_port", 0)
-	if err != nil || port <= 0 || port > 65535 {
-		return nil, Errorf(CodeInvalidArgs, "parameter \"dst_port\": %q is not a port", p.Get("dst_port"))
+	port, err := portParam(p, "dst_port")
+	if err != nil {
+		return nil, err
+	}
+	if port == 0 {
+		return nil, Errorf(CodeInvalidArgs, "parameter \"dst_port\": 0 is not a port to connect to")
 	}
 	ip, err := resolveHost(ctx, p.Get("dst_url"))
 	if err != nil {
@@ -209,6 +210,10 @@ func (e *rtpEndpoints) list(ctx context.Context, p *Params) (Reply, error) {
 	return Reply{"data": data}, nil
 }
 
+// maxPauseSeconds is a year: longer than any platform means, far short of
+// time.Duration's limit.
+const maxPauseSeconds = 365 * 24 * 3600
+
 func (e *rtpEndpoints) pause(ctx context.Context, p *Params) (Reply, error) {
 	if err := p.RequireAll("stream_id"); err != nil {
 		return nil, err
@@ -222,6 +227,9 @@ func (e *rtpEndpoints) pause(ctx context.Context, p *Params) (Reply, error) {
 	if secs <= 0 {
 		secs = 300
 	}
+	// A larger count would overflow time.Duration into a negative one,
+	// which the registry reads as "paused for ever".
+	secs = min(secs, maxPauseSeconds)
 	if err := e.servers.PauseCheck(rtpKey(p), time.Duration(secs)*time.Second); err != nil {
 		return nil, &Error{Code: CodeNotFound, Msg: err.Error()}
 	}

@@ -153,6 +153,10 @@ func TestRTPEndpoints(t *testing.T) {
 	if f.paused != 300*time.Second {
 		t.Errorf("pause without pause_seconds: %v, want ZLMediaKit's 300 s", f.paused)
 	}
+	wantCode(t, rtpCall(t, s, "pauseRtpCheck", url.Values{"stream_id": {"open"}, "pause_seconds": {"9300000000"}}), CodeSuccess, "")
+	if f.paused != maxPauseSeconds*time.Second {
+		t.Errorf("pause of 9.3e9 s: %v, want it capped at %v (not overflowed)", f.paused, maxPauseSeconds*time.Second)
+	}
 	wantCode(t, rtpCall(t, s, "pauseRtpCheck", url.Values{"stream_id": {"none"}}), CodeNotFound, "")
 	wantCode(t, rtpCall(t, s, "connectRtpServer", url.Values{"stream_id": {"open"}, "dst_url": {"10.0.0.9"}, "dst_port": {"6000"}}), CodeSuccess, "")
 	if len(f.connects) != 1 || f.connects[0] != netip.MustParseAddrPort("10.0.0.9:6000") {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -120,8 +121,8 @@ func (e *rtpSendEndpoints) start(passive bool) HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		if delay < 0 {
-			return nil, Errorf(CodeInvalidArgs, "parameter \"close_delay_ms\": %d is negative", delay)
+		if delay < 0 || delay > int64(math.MaxInt64/time.Millisecond) {
+			return nil, Errorf(CodeInvalidArgs, "parameter \"close_delay_ms\": %d is not a duration in milliseconds", delay)
 		}
 		o.CloseDelay = time.Duration(delay) * time.Millisecond
 		// recv_stream_id, which asks ZLMediaKit to also receive RTP over

@@ -138,6 +138,7 @@ func TestStartSendRtpErrors(t *testing.T) {
 		{"bad port", with(sendParams, map[string]any{"dst_port": 70000}), CodeInvalidArgs, ""},
 		{"bad src_port", with(sendParams, map[string]any{"src_port": -1}), CodeInvalidArgs, ""},
 		{"negative delay", with(sendParams, map[string]any{"close_delay_ms": -5}), CodeInvalidArgs, ""},
+		{"delay beyond a duration", with(sendParams, map[string]any{"close_delay_ms": "9300000000000"}), CodeInvalidArgs, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,23 +60,8 @@ func safeEnv(t *testing.T, extra map[string]string) map[string]string {
 	return env
 }
 
-// checkOneLineError checks the contract for errors: exactly one line on
-// stderr, prefixed with the program name, no stack trace, nothing on
-// stdout.
+// checkOneLineError checks the contract for errors (testutil.CheckOneLineError).
 func checkOneLineError(t *testing.T, r result) {
 	t.Helper()
-	if r.stdout != "" {
-		t.Errorf("stdout not empty: %q", r.stdout)
-	}
-	if !strings.HasSuffix(r.stderr, "\n") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("stderr is not exactly one line: %q", r.stderr)
-	}
-	if !strings.HasPrefix(r.stderr, "mediakit: ") {
-		t.Errorf("stderr does not start with \"mediakit: \": %q", r.stderr)
-	}
-	for _, bad := range []string{"goroutine ", "panic", ".go:", "Usage:"} {
-		if strings.Contains(r.stderr, bad) {
-			t.Errorf("stderr contains %q: %q", bad, r.stderr)
-		}
-	}
+	testutil.CheckOneLineError(t, r.stdout, r.stderr)
 }

@@ -196,6 +196,12 @@ type Log struct {
 	Format string
 }
 
+// namedDuration is a duration setting with its key, for error messages.
+type namedDuration struct {
+	key string
+	v   time.Duration
+}
+
 // Validate checks values that parse but make no sense.
 func (c *Config) Validate() error {
 	for _, l := range []struct{ key, addr string }{{"rtmp.addr", c.RTMP.Addr}, {"http.addr", c.HTTP.Addr}, {"rtp_proxy.addr", c.RTPProxy.Addr}} {
@@ -220,10 +226,7 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: log.format: %q is not text or json", c.Log.Format)
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
+	for _, d := range []namedDuration{
 		{"protocol.continue_push_ms", c.Protocol.ContinuePush},
 		{"general.maxStreamWaitMS", c.General.MaxStreamWait},
 		{"general.mergeWriteMS", c.General.MergeWrite},
@@ -269,15 +272,13 @@ func (c *Config) Validate() error {
 	if c.General.DataDir == "" {
 		return fmt.Errorf("config: general.dataDir: empty")
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
+	for _, d := range []namedDuration{
 		{"general.writeTimeoutMS", c.General.WriteTimeout},
 		{"rtmp.handshakeSecond", c.RTMP.Handshake},
 		{"rtmp.keepAliveSecond", c.RTMP.KeepAlive},
 		{"http.handshakeSecond", c.HTTP.Handshake},
 		{"http.keepAliveSecond", c.HTTP.KeepAlive},
+		{"rtp_proxy.timeoutSec", c.RTPProxy.Timeout},
 	} {
 		// Zero would mean "never": a client could hold a connection
 		// forever, which these settings exist to prevent.
@@ -300,9 +301,6 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := c.RTPProxy.Ports(); err != nil {
 		return fmt.Errorf("config: %w", err)
-	}
-	if c.RTPProxy.Timeout <= 0 {
-		return fmt.Errorf("config: rtp_proxy.timeoutSec: %v is not a positive duration", c.RTPProxy.Timeout)
 	}
 	if _, err := c.AccessPolicy(); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -329,12 +327,4 @@ func (c *Config) AccessPolicy() (*access.Policy, error) {
 }
 
 // AllowPathList returns record.allow_paths as a list.
-func (r *Record) AllowPathList() []string {
-	var out []string
-	for _, p := range strings.Split(r.AllowPaths, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func (r *Record) AllowPathList() []string { return access.SplitList(r.AllowPaths) }

@@ -166,30 +166,58 @@ type viewerSink struct{ drainSink }
 func (viewerSink) CountsAsViewer() bool { return true }
 
 // A viewer sink (an RTP sender) keeps its stream from being reported as
-// unwatched; a recorder does not.
+// unwatched; a recorder does not. The test reads the owner's idle timer
+// rather than waiting for it.
 func TestViewerSinkKeepsStreamWatched(t *testing.T) {
 	obs := &idleObserver{ch: make(chan Key, 10)}
 	cfg := testConfig()
-	cfg.NoneReaderDelay = 100 * time.Millisecond
+	cfg.NoneReaderDelay = time.Hour
 	e := newTestEngine(t, cfg)
 	e.SetObserver(obs)
 	p := publish(t, e, testKey)
 	defer p.Close()
+	idleArmed := func() bool {
+		s, _ := e.lookup(testKey, false)
+		var armed bool
+		if err := s.do(context.Background(), func() { armed = s.idleTimer != nil }); err != nil {
+			t.Fatal(err)
+		}
+		return armed
+	}
+	if !idleArmed() {
+		t.Fatal("a ready stream without readers has no idle timer")
+	}
+	if err := e.AttachSink(context.Background(), testKey, "rec", func() Sink { return drainSink{} }); err != nil {
+		t.Fatal(err)
+	}
+	if !idleArmed() {
+		t.Error("a recorder counted as a viewer")
+	}
 	if err := e.AttachSink(context.Background(), testKey, "send", func() Sink { return viewerSink{} }); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-obs.ch:
-		t.Fatal("a stream with a viewer sink was reported unwatched")
-	case <-time.After(500 * time.Millisecond):
+	if idleArmed() {
+		t.Error("the idle timer runs while a viewer sink watches")
 	}
 	if _, err := e.DetachSink(context.Background(), testKey, "send"); err != nil {
 		t.Fatal(err)
 	}
+	if !idleArmed() {
+		t.Error("no idle timer after the viewer sink left")
+	}
+	// And the timer, when it fires, reports the stream.
+	short := cfg
+	short.NoneReaderDelay = time.Millisecond
+	e.SetConfig(short)
+	if _, err := e.DetachSink(context.Background(), testKey, "rec"); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := e.lookup(testKey, false)
+	_ = s.do(context.Background(), func() { s.disarmIdle(); s.armIdle() })
 	select {
 	case <-obs.ch:
 	case <-time.After(10 * time.Second):
-		t.Fatal("no unwatched report after the viewer sink left")
+		t.Fatal("no unwatched report")
 	}
 }
 

@@ -72,9 +72,6 @@ func TestSegmenterDropsG711(t *testing.T) {
 			if len(told) != 1 || told[0] != g711 {
 				t.Errorf("told of dropped tracks %v, want the G.711 track once", told)
 			}
-			if got := s.DroppedTracks(); len(got) != 1 || got[0] != g711 {
-				t.Errorf("DroppedTracks() = %v", got)
-			}
 			if counts := checkStream(t, segs); counts[streamIDVideo] != 150 || counts[streamIDAudio] != 0 {
 				t.Errorf("PES %v, want 150 video and no audio", counts)
 			}
@@ -123,6 +120,8 @@ func TestSegmenterAddedTrack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var got []*media.Track
+			s.OnDroppedTrack(func(tr *media.Track) { got = append(got, tr) })
 			var first *media.Frame
 			for _, f := range frames {
 				if f.Track == tt.built && f.Key {
@@ -139,8 +138,8 @@ func TestSegmenterAddedTrack(t *testing.T) {
 					t.Fatalf("frame of the added track: %v, want %v", err, tt.wantErr)
 				}
 			}
-			if got := s.DroppedTracks(); (len(got) == 1 && got[0] == tt.added) != tt.dropped || len(got) > 1 {
-				t.Errorf("DroppedTracks() = %v", got)
+			if (len(got) == 1 && got[0] == tt.added) != tt.dropped || len(got) > 1 {
+				t.Errorf("told of dropped tracks %v", got)
 			}
 		})
 	}

@@ -1,6 +1,9 @@
 package hls
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
@@ -43,5 +46,41 @@ func TestGrants(t *testing.T) {
 	g.add(key, netip.MustParseAddr("10.2.0.0"), now.Add(2*time.Minute))
 	if g.len() != 1 || !g.check(key, netip.MustParseAddr("10.2.0.0"), now.Add(2*time.Minute)) {
 		t.Errorf("expired grants not swept: %d held", g.len())
+	}
+}
+
+// countingAuthorizer allows every player and counts the questions.
+type countingAuthorizer struct{ n int }
+
+func (a *countingAuthorizer) AuthorizePlay(context.Context, engine.Key, engine.SessionInfo) error {
+	a.n++
+	return nil
+}
+
+// TestAuthorizeGrantNeedsIP: a grant is kept per client IP; a client with
+// none (a unix socket's) is asked every time, for a grant to the zero
+// address would let in every other such client.
+func TestAuthorizeGrantNeedsIP(t *testing.T) {
+	key := engine.NewKey("", "live", "a")
+	for _, tc := range []struct {
+		remote string
+		asked  int
+	}{
+		{"192.0.2.1:1234", 1},
+		{"@", 3},
+		{"", 3},
+	} {
+		a := &countingAuthorizer{}
+		l := &Live{Authorizer: a}
+		for range 3 {
+			r := httptest.NewRequest(http.MethodGet, "/live/a/hls.m3u8", nil)
+			r.RemoteAddr = tc.remote
+			if err := l.authorize(r, key); err != nil {
+				t.Fatalf("%q: %v", tc.remote, err)
+			}
+		}
+		if a.n != tc.asked {
+			t.Errorf("remote %q: asked %d times for 3 requests, want %d", tc.remote, a.n, tc.asked)
+		}
 	}
 }

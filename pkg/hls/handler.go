@@ -65,7 +65,7 @@ func (l *Live) Handler(policy func(info engine.StreamInfo) (enabled, demand bool
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			l.Log.Info("hls play denied", "stream", key.String(), "remote", r.RemoteAddr, "error", err.Error())
+			l.Log.Info("hls play denied", "stream", key.String(), "remote", l.remote(r), "error", err.Error())
 			http.Error(w, "play denied", http.StatusForbidden)
 			return
 		}
@@ -160,20 +160,27 @@ func (l *Live) cors(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 }
 
+// remote names the client of r.
+func (l *Live) remote(r *http.Request) string {
+	if l.Remote != nil {
+		return l.Remote(r)
+	}
+	return r.RemoteAddr
+}
+
 // authorize asks the Authorizer whether the client of r may play key,
-// unless it was allowed within GrantTTL.
+// unless it was allowed within GrantTTL. A client with no IP address (a
+// unix socket's) is asked every time: a grant for the zero address would
+// hold for every such client.
 func (l *Live) authorize(r *http.Request, key engine.Key) error {
 	if l.Authorizer == nil {
 		return nil
 	}
-	remote := r.RemoteAddr
-	if l.Remote != nil {
-		remote = l.Remote(r)
-	}
-	addr, _ := access.ParseAddr(remote)
+	remote := l.remote(r)
+	addr, hasIP := access.ParseAddr(remote)
 	now := time.Now()
 	g := l.playGrants()
-	if g.check(key, addr, now) {
+	if hasIP && g.check(key, addr, now) {
 		return nil
 	}
 	info := engine.SessionInfo{
@@ -189,7 +196,9 @@ func (l *Live) authorize(r *http.Request, key engine.Key) error {
 	if err := l.Authorizer.AuthorizePlay(r.Context(), key, info); err != nil {
 		return err
 	}
-	g.add(key, addr, now)
+	if hasIP {
+		g.add(key, addr, now)
+	}
 	return nil
 }
 

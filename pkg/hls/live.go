@@ -166,30 +166,10 @@ func (m *liveMuxer) Run(r *engine.Reader) {
 		m.live.mu.Unlock()
 	}()
 	log := m.live.Log.With("stream", m.key.String())
-	warned := map[media.Codec]bool{}
-	warn := func(t *media.Track) {
-		if !warned[t.Codec] {
-			warned[t.Codec] = true
-			log.Warn(DroppedTrackMessage(t))
-		}
-	}
-	newSeg := func(tracks []*media.Track) (*Segmenter, error) {
-		seg, err := NewSegmenter(tracks, m.segDur, m.add)
-		if err == nil {
-			seg.OnDroppedTrack(warn)
-		}
-		return seg, err
-	}
-	seg, err := newSeg(r.Tracks())
-	switch {
-	case errors.Is(err, ErrNoTracks):
-		// Nothing MPEG-TS carries yet (a camera's G.711 declared before
-		// its late first keyframe): wait for a track it does.
-		for _, t := range r.Tracks() {
-			warn(t)
-		}
-		seg = nil
-	case err != nil:
+	seg, err := NewStreamSegmenter(r.Tracks(), m.segDur, m.add, func(t *media.Track) {
+		log.Warn(DroppedTrackMessage(t))
+	})
+	if err != nil {
 		log.Warn("live HLS not started", "error", err.Error())
 		return
 	}
@@ -197,51 +177,18 @@ func (m *liveMuxer) Run(r *engine.Reader) {
 	for {
 		frames, err := r.Next(buf[:0])
 		for _, f := range frames {
-			var werr error
-			switch {
-			case seg == nil && !CanCarry(f.Track.Codec):
-				warn(f.Track)
-				continue
-			case seg == nil:
-				if seg, werr = newSeg(withTrack(r.Tracks(), f.Track)); werr == nil {
-					werr = seg.WriteFrame(f)
-				}
-			default:
-				werr = seg.WriteFrame(f)
-				if errors.Is(werr, ErrTrackChanged) {
-					seg.Flush()
-					next := seg.NextSeq()
-					seg, werr = newSeg(withTrack(r.Tracks(), f.Track))
-					if werr == nil {
-						seg.SetNextSeq(next, true)
-						werr = seg.WriteFrame(f)
-					}
-				}
-			}
-			if werr != nil {
+			if werr := seg.WriteFrame(f, r.Tracks()); werr != nil {
 				log.Warn("live HLS stopped", "error", werr.Error())
 				return
 			}
 		}
 		clear(frames)
 		if err != nil {
-			if seg != nil {
-				seg.Flush()
-			}
+			seg.Flush()
 			m.window.End()
 			return
 		}
 	}
-}
-
-func withTrack(tracks []*media.Track, t *media.Track) []*media.Track {
-	out := []*media.Track{t}
-	for _, o := range tracks {
-		if o.Kind() != t.Kind() {
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 func (m *liveMuxer) add(s *Segment) {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
@@ -79,8 +77,7 @@ type Segmenter struct {
 	video     *trackState
 	audio     *trackState
 	excluded  []*media.Track
-	uncarried []*media.Track     // the excluded MPEG-TS HLS cannot carry
-	onDropped func(*media.Track) // told of each of uncarried
+	onDropped func(*media.Track) // told of each excluded track CanCarry refuses
 	dropped   uint64
 
 	nextSeq  uint64
@@ -117,7 +114,7 @@ func CanCarry(c media.Codec) bool {
 }
 
 // DroppedTrackMessage is the warning a caller logs, once per stream, for
-// a track the segmenter drops (see Segmenter.DroppedTracks).
+// a track the segmenter drops (see Segmenter.OnDroppedTrack).
 func DroppedTrackMessage(t *media.Track) string {
 	return "hls: dropping " + t.Codec.String() + " track: MPEG-TS HLS cannot carry it"
 }
@@ -125,8 +122,8 @@ func DroppedTrackMessage(t *media.Track) string {
 // NewSegmenter returns a segmenter for tracks that calls onSegment with
 // each finished segment. H.264, H.265 and AAC tracks (the first of each
 // kind) are muxed; other tracks (G.711, Opus, MP3) are left out of the
-// MPEG-TS and reported by DroppedTracks and OnDroppedTrack, so that the
-// caller can say so once.
+// MPEG-TS and reported by OnDroppedTrack, so that the caller can say so
+// once (StreamSegmenter does).
 func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*Segment)) (*Segmenter, error) {
 	if target <= 0 {
 		return nil, fmt.Errorf("hls: segment target duration %v must be positive", target)
@@ -182,31 +179,20 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 	return s, nil
 }
 
-// Excluded returns the tracks left out of the MPEG-TS (codecs HLS/MPEG-TS
-// does not carry here, or a second track of a kind). Their frames are
-// ignored.
-func (s *Segmenter) Excluded() []*media.Track {
-	return append([]*media.Track(nil), s.excluded...)
-}
-
-// DroppedTracks returns the tracks whose frames are dropped because
-// MPEG-TS HLS cannot carry their codec (see CanCarry), each once, in the
-// order met: given to NewSegmenter, or first met in WriteFrame (a track
-// the publisher declared later).
-func (s *Segmenter) DroppedTracks() []*media.Track {
-	return append([]*media.Track(nil), s.uncarried...)
-}
-
-// OnDroppedTrack makes the segmenter call fn for each track of
-// DroppedTracks: at once for those known already, then from WriteFrame
-// for each one first met there. A caller that rebuilds its segmenter
-// (after ErrTrackChanged) sees the same tracks again and keeps its own
-// record of what it has said.
+// OnDroppedTrack makes the segmenter call fn for each track whose frames
+// it drops because MPEG-TS HLS cannot carry its codec (see CanCarry),
+// once per track: at once for those given to NewSegmenter, then from
+// WriteFrame for each one first met there (a track the publisher
+// declared later). A caller that rebuilds its segmenter (after
+// ErrTrackChanged) sees the same tracks again and keeps its own record of
+// what it has said.
 func (s *Segmenter) OnDroppedTrack(fn func(*media.Track)) {
 	s.onDropped = fn
 	if fn != nil {
-		for _, t := range s.uncarried {
-			fn(t)
+		for _, t := range s.excluded {
+			if !CanCarry(t.Codec) {
+				fn(t)
+			}
 		}
 	}
 }
@@ -214,11 +200,7 @@ func (s *Segmenter) OnDroppedTrack(fn func(*media.Track)) {
 // exclude leaves t out of the MPEG-TS.
 func (s *Segmenter) exclude(t *media.Track) {
 	s.excluded = append(s.excluded, t)
-	if CanCarry(t.Codec) {
-		return // a second track of a kind
-	}
-	s.uncarried = append(s.uncarried, t)
-	if s.onDropped != nil {
+	if s.onDropped != nil && !CanCarry(t.Codec) { // not a second track of a kind
 		s.onDropped(t)
 	}
 }
@@ -448,11 +430,6 @@ func ticks(d time.Duration) int64 {
 	return int64(d/time.Millisecond)*90 + (int64(d%time.Millisecond)*90+int64(time.Millisecond)/2)/int64(time.Millisecond)
 }
 
-var (
-	h264AUD = []byte{byte(h264.NALUTypeAccessUnitDelimiter), 0xf0}
-	h265AUD = []byte{byte(h265.NALUType_AUD_NUT) << 1, 1, 0x50}
-)
-
 func (s *Segmenter) write(st *trackState, f *media.Frame) error {
 	var err error
 	pts, dts := ticks(f.PTS), ticks(f.DTS)
@@ -488,59 +465,11 @@ func (s *Segmenter) write(st *trackState, f *media.Frame) error {
 	return nil
 }
 
-// accessUnit splits an AVCC payload into s.nalus, starting with an access
-// unit delimiter (so that mediacommon need not allocate to prepend one) and,
-// for a keyframe without in-band parameter sets, the track's. n counts the
-// NAL units taken from the payload.
+// accessUnit gathers f's NAL units into s.nalus after an access unit
+// delimiter of ours (so that mediacommon need not allocate to prepend
+// one); n counts the units taken from the payload.
 func (s *Segmenter) accessUnit(c media.Codec, f *media.Frame) (au [][]byte, n int) {
-	au = s.nalus[:0]
-	aud := h264AUD
-	if c == media.CodecH265 {
-		aud = h265AUD
-	}
-	au = append(au, aud)
-	hasSPS, hasPPS, hasVPS := false, false, c == media.CodecH264
-	media.EachNALU(f.Payload, func(nalu []byte) bool {
-		if len(nalu) == 0 {
-			return true
-		}
-		if c == media.CodecH264 {
-			switch h264.NALUType(nalu[0] & 0x1f) {
-			case h264.NALUTypeAccessUnitDelimiter:
-				return true // ours is already first
-			case h264.NALUTypeSPS:
-				hasSPS = true
-			case h264.NALUTypePPS:
-				hasPPS = true
-			}
-		} else {
-			switch h265.NALUType((nalu[0] >> 1) & 0x3f) {
-			case h265.NALUType_AUD_NUT:
-				return true
-			case h265.NALUType_VPS_NUT:
-				hasVPS = true
-			case h265.NALUType_SPS_NUT:
-				hasSPS = true
-			case h265.NALUType_PPS_NUT:
-				hasPPS = true
-			}
-		}
-		au = append(au, nalu)
-		n++
-		return true
-	})
-	t := f.Track
-	if f.Key && !(hasSPS && hasPPS && hasVPS) && len(t.SPS) > 0 && len(t.PPS) > 0 {
-		var params [3][]byte
-		ps := params[:0]
-		if c == media.CodecH265 && len(t.VPS) > 0 {
-			ps = append(ps, t.VPS)
-		}
-		ps = append(ps, t.SPS, t.PPS)
-		au = append(au, ps...) // grow
-		copy(au[1+len(ps):], au[1:len(au)-len(ps)])
-		copy(au[1:], ps)
-	}
+	au, n = media.AppendAccessUnit(append(s.nalus[:0], media.AccessUnitDelimiter(c)), f)
 	s.nalus = au
 	return au, n
 }

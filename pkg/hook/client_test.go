@@ -564,13 +564,21 @@ func TestNotifyHungServer(t *testing.T) {
 	}
 	srv.wait(t, testHook, workers)
 
+	// Every worker is stuck and the queue fills: a Notify that blocked
+	// would never return. The deadline only bounds the test, it does not
+	// measure speed.
 	const events = 5000
-	start := time.Now()
-	for i := 0; i < events; i++ {
-		c.Notify(testHook, map[string]any{"i": i})
-	}
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Errorf("%d Notify calls took %v: Notify blocks", events, d)
+	notified := make(chan struct{})
+	go func() {
+		for i := 0; i < events; i++ {
+			c.Notify(testHook, map[string]any{"i": i})
+		}
+		close(notified)
+	}()
+	select {
+	case <-notified:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d Notify calls did not return with every worker stuck: Notify blocks", events)
 	}
 	if got, want := c.Dropped(), int64(events-queueSize); got != want {
 		t.Errorf("Dropped() = %d, want %d", got, want)
@@ -581,7 +589,7 @@ func TestNotifyHungServer(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start = time.Now()
+	start := time.Now()
 	closed := make(chan struct{})
 	go func() {
 		c.Close(ctx)
@@ -589,13 +597,15 @@ func TestNotifyHungServer(t *testing.T) {
 	}()
 	select {
 	case <-closed:
-	case <-time.After(2 * time.Second):
-		t.Error("Close did not return 2s after its context ended")
+	case <-time.After(30 * time.Second):
+		t.Error("Close did not return 30s after its context ended")
 		c.cancel() // give up the calls in flight
 		<-closed
 	}
-	if d := time.Since(start); d < 150*time.Millisecond || d > time.Second {
-		t.Errorf("Close took %v, want about 200ms", d)
+	// Close waited for its context, not less; how much longer a loaded
+	// machine took is not the test's business.
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("Close returned after %v, before its 200ms context ended", d)
 	}
 	// The queued events were abandoned, not sent to the hung server.
 	if n := len(srv.requests(testHook)); n != workers {

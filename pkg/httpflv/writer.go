@@ -83,41 +83,9 @@ func (w *flvWriter) run() error {
 }
 
 // appendStart queues the FLV header, the onMetaData tag and the sequence
-// headers of the stream's tracks, video first. Both sequence headers go
-// before the first coded frame of either track (as ffmpeg writes FLV), so
-// a player can set up both decoders before any media arrives, even when
-// the stream starts with audio.
+// headers of the stream's tracks (flv.AppendStart).
 func (w *flvWriter) appendStart() {
-	tracks := w.reader.Tracks()
-	var hasAudio, hasVideo bool
-	seqSize := 0
-	for _, t := range tracks {
-		hasAudio = hasAudio || t.Kind() == media.KindAudio
-		hasVideo = hasVideo || t.Kind() == media.KindVideo
-		seqSize += flv.TagHeaderLen + flv.PrevSizeLen + len(flv.SequenceHeaderBody(t))
-	}
-	md := flv.MetadataBody(tracks, w.reader.Metadata())
-	w.extra = make([]byte, 0, 64+len(md)+seqSize)
-	w.extra = flv.AppendHeader(w.extra, hasAudio, hasVideo)
-	if md != nil {
-		// Stamped 0: ffmpeg takes a script tag with any other timestamp
-		// for a data stream.
-		w.extra = flv.AppendTag(w.extra, flv.TagScript, 0, md)
-	}
-	// Stamped with the first frame's DTS, so timestamps never go back.
-	ts := w.frames[0].DTS
-	for _, t := range tracks {
-		if t.Kind() == media.KindVideo && w.video == nil {
-			w.video = t
-			w.extra = flv.AppendSequenceHeaderTag(w.extra, t, ts)
-		}
-	}
-	for _, t := range tracks {
-		if t.Kind() == media.KindAudio && w.audio == nil {
-			w.audio = t
-			w.extra = flv.AppendSequenceHeaderTag(w.extra, t, ts)
-		}
-	}
+	w.extra, w.video, w.audio = flv.AppendStart(w.extra[:0], w.reader.Tracks(), w.reader.Metadata(), w.frames[0].DTS)
 	w.bufs = append(w.bufs, w.extra)
 }
 

@@ -113,26 +113,51 @@ func (m *CallMetrics) ObserveHook(name, result string, d time.Duration) {
 	}
 }
 
-// GaugeSet registers a gauge whose samples are listed by fn at scrape
-// time, for sets that come and go (one sample per RTP stream, say).
-func (r *Registry) GaugeSet(name, help string, labels []string, fn func(emit func(v float64, labelValues ...string))) {
-	r.reg.MustRegister(&setCollector{
-		desc: prometheus.NewDesc(prometheus.BuildFQName("mediakit", "", name), help, labels, nil),
-		fn:   fn,
-	})
+// BatchMetric declares one metric of a Batch.
+type BatchMetric struct {
+	Name, Help string
+	Counter    bool     // a counter; else a gauge
+	Labels     []string // label names, in the order fn gives the values
 }
 
-type setCollector struct {
+// Batch registers metrics read together from one snapshot: at each
+// scrape fn runs once and emits samples by metric name, so a costly
+// snapshot (every RTP stream's figures) is taken once, not once per
+// metric, and sets that come and go (one sample per stream) are possible.
+func (r *Registry) Batch(metrics []BatchMetric, fn func(emit func(name string, v float64, labelValues ...string))) {
+	c := &batchCollector{fn: fn, descs: map[string]batchDesc{}}
+	for _, m := range metrics {
+		t := prometheus.GaugeValue
+		if m.Counter {
+			t = prometheus.CounterValue
+		}
+		c.descs[m.Name] = batchDesc{prometheus.NewDesc(prometheus.BuildFQName("mediakit", "", m.Name), m.Help, m.Labels, nil), t}
+	}
+	r.reg.MustRegister(c)
+}
+
+type batchDesc struct {
 	desc *prometheus.Desc
-	fn   func(emit func(v float64, labelValues ...string))
+	typ  prometheus.ValueType
 }
 
-func (c *setCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+type batchCollector struct {
+	descs map[string]batchDesc
+	fn    func(emit func(name string, v float64, labelValues ...string))
+}
 
-func (c *setCollector) Collect(ch chan<- prometheus.Metric) {
-	c.fn(func(v float64, lv ...string) {
-		if m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, v, lv...); err == nil {
-			ch <- m
+func (c *batchCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d.desc
+	}
+}
+
+func (c *batchCollector) Collect(ch chan<- prometheus.Metric) {
+	c.fn(func(name string, v float64, lv ...string) {
+		if d, ok := c.descs[name]; ok {
+			if m, err := prometheus.NewConstMetric(d.desc, d.typ, v, lv...); err == nil {
+				ch <- m
+			}
 		}
 	})
 }

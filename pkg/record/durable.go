@@ -9,11 +9,22 @@ import (
 )
 
 // writeFileSync replaces path with data so that after a crash or a power
-// loss path holds either its old content or all of data: it writes a
-// temporary file beside it, fsyncs it, renames it into place and fsyncs the
-// directory so the rename itself is durable. A temporary file a crash
-// leaves behind is never named by a playlist: only renamed names are.
+// loss path holds either its old content or all of data: replaceFile,
+// then an fsync of the directory so the rename itself is durable.
 func writeFileSync(path string, data []byte) error {
+	if err := replaceFile(path, data); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// replaceFile writes data to a temporary file beside path, fsyncs it and
+// renames it into place: path never holds part of data, and a temporary
+// file a crash leaves behind is never named by a playlist. The rename is
+// durable once the directory is synced (writeFileSync, or a later
+// writeFileSync into the same directory: a directory fsync makes every
+// earlier change of its entries durable).
+func replaceFile(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -35,7 +46,7 @@ func writeFileSync(path string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("record: rename %s: %w", tmp, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // syncDir fsyncs a directory, making the creation, rename or removal of

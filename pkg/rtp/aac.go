@@ -57,6 +57,12 @@ type aacDepacketizer struct {
 	fragSize int
 	fragTS   uint32
 	inFrag   bool
+
+	// The AudioSpecificConfig of the latest ADTS header, shared by the
+	// units cut from ADTS frames, and the header bits it comes from.
+	asc     []byte
+	ascRate int
+	ascBits uint16
 }
 
 func (d *aacDepacketizer) Push(p *pionrtp.Packet) ([]AccessUnit, error) {
@@ -191,7 +197,7 @@ func (d *aacDepacketizer) adts(b []byte, ts uint32) error {
 			return fmt.Errorf("%w: ADTS frame of %d bytes, %d left", ErrMalformed, n, len(b))
 		}
 		if n > hlen {
-			asc, rate := adtsConfig(b)
+			asc, rate := d.adtsConfig(b)
 			d.out = append(d.out, AccessUnit{Data: clone(b[hlen:n]), Timestamp: ts + i*d.cfg.FrameSamples, Key: true,
 				Config: asc, SampleRate: rate})
 		}
@@ -217,8 +223,13 @@ var adtsRates = [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050,
 
 // adtsConfig turns an ADTS header into the 2-byte AudioSpecificConfig it
 // stands for (object type = profile+1, sampling index, channels) and the
-// sample rate; nil for an index ADTS does not define.
-func adtsConfig(h []byte) ([]byte, int) {
+// sample rate; nil for an index ADTS does not define. The config of the
+// previous header is reused while the header says the same.
+func (d *aacDepacketizer) adtsConfig(h []byte) ([]byte, int) {
+	bits := uint16(h[2])<<2 | uint16(h[3]>>6) // profile, sampling index, private bit, channels
+	if d.asc != nil && bits == d.ascBits {
+		return d.asc, d.ascRate
+	}
 	profile := h[2] >> 6
 	idx := (h[2] >> 2) & 0xF
 	ch := (h[2]&1)<<2 | h[3]>>6
@@ -226,5 +237,6 @@ func adtsConfig(h []byte) ([]byte, int) {
 		return nil, 0
 	}
 	obj := profile + 1
-	return []byte{obj<<3 | idx>>1, (idx&1)<<7 | ch<<3}, adtsRates[idx]
+	d.asc, d.ascRate, d.ascBits = []byte{obj<<3 | idx>>1, (idx&1)<<7 | ch<<3}, adtsRates[idx], bits
+	return d.asc, d.ascRate
 }

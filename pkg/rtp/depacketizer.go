@@ -25,7 +25,8 @@ type AccessUnit struct {
 	// the demuxer can tell.
 	Key bool
 	// AAC units cut from ADTS frames carry their AudioSpecificConfig and
-	// sample rate, which nothing else tells without an SDP.
+	// sample rate, which nothing else tells without an SDP. Units with the
+	// same configuration share Config: read it, do not modify it.
 	Config     []byte
 	SampleRate int
 }

@@ -423,10 +423,22 @@ func TestDepacketizerAAC(t *testing.T) {
 	}
 	check(vpkt(13, 8000, true, append(adts(au1), adts(au2)...)...), nil, AccessUnit{Data: au1, Timestamp: 8000, Key: true}, AccessUnit{Data: au2, Timestamp: 9024, Key: true})
 	// An ADTS unit carries its AudioSpecificConfig (AAC-LC, 44.1 kHz,
-	// stereo: 12 10) and rate; nothing else would tell them.
-	out, _ := d.Push(vpkt(14, 10000, true, adts(au1)...))
-	if len(out) != 1 || !bytes.Equal(out[0].Config, []byte{0x12, 0x10}) || out[0].SampleRate != 44100 {
-		t.Errorf("ADTS unit config %x rate %d, want 1210 44100", out[0].Config, out[0].SampleRate)
+	// stereo: 12 10) and rate; nothing else would tell them. A header
+	// that says otherwise (48 kHz mono: 11 88) gives its own.
+	for i, want := range []struct {
+		hdr2, hdr3 byte
+		config     []byte
+		rate       int
+	}{{0x50, 0x80, []byte{0x12, 0x10}, 44100}, {0x4c, 0x40, []byte{0x11, 0x88}, 48000}, {0x50, 0x80, []byte{0x12, 0x10}, 44100}} {
+		frame := adts(au1)
+		frame[2], frame[3] = want.hdr2, want.hdr3|frame[3]&0x3f
+		out, err := d.Push(vpkt(uint16(14+i), uint32(10000+i*1024), true, frame...))
+		if err != nil || len(out) != 1 {
+			t.Fatalf("ADTS packet %d: %d units, %v", i, len(out), err)
+		}
+		if !bytes.Equal(out[0].Config, want.config) || out[0].SampleRate != want.rate {
+			t.Errorf("ADTS unit %d: config %x rate %d, want %x %d", i, out[0].Config, out[0].SampleRate, want.config, want.rate)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package rtp
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	pionrtp "github.com/pion/rtp"
@@ -111,8 +112,10 @@ func TestPacketizerPSRoundTrip(t *testing.T) {
 	}
 	for i := 0; ; i++ {
 		b, err := fr.ReadPacket()
-		if err != nil {
+		if err == io.EOF {
 			break
+		} else if err != nil {
+			t.Fatal(err)
 		}
 		p := new(pionrtp.Packet)
 		if err := p.Unmarshal(bytes.Clone(b)); err != nil {

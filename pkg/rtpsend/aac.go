@@ -6,52 +6,45 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
-// adtsRates are the sampling_frequency_index values (ISO/IEC 14496-3
-// table 1.18).
-var adtsRates = []int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
-
 // maxADTSFrame is the largest frame ADTS's 13-bit length can describe.
 const maxADTSFrame = 1<<13 - 1
 
-// adts holds the fixed fields of the ADTS headers of one AAC track.
-type adts struct {
-	profile, rateIndex, channels byte
-}
+// adts is the 7-byte ADTS header (no CRC) of one AAC track's frames, as
+// mediacommon's ADTSPackets.Marshal writes it; appendFrame sets each
+// frame's length in it (Marshal would allocate per frame).
+type adts [7]byte
 
-// newADTS derives the ADTS header fields from an AudioSpecificConfig.
+// newADTS derives the ADTS header from an AudioSpecificConfig.
 func newADTS(asc []byte) (adts, error) {
 	var c mpeg4audio.AudioSpecificConfig
 	if err := c.Unmarshal(asc); err != nil {
 		return adts{}, fmt.Errorf("rtpsend: AAC config %x: %w", asc, err)
 	}
-	profile := byte(1) // AAC LC: ADTS has no room for other object types
-	if c.Type >= 1 && c.Type <= 4 {
-		profile = byte(c.Type - 1)
+	typ := c.Type
+	if typ < 1 || typ > 4 {
+		typ = mpeg4audio.ObjectTypeAACLC // ADTS has no room for other object types
 	}
-	for i, r := range adtsRates {
-		if r == c.SampleRate {
-			return adts{profile: profile, rateIndex: byte(i), channels: c.ChannelConfig & 7}, nil
-		}
+	hdr, err := mpeg4audio.ADTSPackets{{Type: typ, SampleRate: c.SampleRate, ChannelConfig: c.ChannelConfig & 7}}.Marshal()
+	if err != nil || len(hdr) != len(adts{}) {
+		return adts{}, fmt.Errorf("rtpsend: AAC config %x: no ADTS header: %v", asc, err)
 	}
-	return adts{}, fmt.Errorf("rtpsend: AAC config %x: sample rate %d has no ADTS index", asc, c.SampleRate)
+	return adts(hdr), nil
 }
 
-// appendFrame appends au with its 7-byte ADTS header (no CRC). An AU too
-// large for ADTS is left out.
+// appendFrame appends au with its ADTS header. An AU too large for ADTS
+// is left out.
 func (h adts) appendFrame(dst, au []byte) []byte {
-	n := len(au) + 7
+	n := len(h) + len(au)
 	if n > maxADTSFrame {
 		return dst
 	}
-	dst = append(dst,
-		0xff, 0xf1, // syncword, MPEG-4, layer 0, no CRC
-		h.profile<<6|h.rateIndex<<2|h.channels>>2,
-		(h.channels&3)<<6|byte(n>>11),
-		byte(n>>3),
-		byte(n&7)<<5|0x1f, // buffer fullness 0x7ff: variable rate
-		0xfc,              // one raw data block
-	)
-	return append(dst, au...)
+	at := len(dst)
+	dst = append(append(dst, h[:]...), au...)
+	// aac_frame_length: the 13 bits from byte 3 bit 1 to byte 5 bit 5.
+	dst[at+3] = dst[at+3]&^0x03 | byte(n>>11)
+	dst[at+4] = byte(n >> 3)
+	dst[at+5] = dst[at+5]&0x1f | byte(n&7)<<5
+	return dst
 }
 
 // aacPayloader puts one AAC access unit in RFC 3640 AAC-hbr payloads

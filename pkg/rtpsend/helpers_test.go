@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	pionrtp "github.com/pion/rtp"
 	"go.uber.org/goleak"
 
@@ -51,20 +52,20 @@ func loadClip(t testing.TB) *clip {
 			var rest [][]byte
 			key := false
 			for _, n := range au {
-				switch n[0] & 0x1f {
-				case h264SPS:
+				switch h264.NALUType(n[0] & 0x1f) {
+				case h264.NALUTypeSPS:
 					if sps == nil {
 						sps = n
 					}
 					continue
-				case h264PPS:
+				case h264.NALUTypePPS:
 					if pps == nil {
 						pps = n
 					}
 					continue
-				case h264AUD:
+				case h264.NALUTypeAccessUnitDelimiter:
 					continue
-				case 5:
+				case h264.NALUTypeIDR:
 					key = true
 				}
 				rest = append(rest, n)
@@ -236,6 +237,13 @@ func (r *received) packets() []*pionrtp.Packet {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]*pionrtp.Packet(nil), r.pkts...)
+}
+
+// source is the address packet i came from.
+func (r *received) source(i int) net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.from[i]
 }
 
 // readUDP collects the datagrams of conn until it is closed.

@@ -125,9 +125,8 @@ var (
 // ParseSSRC reads an SSRC as ZLMediaKit does: a decimal number that fits
 // in 32 bits, leading zeros allowed.
 func ParseSSRC(s string) (uint32, error) {
-	v := strings.TrimSpace(s)
-	n, err := strconv.ParseUint(v, 10, 32)
-	if v == "" || err != nil {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil {
 		return 0, fmt.Errorf("%w: ssrc %q is not a 32-bit decimal number", ErrInvalidOptions, s)
 	}
 	return uint32(n), nil

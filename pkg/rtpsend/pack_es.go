@@ -93,9 +93,12 @@ func (p *esPacker) pack(dst []byte, f *media.Frame) ([]byte, error) {
 		if !f.Key && !p.videoStarted {
 			return dst, nil
 		}
+		var n int
+		if p.nalus, n = media.AppendAccessUnit(p.nalus[:0], f); n == 0 {
+			return dst, nil
+		}
 		p.videoStarted = true
-		p.nalus = accessUnit(p.nalus[:0], f)
-		p.data = appendAnnexB(p.data[:0], p.nalus)
+		p.data = media.AppendAnnexB(p.data[:0], p.nalus)
 		clear(p.nalus)
 		return p.out.emit(dst, p.data, uint32(ticks(f.PTS, 90000)))
 	case media.CodecG711A, media.CodecG711U:

@@ -39,13 +39,14 @@ type psPacker struct {
 	streams      []ps.Stream
 	mux          *ps.Muxer
 	videoStarted bool
-	adts         map[*media.Track]adts
+	aacTrack     *media.Track // the track adts is the header of
+	adts         adts
 	nalus        [][]byte
 	data, buf    []byte
 }
 
 func newPSPacker(o Options, ssrc uint32, tracks []*media.Track) (*psPacker, []*media.Track, error) {
-	p := &psPacker{out: newPacketWriter(ssrc, o.PayloadType, nil), onlyAudio: o.OnlyAudio, adts: map[*media.Track]adts{}}
+	p := &psPacker{out: newPacketWriter(ssrc, o.PayloadType, nil), onlyAudio: o.OnlyAudio}
 	var used []*media.Track
 	for _, t := range tracks {
 		id := p.streamID(t)
@@ -116,20 +117,22 @@ func (p *psPacker) pack(dst []byte, f *media.Frame) ([]byte, error) {
 		if !f.Key && !p.videoStarted {
 			return dst, nil // nothing decodes before the first keyframe
 		}
+		var n int
+		if p.nalus, n = media.AppendAccessUnit(p.nalus[:0], f); n == 0 {
+			return dst, nil
+		}
 		p.videoStarted = true
-		p.nalus = accessUnit(p.nalus[:0], f)
-		p.data = appendAnnexB(p.data[:0], p.nalus)
+		p.data = media.AppendAnnexB(p.data[:0], p.nalus)
 		clear(p.nalus)
 	case typ == ps.StreamAAC:
-		h, ok := p.adts[f.Track]
-		if !ok {
-			var err error
-			if h, err = newADTS(f.Track.AACConfig); err != nil {
+		if f.Track != p.aacTrack {
+			h, err := newADTS(f.Track.AACConfig)
+			if err != nil {
 				return dst, err
 			}
-			p.adts[f.Track] = h
+			p.aacTrack, p.adts = f.Track, h
 		}
-		p.data = h.appendFrame(p.data[:0], f.Payload)
+		p.data = p.adts.appendFrame(p.data[:0], f.Payload)
 	default:
 		p.data = append(p.data[:0], f.Payload...)
 	}

@@ -88,60 +88,6 @@ func TestPSStartsAtKeyframe(t *testing.T) {
 	checkPS(t, c, 25, video, nil)
 }
 
-func TestAccessUnitParameterSets(t *testing.T) {
-	c := loadClip(t)
-	sei := []byte{6, 5, 1, 0x80}
-	idr := c.aus[0][len(c.aus[0])-1]
-	aud := []byte{h264AUD, 0xf0}
-	tests := []struct {
-		name string
-		key  bool
-		in   [][]byte
-		want [][]byte
-	}{
-		{"keyframe without them", true, [][]byte{sei, idr}, [][]byte{c.video.SPS, c.video.PPS, sei, idr}},
-		{"keyframe with them", true, [][]byte{aud, c.video.SPS, c.video.PPS, idr}, [][]byte{c.video.SPS, c.video.PPS, idr}},
-		{"keyframe with SPS only", true, [][]byte{c.video.SPS, idr}, [][]byte{c.video.SPS, c.video.PPS, c.video.SPS, idr}},
-		{"other frame", false, [][]byte{aud, sei, idr}, [][]byte{sei, idr}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &media.Frame{Track: c.video, Key: tt.key, Payload: media.AppendAVCC(nil, tt.in...)}
-			prefix := []byte{0xaa}
-			got := accessUnit([][]byte{prefix}, f)
-			if !bytes.Equal(got[0], prefix) || !equalNALs(got[1:], tt.want) {
-				t.Fatalf("got %d units %x, want %d", len(got)-1, got[1:], len(tt.want))
-			}
-		})
-	}
-}
-
-// H.265 keyframes get VPS, SPS and PPS.
-func TestAccessUnitH265(t *testing.T) {
-	aus := testutil.ClipAccessUnits(t, "h265.hevc", true)
-	var vps, sps, pps, irap []byte
-	for _, n := range aus[0] {
-		switch nalType(media.CodecH265, n) {
-		case h265VPS:
-			vps = n
-		case h265SPS:
-			sps = n
-		case h265PPS:
-			pps = n
-		case 19, 20:
-			irap = n
-		}
-	}
-	tr, err := media.NewH265Track(vps, sps, pps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := accessUnit(nil, &media.Frame{Track: tr, Key: true, Payload: media.AppendAVCC(nil, irap)})
-	if !equalNALs(got, [][]byte{vps, sps, pps, irap}) {
-		t.Fatalf("got %d units", len(got))
-	}
-}
-
 func TestADTSHeader(t *testing.T) {
 	for _, asc := range [][]byte{{0x12, 0x10}, {0x11, 0x90}, {0x15, 0x88}} { // 44.1k stereo, 48k stereo, 8k mono
 		h, err := newADTS(asc)
@@ -329,5 +275,67 @@ func TestNoTrack(t *testing.T) {
 		if _, _, err := newPacker(tt.o, 1, tt.tracks); err == nil {
 			t.Errorf("%s: no error", tt.name)
 		}
+	}
+}
+
+// A video frame without a NAL unit (a truncated or empty payload) sends
+// nothing, in every format; MPEG-TS's muxer would panic on it.
+func TestVideoWithoutNALUnits(t *testing.T) {
+	c := loadClip(t)
+	for _, f := range []Format{FormatPS, FormatES, FormatTS} {
+		t.Run(f.String(), func(t *testing.T) {
+			p, _, err := newPacker(Options{Format: f, PayloadType: 96}, 1, []*media.Track{c.video, c.audio})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pack := func(f *media.Frame) int {
+				t.Helper()
+				got, err := p.pack(nil, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(got)
+			}
+			// An empty keyframe does not start the video.
+			if n := pack(&media.Frame{Track: c.video, Key: true, Payload: []byte{0, 0, 0, 0}}); n != 0 {
+				t.Fatalf("empty keyframe: %d bytes", n)
+			}
+			if n := pack(c.frames(1, 2)[0]); n != 0 {
+				t.Fatalf("frame before the first keyframe: %d bytes", n)
+			}
+			if n := pack(c.frames(0, 1)[0]); n == 0 {
+				t.Fatal("keyframe: nothing")
+			}
+			for _, payload := range [][]byte{{0, 0, 0, 9, 1}, {0, 0, 0, 0}, {0, 0}} {
+				for _, key := range []bool{false, true} {
+					got, err := p.pack(nil, &media.Frame{Track: c.video, Key: key, Payload: payload})
+					if len(got) != 0 || err != nil {
+						t.Errorf("payload %x, key %v: %d bytes, %v", payload, key, len(got), err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPack packs the clip's frames as a sender's sink does, for the
+// allocations per frame of each format.
+func BenchmarkPack(b *testing.B) {
+	c := loadClip(b)
+	frames := c.frames(0, 100)
+	for _, f := range []Format{FormatPS, FormatES, FormatTS} {
+		b.Run(f.String(), func(b *testing.B) {
+			p, _, err := newPacker(Options{Format: f, PayloadType: 96}, 1, []*media.Track{c.video, c.audio})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var batch []byte
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if batch, err = p.pack(batch[:0], frames[i%len(frames)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

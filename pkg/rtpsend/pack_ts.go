@@ -143,8 +143,13 @@ func (p *tsPacker) pack(dst []byte, f *media.Frame) ([]byte, error) {
 		if !f.Key && !p.videoStarted {
 			return dst, nil
 		}
+		// Our own AUD first: the muxer would copy the access unit to
+		// prepend one.
+		var n int
+		if p.nalus, n = media.AppendAccessUnit(append(p.nalus[:0], media.AccessUnitDelimiter(t.codec)), f); n == 0 {
+			return dst, nil
+		}
 		p.videoStarted = true
-		p.nalus = accessUnit(p.nalus[:0], f)
 		if t.codec == media.CodecH264 {
 			err = p.w.WriteH264(t.ts, pts, dts, p.nalus)
 		} else {

@@ -3,8 +3,8 @@ package rtpserver
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,8 +38,12 @@ type mediaPipeline struct {
 	clock   uint32
 	sawAU   bool
 
-	mu     sync.Mutex // codecs, read by Describe from other goroutines
-	codecs map[string]bool
+	// seen is the codecs found, touched only by the goroutine that
+	// demuxes (the packets' one, or the TS reader's); codecs is its
+	// sorted copy for Describe, replaced when a codec is new, so a frame
+	// costs no lock.
+	seen   map[string]bool
+	codecs atomic.Pointer[[]string]
 	kindV  atomic.Value // rtp.Kind, for Describe
 
 	warned map[string]bool
@@ -54,7 +58,7 @@ func newMediaPipeline(o PipelineOptions) Pipeline {
 		o: o, log: log,
 		in:     es.NewIngest(o.Sink, es.Options{OnlyTrack: o.OnlyTrack, Log: log}),
 		psTime: map[byte]*psClock{},
-		codecs: map[string]bool{},
+		seen:   map[string]bool{},
 		warned: map[string]bool{},
 	}
 	if o.Payload != "" {
@@ -264,9 +268,16 @@ func (m *mediaPipeline) accessUnit(au rtp.AccessUnit) {
 }
 
 func (m *mediaPipeline) addCodec(c string) {
-	m.mu.Lock()
-	m.codecs[c] = true
-	m.mu.Unlock()
+	if m.seen[c] {
+		return
+	}
+	m.seen[c] = true
+	list := make([]string, 0, len(m.seen))
+	for k := range m.seen {
+		list = append(list, k)
+	}
+	sort.Strings(list)
+	m.codecs.Store(&list)
 }
 
 func (m *mediaPipeline) warnOnce(kind, msg string, args ...any) {
@@ -291,12 +302,9 @@ func (m *mediaPipeline) Close() {
 
 func (m *mediaPipeline) Describe() (string, []string) {
 	k, _ := m.kindV.Load().(rtp.Kind)
-	m.mu.Lock()
-	codecs := make([]string, 0, len(m.codecs))
-	for c := range m.codecs {
-		codecs = append(codecs, c)
+	var codecs []string
+	if p := m.codecs.Load(); p != nil {
+		codecs = slices.Clone(*p)
 	}
-	m.mu.Unlock()
-	sort.Strings(codecs)
 	return string(k), codecs
 }

@@ -165,9 +165,6 @@ func (r *Registry) OpenShared(ip string, port int, tcp bool) (*Server, error) {
 	return s, nil
 }
 
-// Port is the bound port.
-func (s *Server) Port() int { return s.port }
-
 func (r *Registry) maxStreamsPerPort() int {
 	if r.MaxStreamsPerPort > 0 {
 		return r.MaxStreamsPerPort
@@ -394,6 +391,8 @@ type Counts struct {
 	Bytes     int64
 	Lost      int64
 	Reordered int64
+	// Live are the streams being received.
+	Live []StreamInfo
 }
 
 // Counts returns the totals of every server.
@@ -418,6 +417,7 @@ func (r *Registry) Counts() Counts {
 				continue
 			}
 			c.Streams++
+			c.Live = append(c.Live, st)
 			c.Packets += int64(st.Stats.Packets)
 			c.Bytes += int64(st.Stats.Bytes)
 			c.Lost += int64(st.Stats.Lost)
@@ -427,7 +427,7 @@ func (r *Registry) Counts() Counts {
 	return c
 }
 
-// Close closes every server and waits for them.
+// CloseAll closes every server and waits for them.
 func (r *Registry) CloseAll() {
 	r.mu.Lock()
 	r.closed = true
@@ -453,5 +453,5 @@ func (r *Registry) Talk(key engine.Key) (send func(pkt []byte) error, done <-cha
 	if ss == nil {
 		return nil, nil, ErrNotFound
 	}
-	return ss.talk, ss.srv.done, nil
+	return ss.talk, ss.done, nil
 }

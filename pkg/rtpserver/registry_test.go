@@ -83,51 +83,74 @@ func TestTimeoutThenReopen(t *testing.T) {
 }
 
 // A lossy sender keeps its server: the timeout counts packets that
-// arrive, not frames decoded.
+// arrive, not frames decoded. The test reads the timeout decision itself
+// at chosen instants rather than waiting on the clock.
 func TestLossKeepsServerOpen(t *testing.T) {
-	f := newFixture(t, 300*time.Millisecond)
+	f := newFixture(t, time.Hour)
+	key := engine.NewKey("", "rtp", "lossy")
 	port, err := f.reg.Open(context.Background(), Options{StreamID: "lossy"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := newSender(t, "udp", port, 7)
+	var beforeLast time.Time
 	for i := 0; i < 40; i++ {
-		s.seq += 2 // every other packet lost
+		s.seq++ // every other packet lost
+		beforeLast = time.Now()
 		s.send(t, 1)
-		time.Sleep(20 * time.Millisecond) // a camera's pace, not a wait for a result
 	}
-	if _, ok := f.reg.Info(engine.NewKey("", "rtp", "lossy")); !ok {
-		t.Fatal("a server receiving packets with 50% loss was closed")
+	// (The gaps are counted as lost once the reorder buffer gives up on
+	// them, at later packets; pkg/rtp tests that.)
+	waitFor(t, 5*time.Second, "40 packets", func() bool {
+		st, ok := f.reg.Stream(key)
+		return ok && st.Stats.Packets == 40
+	})
+	srv := f.reg.find(key)
+	last := time.Unix(0, srv.lastPacket.Load())
+	if last.Before(beforeLast) {
+		t.Fatalf("the last lossy packet did not move the timeout on (last %v, sent after %v)", last, beforeLast)
 	}
-	select {
-	case to := <-f.timeouts:
-		t.Fatalf("timed out while receiving: %+v", to)
-	default:
+	if _, expired := srv.checkTimeouts(last.Add(time.Hour - time.Second)); expired {
+		t.Error("timed out within the timeout of the last packet")
+	}
+	if _, expired := srv.checkTimeouts(last.Add(time.Hour + time.Second)); !expired {
+		t.Error("not timed out a timeout after the last packet")
 	}
 }
 
 func TestPauseCheck(t *testing.T) {
-	f := newFixture(t, 150*time.Millisecond)
+	f := newFixture(t, time.Hour)
 	key := engine.NewKey("", "rtp", "paused")
 	if _, err := f.reg.Open(context.Background(), Options{StreamID: "paused"}); err != nil {
 		t.Fatal(err)
 	}
+	srv := f.reg.find(key)
+	now := time.Now()
 	if err := f.reg.PauseCheck(key, 0); err != nil {
 		t.Fatal(err)
 	}
-	// Several timeouts' worth of silence, measured by the timer that
-	// would have closed it: the server is still there.
-	select {
-	case to := <-f.timeouts:
-		t.Fatalf("paused server timed out: %+v", to)
-	case <-time.After(600 * time.Millisecond):
+	if _, expired := srv.checkTimeouts(now.Add(10 * time.Hour)); expired {
+		t.Error("a server paused until resumed timed out")
 	}
 	if in, ok := f.reg.Info(key); !ok || !in.CheckPaused {
 		t.Fatalf("paused server: %+v %v", in, ok)
 	}
+	// A pause for a while counts the timeout from the pause's end.
+	if err := f.reg.PauseCheck(key, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, expired := srv.checkTimeouts(now.Add(time.Hour + 30*time.Minute)); expired {
+		t.Error("timed out half a timeout after the pause ended")
+	}
+	if _, expired := srv.checkTimeouts(now.Add(2*time.Hour + time.Minute)); !expired {
+		t.Error("not timed out a timeout after the pause ended")
+	}
 	if err := f.reg.ResumeCheck(key); err != nil {
 		t.Fatal(err)
 	}
+	// Resumed, and the timeout shortened: the owner's timer closes it.
+	f.cfg.Store(&Config{Ports: PortRange{Min: 41000, Max: 41999}, Timeout: 100 * time.Millisecond})
+	srv.poke()
 	select {
 	case <-f.timeouts:
 	case <-time.After(10 * time.Second):
@@ -190,7 +213,7 @@ func TestSSRCFilterAndSecondSender(t *testing.T) {
 }
 
 func TestMultiplexBySSRC(t *testing.T) {
-	f := newFixture(t, 300*time.Millisecond)
+	f := newFixture(t, time.Hour)
 	port, err := f.reg.Open(context.Background(), Options{StreamID: "mux", Multiplex: true, ReusePort: true})
 	if err != nil {
 		t.Fatal(err)
@@ -202,15 +225,15 @@ func TestMultiplexBySSRC(t *testing.T) {
 	waitFor(t, 5*time.Second, "two streams", func() bool {
 		return published(f, "rtp", "00000011") && published(f, "rtp", "ABCDEF01")
 	})
-	// b keeps sending, a goes quiet: only a's stream ends.
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && published(f, "rtp", "00000011") {
-		b.send(t, 1)
-		time.Sleep(20 * time.Millisecond)
-	}
-	if published(f, "rtp", "00000011") {
-		t.Fatal("the silent SSRC's stream did not end")
-	}
+	// a has been silent for more than the timeout, b has not: at its next
+	// look the owner ends a's stream only. (a's last packet is set back
+	// rather than waited for.)
+	srv := f.reg.find(engine.NewKey("", "rtp", "mux"))
+	srv.mu.Lock()
+	srv.sessions[0x11].lastPacket.Store(time.Now().Add(-2 * time.Hour).UnixNano())
+	srv.mu.Unlock()
+	srv.poke()
+	waitFor(t, 5*time.Second, "the silent SSRC's stream ended", func() bool { return !published(f, "rtp", "00000011") })
 	if !published(f, "rtp", "ABCDEF01") {
 		t.Fatal("the sending SSRC's stream ended too")
 	}

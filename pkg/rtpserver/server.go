@@ -270,9 +270,7 @@ func (s *Server) checkTimeouts(now time.Time) (time.Duration, bool) {
 		for _, ss := range silent {
 			ss.close("no RTP packet within the timeout")
 		}
-		if s.shared || s.opts.Multiplex {
-			return next, false
-		}
+		return next, false // a multiplexed port outlives its streams
 	}
 	if until := s.pausedUntil.Load(); until > now.UnixNano() {
 		return min(time.Duration(until-now.UnixNano()), timeout), false
@@ -323,6 +321,9 @@ func (s *Server) shutdown() {
 		ss.close("rtp server closed")
 	}
 }
+
+// Port is the bound port.
+func (s *Server) Port() int { return s.port }
 
 // DefaultMaxStreamsPerPort bounds the SSRCs one multiplexed port follows
 // at once; more are dropped and counted until some time out.
@@ -462,7 +463,7 @@ func (s *Server) packet(b []byte, from netip.AddrPort, conn net.Conn) {
 		s.drops.invalid.Add(1)
 		return
 	}
-	if pt := b[1] & 0x7f; pt >= 72 && pt <= 76 {
+	if rtp.IsRTCP(b) {
 		s.drops.rtcp.Add(1) // RTCP sent to the RTP port (rtcp-mux)
 		return
 	}

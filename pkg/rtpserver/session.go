@@ -31,14 +31,18 @@ type Session struct {
 	lastPacket  atomic.Int64
 	pausedUntil atomic.Int64
 
+	// pub and refused are atomic so the owner goroutine can tell an ended
+	// stream without waiting for a frame in progress.
+	pub     atomic.Pointer[engine.Publisher]
+	refused atomic.Bool
+	done    chan struct{} // closed by close
+
 	// mu serialises the media path (packets may come from the UDP socket
 	// and TCP connections of one server) and guards what follows.
 	mu           sync.Mutex
 	recv         *rtp.Receiver
 	pipe         Pipeline
-	pub          *engine.Publisher
 	pubKey       engine.Key
-	refused      bool
 	closed       bool
 	stopWatch    func() bool
 	publishing   bool          // the publish goroutine was started
@@ -52,6 +56,7 @@ func newSession(s *Server, key engine.Key, ssrc uint32, from netip.AddrPort, con
 		srv: s, key: key, ssrc: ssrc, from: from, tcp: conn != nil, conn: conn, created: now,
 		id:   fmt.Sprintf("rtp-%d-%08X", s.id, ssrc),
 		recv: &rtp.Receiver{},
+		done: make(chan struct{}),
 	}
 	ss.lastPacket.Store(now.UnixNano())
 	return ss
@@ -70,9 +75,9 @@ func (ss *Session) push(p *pionrtp.Packet, now time.Time) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	switch {
-	case ss.closed || ss.refused:
+	case ss.closed || ss.refused.Load():
 		return
-	case ss.pub == nil:
+	case ss.pub.Load() == nil:
 		if len(ss.early) < maxEarly {
 			ss.early = append(ss.early, earlyPacket{p, now})
 		} else {
@@ -123,7 +128,8 @@ func (ss *Session) publish() {
 		return
 	}
 	if err != nil {
-		ss.refused, ss.early = true, nil
+		ss.refused.Store(true)
+		ss.early = nil
 		if s.ctx.Err() == nil {
 			s.reg.Log.Info("rtp stream not published", "stream", ss.key.String(), "remote", info.Remote, "error", err.Error())
 		}
@@ -134,7 +140,8 @@ func (ss *Session) publish() {
 		}
 		return
 	}
-	ss.pub, ss.pubKey = pub, pub.Key()
+	ss.pubKey = pub.Key()
+	ss.pub.Store(pub)
 	s.reg.addStream(ss.key, ss)
 	if ss.pubKey != ss.key {
 		s.reg.addStream(ss.pubKey, ss)
@@ -188,9 +195,7 @@ func (ss *Session) moveTo(from netip.AddrPort) {
 
 // publisherGone reports whether the engine has let go of the stream.
 func (ss *Session) publisherGone() bool {
-	ss.mu.Lock()
-	pub := ss.pub
-	ss.mu.Unlock()
+	pub := ss.pub.Load()
 	if pub == nil {
 		return false
 	}
@@ -204,12 +209,7 @@ func (ss *Session) publisherGone() bool {
 
 // ended reports whether a multiplexed stream should be dropped: its
 // publisher is gone, or it was refused.
-func (ss *Session) ended() bool {
-	ss.mu.Lock()
-	refused := ss.refused
-	ss.mu.Unlock()
-	return refused || ss.publisherGone()
-}
+func (ss *Session) ended() bool { return ss.refused.Load() || ss.publisherGone() }
 
 // timeLeft is how long the stream may stay silent.
 func (ss *Session) timeLeft(now time.Time, timeout time.Duration) (time.Duration, bool) {
@@ -242,7 +242,8 @@ func (ss *Session) close(reason string) {
 	e.bytes.Add(int64(st.Bytes))
 	e.lost.Add(int64(st.Lost))
 	e.reordered.Add(int64(st.Reordered))
-	pipe, pub, stop := ss.pipe, ss.pub, ss.stopWatch
+	pipe, pub, stop := ss.pipe, ss.pub.Load(), ss.stopWatch
+	close(ss.done)
 	ss.mu.Unlock()
 	if pipe != nil {
 		pipe.Close()
@@ -284,10 +285,10 @@ func (ss *Session) info() StreamInfo {
 	defer ss.mu.Unlock()
 	in := StreamInfo{
 		Key: ss.key, ID: ss.key, SSRC: ss.ssrc, Peer: ss.from, LocalIP: localIP(ss.srv), LocalPort: ss.srv.port,
-		Transport: ss.transport(), Session: ss.id, Published: ss.pub != nil, Stats: ss.recv.Stats(), Created: ss.created,
+		Transport: ss.transport(), Session: ss.id, Published: ss.pub.Load() != nil, Stats: ss.recv.Stats(), Created: ss.created,
 		Ended: ss.closed, BitrateBPS: ss.recv.Bitrate(time.Now()),
 	}
-	if ss.pub != nil {
+	if ss.pub.Load() != nil {
 		in.Key = ss.pubKey
 	}
 	if ss.pipe != nil {

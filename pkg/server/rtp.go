@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/rtpserver"
 )
 
@@ -48,37 +49,30 @@ func (s *Server) RTPAddr() string {
 	return net.JoinHostPort(host, strconv.Itoa(s.rtpShared.Port()))
 }
 
-// registerRTPMetrics exports the RTP servers.
+// registerRTPMetrics exports the RTP servers, from one snapshot per
+// scrape.
 func (s *Server) registerRTPMetrics() {
-	m := s.metrics
-	for _, st := range []rtpserver.State{rtpserver.StateWaiting, rtpserver.StateReceiving, rtpserver.StateClosing} {
-		m.GaugeWith("rtp_servers", "RTP servers opened through the API, by state.", map[string]string{"state": string(st)},
-			func() float64 { return float64(s.rtp.Counts().Servers[st]) })
-	}
-	m.Gauge("rtp_streams", "RTP streams being received (one per SSRC on multiplexed and shared ports).",
-		func() float64 { return float64(s.rtp.Counts().Streams) })
-	for name, help := range map[string]string{
-		"rtp_packets_total":   "RTP packets received.",
-		"rtp_bytes_total":     "RTP bytes received.",
-		"rtp_lost_total":      "RTP packets lost (sequence gaps never filled).",
-		"rtp_reordered_total": "RTP packets that arrived out of order.",
-	} {
-		get := map[string]func(rtpserver.Counts) int64{
-			"rtp_packets_total":   func(c rtpserver.Counts) int64 { return c.Packets },
-			"rtp_bytes_total":     func(c rtpserver.Counts) int64 { return c.Bytes },
-			"rtp_lost_total":      func(c rtpserver.Counts) int64 { return c.Lost },
-			"rtp_reordered_total": func(c rtpserver.Counts) int64 { return c.Reordered },
-		}[name]
-		m.CounterWith(name, help, nil, func() float64 { return float64(get(s.rtp.Counts())) })
-	}
-	m.GaugeSet("rtp_stream_bitrate_bits", "Receive bitrate of each RTP stream over the last seconds.", []string{"stream", "ssrc"},
-		func(emit func(float64, ...string)) {
-			for _, in := range append(s.rtp.List(), s.rtp.Shared()...) {
-				for _, st := range in.Streams {
-					if !st.Ended {
-						emit(st.BitrateBPS, st.Key.String(), rtpserver.SSRCStreamID(st.SSRC))
-					}
-				}
-			}
-		})
+	states := []rtpserver.State{rtpserver.StateWaiting, rtpserver.StateReceiving, rtpserver.StateClosing}
+	s.metrics.Batch([]metrics.BatchMetric{
+		{Name: "rtp_servers", Help: "RTP servers opened through the API, by state.", Labels: []string{"state"}},
+		{Name: "rtp_streams", Help: "RTP streams being received (one per SSRC on multiplexed and shared ports)."},
+		{Name: "rtp_packets_total", Help: "RTP packets received.", Counter: true},
+		{Name: "rtp_bytes_total", Help: "RTP bytes received.", Counter: true},
+		{Name: "rtp_lost_total", Help: "RTP packets lost (sequence gaps never filled).", Counter: true},
+		{Name: "rtp_reordered_total", Help: "RTP packets that arrived out of order.", Counter: true},
+		{Name: "rtp_stream_bitrate_bits", Help: "Receive bitrate of each RTP stream over the last seconds.", Labels: []string{"stream", "ssrc"}},
+	}, func(emit func(string, float64, ...string)) {
+		c := s.rtp.Counts()
+		for _, st := range states {
+			emit("rtp_servers", float64(c.Servers[st]), string(st))
+		}
+		emit("rtp_streams", float64(c.Streams))
+		emit("rtp_packets_total", float64(c.Packets))
+		emit("rtp_bytes_total", float64(c.Bytes))
+		emit("rtp_lost_total", float64(c.Lost))
+		emit("rtp_reordered_total", float64(c.Reordered))
+		for _, st := range c.Live {
+			emit("rtp_stream_bitrate_bits", st.BitrateBPS, st.Key.String(), rtpserver.SSRCStreamID(st.SSRC))
+		}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,19 +13,6 @@ import (
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/format/ps"
 )
-
-func h264Frames(t *testing.T) []gbsender.Frame {
-	t.Helper()
-	raw, err := os.ReadFile(testutil.Clip(t, "h264.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	frames, err := gbsender.VideoFrames(raw, false, 25)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return gbsender.Interleave(frames, gbsender.G711Frames(6, true))
-}
 
 // TestWVPRTPFlow drives the GB28181 flow of WVP-GB28181-pro, as its
 // source does it: getRtpInfo, openRtpServer with port 0 and the SSRC in
@@ -99,7 +85,7 @@ func TestWVPRTPFlow(t *testing.T) {
 	}
 	defer s.Close()
 	sendDone := make(chan error, 1)
-	go func() { sendDone <- s.Send(context.Background(), h264Frames(t)) }()
+	go func() { sendDone <- s.Send(context.Background(), gbsender.CameraClip(t)) }()
 
 	pub := h.wait(t, "on_publish", 10*time.Second)
 	for k, want := range map[string]any{"app": "rtp", "stream": hex, "schema": "rtp", "originType": float64(3)} {

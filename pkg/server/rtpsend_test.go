@@ -187,7 +187,7 @@ func TestSendRTPTalk(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sent := make(chan error, 1)
-	go func() { sent <- cam.send(ctx, h264Frames(t)) }()
+	go func() { sent <- cam.send(ctx, gbsender.CameraClip(t)) }()
 	defer func() {
 		cancel()
 		if err := <-sent; err != nil {

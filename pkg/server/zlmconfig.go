@@ -3,9 +3,10 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -68,12 +69,7 @@ func (s *Server) SetServerConfig(values map[string]string) (int, error) {
 	next := cur.Clone()
 	changed := map[string]string{}
 	var skipped []string
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
+	for _, key := range slices.Sorted(maps.Keys(values)) {
 		setting, ok := config.Lookup(key)
 		if !ok || setting.Restart || (setting.Secret && values[key] == SecretMask) {
 			skipped = append(skipped, key)
@@ -106,7 +102,7 @@ func (s *Server) SetServerConfig(values map[string]string) (int, error) {
 	// such as WVP-GB28181-pro send their record path with their hook
 	// URLs, and losing the hooks would break them.
 	var refused []string
-	for _, key := range sortedKeys(changed) {
+	for _, key := range slices.Sorted(maps.Keys(changed)) {
 		setting, _ := config.Lookup(key)
 		if !setting.Confined || changed[key] == "" {
 			continue
@@ -135,17 +131,8 @@ func (s *Server) SetServerConfig(values map[string]string) (int, error) {
 	s.cfg.Store(next)
 	s.guardPtr.Store(g)
 	s.apply(next)
-	s.log.Info("configuration changed through the API", "keys", strings.Join(sortedKeys(changed), ","))
+	s.log.Info("configuration changed through the API", "keys", strings.Join(slices.Sorted(maps.Keys(changed)), ","))
 	return len(changed), refusal
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // apply pushes a new configuration to the parts that read it once.

@@ -273,9 +273,9 @@ func printSummary(opts *Options, s Summary, took time.Duration) error {
 	parts := make([]string, 0, len(s.Files))
 	for _, f := range s.Files {
 		if f.Format == "hls" {
-			parts = append(parts, fmt.Sprintf("%s (%d segments, %s)", f.Path, f.Segments, humanBytes(f.Bytes)))
+			parts = append(parts, fmt.Sprintf("%s (%d segments, %s)", f.Path, f.Segments, cmdutil.HumanBytes(f.Bytes)))
 		} else {
-			parts = append(parts, fmt.Sprintf("%s (%s)", f.Path, humanBytes(f.Bytes)))
+			parts = append(parts, fmt.Sprintf("%s (%s)", f.Path, cmdutil.HumanBytes(f.Bytes)))
 		}
 	}
 	files := strings.Join(parts, ", ")
@@ -285,16 +285,4 @@ func printSummary(opts *Options, s Summary, took time.Duration) error {
 	_, err := fmt.Fprintf(opts.IO.Out, "recorded %.2fs (%d frames) from %s in %s: %s\n",
 		s.Duration, s.Frames, s.Source, took.Round(time.Millisecond), files)
 	return err
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -37,23 +36,6 @@ func runRecord(t *testing.T, ctx context.Context, args ...string) (code int, std
 	return code, out.String(), errOut.String()
 }
 
-// checkOneLineError checks the contract's error shape: nothing on stdout,
-// one "mediakit: ..." line on stderr, no Go internals.
-func checkOneLineError(t *testing.T, stdout, stderr string) {
-	t.Helper()
-	if stdout != "" {
-		t.Errorf("stdout not empty: %q", stdout)
-	}
-	if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") || !strings.HasPrefix(stderr, "mediakit: ") {
-		t.Errorf("stderr is not one \"mediakit: ...\" line: %q", stderr)
-	}
-	for _, bad := range []string{"goroutine ", "panic", ".go:"} {
-		if strings.Contains(stderr, bad) {
-			t.Errorf("stderr contains %q: %q", bad, stderr)
-		}
-	}
-}
-
 // summary is the --json object.
 type summary struct {
 	Source   string  `json:"source"`
@@ -74,15 +56,8 @@ type summary struct {
 // parseSummary decodes stdout, which must be exactly one JSON line.
 func parseSummary(t *testing.T, stdout string) summary {
 	t.Helper()
-	if strings.Count(stdout, "\n") != 1 || !strings.HasSuffix(stdout, "\n") {
-		t.Fatalf("--json stdout is not one line: %q", stdout)
-	}
 	var s summary
-	dec := json.NewDecoder(strings.NewReader(stdout))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		t.Fatalf("--json stdout %q: %v", stdout, err)
-	}
+	testutil.DecodeJSONLine(t, stdout, &s)
 	return s
 }
 
@@ -252,7 +227,7 @@ func TestUsageErrors(t *testing.T) {
 			if code != cli.ExitUsage {
 				t.Errorf("exit %d, want %d; stderr %q", code, cli.ExitUsage, stderr)
 			}
-			checkOneLineError(t, stdout, stderr)
+			testutil.CheckOneLineError(t, stdout, stderr)
 			if !strings.Contains(stderr, tc.want) {
 				t.Errorf("error %q does not mention %q", stderr, tc.want)
 			}
@@ -314,7 +289,7 @@ func TestMissingInput(t *testing.T) {
 	if code != cli.ExitFailure {
 		t.Errorf("exit %d, want %d; stderr %q", code, cli.ExitFailure, stderr)
 	}
-	checkOneLineError(t, stdout, stderr)
+	testutil.CheckOneLineError(t, stdout, stderr)
 	if !strings.Contains(stderr, missing) {
 		t.Errorf("error %q does not name %s", stderr, missing)
 	}

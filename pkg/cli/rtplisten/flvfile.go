@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -22,13 +23,10 @@ type flvFile struct {
 
 	f            *os.File
 	bw           *bufio.Writer
-	video, audio *media.Track
-	span         span
+	video, audio *media.Track // whose sequence headers the file has
 	skipped      codecWarnings
-	res          outResult
+	tally
 }
-
-func (s *flvFile) result() outResult { return s.res }
 
 func (s *flvFile) Run(r *engine.Reader) {
 	buf := make([]*media.Frame, 0, 64)
@@ -73,9 +71,6 @@ func (s *flvFile) named(err error) error {
 
 func (s *flvFile) write(r *engine.Reader, f *media.Frame) error {
 	if !flv.SupportsCodec(f.Track.Codec) {
-		if s.skipped == nil {
-			s.skipped = codecWarnings{}
-		}
 		s.skipped.skip(s.log, "FLV", f.Track.Codec)
 		return nil
 	}
@@ -84,11 +79,7 @@ func (s *flvFile) write(r *engine.Reader, f *media.Frame) error {
 			return err
 		}
 	}
-	cur := &s.audio
-	if f.Track.Kind() == media.KindVideo {
-		cur = &s.video
-	}
-	if f.Track != *cur {
+	if cur := s.current(f.Track); f.Track != *cur {
 		// A new configuration: its sequence header first, unless it
 		// is the same as the one the file has.
 		if *cur == nil || !f.Track.SameConfig(*cur) {
@@ -101,10 +92,16 @@ func (s *flvFile) write(r *engine.Reader, f *media.Frame) error {
 	if err := s.put(flv.FrameTag(f)); err != nil {
 		return err
 	}
-	s.res.Frames++
-	s.span.add(f)
-	s.res.Duration = s.span.duration()
+	s.tally.add(f)
 	return nil
+}
+
+// current is where the track of t's kind is kept.
+func (s *flvFile) current(t *media.Track) **media.Track {
+	if t.Kind() == media.KindVideo {
+		return &s.video
+	}
+	return &s.audio
 }
 
 // open creates the file and writes the FLV header, onMetaData and the
@@ -120,31 +117,19 @@ func (s *flvFile) open(r *engine.Reader, first *media.Frame) error {
 	}
 	s.f, s.bw = f, bufio.NewWriterSize(f, 64<<10)
 	s.res.Files = []string{s.path}
+	// The first track of each kind FLV carries, video first.
+	for _, t := range append(slices.Clone(r.Tracks()), first.Track) {
+		if cur := s.current(t); *cur == nil && flv.SupportsCodec(t.Codec) {
+			*cur = t
+		}
+	}
 	var tracks []*media.Track
-	has := map[media.Kind]bool{}
-	for _, t := range append(append([]*media.Track{}, r.Tracks()...), first.Track) {
-		if flv.SupportsCodec(t.Codec) && !has[t.Kind()] {
-			has[t.Kind()] = true
+	for _, t := range []*media.Track{s.video, s.audio} {
+		if t != nil {
 			tracks = append(tracks, t)
 		}
 	}
-	head := flv.AppendHeader(nil, has[media.KindAudio], has[media.KindVideo])
-	if md := flv.MetadataBody(tracks, r.Metadata()); md != nil {
-		head = flv.AppendTag(head, flv.TagScript, 0, md)
-	}
-	for _, kind := range []media.Kind{media.KindVideo, media.KindAudio} {
-		for _, t := range tracks {
-			if t.Kind() != kind {
-				continue
-			}
-			head = flv.AppendSequenceHeaderTag(head, t, first.DTS)
-			if kind == media.KindVideo {
-				s.video = t
-			} else {
-				s.audio = t
-			}
-		}
-	}
+	head, _, _ := flv.AppendStart(nil, tracks, r.Metadata(), first.DTS)
 	return s.put(head)
 }
 

@@ -169,27 +169,36 @@ func (m mp4Out) result() outResult {
 	return outResult{Files: r.Files, Frames: r.Frames, Bytes: r.Bytes, Duration: r.Duration, Err: r.Err}
 }
 
-// span follows the timestamps of the frames an output wrote.
-type span struct {
-	started     bool
+// tally counts the frames an output wrote and the media time they span;
+// the output adds its bytes and failure to res.
+type tally struct {
+	res         outResult
 	first, last time.Duration
 }
 
-func (s *span) add(f *media.Frame) {
-	if !s.started {
-		s.first, s.last, s.started = f.DTS, f.DTS, true
+func (t *tally) add(f *media.Frame) {
+	if t.res.Frames == 0 {
+		t.first, t.last = f.DTS, f.DTS
 	}
-	s.first, s.last = min(s.first, f.DTS), max(s.last, f.DTS)
+	t.first, t.last = min(t.first, f.DTS), max(t.last, f.DTS)
+	t.res.Frames++
 }
 
-func (s *span) duration() time.Duration { return s.last - s.first }
+func (t *tally) result() outResult {
+	r := t.res
+	r.Duration = t.last - t.first
+	return r
+}
 
-// warnOnce logs once per codec that the output cannot carry.
+// codecWarnings logs once per codec that the output cannot carry.
 type codecWarnings map[media.Codec]bool
 
-func (w codecWarnings) skip(log *slog.Logger, what string, c media.Codec) {
-	if !w[c] {
-		w[c] = true
+func (w *codecWarnings) skip(log *slog.Logger, what string, c media.Codec) {
+	if *w == nil {
+		*w = codecWarnings{}
+	}
+	if !(*w)[c] {
+		(*w)[c] = true
 		log.Warn(what+" cannot carry this codec: its frames are left out", "codec", c.String())
 	}
 }

@@ -20,12 +20,9 @@ type rtmpPush struct {
 
 	c       *rtmp.Client
 	gaveUp  bool // the run ended while connecting
-	span    span
 	skipped codecWarnings
-	res     outResult
+	tally
 }
-
-func (p *rtmpPush) result() outResult { return p.res }
 
 func (p *rtmpPush) Run(r *engine.Reader) {
 	defer p.close()
@@ -51,9 +48,6 @@ func (p *rtmpPush) write(r *engine.Reader, f *media.Frame) error {
 		return nil
 	}
 	if !flv.SupportsCodec(f.Track.Codec) {
-		if p.skipped == nil {
-			p.skipped = codecWarnings{}
-		}
 		p.skipped.skip(p.log, "RTMP", f.Track.Codec)
 		return nil
 	}
@@ -81,9 +75,7 @@ func (p *rtmpPush) write(r *engine.Reader, f *media.Frame) error {
 	if err := p.c.WriteFrame(f); err != nil {
 		return err
 	}
-	p.res.Frames++
-	p.span.add(f)
-	p.res.Duration = p.span.duration()
+	p.tally.add(f)
 	return nil
 }
 

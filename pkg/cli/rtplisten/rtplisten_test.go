@@ -3,7 +3,6 @@ package rtplisten_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,23 +39,6 @@ func runMain(t *testing.T, ctx context.Context, args ...string) (code int, stdou
 	var out, errOut bytes.Buffer
 	code = cli.Main(ctx, append([]string{"rtp-listen"}, args...), &out, &errOut, func(string) string { return "" })
 	return code, out.String(), errOut.String()
-}
-
-// checkOneLineError checks the contract's error shape: nothing on stdout,
-// one "mediakit: ..." line on stderr, no Go internals.
-func checkOneLineError(t *testing.T, stdout, stderr string) {
-	t.Helper()
-	if stdout != "" {
-		t.Errorf("stdout not empty: %q", stdout)
-	}
-	if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") || !strings.HasPrefix(stderr, "mediakit: ") {
-		t.Errorf("stderr is not one \"mediakit: ...\" line: %q", stderr)
-	}
-	for _, bad := range []string{"goroutine ", "panic", ".go:"} {
-		if strings.Contains(stderr, bad) {
-			t.Errorf("stderr contains %q: %q", bad, stderr)
-		}
-	}
 }
 
 // listener is an rtp-listen run in this process.
@@ -194,31 +176,9 @@ type stream struct {
 // no unknown fields.
 func parseSummary(t *testing.T, stdout string) summary {
 	t.Helper()
-	if strings.Count(stdout, "\n") != 1 || !strings.HasSuffix(stdout, "\n") {
-		t.Fatalf("--json stdout is not one line: %q", stdout)
-	}
 	var s summary
-	dec := json.NewDecoder(strings.NewReader(stdout))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		t.Fatalf("--json stdout %q: %v", stdout, err)
-	}
+	testutil.DecodeJSONLine(t, stdout, &s)
 	return s
-}
-
-// frames is the test camera's media: 6 s of H.264 (150 frames, a
-// keyframe a second) and G.711 A-law (300 frames).
-func frames(t *testing.T) []gbsender.Frame {
-	t.Helper()
-	raw, err := os.ReadFile(testutil.Clip(t, "h264.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	video, err := gbsender.VideoFrames(raw, false, 25)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return gbsender.Interleave(video, gbsender.G711Frames(6, true))
 }
 
 // camera dials the listener like a GB28181 camera: PS (H.264 + G.711A)
@@ -253,17 +213,6 @@ func checkPeer(t *testing.T, peer string) {
 	}
 }
 
-func loopback(port string) string { return net.JoinHostPort("127.0.0.1", port) }
-
-func portOf(t *testing.T, addr string) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	port := fmt.Sprint(testutil.FreePort(t))
@@ -296,7 +245,7 @@ func TestUsageErrors(t *testing.T) {
 			if code != cli.ExitUsage {
 				t.Errorf("exit %d, want %d; stderr %q", code, cli.ExitUsage, stderr)
 			}
-			checkOneLineError(t, stdout, stderr)
+			testutil.CheckOneLineError(t, stdout, stderr)
 			if !strings.Contains(stderr, tc.want) {
 				t.Errorf("error %q does not mention %q", stderr, tc.want)
 			}
@@ -371,7 +320,7 @@ func TestPortInUse(t *testing.T) {
 	if code != cli.ExitFailure {
 		t.Errorf("exit %d, want %d; stderr %q", code, cli.ExitFailure, stderr)
 	}
-	checkOneLineError(t, stdout, stderr)
+	testutil.CheckOneLineError(t, stdout, stderr)
 	if !strings.Contains(stderr, "udp "+udpAddr) || !strings.Contains(stderr, "in use") {
 		t.Errorf("error %q does not name udp %s and the cause", stderr, udpAddr)
 	}
@@ -391,7 +340,7 @@ func TestPortInUse(t *testing.T) {
 	if code != cli.ExitFailure {
 		t.Errorf("--tcp: exit %d, want %d; stderr %q", code, cli.ExitFailure, stderr)
 	}
-	checkOneLineError(t, stdout, stderr)
+	testutil.CheckOneLineError(t, stdout, stderr)
 	if !strings.Contains(stderr, "tcp "+tcpAddr) {
 		t.Errorf("--tcp: error %q does not name tcp %s", stderr, tcpAddr)
 	}
@@ -433,12 +382,12 @@ func TestNothingArrives(t *testing.T) {
 // loss. Every packet it sent is counted, every one it dropped is lost.
 func TestPSOverUDPWithLoss(t *testing.T) {
 	t.Parallel()
-	l := startListen(t, "--addr", "127.0.0.1:"+fmt.Sprint(testutil.FreePort(t)), "--json")
+	l := startListen(t, "--addr", testutil.FreeAddr(t), "--json")
 	const ssrc = 200000001
 	// Seed 1 drops neither the first packet nor the last, which no
 	// receiver can tell were sent.
 	cam := camera(t, gbsender.Options{Addr: l.addr, SSRC: ssrc, Loss: 0.05, Seed: 1})
-	send(t, cam, frames(t))
+	send(t, cam, gbsender.CameraClip(t))
 	sent := cam.Stats()
 	if sent.Dropped == 0 || sent.Packets == 0 {
 		t.Fatalf("sender stats %+v: want packets sent and dropped", sent)
@@ -479,10 +428,10 @@ func TestPSOverUDPWithLoss(t *testing.T) {
 // swap counted.
 func TestPSOverTCP(t *testing.T) {
 	t.Parallel()
-	l := startListen(t, "--addr", "127.0.0.1:"+fmt.Sprint(testutil.FreePort(t)), "--tcp", "--json")
+	l := startListen(t, "--addr", testutil.FreeAddr(t), "--tcp", "--json")
 	const ssrc = 0x1234
 	cam := camera(t, gbsender.Options{Network: "tcp", Addr: l.addr, SSRC: ssrc, Reorder: 0.05, Seed: 3})
-	send(t, cam, frames(t))
+	send(t, cam, gbsender.CameraClip(t))
 	sent := cam.Stats()
 	l.waitPackets(t, ssrc, sent.Packets)
 	if err := l.interrupt(t); err != nil {
@@ -504,10 +453,10 @@ func TestPSOverTCP(t *testing.T) {
 func TestSSRCFilter(t *testing.T) {
 	t.Parallel()
 	const keep, other = 100000001, 100000002
-	l := startListen(t, "--addr", "127.0.0.1:"+fmt.Sprint(testutil.FreePort(t)), "--ssrc", "0100000001", "--json")
+	l := startListen(t, "--addr", testutil.FreeAddr(t), "--ssrc", "0100000001", "--json")
 	a := camera(t, gbsender.Options{Addr: l.addr, SSRC: keep})
 	b := camera(t, gbsender.Options{Addr: l.addr, SSRC: other})
-	f := frames(t)
+	f := gbsender.CameraClip(t)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -543,9 +492,9 @@ func TestSSRCFilter(t *testing.T) {
 // one row per SSRC in order of arrival.
 func TestTwoStreamsText(t *testing.T) {
 	t.Parallel()
-	l := startListen(t, "--addr", "127.0.0.1:"+fmt.Sprint(testutil.FreePort(t)))
+	l := startListen(t, "--addr", testutil.FreeAddr(t))
 	a := camera(t, gbsender.Options{Addr: l.addr, SSRC: 11})
-	f := frames(t)
+	f := gbsender.CameraClip(t)
 	send(t, a, f[:50])
 	l.waitPackets(t, 11, a.Stats().Packets)
 	b := camera(t, gbsender.Options{Addr: l.addr, SSRC: 22, PayloadType: 98, Raw: true, H264Payloader: true})
@@ -585,8 +534,7 @@ func TestTwoStreamsText(t *testing.T) {
 // (forced on here); stdout only the summary.
 func TestLiveTable(t *testing.T) {
 	t.Parallel()
-	port := testutil.FreePort(t)
-	addr := loopback(fmt.Sprint(port))
+	addr := testutil.FreeAddr(t)
 	var out, errOut testutil.SyncBuffer
 	on := true
 	listening := make(chan struct{})
@@ -601,7 +549,7 @@ func TestLiveTable(t *testing.T) {
 	}()
 	<-listening
 	cam := camera(t, gbsender.Options{Addr: addr, SSRC: 77})
-	send(t, cam, frames(t)[:40])
+	send(t, cam, gbsender.CameraClip(t)[:40])
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(errOut.String(), "ps") || !strings.Contains(errOut.String(), fmt.Sprintf("%d", cam.Stats().Packets)) {
 		if time.Now().After(deadline) {
@@ -636,12 +584,12 @@ func TestOutFiles(t *testing.T) {
 		t.Run(ext, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "sub", "cam."+ext) // the directory is created
-			l := startListen(t, "--addr", "127.0.0.1:"+fmt.Sprint(testutil.FreePort(t)), "--out", path, "--json")
+			l := startListen(t, "--addr", testutil.FreeAddr(t), "--out", path, "--json")
 			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("%s exists before anything arrived (%v)", path, err)
 			}
 			cam := camera(t, gbsender.Options{Addr: l.addr, SSRC: 5})
-			send(t, cam, frames(t))
+			send(t, cam, gbsender.CameraClip(t))
 			l.waitPackets(t, 5, cam.Stats().Packets)
 			if err := l.interrupt(t); err != nil {
 				t.Fatalf("run: %v; stderr %q", err, l.errOut.String())
@@ -736,9 +684,9 @@ func TestOutRTMP(t *testing.T) {
 		}
 	}()
 	url := "rtmp://" + ln.Addr().String() + "/live/cam"
-	l := startListen(t, "--addr", "127.0.0.1:"+fmt.Sprint(testutil.FreePort(t)), "--out", url, "--json")
+	l := startListen(t, "--addr", testutil.FreeAddr(t), "--out", url, "--json")
 	cam := camera(t, gbsender.Options{Addr: l.addr, SSRC: 9})
-	send(t, cam, frames(t))
+	send(t, cam, gbsender.CameraClip(t))
 	l.waitPackets(t, 9, cam.Stats().Packets)
 	if err := l.interrupt(t); err != nil {
 		t.Fatalf("run: %v; stderr %q", err, l.errOut.String())
@@ -763,10 +711,10 @@ func TestOutFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(blocker, "x.flv")
-	l := startListen(t, "--addr", "127.0.0.1:"+fmt.Sprint(testutil.FreePort(t)), "--out", bad, "--json")
+	l := startListen(t, "--addr", testutil.FreeAddr(t), "--out", bad, "--json")
 	cam := camera(t, gbsender.Options{Addr: l.addr, SSRC: 3})
 	sendDone := make(chan error, 1)
-	go func() { sendDone <- cam.Send(context.Background(), frames(t)) }()
+	go func() { sendDone <- cam.Send(context.Background(), gbsender.CameraClip(t)) }()
 	var err error
 	select {
 	case err = <-l.done:

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 )
 
 // Summary is what a run saw; --json prints it.
@@ -70,7 +72,7 @@ func printSummary(w io.Writer, asJSON bool, s Summary) error {
 		if o.SSRC != nil {
 			from = fmt.Sprintf(", from SSRC %d", *o.SSRC)
 		}
-		fmt.Fprintf(&buf, "out: %s (%s): %d frames, %s, %s%s", o.Path, o.Format, o.Frames, humanBytes(o.Bytes), fmtSeconds(o.Duration), from)
+		fmt.Fprintf(&buf, "out: %s (%s): %d frames, %s, %s%s", o.Path, o.Format, o.Frames, cmdutil.HumanBytes(o.Bytes), fmtSeconds(o.Duration), from)
 		if len(o.Files) > 1 {
 			fmt.Fprintf(&buf, " (files %s)", strings.Join(o.Files, ", "))
 		}
@@ -104,7 +106,7 @@ func formatTable(streams []Stream, live bool, now time.Time) string {
 		}
 		fmt.Fprintf(tw, "%d (%s)\t%s/%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%.1f ms\t%.1f",
 			s.SSRC, s.StreamID, s.Peer, s.Transport, s.PayloadType, s.Kind, codecs,
-			s.Packets, humanBytes(int64(s.Bytes)), lost, s.Reordered, s.JitterMS, s.BitrateKbps)
+			s.Packets, cmdutil.HumanBytes(int64(s.Bytes)), lost, s.Reordered, s.JitterMS, s.BitrateKbps)
 		if live {
 			ago := "-"
 			if !s.last.IsZero() {
@@ -126,16 +128,4 @@ func fmtSeconds(s float64) string {
 		return fmt.Sprintf("%.0fs", s)
 	}
 	return fmt.Sprintf("%.1fs", s)
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -30,16 +30,17 @@ const (
 )
 
 // AMFTooDeep reports whether the AMF0 values in b nest objects or arrays
-// more than max levels deep. It walks b without recursion, allocating
-// at most max+1 stack entries, so it is safe on input the decoder would
-// recurse on without bound. It stops (reporting false) at anything the
-// decoder rejects anyway: a truncated value or a marker the decoder does
-// not support.
+// more than max levels deep. It walks b without recursion, keeping at
+// most max+1 stack entries (and allocating none up to MaxAMFDepth), so it
+// is safe on input the decoder would recurse on without bound. It stops
+// (reporting false) at anything the decoder rejects anyway: a truncated
+// value or a marker the decoder does not support.
 func AMFTooDeep(b []byte, max int) bool {
 	// One entry per open container: -1 for an object or ECMA array
 	// (key/value pairs until an empty key), else the values left in a
 	// strict array.
-	var stack []int64
+	var fixed [MaxAMFDepth + 1]int64
+	stack := fixed[:0]
 	for {
 		if n := len(stack); n > 0 {
 			top := &stack[n-1]

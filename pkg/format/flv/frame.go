@@ -71,3 +71,32 @@ func AppendSequenceHeaderTag(dst []byte, t *media.Track, ts time.Duration) []byt
 	}
 	return AppendTag(dst, TrackTagType(t), ts, body)
 }
+
+// AppendStart appends what an FLV stream opens with: the file header, the
+// onMetaData tag and the sequence headers of the first video and the
+// first audio track of tracks, video first. Both sequence headers go
+// before any coded frame (as ffmpeg writes FLV), so a player can set up
+// both decoders even when the stream starts with audio. They are stamped
+// ts, the first frame's DTS, so timestamps never go back; the metadata is
+// stamped 0, as ffmpeg takes a script tag with any other timestamp for a
+// data stream. It returns the tracks whose headers it wrote.
+func AppendStart(dst []byte, tracks []*media.Track, publisher media.Metadata, ts time.Duration) (_ []byte, video, audio *media.Track) {
+	for _, t := range tracks {
+		switch {
+		case t.Kind() == media.KindVideo && video == nil:
+			video = t
+		case t.Kind() == media.KindAudio && audio == nil:
+			audio = t
+		}
+	}
+	dst = AppendHeader(dst, audio != nil, video != nil)
+	if md := MetadataBody(tracks, publisher); md != nil {
+		dst = AppendTag(dst, TagScript, 0, md)
+	}
+	for _, t := range [...]*media.Track{video, audio} {
+		if t != nil {
+			dst = AppendSequenceHeaderTag(dst, t, ts)
+		}
+	}
+	return dst, video, audio
+}

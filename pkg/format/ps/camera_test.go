@@ -81,7 +81,11 @@ func splitNALs(au []byte) [][]byte {
 	return out
 }
 
+// chunks cuts b into pieces of n bytes; n <= 0 leaves it whole.
 func chunks(b []byte, n int) [][]byte {
+	if n <= 0 {
+		n = len(b)
+	}
 	var out [][]byte
 	for len(b) > 0 {
 		k := min(n, len(b))

@@ -352,7 +352,7 @@ func (d *Demuxer) handle() {
 		if length == 0 && IsAudioID(code) {
 			return
 		}
-		h := parsePESHeader(b, len(b))
+		h := parsePESHeader(b)
 		s := d.stream(code)
 		s.beginPES(h)
 		d.target = s

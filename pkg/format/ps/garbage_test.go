@@ -88,7 +88,7 @@ func TestGarbage(t *testing.T) {
 				d.MaxFrameSize = 64 << 10
 				var got []Frame
 				emit := func(f Frame) { got = append(got, f) }
-				for _, piece := range chunks(tc.garbage, max(n, len(tc.garbage))) {
+				for _, piece := range chunks(tc.garbage, n) {
 					if err := d.Write(piece, emit); err != nil && !errors.Is(err, ErrFrameTooLarge) {
 						t.Fatal(err)
 					}
@@ -97,7 +97,7 @@ func TestGarbage(t *testing.T) {
 					}
 				}
 				got = got[:0]
-				for _, piece := range chunks(valid, max(n, len(valid))) {
+				for _, piece := range chunks(valid, n) {
 					if err := d.Write(piece, emit); err != nil {
 						t.Fatal(err)
 					}
@@ -195,9 +195,6 @@ func TestMaxFrameSize(t *testing.T) {
 				d.MaxFrameSize = 256 << 10
 				var got []Frame
 				var errs []error
-				if n == 0 {
-					n = len(ps)
-				}
 				for _, piece := range chunks(ps, n) {
 					if err := d.Write(piece, func(f Frame) { got = append(got, f) }); err != nil {
 						errs = append(errs, err)

@@ -22,7 +22,11 @@ func TestPSMRoundTrip(t *testing.T) {
 	if err != nil || !slices.Equal(got, streams) {
 		t.Fatalf("parsePSM: %v, %v", got, err)
 	}
-	for n := range len(b) - 4 { // without the CRC the entries still read; shorter fails or reads fewer
+	// Without the CRC the entries still read; shorter fails or reads fewer.
+	if got, err := parsePSM(b[:len(b)-4]); err != nil || !slices.Equal(got, streams) {
+		t.Fatalf("without the CRC: %v, %v", got, err)
+	}
+	for n := range len(b) - 4 {
 		got, err := parsePSM(b[:n])
 		if err == nil && len(got) > len(streams) {
 			t.Fatalf("%d bytes: %v", n, got)
@@ -44,7 +48,7 @@ func TestTimestamps(t *testing.T) {
 			if bad || need != len(b)-10 {
 				t.Fatalf("PTS %d DTS %d: need %d bad %v", pts, dts, need, bad)
 			}
-			h := parsePESHeader(b, need)
+			h := parsePESHeader(b[:need])
 			wantDTS := dts
 			if dts < 0 {
 				wantDTS = pts
@@ -90,7 +94,7 @@ func TestMPEG1PESHeader(t *testing.T) {
 		case need != tc.need || bad != tc.bad:
 			t.Errorf("%x: need %d bad %v, want %d %v", tc.hdr, need, bad, tc.need, tc.bad)
 		case !bad:
-			h := parsePESHeader(b, need)
+			h := parsePESHeader(b[:need])
 			if h.pts != tc.pts || h.dts != tc.dts || h.hasPTS != (tc.pts >= 0) {
 				t.Errorf("%x: %+v", tc.hdr, h)
 			}

@@ -203,15 +203,10 @@ func writePieces(t testing.TB, d *Demuxer, b []byte, n int) []Frame {
 	t.Helper()
 	var got []Frame
 	emit := func(f Frame) { got = append(got, f) }
-	if n <= 0 {
-		n = len(b)
-	}
-	for len(b) > 0 {
-		k := min(n, len(b))
-		if err := d.Write(b[:k], emit); err != nil {
+	for _, piece := range chunks(b, n) {
+		if err := d.Write(piece, emit); err != nil {
 			t.Fatalf("Write: %v", err)
 		}
-		b = b[k:]
 	}
 	return got
 }

@@ -6,17 +6,14 @@ package ps
 
 // pesHeader is what the demuxer needs from a PES header.
 type pesHeader struct {
-	id       byte
 	length   int // PES_packet_length: bytes after the length field; 0 = unbounded
-	hlen     int // bytes from the start code to the payload
 	hasPTS   bool
 	pts, dts int64 // dts == pts without a DTS
 }
 
 // Sizes of PES headers.
 const (
-	pesFixedLen    = 6 // start code, stream_id, PES_packet_length
-	pesMaxMPEG2Len = pesFixedLen + 3 + 255
+	pesFixedLen    = 6  // start code, stream_id, PES_packet_length
 	pesMaxStuffing = 16 // MPEG-1 stuffing bytes allowed before the rest of the header
 	pesMaxPayload  = 0xFFFF
 )
@@ -85,10 +82,9 @@ func mpeg1HeaderNeed(b []byte) (need int, bad bool) {
 	return i + 1, true
 }
 
-// parsePESHeader reads a complete header of hlen bytes found by
-// pesHeaderNeed.
-func parsePESHeader(b []byte, hlen int) pesHeader {
-	h := pesHeader{id: b[3], length: int(b[4])<<8 | int(b[5]), hlen: hlen, pts: -1, dts: -1}
+// parsePESHeader reads a complete header, as pesHeaderNeed found it.
+func parsePESHeader(b []byte) pesHeader {
+	h := pesHeader{length: int(b[4])<<8 | int(b[5]), pts: -1, dts: -1}
 	var ts []byte // PTS field, followed by the DTS field when flags say so
 	withDTS := false
 	if b[6]>>6 == 2 {
