@@ -28,6 +28,8 @@ type Config struct {
 	Protocol Protocol
 	Record   Record
 	RTPProxy RTPProxy
+	FFmpeg   FFmpeg
+	Cluster  Cluster
 	Log      Log
 	// Auth is the built-in publish/play/API authorisation; off while it
 	// has no users.
@@ -94,6 +96,33 @@ func (r *RTPProxy) Ports() (min, max int, err error) {
 		return 0, 0, fmt.Errorf("rtp_proxy.port_range: %q is not LOW-HIGH with 1 <= LOW < HIGH <= 65535", r.PortRange)
 	}
 	return min, max, nil
+}
+
+// FFmpeg configures FFmpeg sources (addFFmpegSource): ZLMediaKit's
+// [ffmpeg] section. Both are read at start only: a command that the API
+// could change would run anything on the server.
+type FFmpeg struct {
+	// Bin is the ffmpeg executable (a name looked up in PATH, or a path).
+	Bin string
+	// Cmd is the command template: ZLMediaKit's three %s are the
+	// executable, the source URL and the destination URL, in that order.
+	Cmd string
+	// RestartSec restarts a running ffmpeg after this long (0: never),
+	// ZLMediaKit's remedy for the drift of long transcodes.
+	RestartSec time.Duration
+}
+
+// Cluster configures on-demand pulls from origin servers: ZLMediaKit's
+// [cluster] section.
+type Cluster struct {
+	// OriginURL is a template (first %s the app, second the stream; several
+	// separated by ';') pulled when a player asks for a stream that is not
+	// published and on_stream_not_found names no URL. Empty: off.
+	OriginURL string
+	// Timeout bounds one origin pull's connect (split between origins).
+	Timeout time.Duration
+	// RetryCount retries of an origin pull that fails (-1: forever).
+	RetryCount int64
 }
 
 // Record confines recording paths given through the API or a hook reply.
@@ -234,9 +263,22 @@ func (c *Config) Validate() error {
 		{"hook.timeoutSec", c.Hook.Timeout},
 		{"hook.retry_delay", c.Hook.RetryDelay},
 		{"hook.alive_interval", c.Hook.AliveInterval},
+		{"ffmpeg.restart_sec", c.FFmpeg.RestartSec},
+		{"cluster.timeout_sec", c.Cluster.Timeout},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("config: %s: negative duration %v", d.key, d.v)
+		}
+	}
+	if c.Cluster.RetryCount < -1 {
+		return fmt.Errorf("config: cluster.retry_count: %d is below -1 (forever)", c.Cluster.RetryCount)
+	}
+	if strings.Count(c.FFmpeg.Cmd, "%s") != 3 || strings.Count(c.FFmpeg.Cmd, "%") != 3 {
+		return fmt.Errorf("config: ffmpeg.cmd: %q must hold exactly three %%s (executable, source URL, destination URL) and no other %%", c.FFmpeg.Cmd)
+	}
+	for _, origin := range strings.Split(c.Cluster.OriginURL, ";") {
+		if origin = strings.TrimSpace(origin); origin != "" && (strings.Count(origin, "%s") != 2 || strings.Count(origin, "%") != 2) {
+			return fmt.Errorf("config: cluster.origin_url: %q must hold exactly two %%s (app, stream) and no other %%", origin)
 		}
 	}
 	if c.Hook.Retry < 0 || c.Hook.Retry > 10 {

@@ -172,6 +172,18 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.Hook.OnRecordMP4 }},
 	{Key: "hook.on_record_ts", Usage: "URL told of every HLS recording segment",
 		field: func(c *Config) any { return &c.Hook.OnRecordTS }},
+	{Key: "ffmpeg.bin", Restart: true, Usage: "ffmpeg executable run by addFFmpegSource (a name in PATH or a path)",
+		field: func(c *Config) any { return &c.FFmpeg.Bin }},
+	{Key: "ffmpeg.cmd", Restart: true, Usage: "FFmpeg source command template: %s executable, %s source URL, %s destination URL",
+		field: func(c *Config) any { return &c.FFmpeg.Cmd }},
+	{Key: "ffmpeg.restart_sec", Unit: time.Second, Usage: "restart an FFmpeg source after it ran this long (0: never)",
+		field: func(c *Config) any { return &c.FFmpeg.RestartSec }},
+	{Key: "cluster.origin_url", Usage: "origin URL template(s) pulled on demand for a stream nobody publishes (%s app, %s stream; ';' between origins)",
+		field: func(c *Config) any { return &c.Cluster.OriginURL }},
+	{Key: "cluster.timeout_sec", Unit: time.Second, Usage: "time an on-demand origin pull has to connect, split between the origins",
+		field: func(c *Config) any { return &c.Cluster.Timeout }},
+	{Key: "cluster.retry_count", Usage: "retries of an on-demand origin pull that fails (-1: forever)",
+		field: func(c *Config) any { return &c.Cluster.RetryCount }},
 	{Key: "log.level", Flag: "log-level", Usage: "debug, info, warn or error",
 		field: func(c *Config) any { return &c.Log.Level }},
 	{Key: "log.format", Flag: "log-format", Restart: true, Usage: "text or json",
@@ -227,7 +239,11 @@ func Default() *Config {
 		// ZLMediaKit's defaults, but for the shared port's address form.
 		RTPProxy: RTPProxy{Addr: ":10000", PortRange: "30000-35000", Timeout: 15 * time.Second},
 		HLS:      HLS{SegDur: 2 * time.Second, SegNum: 3, SegRetain: 5},
-		Log:      Log{Level: "info", Format: "text"},
+		// ZLMediaKit's template, with -c copy instead of a transcode: the
+		// template is what a user changes to transcode.
+		FFmpeg:  FFmpeg{Bin: "ffmpeg", Cmd: "%s -re -i %s -c copy -f flv %s"},
+		Cluster: Cluster{Timeout: 15 * time.Second, RetryCount: 3},
+		Log:     Log{Level: "info", Format: "text"},
 	}
 }
 

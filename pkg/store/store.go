@@ -7,6 +7,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,12 +32,9 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	db, err := openChecked(path, timeout)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("store: open %s: in use by another process", path)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketConfig)
@@ -47,6 +45,46 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// openChecked opens path and walks every page of it, so that a damaged
+// file is reported at start (file and cause) instead of panicking later
+// or being silently overwritten. The file is never modified here.
+func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	damaged := func(cause any) error {
+		return fmt.Errorf("store: open %s: database damaged (%v); it was left untouched: move it away to start with an empty database", path, cause)
+	}
+	defer func() {
+		// bbolt panics on some corrupt pages rather than returning an error.
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, damaged(r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		switch {
+		case errors.Is(err, bolt.ErrTimeout):
+			return nil, fmt.Errorf("store: open %s: in use by another process", path)
+		case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+		// Invalid, checksum, version, "file size too small": the file.
+		return nil, damaged(err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return cerr // the first is enough to name the cause
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, damaged(err)
+	}
+	return db, nil
 }
 
 // Close closes the database.
