@@ -163,8 +163,23 @@ func (e *Engine) Publish(ctx context.Context, key Key, info SessionInfo) (*Publi
 		e.log.Info("stream renamed by the publish authorizer", "stream", key.String(), "to", renamed.String())
 		key = renamed
 	}
+	return e.attach(ctx, key, info, opts)
+}
+
+// PublishTrusted attaches a publisher that the server itself started (a
+// pull proxy), already authorised by the API call that created it: the
+// Authorizer is not asked, and opts are the stream's options (enable_hls,
+// enable_mp4, ...) as if an on_publish reply had given them.
+func (e *Engine) PublishTrusted(ctx context.Context, key Key, info SessionInfo, opts PublishOptions) (*Publisher, error) {
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	return e.attach(ctx, key, info, opts)
+}
+
+func (e *Engine) attach(ctx context.Context, key Key, info SessionInfo, opts PublishOptions) (*Publisher, error) {
 	var p *Publisher
-	err = e.retry(key, true, func(s *Stream) error {
+	err := e.retry(key, true, func(s *Stream) error {
 		var err error
 		p, err = s.attachPublisher(ctx, info, opts)
 		return err

@@ -12,6 +12,9 @@ var (
 	// ErrPublisherClosed is returned to a publisher that was replaced
 	// (takeover), closed by the API, or has closed itself.
 	ErrPublisherClosed = errors.New("publisher closed")
+	// ErrReplaced is the Reason of a publisher that a new publisher
+	// took the stream from (takeover).
+	ErrReplaced = errors.New("replaced by a new publisher")
 	// ErrReaderClosed is returned by Next after Close or a kick.
 	ErrReaderClosed = errors.New("reader closed")
 	// ErrReaderTooSlow ends a reader that fell too far behind.

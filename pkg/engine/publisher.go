@@ -31,6 +31,10 @@ func newPublisher(s *Stream, info SessionInfo) *Publisher {
 }
 
 func (p *Publisher) cancel(reason string) {
+	if reason == ErrReplaced.Error() {
+		p.cancelCtx(ErrReplaced) // so that errors.Is tells a takeover apart
+		return
+	}
 	p.cancelCtx(errors.New(reason))
 }
 

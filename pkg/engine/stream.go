@@ -167,7 +167,7 @@ func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo, opts Pub
 				return
 			}
 			old := s.publisher
-			s.detach(old, "replaced by a new publisher")
+			s.detach(old, ErrReplaced.Error())
 			s.e.stats.PublishersReplaced.Add(1)
 			s.e.log.Info("publisher replaced", "stream", s.key.String(),
 				"session", old.info.ID, "remote", old.info.Remote, "by", info.Remote)

@@ -50,6 +50,13 @@ type Hooks struct {
 	closer        StreamCloser
 	flowThreshold func() int64 // bytes
 	speed         zlm.SpeedMeter
+
+	// Pull, when set, is told of every stream a player waits for that is
+	// not published, once on_stream_not_found has answered (or at once
+	// when that hook is not configured): url is the "url" field of the
+	// reply, "" when it named none, the hook failed or is not configured.
+	// It runs in a hook worker or the stream's owner: no blocking.
+	Pull func(key engine.Key, url string)
 }
 
 // NewHooks wires hooks to client; closer closes streams nobody watches
@@ -188,11 +195,30 @@ func (h *Hooks) StreamNoReaders(info engine.StreamInfo) {
 
 // StreamNotFound sends on_stream_not_found. A reply with close:true ends
 // the player's wait at once.
+//
+// A reply may name a URL to pull the stream from ("url", mediakit's
+// extension): the player then waits for that pull (see Hooks.Pull).
 func (h *Hooks) StreamNotFound(key engine.Key, reader engine.SessionInfo, reject func()) {
+	if !h.client.Configured(OnStreamNotFound) {
+		if h.Pull != nil {
+			h.Pull(key, "")
+		}
+		return
+	}
 	h.client.NotifyFunc(OnStreamNotFound, sessionFields(key, reader, zlm.ReaderSchema(reader.Protocol)),
 		func(reply map[string]any, err error) {
-			if err == nil && truthy(reply["close"]) && reject != nil {
-				reject()
+			if err == nil && truthy(reply["close"]) {
+				if reject != nil {
+					reject()
+				}
+				return
+			}
+			url := ""
+			if err == nil {
+				url, _ = reply["url"].(string)
+			}
+			if h.Pull != nil {
+				h.Pull(key, strings.TrimSpace(url))
 			}
 		})
 }

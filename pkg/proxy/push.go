@@ -1,0 +1,276 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/mediakit/mediakit/internal/backoff"
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/store"
+)
+
+// PushSink pushes a stream to one destination (pkg/sink's RTMP push).
+type PushSink interface {
+	engine.Sink
+	// Err tells why Run returned: nil at the stream's end.
+	Err() error
+	// BytesSent counts bytes written so far; safe while Run runs.
+	BytesSent() int64
+}
+
+// NewPush makes the sink of one push attempt to url; ctx ends with the
+// proxy.
+type NewPush func(ctx context.Context, url string, timeout time.Duration) (PushSink, error)
+
+// push is one push proxy, run by its supervisor goroutine.
+type push struct {
+	spec   PushSpec
+	key    string
+	m      *Manager
+	log    *slog.Logger
+	track  *tracker
+	cancel context.CancelFunc
+	done   chan struct{}
+	first  chan error
+}
+
+// viewerSink makes a push count as a viewer of its stream, as ZLMediaKit
+// counts its pushers: on_stream_none_reader does not end a stream that
+// is being pushed on.
+type viewerSink struct {
+	PushSink
+	ended chan struct{}
+}
+
+func (v *viewerSink) Run(r *engine.Reader) {
+	defer close(v.ended)
+	v.PushSink.Run(r)
+}
+
+func (v *viewerSink) CountsAsViewer() bool { return true }
+
+func (p *push) run(ctx context.Context) {
+	defer close(p.done)
+	failures := 0
+	reported := false
+	report := func(err error) {
+		if !reported {
+			reported = true
+			p.first <- err
+		}
+	}
+	name := "push:" + p.key
+	src := p.spec.Source()
+	for {
+		p.track.update(func(st *Status) {
+			if st.State != StatePlaying {
+				st.State, st.Text = StateConnecting, "connecting"
+			}
+		})
+		pushed := false
+		ps, err := p.m.newPush(ctx, p.spec.URL, p.spec.Timeout)
+		var sink *viewerSink
+		if err == nil {
+			sink = &viewerSink{PushSink: ps, ended: make(chan struct{})}
+			err = p.m.engine.AttachSink(ctx, src, name, func() engine.Sink { return sink })
+		}
+		if err == nil {
+			p.track.playing("pushing", sink.BytesSent)
+			p.log.Info("push proxy started", "stream", src.String(), "url", redact(p.spec.URL))
+			// The push connects at the stream's first frame; the first
+			// bytes sent answer addStreamPusherProxy.
+			tick := time.NewTicker(50 * time.Millisecond)
+			tickC := tick.C
+			if reported {
+				tick.Stop()
+				tickC = nil
+			}
+		wait:
+			for {
+				select {
+				case <-sink.ended:
+					break wait
+				case <-tickC:
+					if sink.BytesSent() > 0 {
+						report(nil)
+						tick.Stop()
+						tickC = nil
+					}
+				case <-ctx.Done():
+					tick.Stop()
+					_, _ = p.m.engine.DetachSink(context.Background(), src, name)
+					<-sink.ended
+					p.track.stopped(StateFailed, "push shutdown: proxy deleted", "")
+					report(errors.New("proxy deleted"))
+					return
+				}
+			}
+			tick.Stop()
+			pushed = sink.BytesSent() > 0
+			err = sink.Err()
+			if err == nil {
+				err = errors.New("the stream ended")
+			}
+		} else if errors.Is(err, engine.ErrNotFound) {
+			err = fmt.Errorf("%w %s", ErrNoSource, src)
+		}
+		if ctx.Err() != nil {
+			p.track.stopped(StateFailed, "push shutdown: proxy deleted", "")
+			report(errors.New("proxy deleted"))
+			return
+		}
+		text := "push failed: "
+		if pushed {
+			report(nil)
+			failures = 0
+			text = "push shutdown: "
+			p.track.update(func(st *Status) { st.Restarts++ })
+		}
+		failures++
+		p.track.update(func(st *Status) { st.Failures = failures })
+		msg := err.Error()
+		if p.spec.RetryCount >= 0 && failures > p.spec.RetryCount {
+			p.track.stopped(StateFailed, text+msg, msg)
+			p.log.Warn("push proxy gave up", "stream", src.String(), "url", redact(p.spec.URL), "failures", failures, "error", msg)
+			report(err)
+			return
+		}
+		if failures == 1 && !pushed {
+			report(err)
+		}
+		delay := p.m.backoff.Delay(failures - 1)
+		p.track.stopped(StateRetrying, text+msg, msg)
+		p.log.Warn("push proxy retrying", "stream", src.String(), "url", redact(p.spec.URL), "in", delay.Round(time.Millisecond), "error", msg)
+		if !backoff.Sleep(ctx, delay) {
+			p.track.stopped(StateFailed, "push shutdown: proxy deleted", "")
+			return
+		}
+	}
+}
+
+// AddPush stores and starts a push proxy of a published stream and waits
+// (bounded by ctx) until it pushes or fails once; a failure removes it.
+// A push proxy of the same key that exists already is success, as in
+// ZLMediaKit.
+func (m *Manager) AddPush(ctx context.Context, spec PushSpec) (string, error) {
+	if err := spec.Source().Validate(); err != nil {
+		return "", err
+	}
+	key := spec.Key()
+	m.mu.Lock()
+	_, exists := m.pushes[key]
+	m.mu.Unlock()
+	if exists {
+		return key, nil
+	}
+	if _, live, err := m.engine.Stream(ctx, spec.Source()); err != nil || !live {
+		return "", ErrNoSource
+	}
+	spec.Created = time.Now().UTC()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return "", ErrClosed
+	}
+	if _, ok := m.pushes[key]; ok {
+		m.mu.Unlock()
+		return key, nil
+	}
+	if m.store != nil {
+		if err := m.store.PutTask(store.KindPusher, key, spec); err != nil {
+			m.mu.Unlock()
+			return "", err
+		}
+	}
+	p := m.startPush(spec)
+	m.mu.Unlock()
+	select {
+	case err := <-p.first:
+		if err == nil {
+			return key, nil
+		}
+		m.deletePush(p)
+		return "", err
+	case <-ctx.Done():
+		m.deletePush(p)
+		return "", fmt.Errorf("%s: no answer from the destination within the call's time: %w", redact(spec.URL), ctx.Err())
+	}
+}
+
+func (m *Manager) startPush(spec PushSpec) *push {
+	ctx, cancel := context.WithCancel(m.ctx)
+	key := spec.Key()
+	p := &push{
+		spec: spec, key: key, m: m, log: m.log, cancel: cancel,
+		track: newTracker(key, redact(spec.URL)),
+		done:  make(chan struct{}), first: make(chan error, 1),
+	}
+	m.pushes[key] = p
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		p.run(ctx)
+	}()
+	return p
+}
+
+// DeletePush stops and forgets the push proxy of key; it reports whether
+// there was one. The deletion is durable when it returns.
+func (m *Manager) DeletePush(key string) (bool, error) {
+	m.mu.Lock()
+	p, ok := m.pushes[key]
+	m.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	return true, m.deletePush(p)
+}
+
+func (m *Manager) deletePush(p *push) error {
+	m.mu.Lock()
+	if m.pushes[p.key] == p {
+		delete(m.pushes, p.key)
+	}
+	var err error
+	if m.store != nil {
+		_, err = m.store.DeleteTask(store.KindPusher, p.key)
+	}
+	m.mu.Unlock()
+	p.cancel()
+	<-p.done
+	return err
+}
+
+// PushEntry is one listed push proxy.
+type PushEntry struct {
+	Spec   PushSpec
+	Status Status
+}
+
+// Pushes lists every push proxy, sorted by key; a non-empty key lists
+// that one only.
+func (m *Manager) Pushes() []PushEntry {
+	m.mu.Lock()
+	out := make([]PushEntry, 0, len(m.pushes))
+	for _, p := range m.pushes {
+		out = append(out, PushEntry{Spec: p.spec, Status: p.track.snapshot()})
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Status.Key < out[j].Status.Key })
+	return out
+}
+
+// PushStatus returns the push proxy of key.
+func (m *Manager) PushStatus(key string) (PushEntry, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.pushes[key]
+	if !ok {
+		return PushEntry{}, false
+	}
+	return PushEntry{Spec: p.spec, Status: p.track.snapshot()}, true
+}
