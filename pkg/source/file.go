@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -9,13 +10,18 @@ import (
 	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
-// fileSource reads a local FLV file.
+// errNothingToLoop ends a looped file whose pass gave no media, which
+// would otherwise spin.
+var errNothingToLoop = errors.New("no media to loop")
+
+// fileSource reads a local FLV, MPEG-TS or MP4 file, once or looped.
 type fileSource struct {
-	name  string // as given
-	path  string
-	opts  Options
-	bytes atomic.Int64
-	size  atomic.Int64
+	name   string // as given
+	path   string
+	format format
+	opts   Options
+	bytes  atomic.Int64
+	size   atomic.Int64
 }
 
 func (s *fileSource) String() string   { return s.name }
@@ -26,14 +32,48 @@ func (s *fileSource) Run(ctx context.Context, sink flv.FrameSink) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	fd := newFeed(ctx, sink, s.opts, s.opts.Realtime)
+	for {
+		err := s.pass(fd)
+		if err == nil && s.opts.Loop && fd.clk.count == 0 {
+			err = fmt.Errorf("source: %s: %w", s.name, errNothingToLoop)
+		}
+		if err != nil || !s.opts.Loop {
+			if ferr := fd.flush(); err == nil && ferr != nil {
+				err = fmt.Errorf("source: %s: %w", s.name, ferr)
+			}
+			return runResult(ctx, err)
+		}
+		fd.clk.restart(fd.clk.minIn)
+	}
+}
+
+// pass reads the file once.
+func (s *fileSource) pass(fd *feed) error {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil {
-		s.size.Store(fi.Size())
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
 	}
-	err = readFLV(ctx, s.name, countingReader{r: f, n: &s.bytes}, s.opts.MaxTagSize, s.opts.Realtime, sink)
-	return runResult(ctx, err)
+	s.size.Store(fi.Size())
+	switch s.format {
+	case formatTS:
+		if err := readTS(fd, countingReader{r: f, n: &s.bytes}); err != nil {
+			if fd.ctx.Err() != nil {
+				return fd.ctx.Err()
+			}
+			if fd.out.failed() != nil {
+				return err
+			}
+			return fmt.Errorf("source: read %s: %w", s.name, err)
+		}
+		return nil
+	case formatMP4:
+		return readMP4(fd, s.name, &countingReaderAt{f: f, n: &s.bytes}, fi.Size())
+	}
+	return readFLV(fd, s.name, countingReader{r: f, n: &s.bytes}, s.opts.MaxTagSize)
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
-// httpSource reads HTTP-FLV: a GET whose body is an FLV stream, live or
-// not.
+// httpSource reads HTTP-FLV or HTTP-TS: a GET whose body is an FLV or
+// MPEG-TS stream, live (endless, chunked) or not.
 type httpSource struct {
 	url     string
 	display string
+	format  format
 	opts    Options
 	bytes   atomic.Int64
 	size    atomic.Int64 // Content-Length of the last response; 0 before
@@ -34,8 +35,8 @@ func (s *httpSource) Size() int64 {
 	return -1
 }
 
-// errIdle ends a request whose body sent nothing for ReadTimeout.
-var errIdle = errors.New("idle")
+// errStalled is the cause of a request the watchdog ended.
+var errStalled = errors.New("stalled")
 
 func (s *httpSource) Run(ctx context.Context, sink flv.FrameSink) error {
 	if err := ctx.Err(); err != nil {
@@ -43,56 +44,113 @@ func (s *httpSource) Run(ctx context.Context, sink flv.FrameSink) error {
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, s.url, nil)
+	client, done := httpClient(s.opts)
+	defer done()
+	resp, err := get(rctx, client, s.url, s.opts.StartTimeout)
 	if err != nil {
-		return fmt.Errorf("source: GET %s: %w", s.display, err)
-	}
-	req.Header.Set("User-Agent", "mediakit")
-	client := s.opts.HTTPClient
-	if client == nil {
-		client = s.newClient()
-		defer client.CloseIdleConnections()
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("source: GET %s: %w", s.display, unwrapURLError(err))
+		return runResult(ctx, fmt.Errorf("source: GET %s: %w", s.display, err))
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("source: GET %s: %s", s.display, resp.Status)
-	}
 	s.size.Store(resp.ContentLength)
 
-	// A live body may stall forever: end the request when nothing comes
-	// for ReadTimeout.
-	idle := time.AfterFunc(s.opts.ReadTimeout, func() { cancel(errIdle) })
-	defer idle.Stop()
-	body := &idleReader{r: resp.Body, timer: idle, timeout: s.opts.ReadTimeout}
-	err = readFLV(ctx, s.display, countingReader{r: body, n: &s.bytes}, s.opts.MaxTagSize, false, sink)
+	// A live body may stall forever, or send anything but media: end the
+	// request when no media frame comes for ReadTimeout.
+	wd := startWatchdog(s.opts.ReadTimeout, func() { cancel(errStalled) })
+	fd := newFeed(rctx, sink, s.opts, false)
+	fd.wd = wd
+	body := countingReader{r: resp.Body, n: &s.bytes}
+	if s.format == formatTS {
+		err = readTS(fd, body)
+		if err != nil && rctx.Err() == nil && fd.out.failed() == nil {
+			err = fmt.Errorf("source: read %s: %w", s.display, err)
+		}
+	} else {
+		err = readFLV(fd, s.display, body, s.opts.MaxTagSize)
+	}
+	stalled := wd.disarm()
+	if ferr := fd.flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("source: %s: %w", s.display, ferr)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err != nil && errors.Is(context.Cause(rctx), errIdle) {
-		return fmt.Errorf("source: read %s: nothing received for %v", s.display, s.opts.ReadTimeout)
+	if err != nil && stalled {
+		return wd.err(s.display)
 	}
 	return err
 }
 
-// newClient returns a client that keeps no idle connections, so that no
-// goroutine outlives Run.
-func (s *httpSource) newClient() *http.Client {
-	d := &net.Dialer{Timeout: s.opts.ReadTimeout}
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		TLSHandshakeTimeout:   s.opts.ReadTimeout,
-		ResponseHeaderTimeout: s.opts.StartTimeout,
-		DisableKeepAlives:     true,
-		ForceAttemptHTTP2:     true,
+// httpClient returns opts' client, or one of the source's own for one
+// Run, and what to call when the Run ends so that no connection (and no
+// goroutine) outlives it.
+func httpClient(opts Options) (*http.Client, func()) {
+	if opts.HTTPClient != nil {
+		return opts.HTTPClient, func() {}
+	}
+	d := &net.Dialer{Timeout: opts.ReadTimeout}
+	c := &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         d.DialContext,
+		TLSHandshakeTimeout: opts.ReadTimeout,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 2,
 	}}
+	return c, c.CloseIdleConnections
+}
+
+// errNoHeaders is the cause of a request whose response did not start in
+// time.
+var errNoHeaders = errors.New("no response")
+
+// get sends a GET and returns the response once its headers came within
+// headerTimeout, or an error for anything but 200 OK. The response's
+// body reads under ctx.
+func get(ctx context.Context, client *http.Client, rawURL string, headerTimeout time.Duration) (*http.Response, error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "mediakit")
+	t := time.AfterFunc(headerTimeout, func() { cancel(errNoHeaders) })
+	resp, err := client.Do(req)
+	stopped := t.Stop()
+	if err != nil {
+		cancel(nil)
+		if !stopped && ctx.Err() == nil {
+			return nil, fmt.Errorf("no response headers within %v", headerTimeout)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, unwrapURLError(err)
+	}
+	if !stopped {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, fmt.Errorf("no response headers within %v", headerTimeout)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	// The request's context must live as long as its body.
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody releases its request's context when closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
 }
 
 // unwrapURLError drops the *url.Error wrapper, whose message repeats the
@@ -103,19 +161,4 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// idleReader pushes back an idle timer on every read that returns data.
-type idleReader struct {
-	r       io.Reader
-	timer   *time.Timer
-	timeout time.Duration
-}
-
-func (r *idleReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if n > 0 {
-		r.timer.Reset(r.timeout)
-	}
-	return n, err
 }

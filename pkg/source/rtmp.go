@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
 
@@ -59,23 +60,33 @@ func (s *rtmpSource) Run(ctx context.Context, sink flv.FrameSink) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 
-	in := flv.NewIngest(sink)
+	// The client's read deadline is pushed back by anything the server
+	// sends, pings included: a server that sends no media ends here.
+	wd := startWatchdog(s.opts.ReadTimeout, func() { c.Close() })
+	fd := newFeed(ctx, sink, s.opts, false)
+	fd.wd = wd
+	in := fd.flv()
 	for {
 		msg, err := c.ReadMessage()
 		if errors.Is(err, io.EOF) {
+			wd.disarm()
 			if err := in.Flush(); err != nil {
 				return fmt.Errorf("source: %s: %w", s.display, err)
 			}
 			return nil
 		}
 		if err == nil {
-			err = feedMessage(in, msg)
+			err = feedMessage(fd, in, msg)
 			if err != nil {
 				err = fmt.Errorf("source: %s at %v: %w", s.display, msg.Timestamp, err)
 			}
 		}
 		if err != nil {
+			stalled := wd.disarm()
 			_ = in.Flush()
+			if stalled && ctx.Err() == nil {
+				return wd.err(s.display)
+			}
 			return runResult(ctx, err)
 		}
 	}
@@ -83,15 +94,23 @@ func (s *rtmpSource) Run(ctx context.Context, sink flv.FrameSink) error {
 
 // feedMessage hands a played message to the ingest; the client gives
 // each message a body of its own, which the ingest may keep.
-func feedMessage(in *flv.Ingest, msg *rtmp.Message) error {
+func feedMessage(fd *feed, in *flv.Ingest, msg *rtmp.Message) error {
 	if len(msg.Body) == 0 {
 		return nil
 	}
 	switch msg.Type {
 	case rtmp.MsgVideo:
-		return in.Video(msg.Timestamp, msg.Body)
+		ts, err := fd.stamp(media.KindVideo, msg.Timestamp)
+		if err != nil {
+			return err
+		}
+		return in.Video(ts, msg.Body)
 	case rtmp.MsgAudio:
-		return in.Audio(msg.Timestamp, msg.Body)
+		ts, err := fd.stamp(media.KindAudio, msg.Timestamp)
+		if err != nil {
+			return err
+		}
+		return in.Audio(ts, msg.Body)
 	case rtmp.MsgDataAMF0:
 		return in.Script(msg.Body)
 	case rtmp.MsgDataAMF3:

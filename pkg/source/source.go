@@ -1,14 +1,16 @@
 // Package source pulls a stream from a URL or a file into an
 // flv.FrameSink (an engine publisher, a recorder): rtmp:// through
-// mediakit's RTMP client, HTTP-FLV over http(s)://, and local FLV files,
-// as fast as they read or paced in real time. `mediakit record` and
-// `mediakit relay` share it.
+// mediakit's RTMP client, HTTP-FLV, HTTP-TS and HLS over http(s)://, and
+// local FLV, MPEG-TS and MP4 files, as fast as they read or paced in real
+// time, once or looped. `mediakit record`, `mediakit relay` and the
+// server's pull proxies share it.
 package source
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -49,10 +51,18 @@ const DefaultTimeout = 10 * time.Second
 type Options struct {
 	// Realtime paces a file to its timestamps against the wall clock
 	// (ffmpeg's -re); otherwise files are read as fast as possible. Live
-	// inputs (rtmp://, HTTP-FLV) are paced by their server anyway.
+	// inputs (rtmp://, HTTP-FLV, HTTP-TS, HLS) are paced by their server
+	// anyway.
 	Realtime bool
-	// ReadTimeout ends a network source that sends nothing for this long
-	// once started, and bounds connecting. Default DefaultTimeout.
+	// Loop plays a file again from its start when it ends, timestamps
+	// continuing (each pass is offset by the previous one's duration plus
+	// one frame), until ctx ends. Network inputs ignore it.
+	Loop bool
+	// ReadTimeout bounds connecting, and ends a network source that
+	// delivers no media frame for this long once started (ErrNoMedia),
+	// even while its connection stays busy (RTMP pings, an HTTP body
+	// that sends nothing). HLS waits at least three target durations.
+	// Default DefaultTimeout.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writes to an RTMP server. Default
 	// DefaultTimeout.
@@ -65,8 +75,11 @@ type Options struct {
 	// MaxTagSize caps one FLV tag; <= 0 selects flv.DefaultMaxTagSize.
 	MaxTagSize int
 	// HTTPClient makes HTTP requests. Nil selects a client of the
-	// source's own that keeps no idle connections.
+	// source's own that keeps no idle connection past Run.
 	HTTPClient *http.Client
+	// Log gets warnings (a track dropped for its codec, HLS segments
+	// lost), each kind once per Run. Nil discards them.
+	Log *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -79,18 +92,29 @@ func (o Options) withDefaults() Options {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = rtmp.DefaultStartTimeout
 	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 	return o
 }
 
 // Supported describes the inputs Open accepts, for messages and help.
-const Supported = "rtmp://host[:port]/app/stream, http(s)://.../stream.flv (HTTP-FLV) or a local .flv file"
+const Supported = "rtmp://host[:port]/app/stream; http(s):// URLs whose path ends in .flv (HTTP-FLV), " +
+	".ts (HTTP-TS) or .m3u8 (HLS); local .flv, .ts, .mp4, .m4v or .mov files"
 
-// ErrUnsupported is wrapped by Open's error for inputs it cannot read.
-var ErrUnsupported = errors.New("unsupported input")
+// Errors wrapped by Open and Run.
+var (
+	// ErrUnsupported: Open cannot read this kind of input.
+	ErrUnsupported = errors.New("unsupported input")
+	// ErrNoMedia: a network source stayed connected but delivered no
+	// media frame for Options.ReadTimeout.
+	ErrNoMedia = errors.New("no media")
+)
 
 // Open returns the source of rawURL, chosen by scheme and extension:
-// rtmp:// URLs, http:// and https:// URLs whose path ends in .flv, and
-// local paths (or file:// URLs) ending in .flv. It checks what can be
+// rtmp:// URLs; http:// and https:// URLs whose path ends in .flv
+// (HTTP-FLV), .ts (HTTP-TS) or .m3u8 (HLS); local paths (or file://
+// URLs) ending in .flv, .ts, .mp4, .m4v or .mov. It checks what can be
 // checked without reading (the URL parses, the file exists); the source
 // is pulled by Run.
 func Open(rawURL string, opts Options) (Source, error) {
@@ -117,11 +141,17 @@ func Open(rawURL string, opts Options) (Source, error) {
 		if u.Host == "" {
 			return nil, fmt.Errorf("source: invalid URL %q: no host", u.Redacted())
 		}
-		if !strings.HasSuffix(strings.ToLower(u.Path), ".flv") {
-			return nil, fmt.Errorf("source: %s: %w: only HTTP-FLV is supported over HTTP (a path ending in .flv); supported: %s",
-				u.Redacted(), ErrUnsupported, Supported)
+		path := strings.ToLower(u.Path)
+		switch {
+		case strings.HasSuffix(path, ".flv"):
+			return &httpSource{url: u.String(), display: u.Redacted(), opts: opts, format: formatFLV}, nil
+		case strings.HasSuffix(path, ".ts"):
+			return &httpSource{url: u.String(), display: u.Redacted(), opts: opts, format: formatTS}, nil
+		case strings.HasSuffix(path, ".m3u8"):
+			return &hlsSource{url: u.String(), display: u.Redacted(), opts: opts}, nil
 		}
-		return &httpSource{url: u.String(), display: u.Redacted(), opts: opts}, nil
+		return nil, fmt.Errorf("source: %s: %w: over HTTP the path must end in .flv (HTTP-FLV), .ts (HTTP-TS) or .m3u8 (HLS); supported: %s",
+			u.Redacted(), ErrUnsupported, Supported)
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("source: %s: file URL with a host", rawURL)
@@ -148,9 +178,20 @@ func validScheme(s string) bool {
 	return true
 }
 
+// fileFormats maps the extensions of local files Open reads to their
+// container.
+var fileFormats = map[string]format{
+	".flv": formatFLV,
+	".ts":  formatTS,
+	".mp4": formatMP4,
+	".m4v": formatMP4,
+	".mov": formatMP4,
+}
+
 func openFile(name, path string, opts Options) (Source, error) {
-	if !strings.EqualFold(filepath.Ext(path), ".flv") {
-		return nil, fmt.Errorf("source: %s: %w: not a .flv file; supported: %s", name, ErrUnsupported, Supported)
+	f, ok := fileFormats[strings.ToLower(filepath.Ext(path))]
+	if !ok {
+		return nil, fmt.Errorf("source: %s: %w: not a .flv, .ts, .mp4, .m4v or .mov file; supported: %s", name, ErrUnsupported, Supported)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -159,7 +200,7 @@ func openFile(name, path string, opts Options) (Source, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("source: %s: not a regular file", name)
 	}
-	s := &fileSource{name: name, path: path, opts: opts}
+	s := &fileSource{name: name, path: path, opts: opts, format: f}
 	s.size.Store(fi.Size())
 	return s, nil
 }
@@ -171,4 +212,25 @@ func runResult(ctx context.Context, err error) error {
 		return ctxErr
 	}
 	return err
+}
+
+// format is a container a source reads.
+type format uint8
+
+const (
+	formatFLV format = iota + 1
+	formatTS
+	formatMP4
+)
+
+func (f format) String() string {
+	switch f {
+	case formatFLV:
+		return "FLV"
+	case formatTS:
+		return "MPEG-TS"
+	case formatMP4:
+		return "MP4"
+	}
+	return "unknown"
 }

@@ -210,11 +210,11 @@ func TestOpenUnsupported(t *testing.T) {
 	dir := t.TempDir()
 	for _, in := range []string{
 		"",
-		"clip.mp4",
+		"clip.mkv",
 		filepath.Join(dir, "noext"),
 		"srt://host:9000/x",
-		"http://host/live/s/hls.m3u8",
-		"https://host/live/s.flv.m3u8?x=.flv",
+		"http://host/live/s/index.mp4",
+		"https://host/live/s.m3u8.flv.mp4?x=.flv",
 		"rtmp://host/app",
 		"rtmp:///app/s",
 		"http:///s.flv",
@@ -242,7 +242,9 @@ func TestOpenUnsupported(t *testing.T) {
 	if _, err := Open(filepath.Join(dir, "d.flv"), Options{}); err == nil {
 		t.Error("a directory opened as a file")
 	}
-	for _, ok := range []string{"rtmp://h/app/s?x=1", "http://h/live/s.live.flv?token=1", "HTTPS://h/a/B.FLV", testutil.Clip(t, clipName), "file://" + testutil.Clip(t, clipName)} {
+	for _, ok := range []string{"rtmp://h/app/s?x=1", "http://h/live/s.live.flv?token=1", "HTTPS://h/a/B.FLV",
+		"http://h/live/s.live.ts", "https://h/live/s/hls.m3u8?token=.flv", "http://h/a/B.M3U8",
+		testutil.Clip(t, clipName), "file://" + testutil.Clip(t, clipName), testutil.Clip(t, "h265_aac.mp4")} {
 		if _, err := Open(ok, Options{}); err != nil {
 			t.Errorf("Open(%q): %v", ok, err)
 		}
@@ -367,7 +369,7 @@ func TestFileBadInput(t *testing.T) {
 		// after: each run ends with an error, or cleanly where the cut
 		// falls between tags, never with a panic.
 		for n := 0; n < len(clip); n += 1 + n/16 {
-			err := readFLV(context.Background(), "cut", bytes.NewReader(clip[:n]), 0, false, &recSink{})
+			err := readFLV(testFeed(&recSink{}), "cut", bytes.NewReader(clip[:n]), 0)
 			if n < 13 && err == nil {
 				t.Errorf("cut at %d, in the header: no error", n)
 			}
@@ -380,7 +382,7 @@ func TestFileBadInput(t *testing.T) {
 		for i := 13 + 11; i < len(b); i += 997 {
 			b[i] ^= 0xff
 		}
-		_ = readFLV(context.Background(), "corrupt", bytes.NewReader(b), 0, false, &recSink{})
+		_ = readFLV(testFeed(&recSink{}), "corrupt", bytes.NewReader(b), 0)
 	})
 
 	t.Run("sink error", func(t *testing.T) {
@@ -465,7 +467,7 @@ func TestHTTP(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		start := time.Now()
 		err := mustOpen(t, srv.URL+"/live/stall.flv", Options{ReadTimeout: 300 * time.Millisecond}).Run(context.Background(), &recSink{})
-		if err == nil || !strings.Contains(err.Error(), "nothing received for 300ms") {
+		if !errors.Is(err, ErrNoMedia) || !strings.Contains(err.Error(), "no media for 300ms") || !strings.Contains(err.Error(), "/live/stall.flv") {
 			t.Fatalf("error %v", err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -632,4 +634,9 @@ func TestRTMPCancel(t *testing.T) {
 		}
 		requireStopsAfterCancel(t, cancel, done)
 	})
+}
+
+// testFeed is the feed of a Run into sink, for calling readers directly.
+func testFeed(sink flv.FrameSink) *feed {
+	return newFeed(context.Background(), sink, Options{}.withDefaults(), false)
 }

@@ -1,0 +1,216 @@
+package source
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/format/es"
+	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// feed is what the readers of one Run share: the sink, the ingest that
+// makes tracks and frames (kept across the passes of a loop and the
+// discontinuities of HLS, so tracks with the same configuration stay the
+// same *media.Track), the timeline, pacing and the stall watchdog.
+type feed struct {
+	ctx  context.Context
+	out  *catchSink
+	log  *slog.Logger
+	clk  clock
+	pace *pacer    // nil: as fast as possible
+	wd   *watchdog // nil: no stall detection (files)
+
+	flvIn  *flv.Ingest
+	esIn   *es.Ingest
+	mp4Out []*media.Track // tracks declared by the MP4 reader
+
+	warned map[string]bool
+}
+
+func newFeed(ctx context.Context, sink flv.FrameSink, opts Options, realtime bool) *feed {
+	fd := &feed{ctx: ctx, out: &catchSink{sink: sink}, log: opts.Log, warned: map[string]bool{}}
+	if realtime {
+		fd.pace = &pacer{}
+	}
+	return fd
+}
+
+// stamp maps the DTS of a media unit of kind k read from the input onto
+// the output timeline, counts it as media for the watchdog and, when
+// pacing, waits until it is due.
+func (fd *feed) stamp(k media.Kind, raw time.Duration) (time.Duration, error) {
+	out := fd.clk.dts(k, raw)
+	if fd.wd != nil {
+		fd.wd.kick()
+	}
+	if fd.pace != nil {
+		if err := fd.pace.wait(fd.ctx, out); err != nil {
+			return 0, err
+		}
+	}
+	return out, nil
+}
+
+// flv returns the FLV ingest of this Run.
+func (fd *feed) flv() *flv.Ingest {
+	if fd.flvIn == nil {
+		fd.flvIn = flv.NewIngest(fd.out)
+	}
+	return fd.flvIn
+}
+
+// es returns the elementary-stream ingest of this Run, made with opts the
+// first time.
+func (fd *feed) es(opts es.Options) *es.Ingest {
+	if fd.esIn == nil {
+		opts.Log = fd.log
+		fd.esIn = es.NewIngest(fd.out, opts)
+	}
+	return fd.esIn
+}
+
+// flush declares the tracks held back by an ingest and writes its held
+// frames; for the end of a Run.
+func (fd *feed) flush() error {
+	if fd.flvIn != nil {
+		if err := fd.flvIn.Flush(); err != nil {
+			return err
+		}
+	}
+	if fd.esIn != nil {
+		return fd.esIn.Flush()
+	}
+	return nil
+}
+
+// warnOnce logs msg the first time key is seen in this Run.
+func (fd *feed) warnOnce(key, msg string, args ...any) {
+	if fd.warned[key] {
+		return
+	}
+	fd.warned[key] = true
+	fd.log.Warn(msg, args...)
+}
+
+// clock maps input timestamps onto one output timeline: the identity
+// until restart, which makes the next input continue one frame after
+// the latest output (a loop's next pass, an HLS discontinuity).
+type clock struct {
+	offset  time.Duration
+	started bool
+	maxOut  time.Duration // highest DTS put out
+	minIn   time.Duration // lowest input DTS of the current run
+	last    [3]time.Duration
+	delta   [3]time.Duration // last positive DTS step per kind
+	count   int64            // DTS mapped in the current run
+}
+
+func (c *clock) dts(k media.Kind, raw time.Duration) time.Duration {
+	out := raw + c.offset
+	if c.count == 0 || raw < c.minIn {
+		c.minIn = raw
+	}
+	c.count++
+	if int(k) < len(c.last) {
+		if d := out - c.last[k]; d > 0 && c.started {
+			c.delta[k] = d
+		}
+		c.last[k] = out
+	}
+	if !c.started || out > c.maxOut {
+		c.maxOut = out
+	}
+	c.started = true
+	return out
+}
+
+// shift maps a timestamp that is not a DTS (a PTS).
+func (c *clock) shift(raw time.Duration) time.Duration { return raw + c.offset }
+
+// frame is the duration of one frame: the latest video step, else audio,
+// else 40 ms.
+func (c *clock) frame() time.Duration {
+	if d := c.delta[media.KindVideo]; d > 0 && d < time.Second {
+		return d
+	}
+	if d := c.delta[media.KindAudio]; d > 0 && d < time.Second {
+		return d
+	}
+	return 40 * time.Millisecond
+}
+
+// restart makes input DTS next continue one frame after the latest
+// output; nothing changes before the first frame.
+func (c *clock) restart(next time.Duration) {
+	if c.started {
+		c.offset = c.maxOut + c.frame() - next
+	}
+	c.count = 0
+}
+
+// Timestamp jumps beyond these restart the pacing clock instead of being
+// waited for (or raced through).
+const (
+	paceBackwardJump = time.Second
+	paceForwardJump  = 5 * time.Second
+)
+
+// pacer releases timestamps no earlier than the wall clock says they are
+// due, counting from the first one.
+type pacer struct {
+	started bool
+	start   time.Time     // wall clock of base
+	base    time.Duration // timestamp released at start
+	last    time.Duration
+}
+
+func (p *pacer) wait(ctx context.Context, ts time.Duration) error {
+	now := time.Now()
+	if !p.started || ts < p.last-paceBackwardJump || ts > p.last+paceForwardJump {
+		// the first frame, or the clock of the input restarted: go on
+		// from here without waiting
+		p.started, p.start, p.base, p.last = true, now, ts, ts
+		return nil
+	}
+	p.last = max(p.last, ts)
+	d := p.start.Add(ts - p.base).Sub(now)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// catchSink remembers the first error of its sink, so that a reader can
+// tell the sink failing (which ends the Run) from an ingest refusing a
+// damaged access unit (which does not).
+type catchSink struct {
+	sink flv.FrameSink
+	err  error
+}
+
+func (c *catchSink) SetTracks(tracks []*media.Track) error {
+	return c.catch(c.sink.SetTracks(tracks))
+}
+
+func (c *catchSink) SetMetadata(md media.Metadata) { c.sink.SetMetadata(md) }
+
+func (c *catchSink) WriteFrame(f *media.Frame) error { return c.catch(c.sink.WriteFrame(f)) }
+
+func (c *catchSink) catch(err error) error {
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return err
+}
+
+// failed returns the sink's first error.
+func (c *catchSink) failed() error { return c.err }
