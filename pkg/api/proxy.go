@@ -232,8 +232,8 @@ func (e *proxyEndpoints) addPush(ctx context.Context, p *Params) (Reply, error) 
 		return nil, err
 	}
 	dst := strings.TrimSpace(p.Get("dst_url"))
-	if scheme, _, _ := strings.Cut(dst, "://"); !strings.EqualFold(scheme, "rtmp") && !strings.EqualFold(scheme, "rtmps") {
-		return nil, Errorf(CodeInvalidArgs, "dst_url %q: mediakit pushes to rtmp:// and rtmps:// URLs", dst)
+	if scheme, _, _ := strings.Cut(dst, "://"); !strings.EqualFold(scheme, "rtmp") {
+		return nil, Errorf(CodeInvalidArgs, "dst_url %q: mediakit pushes to rtmp:// URLs (rtmps:// not yet)", dst)
 	}
 	key := engine.NewKey(p.Get("vhost"), p.Get("app"), p.Get("stream"))
 	if err := key.Validate(); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 	"github.com/mediakit/mediakit/pkg/cli/record"
+	"github.com/mediakit/mediakit/pkg/cli/relay"
 	"github.com/mediakit/mediakit/pkg/cli/rtplisten"
 	"github.com/mediakit/mediakit/pkg/cli/serve"
 )
@@ -36,6 +37,8 @@ func NewRootCommand(io *cmdutil.IO) *cobra.Command {
   mediakit serve       run the server: RTMP publish/play, HTTP-FLV, WebSocket-FLV,
                        live HLS, RTP/GB28181 ingest, recording, ZLMediaKit's HTTP
                        API and web hooks, /metrics and /healthz
+  mediakit relay       pull a stream once and push it to RTMP servers and/or
+                       write it to FLV, MPEG-TS or MP4 files, with retries
   mediakit record      record a stream or a file to MP4 and/or HLS
   mediakit rtp-listen  show what arrives on an RTP port, per SSRC; ingest it
 
@@ -55,6 +58,7 @@ Play with:     ffplay rtmp://127.0.0.1:1935/live/test
 	root.SetHelpCommand(newHelpCommand())
 	root.AddCommand(newVersionCommand(io))
 	root.AddCommand(serve.NewCommand(io, nil))
+	root.AddCommand(relay.NewCommand(io, nil))
 	root.AddCommand(record.NewCommand(io, nil))
 	root.AddCommand(rtplisten.NewCommand(io, nil))
 	return root

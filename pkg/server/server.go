@@ -24,6 +24,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/httpflv"
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/netlimit"
+	"github.com/mediakit/mediakit/pkg/proxy"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 	"github.com/mediakit/mediakit/pkg/rtpsend"
@@ -89,6 +90,7 @@ type Server struct {
 	rtp        *rtpserver.Registry
 	rtpShared  *rtpserver.Server
 	rtpSend    *rtpsend.Manager
+	proxies    *proxy.Manager
 
 	rtmpLn net.Listener
 	httpLn net.Listener
@@ -137,7 +139,9 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.records = &record.Manager{Engine: s.Engine, Settings: s.recordSettings, Notify: s.hooks, Log: log}
 	s.hls = hls.NewLive(s.Engine, s.hlsSettings, log)
 	authz := authChain{s: s, next: s.hooks}
-	s.Engine.SetObserver(s.hooks)
+	s.proxies = s.newProxies()
+	s.hooks.Pull = s.pullOnDemand
+	s.Engine.SetObserver(observers{Observer: s.hooks, proxies: s.proxies})
 	s.Engine.SetSinkPolicy(s.sinkPolicy)
 	s.Engine.SetAuthorizer(authz)
 	s.hls.Authorizer = authz
@@ -182,6 +186,8 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.api.RegisterRTP(s.rtp)
 	s.rtpSend = s.newRTPSenders()
 	s.api.RegisterRTPSend(s.rtpSend)
+	s.api.RegisterProxies(s.proxies, s.Engine)
+	s.registerProxyMetrics()
 
 	s.hlsHandler = s.hls.Handler(s.hlsPolicy)
 	mux := http.NewServeMux()
@@ -302,6 +308,9 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.reapHLS(bg)
 	}()
+	if err := s.proxies.Restore(); err != nil {
+		s.log.Error("stored proxies not restored", "error", err.Error())
+	}
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
 		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtp", s.RTPAddr(), "data_dir", cfg.General.DataDir)
@@ -351,6 +360,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Ending the streams first turns waiting players into 404s and gives
 	// playing ones a clean end of stream; http.Shutdown then closes its
 	// listener and waits for the requests still in flight.
+	// Proxies stop first, so that their streams ending is not taken for
+	// a close_stream that removes them; they stay stored.
+	s.proxies.Close()
 	s.rtpSend.Close() // RTP senders stop (on_send_rtp_stopped queued) before their streams end
 	// RTP servers first: their publishers leave, their ports close.
 	s.rtp.CloseAll()

@@ -217,7 +217,7 @@ func TestUsageErrors(t *testing.T) {
 		{"duration not a duration", []string{clip, "--mp4", mp4, "--duration", "ten"}, "--duration"},
 		{"srt scheme", []string{"srt://x", "--mp4", mp4}, "srt"},
 		{"rtsp scheme", []string{"rtsp://127.0.0.1/live/x", "--mp4", mp4}, "rtsp"},
-		{"http not flv", []string{"http://127.0.0.1:1/live/x.m3u8", "--mp4", mp4}, "x.m3u8"},
+		{"http of no known kind", []string{"http://127.0.0.1:1/live/x.mpd", "--mp4", mp4}, "x.mpd"},
 		{"file not flv", []string{txt, "--mp4", mp4}, "notes.txt"},
 		{"unknown flag", []string{clip, "--mp4", mp4, "--bogus"}, "--bogus"},
 		{"bad log level", []string{clip, "--mp4", mp4, "--log-level", "loud"}, "loud"},

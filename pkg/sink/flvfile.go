@@ -1,4 +1,4 @@
-package rtplisten
+package sink
 
 import (
 	"bufio"
@@ -14,10 +14,12 @@ import (
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// flvFile writes the stream to an FLV file. The file is created at the
-// first frame, and what each batch of frames adds is written out before
-// the next wait, so a file cut short by a kill still plays up to there.
-type flvFile struct {
+// FLVFile writes a stream to an FLV file. The file is created at the
+// first frame (so a stream that never starts leaves no empty file), and
+// what each batch of frames adds is written out before the next wait, so
+// a file cut short by a kill still plays up to there. Codecs FLV cannot
+// carry (Opus, MP3 here) are left out.
+type FLVFile struct {
 	path string
 	log  *slog.Logger
 
@@ -25,10 +27,25 @@ type flvFile struct {
 	bw           *bufio.Writer
 	video, audio *media.Track // whose sequence headers the file has
 	skipped      codecWarnings
-	tally
+	counts
+	res Result
 }
 
-func (s *flvFile) Run(r *engine.Reader) {
+// NewFLVFile returns a sink writing path, truncating a file that exists.
+func NewFLVFile(path string, log *slog.Logger) *FLVFile {
+	return &FLVFile{path: path, log: orDiscard(log).With("file", path)}
+}
+
+// Result is what the file got; valid once Run has returned.
+func (s *FLVFile) Result() Result {
+	r := s.res
+	r.Bytes, r.Frames, r.Duration = s.BytesWritten(), s.FramesWritten(), s.duration()
+	return r
+}
+
+// Run writes the frames of r until r ends, then syncs and closes the
+// file.
+func (s *FLVFile) Run(r *engine.Reader) {
 	buf := make([]*media.Frame, 0, 64)
 	for {
 		frames, err := r.Next(buf[:0])
@@ -46,30 +63,24 @@ func (s *flvFile) Run(r *engine.Reader) {
 			}
 		}
 		if err != nil {
+			if ferr := readerFailure(err); ferr != nil {
+				s.fail(ferr)
+				return
+			}
 			break
 		}
 	}
 	if err := s.close(); err != nil {
-		s.res.Err = s.named(err)
-		s.log.Error("flv file not finished", "error", err.Error())
+		s.res.Err = named(s.path, err)
 	}
 }
 
-func (s *flvFile) fail(err error) {
-	s.res.Err = s.named(err)
-	s.log.Error("flv recording failed", "error", err.Error())
+func (s *FLVFile) fail(err error) {
+	s.res.Err = named(s.path, err)
 	_ = s.close()
 }
 
-// named makes sure err names the file.
-func (s *flvFile) named(err error) error {
-	if strings.Contains(err.Error(), s.path) {
-		return err
-	}
-	return fmt.Errorf("%s: %w", s.path, err)
-}
-
-func (s *flvFile) write(r *engine.Reader, f *media.Frame) error {
+func (s *FLVFile) write(r *engine.Reader, f *media.Frame) error {
 	if !flv.SupportsCodec(f.Track.Codec) {
 		s.skipped.skip(s.log, "FLV", f.Track.Codec)
 		return nil
@@ -92,12 +103,12 @@ func (s *flvFile) write(r *engine.Reader, f *media.Frame) error {
 	if err := s.put(flv.FrameTag(f)); err != nil {
 		return err
 	}
-	s.tally.add(f)
+	s.frame(f)
 	return nil
 }
 
 // current is where the track of t's kind is kept.
-func (s *flvFile) current(t *media.Track) **media.Track {
+func (s *FLVFile) current(t *media.Track) **media.Track {
 	if t.Kind() == media.KindVideo {
 		return &s.video
 	}
@@ -107,11 +118,8 @@ func (s *flvFile) current(t *media.Track) **media.Track {
 // open creates the file and writes the FLV header, onMetaData and the
 // sequence headers of the stream's tracks (video first), stamped with
 // the first frame's DTS so that timestamps never go back.
-func (s *flvFile) open(r *engine.Reader, first *media.Frame) error {
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+func (s *FLVFile) open(r *engine.Reader, first *media.Frame) error {
+	f, err := createFile(s.path)
 	if err != nil {
 		return err
 	}
@@ -133,20 +141,34 @@ func (s *flvFile) open(r *engine.Reader, first *media.Frame) error {
 	return s.put(head)
 }
 
-func (s *flvFile) put(b []byte) error {
+func (s *FLVFile) put(b []byte) error {
 	n, err := s.bw.Write(b)
-	s.res.Bytes += int64(n)
+	s.bytes.Add(int64(n))
 	return err
 }
 
 // close writes what is buffered, syncs and closes the file.
-func (s *flvFile) close() error {
+func (s *FLVFile) close() error {
 	if s.f == nil {
 		return nil
 	}
 	f := s.f
 	s.f = nil
 	err := s.bw.Flush()
+	return closeFile(f, err)
+}
+
+// createFile creates (or truncates) path, and its directory.
+func createFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+}
+
+// closeFile syncs and closes f; err, when not nil, is an earlier failure
+// that wins.
+func closeFile(f *os.File, err error) error {
 	if serr := f.Sync(); err == nil {
 		err = serr
 	}
@@ -154,4 +176,12 @@ func (s *flvFile) close() error {
 		err = cerr
 	}
 	return err
+}
+
+// named makes sure err names what failed.
+func named(name string, err error) error {
+	if strings.Contains(err.Error(), name) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/metrics"
+	"github.com/mediakit/mediakit/pkg/proxy"
+	"github.com/mediakit/mediakit/pkg/sink"
+	"github.com/mediakit/mediakit/pkg/store"
+)
+
+// newProxies builds the pull and push proxies; Start restores the stored
+// ones once the store is open.
+func (s *Server) newProxies() *proxy.Manager {
+	return proxy.NewManager(proxy.Options{
+		Engine:  s.Engine,
+		Store:   serverStore{s},
+		Log:     s.log,
+		Open:    s.openProxySource,
+		NewPush: s.newPush,
+	})
+}
+
+// openProxySource opens a proxy's source. A local file is confined like a
+// recording path (the data dir or record.allow_paths): through the API a
+// proxy must not read any file the server can.
+func (s *Server) openProxySource(raw string, timeout time.Duration) (proxy.Source, error) {
+	if path, local := localPath(raw); local {
+		confined, err := s.confinePath(path)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", raw, err)
+		}
+		raw = confined
+	}
+	return proxy.DefaultOpenSource(raw, timeout)
+}
+
+// localPath returns the file a source URL names, if it names one: a
+// plain path or a file:// URL.
+func localPath(raw string) (string, bool) {
+	scheme, rest, isURL := strings.Cut(raw, "://")
+	if !isURL || !validScheme(scheme) {
+		return raw, true // pkg/source reads these as paths too
+	}
+	if strings.EqualFold(scheme, "file") {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return rest, true
+		}
+		return u.Path, true
+	}
+	return "", false
+}
+
+// serverStore reaches the store that Start opens.
+type serverStore struct{ s *Server }
+
+func (st serverStore) PutTask(kind, key string, v any) error {
+	return st.s.store.PutTask(kind, key, v)
+}
+
+func (st serverStore) DeleteTask(kind, key string) (bool, error) {
+	return st.s.store.DeleteTask(kind, key)
+}
+
+func (st serverStore) Tasks(kind string) ([]store.Task, error) { return st.s.store.Tasks(kind) }
+
+// rtmpPushSink adapts pkg/sink's RTMP push to a push proxy's sink.
+type rtmpPushSink struct{ *sink.RTMPPush }
+
+func (p rtmpPushSink) Err() error       { return p.Result().Err }
+func (p rtmpPushSink) BytesSent() int64 { return p.BytesWritten() }
+
+func (s *Server) newPush(ctx context.Context, url string, timeout time.Duration) (proxy.PushSink, error) {
+	p, err := sink.NewRTMPPush(ctx, url, sink.RTMPPushOptions{ConnectTimeout: timeout, WriteTimeout: s.Config().General.WriteTimeout, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
+	return rtmpPushSink{p}, nil
+}
+
+// pullOnDemand starts a pull for players waiting on key: from the URL the
+// on_stream_not_found reply named, else from cluster.origin_url.
+func (s *Server) pullOnDemand(key engine.Key, url string) {
+	c := s.Config().Cluster
+	var origins []string
+	for _, tmpl := range strings.Split(c.OriginURL, ";") {
+		if tmpl = strings.TrimSpace(tmpl); tmpl != "" {
+			origins = append(origins, fmt.Sprintf(tmpl, key.App, key.Stream))
+		}
+	}
+	if url == "" {
+		if len(origins) == 0 {
+			return
+		}
+		url, origins = origins[0], origins[1:]
+	} else {
+		origins = nil // the hook's answer is the one source
+	}
+	// ZLMediaKit splits cluster.timeout_sec between the origins.
+	timeout := c.Timeout / time.Duration(1+len(origins))
+	s.proxies.OnDemand(key, url, origins, int(c.RetryCount), timeout)
+}
+
+// observers sends engine events to the hooks and to the proxies (which
+// close on-demand pulls nobody watches).
+type observers struct {
+	engine.Observer
+	proxies *proxy.Manager
+}
+
+func (o observers) StreamNoReaders(info engine.StreamInfo) {
+	o.Observer.StreamNoReaders(info)
+	o.proxies.StreamNoReaders(info.Key)
+}
+
+// registerProxyMetrics exports the proxies, from one snapshot per scrape.
+func (s *Server) registerProxyMetrics() {
+	s.metrics.Batch([]metrics.BatchMetric{
+		{Name: "proxies", Help: "Pull proxies (addStreamProxy and on-demand pulls), by state.", Labels: []string{"state"}},
+		{Name: "pushers", Help: "Push proxies (addStreamPusherProxy), by state.", Labels: []string{"state"}},
+		{Name: "proxy_restarts_total", Help: "Pull and push proxy attempts after one that had played.", Counter: true},
+		{Name: "proxy_bytes_in_total", Help: "Bytes read by pull proxies.", Counter: true},
+		{Name: "proxy_bytes_out_total", Help: "Bytes sent by push proxies.", Counter: true},
+	}, func(emit func(string, float64, ...string)) {
+		pulls, pushes, restarts, in, out := s.proxies.Counts()
+		for _, st := range proxy.States {
+			emit("proxies", float64(pulls[st]), string(st))
+			emit("pushers", float64(pushes[st]), string(st))
+		}
+		emit("proxy_restarts_total", float64(restarts))
+		emit("proxy_bytes_in_total", float64(in))
+		emit("proxy_bytes_out_total", float64(out))
+	})
+}
+
+// validScheme reports whether s can be a URL scheme (RFC 3986), as
+// pkg/source decides it.
+func validScheme(s string) bool {
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
