@@ -166,7 +166,9 @@ func ticks(v int64, rate uint32) time.Duration {
 	if rate == 0 {
 		rate = 90000
 	}
-	return time.Duration(v) * time.Second / time.Duration(rate)
+	// Split so that v*time.Second cannot overflow for unwrapped clocks.
+	r := int64(rate)
+	return time.Duration(v/r)*time.Second + time.Duration(v%r)*time.Second/time.Duration(r)
 }
 
 func (m *mediaPipeline) psFrame(f ps.Frame) {

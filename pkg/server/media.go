@@ -16,6 +16,7 @@ import (
 // for on a stream that becomes ready (live HLS, MP4 recording), from its
 // first frame. It runs on the stream's owner goroutine: no blocking.
 func (s *Server) sinkPolicy(info engine.StreamInfo) map[string]func() engine.Sink {
+	info = ffmpegOptions(s.ffmpeg, info)
 	cfg := s.Config()
 	sinks := map[string]func() engine.Sink{}
 	if enabled, demand := s.hlsPolicy(info); enabled && !demand {
@@ -70,6 +71,7 @@ func option(info engine.StreamInfo, name string, def bool) bool {
 
 // hlsPolicy tells whether a stream has live HLS, and whether on demand.
 func (s *Server) hlsPolicy(info engine.StreamInfo) (enabled, demand bool) {
+	info = ffmpegOptions(s.ffmpeg, info)
 	cfg := s.Config()
 	return option(info, "enable_hls", cfg.Protocol.EnableHLS), option(info, "hls_demand", cfg.Protocol.HLSDemand)
 }

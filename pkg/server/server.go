@@ -19,6 +19,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/api"
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/ffmpegsrc"
 	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/httpflv"
@@ -91,6 +92,7 @@ type Server struct {
 	rtpShared  *rtpserver.Server
 	rtpSend    *rtpsend.Manager
 	proxies    *proxy.Manager
+	ffmpeg     *ffmpegsrc.Manager
 
 	rtmpLn net.Listener
 	httpLn net.Listener
@@ -188,6 +190,8 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.api.RegisterRTPSend(s.rtpSend)
 	s.api.RegisterProxies(s.proxies, s.Engine)
 	s.registerProxyMetrics()
+	s.ffmpeg = s.newFFmpegSources()
+	s.api.RegisterFFmpeg(s.ffmpeg)
 
 	s.hlsHandler = s.hls.Handler(s.hlsPolicy)
 	mux := http.NewServeMux()
@@ -311,6 +315,10 @@ func (s *Server) Start() error {
 	if err := s.proxies.Restore(); err != nil {
 		s.log.Error("stored proxies not restored", "error", err.Error())
 	}
+	// After the listeners: ffmpeg publishes to the RTMP listener.
+	if err := s.ffmpeg.Restore(); err != nil {
+		s.log.Error("stored ffmpeg sources not restored", "error", err.Error())
+	}
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
 		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtp", s.RTPAddr(), "data_dir", cfg.General.DataDir)
@@ -363,6 +371,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Proxies stop first, so that their streams ending is not taken for
 	// a close_stream that removes them; they stay stored.
 	s.proxies.Close()
+	s.ffmpeg.Close()  // before their streams end; they stay stored
 	s.rtpSend.Close() // RTP senders stop (on_send_rtp_stopped queued) before their streams end
 	// RTP servers first: their publishers leave, their ports close.
 	s.rtp.CloseAll()
