@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	be "encoding/binary"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,71 +18,10 @@ import (
 	"github.com/mediakit/mediakit/internal/testutil"
 )
 
-// recordChild is a running `mediakit record`.
-type recordChild struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	done           chan struct{}
-}
-
-// startRecord starts `mediakit record ARGS...` with stdout and stderr
-// going to buffers (so stderr is not a terminal). A cleanup kills it if
-// the test left it running.
-func startRecord(t *testing.T, args ...string) *recordChild {
+// startRecord starts `mediakit record ARGS...`.
+func startRecord(t *testing.T, args ...string) *child {
 	t.Helper()
-	c := &recordChild{cmd: exec.Command(binary, append([]string{"record"}, args...)...), done: make(chan struct{})}
-	c.cmd.Env = environ()
-	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c
-}
-
-func (c *recordChild) running() bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// wait waits up to timeout for the process to exit and returns its state;
-// it kills the process and fails the test when it does not exit in time.
-func (c *recordChild) wait(t *testing.T, timeout time.Duration, what string) *os.ProcessState {
-	t.Helper()
-	select {
-	case <-c.done:
-		return c.cmd.ProcessState
-	case <-time.After(timeout):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		t.Fatalf("mediakit record still running %v after %s; stdout %q stderr:\n%s", timeout, what, c.stdout.String(), c.stderr.String())
-		return nil
-	}
-}
-
-// runFor lets c record for d, failing the test if it exits early.
-func (c *recordChild) runFor(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case <-c.done:
-		t.Fatalf("mediakit record exited early (%v); stdout %q stderr:\n%s", c.cmd.ProcessState, c.stdout.String(), c.stderr.String())
-	case <-time.After(d):
-	}
+	return startChild(t, "record", args...)
 }
 
 // waitOnline waits until the server reports live/rec online.
@@ -306,7 +243,7 @@ func TestRecordLive(t *testing.T) {
 					Segments int    `json:"segments"`
 				} `json:"files"`
 			}
-			if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
+			if err := json.Unmarshal([]byte(c.stdout.String()), &s); err != nil {
 				t.Fatalf("--json stdout %q: %v", c.stdout.String(), err)
 			}
 			if s.Stopped != "interrupted" || s.Frames == 0 || len(s.Files) != 1 || s.Files[0].Segments < 2 {
@@ -368,7 +305,7 @@ func TestRecordLive(t *testing.T) {
 				Stopped  string  `json:"stopped"`
 				Read     int64   `json:"bytes_read"`
 			}
-			if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
+			if err := json.Unmarshal([]byte(c.stdout.String()), &s); err != nil {
 				t.Fatalf("--json stdout %q: %v", c.stdout.String(), err)
 			}
 			if s.Source != url || s.Stopped != "duration" || math.Abs(s.Duration-2) > 0.2 || s.Read == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,62 +14,10 @@ import (
 	"github.com/mediakit/mediakit/internal/testutil"
 )
 
-// relayChild is a running `mediakit relay`.
-type relayChild struct {
-	cmd            *exec.Cmd
-	stdout, stderr testutil.SyncBuffer
-	done           chan struct{}
-}
-
-// startRelay starts `mediakit relay ARGS...` with stdout and stderr
-// going to buffers (so stderr is not a terminal). A cleanup kills it if
-// the test left it running.
-func startRelay(t *testing.T, args ...string) *relayChild {
+// startRelay starts `mediakit relay ARGS...`.
+func startRelay(t *testing.T, args ...string) *child {
 	t.Helper()
-	c := &relayChild{cmd: exec.Command(binary, append([]string{"relay"}, args...)...), done: make(chan struct{})}
-	c.cmd.Env = environ()
-	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c
-}
-
-func (c *relayChild) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits up to timeout for the relay to exit and returns its exit
-// code; it kills the process and fails the test when it does not exit
-// in time.
-func (c *relayChild) wait(t *testing.T, timeout time.Duration, what string) int {
-	t.Helper()
-	select {
-	case <-c.done:
-		return c.cmd.ProcessState.ExitCode()
-	case <-time.After(timeout):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		t.Fatalf("mediakit relay still running %v after %s; stdout %q stderr:\n%s", timeout, what, c.stdout.String(), c.stderr.String())
-		return -1
-	}
+	return startChild(t, "relay", args...)
 }
 
 // relaySummary is the --json object.
@@ -142,8 +89,8 @@ func mustProbeLive(t *testing.T, url string, within time.Duration, stop func() s
 }
 
 // exitedWith is a stop function for probeLive: the relay ended.
-func (c *relayChild) exitedWith() string {
-	if c.exited() {
+func (c *child) exitedWith() string {
+	if !c.running() {
 		return "relay exited: stdout " + c.stdout.String() + " stderr " + c.stderr.String()
 	}
 	return ""
@@ -184,7 +131,7 @@ func TestRelayLive(t *testing.T) {
 		}
 	}
 
-	if code := r.wait(t, 30*time.Second, "--duration 6s"); code != 0 {
+	if code := r.wait(t, 30*time.Second, "--duration 6s").ExitCode(); code != 0 {
 		t.Fatalf("exit %d, want 0; stdout %q stderr:\n%s", code, r.stdout.String(), r.stderr.String())
 	}
 	s := parseRelaySummary(t, r.stdout.String())
@@ -211,7 +158,7 @@ func TestRelayFiles(t *testing.T) {
 	dir := t.TempDir()
 	outs := []string{filepath.Join(dir, "out.flv"), filepath.Join(dir, "out.ts"), filepath.Join(dir, "sub", "out.mp4")}
 	r := startRelay(t, append([]string{in}, append(outs, "--json")...)...)
-	if code := r.wait(t, 30*time.Second, "relaying a 6 s file"); code != 0 {
+	if code := r.wait(t, 30*time.Second, "relaying a 6 s file").ExitCode(); code != 0 {
 		t.Fatalf("exit %d; stdout %q stderr:\n%s", code, r.stdout.String(), r.stderr.String())
 	}
 	checkQuietStderr(t, r.stderr.String())
@@ -301,7 +248,7 @@ func TestRelayDestinationLater(t *testing.T) {
 	mustProbeLive(t, dstC, 30*time.Second, r.exitedWith)
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(r.stderr.String(), "destination failed") {
-		if time.Now().After(deadline) || r.exited() {
+		if time.Now().After(deadline) || !r.running() {
 			t.Fatalf("no failed attempt for %s logged; stderr:\n%s", dstB, r.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -317,7 +264,7 @@ func TestRelayDestinationLater(t *testing.T) {
 	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if code := r.wait(t, 15*time.Second, "SIGINT"); code != 0 {
+	if code := r.wait(t, 15*time.Second, "SIGINT").ExitCode(); code != 0 {
 		t.Fatalf("exit %d after SIGINT, want 0; stdout %q stderr:\n%s", code, r.stdout.String(), r.stderr.String())
 	}
 	s := parseRelaySummary(t, r.stdout.String())

@@ -61,15 +61,7 @@ func (e *proxyEndpoints) addPull(ctx context.Context, p *Params) (Reply, error) 
 	if err := p.RequireAll("app", "stream", "url"); err != nil {
 		return nil, err
 	}
-	retry, err := p.Int("retry_count", -1)
-	if err != nil {
-		return nil, err
-	}
-	timeout, err := seconds(p, "timeout_sec")
-	if err != nil {
-		return nil, err
-	}
-	rtpType, err := p.Int("rtp_type", 0)
+	tp, err := taskParameters(p)
 	if err != nil {
 		return nil, err
 	}
@@ -101,23 +93,53 @@ func (e *proxyEndpoints) addPull(ctx context.Context, p *Params) (Reply, error) 
 	}
 	spec := proxy.PullSpec{
 		Vhost: key.Vhost, App: key.App, Stream: key.Stream, URL: strings.TrimSpace(p.Get("url")),
-		RetryCount: clampRetry(retry), Timeout: timeout, RTPType: int(rtpType),
+		RetryCount: tp.retry, Timeout: tp.timeout, RTPType: tp.rtpType,
 		DropAudio: !audio, AddMuteAudio: mute, AutoClose: autoClose,
 	}
 	if len(opts) > 0 {
 		spec.Options = opts
 	}
-	wait := timeout
-	if wait <= 0 {
-		wait = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait+answerWait)
+	ctx, cancel := tp.answerContext(ctx)
 	defer cancel()
 	k, err := e.proxies.AddPull(ctx, spec, force)
 	if err != nil {
 		return nil, Errorf(CodeOtherFailed, "%s", err)
 	}
 	return Reply{"data": map[string]any{"key": k}}, nil
+}
+
+// taskParams are what both add calls take: retry_count (default -1,
+// forever), timeout_sec and rtp_type.
+type taskParams struct {
+	retry   int
+	timeout time.Duration
+	rtpType int
+}
+
+func taskParameters(p *Params) (taskParams, error) {
+	retry, err := p.Int("retry_count", -1)
+	if err != nil {
+		return taskParams{}, err
+	}
+	timeout, err := seconds(p, "timeout_sec")
+	if err != nil {
+		return taskParams{}, err
+	}
+	rtpType, err := p.Int("rtp_type", 0)
+	if err != nil {
+		return taskParams{}, err
+	}
+	return taskParams{retry: clampRetry(retry), timeout: timeout, rtpType: int(rtpType)}, nil
+}
+
+// answerContext bounds an add call's wait for the first attempt: the
+// task's own timeout (10 s by default) and a margin.
+func (tp taskParams) answerContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wait := tp.timeout
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	return context.WithTimeout(ctx, wait+answerWait)
 }
 
 // seconds reads a float number of seconds (timeout_sec); 0 when absent.
@@ -146,11 +168,7 @@ func (e *proxyEndpoints) delPull(ctx context.Context, p *Params) (Reply, error) 
 	if err := p.RequireAll("key"); err != nil {
 		return nil, err
 	}
-	found, err := e.proxies.DeletePull(p.Get("key"))
-	if err != nil {
-		return nil, Errorf(CodeOtherFailed, "%s", err)
-	}
-	return Reply{"data": map[string]any{"flag": found}}, nil
+	return flagReply(e.proxies.DeletePull(p.Get("key")))
 }
 
 func (e *proxyEndpoints) listPull(ctx context.Context, p *Params) (Reply, error) {
@@ -219,15 +237,7 @@ func (e *proxyEndpoints) addPush(ctx context.Context, p *Params) (Reply, error) 
 	if err := p.RequireAll("schema", "app", "stream", "dst_url"); err != nil {
 		return nil, err
 	}
-	retry, err := p.Int("retry_count", -1)
-	if err != nil {
-		return nil, err
-	}
-	timeout, err := seconds(p, "timeout_sec")
-	if err != nil {
-		return nil, err
-	}
-	rtpType, err := p.Int("rtp_type", 0)
+	tp, err := taskParameters(p)
 	if err != nil {
 		return nil, err
 	}
@@ -241,13 +251,9 @@ func (e *proxyEndpoints) addPush(ctx context.Context, p *Params) (Reply, error) 
 	}
 	spec := proxy.PushSpec{
 		Schema: p.Get("schema"), Vhost: key.Vhost, App: key.App, Stream: key.Stream, URL: dst,
-		RetryCount: clampRetry(retry), Timeout: timeout, RTPType: int(rtpType),
+		RetryCount: tp.retry, Timeout: tp.timeout, RTPType: tp.rtpType,
 	}
-	wait := timeout
-	if wait <= 0 {
-		wait = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait+answerWait)
+	ctx, cancel := tp.answerContext(ctx)
 	defer cancel()
 	k, err := e.proxies.AddPush(ctx, spec)
 	if err != nil {
@@ -263,11 +269,7 @@ func (e *proxyEndpoints) delPush(ctx context.Context, p *Params) (Reply, error) 
 	if err := p.RequireAll("key"); err != nil {
 		return nil, err
 	}
-	found, err := e.proxies.DeletePush(p.Get("key"))
-	if err != nil {
-		return nil, Errorf(CodeOtherFailed, "%s", err)
-	}
-	return Reply{"data": map[string]any{"flag": found}}, nil
+	return flagReply(e.proxies.DeletePush(p.Get("key")))
 }
 
 func (e *proxyEndpoints) listPush(ctx context.Context, p *Params) (Reply, error) {
@@ -316,4 +318,12 @@ func pushJSON(entry proxy.PushEntry) map[string]any {
 		"failures":       st.Failures,
 		"error":          st.LastError,
 	}
+}
+
+// flagReply is a delete's answer: {"data":{"flag":found}}.
+func flagReply(found bool, err error) (Reply, error) {
+	if err != nil {
+		return nil, Errorf(CodeOtherFailed, "%s", err)
+	}
+	return Reply{"data": map[string]any{"flag": found}}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/urlscheme"
 	"github.com/mediakit/mediakit/pkg/engine"
 )
 
@@ -169,18 +170,7 @@ func checkText(name, v string) error {
 // ffmpeg would take for a protocol name). One letter is not: that is a
 // Windows drive.
 func isScheme(s string) bool {
-	if len(s) < 2 {
-		return false
-	}
-	for i, c := range []byte(s) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
-		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
-		default:
-			return false
-		}
-	}
-	return true
+	return len(s) >= 2 && urlscheme.Valid(s)
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

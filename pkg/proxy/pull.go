@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/mediakit/mediakit/internal/backoff"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/source"
@@ -44,69 +43,19 @@ type pull struct {
 
 func (p *pull) run(ctx context.Context) {
 	defer close(p.done)
-	failures := 0
-	reported := false
-	report := func(err error) {
-		if !reported {
-			reported = true
-			p.first <- err
-		}
-	}
-	for attempt := 0; ; attempt++ {
-		url := p.spec.url(attempt)
-		p.track.update(func(st *Status) {
-			st.URL = redact(url)
-			if st.State != StatePlaying {
-				st.State, st.Text = StateConnecting, "connecting"
-			}
-		})
-		played, err := p.attempt(ctx, url, func() { report(nil) })
-		if ctx.Err() != nil {
-			p.track.stopped(StateFailed, "play shutdown: proxy deleted", "")
-			report(fmt.Errorf("proxy deleted"))
-			return
-		}
-		if errors.Is(err, errStreamClosed) {
-			p.track.stopped(StateFailed, "play shutdown: stream closed", "")
-			p.log.Info("pull proxy removed: its stream was closed", "stream", p.key.String())
-			report(err)
-			p.m.goRemove(p)
-			return
-		}
-		text := "play failed: "
-		if played {
-			failures = 0
-			text = "play shutdown: "
-			p.track.update(func(st *Status) { st.Restarts++ })
-		}
-		if err == nil {
-			err = errors.New("source ended")
-		}
-		failures++
-		p.track.update(func(st *Status) { st.Failures = failures })
-		msg := err.Error()
-		if p.spec.RetryCount >= 0 && failures > p.spec.RetryCount {
-			p.track.stopped(StateFailed, text+msg, msg)
-			p.log.Warn("pull proxy gave up", "stream", p.key.String(), "url", redact(url), "failures", failures, "error", msg)
-			report(err)
-			if p.spec.OnDemand {
-				p.m.goRemove(p)
-			}
-			return
-		}
-		if !played && !reported && failures == 1 {
-			// addStreamProxy answers after the first attempt, as
-			// ZLMediaKit does; the proxy goes on retrying unless the
-			// caller removes it.
-			report(err)
-		}
-		delay := p.m.backoff.Delay(failures - 1)
-		p.track.stopped(StateRetrying, text+msg, msg)
-		p.log.Warn("pull proxy retrying", "stream", p.key.String(), "url", redact(url), "in", delay.Round(time.Millisecond), "error", msg)
-		if !backoff.Sleep(ctx, delay) {
-			p.track.stopped(StateFailed, "play shutdown: proxy deleted", "")
-			return
-		}
+	sv := &supervisor{m: p.m, track: p.track, verb: "play", retry: p.spec.RetryCount, first: p.first,
+		log: p.log.With("proxy", "pull", "stream", p.key.String())}
+	err := sv.run(ctx, func(ctx context.Context, n int, live func()) (bool, error) {
+		url := p.spec.url(n)
+		p.track.update(func(st *Status) { st.URL = redact(url) })
+		return p.attempt(ctx, url, live)
+	})
+	switch {
+	case errors.Is(err, errStreamClosed):
+		p.log.Info("pull proxy removed: its stream was closed", "stream", p.key.String())
+		p.m.goRemove(p)
+	case err != nil && p.spec.OnDemand:
+		p.m.goRemove(p)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/mediakit/mediakit/internal/backoff"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/store"
 )
@@ -55,99 +54,51 @@ func (v *viewerSink) CountsAsViewer() bool { return true }
 
 func (p *push) run(ctx context.Context) {
 	defer close(p.done)
-	failures := 0
-	reported := false
-	report := func(err error) {
-		if !reported {
-			reported = true
-			p.first <- err
-		}
-	}
+	sv := &supervisor{m: p.m, track: p.track, verb: "push", retry: p.spec.RetryCount, first: p.first,
+		log: p.log.With("proxy", "push", "stream", p.spec.Source().String(), "url", redact(p.spec.URL))}
+	_ = sv.run(ctx, func(ctx context.Context, _ int, live func()) (bool, error) { return p.attempt(ctx, live) })
+}
+
+// attempt pushes once: it attaches a push sink to the stream and waits
+// for it to end. live is called at the first bytes sent.
+func (p *push) attempt(ctx context.Context, live func()) (pushed bool, err error) {
 	name := "push:" + p.key
 	src := p.spec.Source()
-	for {
-		p.track.update(func(st *Status) {
-			if st.State != StatePlaying {
-				st.State, st.Text = StateConnecting, "connecting"
-			}
-		})
-		pushed := false
-		ps, err := p.m.newPush(ctx, p.spec.URL, p.spec.Timeout)
-		var sink *viewerSink
-		if err == nil {
-			sink = &viewerSink{PushSink: ps, ended: make(chan struct{})}
-			err = p.m.engine.AttachSink(ctx, src, name, func() engine.Sink { return sink })
+	ps, err := p.m.newPush(ctx, p.spec.URL, p.spec.Timeout)
+	if err != nil {
+		return false, err
+	}
+	sink := &viewerSink{PushSink: ps, ended: make(chan struct{})}
+	if err := p.m.engine.AttachSink(ctx, src, name, func() engine.Sink { return sink }); err != nil {
+		if errors.Is(err, engine.ErrNotFound) {
+			err = fmt.Errorf("%w %s", ErrNoSource, src)
 		}
-		if err == nil {
-			p.track.playing("pushing", sink.BytesSent)
-			p.log.Info("push proxy started", "stream", src.String(), "url", redact(p.spec.URL))
-			// The push connects at the stream's first frame; the first
-			// bytes sent answer addStreamPusherProxy.
-			tick := time.NewTicker(50 * time.Millisecond)
-			tickC := tick.C
-			if reported {
+		return false, err
+	}
+	p.track.playing("pushing", sink.BytesSent)
+	p.log.Info("push proxy started", "stream", src.String(), "url", redact(p.spec.URL))
+	// The push connects at the stream's first frame; the first bytes
+	// sent make it live (and answer addStreamPusherProxy).
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	tickC := tick.C
+	for {
+		select {
+		case <-sink.ended:
+			if sink.BytesSent() > 0 && tickC != nil {
+				live()
+			}
+			return sink.BytesSent() > 0, sink.Err()
+		case <-tickC:
+			if sink.BytesSent() > 0 {
+				live()
 				tick.Stop()
 				tickC = nil
 			}
-		wait:
-			for {
-				select {
-				case <-sink.ended:
-					break wait
-				case <-tickC:
-					if sink.BytesSent() > 0 {
-						report(nil)
-						tick.Stop()
-						tickC = nil
-					}
-				case <-ctx.Done():
-					tick.Stop()
-					_, _ = p.m.engine.DetachSink(context.Background(), src, name)
-					<-sink.ended
-					p.track.stopped(StateFailed, "push shutdown: proxy deleted", "")
-					report(errors.New("proxy deleted"))
-					return
-				}
-			}
-			tick.Stop()
-			pushed = sink.BytesSent() > 0
-			err = sink.Err()
-			if err == nil {
-				err = errors.New("the stream ended")
-			}
-		} else if errors.Is(err, engine.ErrNotFound) {
-			err = fmt.Errorf("%w %s", ErrNoSource, src)
-		}
-		if ctx.Err() != nil {
-			p.track.stopped(StateFailed, "push shutdown: proxy deleted", "")
-			report(errors.New("proxy deleted"))
-			return
-		}
-		text := "push failed: "
-		if pushed {
-			report(nil)
-			failures = 0
-			text = "push shutdown: "
-			p.track.update(func(st *Status) { st.Restarts++ })
-		}
-		failures++
-		p.track.update(func(st *Status) { st.Failures = failures })
-		msg := err.Error()
-		if p.spec.RetryCount >= 0 && failures > p.spec.RetryCount {
-			p.track.stopped(StateFailed, text+msg, msg)
-			p.log.Warn("push proxy gave up", "stream", src.String(), "url", redact(p.spec.URL), "failures", failures, "error", msg)
-			report(err)
-			return
-		}
-		if failures == 1 && !pushed {
-			report(err)
-		}
-		delay := p.m.backoff.Delay(failures - 1)
-		p.track.stopped(StateRetrying, text+msg, msg)
-		p.log.Warn("push proxy retrying", "stream", src.String(), "url", redact(p.spec.URL), "in", delay.Round(time.Millisecond), "error", msg)
-		if !backoff.Sleep(ctx, delay) {
-			p.track.stopped(StateFailed, "push shutdown: proxy deleted", "")
-			return
+		case <-ctx.Done():
+			_, _ = p.m.engine.DetachSink(context.Background(), src, name)
+			<-sink.ended
+			return sink.BytesSent() > 0, ctx.Err()
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/urlscheme"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/proxy"
@@ -43,14 +44,15 @@ func (s *Server) openProxySource(raw string, timeout time.Duration) (proxy.Sourc
 // localPath returns the file a source URL names, if it names one: a
 // plain path or a file:// URL.
 func localPath(raw string) (string, bool) {
-	scheme, rest, isURL := strings.Cut(raw, "://")
-	if !isURL || !validScheme(scheme) {
+	scheme, isURL := urlscheme.Of(raw)
+	if !isURL {
 		return raw, true // pkg/source reads these as paths too
 	}
 	if strings.EqualFold(scheme, "file") {
 		u, err := url.Parse(raw)
 		if err != nil {
-			return rest, true
+			// pkg/source refuses it; confine the text anyway.
+			return strings.TrimPrefix(raw, scheme+"://"), true
 		}
 		return u.Path, true
 	}
@@ -137,18 +139,4 @@ func (s *Server) registerProxyMetrics() {
 		emit("proxy_bytes_in_total", float64(in))
 		emit("proxy_bytes_out_total", float64(out))
 	})
-}
-
-// validScheme reports whether s can be a URL scheme (RFC 3986), as
-// pkg/source decides it.
-func validScheme(s string) bool {
-	for i, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
-		default:
-			return false
-		}
-	}
-	return s != ""
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/urlscheme"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
@@ -52,7 +53,7 @@ func ParseTarget(dst string) (Target, error) {
 	if dst == "" {
 		return Target{}, fmt.Errorf("empty destination: %w (want %s)", ErrUnsupported, Supported)
 	}
-	if scheme, _, ok := strings.Cut(dst, "://"); ok && validScheme(scheme) {
+	if scheme, ok := urlscheme.Of(dst); ok {
 		switch strings.ToLower(scheme) {
 		case "rtmp":
 			u, err := rtmp.ParseClientURL(dst)
@@ -104,23 +105,6 @@ func (t Target) New(ctx context.Context, opts Options) (Sink, error) {
 		return record.NewMP4File(t.Dest, opts.SyncMP4, log), nil
 	}
 	return nil, fmt.Errorf("%s: %w: kind %q", t.Display, ErrUnsupported, t.Kind)
-}
-
-// validScheme reports whether s can be a URL scheme (RFC 3986), so that
-// "C:\x.flv" or a directory named "a://" are told apart from URLs.
-func validScheme(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // redact hides a URL's password for a message.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/urlscheme"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
@@ -122,8 +123,7 @@ func Open(rawURL string, opts Options) (Source, error) {
 	if rawURL == "" {
 		return nil, fmt.Errorf("source: empty input: %w (supported: %s)", ErrUnsupported, Supported)
 	}
-	scheme, _, isURL := strings.Cut(rawURL, "://")
-	if !isURL || !validScheme(scheme) {
+	if _, isURL := urlscheme.Of(rawURL); !isURL {
 		return openFile(rawURL, rawURL, opts)
 	}
 	u, err := url.Parse(rawURL)
@@ -159,23 +159,6 @@ func Open(rawURL string, opts Options) (Source, error) {
 		return openFile(rawURL, filepath.FromSlash(u.Path), opts)
 	}
 	return nil, fmt.Errorf("source: %s: %w: scheme %q; supported: %s", u.Redacted(), ErrUnsupported, u.Scheme, Supported)
-}
-
-// validScheme reports whether s can be a URL scheme (RFC 3986), so that
-// "C:\x.flv" or "dir://x" typos are told apart from URLs.
-func validScheme(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // fileFormats maps the extensions of local files Open reads to their

@@ -5,7 +5,6 @@ package record
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -263,12 +262,7 @@ func Run(ctx context.Context, opts *Options) error {
 
 func printSummary(opts *Options, s Summary, took time.Duration) error {
 	if opts.JSON {
-		b, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(opts.IO.Out, string(b))
-		return err
+		return cmdutil.PrintJSON(opts.IO.Out, s)
 	}
 	parts := make([]string, 0, len(s.Files))
 	for _, f := range s.Files {

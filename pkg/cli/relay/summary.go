@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -63,12 +62,7 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 func printSummary(opts *Options, s Summary, took time.Duration) error {
 	if opts.JSON {
-		b, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(opts.IO.Out, string(b))
-		return err
+		return cmdutil.PrintJSON(opts.IO.Out, s)
 	}
 	parts := make([]string, 0, len(s.Destinations))
 	for _, d := range s.Destinations {

@@ -2,7 +2,6 @@ package rtplisten
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -44,12 +43,7 @@ func printSummary(w io.Writer, asJSON bool, s Summary) error {
 	}
 	s.Duration = round(s.Duration, 3)
 	if asJSON {
-		b, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
+		return cmdutil.PrintJSON(w, s)
 	}
 	var buf bytes.Buffer
 	what := "no RTP stream"
