@@ -53,7 +53,10 @@ type Options struct {
 	Open OpenSource
 	// NewPush makes the sink that pushes a stream to a URL.
 	NewPush NewPush
-	// Backoff is the retry schedule; zero selects Min 500ms, Max 10s.
+	// Backoff is the retry schedule; zero selects Min 500ms, Max 5s: a
+	// source that returns waits at most about 5.5 s, and a retry falls
+	// within a 15 s grace period however long the source was away, so
+	// its players are kept.
 	Backoff backoff.Policy
 }
 
@@ -88,7 +91,7 @@ func NewManager(o Options) *Manager {
 		o.Open = DefaultOpenSource
 	}
 	if o.Backoff == (backoff.Policy{}) {
-		o.Backoff = backoff.Policy{Min: 500 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.2}
+		o.Backoff = backoff.Policy{Min: 500 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
