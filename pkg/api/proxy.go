@@ -182,7 +182,7 @@ func (e *proxyEndpoints) listPull(ctx context.Context, p *Params) (Reply, error)
 		item["key"] = entry.Status.Key
 		data = append(data, item)
 	}
-	return Reply{"data": data}, nil
+	return listReply(data), nil
 }
 
 func (e *proxyEndpoints) getPull(ctx context.Context, p *Params) (Reply, error) {
@@ -283,7 +283,7 @@ func (e *proxyEndpoints) listPush(ctx context.Context, p *Params) (Reply, error)
 		item["key"] = entry.Status.Key
 		data = append(data, item)
 	}
-	return Reply{"data": data}, nil
+	return listReply(data), nil
 }
 
 func (e *proxyEndpoints) getPush(ctx context.Context, p *Params) (Reply, error) {
@@ -326,4 +326,13 @@ func flagReply(found bool, err error) (Reply, error) {
 		return nil, Errorf(CodeOtherFailed, "%s", err)
 	}
 	return Reply{"data": map[string]any{"flag": found}}, nil
+}
+
+// listReply is a list's answer; like ZLMediaKit's, it has no "data" key
+// when the list is empty.
+func listReply(data []any) Reply {
+	if len(data) == 0 {
+		return Reply{}
+	}
+	return Reply{"data": data}
 }

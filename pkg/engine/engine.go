@@ -163,25 +163,27 @@ func (e *Engine) Publish(ctx context.Context, key Key, info SessionInfo) (*Publi
 		e.log.Info("stream renamed by the publish authorizer", "stream", key.String(), "to", renamed.String())
 		key = renamed
 	}
-	return e.attach(ctx, key, info, opts)
+	return e.attach(ctx, key, info, opts, true)
 }
 
 // PublishTrusted attaches a publisher that the server itself started (a
 // pull proxy), already authorised by the API call that created it: the
 // Authorizer is not asked, and opts are the stream's options (enable_hls,
-// enable_mp4, ...) as if an on_publish reply had given them.
+// enable_mp4, ...) as if an on_publish reply had given them. It never
+// takes a live stream over, even with Config.Takeover: a pull and a
+// publisher that replaced each other would do so for ever.
 func (e *Engine) PublishTrusted(ctx context.Context, key Key, info SessionInfo, opts PublishOptions) (*Publisher, error) {
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
-	return e.attach(ctx, key, info, opts)
+	return e.attach(ctx, key, info, opts, false)
 }
 
-func (e *Engine) attach(ctx context.Context, key Key, info SessionInfo, opts PublishOptions) (*Publisher, error) {
+func (e *Engine) attach(ctx context.Context, key Key, info SessionInfo, opts PublishOptions, mayTakeOver bool) (*Publisher, error) {
 	var p *Publisher
 	err := e.retry(key, true, func(s *Stream) error {
 		var err error
-		p, err = s.attachPublisher(ctx, info, opts)
+		p, err = s.attachPublisher(ctx, info, opts, mayTakeOver)
 		return err
 	})
 	if errors.Is(err, ErrAlreadyPublishing) {

@@ -153,7 +153,7 @@ func (s *Stream) ready() bool {
 	return (s.state == StateLive || s.state == StateGrace) && s.tracks.Load() != nil
 }
 
-func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo, opts PublishOptions) (*Publisher, error) {
+func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo, opts PublishOptions, mayTakeOver bool) (*Publisher, error) {
 	var p *Publisher
 	var err error
 	e := s.do(ctx, func() {
@@ -162,7 +162,7 @@ func (s *Stream) attachPublisher(ctx context.Context, info SessionInfo, opts Pub
 			err = errStreamGone
 			return
 		case StateLive:
-			if !s.e.Config().Takeover {
+			if !s.e.Config().Takeover || !mayTakeOver {
 				err = ErrAlreadyPublishing
 				return
 			}

@@ -358,6 +358,30 @@ func (m *Manager) Delete(ctx context.Context, key string) (bool, error) {
 	return found || stored, nil
 }
 
+// DeleteStream deletes the sources that publish the stream of key, as
+// Delete does; it returns how many there were. The server calls it when
+// that stream is closed through the API or an on_stream_none_reader
+// reply: as in ZLMediaKit, a closed FFmpeg source is gone, not restarted.
+func (m *Manager) DeleteStream(ctx context.Context, key engine.Key) int {
+	m.mu.Lock()
+	var keys []string
+	for k, t := range m.tasks {
+		if t.supervised() && t.stream == key {
+			keys = append(keys, k)
+		}
+	}
+	m.mu.Unlock()
+	n := 0
+	for _, k := range keys {
+		if found, err := m.Delete(ctx, k); err != nil {
+			m.log.Error("ffmpeg source of a closed stream not deleted", "key", k, "error", err.Error())
+		} else if found {
+			n++
+		}
+	}
+	return n
+}
+
 // Restore starts every stored task, without waiting for its stream. A
 // record that no longer passes the checks (a local file the path guard
 // does not admit any more) is skipped with a warning and stays stored.

@@ -90,6 +90,11 @@ func checkSource(src string, confine func(string) (string, error)) (source, erro
 		if rest == "" {
 			return source{}, fmt.Errorf("%w: src_url %q: no host", ErrInvalid, src)
 		}
+		if listens(rest) {
+			// tcp://0.0.0.0:N?listen=1, srt://...?mode=listener, rtsp's
+			// -listen: the API must not open ports on the server.
+			return source{}, fmt.Errorf("%w: src_url %q: a source that listens for a connection is not allowed", ErrInvalid, src)
+		}
 		return source{arg: src, whitelist: networkWhitelist}, nil
 	}
 	if scheme, _, ok := strings.Cut(src, ":"); !isFile && ok && isScheme(scheme) {
@@ -178,4 +183,21 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 		return s[len(prefix):], true
 	}
 	return s, false
+}
+
+// listens reports whether the query of a URL (after "scheme://") asks
+// ffmpeg to listen: listen=..., or mode=listener (SRT).
+func listens(rest string) bool {
+	_, query, ok := strings.Cut(rest, "?")
+	if !ok {
+		return false
+	}
+	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, value, _ := strings.Cut(kv, "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "listen" || (name == "mode" && strings.EqualFold(strings.TrimSpace(value), "listener")) {
+			return true
+		}
+	}
+	return false
 }

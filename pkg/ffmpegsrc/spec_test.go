@@ -87,6 +87,10 @@ func TestCheckSource(t *testing.T) {
 		"rtmp://h/live/x\nINFO forged log line",
 		"rtmp://h/x\x00y",
 		"rtmp://h/" + strings.Repeat("a", 5000),
+		"tcp://0.0.0.0:9000?listen=1",
+		"tcp://0.0.0.0:9000?timeout=5&Listen",
+		"srt://0.0.0.0:9000?mode=listener",
+		"rtmp://0.0.0.0/live/x?listen=1",
 	} {
 		got, err := checkSource(src, guard.Confine)
 		if err == nil {

@@ -123,12 +123,23 @@ func (m *Manager) Restore() error {
 			m.log.Error("stored pull proxy unreadable; skipped", "key", t.Key, "error", fmt.Sprint(err))
 			continue
 		}
+		if cur, ok := m.pulls[spec.Key()]; ok {
+			if !cur.spec.OnDemand {
+				continue // added again through the API before Restore ran
+			}
+			// The stored proxy is the one the user asked to keep.
+			delete(m.pulls, cur.key)
+			cur.cancel()
+		}
 		m.startPull(spec)
 	}
 	for _, t := range pushes {
 		var spec PushSpec
 		if err := json.Unmarshal(t.Value, &spec); err != nil || spec.Key() != t.Key {
 			m.log.Error("stored push proxy unreadable; skipped", "key", t.Key, "error", fmt.Sprint(err))
+			continue
+		}
+		if _, ok := m.pushes[spec.Key()]; ok {
 			continue
 		}
 		m.startPush(spec)
@@ -219,21 +230,28 @@ func (m *Manager) DeletePull(key string) (bool, error) {
 			break
 		}
 	}
-	m.mu.Unlock()
 	if p == nil {
-		return false, nil
+		// Not running (a record Restore could not read): the record goes.
+		defer m.mu.Unlock()
+		if m.store == nil {
+			return false, nil
+		}
+		return m.store.DeleteTask(store.KindProxy, key)
 	}
+	m.mu.Unlock()
 	return true, m.deletePull(p, true)
 }
 
 func (m *Manager) deletePull(p *pull, wait bool) error {
 	m.mu.Lock()
+	var err error
+	// Only the task the map holds owns the key's record: a late cleanup
+	// of a task replaced since must not delete its successor's.
 	if m.pulls[p.key] == p {
 		delete(m.pulls, p.key)
-	}
-	var err error
-	if m.store != nil && !p.spec.OnDemand {
-		_, err = m.store.DeleteTask(store.KindProxy, p.key.String())
+		if m.store != nil && !p.spec.OnDemand {
+			_, err = m.store.DeleteTask(store.KindProxy, p.key.String())
+		}
 	}
 	m.mu.Unlock()
 	p.cancel()

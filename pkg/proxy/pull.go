@@ -61,6 +61,11 @@ func (p *pull) run(ctx context.Context) {
 
 // attempt pulls url once; played tells whether the stream went live.
 func (p *pull) attempt(ctx context.Context, url string, live func()) (played bool, err error) {
+	// A stream someone else publishes is waited out here, without
+	// opening the source again and again.
+	if info, isLive, err := p.m.engine.Stream(ctx, p.key); err == nil && isLive && info.Publisher != nil && info.Publisher.ID != p.sessionID() {
+		return false, fmt.Errorf("%s: %w", p.key, engine.ErrAlreadyPublishing)
+	}
 	src, err := p.m.open(url, p.spec.Timeout)
 	if err != nil {
 		return false, err
@@ -68,7 +73,7 @@ func (p *pull) attempt(ctx context.Context, url string, live func()) (played boo
 	runCtx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
 	info := engine.SessionInfo{
-		ID:        "pull-" + p.key.String(),
+		ID:        p.sessionID(),
 		Protocol:  "pull",
 		Remote:    src.String(),
 		OriginURL: redact(url),
@@ -98,3 +103,6 @@ func (p *pull) attempt(ctx context.Context, url string, live func()) (played boo
 	}
 	return played, err
 }
+
+// sessionID names the proxy's publisher session.
+func (p *pull) sessionID() string { return "pull-" + p.key.String() }

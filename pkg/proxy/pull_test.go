@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,5 +244,82 @@ func TestAddPullRefusesUnsupportedURLAndForeignPublisher(t *testing.T) {
 	}
 	if stored, _ := f.store.Tasks(store.KindProxy); len(stored) != 0 {
 		t.Fatalf("refused proxies stored: %+v", stored)
+	}
+}
+
+// TestPullWaitsOutAnotherPublisher: a publisher that takes the stream
+// over (--takeover) is not fought: the proxy waits, without taking it
+// back or counting failures, and returns once the stream is free.
+func TestPullWaitsOutAnotherPublisher(t *testing.T) {
+	f := newFixture(t, "h264_aac.flv")
+	cfg := f.engine.Config()
+	cfg.Takeover = true
+	f.engine.SetConfig(cfg)
+	m := f.manager(t, nil)
+	sp := spec("w")
+	sp.RetryCount = 1
+	key, err := m.AddPull(context.Background(), sp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := f.engine.Publish(context.Background(), sp.Key(), engine.SessionInfo{ID: "obs", Protocol: "rtmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := f.sources.attempts()
+	waitFor(t, "the proxy to wait", func() bool {
+		_, st, _ := m.PullStatus(key)
+		return st.State == StateRetrying && strings.Contains(st.Text, "waiting")
+	})
+	// Over several waits (5-20 ms each here) it does not take the stream
+	// back, open its source, or give up.
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		info := f.stream(t, sp.Key())
+		if info.Publisher == nil || info.Publisher.ID != "obs" {
+			t.Fatalf("the proxy took the stream back: publisher %+v", info.Publisher)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, st, _ := m.PullStatus(key); st.State == StateFailed || f.sources.attempts() != opens {
+		t.Fatalf("while waiting: status %+v, sources opened %d more times", st, f.sources.attempts()-opens)
+	}
+	obs.Close()
+	waitFor(t, "the proxy to play again", func() bool {
+		info, live, _ := f.engine.Stream(context.Background(), sp.Key())
+		return live && info.Publisher != nil && info.Publisher.Protocol == "pull"
+	})
+}
+
+// TestLateCleanupKeepsSuccessorRecord: the cleanup of a proxy that a new
+// one of the same key has replaced leaves the new one's record.
+func TestLateCleanupKeepsSuccessorRecord(t *testing.T) {
+	f := newFixture(t, "h264_aac.flv")
+	m := f.manager(t, nil)
+	sp := spec("r")
+	if _, err := m.AddPull(context.Background(), sp, true); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	first := m.pulls[sp.Key()]
+	m.mu.Unlock()
+	if _, err := m.DeletePull(sp.Key().String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddPull(context.Background(), sp, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.deletePull(first, false); err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := f.store.Tasks(store.KindProxy); len(stored) != 1 {
+		t.Fatalf("the successor's record is gone: %+v", stored)
+	}
+	// A record no proxy runs (unreadable at restore) can still be deleted.
+	if err := f.store.PutTask(store.KindProxy, "__defaultVhost__/proxy/orphan", "not a spec"); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := m.DeletePull("__defaultVhost__/proxy/orphan"); err != nil || !found {
+		t.Fatalf("DeletePull of a stored record nothing runs = %v, %v", found, err)
 	}
 }

@@ -112,12 +112,7 @@ func (m *Manager) AddPush(ctx context.Context, spec PushSpec) (string, error) {
 		return "", err
 	}
 	key := spec.Key()
-	m.mu.Lock()
-	_, exists := m.pushes[key]
-	m.mu.Unlock()
-	if exists {
-		return key, nil
-	}
+	// ZLMediaKit asks for the source first, then for an existing pusher.
 	if _, live, err := m.engine.Stream(ctx, spec.Source()); err != nil || !live {
 		return "", ErrNoSource
 	}
@@ -174,21 +169,25 @@ func (m *Manager) startPush(spec PushSpec) *push {
 func (m *Manager) DeletePush(key string) (bool, error) {
 	m.mu.Lock()
 	p, ok := m.pushes[key]
-	m.mu.Unlock()
 	if !ok {
-		return false, nil
+		defer m.mu.Unlock()
+		if m.store == nil {
+			return false, nil
+		}
+		return m.store.DeleteTask(store.KindPusher, key)
 	}
+	m.mu.Unlock()
 	return true, m.deletePush(p)
 }
 
 func (m *Manager) deletePush(p *push) error {
 	m.mu.Lock()
+	var err error
 	if m.pushes[p.key] == p {
 		delete(m.pushes, p.key)
-	}
-	var err error
-	if m.store != nil {
-		_, err = m.store.DeleteTask(store.KindPusher, p.key)
+		if m.store != nil {
+			_, err = m.store.DeleteTask(store.KindPusher, p.key)
+		}
 	}
 	m.mu.Unlock()
 	p.cancel()

@@ -155,3 +155,36 @@ func TestPushRetriesAFailingDestination(t *testing.T) {
 		return e.Status.State == StatePlaying && e.Status.Restarts >= 1
 	})
 }
+
+// TestRestoredPushWaitsForItsStream: a pusher restored before its stream
+// is published waits for it however long it takes, without spending its
+// retry_count.
+func TestRestoredPushWaitsForItsStream(t *testing.T) {
+	f := newFixture(t, "h264_aac.flv")
+	d := &destinations{}
+	ps := pushSpec("late", "rtmp://dst/live/late")
+	ps.RetryCount = 1
+	if err := f.store.PutTask(store.KindPusher, ps.Key(), ps); err != nil {
+		t.Fatal(err)
+	}
+	m := f.manager(t, d.newPush)
+	if err := m.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "several waits", func() bool {
+		e, _ := m.PushStatus(ps.Key())
+		return e.Status.State == StateRetrying && e.Status.Failures == 0 && e.Status.LastError != ""
+	})
+	// More attempts than retry_count allows failures in a row.
+	waitFor(t, "four attempts", func() bool { return d.count() >= 4 })
+	if e, _ := m.PushStatus(ps.Key()); e.Status.State == StateFailed {
+		t.Fatalf("the restored pusher gave up waiting for its stream: %+v", e.Status)
+	}
+	if _, err := m.AddPull(context.Background(), spec("late"), false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the push to start", func() bool {
+		e, _ := m.PushStatus(ps.Key())
+		return e.Status.State == StatePlaying && e.Status.Bytes > 0
+	})
+}

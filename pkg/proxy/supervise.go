@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/internal/backoff"
+	"github.com/mediakit/mediakit/pkg/engine"
 )
 
 // errDeleted is the first-attempt outcome of a task deleted before it
@@ -43,7 +44,7 @@ func (s *supervisor) run(ctx context.Context, try attemptFunc) error {
 		report(errDeleted)
 		return nil
 	}
-	failures := 0
+	failures, waits := 0, 0
 	for n := 0; ; n++ {
 		s.track.update(func(st *Status) {
 			if st.State != StatePlaying {
@@ -59,6 +60,21 @@ func (s *supervisor) run(ctx context.Context, try attemptFunc) error {
 			report(err)
 			return err
 		}
+		if !played && waiting(err) {
+			// Not a failure of the task: its stream is someone else's, or
+			// a pusher's stream is not published yet (a restored pusher
+			// whose camera takes its time). Wait without giving up.
+			report(err)
+			delay := s.m.backoff.Delay(waits)
+			waits++
+			s.track.stopped(StateRetrying, s.verb+" waiting: "+err.Error(), err.Error())
+			s.log.Debug("proxy waiting", "in", delay.Round(time.Millisecond), "reason", err.Error())
+			if !backoff.Sleep(ctx, delay) {
+				return deleted()
+			}
+			continue
+		}
+		waits = 0
 		text := s.verb + " failed: "
 		if played {
 			failures = 0
@@ -87,4 +103,10 @@ func (s *supervisor) run(ctx context.Context, try attemptFunc) error {
 			return deleted()
 		}
 	}
+}
+
+// waiting tells the errors that are not the task's failures: the stream
+// is published by someone else, or the stream to push is not published.
+func waiting(err error) bool {
+	return errors.Is(err, engine.ErrAlreadyPublishing) || errors.Is(err, ErrNoSource)
 }

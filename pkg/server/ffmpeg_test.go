@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/config"
+	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/ffmpegsrc"
 	"github.com/mediakit/mediakit/pkg/record"
 )
@@ -382,5 +384,32 @@ func TestFFmpegCommandNotSettable(t *testing.T) {
 	r = ts.apiCall(t, "setServerConfig", url.Values{"ffmpeg.restart_sec": {"3600"}})
 	if code(r) != 0 || r["changed"] != float64(1) || ts.Config().FFmpeg.RestartSec != time.Hour {
 		t.Fatalf("setServerConfig ffmpeg.restart_sec: %v, %v", r, ts.Config().FFmpeg.RestartSec)
+	}
+}
+
+// TestFFmpegSourceClosedWithItsStream: close_stream on an FFmpeg source's
+// stream deletes the source, as ZLMediaKit does, rather than letting it
+// restart ffmpeg and publish again.
+func TestFFmpegSourceClosedWithItsStream(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	ts := startServer(t, nil)
+	clip := filepath.Join(ts.Config().General.DataDir, "clips", clipName)
+	copyFile(t, testutil.Clip(t, clipName), clip)
+	dst := ts.rtmpURL + "/live/closeme"
+	if r := ts.apiCall(t, "addFFmpegSource", url.Values{"src_url": {clip}, "dst_url": {dst}, "timeout_ms": {"20000"}}); code(r) != 0 {
+		t.Fatalf("addFFmpegSource: %v", r)
+	}
+	r := ts.apiCall(t, "close_streams", url.Values{"app": {"live"}, "stream": {"closeme"}, "force": {"1"}})
+	if code(r) != 0 {
+		t.Fatalf("close_streams: %v", r)
+	}
+	if list := ts.ffmpegList(t); len(list) != 0 {
+		t.Fatalf("the source of a closed stream is still listed: %v", list)
+	}
+	if left := ffmpegChildren(t); len(left) != 0 {
+		t.Fatalf("ffmpeg left: %v", left)
+	}
+	if _, live, _ := ts.Engine.Stream(context.Background(), engine.NewKey("", "live", "closeme")); live {
+		t.Fatal("the stream is live after close_streams")
 	}
 }

@@ -118,7 +118,9 @@ type observers struct {
 
 func (o observers) StreamNoReaders(info engine.StreamInfo) {
 	o.Observer.StreamNoReaders(info)
-	o.proxies.StreamNoReaders(info.Key)
+	// Off the owner goroutine: the proxies' lock is held across store
+	// writes.
+	go o.proxies.StreamNoReaders(info.Key)
 }
 
 // registerProxyMetrics exports the proxies, from one snapshot per scrape.
@@ -139,4 +141,30 @@ func (s *Server) registerProxyMetrics() {
 		emit("proxy_bytes_in_total", float64(in))
 		emit("proxy_bytes_out_total", float64(out))
 	})
+}
+
+// streamCloser closes streams for close_stream, close_streams and
+// on_stream_none_reader. An FFmpeg source publishing the stream is
+// deleted first, as ZLMediaKit erases it, or it would be restarted and
+// publish again; a pull proxy notices its stream closing by itself.
+type streamCloser struct{ s *Server }
+
+func (c streamCloser) CloseStream(ctx context.Context, key engine.Key, reason string) (bool, error) {
+	if c.s.ffmpeg != nil {
+		if n := c.s.ffmpeg.DeleteStream(ctx, key); n > 0 {
+			c.s.log.Info("ffmpeg source deleted: its stream was closed", "stream", key.String(), "sources", n)
+		}
+	}
+	return c.s.Engine.CloseStream(ctx, key, reason)
+}
+
+// apiEngine is the engine as the API sees it, closing through
+// streamCloser.
+type apiEngine struct {
+	*engine.Engine
+	closer streamCloser
+}
+
+func (a apiEngine) CloseStream(ctx context.Context, key engine.Key, reason string) (bool, error) {
+	return a.closer.CloseStream(ctx, key, reason)
 }

@@ -137,12 +137,15 @@ func New(cfg *config.Config, opts Options) *Server {
 	calls := s.metrics.Calls()
 
 	s.hookc = hook.NewClient(s.hookSettings, log, calls)
-	s.hooks = hook.NewHooks(s.hookc, s.Engine, func() int64 { return s.Config().General.FlowThreshold * 1024 }, log)
+	s.hooks = hook.NewHooks(s.hookc, streamCloser{s}, func() int64 { return s.Config().General.FlowThreshold * 1024 }, log)
 	s.records = &record.Manager{Engine: s.Engine, Settings: s.recordSettings, Notify: s.hooks, Log: log}
 	s.hls = hls.NewLive(s.Engine, s.hlsSettings, log)
 	authz := authChain{s: s, next: s.hooks}
 	s.proxies = s.newProxies()
-	s.hooks.Pull = s.pullOnDemand
+	// Off the stream's owner goroutine, which calls it when no
+	// on_stream_not_found hook is set: starting a pull takes the
+	// proxies' lock, held across a store write.
+	s.hooks.Pull = func(key engine.Key, url string) { go s.pullOnDemand(key, url) }
 	s.Engine.SetObserver(observers{Observer: s.hooks, proxies: s.proxies})
 	s.Engine.SetSinkPolicy(s.sinkPolicy)
 	s.Engine.SetAuthorizer(authz)
@@ -178,7 +181,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.api.Access = func() *access.Policy { return s.guard().policy }
 	s.api.User = s.apiUser
 	s.api.RegisterZLM(api.Deps{
-		Engine:    s.Engine,
+		Engine:    apiEngine{Engine: s.Engine, closer: streamCloser{s}},
 		Sessions:  s.Sessions,
 		Config:    s,
 		Version:   api.VersionInfo{BranchName: "mediakit", BuildTime: buildTime(), CommitHash: opts.Version},
@@ -282,6 +285,15 @@ func (s *Server) Start() error {
 		}
 	}
 	s.started = time.Now()
+	// Before serving, so that an API call cannot add a task that a
+	// restore then starts a second time; after binding, since ffmpeg
+	// publishes to the RTMP listener (connections wait in its backlog).
+	if err := s.proxies.Restore(); err != nil {
+		s.log.Error("stored proxies not restored", "error", err.Error())
+	}
+	if err := s.ffmpeg.Restore(); err != nil {
+		s.log.Error("stored ffmpeg sources not restored", "error", err.Error())
+	}
 	if s.rtmpLn != nil {
 		s.wg.Add(1)
 		go func() {
@@ -312,13 +324,6 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.reapHLS(bg)
 	}()
-	if err := s.proxies.Restore(); err != nil {
-		s.log.Error("stored proxies not restored", "error", err.Error())
-	}
-	// After the listeners: ffmpeg publishes to the RTMP listener.
-	if err := s.ffmpeg.Restore(); err != nil {
-		s.log.Error("stored ffmpeg sources not restored", "error", err.Error())
-	}
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
 		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtp", s.RTPAddr(), "data_dir", cfg.General.DataDir)
