@@ -140,6 +140,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply, code, msg := s.serve(r, name, policy, secret)
+	if raw, ok := rawOf(reply, code); ok {
+		policy.APICORS(w, r)
+		writeRaw(w, r, raw)
+		s.observe(r, name, code, start)
+		return
+	}
 	if reply == nil {
 		reply = Reply{}
 	}

@@ -107,6 +107,8 @@ type FFmpeg struct {
 	// Cmd is the command template: ZLMediaKit's three %s are the
 	// executable, the source URL and the destination URL, in that order.
 	Cmd string
+	// Snap is getSnap's template: executable, input URL, output file.
+	Snap string
 	// RestartSec restarts a running ffmpeg after this long (0: never),
 	// ZLMediaKit's remedy for the drift of long transcodes.
 	RestartSec time.Duration
@@ -272,6 +274,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Cluster.RetryCount < -1 {
 		return fmt.Errorf("config: cluster.retry_count: %d is below -1 (forever)", c.Cluster.RetryCount)
+	}
+	if strings.Count(c.FFmpeg.Snap, "%s") != 3 || strings.Count(c.FFmpeg.Snap, "%") != 3 {
+		return fmt.Errorf("config: ffmpeg.snap: %q must hold exactly three %%s (executable, input URL, output file) and no other %%", c.FFmpeg.Snap)
 	}
 	if strings.Count(c.FFmpeg.Cmd, "%s") != 3 || strings.Count(c.FFmpeg.Cmd, "%") != 3 {
 		return fmt.Errorf("config: ffmpeg.cmd: %q must hold exactly three %%s (executable, source URL, destination URL) and no other %%", c.FFmpeg.Cmd)

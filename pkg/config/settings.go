@@ -176,6 +176,8 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.FFmpeg.Bin }},
 	{Key: "ffmpeg.cmd", Restart: true, Usage: "FFmpeg source command template: %s executable, %s source URL, %s destination URL",
 		field: func(c *Config) any { return &c.FFmpeg.Cmd }},
+	{Key: "ffmpeg.snap", Restart: true, Usage: "getSnap command template: %s executable, %s input URL, %s output file",
+		field: func(c *Config) any { return &c.FFmpeg.Snap }},
 	{Key: "ffmpeg.restart_sec", Unit: time.Second, Usage: "restart an FFmpeg source after it ran this long (0: never)",
 		field: func(c *Config) any { return &c.FFmpeg.RestartSec }},
 	{Key: "cluster.origin_url", Usage: "origin URL template(s) pulled on demand for a stream nobody publishes (%s app, %s stream; ';' between origins)",
@@ -241,7 +243,7 @@ func Default() *Config {
 		HLS:      HLS{SegDur: 2 * time.Second, SegNum: 3, SegRetain: 5},
 		// ZLMediaKit's template, with -c copy instead of a transcode: the
 		// template is what a user changes to transcode.
-		FFmpeg:  FFmpeg{Bin: "ffmpeg", Cmd: "%s -re -i %s -c copy -f flv %s"},
+		FFmpeg:  FFmpeg{Bin: "ffmpeg", Cmd: "%s -re -i %s -c copy -f flv %s", Snap: "%s -i %s -y -f mjpeg -frames:v 1 -an %s"},
 		Cluster: Cluster{Timeout: 15 * time.Second, RetryCount: 3},
 		Log:     Log{Level: "info", Format: "text"},
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/httpflv"
+	"github.com/mediakit/mediakit/pkg/httpts"
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/netlimit"
 	"github.com/mediakit/mediakit/pkg/proxy"
@@ -78,6 +79,7 @@ type Server struct {
 	ownStore   bool
 	rtmp       *rtmp.Server
 	flv        *httpflv.Handler
+	ts         *httpts.Handler
 	api        *api.Server
 	hookc      *hook.Client
 	hooks      *hook.Hooks
@@ -168,6 +170,12 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.flv.WriteTimeout = cfg.General.WriteTimeout
 	s.flv.CORS = s.mediaCORS
 	s.flv.Remote = s.clientRemote
+	s.ts = httpts.NewHandler(s.Engine, log)
+	s.ts.Registry = s.Sessions
+	s.ts.WriteTimeout = cfg.General.WriteTimeout
+	s.ts.CORS = s.mediaCORS
+	s.ts.Remote = s.clientRemote
+	s.metrics.Gauge("ts_sessions", "Open HTTP-TS and WebSocket-TS sessions.", func() float64 { return float64(s.ts.Sessions()) })
 	s.metrics.Gauge("rtmp_sessions", "Open RTMP connections.", func() float64 { return float64(s.rtmp.Sessions()) })
 	s.metrics.Gauge("flv_sessions", "Open HTTP-FLV and WebSocket-FLV sessions.", func() float64 { return float64(s.flv.Sessions()) })
 	s.metrics.Gauge("hook_events_dropped", "Hook notifications dropped because the hook queue was full.",
@@ -195,6 +203,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.registerProxyMetrics()
 	s.ffmpeg = s.newFFmpegSources()
 	s.api.RegisterFFmpeg(s.ffmpeg)
+	s.registerSnap()
 
 	s.hlsHandler = s.hls.Handler(s.hlsPolicy)
 	mux := http.NewServeMux()
@@ -235,6 +244,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case strings.HasSuffix(p, ".flv"):
 		s.flv.ServeHTTP(w, r)
+	case strings.HasSuffix(p, httpts.Suffix): // before HLS's ".ts" segments
+		s.ts.ServeHTTP(w, r)
 	case strings.HasSuffix(p, hls.PlaylistSuffix), strings.HasSuffix(p, ".ts"):
 		s.hlsHandler.ServeHTTP(w, r)
 	default:
@@ -382,6 +393,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.rtp.CloseAll()
 	s.Engine.Close() // sinks finish their files before it returns
 	s.flv.Close()
+	s.ts.Close()
 	httpErr := s.http.Shutdown(ctx)
 	s.rtmp.Close()
 	s.wg.Wait()

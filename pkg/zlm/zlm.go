@@ -29,6 +29,8 @@ func ReaderSchema(protocol string) string {
 	switch protocol {
 	case "rtmp", "http-flv", "ws-flv":
 		return SchemaRTMP
+	case "http-ts", "ws-ts":
+		return "ts"
 	}
 	return protocol
 }
@@ -37,9 +39,9 @@ func ReaderSchema(protocol string) string {
 // protocol.
 func HookProtocol(protocol string) string {
 	switch protocol {
-	case "http-flv":
+	case "http-flv", "http-ts":
 		return "http"
-	case "ws-flv":
+	case "ws-flv", "ws-ts":
 		return "ws"
 	}
 	return protocol
@@ -226,9 +228,9 @@ func SessionTypeID(protocol string) string {
 	switch protocol {
 	case "rtmp":
 		return "mediakit::RtmpSession"
-	case "http-flv":
+	case "http-flv", "http-ts":
 		return "mediakit::HttpSession"
-	case "ws-flv":
+	case "ws-flv", "ws-ts":
 		return "mediakit::WebSocketSession"
 	}
 	return "mediakit::" + protocol

@@ -1,0 +1,86 @@
+package httpts
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+func TestDroppedCodecWarnsOncePerStream(t *testing.T) {
+	tracks := publishClipTracks(t)
+	g711, err := media.NewG711Track(media.CodecG711A, 8000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var ms muxes
+	key := engine.NewKey("", "live", "g711")
+	all := []*media.Track{tracks[0], g711}
+	_, release1, err := ms.acquire(key, all, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, release2, err := ms.acquire(key, all, log) // a second reader: same muxer
+	if err != nil {
+		t.Fatal(err)
+	}
+	release1()
+	release2()
+	if n := strings.Count(logs.String(), "dropping"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+	if _, _, err := ms.acquire(key, []*media.Track{g711}, log); err == nil {
+		t.Error("a G.711-only stream got a muxer")
+	}
+	if len(ms.m) != 0 {
+		t.Errorf("%d muxers left after every reader left", len(ms.m))
+	}
+}
+
+// Frames built concurrently by many readers get one encoding each, and
+// the encodings of consecutive frames have continuous counters.
+func TestFrameBytesConcurrent(t *testing.T) {
+	tracks := publishClipTracks(t)
+	m, err := newStreamMux(tracks, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := make([]*media.Frame, 100)
+	for i := range frames {
+		d := time.Duration(i) * 40 * time.Millisecond
+		nal := []byte{0x41, 0x9a, byte(i)}
+		if i%25 == 0 {
+			nal[0] = 0x65
+		}
+		frames[i] = &media.Frame{Track: tracks[0], DTS: d, PTS: d, Key: i%25 == 0, Payload: media.AppendAVCC(nil, nal)}
+	}
+	const readers = 8
+	out := make([][]byte, readers)
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, f := range frames {
+				out[r] = append(out[r], m.frameBytes(f)...)
+			}
+		}()
+	}
+	wg.Wait()
+	for r := 1; r < readers; r++ {
+		if !bytes.Equal(out[r], out[0]) {
+			t.Fatalf("reader %d got different bytes", r)
+		}
+	}
+	st := parseTS(t, out[0])
+	if st.firstPID != 0 || st.pes[256] != len(frames) || len(st.ccErrors) != 0 {
+		t.Errorf("first PID %d, %d video PES, CC jumps %v", st.firstPID, st.pes[256], st.ccErrors)
+	}
+}

@@ -1,0 +1,29 @@
+// Package httpts serves live streams as HTTP-TS and WebSocket-TS at
+// /APP/STREAM.live.ts: a continuous MPEG-TS (H.264, H.265, AAC) for
+// ffmpeg, VLC and mpegts.js, built from the engine like HTTP-FLV.
+package httpts
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+)
+
+// Suffix is the URL suffix of a live MPEG-TS stream. A router must test
+// it before the HLS segment suffix ".ts".
+const Suffix = ".live.ts"
+
+// ParsePath returns the stream key of a URL path /APP/STREAM.live.ts,
+// with the vhost taken from the query's vhost parameter.
+func ParsePath(path string, query url.Values) (engine.Key, bool) {
+	name, ok := strings.CutSuffix(path, Suffix)
+	if !ok {
+		return engine.Key{}, false
+	}
+	app, stream, ok := strings.Cut(strings.TrimPrefix(name, "/"), "/")
+	if !ok || app == "" || stream == "" {
+		return engine.Key{}, false
+	}
+	return engine.NewKey(query.Get("vhost"), app, stream), true
+}
