@@ -1,99 +1,48 @@
 package httpflv
 
 import (
-	"errors"
-	"io"
 	"net"
-	"strconv"
-	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
-	"github.com/mediakit/mediakit/pkg/websocket"
 )
 
-// framing wraps each write's payload: HTTP chunked encoding, a WebSocket
-// binary frame, or nothing (HTTP/1.0, where the body ends at close).
-type framing uint8
-
-const (
-	framingRaw framing = iota
-	framingChunked
-	framingWebSocket
-)
-
-// flvWriter writes one reader's stream as FLV. Frame tags are the shared,
-// once-built bytes of each frame; only the framing and the initial tags
-// are this session's own.
-type flvWriter struct {
-	conn         net.Conn
+// encoder produces one reader's stream as FLV. Frame tags are the shared,
+// once-built bytes of each frame; only the initial tags and sequence
+// headers are this session's own.
+type encoder struct {
 	reader       *engine.Reader
-	framing      framing
-	writeTimeout time.Duration
-
+	started      bool
 	video, audio *media.Track
-	frames       []*media.Frame
-	bufs         net.Buffers
-	out          net.Buffers
-	head         [16]byte // framing prefix
-	extra        []byte   // session-only tags: header, metadata, sequence headers
-	sent         int64
+	extra        []byte // session-only tags: header, metadata, sequence headers
 }
 
-func newFLVWriter(conn net.Conn, r *engine.Reader, f framing, writeTimeout time.Duration) *flvWriter {
-	return &flvWriter{
-		conn:         conn,
-		reader:       r,
-		framing:      f,
-		writeTimeout: writeTimeout,
-		// Small to start with: an idle player holds these, and append
-		// grows them for the GOP burst when a player joins.
-		frames: make([]*media.Frame, 0, 64),
-		bufs:   make(net.Buffers, 0, 16),
-	}
-}
+func newEncoder(r *engine.Reader) *encoder { return &encoder{reader: r} }
 
-// run writes until the stream ends (then terminates the body) or a write
-// fails.
-func (w *flvWriter) run() error {
-	first := true
-	for {
-		var err error
-		w.frames, err = w.reader.Next(w.frames[:0])
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				w.finish()
-			}
-			return err
-		}
-		w.bufs = append(w.bufs[:0], nil) // slot for the framing prefix
-		w.extra = w.extra[:0]
-		if first {
-			first = false
-			w.appendStart()
-		}
-		w.appendFrames()
-		if err := w.write(); err != nil {
-			return err
-		}
-		clear(w.frames)
-		clear(w.bufs)
+// Append queues the frames' tags, after the start of the stream in the
+// first batch.
+func (e *encoder) Append(bufs net.Buffers, frames []*media.Frame) net.Buffers {
+	e.extra = e.extra[:0]
+	if !e.started {
+		e.started = true
+		bufs = e.appendStart(bufs, frames)
 	}
+	return e.appendFrames(bufs, frames)
 }
 
 // appendStart queues the FLV header, the onMetaData tag and the sequence
 // headers of the stream's tracks (flv.AppendStart).
-func (w *flvWriter) appendStart() {
-	w.extra, w.video, w.audio = flv.AppendStart(w.extra[:0], w.reader.Tracks(), w.reader.Metadata(), w.frames[0].DTS)
-	w.bufs = append(w.bufs, w.extra)
+func (e *encoder) appendStart(bufs net.Buffers, frames []*media.Frame) net.Buffers {
+	e.extra, e.video, e.audio = flv.AppendStart(e.extra[:0], e.reader.Tracks(), e.reader.Metadata(), frames[0].DTS)
+	return append(bufs, e.extra)
 }
 
 // seqHeaderSize is the room sequence headers need in this batch.
-func (w *flvWriter) seqHeaderSize() int {
+func (e *encoder) seqHeaderSize(frames []*media.Frame) int {
 	n := 0
-	for _, f := range w.frames {
-		if t := f.Track; t != w.video && t != w.audio {
+	for _, f := range frames {
+		if t := f.Track; t != e.video && t != e.audio {
 			n += flv.TagHeaderLen + flv.PrevSizeLen + len(flv.SequenceHeaderBody(t))
 		}
 	}
@@ -102,72 +51,32 @@ func (w *flvWriter) seqHeaderSize() int {
 
 // appendFrames queues the frames, each preceded by a sequence header when
 // its track's configuration is new to this session.
-func (w *flvWriter) appendFrames() {
-	if need := len(w.extra) + w.seqHeaderSize(); cap(w.extra) < need {
+func (e *encoder) appendFrames(bufs net.Buffers, frames []*media.Frame) net.Buffers {
+	if need := len(e.extra) + e.seqHeaderSize(frames); cap(e.extra) < need {
 		// Grow before slicing: slices of extra already queued must stay
 		// valid, so extra never reallocates below.
-		grown := make([]byte, len(w.extra), need)
-		copy(grown, w.extra)
-		if len(w.extra) > 0 {
-			w.bufs[len(w.bufs)-1] = grown
+		grown := make([]byte, len(e.extra), need)
+		copy(grown, e.extra)
+		if len(e.extra) > 0 {
+			bufs[len(bufs)-1] = grown
 		}
-		w.extra = grown
+		e.extra = grown
 	}
-	for _, f := range w.frames {
+	for _, f := range frames {
 		t := f.Track
-		cur := &w.audio
+		cur := &e.audio
 		if t.Kind() == media.KindVideo {
-			cur = &w.video
+			cur = &e.video
 		}
 		if t != *cur {
 			*cur = t
-			start := len(w.extra)
-			w.extra = flv.AppendSequenceHeaderTag(w.extra, t, f.DTS)
-			if len(w.extra) > start {
-				w.bufs = append(w.bufs, w.extra[start:])
+			start := len(e.extra)
+			e.extra = flv.AppendSequenceHeaderTag(e.extra, t, f.DTS)
+			if len(e.extra) > start {
+				bufs = append(bufs, e.extra[start:])
 			}
 		}
-		w.bufs = append(w.bufs, flv.FrameTag(f))
+		bufs = append(bufs, flv.FrameTag(f))
 	}
-}
-
-func (w *flvWriter) write() error {
-	size := 0
-	for _, b := range w.bufs[1:] {
-		size += len(b)
-	}
-	prefix := w.head[:0]
-	switch w.framing {
-	case framingChunked:
-		prefix = strconv.AppendInt(prefix, int64(size), 16)
-		prefix = append(prefix, '\r', '\n')
-		w.bufs = append(w.bufs, crlf)
-	case framingWebSocket:
-		prefix = websocket.AppendFrameHeader(prefix, true, websocket.Binary, size)
-	}
-	w.bufs[0] = prefix
-	_ = w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
-	w.out = w.bufs
-	n, err := w.out.WriteTo(w.conn)
-	w.sent += n
-	w.reader.AddBytesOut(int(n))
-	return err
-}
-
-var (
-	crlf          = []byte("\r\n")
-	lastChunk     = []byte("0\r\n\r\n")
-	wsNormalClose = websocket.AppendCloseFrame(nil, websocket.CloseNormal, "stream ended")
-	wsCloseReply  = websocket.AppendCloseFrame(nil, websocket.CloseNormal, "")
-)
-
-// finish ends the body cleanly: the last chunk, or a WebSocket close.
-func (w *flvWriter) finish() {
-	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	switch w.framing {
-	case framingChunked:
-		_, _ = w.conn.Write(lastChunk)
-	case framingWebSocket:
-		_, _ = w.conn.Write(wsNormalClose)
-	}
+	return bufs
 }

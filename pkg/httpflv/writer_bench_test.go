@@ -12,8 +12,22 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/internal/livehttp"
 	"github.com/mediakit/mediakit/pkg/media"
 )
+
+type framing = livehttp.Framing
+
+const (
+	framingRaw       = livehttp.FramingRaw
+	framingChunked   = livehttp.FramingChunked
+	framingWebSocket = livehttp.FramingWebSocket
+)
+
+// newFLVWriter returns the shared writer with this package's FLV encoder.
+func newFLVWriter(conn net.Conn, r *engine.Reader, fr framing, writeTimeout time.Duration) *livehttp.Writer {
+	return livehttp.NewWriter(conn, r, newEncoder(r), fr, writeTimeout)
+}
 
 // hookConn is a loopback TCP connection that runs hook whenever the writer
 // sets a write deadline, which it does once per batch, just before writing
@@ -30,13 +44,13 @@ func (c *hookConn) SetWriteDeadline(t time.Time) error {
 	return c.TCPConn.SetWriteDeadline(t)
 }
 
-// writerRig is an engine stream with one reader written by an flvWriter to
+// writerRig is an engine stream with one reader written by the FLV writer to
 // a loopback TCP connection that a goroutine drains.
 type writerRig struct {
 	e        *engine.Engine
 	pub      *engine.Publisher
 	baseline *engine.Publisher // same tracks, no reader
-	fw       *flvWriter
+	fw       *livehttp.Writer
 	conn     *hookConn
 	peer     net.Conn
 	drained  chan struct{}
@@ -148,8 +162,8 @@ func (r *writerRig) publish(tb testing.TB, p *engine.Publisher, count *int, k in
 // set, run at the ends of the measured part.
 func (r *writerRig) run(tb testing.TB, batches, k int, start, stop func()) (total, publishing float64) {
 	tb.Helper()
-	if k > cap(r.fw.frames) {
-		tb.Fatalf("batch of %d frames exceeds the writer's %d", k, cap(r.fw.frames))
+	if k > r.fw.FrameCap() {
+		tb.Fatalf("batch of %d frames exceeds the writer's %d", k, r.fw.FrameCap())
 	}
 	// What publishing a batch costs by itself: the frames, their list
 	// nodes and wake-ups, their tags.
@@ -180,7 +194,7 @@ func (r *writerRig) run(tb testing.TB, batches, k int, start, stop func()) (tota
 			r.pub.Close() // the stream ends after this batch
 		}
 	}
-	err := r.fw.run()
+	err := r.fw.Run()
 	if !errors.Is(err, io.EOF) {
 		tb.Fatalf("writer ended with %v, want io.EOF", err)
 	}
@@ -191,7 +205,7 @@ func (r *writerRig) run(tb testing.TB, batches, k int, start, stop func()) (tota
 	return float64(after.Mallocs-before.Mallocs) / float64(batches), publishing
 }
 
-// BenchmarkFLVWriter measures one flvWriter writing batches of frames to a
+// BenchmarkFLVWriter measures one FLV writer writing batches of frames to a
 // loopback TCP connection with writev. allocs/op counts everything per
 // batch, including publishing the batch's frames (the frames, the engine's
 // list nodes and wake-ups, the shared FLV tags); writer-allocs/op is what
