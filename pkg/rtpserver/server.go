@@ -113,6 +113,18 @@ func newServer(r *Registry, o Options, id uint64) *Server {
 // tcp_mode 1. Called under the registry lock; nothing is left open on
 // failure.
 func (s *Server) bind(port int, cfg Config) error {
+	// Port 0 lets the system choose a UDP port whose TCP twin may be
+	// taken (an outgoing connection's ephemeral port, say): choose again
+	// rather than fail a request that named no port.
+	for attempt := 0; ; attempt++ {
+		err := s.bindOnce(port, cfg)
+		if port != 0 || attempt == 9 || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+	}
+}
+
+func (s *Server) bindOnce(port int, cfg Config) error {
 	ip := s.opts.LocalIP
 	if ip == "::" {
 		ip = ""
