@@ -101,6 +101,7 @@ type process struct {
 func startServe(t *testing.T, args ...string) *process {
 	t.Helper()
 	args = append([]string{"serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0",
+		"--rtsp-addr", "127.0.0.1:0", "--rtsp-rtp-addr", "127.0.0.1:0", "--rtsp-rtcp-addr", "127.0.0.1:0",
 		"--data-dir", filepath.Join(t.TempDir(), "data")}, args...)
 	p := &process{cmd: exec.Command(binary, args...), stderr: make(chan string, 100), done: make(chan error, 1)}
 	p.cmd.Env = environ()
@@ -222,7 +223,7 @@ func TestServeBusyPort(t *testing.T) {
 	}
 	defer busy.Close()
 	addr := busy.Addr().String()
-	code, stdout, stderr := runBinary(t, nil, "serve", "--rtmp-addr", addr, "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0",
+	code, stdout, stderr := runBinary(t, nil, "serve", "--rtmp-addr", addr, "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0", "--rtsp-addr", "",
 		"--data-dir", t.TempDir())
 	if code != 1 {
 		t.Errorf("exit %d, want 1; stderr %q", code, stderr)

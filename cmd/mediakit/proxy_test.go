@@ -223,7 +223,7 @@ func TestDamagedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := runBinary(t, nil, "serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-		"--rtp-addr", "", "--data-dir", dataDir)
+		"--rtp-addr", "", "--rtsp-addr", "", "--data-dir", dataDir)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr)
 	}

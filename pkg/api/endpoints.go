@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,8 @@ type Deps struct {
 	Version   VersionInfo
 	Speed     *zlm.SpeedMeter
 	Statistic func() map[string]any
+	// Schemas tells which schemas a stream is served in; nil: rtmp only.
+	Schemas zlm.SchemaSet
 }
 
 // RegisterZLM registers ZLMediaKit's endpoints that mediakit implements.
@@ -122,7 +125,7 @@ func (e *endpoints) sources(ctx context.Context, f filter) ([]map[string]any, er
 			continue
 		}
 		speed := e.Speed.Speed(info, now)
-		for _, schema := range zlm.Schemas {
+		for _, schema := range e.schemas(info) {
 			if f.match(schema, info.Key) {
 				out = append(out, zlm.MediaSource(info, schema, speed, now))
 			}
@@ -204,7 +207,7 @@ func (e *endpoints) getMediaPlayerList(ctx context.Context, p *Params) (Reply, e
 	if err != nil {
 		return nil, err
 	}
-	if !found || !info.Ready || !validSchema(schema) {
+	if !found || !info.Ready || !slices.Contains(e.schemas(info), schema) {
 		return nil, errNotFound
 	}
 	var players []map[string]any
@@ -221,13 +224,12 @@ func (e *endpoints) getMediaPlayerList(ctx context.Context, p *Params) (Reply, e
 	return Reply{"data": players}, nil
 }
 
-func validSchema(schema string) bool {
-	for _, s := range zlm.Schemas {
-		if s == schema {
-			return true
-		}
+// schemas are the schemas a stream is served in.
+func (e *endpoints) schemas(info engine.StreamInfo) []string {
+	if e.Schemas == nil {
+		return zlm.RTMPOnly(info)
 	}
-	return false
+	return e.Schemas(info)
 }
 
 func (e *endpoints) closeStream(ctx context.Context, p *Params) (Reply, error) {

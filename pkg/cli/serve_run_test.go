@@ -124,7 +124,8 @@ func TestServeRuns(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")
 			s := startServe(t, map[string]string{"MEDIAKIT_LOG_FORMAT": format},
-				"--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0", "--data-dir", dataDir)
+				"--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0", "--data-dir", dataDir,
+				"--rtsp-addr", "127.0.0.1:0", "--rtsp-rtp-addr", "127.0.0.1:0", "--rtsp-rtcp-addr", "127.0.0.1:0")
 
 			for _, addr := range []string{s.rtmp, s.http} {
 				host, port, err := net.SplitHostPort(addr)
@@ -221,7 +222,8 @@ func TestServeCancelledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	code := cli.Main(ctx, []string{"serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
+	code := cli.Main(ctx, []string{"serve", "--rtmp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rtp-addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--rtsp-addr", "127.0.0.1:0", "--rtsp-rtp-addr", "127.0.0.1:0", "--rtsp-rtcp-addr", "127.0.0.1:0"},
 		&stdout, &stderr, envFunc(nil))
 	if code != cli.ExitOK || !strings.Contains(stderr.String(), "mediakit stopped") || stdout.Len() != 0 {
 		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout.String(), stderr.String())

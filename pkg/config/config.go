@@ -24,6 +24,7 @@ type Config struct {
 	HLS      HLS
 	Hook     Hook
 	RTMP     RTMP
+	RTSP     RTSP
 	HTTP     HTTP
 	Protocol Protocol
 	Record   Record
@@ -52,6 +53,24 @@ type RTMP struct {
 	// Handshake bounds the handshake and the commands up to publish or
 	// play; KeepAlive ends a publisher that sends nothing for this long.
 	Handshake time.Duration
+	KeepAlive time.Duration
+}
+
+// RTSP configures the RTSP server: ZLMediaKit's [rtsp] section, with
+// MediaMTX's listener settings.
+type RTSP struct {
+	// Addr is the RTSP listener (TCP, RTP interleaved); empty: off.
+	Addr string
+	// RTPAddr and RTCPAddr are the UDP transport's ports (RTP even,
+	// RTCP the next); both empty: no UDP transport.
+	RTPAddr  string
+	RTCPAddr string
+	// TLSAddr serves RTSPS when Cert and Key name a certificate and its
+	// key (PEM files).
+	TLSAddr string
+	Cert    string
+	Key     string
+	// KeepAlive ends a publisher that sends nothing for this long.
 	KeepAlive time.Duration
 }
 
@@ -179,6 +198,8 @@ type Hook struct {
 	OnRecordTS         string
 	OnRTPServerTimeout string
 	OnSendRTPStopped   string
+	OnRTSPRealm        string
+	OnRTSPAuth         string
 }
 
 // URLs returns the hook URLs by hook name.
@@ -197,6 +218,8 @@ func (h *Hook) URLs() map[string]string {
 		"on_record_ts":          h.OnRecordTS,
 		"on_rtp_server_timeout": h.OnRTPServerTimeout,
 		"on_send_rtp_stopped":   h.OnSendRTPStopped,
+		"on_rtsp_realm":         h.OnRTSPRealm,
+		"on_rtsp_auth":          h.OnRTSPAuth,
 	}
 }
 
@@ -212,6 +235,10 @@ type Protocol struct {
 	// DATA_DIR/record.
 	MP4SavePath string
 	HLSSavePath string
+
+	// EnableHLSFMP4 runs a stream's fMP4 (low-latency) HLS muxer from
+	// publish; off, it starts at the first request.
+	EnableHLSFMP4 bool
 }
 
 // HLS configures live HLS and HLS recording.
@@ -219,6 +246,10 @@ type HLS struct {
 	SegDur    time.Duration
 	SegNum    int64
 	SegRetain int64
+	// PartDur is the minimum LL-HLS part duration of fMP4 HLS.
+	PartDur time.Duration
+	// ViewerTimeout ends an HLS viewer after this long without a request.
+	ViewerTimeout time.Duration
 }
 
 // Log configures logging.
@@ -235,7 +266,8 @@ type namedDuration struct {
 
 // Validate checks values that parse but make no sense.
 func (c *Config) Validate() error {
-	for _, l := range []struct{ key, addr string }{{"rtmp.addr", c.RTMP.Addr}, {"http.addr", c.HTTP.Addr}, {"rtp_proxy.addr", c.RTPProxy.Addr}} {
+	for _, l := range []struct{ key, addr string }{{"rtmp.addr", c.RTMP.Addr}, {"http.addr", c.HTTP.Addr}, {"rtp_proxy.addr", c.RTPProxy.Addr},
+		{"rtsp.addr", c.RTSP.Addr}, {"rtsp.rtpAddr", c.RTSP.RTPAddr}, {"rtsp.rtcpAddr", c.RTSP.RTCPAddr}, {"rtsp.tlsAddr", c.RTSP.TLSAddr}} {
 		if l.addr == "" {
 			continue // listener off
 		}
@@ -298,6 +330,9 @@ func (c *Config) Validate() error {
 	if c.HLS.SegRetain < 0 || c.HLS.SegRetain > 100 {
 		return fmt.Errorf("config: hls.segRetain: %d is not between 0 and 100", c.HLS.SegRetain)
 	}
+	if c.HLS.PartDur < 50*time.Millisecond || c.HLS.PartDur > 5*time.Second {
+		return fmt.Errorf("config: hls.partDurMS: %v is not between 50ms and 5s", c.HLS.PartDur)
+	}
 	if c.Protocol.MP4MaxSecond < time.Second {
 		return fmt.Errorf("config: protocol.mp4_max_second: %v is shorter than a second", c.Protocol.MP4MaxSecond)
 	}
@@ -323,6 +358,7 @@ func (c *Config) Validate() error {
 		{"general.writeTimeoutMS", c.General.WriteTimeout},
 		{"rtmp.handshakeSecond", c.RTMP.Handshake},
 		{"rtmp.keepAliveSecond", c.RTMP.KeepAlive},
+		{"rtsp.keepAliveSecond", c.RTSP.KeepAlive},
 		{"http.handshakeSecond", c.HTTP.Handshake},
 		{"http.keepAliveSecond", c.HTTP.KeepAlive},
 		{"rtp_proxy.timeoutSec", c.RTPProxy.Timeout},

@@ -79,6 +79,12 @@ var layerSamples = map[string]layerSample{
 	"general.maxConnsPerIP":       {`1`, "2", "3", "1", "2", "3"},
 	"general.maxStreams":          {`4`, "5", "6", "4", "5", "6"},
 	"general.maxReadersPerStream": {`7`, "8", "9", "7", "8", "9"},
+	"rtsp.addr":                   {`"127.0.0.1:11"`, "127.0.0.1:12", "127.0.0.1:13", "127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"},
+	"rtsp.rtpAddr":                {`"127.0.0.1:20"`, "127.0.0.1:22", "127.0.0.1:24", "127.0.0.1:20", "127.0.0.1:22", "127.0.0.1:24"},
+	"rtsp.rtcpAddr":               {`"127.0.0.1:21"`, "127.0.0.1:23", "127.0.0.1:25", "127.0.0.1:21", "127.0.0.1:23", "127.0.0.1:25"},
+	"rtsp.tlsAddr":                {`"127.0.0.1:14"`, "127.0.0.1:15", "127.0.0.1:16", "127.0.0.1:14", "127.0.0.1:15", "127.0.0.1:16"},
+	"rtsp.cert":                   {`"/file.crt"`, "/env.crt", "/flag.crt", "/file.crt", "/env.crt", "/flag.crt"},
+	"rtsp.key":                    {`"/file.key"`, "/env.key", "/flag.key", "/file.key", "/env.key", "/flag.key"},
 }
 
 // TestPrecedence checks every flagged setting under every combination of

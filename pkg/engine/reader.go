@@ -29,6 +29,7 @@ type Reader struct {
 	skipped   int64
 	bytes     atomic.Int64
 	sink      bool // a Sink's reader: never skips, not counted as a reader
+	passive   bool // made by Watch: counted as a player, gets no frames
 	// stopAt, once set, is the last node a finishing reader delivers
 	// before it reports ErrReaderClosed.
 	stopAt atomic.Pointer[node]
@@ -90,6 +91,9 @@ func (r *Reader) Skipped() int64 { return r.skipped }
 // frame was delivered, ErrReaderTooSlow when the reader fell too far
 // behind, and ErrReaderClosed after Close. dst must have a capacity > 0.
 func (r *Reader) Next(dst []*media.Frame) ([]*media.Frame, error) {
+	if r.passive {
+		return dst, ErrPassiveReader
+	}
 	for {
 		// Take the wake-up channel before looking for frames, so a frame
 		// appended in between closes the channel we wait on.

@@ -3,14 +3,11 @@ package hls
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/mediakit/mediakit/pkg/access"
 	"github.com/mediakit/mediakit/pkg/engine"
 )
 
@@ -61,13 +58,20 @@ func (l *Live) Handler(policy func(info engine.StreamInfo) (enabled, demand bool
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		if err := l.authorize(r, key); err != nil {
-			if errors.Is(err, context.Canceled) {
+		remote := l.remote(r)
+		viewers := l.viewers()
+		v := viewers.Find(r, key, Protocol, remote)
+		var info engine.SessionInfo
+		if v == nil {
+			var err error
+			if info, err = viewers.Authorize(r, key, Protocol, remote); err != nil {
+				if errors.Is(err, context.Canceled) {
+					return
+				}
+				l.Log.Info("hls play denied", "stream", key.String(), "remote", remote, "error", err.Error())
+				http.Error(w, "play denied", http.StatusForbidden)
 				return
 			}
-			l.Log.Info("hls play denied", "stream", key.String(), "remote", l.remote(r), "error", err.Error())
-			http.Error(w, "play denied", http.StatusForbidden)
-			return
 		}
 		m := l.muxer(key)
 		if isSegment {
@@ -81,6 +85,10 @@ func (l *Live) Handler(policy func(info engine.StreamInfo) (enabled, demand bool
 				http.NotFound(w, r)
 				return
 			}
+			if v, ok = l.admit(w, r, key, v, info); !ok {
+				return
+			}
+			v.AddBytes(len(s.Data))
 			h := w.Header()
 			h.Set("Content-Type", "video/mp2t")
 			h.Set("Cache-Control", "public, max-age=3600, immutable")
@@ -116,6 +124,10 @@ func (l *Live) Handler(policy func(info engine.StreamInfo) (enabled, demand bool
 			return
 		}
 		body := m.window.Playlist()
+		if v, ok = l.admit(w, r, key, v, info); !ok {
+			return
+		}
+		v.AddBytes(len(body))
 		h := w.Header()
 		h.Set("Content-Type", "application/vnd.apple.mpegurl")
 		h.Set("Cache-Control", "no-cache")
@@ -168,38 +180,36 @@ func (l *Live) remote(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// authorize asks the Authorizer whether the client of r may play key,
-// unless it was allowed within GrantTTL. A client with no IP address (a
-// unix socket's) is asked every time: a grant for the zero address would
-// hold for every such client.
-func (l *Live) authorize(r *http.Request, key engine.Key) error {
-	if l.Authorizer == nil {
-		return nil
-	}
-	remote := l.remote(r)
-	addr, hasIP := access.ParseAddr(remote)
-	now := time.Now()
-	g := l.playGrants()
-	if hasIP && g.check(key, addr, now) {
-		return nil
-	}
-	info := engine.SessionInfo{
-		ID:            "hls-" + strconv.FormatUint(hlsSessionID.Add(1), 10),
-		Protocol:      "hls",
-		Remote:        remote,
-		Params:        r.URL.RawQuery,
-		Authorization: r.Header.Get("Authorization"),
-	}
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		info.Local = la.String()
-	}
-	if err := l.Authorizer.AuthorizePlay(r.Context(), key, info); err != nil {
-		return err
-	}
-	if hasIP {
-		g.add(key, addr, now)
-	}
-	return nil
+// Protocol names TS HLS viewers (zlm schema "hls").
+const Protocol = "hls"
+
+// viewers is the viewer table: the server's, shared by every HLS variant,
+// or one of this Live's own.
+func (l *Live) viewers() *Viewers {
+	l.viewersOnce.Do(func() {
+		if l.Viewers == nil {
+			l.Viewers = NewViewers(l.Engine, l.Authorizer, l.Log)
+		}
+	})
+	return l.Viewers
 }
 
-var hlsSessionID atomic.Uint64
+// admit makes the client a counted viewer, answering the request itself
+// when it cannot be one.
+func (l *Live) admit(w http.ResponseWriter, r *http.Request, key engine.Key, v *Viewer, info engine.SessionInfo) (*Viewer, bool) {
+	v, err := l.viewers().Admit(w, r, key, v, info, StreamDir(key))
+	switch {
+	case err == nil:
+		return v, true
+	case errors.Is(err, ErrTooManyViewers), errors.Is(err, engine.ErrTooManyReaders):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	case errors.Is(err, context.Canceled):
+	default:
+		http.NotFound(w, r)
+	}
+	return nil, false
+}
+
+// StreamDir is the URL directory of a stream's HLS files, the scope of
+// its viewer cookies.
+func StreamDir(key engine.Key) string { return "/" + key.App + "/" + key.Stream + "/" }

@@ -30,6 +30,7 @@ type LiveEngine interface {
 	Stream(ctx context.Context, key engine.Key) (engine.StreamInfo, bool, error)
 	AttachSink(ctx context.Context, key engine.Key, name string, newSink func() engine.Sink) error
 	DetachSink(ctx context.Context, key engine.Key, name string) (bool, error)
+	ViewerEngine
 }
 
 // Live keeps one HLS muxer per stream (whatever the number of viewers)
@@ -38,11 +39,19 @@ type Live struct {
 	Engine   LiveEngine
 	Settings func() LiveSettings
 	Log      *slog.Logger
-	// Authorizer, if set, is asked before a client gets a stream's
+	// Authorizer, if set, is asked before a new viewer gets a stream's
 	// playlist or segments (the same publish/play authorisation as every
-	// protocol: built-in rules, then on_play); its answer holds for
-	// GrantTTL after the client's last request.
+	// protocol: built-in rules, then on_play), once per viewer. Used when
+	// Viewers is nil.
 	Authorizer PlayAuthorizer
+	// Viewers, if set, is the viewer table shared with the server's other
+	// HLS variants; nil makes one of this Live's own.
+	Viewers *Viewers
+	// SchemaChanged, if set, is told when a stream's HLS becomes
+	// available (its first segment, regist true) and when it stops: the
+	// "hls" schema of on_stream_changed. It runs on the muxer's
+	// goroutine and must not block.
+	SchemaChanged func(info engine.StreamInfo, regist bool)
 	// CORS sets the CORS headers of a reply; nil allows any origin
 	// without credentials.
 	CORS func(h http.Header, r *http.Request)
@@ -51,8 +60,7 @@ type Live struct {
 	// its cache use it. nil uses r.RemoteAddr.
 	Remote func(r *http.Request) string
 
-	grantsOnce sync.Once
-	grants     *grants
+	viewersOnce sync.Once
 
 	mu     sync.Mutex
 	muxers map[engine.Key]*liveMuxer
@@ -61,19 +69,6 @@ type Live struct {
 // PlayAuthorizer decides whether a player may play a stream.
 type PlayAuthorizer interface {
 	AuthorizePlay(ctx context.Context, key engine.Key, session engine.SessionInfo) error
-}
-
-// GrantTTL is how long an HLS player stays authorised after its last
-// request: longer than any player waits between playlist refreshes.
-const GrantTTL = 60 * time.Second
-
-// maxGrants bounds the authorisation cache (one entry per client address
-// and stream).
-const maxGrants = 1 << 16
-
-func (l *Live) playGrants() *grants {
-	l.grantsOnce.Do(func() { l.grants = newGrants(GrantTTL, maxGrants) })
-	return l.grants
 }
 
 // liveMuxer is one stream's muxer: an engine sink filling a Window.
@@ -86,7 +81,9 @@ type liveMuxer struct {
 	lastAccess atomic.Int64  // unix nanoseconds
 	ready      chan struct{} // closed at the first segment
 	readyOnce  sync.Once
-	done       chan struct{} // closed when the sink ended
+	reader     *engine.Reader    // set by Run
+	announced  engine.StreamInfo // as SchemaChanged was told at the first segment
+	done       chan struct{}     // closed when the sink ended
 }
 
 // NewLive returns a live HLS server.
@@ -131,15 +128,30 @@ func (l *Live) Stop(ctx context.Context, key engine.Key) error {
 	return err
 }
 
+// Serving reports whether key's HLS has a playlist to serve.
+func (l *Live) Serving(key engine.Key) bool {
+	m := l.muxer(key)
+	if m == nil {
+		return false
+	}
+	select {
+	case <-m.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 func (l *Live) muxer(key engine.Key) *liveMuxer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.muxers[key]
 }
 
-// Reap stops on-demand muxers idle for longer than IdleTimeout; call it
-// periodically.
+// Reap ends viewers gone quiet and stops on-demand muxers idle for longer
+// than IdleTimeout; call it periodically.
 func (l *Live) Reap(ctx context.Context) {
+	l.viewers().Reap(time.Now())
 	idle := l.Settings().IdleTimeout
 	var victims []engine.Key
 	l.mu.Lock()
@@ -157,6 +169,7 @@ func (l *Live) Reap(ctx context.Context) {
 
 // Run is the sink: frames in, segments into the window.
 func (m *liveMuxer) Run(r *engine.Reader) {
+	m.reader = r
 	defer close(m.done)
 	defer func() {
 		m.live.mu.Lock()
@@ -164,6 +177,11 @@ func (m *liveMuxer) Run(r *engine.Reader) {
 			delete(m.live.muxers, m.key)
 		}
 		m.live.mu.Unlock()
+		select {
+		case <-m.ready:
+			m.announce(false)
+		default:
+		}
 	}()
 	log := m.live.Log.With("stream", m.key.String())
 	seg, err := NewStreamSegmenter(r.Tracks(), m.segDur, m.add, func(t *media.Track) {
@@ -196,7 +214,29 @@ func (m *liveMuxer) add(s *Segment) {
 		m.live.Log.Warn("live HLS segment dropped", "stream", m.key.String(), "error", err.Error())
 		return
 	}
-	m.readyOnce.Do(func() { close(m.ready) })
+	m.readyOnce.Do(func() {
+		close(m.ready)
+		m.announce(true)
+	})
+}
+
+// announce tells SchemaChanged that the stream's HLS starts or stops.
+// The stop names the stream as the start did (its params), for the
+// stream may be gone by then.
+func (m *liveMuxer) announce(regist bool) {
+	if m.live.SchemaChanged == nil {
+		return
+	}
+	if regist {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		info, err := m.reader.Info(ctx)
+		if err != nil {
+			info = engine.StreamInfo{Key: m.key}
+		}
+		m.announced = info
+	}
+	m.live.SchemaChanged(m.announced, regist)
 }
 
 func (m *liveMuxer) touch() { m.lastAccess.Store(time.Now().UnixNano()) }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -63,7 +64,8 @@ type Client struct {
 	metrics  Metrics
 	index    atomic.Uint64
 
-	queue     chan job
+	queues    []chan job // one per worker; a stream's events share one
+	next      atomic.Uint64
 	ctx       context.Context // cancelled when Close gives up waiting
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -79,11 +81,31 @@ type job struct {
 	done func(reply map[string]any, err error)
 }
 
-// Queue size and workers for notifications.
+// Queue size (in all) and workers for notifications.
 const (
 	queueSize = 1024
 	workers   = 4
 )
+
+// queueFor picks the worker of a notification: the same one for every
+// event of a stream, so that they arrive in the order they happened (a
+// platform told regist=false before regist=true would think a live
+// stream gone), and any for events of no stream.
+func (c *Client) queueFor(body map[string]any) chan job {
+	app, _ := body["app"].(string)
+	stream, _ := body["stream"].(string)
+	if app == "" && stream == "" {
+		return c.queues[c.next.Add(1)%uint64(len(c.queues))]
+	}
+	vhost, _ := body["vhost"].(string)
+	h := fnv.New32a()
+	h.Write([]byte(vhost))
+	h.Write([]byte{0})
+	h.Write([]byte(app))
+	h.Write([]byte{0})
+	h.Write([]byte(stream))
+	return c.queues[h.Sum32()%uint32(len(c.queues))]
+}
 
 // NewClient returns a client reading its settings from settings.
 func NewClient(settings func() Settings, log *slog.Logger, metrics Metrics) *Client {
@@ -94,12 +116,15 @@ func NewClient(settings func() Settings, log *slog.Logger, metrics Metrics) *Cli
 		settings: settings,
 		log:      log,
 		metrics:  metrics,
-		queue:    make(chan job, queueSize),
+		queues:   make([]chan job, workers),
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			MaxIdleConnsPerHost: 8,
 			IdleConnTimeout:     30 * time.Second,
 		}},
+	}
+	for i := range c.queues {
+		c.queues[i] = make(chan job, queueSize/workers)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
@@ -109,9 +134,9 @@ func NewClient(settings func() Settings, log *slog.Logger, metrics Metrics) *Cli
 // queue. Call and Configured work without it.
 func (c *Client) Start() {
 	c.startOnce.Do(func() {
-		for i := 0; i < workers; i++ {
+		for _, q := range c.queues {
 			c.wg.Add(1)
-			go c.work()
+			go c.work(q)
 		}
 	})
 }
@@ -271,7 +296,7 @@ func (c *Client) NotifyFunc(name string, body map[string]any, done func(reply ma
 		return
 	}
 	select {
-	case c.queue <- job{name: name, body: body, done: done}:
+	case c.queueFor(body) <- job{name: name, body: body, done: done}:
 	default:
 		if n := c.dropped.Add(1); n == 1 || n%100 == 0 {
 			c.log.Warn("hook queue full, events dropped", "hook", name, "dropped_total", n)
@@ -282,9 +307,9 @@ func (c *Client) NotifyFunc(name string, body map[string]any, done func(reply ma
 	}
 }
 
-func (c *Client) work() {
+func (c *Client) work(queue chan job) {
 	defer c.wg.Done()
-	for j := range c.queue {
+	for j := range queue {
 		reply, err := c.Call(c.ctx, j.name, j.body)
 		if c.ctx.Err() != nil {
 			// Close gave up: the rest of the queue is abandoned quietly.
@@ -311,7 +336,9 @@ func (c *Client) Close(ctx context.Context) {
 	c.closeMu.Lock()
 	if !c.closed {
 		c.closed = true
-		close(c.queue)
+		for _, q := range c.queues {
+			close(q)
+		}
 	}
 	c.closeMu.Unlock()
 	done := make(chan struct{})

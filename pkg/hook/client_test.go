@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -670,5 +671,33 @@ func TestMetricsResults(t *testing.T) {
 	}
 	if c.Dropped() != 3 {
 		t.Errorf("Dropped() = %d, want 3", c.Dropped())
+	}
+}
+
+// TestNotifyOrderPerStream: the events of one stream reach the hook
+// server in the order they happened, whatever the number of workers.
+func TestNotifyOrderPerStream(t *testing.T) {
+	srv := newHookServer(t, nil)
+	box := &settingsBox{}
+	box.set(fastSettings(map[string]string{testHook: srv.url(testHook)}))
+	c := newTestClient(t, box, nil)
+	const streams, events = 8, 50
+	for i := 0; i < events; i++ {
+		for s := 0; s < streams; s++ {
+			c.Notify(testHook, map[string]any{"vhost": "v", "app": "live", "stream": fmt.Sprint("s", s), "i": i})
+		}
+	}
+	srv.wait(t, testHook, streams*events)
+	last := map[string]float64{}
+	for _, r := range srv.requests(testHook) {
+		stream := r.str("stream")
+		var i float64
+		if err := json.Unmarshal(r.Fields["i"], &i); err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := last[stream]; ok && i != prev+1 {
+			t.Fatalf("stream %s: event %v after %v", stream, i, prev)
+		}
+		last[stream] = i
 	}
 }

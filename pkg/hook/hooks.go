@@ -57,6 +57,9 @@ type Hooks struct {
 	// reply, "" when it named none, the hook failed or is not configured.
 	// It runs in a hook worker or the stream's owner: no blocking.
 	Pull func(key engine.Key, url string)
+	// Schemas tells which schemas a stream is served in; nil: rtmp only.
+	// The HLS variants are announced by their muxers (SchemaChanged).
+	Schemas zlm.SchemaSet
 }
 
 // NewHooks wires hooks to client; closer closes streams nobody watches
@@ -136,6 +139,9 @@ func publishOptions(reply map[string]any, log *slog.Logger) engine.PublishOption
 
 // AuthorizePlay asks on_play.
 func (h *Hooks) AuthorizePlay(ctx context.Context, key engine.Key, s engine.SessionInfo) error {
+	if rtspAuthenticated(ctx) {
+		return nil // on_rtsp_auth stood in for on_play (see WithRTSPAuthenticated)
+	}
 	_, err := h.client.Call(ctx, OnPlay, sessionFields(key, s, zlm.ReaderSchema(s.Protocol)))
 	if errors.Is(err, ErrNotConfigured) {
 		return nil
@@ -147,30 +153,62 @@ func (h *Hooks) AuthorizePlay(ctx context.Context, key engine.Key, s engine.Sess
 	return nil
 }
 
-// StreamReady sends on_stream_changed with regist=true, one per schema.
+// StreamReady sends on_stream_changed with regist=true, one per schema
+// served from the first frame.
 func (h *Hooks) StreamReady(info engine.StreamInfo) {
 	now := time.Now()
 	speed := h.speed.Speed(info, now)
-	for _, schema := range zlm.Schemas {
+	for _, schema := range h.schemas(info) {
+		if zlm.IsSegmented(schema) {
+			continue
+		}
 		body := zlm.MediaSource(info, schema, speed, now)
 		body["regist"] = true
 		h.client.Notify(OnStreamChanged, body)
 	}
 }
 
-// StreamEnded sends on_stream_changed with regist=false.
+// StreamEnded sends on_stream_changed with regist=false, one per schema
+// served from the first frame.
 func (h *Hooks) StreamEnded(info engine.StreamInfo) {
 	h.speed.Drop(info.Key)
+	for _, schema := range h.schemas(info) {
+		if !zlm.IsSegmented(schema) {
+			h.notifyUnregistered(info, schema)
+		}
+	}
+}
+
+// SchemaChanged sends on_stream_changed for one schema that starts or
+// stops later than its stream: an HLS variant, at its first segment and
+// when its muxer stops.
+func (h *Hooks) SchemaChanged(info engine.StreamInfo, schema string, regist bool) {
+	if !regist {
+		h.notifyUnregistered(info, schema)
+		return
+	}
+	now := time.Now()
+	body := zlm.MediaSource(info, schema, h.speed.Speed(info, now), now)
+	body["regist"] = true
+	h.client.Notify(OnStreamChanged, body)
+}
+
+func (h *Hooks) notifyUnregistered(info engine.StreamInfo, schema string) {
 	params := ""
 	if info.Publisher != nil {
 		params = info.Publisher.Params
 	}
-	for _, schema := range zlm.Schemas {
-		body := zlm.Tuple(info.Key, params)
-		body["schema"] = schema
-		body["regist"] = false
-		h.client.Notify(OnStreamChanged, body)
+	body := zlm.Tuple(info.Key, params)
+	body["schema"] = schema
+	body["regist"] = false
+	h.client.Notify(OnStreamChanged, body)
+}
+
+func (h *Hooks) schemas(info engine.StreamInfo) []string {
+	if h.Schemas == nil {
+		return zlm.RTMPOnly(info)
 	}
+	return h.Schemas(info)
 }
 
 // StreamNoReaders asks on_stream_none_reader and closes the stream when

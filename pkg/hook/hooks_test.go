@@ -409,6 +409,13 @@ func TestOnPlayProtocols(t *testing.T) {
 		{"rtmp", "rtmp", "rtmp"},
 		{"http-flv", "rtmp", "http"},
 		{"ws-flv", "rtmp", "ws"},
+		{"rtsp", "rtsp", "rtsp"},
+		{"http-ts", "ts", "http"},
+		{"ws-ts", "ts", "ws"},
+		{"http-fmp4", "fmp4", "http"},
+		{"ws-fmp4", "fmp4", "ws"},
+		{"hls", "hls", "http"},
+		{"hls-fmp4", "hls.fmp4", "http"},
 	} {
 		s := testPlayer
 		s.Protocol = tt.protocol
@@ -771,8 +778,21 @@ func TestOnPublishConcurrent(t *testing.T) {
 			errsA <- err
 		}()
 	}
-	for i := 0; i < 2*workers; i++ {
-		e.hooks.StreamReady(testStream(time.Now()))
+	// Events of one stream share a worker: streams enough to reach
+	// every worker, twice.
+	hit := map[chan job]int{}
+	for i := 0; len(hit) < workers || func() bool {
+		for _, n := range hit {
+			if n < 2 {
+				return true
+			}
+		}
+		return false
+	}(); i++ {
+		info := testStream(time.Now())
+		info.Key = engine.NewKey(info.Key.Vhost, info.Key.App, fmt.Sprint("C", i))
+		hit[e.client.queueFor(map[string]any{"vhost": info.Key.Vhost, "app": info.Key.App, "stream": info.Key.Stream})]++
+		e.hooks.StreamReady(info)
 	}
 	e.srv.wait(t, OnPublish, hung)
 	e.srv.wait(t, OnStreamChanged, workers)

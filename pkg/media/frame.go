@@ -14,7 +14,8 @@ const (
 	EncodingFLV  Encoding = iota // FLV tag: header, body, previous-tag-size
 	EncodingRTMP                 // RTMP chunks of the FLV tag body
 	EncodingTS                   // MPEG-TS packets
-	encodingSpare
+	EncodingRTP                  // RTP packets of RTSP (payloads and markers, no headers)
+	EncodingFMP4                 // fMP4 fragment (moof+mdat) of HTTP-fMP4, with a muxer tag
 	numEncodings
 )
 

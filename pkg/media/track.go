@@ -133,6 +133,15 @@ func NewG711Track(codec Codec, sampleRate, channels int) (*Track, error) {
 	return &Track{Codec: codec, SampleRate: sampleRate, Channels: channels}, nil
 }
 
+// NewOpusTrack builds an Opus track. Opus is always timed at 48 kHz,
+// whatever rate the encoder ran at (RFC 7587); channels is 1 or 2.
+func NewOpusTrack(channels int) (*Track, error) {
+	if channels != 1 && channels != 2 {
+		return nil, fmt.Errorf("opus: invalid channel count %d", channels)
+	}
+	return &Track{Codec: CodecOpus, SampleRate: 48000, Channels: channels}, nil
+}
+
 func clone(b []byte) []byte {
 	if b == nil {
 		return nil

@@ -63,7 +63,7 @@ type sources struct {
 	kicks chan struct{}
 }
 
-func (f *sources) open(url string, _ time.Duration) (Source, error) {
+func (f *sources) open(url string, _ OpenOptions) (Source, error) {
 	if url == "unsupported://x" {
 		return nil, source.ErrUnsupported
 	}

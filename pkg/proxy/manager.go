@@ -161,7 +161,7 @@ func (m *Manager) AddPull(ctx context.Context, spec PullSpec, force bool) (strin
 	}
 	// What can be checked without reading (a scheme mediakit pulls, a
 	// file that exists) is refused before anything is stored.
-	if _, err := m.open(spec.URL, spec.Timeout); err != nil {
+	if _, err := m.open(spec.URL, spec.openOptions()); err != nil {
 		return "", err
 	}
 	if info, live, err := m.engine.Stream(ctx, key); err == nil && live && info.Publisher != nil && info.Publisher.Protocol != "pull" {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 	"github.com/mediakit/mediakit/pkg/source"
 )
 
@@ -19,12 +21,35 @@ type Source interface {
 	String() string
 }
 
-// OpenSource opens the source of a URL with the proxy's timeout.
-type OpenSource func(url string, timeout time.Duration) (Source, error)
+// OpenOptions are what a proxy opens its source with.
+type OpenOptions struct {
+	// Timeout bounds connecting and ends a source that sends no media for
+	// this long (timeout_sec); 0 selects the source's default.
+	Timeout time.Duration
+	// RTPType is ZLMediaKit's rtp_type: how an rtsp:// source receives
+	// RTP, 0 TCP, 1 UDP, 2 multicast. Other sources ignore it.
+	RTPType int
+}
+
+// OpenSource opens the source of a URL with the proxy's options.
+type OpenSource func(url string, opts OpenOptions) (Source, error)
 
 // DefaultOpenSource opens URLs with pkg/source.
-func DefaultOpenSource(url string, timeout time.Duration) (Source, error) {
-	return source.Open(url, source.Options{ReadTimeout: timeout, StartTimeout: timeout})
+func DefaultOpenSource(url string, opts OpenOptions) (Source, error) {
+	so := source.Options{ReadTimeout: opts.Timeout, StartTimeout: opts.Timeout}
+	if scheme, _, ok := strings.Cut(url, "://"); ok && (strings.EqualFold(scheme, "rtsp") || strings.EqualFold(scheme, "rtsps")) {
+		tr, err := rtsp.TransportFromRTPType(opts.RTPType)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", redact(url), err)
+		}
+		so.RTSPTransport = string(tr)
+	}
+	return source.Open(url, so)
+}
+
+// openOptions are the options the spec's source is opened with.
+func (s PullSpec) openOptions() OpenOptions {
+	return OpenOptions{Timeout: s.Timeout, RTPType: s.RTPType}
 }
 
 // pull is one pull proxy: its supervisor goroutine runs attempts until
@@ -66,7 +91,7 @@ func (p *pull) attempt(ctx context.Context, url string, live func()) (played boo
 	if info, isLive, err := p.m.engine.Stream(ctx, p.key); err == nil && isLive && info.Publisher != nil && info.Publisher.ID != p.sessionID() {
 		return false, fmt.Errorf("%s: %w", p.key, engine.ErrAlreadyPublishing)
 	}
-	src, err := p.m.open(url, p.spec.Timeout)
+	src, err := p.m.open(url, p.spec.openOptions())
 	if err != nil {
 		return false, err
 	}

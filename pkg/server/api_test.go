@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/config"
+	"github.com/mediakit/mediakit/pkg/zlm"
 )
 
 // apiCall calls /index/api/NAME with form parameters and decodes the
@@ -74,6 +76,41 @@ func newHookServer(t *testing.T, reply func(name string, body map[string]any) ma
 
 func (h *hookServer) url(name string) string { return h.URL + "/index/hook/" + name }
 
+// servedSchemas are the schemas of a stream in a test server, in the
+// order of their on_stream_changed events.
+var servedSchemas = []string{"rtmp", "rtsp", "ts", "fmp4", "hls"}
+
+// waitSchemaEvents returns the next on_stream_changed bodies, one per
+// schema of want, checking they come in that order. With anyHLS, an HLS
+// variant may come anywhere: at a stream's end its muxer's stop and the
+// stream's end are told from different goroutines.
+func waitSchemaEvents(t *testing.T, h *hookServer, want []string, anyHLS bool) []map[string]any {
+	t.Helper()
+	var got []map[string]any
+	var schemas []string
+	for range want {
+		b := h.wait(t, "on_stream_changed", 20*time.Second)
+		got = append(got, b)
+		schemas = append(schemas, fmt.Sprint(b["schema"]))
+	}
+	order := func(list []string) []string {
+		if !anyHLS {
+			return list
+		}
+		out := slices.DeleteFunc(slices.Clone(list), zlm.IsSegmented)
+		for _, s := range list {
+			if zlm.IsSegmented(s) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	if !slices.Equal(order(schemas), order(want)) {
+		t.Fatalf("on_stream_changed schemas %v, want %v", schemas, want)
+	}
+	return got
+}
+
 // wait returns the body of the next call of hook name.
 func (h *hookServer) wait(t *testing.T, name string, timeout time.Duration) map[string]any {
 	t.Helper()
@@ -132,12 +169,27 @@ func TestZLMScriptWorkflow(t *testing.T) {
 		defer close(playDone)
 		player.play(context.Background(), ts.httpURL+"/live/cam.live.flv")
 	}()
-	time.Sleep(500 * time.Millisecond)
-
-	list := ts.apiCall(t, "getMediaList", url.Values{"app": {"live"}})
-	data, _ := list["data"].([]any)
+	// One item per schema the stream is served in; the FLV player
+	// counts in rtmp's, as ZLMediaKit counts it.
+	var list map[string]any
+	var data []any
+	waitFor(t, 10*time.Second, "the FLV player counted", func() bool {
+		list = ts.apiCall(t, "getMediaList", url.Values{"app": {"live"}, "schema": {"rtmp"}})
+		data, _ = list["data"].([]any)
+		return len(data) == 1 && data[0].(map[string]any)["readerCount"] == 1.0
+	})
 	if code(list) != 0 || len(data) != 1 {
 		t.Fatalf("getMediaList: %v", list)
+	}
+	all, _ := ts.apiCall(t, "getMediaList", url.Values{"app": {"live"}})["data"].([]any)
+	var schemas []string
+	for _, it := range all {
+		schemas = append(schemas, it.(map[string]any)["schema"].(string))
+	}
+	if want := servedSchemas[:4]; !slices.Equal(schemas, want) { // hls comes with its first segment
+		if !slices.Equal(schemas, servedSchemas) {
+			t.Errorf("getMediaList schemas %v, want %v or %v", schemas, want, servedSchemas)
+		}
 	}
 	item := data[0].(map[string]any)
 	for k, want := range map[string]any{"app": "live", "stream": "cam", "vhost": "__defaultVhost__", "schema": "rtmp",
@@ -226,9 +278,20 @@ func TestHooksEndToEnd(t *testing.T) {
 	if _, ok := body["hook_index"].(float64); !ok {
 		t.Errorf("on_publish without hook_index: %v", body)
 	}
-	changed := h.wait(t, "on_stream_changed", 10*time.Second)
-	if changed["regist"] != true || changed["stream"] != "hooked" || len(changed["tracks"].([]any)) != 2 {
-		t.Errorf("on_stream_changed regist: %v", changed)
+	// One source per schema, in ZLMediaKit's order: those served from
+	// the first frame, then HLS at its first segment.
+	for _, changed := range waitSchemaEvents(t, h, servedSchemas, false) {
+		if changed["regist"] != true || changed["stream"] != "hooked" || len(changed["tracks"].([]any)) != 2 ||
+			changed["originTypeStr"] != "rtmp_push" || changed["params"] != "sign=42" || changed["mediaServerId"] != "node-7" {
+			t.Errorf("on_stream_changed regist: %v", changed)
+		}
+		for _, k := range []string{"vhost", "app", "stream", "params", "createStamp", "aliveSecond", "bytesSpeed", "totalBytes",
+			"readerCount", "totalReaderCount", "originType", "originTypeStr", "originUrl", "isRecordingMP4", "isRecordingHLS",
+			"originSock", "tracks", "regist", "mediaServerId", "hook_index"} {
+			if _, ok := changed[k]; !ok {
+				t.Errorf("on_stream_changed regist %s lacks %s", changed["schema"], k)
+			}
+		}
 	}
 	// nobody watches: none_reader after 1 s, the hook says keep it
 	h.wait(t, "on_stream_none_reader", 10*time.Second)
@@ -255,9 +318,10 @@ func TestHooksEndToEnd(t *testing.T) {
 	if err := pub.Wait(10 * time.Second); err == nil {
 		t.Error("publisher exited cleanly; want its stream closed by on_stream_none_reader")
 	}
-	gone := h.wait(t, "on_stream_changed", 10*time.Second)
-	if gone["regist"] != false || gone["stream"] != "hooked" {
-		t.Errorf("on_stream_changed unregist: %v", gone)
+	for _, gone := range waitSchemaEvents(t, h, servedSchemas, true) {
+		if gone["regist"] != false || gone["stream"] != "hooked" || gone["params"] != "sign=42" {
+			t.Errorf("on_stream_changed unregist: %v", gone)
+		}
 	}
 	pubFlow := h.wait(t, "on_flow_report", 5*time.Second)
 	if pubFlow["player"] != false {
@@ -352,7 +416,7 @@ func TestHungHookDoesNotStallOtherStreams(t *testing.T) {
 		t.Fatalf("player of the free stream: %v %+v", err, p)
 	}
 	start := time.Now()
-	r := ts.apiCall(t, "getMediaList", nil)
+	r := ts.apiCall(t, "getMediaList", url.Values{"schema": {"rtmp"}})
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("getMediaList took %v while a hook hangs", d)
 	}
@@ -419,8 +483,9 @@ func TestWVPConnect(t *testing.T) {
 	_, httpPort := splitHostPort(ts.HTTPAddr())
 	_, rtmpPort := splitHostPort(ts.RTMPAddr())
 	_, rtpPort := splitHostPort(ts.RTPAddr())
+	_, rtspPort := splitHostPort(ts.RTSPAddr())
 	for k, want := range map[string]string{"general.mediaServerId": "mediakit", "hook.alive_interval": "10",
-		"http.port": httpPort, "rtmp.port": rtmpPort, "rtsp.port": "0", "rtmp.sslport": "0", "rtsp.sslport": "0",
+		"http.port": httpPort, "rtmp.port": rtmpPort, "rtsp.port": rtspPort, "rtmp.sslport": "0", "rtsp.sslport": "0",
 		"http.sslport": "0", "rtp_proxy.port": rtpPort, "hook.enable": "0", "api.secret": SecretMask} {
 		if data[k] != want {
 			t.Errorf("getServerConfig %s = %v, want %q", k, data[k], want)

@@ -30,7 +30,7 @@ func (s *Server) newProxies() *proxy.Manager {
 // openProxySource opens a proxy's source. A local file is confined like a
 // recording path (the data dir or record.allow_paths): through the API a
 // proxy must not read any file the server can.
-func (s *Server) openProxySource(raw string, timeout time.Duration) (proxy.Source, error) {
+func (s *Server) openProxySource(raw string, opts proxy.OpenOptions) (proxy.Source, error) {
 	if path, local := localPath(raw); local {
 		confined, err := s.confinePath(path)
 		if err != nil {
@@ -38,7 +38,7 @@ func (s *Server) openProxySource(raw string, timeout time.Duration) (proxy.Sourc
 		}
 		raw = confined
 	}
-	return proxy.DefaultOpenSource(raw, timeout)
+	return proxy.DefaultOpenSource(raw, opts)
 }
 
 // localPath returns the file a source URL names, if it names one: a

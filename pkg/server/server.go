@@ -23,7 +23,9 @@ import (
 	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/httpflv"
+	"github.com/mediakit/mediakit/pkg/httpfmp4"
 	"github.com/mediakit/mediakit/pkg/httpts"
+	"github.com/mediakit/mediakit/pkg/llhls"
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/netlimit"
 	"github.com/mediakit/mediakit/pkg/proxy"
@@ -31,6 +33,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/rtmp"
 	"github.com/mediakit/mediakit/pkg/rtpsend"
 	"github.com/mediakit/mediakit/pkg/rtpserver"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 	"github.com/mediakit/mediakit/pkg/session"
 	"github.com/mediakit/mediakit/pkg/store"
 )
@@ -78,13 +81,17 @@ type Server struct {
 	store      *store.Store
 	ownStore   bool
 	rtmp       *rtmp.Server
+	rtsp       *rtsp.Server
 	flv        *httpflv.Handler
 	ts         *httpts.Handler
+	fmp4       *httpfmp4.Handler
 	api        *api.Server
 	hookc      *hook.Client
 	hooks      *hook.Hooks
 	records    *record.Manager
 	hls        *hls.Live
+	llhls      *llhls.Server
+	viewers    *hls.Viewers // HLS viewers of every variant
 	http       *http.Server
 	hlsHandler http.Handler
 	metrics    *metrics.Registry
@@ -149,9 +156,14 @@ func New(cfg *config.Config, opts Options) *Server {
 	// proxies' lock, held across a store write.
 	s.hooks.Pull = func(key engine.Key, url string) { go s.pullOnDemand(key, url) }
 	s.Engine.SetObserver(observers{Observer: s.hooks, proxies: s.proxies})
-	s.Engine.SetSinkPolicy(s.sinkPolicy)
+	s.viewers = hls.NewViewers(s.Engine, authz, log)
+	s.viewers.Timeout = func() time.Duration { return s.Config().HLS.ViewerTimeout }
+	s.llhls = s.newLLHLS(authz)
+	s.Engine.SetSinkPolicy(s.withLLHLSSinks(s.sinkPolicy))
 	s.Engine.SetAuthorizer(authz)
-	s.hls.Authorizer = authz
+	s.hooks.Schemas = s.servedSchemas
+	s.hls.Viewers = s.viewers
+	s.hls.SchemaChanged = s.hlsSchemaChanged
 	s.hls.CORS = s.mediaCORS
 	s.hls.Remote = s.clientRemote
 
@@ -165,6 +177,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.rtmp.HandshakeTimeout = cfg.RTMP.Handshake
 	s.rtmp.IdleTimeout = cfg.RTMP.KeepAlive
 	s.rtmp.WriteTimeout = cfg.General.WriteTimeout
+	s.rtsp = s.newRTSP(cfg)
 	s.flv = httpflv.NewHandler(s.Engine, log)
 	s.flv.Registry = s.Sessions
 	s.flv.WriteTimeout = cfg.General.WriteTimeout
@@ -176,6 +189,12 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.ts.CORS = s.mediaCORS
 	s.ts.Remote = s.clientRemote
 	s.metrics.Gauge("ts_sessions", "Open HTTP-TS and WebSocket-TS sessions.", func() float64 { return float64(s.ts.Sessions()) })
+	s.fmp4 = httpfmp4.NewHandler(s.Engine, log)
+	s.fmp4.Registry = s.Sessions
+	s.fmp4.WriteTimeout = cfg.General.WriteTimeout
+	s.fmp4.CORS = s.mediaCORS
+	s.fmp4.Remote = s.clientRemote
+	s.metrics.Gauge("fmp4_sessions", "Open HTTP-fMP4 and WebSocket-fMP4 sessions.", func() float64 { return float64(s.fmp4.Sessions()) })
 	s.metrics.Gauge("rtmp_sessions", "Open RTMP connections.", func() float64 { return float64(s.rtmp.Sessions()) })
 	s.metrics.Gauge("flv_sessions", "Open HTTP-FLV and WebSocket-FLV sessions.", func() float64 { return float64(s.flv.Sessions()) })
 	s.metrics.Gauge("hook_events_dropped", "Hook notifications dropped because the hook queue was full.",
@@ -194,6 +213,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		Config:    s,
 		Version:   api.VersionInfo{BranchName: "mediakit", BuildTime: buildTime(), CommitHash: opts.Version},
 		Statistic: s.statistic,
+		Schemas:   s.servedSchemas,
 	})
 	s.api.RegisterRecord(s.records, func() string { return s.recordSettings().MP4Root }, s.confinePath)
 	s.api.RegisterRTP(s.rtp)
@@ -242,10 +262,14 @@ func (s *Server) hookSettings() hook.Settings {
 // route sends stream URLs to their protocol handler.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
+	case llhls.IsPath(p): // before HLS's ".ts" and HTTP-fMP4's ".mp4"
+		s.llhls.ServeHTTP(w, r)
 	case strings.HasSuffix(p, ".flv"):
 		s.flv.ServeHTTP(w, r)
 	case strings.HasSuffix(p, httpts.Suffix): // before HLS's ".ts" segments
 		s.ts.ServeHTTP(w, r)
+	case strings.HasSuffix(p, httpfmp4.Suffix):
+		s.fmp4.ServeHTTP(w, r)
 	case strings.HasSuffix(p, hls.PlaylistSuffix), strings.HasSuffix(p, ".ts"):
 		s.hlsHandler.ServeHTTP(w, r)
 	default:
@@ -284,6 +308,15 @@ func (s *Server) Start() error {
 		}
 		s.httpLn = s.limiter.Listen(ln, "http")
 	}
+	if err := s.listenRTSP(cfg); err != nil {
+		for _, ln := range []net.Listener{s.rtmpLn, s.httpLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		s.closeStore()
+		return err
+	}
 	if cfg.RTPProxy.Addr != "" {
 		if err := s.openSharedRTP(cfg.RTPProxy.Addr); err != nil {
 			for _, ln := range []net.Listener{s.rtmpLn, s.httpLn} {
@@ -291,6 +324,7 @@ func (s *Server) Start() error {
 					ln.Close()
 				}
 			}
+			s.rtsp.Close()
 			s.closeStore()
 			return err
 		}
@@ -314,6 +348,7 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
+	s.startRTSP()
 	if s.httpLn != nil {
 		s.wg.Add(1)
 		go func() {
@@ -337,7 +372,8 @@ func (s *Server) Start() error {
 	}()
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
-		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtp", s.RTPAddr(), "data_dir", cfg.General.DataDir)
+		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtsp", s.RTSPAddr(), "rtsps", s.RTSPSAddr(), "rtp", s.RTPAddr(),
+		"data_dir", cfg.General.DataDir)
 	return nil
 }
 
@@ -355,6 +391,9 @@ func (s *Server) RTMPAddr() string {
 	}
 	return s.rtmpLn.Addr().String()
 }
+
+// RTSPAddr is the bound RTSP address, or "" when off.
+func (s *Server) RTSPAddr() string { return s.rtsp.Addr() }
 
 // HTTPAddr is the bound HTTP address, or "" when off.
 func (s *Server) HTTPAddr() string {
@@ -391,11 +430,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.rtpSend.Close() // RTP senders stop (on_send_rtp_stopped queued) before their streams end
 	// RTP servers first: their publishers leave, their ports close.
 	s.rtp.CloseAll()
+	s.llhls.Close()  // requests waiting for a stream end
 	s.Engine.Close() // sinks finish their files before it returns
 	s.flv.Close()
 	s.ts.Close()
+	s.fmp4.Close()
 	httpErr := s.http.Shutdown(ctx)
 	s.rtmp.Close()
+	s.rtsp.Close() // after the engine: players got their end of stream
 	s.wg.Wait()
 	s.hookc.Close(ctx)
 	s.closeStore()

@@ -66,6 +66,9 @@ func startServerCfg(t *testing.T, mutate func(*config.Config), saved map[string]
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.RTPProxy.Addr = "127.0.0.1:0"
+	cfg.RTSP.Addr = "127.0.0.1:0"
+	cfg.RTSP.RTPAddr, cfg.RTSP.RTCPAddr = "127.0.0.1:0", "127.0.0.1:0" // a free even/odd pair
+	cfg.RTSP.TLSAddr = "127.0.0.1:0"
 	cfg.General.DataDir = t.TempDir()
 	cfg.Protocol.ContinuePush = time.Second
 	cfg.General.MaxStreamWait = 15 * time.Second

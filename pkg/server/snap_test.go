@@ -26,6 +26,7 @@ func startSnapServer(t *testing.T) *testServer {
 	cfg.RTMP.Addr = "127.0.0.1:0"
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.RTPProxy.Addr = "127.0.0.1:0"
+	cfg.RTSP.Addr = "" // not needed here; its default ports may be taken
 	cfg.General.DataDir = t.TempDir()
 	cfg.Protocol.ContinuePush = time.Second
 	cfg.General.MaxStreamWait = 15 * time.Second

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/api"
 	"github.com/mediakit/mediakit/pkg/config"
+	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/zlm"
 )
 
@@ -46,7 +47,9 @@ func (s *Server) ServerConfig() map[string]string {
 	out["rtmp.port"] = port(rtmpAddr)
 	out["http.port"] = port(httpAddr)
 	out["rtp_proxy.port"] = port(s.RTPAddr())
-	for _, off := range []string{"rtmp.sslport", "http.sslport", "rtsp.port", "rtsp.sslport",
+	out["rtsp.port"] = port(s.RTSPAddr())
+	out["rtsp.sslport"] = port(s.RTSPSAddr())
+	for _, off := range []string{"rtmp.sslport", "http.sslport",
 		"rtc.port", "srt.port", "shell.port"} {
 		out[off] = "0"
 	}
@@ -158,11 +161,16 @@ func (s *Server) statistic() map[string]any {
 	if s.httpLn != nil {
 		listeners++
 	}
+	for _, a := range []string{s.RTSPAddr(), s.RTSPSAddr()} {
+		if a != "" {
+			listeners++
+		}
+	}
 	sessions := s.Sessions.Len()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	return map[string]any{
-		"MediaSource":           streams * int64(len(zlm.Schemas)),
+		"MediaSource":           streams * int64(len(s.servedSchemas(engine.StreamInfo{}))),
 		"MultiMediaSourceMuxer": streams,
 		"TcpServer":             listeners,
 		"TcpSession":            sessions,

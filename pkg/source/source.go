@@ -1,6 +1,7 @@
 // Package source pulls a stream from a URL or a file into an
 // flv.FrameSink (an engine publisher, a recorder): rtmp:// through
-// mediakit's RTMP client, HTTP-FLV, HTTP-TS and HLS over http(s)://, and
+// mediakit's RTMP client, rtsp:// and rtsps:// through its RTSP client,
+// HTTP-FLV, HTTP-TS and HLS over http(s)://, and
 // local FLV, MPEG-TS and MP4 files, as fast as they read or paced in real
 // time, once or looped. `mediakit record`, `mediakit relay` and the
 // server's pull proxies share it.
@@ -81,6 +82,10 @@ type Options struct {
 	// Log gets warnings (a track dropped for its codec, HLS segments
 	// lost), each kind once per Run. Nil discards them.
 	Log *slog.Logger
+	// RTSPTransport is how rtsp:// and rtsps:// sources receive RTP:
+	// "tcp" (interleaved in the RTSP connection; "" selects it), "udp"
+	// or "multicast". Other inputs ignore it.
+	RTSPTransport string
 }
 
 func (o Options) withDefaults() Options {
@@ -100,7 +105,7 @@ func (o Options) withDefaults() Options {
 }
 
 // Supported describes the inputs Open accepts, for messages and help.
-const Supported = "rtmp://host[:port]/app/stream; http(s):// URLs whose path ends in .flv (HTTP-FLV), " +
+const Supported = "rtmp://host[:port]/app/stream; rtsp(s)://[user:pass@]host[:port]/path; http(s):// URLs whose path ends in .flv (HTTP-FLV), " +
 	".ts (HTTP-TS) or .m3u8 (HLS); local .flv, .ts, .mp4, .m4v or .mov files"
 
 // Errors wrapped by Open and Run.
@@ -113,7 +118,7 @@ var (
 )
 
 // Open returns the source of rawURL, chosen by scheme and extension:
-// rtmp:// URLs; http:// and https:// URLs whose path ends in .flv
+// rtmp:// URLs; rtsp:// and rtsps:// URLs; http:// and https:// URLs whose path ends in .flv
 // (HTTP-FLV), .ts (HTTP-TS) or .m3u8 (HLS); local paths (or file://
 // URLs) ending in .flv, .ts, .mp4, .m4v or .mov. It checks what can be
 // checked without reading (the URL parses, the file exists); the source
@@ -128,7 +133,9 @@ func Open(rawURL string, opts Options) (Source, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("source: invalid URL %q: %w", rawURL, err)
+		// not rawURL, nor err's text, which repeats it: it may hold a
+		// password
+		return nil, fmt.Errorf("source: invalid URL: %w", unwrapURLError(err))
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "rtmp":
@@ -137,6 +144,8 @@ func Open(rawURL string, opts Options) (Source, error) {
 			return nil, fmt.Errorf("source: %w", err)
 		}
 		return &rtmpSource{url: rawURL, display: cu.Display, opts: opts}, nil
+	case "rtsp", "rtsps":
+		return openRTSP(rawURL, opts)
 	case "http", "https":
 		if u.Host == "" {
 			return nil, fmt.Errorf("source: invalid URL %q: no host", u.Redacted())

@@ -14,23 +14,61 @@ import (
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// Schemas: ZLMediaKit registers one media source per protocol family.
-// mediakit's RTMP, HTTP-FLV and WebSocket-FLV players all read the "rtmp"
-// source, as in ZLMediaKit.
+// Schemas: ZLMediaKit registers one media source per protocol family,
+// and platforms act on them by name (WVP-GB28181-pro waits for the
+// "rtsp" one). mediakit's RTMP, HTTP-FLV and WebSocket-FLV players all
+// read the "rtmp" source, as in ZLMediaKit.
 const (
-	SchemaRTMP = "rtmp"
+	SchemaRTMP    = "rtmp"
+	SchemaRTSP    = "rtsp"
+	SchemaTS      = "ts"
+	SchemaFMP4    = "fmp4"
+	SchemaHLS     = "hls"
+	SchemaHLSFMP4 = "hls.fmp4"
 )
 
-// Schemas mediakit serves today, in getMediaList order.
-var Schemas = []string{SchemaRTMP}
+// AllSchemas are every schema, in the order ZLMediaKit registers a new
+// stream's sources: the four served from the first frame, then the HLS
+// variants once their first segment is written.
+var AllSchemas = []string{SchemaRTMP, SchemaRTSP, SchemaTS, SchemaFMP4, SchemaHLS, SchemaHLSFMP4}
+
+// IsSchema reports whether s names a schema.
+func IsSchema(s string) bool {
+	for _, a := range AllSchemas {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}
+
+// IsSegmented reports whether schema is an HLS variant, registered by its
+// muxer when its first segment exists rather than when the stream is
+// ready.
+func IsSegmented(schema string) bool { return schema == SchemaHLS || schema == SchemaHLSFMP4 }
+
+// SchemaSet returns the schemas a stream is served in now, in
+// AllSchemas order.
+type SchemaSet func(info engine.StreamInfo) []string
+
+// RTMPOnly is the SchemaSet of a server that serves nothing but RTMP.
+func RTMPOnly(engine.StreamInfo) []string { return []string{SchemaRTMP} }
 
 // ReaderSchema is the schema a reader protocol reads from.
 func ReaderSchema(protocol string) string {
 	switch protocol {
 	case "rtmp", "http-flv", "ws-flv":
 		return SchemaRTMP
+	case "rtsp", "rtsps":
+		return SchemaRTSP
 	case "http-ts", "ws-ts":
-		return "ts"
+		return SchemaTS
+	case "http-fmp4", "ws-fmp4":
+		return SchemaFMP4
+	case "hls":
+		return SchemaHLS
+	case "hls-fmp4":
+		return SchemaHLSFMP4
 	}
 	return protocol
 }
@@ -39,9 +77,9 @@ func ReaderSchema(protocol string) string {
 // protocol.
 func HookProtocol(protocol string) string {
 	switch protocol {
-	case "http-flv", "http-ts":
+	case "http-flv", "http-ts", "http-fmp4", "hls", "hls-fmp4":
 		return "http"
-	case "ws-flv", "ws-ts":
+	case "ws-flv", "ws-ts", "ws-fmp4":
 		return "ws"
 	}
 	return protocol
@@ -82,6 +120,8 @@ func Origin(protocol string) OriginType {
 	switch protocol {
 	case "rtmp":
 		return OriginRTMPPush
+	case "rtsp", "rtsps":
+		return OriginRTSPPush
 	case "rtp", "gb28181":
 		return OriginRTPPush
 	case "pull":
@@ -172,13 +212,12 @@ func OriginURL(info engine.StreamInfo) string {
 	scheme := "rtmp"
 	host := info.Key.Vhost
 	if info.Publisher != nil {
-		switch info.Publisher.Protocol {
-		case "rtmp":
+		scheme = info.Publisher.Protocol
+		switch scheme {
+		case "rtmp", "rtsp", "rtsps":
 			if info.Publisher.Local != "" {
 				host = info.Publisher.Local
 			}
-		default:
-			scheme = info.Publisher.Protocol
 		}
 	}
 	u := scheme + "://" + host + "/" + info.Key.App + "/" + info.Key.Stream
@@ -228,9 +267,11 @@ func SessionTypeID(protocol string) string {
 	switch protocol {
 	case "rtmp":
 		return "mediakit::RtmpSession"
-	case "http-flv", "http-ts":
+	case "rtsp", "rtsps":
+		return "mediakit::RtspSession"
+	case "http-flv", "http-ts", "http-fmp4", "hls", "hls-fmp4":
 		return "mediakit::HttpSession"
-	case "ws-flv", "ws-ts":
+	case "ws-flv", "ws-ts", "ws-fmp4":
 		return "mediakit::WebSocketSession"
 	}
 	return "mediakit::" + protocol

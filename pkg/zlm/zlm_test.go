@@ -125,6 +125,10 @@ func TestOriginURL(t *testing.T) {
 			"rtmp://10.0.0.2:1935/live/test"},
 		{"rtmp push without local address", &engine.SessionInfo{Protocol: "rtmp"}, key,
 			"rtmp://__defaultVhost__/live/test"},
+		{"rtsp push", &engine.SessionInfo{Protocol: "rtsp", Local: "10.0.0.2:8554"}, key,
+			"rtsp://10.0.0.2:8554/live/test"},
+		{"rtsps push", &engine.SessionInfo{Protocol: "rtsps", Local: "10.0.0.2:8322", Params: "a=b"}, key,
+			"rtsps://10.0.0.2:8322/live/test?a=b"},
 		{"rtp push", &engine.SessionInfo{Protocol: "rtp", Local: "10.0.0.2:10000"}, engine.NewKey("", "rtp", "0000ABCD"),
 			"rtp://__defaultVhost__/rtp/0000ABCD"},
 		{"no publisher", nil, engine.NewKey("v1", "app", "s/sub"), "rtmp://v1/app/s/sub"},
@@ -141,6 +145,11 @@ func TestSessionTypeID(t *testing.T) {
 		"rtmp":     "mediakit::RtmpSession",
 		"http-flv": "mediakit::HttpSession",
 		"ws-flv":   "mediakit::WebSocketSession",
+		"rtsp":     "mediakit::RtspSession",
+		"rtsps":    "mediakit::RtspSession",
+		"http-ts":  "mediakit::HttpSession",
+		"hls-fmp4": "mediakit::HttpSession",
+		"ws-fmp4":  "mediakit::WebSocketSession",
 		"rtp":      "mediakit::rtp",
 		"":         "mediakit::",
 	} {
@@ -152,7 +161,11 @@ func TestSessionTypeID(t *testing.T) {
 
 func TestReaderSchemaHookProtocol(t *testing.T) {
 	for _, c := range []struct{ proto, schema, hook string }{
-		{"rtmp", "rtmp", "rtmp"}, {"http-flv", "rtmp", "http"}, {"ws-flv", "rtmp", "ws"}, {"hls", "hls", "hls"},
+		{"rtmp", "rtmp", "rtmp"}, {"http-flv", "rtmp", "http"}, {"ws-flv", "rtmp", "ws"},
+		// ZLMediaKit's hook protocol is the URL's scheme: an HLS player's
+		// is http.
+		{"hls", "hls", "http"}, {"hls-fmp4", "hls.fmp4", "http"},
+		{"rtsp", "rtsp", "rtsp"}, {"http-ts", "ts", "http"}, {"ws-fmp4", "fmp4", "ws"},
 	} {
 		if got := ReaderSchema(c.proto); got != c.schema {
 			t.Errorf("ReaderSchema(%q) = %q", c.proto, got)
@@ -165,7 +178,7 @@ func TestReaderSchemaHookProtocol(t *testing.T) {
 
 func TestOrigin(t *testing.T) {
 	for proto, want := range map[string]OriginType{
-		"rtmp": OriginRTMPPush, "rtp": OriginRTPPush, "gb28181": OriginRTPPush, "pull": OriginPull, "webrtc": OriginUnknown,
+		"rtmp": OriginRTMPPush, "rtsp": OriginRTSPPush, "rtsps": OriginRTSPPush, "rtp": OriginRTPPush, "gb28181": OriginRTPPush, "pull": OriginPull, "webrtc": OriginUnknown,
 	} {
 		if got := Origin(proto); got != want {
 			t.Errorf("Origin(%q) = %d", proto, got)

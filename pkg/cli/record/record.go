@@ -22,6 +22,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
 	rec "github.com/mediakit/mediakit/pkg/record"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 	"github.com/mediakit/mediakit/pkg/source"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	Segment  time.Duration
 	JSON     bool
 	Realtime bool
+	// RTSPTransport is how an rtsp:// source receives RTP: tcp, udp or
+	// multicast.
+	RTSPTransport string
 	// Progress forces the progress bar on or off; nil: on when stderr is
 	// a terminal.
 	Progress *bool
@@ -49,14 +53,16 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 		Short: "Record a stream or a file to MP4 and/or HLS",
 		Long: `Record SRC to an MP4 file and/or an HLS directory, without transcoding.
 
-SRC is rtmp://host/app/stream, an HTTP-FLV URL (http(s)://.../stream.flv) or
-a local .flv file. The MP4 file stays playable if the process is killed
+SRC is one of: ` + source.Supported + `.
+--rtsp-transport picks how an rtsp:// or rtsps:// SRC receives RTP: tcp
+(interleaved in the RTSP connection, the default), udp or multicast. The MP4 file stays playable if the process is killed
 (fragmented while recording, made a standard seekable MP4 at the end); the
 HLS directory gets MPEG-TS segments and hls.m3u8, ended with EXT-X-ENDLIST.
 Ctrl-C stops the recording and finishes the files. A one-line summary goes
 to stdout (--json: an object); a progress bar to stderr on a terminal.`,
 		Example: `  mediakit record rtmp://127.0.0.1/live/cam --mp4 cam.mp4 --duration 1h
   mediakit record http://127.0.0.1:8080/live/cam.live.flv --hls ./cam --segment 4s
+  mediakit record rtsp://admin:pw@192.168.1.64/stream1 --mp4 cam.mp4 --rtsp-transport udp
   mediakit record in.flv --mp4 out.mp4 --hls out-hls --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -72,6 +78,9 @@ to stdout (--json: an object); a progress bar to stderr on a terminal.`,
 			if opts.Duration < 0 || opts.Segment <= 0 {
 				return cmdutil.UsageError(errors.New("--duration must not be negative and --segment must be positive"))
 			}
+			if _, err := rtsp.ParseTransport(opts.RTSPTransport); err != nil {
+				return cmdutil.UsageError(fmt.Errorf("--rtsp-transport %q: want tcp, udp or multicast", opts.RTSPTransport))
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -85,6 +94,8 @@ to stdout (--json: an object); a progress bar to stderr on a terminal.`,
 	f.DurationVar(&opts.Segment, "segment", 2*time.Second, "HLS target segment duration")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as a JSON object")
 	f.BoolVar(&opts.Realtime, "re", false, "read a file at its real-time pace")
+	f.StringVar(&opts.RTSPTransport, "rtsp-transport", string(rtsp.TransportTCP), "how an rtsp:// SRC receives RTP: tcp, udp or multicast")
+	_ = cmd.RegisterFlagCompletionFunc("rtsp-transport", cobra.FixedCompletions(rtsp.Transports, cobra.ShellCompDirectiveNoFileComp))
 	f.StringVar(&opts.LogLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	return cmd
 }
@@ -165,7 +176,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return cmdutil.UsageError(fmt.Errorf("--log-level: %q is not debug, info, warn or error", opts.LogLevel))
 	}
 	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
-	src, err := source.Open(opts.Source, source.Options{Realtime: opts.Realtime})
+	src, err := source.Open(opts.Source, source.Options{Realtime: opts.Realtime, RTSPTransport: opts.RTSPTransport, Log: log})
 	if err != nil {
 		if errors.Is(err, source.ErrUnsupported) {
 			return cmdutil.UsageError(err)
@@ -204,7 +215,10 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return out
 	})
-	pub, err := e.Publish(ctx, key, engine.SessionInfo{ID: "record", Protocol: "record", Remote: opts.Source})
+	// src.String() is the input with any URL password redacted: the
+	// summary, the errors and the logs show that, never opts.Source.
+	name := src.String()
+	pub, err := e.Publish(ctx, key, engine.SessionInfo{ID: "record", Protocol: "record", Remote: name})
 	if err != nil {
 		return err
 	}
@@ -222,7 +236,7 @@ func Run(ctx context.Context, opts *Options) error {
 	e.Close() // the recorders finish their files
 	stopProgress()
 
-	summary := Summary{Source: opts.Source, Read: src.BytesRead(), Stopped: "end"}
+	summary := Summary{Source: name, Read: src.BytesRead(), Stopped: "end"}
 	d, frames := sink.progress()
 	summary.Duration, summary.Frames = d.Seconds(), frames
 	var sinkErr error
@@ -252,10 +266,10 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if runErr != nil {
-		return fmt.Errorf("record %s: %w", opts.Source, runErr)
+		return fmt.Errorf("record %s: %w", name, runErr)
 	}
 	if frames == 0 {
-		return fmt.Errorf("record %s: no media received", opts.Source)
+		return fmt.Errorf("record %s: no media received", name)
 	}
 	return nil
 }

@@ -216,7 +216,7 @@ func TestUsageErrors(t *testing.T) {
 		{"duration negative", []string{clip, "--mp4", mp4, "--duration", "-1s"}, "--duration"},
 		{"duration not a duration", []string{clip, "--mp4", mp4, "--duration", "ten"}, "--duration"},
 		{"srt scheme", []string{"srt://x", "--mp4", mp4}, "srt"},
-		{"rtsp scheme", []string{"rtsp://127.0.0.1/live/x", "--mp4", mp4}, "rtsp"},
+		{"bad rtsp transport", []string{"rtsp://127.0.0.1/live/x", "--mp4", mp4, "--rtsp-transport", "quic"}, "--rtsp-transport"},
 		{"http of no known kind", []string{"http://127.0.0.1:1/live/x.mpd", "--mp4", mp4}, "x.mpd"},
 		{"file not flv", []string{txt, "--mp4", mp4}, "notes.txt"},
 		{"unknown flag", []string{clip, "--mp4", mp4, "--bogus"}, "--bogus"},
@@ -250,7 +250,7 @@ func TestNewCommandOptions(t *testing.T) {
 		return nil
 	})
 	cmd.SetArgs([]string{"rtmp://h/live/s", "--mp4", "a.mp4", "--hls", "d", "--duration", "90s", "--segment", "4s",
-		"--json", "--re", "--log-level", "debug"})
+		"--json", "--re", "--log-level", "debug", "--rtsp-transport", "multicast"})
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
@@ -260,7 +260,7 @@ func TestNewCommandOptions(t *testing.T) {
 		t.Fatal("runF not called")
 	}
 	if got.Source != "rtmp://h/live/s" || got.MP4 != "a.mp4" || got.HLS != "d" || got.Duration != 90*time.Second ||
-		got.Segment != 4*time.Second || !got.JSON || !got.Realtime || got.LogLevel != "debug" {
+		got.Segment != 4*time.Second || !got.JSON || !got.Realtime || got.LogLevel != "debug" || got.RTSPTransport != "multicast" {
 		t.Errorf("options %+v", *got)
 	}
 
@@ -273,7 +273,8 @@ func TestNewCommandOptions(t *testing.T) {
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got == nil || got.Segment != 2*time.Second || got.Duration != 0 || got.JSON || got.Realtime || got.MP4 != "" {
+	if got == nil || got.Segment != 2*time.Second || got.Duration != 0 || got.JSON || got.Realtime || got.MP4 != "" ||
+		got.RTSPTransport != "tcp" {
 		t.Errorf("defaults: %+v", got)
 	}
 	if out.Len() != 0 || errOut.Len() != 0 {

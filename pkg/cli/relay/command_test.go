@@ -48,14 +48,15 @@ func TestRelayFlags(t *testing.T) {
 	}
 	o := parse("in.flv", "out.ts")
 	if o.Source != "in.flv" || len(o.Dests) != 1 || o.Dests[0] != "out.ts" || o.Retries != 0 || o.RetryDelay != time.Second ||
-		o.Timeout != 10*time.Second || o.Duration != 0 || o.Realtime || o.Loop || o.JSON || o.LogLevel != "warn" {
+		o.Timeout != 10*time.Second || o.Duration != 0 || o.Realtime || o.Loop || o.JSON || o.LogLevel != "warn" ||
+		o.RTSPTransport != "tcp" {
 		t.Errorf("defaults: %+v", o)
 	}
 	o = parse("rtmp://a/live/s", "rtmp://b/live/x", "x.mp4", "--retries", "-1", "--retry-delay", "250ms", "--timeout", "3s",
-		"--duration", "1m", "--re", "--loop", "--json", "--log-level", "debug")
+		"--duration", "1m", "--re", "--loop", "--json", "--log-level", "debug", "--rtsp-transport", "udp")
 	if o.Source != "rtmp://a/live/s" || strings.Join(o.Dests, " ") != "rtmp://b/live/x x.mp4" || o.Retries != -1 ||
 		o.RetryDelay != 250*time.Millisecond || o.Timeout != 3*time.Second || o.Duration != time.Minute || !o.Realtime || !o.Loop ||
-		!o.JSON || o.LogLevel != "debug" {
+		!o.JSON || o.LogLevel != "debug" || o.RTSPTransport != "udp" {
 		t.Errorf("flags: %+v", o)
 	}
 }
@@ -87,6 +88,7 @@ func TestRelayUsageErrors(t *testing.T) {
 		{"log level", []string{in, "x.flv", "--log-level", "loud"}, "--log-level"},
 		{"unknown flag", []string{in, "x.flv", "--bogus"}, "--bogus"},
 		{"source scheme", []string{"srt://h:1/x", filepath.Join(dir, "x.flv")}, "srt"},
+		{"rtsp transport", []string{"rtsp://h/x", "x.flv", "--rtsp-transport", "sctp"}, "--rtsp-transport"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runMain(t, tc.args...)

@@ -21,6 +21,7 @@ import (
 	"github.com/mediakit/mediakit/internal/backoff"
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 	"github.com/mediakit/mediakit/pkg/sink"
 	"github.com/mediakit/mediakit/pkg/source"
 )
@@ -40,8 +41,11 @@ type Options struct {
 	Realtime   bool          // pace files at their real-time rate
 	Loop       bool          // start the source again when it ends
 	Timeout    time.Duration // connect, read and write timeout
-	JSON       bool
-	LogLevel   string
+	// RTSPTransport is how an rtsp:// source receives RTP: tcp, udp or
+	// multicast.
+	RTSPTransport string
+	JSON          bool
+	LogLevel      string
 	// Progress forces the status line on or off; nil: on when stderr is
 	// a terminal.
 	Progress *bool
@@ -63,6 +67,8 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 		Long: `Pull SRC once and send it, without transcoding, to every DST.
 
 SRC is one of: ` + source.Supported + `.
+--rtsp-transport picks how an rtsp:// or rtsps:// SRC receives RTP: tcp
+(interleaved in the RTSP connection, the default), udp or multicast.
 --re reads a file at its real-time pace (do that when pushing a file to a
 live server); --loop starts the source again each time it ends.
 
@@ -90,6 +96,7 @@ destinations [{url, format, bytes, frames, retries, error}], frames,
 duration_seconds, stopped); a status line to stderr on a terminal.`,
 		Example: `  mediakit relay rtmp://origin/live/cam rtmp://edge1/live/cam rtmp://edge2/live/cam --retries -1
   mediakit relay http://127.0.0.1:8080/live/cam.live.flv cam.ts --duration 1h
+  mediakit relay rtsp://admin:pw@192.168.1.64:554/Streaming/Channels/101 rtmp://127.0.0.1/live/cam --retries -1
   mediakit relay in.flv --re --loop rtmp://127.0.0.1/live/test
   mediakit relay in.flv out.mp4 out.ts --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -116,6 +123,8 @@ duration_seconds, stopped); a status line to stderr on a terminal.`,
 	f.BoolVar(&opts.Realtime, "re", false, "read a file at its real-time pace")
 	f.BoolVar(&opts.Loop, "loop", false, "start the source again each time it ends (a file plays in a loop)")
 	f.DurationVar(&opts.Timeout, "timeout", source.DefaultTimeout, "connect, read and write timeout of the source and the destinations")
+	f.StringVar(&opts.RTSPTransport, "rtsp-transport", string(rtsp.TransportTCP), "how an rtsp:// SRC receives RTP: tcp, udp or multicast")
+	_ = cmd.RegisterFlagCompletionFunc("rtsp-transport", cobra.FixedCompletions(rtsp.Transports, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as a JSON object")
 	f.StringVar(&opts.LogLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	return cmd
@@ -137,6 +146,9 @@ func (o *Options) check() ([]sink.Target, error) {
 		return nil, cmdutil.UsageError(fmt.Errorf("--timeout %s: must be positive", o.Timeout))
 	case o.Duration < 0:
 		return nil, cmdutil.UsageError(fmt.Errorf("--duration %s: must not be negative", o.Duration))
+	}
+	if _, err := rtsp.ParseTransport(o.RTSPTransport); err != nil {
+		return nil, cmdutil.UsageError(fmt.Errorf("--rtsp-transport %q: want tcp, udp or multicast", o.RTSPTransport))
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		return nil, err
@@ -219,6 +231,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	src, err := openSource(opts.Source, source.Options{
 		Realtime: opts.Realtime, ReadTimeout: opts.Timeout, WriteTimeout: opts.Timeout, StartTimeout: opts.Timeout,
+		RTSPTransport: opts.RTSPTransport, Log: log,
 	})
 	if err != nil {
 		if errors.Is(err, source.ErrUnsupported) {

@@ -1,4 +1,4 @@
-package hls
+package llhls
 
 import (
 	"net/netip"
@@ -8,12 +8,20 @@ import (
 	"github.com/mediakit/mediakit/pkg/engine"
 )
 
+// GrantTTL is how long a client stays authorised after its last request
+// when no Viewers are set: longer than any player waits between
+// playlist reloads.
+const GrantTTL = 60 * time.Second
+
+// maxGrants bounds the authorisation cache (one entry per client address
+// and stream).
+const maxGrants = 1 << 16
+
 // grants remembers which client addresses were recently authorised to
-// play which stream. An HLS player makes a request every segment; asking
-// on_play for each would flood the hook server (ZLMediaKit tracks HLS
-// players with a cookie for the same reason), and segment URIs are
-// relative, so they do not carry the playlist's token. A grant is
-// renewed by every request and ends ttl after the last one.
+// play which stream, as MPEG-TS HLS does: an LL-HLS player makes several
+// requests per part, and asking on_play for each would flood the hook
+// server; the media URIs are relative and carry the playlist's query
+// (gohlslib appends it), but a cache is what keeps the hook quiet.
 type grants struct {
 	mu  sync.Mutex
 	ttl time.Duration
@@ -44,8 +52,8 @@ func (g *grants) check(key engine.Key, addr netip.Addr, now time.Time) bool {
 	return true
 }
 
-// add records a grant. When the table is full of live grants the grant
-// is not kept: the next request is simply asked again.
+// add records a grant; when the table is full of live grants it is not
+// kept and the next request is asked again.
 func (g *grants) add(key engine.Key, addr netip.Addr, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -60,11 +68,4 @@ func (g *grants) add(key engine.Key, addr netip.Addr, now time.Time) {
 		}
 	}
 	g.m[grantKey{key, addr}] = now.Add(g.ttl)
-}
-
-// len is the number of grants held, live or not.
-func (g *grants) len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.m)
 }
