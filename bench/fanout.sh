@@ -5,14 +5,43 @@
 #
 # Builds mediakit and the load generator, makes a 2 Mbit/s 720p clip once
 # (bench/results/clip-2mbps.flv), then for each reader count measures
-# mediakit over HTTP-FLV and RTMP, and the reference servers that are
-# installed (MediaMTX: MEDIAMTX=/path/to/mediamtx; nginx-rtmp: Debian's
-# libnginx-mod-rtmp), one after the other in the same run. Results are JSON
-# lines in bench/results/fanout-DATE.jsonl and a table on stdout.
+# mediakit over HTTP-FLV, RTMP and RTSP (TCP interleaved), and the
+# reference servers that are installed (MediaMTX over RTMP and RTSP:
+# MEDIAMTX=/path/to/mediamtx; nginx-rtmp: Debian's libnginx-mod-rtmp), one
+# after the other in the same run. Results are JSON lines in
+# bench/results/fanout-DATE.jsonl and a table on stdout.
+#
+# Environment:
+#   MEDIAMTX=/path/to/mediamtx   the MediaMTX binary (default: mediamtx on PATH)
+#   TARGETS=a,b,...              run only these targets, e.g.
+#                                TARGETS=mediakit-rtsp,mediamtx-rtsp
+#                                (mediakit-flv mediakit-rtmp mediakit-rtsp
+#                                mediamtx-rtmp mediamtx-rtsp nginx-rtmp)
+#   IDLE=0                       skip the idle-player memory runs
+#   OUT=file.jsonl               results file (default bench/results/fanout-DATE.jsonl)
+#   FANOUT_FLAGS="..."           extra load generator flags, e.g. "-duration 30s"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readers=("$@")
 [ ${#readers[@]} -gt 0 ] || readers=(100 500 1000)
+available=(mediakit-flv mediakit-rtmp mediakit-rtsp)
+mediamtx=${MEDIAMTX:-$(command -v mediamtx || true)}
+[ -n "$mediamtx" ] && [ -x "$mediamtx" ] && available+=(mediamtx-rtmp mediamtx-rtsp)
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null && available+=(nginx-rtmp)
+targets=("${available[@]}")
+if [ -n "${TARGETS:-}" ]; then
+	targets=()
+	IFS=, read -ra wanted <<<"$TARGETS"
+	for t in "${wanted[@]}"; do
+		if [[ " ${available[*]} " == *" $t "* ]]; then
+			targets+=("$t")
+		else
+			echo "fanout: target $t is unknown or its server is not installed (available: ${available[*]})" >&2
+			exit 2
+		fi
+	done
+fi
+
 mkdir -p bench/results
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
@@ -29,12 +58,7 @@ if [ ! -s "$clip" ]; then
 		-c:a aac -b:a 96k -ac 2 -f flv "$clip"
 fi
 
-out=bench/results/fanout-$(date -u +%Y%m%dT%H%M%SZ).jsonl
-targets=(mediakit-flv mediakit-rtmp)
-mediamtx=${MEDIAMTX:-$(command -v mediamtx || true)}
-[ -n "$mediamtx" ] && [ -x "$mediamtx" ] && targets+=(mediamtx-rtmp)
-[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null && targets+=(nginx-rtmp)
-
+out=${OUT:-bench/results/fanout-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 for n in "${readers[@]}"; do
 	for t in "${targets[@]}"; do
 		"$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
@@ -44,8 +68,10 @@ for n in "${readers[@]}"; do
 done
 
 # Memory of idle players: the publisher stops once they joined, and the
-# stream waits in its grace period with every player attached.
-for t in mediakit-flv mediakit-rtmp; do
+# stream waits in its grace period with every player attached (mediakit
+# targets only: the others end their players when the publisher goes).
+for t in "${targets[@]}"; do
+	[ "${IDLE:-1}" != 0 ] && [[ $t == mediakit-* ]] || continue
 	"$bin/fanout" -target "$t" -readers "${readers[-1]}" -idle -ttfk 0 -clip "$clip" -mediakit "$bin/mediakit" \
 		-out "$out" >/dev/null || echo "fanout: idle $t failed" >&2
 done

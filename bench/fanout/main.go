@@ -1,8 +1,8 @@
 // Command fanout measures a media server fanning one live stream out to
 // many players on loopback: server CPU seconds per delivered gigabyte,
 // resident memory per player, and time to first keyframe for a joining
-// HTTP-FLV player. It drives mediakit and, as references measured in the
-// same run, other servers (MediaMTX, nginx-rtmp) with identical load.
+// HTTP-FLV or RTSP player. It drives mediakit and, as references measured
+// in the same run, other servers (MediaMTX, nginx-rtmp) with identical load.
 //
 // The server runs as a child process so its CPU time and memory are read
 // from /proc without the load generator's share. One ffmpeg publishes a
@@ -13,10 +13,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -52,13 +52,14 @@ type options struct {
 	mergeWrite string
 	out        string
 	idle       bool
+	rtspPlayer string
 }
 
 type result = report.Result
 
 func main() {
 	var o options
-	flag.StringVar(&o.target, "target", "mediakit-flv", "mediakit-flv, mediakit-rtmp, mediamtx-rtmp or nginx-rtmp")
+	flag.StringVar(&o.target, "target", "mediakit-flv", "mediakit-flv, mediakit-rtmp, mediakit-rtsp, mediamtx-rtmp, mediamtx-rtsp or nginx-rtmp")
 	flag.StringVar(&o.mediakit, "mediakit", "mediakit", "mediakit binary")
 	flag.StringVar(&o.mediamtx, "mediamtx", "mediamtx", "MediaMTX binary")
 	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary with the rtmp module")
@@ -66,13 +67,18 @@ func main() {
 	flag.IntVar(&o.readers, "readers", 100, "players")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after the players join before measuring")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement window")
-	flag.IntVar(&o.ttfkProbes, "ttfk", 30, "HTTP-FLV joins timed to the first keyframe (mediakit-flv only)")
+	flag.IntVar(&o.ttfkProbes, "ttfk", 30, "joins timed to the first keyframe (HTTP-FLV for mediakit-flv, RTSP for the -rtsp targets)")
 	flag.StringVar(&o.mergeWrite, "merge-write", "", "mediakit --merge-write (empty: its default)")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
+	flag.StringVar(&o.rtspPlayer, "rtsp-player", "raw", "RTSP players: raw (minimal client that counts bytes) or gortsplib (gortsplib's Client, parses every packet)")
 	flag.BoolVar(&o.idle, "idle", false, "measure idle players: stop the publisher once they joined and measure memory per player while the stream waits for its publisher (mediakit only)")
 	flag.Parse()
 	if o.clip == "" {
 		fmt.Fprintln(os.Stderr, "fanout: -clip is required")
+		os.Exit(2)
+	}
+	if o.rtspPlayer != "raw" && o.rtspPlayer != "gortsplib" {
+		fmt.Fprintf(os.Stderr, "fanout: -rtsp-player %q: want raw or gortsplib\n", o.rtspPlayer)
 		os.Exit(2)
 	}
 	res, err := run(o)
@@ -88,8 +94,19 @@ type server struct {
 	cmd      *exec.Cmd
 	rtmpPort int
 	httpPort int
+	rtspPort int // 0: RTSP off
 	dir      string
 }
+
+// hasRTSPFlags reports whether a mediakit binary has the RTSP server's
+// flags; binaries from before it (A/B runs against old builds) do not.
+func hasRTSPFlags(bin string) bool {
+	out, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
+	return strings.Contains(string(out), "--rtsp-addr")
+}
+
+// isRTSP reports whether a target's players are RTSP players.
+func isRTSP(target string) bool { return strings.HasSuffix(target, "-rtsp") }
 
 func startServer(o options) (*server, error) {
 	dir, err := os.MkdirTemp("", "fanout-")
@@ -97,6 +114,9 @@ func startServer(o options) (*server, error) {
 		return nil, err
 	}
 	s := &server{rtmpPort: benchio.FreePort(), httpPort: benchio.FreePort(), dir: dir}
+	if isRTSP(o.target) {
+		s.rtspPort = benchio.FreePort()
+	}
 	switch {
 	case strings.HasPrefix(o.target, "mediakit"):
 		args := []string{"serve", "--continue-push", "120s", "--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", s.rtmpPort),
@@ -104,15 +124,30 @@ func startServer(o options) (*server, error) {
 		if o.mergeWrite != "" {
 			args = append(args, "--merge-write", o.mergeWrite)
 		}
+		if isRTSP(o.target) || hasRTSPFlags(o.mediakit) {
+			// RTSP stays on, as in serve's defaults, but on a free loopback
+			// port instead of :8554, and TCP only like the players (the
+			// fixed UDP ports :8000/:8001 may be taken on a shared box).
+			if s.rtspPort == 0 {
+				s.rtspPort = benchio.FreePort()
+			}
+			args = append(args, "--rtsp-addr", fmt.Sprintf("127.0.0.1:%d", s.rtspPort), "--rtsp-rtp-addr=", "--rtsp-rtcp-addr=")
+		}
 		s.cmd = exec.Command(o.mediakit, args...)
-	case o.target == "mediamtx-rtmp":
+	case o.target == "mediamtx-rtmp" || o.target == "mediamtx-rtsp":
 		conf := filepath.Join(dir, "mediamtx.yml")
+		// RTMP takes the publisher; RTSP, when measured, serves the
+		// players over TCP only (no UDP listeners to open or poll).
+		rtsp := "rtsp: no"
+		if s.rtspPort != 0 {
+			rtsp = fmt.Sprintf("rtsp: yes\nrtspTransports: [tcp]\nrtspEncryption: \"no\"\nrtspAddress: 127.0.0.1:%d", s.rtspPort)
+		}
 		yml := fmt.Sprintf(`logLevel: warn
 api: no
 metrics: no
 pprof: no
 playback: no
-rtsp: no
+%s
 webrtc: no
 hls: no
 srt: no
@@ -121,11 +156,17 @@ rtmpAddress: 127.0.0.1:%d
 writeQueueSize: 2048
 paths:
   all_others:
-`, s.rtmpPort)
+`, rtsp, s.rtmpPort)
 		if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 			return nil, err
 		}
 		s.cmd = exec.Command(o.mediamtx, conf)
+		// Newer MediaMTX also serves MoQ, on fixed ports, writing a
+		// self-signed certificate into its working directory. The
+		// environment turns it off where the key exists and is ignored by
+		// older versions, which would refuse an unknown key in the file.
+		s.cmd.Env = append(os.Environ(), "MTX_MOQ=no")
+		s.cmd.Dir = dir
 	case o.target == "nginx-rtmp":
 		conf := filepath.Join(dir, "nginx.conf")
 		text := fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
@@ -155,17 +196,26 @@ rtmp {
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.rtmpPort))
-		if err == nil {
-			c.Close()
-			return s, nil
-		}
-		time.Sleep(50 * time.Millisecond)
+	ports := []int{s.rtmpPort}
+	if s.rtspPort != 0 {
+		ports = append(ports, s.rtspPort)
 	}
-	s.stop()
-	return nil, errors.New("server did not start listening")
+	deadline := time.Now().Add(10 * time.Second)
+	for _, port := range ports {
+		for {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				s.stop()
+				return nil, fmt.Errorf("server did not start listening on port %d", port)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return s, nil
 }
 
 func (s *server) stop() {
@@ -185,6 +235,22 @@ func (s *server) stop() {
 
 // cpuSeconds is the process's user+system CPU time.
 func (s *server) cpuSeconds() float64 { return procstat.CPUSeconds(s.cmd.Process.Pid) }
+
+// selfCPUSeconds is the load generator's own user+system CPU time: what
+// its players cost, reported so player implementations can be compared.
+func selfCPUSeconds() float64 { return procstat.CPUSeconds(os.Getpid()) }
+
+// playerKind names the player implementation in the result.
+func playerKind(o options) string {
+	switch {
+	case o.target == "mediakit-flv":
+		return "http-flv"
+	case isRTSP(o.target):
+		return "rtsp-" + o.rtspPlayer
+	default:
+		return "rtmp"
+	}
+}
 
 // memMB returns VmRSS and VmHWM in MiB.
 func (s *server) memMB() (rss, peak float64) { return procstat.MemMB(s.cmd.Process.Pid) }
@@ -360,10 +426,22 @@ func run(o options) (*result, error) {
 	res := &result{Target: o.target, Readers: o.readers}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", s.httpPort)
 	rtmpAddr := fmt.Sprintf("127.0.0.1:%d", s.rtmpPort)
-	if o.target == "mediakit-flv" && o.ttfkProbes > 0 {
+	rtspURL := fmt.Sprintf("rtsp://127.0.0.1:%d/live/bench", s.rtspPort)
+	if (o.target == "mediakit-flv" || isRTSP(o.target)) && o.ttfkProbes > 0 {
 		var ttfk []time.Duration
 		for i := 0; i < o.ttfkProbes; i++ {
-			d, err := firstKeyframe(httpAddr)
+			var d time.Duration
+			var err error
+			if isRTSP(o.target) {
+				// Join at a random point of the clip's 2 s GOP: a server
+				// without a GOP cache makes a player wait for the next
+				// keyframe, and back-to-back probes would each start just
+				// after one and always wait a whole GOP.
+				time.Sleep(rand.N(2 * time.Second))
+				d, err = firstKeyframeRTSP(rtspURL)
+			} else {
+				d, err = firstKeyframe(httpAddr)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("first keyframe probe: %w", err)
 			}
@@ -385,9 +463,14 @@ func run(o options) (*result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if o.target == "mediakit-flv" {
+			switch {
+			case o.target == "mediakit-flv":
 				p.playFLV(ctx, httpAddr, "/live/bench.live.flv")
-			} else {
+			case isRTSP(o.target) && o.rtspPlayer == "gortsplib":
+				p.playRTSPLib(ctx, rtspURL)
+			case isRTSP(o.target):
+				p.playRTSP(ctx, rtspURL)
+			default:
 				p.playRTMP(ctx, rtmpAddr, "live", "bench")
 			}
 		}()
@@ -404,10 +487,10 @@ func run(o options) (*result, error) {
 	for i, p := range players {
 		start[i] = p.bytes.Load()
 	}
-	cpu0 := s.cpuSeconds()
+	cpu0, self0 := s.cpuSeconds(), selfCPUSeconds()
 	t0 := time.Now()
 	time.Sleep(o.duration)
-	cpu1 := s.cpuSeconds()
+	cpu1, self1 := s.cpuSeconds(), selfCPUSeconds()
 	elapsed := time.Since(t0).Seconds()
 	var total int64
 	res.ReaderMbpsMin = -1
@@ -435,6 +518,8 @@ func run(o options) (*result, error) {
 	}
 	res.Seconds = elapsed
 	res.CPUSeconds = cpu1 - cpu0
+	res.ClientCPUSeconds = self1 - self0
+	res.Player = playerKind(o)
 	res.DeliveredGB = float64(total) / 1e9
 	res.CPUPerGB = res.CPUSeconds / res.DeliveredGB
 	res.ReaderMbps = mean

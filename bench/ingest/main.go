@@ -153,7 +153,7 @@ func startServer(o options) (*server, error) {
 		return nil, err
 	}
 	s.cmd = exec.Command(o.mediakit, "serve", "--config", conf, "--rtmp-addr", s.rtmp, "--http-addr", s.http,
-		"--rtp-addr", "127.0.0.1:0", "--rtp-port-range", "40000-44999", "--data-dir", dir, "--log-level", "warn")
+		"--rtp-addr", "127.0.0.1:0", "--rtsp-addr", "", "--rtp-port-range", "40000-44999", "--data-dir", dir, "--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		return nil, err

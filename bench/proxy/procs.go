@@ -138,7 +138,7 @@ func newMK(bin, name, parent string, hls bool) (*mkServer, error) {
 	}
 	s := &mkServer{bin: bin, dir: dir,
 		rtmp: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort()), http: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort())}
-	s.args = []string{"serve", "--rtmp-addr", s.rtmp, "--http-addr", s.http, "--rtp-addr", "",
+	s.args = []string{"serve", "--rtmp-addr", s.rtmp, "--http-addr", s.http, "--rtp-addr", "", "--rtsp-addr", "",
 		"--data-dir", filepath.Join(dir, "data"), "--log-level", "warn"}
 	if !hls {
 		conf := filepath.Join(dir, "mediakit.toml")

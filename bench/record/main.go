@@ -72,7 +72,8 @@ func run(bin, clip, mode string, streams, viewers int, window time.Duration) (*r
 	}
 	rtmpPort, httpPort := benchio.FreePort(), benchio.FreePort()
 	srv := exec.Command(bin, "serve", "--config", filepath.Join(dir, "m.toml"), "--data-dir", filepath.Join(dir, "data"),
-		"--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort))
+		"--rtmp-addr", fmt.Sprintf("127.0.0.1:%d", rtmpPort), "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--rtsp-addr", "", "--rtp-addr", "")
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		return nil, err

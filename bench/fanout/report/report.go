@@ -22,4 +22,8 @@ type Result struct {
 	TTFKp99ms     float64 `json:"ttfk_p99_ms,omitempty"`
 	Skipped       float64 `json:"server_frames_skipped,omitempty"`
 	ServerDropped float64 `json:"server_readers_dropped,omitempty"`
+	// ClientCPUSeconds is the load generator's own CPU time over the
+	// window (players, not the server); Player names their kind.
+	ClientCPUSeconds float64 `json:"client_cpu_seconds,omitempty"`
+	Player           string  `json:"player,omitempty"`
 }

@@ -1,6 +1,7 @@
 // Command table prints fan-out results (JSON lines) as a Markdown table,
-// with each server's CPU per GB as a ratio to mediakit HTTP-FLV measured
-// in the same run.
+// with each server's CPU per GB as a ratio to mediakit HTTP-FLV and to
+// mediakit over the same player protocol (RTMP, RTSP), measured in the
+// same run.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 )
 
 type row = report.Result
@@ -27,6 +29,13 @@ func main() {
 	defer f.Close()
 	var rows []row
 	ref := map[int]float64{}
+	// same holds mediakit's CPU per GB by player protocol and readers.
+	type key struct {
+		proto   string
+		readers int
+	}
+	same := map[key]float64{}
+	proto := func(target string) string { return target[strings.LastIndexByte(target, '-')+1:] }
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var r row
@@ -38,9 +47,12 @@ func main() {
 		if r.Target == "mediakit-flv" && !r.Idle {
 			ref[r.Readers] = r.CPUPerGB
 		}
+		if strings.HasPrefix(r.Target, "mediakit-") && !r.Idle {
+			same[key{proto(r.Target), r.Readers}] = r.CPUPerGB
+		}
 	}
-	fmt.Println("| server | players | CPU s | GB delivered | CPU s/GB | vs mediakit-flv | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| server | players | CPU s | GB delivered | CPU s/GB | vs mediakit-flv | vs mediakit, same protocol | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms | load generator CPU s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		if r.Idle {
 			continue
@@ -49,13 +61,21 @@ func main() {
 		if ref[r.Readers] > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.CPUPerGB/ref[r.Readers])
 		}
+		ratioSame := "-"
+		if v := same[key{proto(r.Target), r.Readers}]; v > 0 {
+			ratioSame = fmt.Sprintf("%.2fx", r.CPUPerGB/v)
+		}
 		ttfk := "-"
 		if r.TTFKp50ms > 0 {
 			ttfk = fmt.Sprintf("%.2f / %.2f", r.TTFKp50ms, r.TTFKp99ms)
 		}
-		fmt.Printf("| %s | %d | %.2f | %.2f | %.2f | %s | %.2f / %.2f | %d | %d | %.0f | %.1f | %s |\n",
-			r.Target, r.Readers, r.CPUSeconds, r.DeliveredGB, r.CPUPerGB, ratio, r.ReaderMbps, r.ReaderMbpsMin,
-			r.Dropped, r.Slow, r.RSSPeakMB, r.KiBPerReader, ttfk)
+		client := "-" // results from before the load generator measured itself
+		if r.ClientCPUSeconds > 0 {
+			client = fmt.Sprintf("%.2f", r.ClientCPUSeconds)
+		}
+		fmt.Printf("| %s | %d | %.2f | %.2f | %.2f | %s | %s | %.2f / %.2f | %d | %d | %.0f | %.1f | %s | %s |\n",
+			r.Target, r.Readers, r.CPUSeconds, r.DeliveredGB, r.CPUPerGB, ratio, ratioSame, r.ReaderMbps, r.ReaderMbpsMin,
+			r.Dropped, r.Slow, r.RSSPeakMB, r.KiBPerReader, ttfk, client)
 	}
 	idleHeader := false
 	for _, r := range rows {
