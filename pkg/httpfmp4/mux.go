@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/internal/livehttp"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -71,8 +72,6 @@ type streamMux struct {
 	// frames are skipped quietly.
 	ignored []*media.Track
 	seq     *atomic.Uint32
-
-	refs int // readers, under muxes.mu
 
 	mu      sync.Mutex
 	payload []byte // scratch: a payload without redundant NAL units
@@ -382,8 +381,7 @@ func ticks(d time.Duration, timescale uint32) uint64 {
 
 // muxes holds the streamMux of each stream with HTTP-fMP4 readers.
 type muxes struct {
-	mu sync.Mutex
-	m  map[engine.Key]*streamMux
+	shared livehttp.Shared[*streamMux]
 	// seq numbers fragments (mfhd) for every stream of the handler: a
 	// counter that only grows keeps them increasing within each stream
 	// even across muxers that come and go.
@@ -393,27 +391,5 @@ type muxes struct {
 // acquire returns the stream's muxer for a reader with tracks, creating
 // it (or replacing it, when the stream's tracks changed) as needed.
 func (ms *muxes) acquire(key engine.Key, tracks []*media.Track, log *slog.Logger) (*streamMux, func(), error) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	if ms.m == nil {
-		ms.m = make(map[engine.Key]*streamMux)
-	}
-	m := ms.m[key]
-	if m == nil || m.sig != trackSig(tracks) {
-		var err error
-		m, err = newStreamMux(tracks, &ms.seq, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		ms.m[key] = m
-	}
-	m.refs++
-	return m, func() {
-		ms.mu.Lock()
-		defer ms.mu.Unlock()
-		m.refs--
-		if m.refs == 0 && ms.m[key] == m {
-			delete(ms.m, key)
-		}
-	}, nil
+	return ms.shared.Acquire(key, trackSig(tracks), func() (*streamMux, error) { return newStreamMux(tracks, &ms.seq, log) })
 }

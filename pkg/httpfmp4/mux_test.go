@@ -128,8 +128,8 @@ func TestDroppedCodecWarnsOncePerStream(t *testing.T) {
 	if _, _, err := ms.acquire(key, []*media.Track{g711}, log); err == nil {
 		t.Error("a G.711-only stream got a muxer")
 	}
-	if len(ms.m) != 0 {
-		t.Errorf("%d muxers left after every reader left", len(ms.m))
+	if ms.shared.Len() != 0 {
+		t.Errorf("%d muxers left after every reader left", ms.shared.Len())
 	}
 }
 

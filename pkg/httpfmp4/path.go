@@ -7,9 +7,9 @@ package httpfmp4
 
 import (
 	"net/url"
-	"strings"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/internal/livehttp"
 )
 
 // Suffix is the URL suffix of a live fMP4 stream.
@@ -18,13 +18,5 @@ const Suffix = ".live.mp4"
 // ParsePath returns the stream key of a URL path /APP/STREAM.live.mp4,
 // with the vhost taken from the query's vhost parameter.
 func ParsePath(path string, query url.Values) (engine.Key, bool) {
-	name, ok := strings.CutSuffix(path, Suffix)
-	if !ok {
-		return engine.Key{}, false
-	}
-	app, stream, ok := strings.Cut(strings.TrimPrefix(name, "/"), "/")
-	if !ok || app == "" || stream == "" {
-		return engine.Key{}, false
-	}
-	return engine.NewKey(query.Get("vhost"), app, stream), true
+	return livehttp.ParseSuffixPath(path, query, Suffix)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/hls"
+	"github.com/mediakit/mediakit/pkg/internal/livehttp"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -34,8 +35,6 @@ const tsPacketSize = 188
 // at most one jump per PID at its start, which players tolerate.
 type streamMux struct {
 	mu     sync.Mutex
-	refs   int
-	sig    string
 	mux    mpegts.Writer
 	out    bytes.Buffer
 	video  *trackState
@@ -72,7 +71,7 @@ func trackSig(tracks []*media.Track) string {
 }
 
 func newStreamMux(tracks []*media.Track, log *slog.Logger) (*streamMux, error) {
-	m := &streamMux{sig: trackSig(tracks)}
+	m := &streamMux{}
 	for _, t := range tracks {
 		if t == nil {
 			continue
@@ -200,36 +199,13 @@ func ticks(d time.Duration) int64 {
 
 // muxes holds the streamMux of each stream with HTTP-TS readers.
 type muxes struct {
-	mu sync.Mutex
-	m  map[engine.Key]*streamMux
+	shared livehttp.Shared[*streamMux]
 }
 
 // acquire returns the stream's muxer for a reader with tracks, creating
 // it (or replacing it, when the stream's codecs changed) as needed.
 func (ms *muxes) acquire(key engine.Key, tracks []*media.Track, log *slog.Logger) (*streamMux, func(), error) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	if ms.m == nil {
-		ms.m = make(map[engine.Key]*streamMux)
-	}
-	m := ms.m[key]
-	if m == nil || m.sig != trackSig(tracks) {
-		var err error
-		m, err = newStreamMux(tracks, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		ms.m[key] = m
-	}
-	m.refs++
-	return m, func() {
-		ms.mu.Lock()
-		defer ms.mu.Unlock()
-		m.refs--
-		if m.refs == 0 && ms.m[key] == m {
-			delete(ms.m, key)
-		}
-	}, nil
+	return ms.shared.Acquire(key, trackSig(tracks), func() (*streamMux, error) { return newStreamMux(tracks, log) })
 }
 
 // startsWithPAT reports whether b begins with a PAT packet.

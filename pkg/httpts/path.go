@@ -5,9 +5,9 @@ package httpts
 
 import (
 	"net/url"
-	"strings"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/internal/livehttp"
 )
 
 // Suffix is the URL suffix of a live MPEG-TS stream. A router must test
@@ -17,13 +17,5 @@ const Suffix = ".live.ts"
 // ParsePath returns the stream key of a URL path /APP/STREAM.live.ts,
 // with the vhost taken from the query's vhost parameter.
 func ParsePath(path string, query url.Values) (engine.Key, bool) {
-	name, ok := strings.CutSuffix(path, Suffix)
-	if !ok {
-		return engine.Key{}, false
-	}
-	app, stream, ok := strings.Cut(strings.TrimPrefix(name, "/"), "/")
-	if !ok || app == "" || stream == "" {
-		return engine.Key{}, false
-	}
-	return engine.NewKey(query.Get("vhost"), app, stream), true
+	return livehttp.ParseSuffixPath(path, query, Suffix)
 }
