@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -62,7 +63,8 @@ func (s *fileSource) pass(fd *feed) error {
 	s.size.Store(fi.Size())
 	switch s.format {
 	case formatTS:
-		if err := readTS(fd, countingReader{r: f, n: &s.bytes}); err != nil {
+		// Buffered: the demuxer reads one 188-byte packet at a time.
+		if err := readTS(fd, countingReader{r: bufio.NewReaderSize(f, 64<<10), n: &s.bytes}); err != nil {
 			if fd.ctx.Err() != nil {
 				return fd.ctx.Err()
 			}
