@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
+	"github.com/mediakit/mediakit/pkg/cli/probe"
 	"github.com/mediakit/mediakit/pkg/cli/record"
 	"github.com/mediakit/mediakit/pkg/cli/relay"
+	clremux "github.com/mediakit/mediakit/pkg/cli/remux"
 	"github.com/mediakit/mediakit/pkg/cli/rtplisten"
 	"github.com/mediakit/mediakit/pkg/cli/serve"
 )
@@ -41,6 +43,8 @@ func NewRootCommand(io *cmdutil.IO) *cobra.Command {
                        write it to FLV, MPEG-TS or MP4 files, with retries
   mediakit record      record a stream or a file to MP4 and/or HLS
   mediakit rtp-listen  show what arrives on an RTP port, per SSRC; ingest it
+  mediakit probe       tracks, codecs, duration, bitrate of a file or URL; --gop
+  mediakit remux       change a file's container (FLV, MPEG-TS, MP4, HLS) without transcoding
 
 Publish with:  ffmpeg -re -i in.flv -c copy -f flv rtmp://127.0.0.1:1935/live/test
 Play with:     ffplay rtmp://127.0.0.1:1935/live/test
@@ -61,6 +65,8 @@ Play with:     ffplay rtmp://127.0.0.1:1935/live/test
 	root.AddCommand(relay.NewCommand(io, nil))
 	root.AddCommand(record.NewCommand(io, nil))
 	root.AddCommand(rtplisten.NewCommand(io, nil))
+	root.AddCommand(probe.NewCommand(io, nil))
+	root.AddCommand(clremux.NewCommand(io, nil))
 	return root
 }
 
