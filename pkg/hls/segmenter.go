@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -72,7 +70,7 @@ type Segmenter struct {
 	target    time.Duration
 	onSegment func(*Segment)
 
-	mux       mpegts.Writer
+	mux       *tsMuxer
 	out       tsSink
 	video     *trackState
 	audio     *trackState
@@ -96,8 +94,9 @@ type Segmenter struct {
 type trackState struct {
 	decl  *media.Track
 	alt   *media.Track // last accepted replacement track of the same config
-	ts    *mpegts.Track
+	ts    *tsTrack
 	codec media.Codec
+	conf  *mpeg4audio.AudioSpecificConfig // AAC
 
 	inSeg        bool // a frame of this track was written to the current segment
 	lastDTS      time.Duration
@@ -139,11 +138,6 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 		switch {
 		case (t.Codec == media.CodecH264 || t.Codec == media.CodecH265) && s.video == nil:
 			st := &trackState{decl: t, codec: t.Codec}
-			if t.Codec == media.CodecH264 {
-				st.ts = &mpegts.Track{Codec: &codecs.H264{}}
-			} else {
-				st.ts = &mpegts.Track{Codec: &codecs.H265{}}
-			}
 			if t.FPS > 0 && t.FPS < 1000 {
 				st.defaultDelta = time.Duration(float64(time.Second) / t.FPS)
 			}
@@ -153,7 +147,7 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 			if err := conf.Unmarshal(t.AACConfig); err != nil {
 				return nil, fmt.Errorf("hls: AAC AudioSpecificConfig: %w", err)
 			}
-			st := &trackState{decl: t, codec: t.Codec, ts: &mpegts.Track{Codec: &codecs.MPEG4Audio{Config: conf}}}
+			st := &trackState{decl: t, codec: t.Codec, conf: &conf}
 			if rate := conf.SampleRate; rate > 0 {
 				st.defaultDelta = time.Duration(int64(time.Second) * 1024 / int64(rate))
 			}
@@ -165,16 +159,18 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 	if s.video == nil && s.audio == nil {
 		return nil, fmt.Errorf("%w (tracks: %v)", ErrNoTracks, tracks)
 	}
+	s.out.init()
+	s.mux = newTSMuxer(&s.out)
 	// Video first: PID 256 is video, 257 audio.
 	for _, st := range []*trackState{s.video, s.audio} {
-		if st != nil {
-			s.mux.Tracks = append(s.mux.Tracks, st.ts)
+		if st == nil {
+			continue
 		}
-	}
-	s.out.init()
-	s.mux.W = &s.out
-	if err := s.mux.Initialize(); err != nil {
-		return nil, fmt.Errorf("hls: %w", err)
+		ts, err := s.mux.addTrack(st.codec, st.conf)
+		if err != nil {
+			return nil, fmt.Errorf("hls: %w", err)
+		}
+		st.ts = ts
 	}
 	return s, nil
 }
@@ -441,9 +437,9 @@ func (s *Segmenter) write(st *trackState, f *media.Frame) error {
 			return nil
 		}
 		if st.codec == media.CodecH264 {
-			err = s.mux.WriteH264(st.ts, pts, dts, au)
+			err = s.mux.writeH264(st.ts, pts, dts, au)
 		} else {
-			err = s.mux.WriteH265(st.ts, pts, dts, au)
+			err = s.mux.writeH265(st.ts, pts, dts, au)
 		}
 		clear(s.nalus)
 		s.segHasVideo = true
@@ -452,7 +448,7 @@ func (s *Segmenter) write(st *trackState, f *media.Frame) error {
 			return nil
 		}
 		s.aus[0] = f.Payload
-		err = s.mux.WriteMPEG4Audio(st.ts, pts, s.aus[:])
+		err = s.mux.writeAAC(st.ts, pts, s.aus[:])
 		s.aus[0] = nil
 	}
 	if err != nil {
@@ -466,8 +462,8 @@ func (s *Segmenter) write(st *trackState, f *media.Frame) error {
 }
 
 // accessUnit gathers f's NAL units into s.nalus after an access unit
-// delimiter of ours (so that mediacommon need not allocate to prepend
-// one); n counts the units taken from the payload.
+// delimiter of ours (so that the muxer need not prepend one); n counts
+// the units taken from the payload.
 func (s *Segmenter) accessUnit(c media.Codec, f *media.Frame) (au [][]byte, n int) {
 	au, n = media.AppendAccessUnit(append(s.nalus[:0], media.AccessUnitDelimiter(c)), f)
 	s.nalus = au
