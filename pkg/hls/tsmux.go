@@ -7,6 +7,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
+	"github.com/mediakit/mediakit/pkg/internal/mpegcrc"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -379,7 +380,7 @@ func (m *tsMuxer) buildTables() {
 	sec := pat[5:5]
 	sec = append(sec, 0x00, 0xb0, 13, 0x00, 0x00, 0xc1, 0x00, 0x00,
 		0x00, 0x01, 0xe0|byte(tsPMTPID>>8), byte(tsPMTPID&0xff))
-	appendCRC(sec)
+	_ = mpegcrc.Append(sec, sec) // into the capacity after sec
 
 	pmt := m.tables[tsPacketSize:]
 	copy(pmt, []byte{0x47, 0x40 | byte(tsPMTPID>>8), byte(tsPMTPID & 0xff), 0x1f, 0x00})
@@ -390,7 +391,7 @@ func (m *tsMuxer) buildTables() {
 	for _, t := range m.tracks {
 		sec = append(sec, t.streamType, 0xe0|byte(t.pid>>8), byte(t.pid), 0xf0, 0x00)
 	}
-	appendCRC(sec)
+	_ = mpegcrc.Append(sec, sec) // into the capacity after sec
 }
 
 // stampTableCCs sets the next continuity counters of PAT and PMT.
@@ -400,27 +401,3 @@ func (m *tsMuxer) stampTableCCs() {
 		p[3] = p[3]&0xf0 | (p[3]+1)&0x0f
 	}
 }
-
-// appendCRC appends the MPEG-2 CRC-32 of sec in the capacity after it.
-func appendCRC(sec []byte) {
-	crc := uint32(0xffffffff)
-	for _, b := range sec {
-		crc = crc<<8 ^ crcTable[byte(crc>>24)^b]
-	}
-	_ = append(sec, byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc))
-}
-
-var crcTable = func() (t [256]uint32) {
-	for i := range t {
-		c := uint32(i) << 24
-		for j := 0; j < 8; j++ {
-			if c&0x80000000 != 0 {
-				c = c<<1 ^ 0x04c11db7
-			} else {
-				c <<= 1
-			}
-		}
-		t[i] = c
-	}
-	return t
-}()

@@ -239,18 +239,7 @@ func (d *Demuxer) videoPES(c media.Codec, pts, dts int64, data []byte) error {
 
 // video hands an H.264 or H.265 access unit to the handler in Annex-B.
 func (d *Demuxer) video(c media.Codec, pts, dts int64, au [][]byte) error {
-	n := 0
-	for _, u := range au {
-		n += 4 + len(u)
-	}
-	b := d.buf[:0]
-	if cap(b) < n {
-		b = make([]byte, 0, n)
-	}
-	for _, u := range au {
-		b = append(b, 0, 0, 0, 1)
-		b = append(b, u...)
-	}
+	b := joinAnnexB(d.buf[:0], au)
 	if cap(b) <= maxKeptBuffer {
 		d.buf = b
 	} else {
@@ -258,6 +247,23 @@ func (d *Demuxer) video(c media.Codec, pts, dts int64, au [][]byte) error {
 	}
 	p, t := d.at(pts), d.at(dts)
 	return d.h.Video(c, p, t, b)
+}
+
+// joinAnnexB writes au's NAL units into b, each after a 4-byte start
+// code, growing b at most once.
+func joinAnnexB(b []byte, au [][]byte) []byte {
+	n := 0
+	for _, u := range au {
+		n += 4 + len(u)
+	}
+	if cap(b) < n {
+		b = make([]byte, 0, n)
+	}
+	for _, u := range au {
+		b = append(b, 0, 0, 0, 1)
+		b = append(b, u...)
+	}
+	return b
 }
 
 // at unwraps the 33-bit clock, one timeline for every stream, and keeps

@@ -3,6 +3,8 @@ package mpegts
 import (
 	"io"
 	"slices"
+
+	"github.com/mediakit/mediakit/pkg/internal/mpegcrc"
 )
 
 // This file is the demuxer's packet and PES core: it reads 188-byte
@@ -310,7 +312,7 @@ func (c *fastCore) pat(payload []byte) {
 	if 3+l > len(b) || l < 9 {
 		return
 	}
-	if crcMPEG2(b[:3+l-4]) != uint32(b[3+l-4])<<24|uint32(b[3+l-3])<<16|uint32(b[3+l-2])<<8|uint32(b[3+l-1]) {
+	if mpegcrc.Checksum(b[:3+l-4]) != uint32(b[3+l-4])<<24|uint32(b[3+l-3])<<16|uint32(b[3+l-2])<<8|uint32(b[3+l-1]) {
 		return // go-astits drops a table whose CRC does not match
 	}
 	entries := b[8 : 3+l-4]
@@ -463,28 +465,4 @@ func (c *fastCore) handOut(q *pesQueue, b []byte) error {
 		return c.after()
 	}
 	return nil
-}
-
-var crcTable = func() (t [256]uint32) {
-	for i := range t {
-		c := uint32(i) << 24
-		for range 8 {
-			if c&0x80000000 != 0 {
-				c = c<<1 ^ 0x04c11db7
-			} else {
-				c <<= 1
-			}
-		}
-		t[i] = c
-	}
-	return t
-}()
-
-// crcMPEG2 is the CRC-32 of MPEG-TS tables.
-func crcMPEG2(b []byte) uint32 {
-	c := uint32(0xffffffff)
-	for _, x := range b {
-		c = c<<8 ^ crcTable[byte(c>>24)^x]
-	}
-	return c
 }

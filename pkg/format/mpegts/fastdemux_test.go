@@ -116,11 +116,15 @@ func ffmpegTS(t *testing.T) map[string][]byte {
 	return out
 }
 
-// seedInputs are the fuzz seeds of FuzzDemuxer.
-func seedInputs(t testing.TB) map[string][]byte {
+// seedInputs are the committed fuzz seeds of the named targets (both
+// demuxer targets when none is named), by file.
+func seedInputs(t testing.TB, targets ...string) map[string][]byte {
 	t.Helper()
+	if len(targets) == 0 {
+		targets = []string{"FuzzDemuxer", "FuzzFastDemuxer"}
+	}
 	out := map[string][]byte{}
-	for _, dir := range []string{"FuzzDemuxer", "FuzzFastDemuxer"} {
+	for _, dir := range targets {
 		files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", dir, "*"))
 		for _, f := range files {
 			raw, err := os.ReadFile(f)

@@ -3,10 +3,6 @@ package mpegts
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -92,21 +88,12 @@ func FuzzDemuxer(f *testing.F) {
 // demuxer reads, so that fuzzing starts from the interesting paths.
 func TestFuzzSeeds(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDemuxer", "*"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no seeds (%v)", err)
+	seeds := seedInputs(t, "FuzzDemuxer")
+	if len(seeds) == 0 {
+		t.Fatal("no seeds")
 	}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, lit, _ := strings.Cut(strings.TrimSpace(string(raw)), "\n")
-		s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lit, "[]byte("), ")"))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		_, r, err := run(t, []byte(s))
+	for f, s := range seeds {
+		_, r, err := run(t, s)
 		var video, audio int
 		if r != nil {
 			for _, u := range r.units {

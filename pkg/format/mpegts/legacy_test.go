@@ -93,18 +93,7 @@ func (d *legacyDemuxer) Run(ctx context.Context, h Handler) error {
 }
 
 func (d *legacyDemuxer) video(c media.Codec, pts, dts int64, au [][]byte) error {
-	n := 0
-	for _, u := range au {
-		n += 4 + len(u)
-	}
-	b := d.buf[:0]
-	if cap(b) < n {
-		b = make([]byte, 0, n)
-	}
-	for _, u := range au {
-		b = append(b, 0, 0, 0, 1)
-		b = append(b, u...)
-	}
+	b := joinAnnexB(d.buf[:0], au)
 	d.buf = b
 	return d.h.Video(c, d.at(pts), d.at(dts), b)
 }

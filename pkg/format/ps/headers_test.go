@@ -4,18 +4,14 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-)
 
-func TestCRC32MPEG(t *testing.T) {
-	if got := crc32MPEG([]byte("123456789")); got != 0x0376E6E7 { // CRC-32/MPEG-2 check value
-		t.Fatalf("CRC %08x", got)
-	}
-}
+	"github.com/mediakit/mediakit/pkg/internal/mpegcrc"
+)
 
 func TestPSMRoundTrip(t *testing.T) {
 	streams := []Stream{{0xE0, StreamH265}, {0xC0, StreamG711U}, {0xC1, StreamSVACAudio}}
 	b := appendPSM(nil, streams, 3)
-	if crc32MPEG(b) != 0 { // the CRC covers the whole map, start code included
+	if mpegcrc.Checksum(b) != 0 { // the CRC covers the whole map, start code included
 		t.Errorf("CRC does not check: %x", b)
 	}
 	got, err := parsePSM(b)

@@ -3,6 +3,8 @@ package ps
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mediakit/mediakit/pkg/internal/mpegcrc"
 )
 
 // Program stream map (ISO/IEC 13818-1 §2.5.4).
@@ -65,32 +67,5 @@ func appendPSM(dst []byte, streams []Stream, version byte) []byte {
 	for _, s := range streams {
 		dst = append(dst, byte(s.Type), s.ID, 0, 0)
 	}
-	crc := crc32MPEG(dst[start:])
-	return append(dst, byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc))
-}
-
-// crcTable is CRC-32/MPEG-2: polynomial 0x04C11DB7, not reflected.
-var crcTable = func() (t [256]uint32) {
-	for i := range t {
-		c := uint32(i) << 24
-		for range 8 {
-			if c&0x80000000 != 0 {
-				c = c<<1 ^ 0x04C11DB7
-			} else {
-				c <<= 1
-			}
-		}
-		t[i] = c
-	}
-	return t
-}()
-
-// crc32MPEG is the CRC_32 of ISO/IEC 13818-1 annex A: initial value all
-// ones, no final XOR, so a section including its CRC sums to zero.
-func crc32MPEG(b []byte) uint32 {
-	c := ^uint32(0)
-	for _, v := range b {
-		c = c<<8 ^ crcTable[byte(c>>24)^v]
-	}
-	return c
+	return mpegcrc.Append(dst, dst[start:])
 }
