@@ -66,7 +66,7 @@ func checkMediaTest(t *testing.T, fx *fixture, m map[string]any) {
 		t.Fatalf("%d tracks, want 2", len(tracks))
 	}
 	v, a := tracks[0], tracks[1]
-	wantKeys(t, v, "codec_id", "codec_id_name", "codec_type", "ready", "frames", "duration",
+	wantKeys(t, v, "codec_id", "codec_id_name", "codec_type", "ready", "frames", "duration", "dropped_by",
 		"width", "height", "fps", "key_frames", "gop_size", "gop_interval_ms")
 	if jInt(t, v, "codec_id") != 0 || jStr(t, v, "codec_id_name") != "H264" || jInt(t, v, "codec_type") != 0 ||
 		!jBool(t, v, "ready") {
@@ -79,7 +79,7 @@ func checkMediaTest(t *testing.T, fx *fixture, m map[string]any) {
 		jInt(t, v, "gop_interval_ms") != 2000 || jNum(t, v, "duration") != 10000 {
 		t.Errorf("video stats = %v", v)
 	}
-	wantKeys(t, a, "codec_id", "codec_id_name", "codec_type", "ready", "frames", "duration",
+	wantKeys(t, a, "codec_id", "codec_id_name", "codec_type", "ready", "frames", "duration", "dropped_by",
 		"sample_rate", "channels", "sample_bit")
 	if jInt(t, a, "codec_id") != 2 || jStr(t, a, "codec_id_name") != "mpeg4-generic" || jInt(t, a, "codec_type") != 1 ||
 		!jBool(t, a, "ready") {

@@ -208,7 +208,7 @@ func (e *proxyEndpoints) pullJSON(ctx context.Context, spec proxy.PullSpec, st p
 	if info, live, err := e.streams.Stream(ctx, key); err == nil && live {
 		readers = len(info.Readers)
 		for _, t := range info.Tracks {
-			tracks = append(tracks, zlm.Track(t, info.TrackStats[t]))
+			tracks = append(tracks, zlm.Track(t, info.TrackStats[t], info.Drops))
 		}
 	}
 	return map[string]any{

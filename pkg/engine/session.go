@@ -69,6 +69,8 @@ type StreamInfo struct {
 	TrackStats map[*media.Track]TrackStats
 	// Sinks are the names of the running sinks (recorders, HLS).
 	Sinks []string
+	// Drops are the tracks outputs left out, first report each.
+	Drops []TrackDrop
 }
 
 // TrackStats counts one track's frames.

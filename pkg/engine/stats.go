@@ -18,4 +18,5 @@ type Stats struct {
 	ReadersNotFound    atomic.Int64 // readers that waited in vain
 	StreamsRefused     atomic.Int64 // publishers refused by Config.MaxStreams
 	ReadersRefused     atomic.Int64 // players refused by Config.MaxReadersPerStream
+	TrackDrops         DropCounts   // streams whose track an output could not carry
 }

@@ -59,6 +59,8 @@ type Stream struct {
 	timeline   timeline
 	hasVideo   bool        // under appendMu
 	trackStats []trackStat // under appendMu
+
+	drops trackDrops // tracks outputs left out; has its own lock
 }
 
 type waiter struct {
@@ -465,6 +467,7 @@ func (s *Stream) snapshot() StreamInfo {
 	for name := range s.sinks {
 		info.Sinks = append(info.Sinks, name)
 	}
+	info.Drops = s.drops.snapshot()
 	sort.Strings(info.Sinks)
 	return info
 }

@@ -36,12 +36,14 @@ const (
 	CodecG711U
 	CodecOpus
 	CodecMP3
+	CodecAV1
+	CodecVP9
 )
 
 // Kind returns the kind of track the codec belongs to.
 func (c Codec) Kind() Kind {
 	switch c {
-	case CodecH264, CodecH265:
+	case CodecH264, CodecH265, CodecAV1, CodecVP9:
 		return KindVideo
 	case CodecAAC, CodecG711A, CodecG711U, CodecOpus, CodecMP3:
 		return KindAudio
@@ -67,6 +69,10 @@ func (c Codec) String() string {
 		return "opus"
 	case CodecMP3:
 		return "mp3"
+	case CodecAV1:
+		return "av1"
+	case CodecVP9:
+		return "vp9"
 	}
 	return "unknown"
 }
@@ -88,6 +94,10 @@ func (c Codec) DisplayName() string {
 		return "opus"
 	case CodecMP3:
 		return "MP3"
+	case CodecAV1:
+		return "AV1"
+	case CodecVP9:
+		return "VP9"
 	}
 	return "unknown"
 }
@@ -107,8 +117,12 @@ func (c Codec) ZLMCodecID() int {
 		return 4
 	case CodecOpus:
 		return 5
+	case CodecVP9:
+		return 8
+	case CodecAV1:
+		return 9
 	case CodecMP3:
-		return 13
+		return 14
 	}
 	return -1
 }

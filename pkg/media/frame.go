@@ -3,6 +3,8 @@ package media
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 )
 
 // Encoding names a per-protocol byte form of a frame or track that is built
@@ -78,10 +80,18 @@ func AppendAVCC(dst []byte, nalus ...[]byte) []byte {
 	return dst
 }
 
-// IsRandomAccess reports whether an AVCC video payload holds a random
-// access point: an IDR slice (H.264) or an IRAP picture (H.265). Some
-// encoders do not set FLV's keyframe flag, so ingest checks the NAL units.
+// IsRandomAccess reports whether a video payload holds a random access
+// point: an IDR slice (H.264) or an IRAP picture (H.265) in AVCC, a
+// temporal unit that carries a sequence header (AV1, low-overhead
+// bitstream format, as MP4 and FLV store it) or a VP9 keyframe. Some
+// encoders do not set FLV's keyframe flag, so ingest checks the payload.
 func IsRandomAccess(c Codec, avcc []byte) bool {
+	switch c {
+	case CodecAV1:
+		return av1HasSequenceHeader(avcc)
+	case CodecVP9:
+		return vp9.IsRandomAccess(avcc)
+	}
 	found := false
 	EachNALU(avcc, func(nalu []byte) bool {
 		if len(nalu) == 0 {
@@ -97,4 +107,45 @@ func IsRandomAccess(c Codec, avcc []byte) bool {
 		return !found
 	})
 	return found
+}
+
+// av1HasSequenceHeader walks the OBUs of a temporal unit (each with its
+// size field) looking for a sequence header.
+func av1HasSequenceHeader(tu []byte) bool {
+	for len(tu) > 0 {
+		h := tu[0]
+		if h>>3&0x0f == 1 { // OBU_SEQUENCE_HEADER
+			return true
+		}
+		if h&0x02 == 0 { // no size field: the OBU runs to the end
+			return false
+		}
+		n := 1
+		if h&0x04 != 0 { // extension header
+			n++
+		}
+		size, l := uvarintLEB128(tu[min(n, len(tu)):])
+		if l == 0 || size > uint64(len(tu)) {
+			return false
+		}
+		n += l + int(size)
+		if n > len(tu) {
+			return false
+		}
+		tu = tu[n:]
+	}
+	return false
+}
+
+// uvarintLEB128 decodes an AV1 leb128 value (at most 8 bytes), returning
+// it and its length, or a length of 0 if b does not hold one.
+func uvarintLEB128(b []byte) (uint64, int) {
+	var v uint64
+	for i := 0; i < 8 && i < len(b); i++ {
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i]&0x80 == 0 {
+			return v, i + 1
+		}
+	}
+	return 0, 0
 }

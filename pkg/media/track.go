@@ -2,12 +2,17 @@ package media
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg1audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 )
 
 // Track describes one elementary stream. A Track is immutable once built:
@@ -21,6 +26,12 @@ type Track struct {
 	VPS, SPS, PPS []byte
 	Width, Height int
 	FPS           float64
+
+	// AV1: the sequence header OBU, with its OBU header.
+	AV1SequenceHeader []byte
+	// VP9: profile and colour format, from a VPCodecConfigurationRecord
+	// or the first keyframe's header.
+	VP9 VP9Params
 
 	// AAC: the AudioSpecificConfig bytes.
 	AACConfig  []byte
@@ -41,6 +52,7 @@ func (t *Track) SameConfig(o *Track) bool {
 	}
 	return t.Codec == o.Codec &&
 		bytes.Equal(t.VPS, o.VPS) && bytes.Equal(t.SPS, o.SPS) && bytes.Equal(t.PPS, o.PPS) &&
+		bytes.Equal(t.AV1SequenceHeader, o.AV1SequenceHeader) && t.VP9 == o.VP9 &&
 		bytes.Equal(t.AACConfig, o.AACConfig) &&
 		t.SampleRate == o.SampleRate && t.Channels == o.Channels
 }
@@ -140,6 +152,86 @@ func NewOpusTrack(channels int) (*Track, error) {
 		return nil, fmt.Errorf("opus: invalid channel count %d", channels)
 	}
 	return &Track{Codec: CodecOpus, SampleRate: 48000, Channels: channels}, nil
+}
+
+// VP9Params is what a VP9 sample entry (vpcC) declares beyond the
+// frame size.
+type VP9Params struct {
+	Profile           uint8
+	BitDepth          uint8 // 8, 10 or 12
+	ChromaSubsampling uint8 // vpcC's chromaSubsampling: 1 is 4:2:0 colocated
+	FullRange         bool
+}
+
+// NewAV1Track builds an AV1 track from its sequence header OBU.
+func NewAV1Track(sequenceHeader []byte) (*Track, error) {
+	var h av1.SequenceHeader
+	if err := h.Unmarshal(sequenceHeader); err != nil {
+		return nil, fmt.Errorf("av1: parse sequence header: %w", err)
+	}
+	t := &Track{
+		Codec:             CodecAV1,
+		AV1SequenceHeader: clone(sequenceHeader),
+		Width:             h.Width(),
+		Height:            h.Height(),
+	}
+	if ti := h.TimingInfo; ti != nil && ti.NumUnitsInDisplayTick > 0 {
+		t.FPS = float64(ti.TimeScale) / float64(ti.NumUnitsInDisplayTick)
+	}
+	return t, nil
+}
+
+// NewVP9Track builds a VP9 track from the frame size and parameters.
+func NewVP9Track(width, height int, p VP9Params) (*Track, error) {
+	if width <= 0 || height <= 0 {
+		return nil, fmt.Errorf("vp9: invalid size %dx%d", width, height)
+	}
+	if p.BitDepth == 0 {
+		p.BitDepth = 8
+	}
+	return &Track{Codec: CodecVP9, Width: width, Height: height, VP9: p}, nil
+}
+
+// NewVP9TrackFromKeyframe builds a VP9 track from a keyframe's
+// uncompressed header, for containers that declare nothing else.
+func NewVP9TrackFromKeyframe(frame []byte) (*Track, error) {
+	var h vp9.Header
+	if err := h.Unmarshal(frame); err != nil {
+		return nil, fmt.Errorf("vp9: parse frame header: %w", err)
+	}
+	if h.NonKeyFrame || h.FrameSize == nil {
+		return nil, errors.New("vp9: not a keyframe")
+	}
+	p := VP9Params{Profile: h.Profile, BitDepth: 8, ChromaSubsampling: h.ChromaSubsampling()}
+	if c := h.ColorConfig; c != nil {
+		p.BitDepth = c.BitDepth
+		p.FullRange = c.ColorRange
+	}
+	return NewVP9Track(h.Width(), h.Height(), p)
+}
+
+// NewMP3Track builds an MP3 (MPEG-1/2 audio layer III) track from the
+// header of one of its frames.
+func NewMP3Track(frame []byte) (*Track, error) {
+	var h mpeg1audio.FrameHeader
+	if err := h.Unmarshal(frame); err != nil {
+		return nil, fmt.Errorf("mp3: parse frame header: %w", err)
+	}
+	channels := 2
+	if h.ChannelMode == mpeg1audio.ChannelModeMono {
+		channels = 1
+	}
+	return &Track{Codec: CodecMP3, SampleRate: h.SampleRate, Channels: channels}, nil
+}
+
+// MP3FrameDuration is the playing time of one MP3 frame: 1152 samples
+// for MPEG-1, 576 for MPEG-2 and 2.5, 0 if frame has no valid header.
+func MP3FrameDuration(frame []byte) time.Duration {
+	var h mpeg1audio.FrameHeader
+	if h.Unmarshal(frame) != nil || h.SampleRate <= 0 {
+		return 0
+	}
+	return time.Duration(h.SampleCount()) * time.Second / time.Duration(h.SampleRate)
 }
 
 func clone(b []byte) []byte {

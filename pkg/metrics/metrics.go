@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
 )
 
 // Registry is a Prometheus registry with mediakit's collectors.
@@ -46,7 +47,15 @@ func New(stats *engine.Stats) *Registry {
 	counter("readers_not_found_total", "Readers that waited for a stream that never came.", stats.ReadersNotFound.Load)
 	counter("streams_refused_total", "Publishers of a new stream refused by general.maxStreams.", stats.StreamsRefused.Load)
 	counter("readers_refused_total", "Players refused by general.maxReadersPerStream.", stats.ReadersRefused.Load)
-	return &Registry{reg: reg}
+	r := &Registry{reg: reg}
+	r.Batch([]BatchMetric{{Name: "tracks_dropped_total", Counter: true, Labels: []string{"output", "codec"},
+		Help: "Streams whose track an output left out because it cannot carry the codec."}},
+		func(emit func(string, float64, ...string)) {
+			stats.TrackDrops.Each(func(output string, codec media.Codec, n int64) {
+				emit("tracks_dropped_total", float64(n), output, codec.String())
+			})
+		})
+	return r
 }
 
 // Gauge registers a gauge read from f at scrape time.

@@ -197,7 +197,7 @@ func MediaSource(info engine.StreamInfo, schema string, speed int64, now time.Ti
 	m["isRecordingHLS"] = hasSink(info.Sinks, "record-hls")
 	tracks := make([]map[string]any, 0, len(info.Tracks))
 	for _, t := range info.Tracks {
-		tracks = append(tracks, Track(t, info.TrackStats[t]))
+		tracks = append(tracks, Track(t, info.TrackStats[t], info.Drops))
 	}
 	m["tracks"] = tracks
 	return m
@@ -227,14 +227,23 @@ func OriginURL(info engine.StreamInfo) string {
 	return u
 }
 
-// Track is one track object of a media source.
-func Track(t *media.Track, st engine.TrackStats) map[string]any {
+// Track is one track object of a media source. Beyond ZLMediaKit's
+// fields it lists in dropped_by the outputs that leave the track out
+// because they cannot carry its codec (from drops, the stream's).
+func Track(t *media.Track, st engine.TrackStats, drops []engine.TrackDrop) map[string]any {
+	droppedBy := []string{}
+	for _, d := range drops {
+		if d.Codec == t.Codec {
+			droppedBy = append(droppedBy, d.Output)
+		}
+	}
 	m := map[string]any{
 		"codec_id":      t.Codec.ZLMCodecID(),
 		"codec_id_name": t.Codec.DisplayName(),
 		"ready":         true,
 		"frames":        st.Frames,
 		"duration":      st.Duration.Milliseconds(),
+		"dropped_by":    droppedBy,
 	}
 	switch t.Kind() {
 	case media.KindVideo:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -266,7 +267,7 @@ func TestTrackVideo(t *testing.T) {
 		{"fps +Inf, from gop", math.Inf(1), engine.TrackStats{GOPSize: 15, GOPInterval: time.Second}, 15},
 	} {
 		tr := &media.Track{Codec: media.CodecH264, Width: 1280, Height: 720, FPS: c.fps}
-		m := Track(tr, c.stats)
+		m := Track(tr, c.stats, nil)
 		fps, ok := m["fps"].(float64)
 		if !ok || fps != c.want {
 			t.Errorf("%s: fps %#v, want %v", c.name, m["fps"], c.want)
@@ -277,11 +278,14 @@ func TestTrackVideo(t *testing.T) {
 	}
 
 	tr := &media.Track{Codec: media.CodecH265, Width: 1920, Height: 1080, FPS: 30}
-	m := Track(tr, engine.TrackStats{Frames: 300, KeyFrames: 10, GOPSize: 30, GOPInterval: time.Second, Duration: 10 * time.Second})
+	m := Track(tr, engine.TrackStats{Frames: 300, KeyFrames: 10, GOPSize: 30, GOPInterval: time.Second, Duration: 10 * time.Second}, nil)
 	want := map[string]any{"codec_id": 1, "codec_id_name": "H265", "codec_type": 0, "ready": true, "frames": int64(300),
 		"duration": int64(10000), "width": 1920, "height": 1080, "fps": 30.0, "key_frames": int64(10), "gop_size": int64(30),
 		"gop_interval_ms": int64(1000)}
-	if len(m) != len(want) {
+	if d, ok := m["dropped_by"].([]string); !ok || len(d) != 0 {
+		t.Errorf("dropped_by = %#v, want an empty list", m["dropped_by"])
+	}
+	if len(m) != len(want)+1 {
 		t.Errorf("video track = %v", m)
 	}
 	for k, v := range want {
@@ -292,10 +296,14 @@ func TestTrackVideo(t *testing.T) {
 }
 
 func TestTrackAudio(t *testing.T) {
-	m := Track(&media.Track{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2}, engine.TrackStats{Frames: 100, Duration: 2133 * time.Millisecond})
+	m := Track(&media.Track{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2}, engine.TrackStats{Frames: 100, Duration: 2133 * time.Millisecond},
+		[]engine.TrackDrop{{Output: "hls", Codec: media.CodecH264}, {Output: "rtsp", Codec: media.CodecAAC}, {Output: "flv", Codec: media.CodecAAC}})
 	want := map[string]any{"codec_id": 2, "codec_id_name": "mpeg4-generic", "codec_type": 1, "ready": true, "frames": int64(100),
 		"duration": int64(2133), "sample_rate": 48000, "channels": 2, "sample_bit": 16}
-	if len(m) != len(want) {
+	if d, _ := m["dropped_by"].([]string); !slices.Equal(d, []string{"rtsp", "flv"}) {
+		t.Errorf("dropped_by = %#v, want [rtsp flv]", m["dropped_by"])
+	}
+	if len(m) != len(want)+1 {
 		t.Errorf("audio track = %v", m)
 	}
 	for k, v := range want {
@@ -303,8 +311,8 @@ func TestTrackAudio(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", k, m[k], v)
 		}
 	}
-	for codec, id := range map[media.Codec]int{media.CodecG711A: 3, media.CodecG711U: 4, media.CodecOpus: 5} {
-		m := Track(&media.Track{Codec: codec, SampleRate: 8000, Channels: 1}, engine.TrackStats{})
+	for codec, id := range map[media.Codec]int{media.CodecG711A: 3, media.CodecG711U: 4, media.CodecOpus: 5, media.CodecMP3: 14} {
+		m := Track(&media.Track{Codec: codec, SampleRate: 8000, Channels: 1}, engine.TrackStats{}, nil)
 		if m["codec_id"] != id || m["codec_type"] != 1 {
 			t.Errorf("%v: %v", codec, m)
 		}
