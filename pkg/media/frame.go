@@ -33,9 +33,14 @@ type Frame struct {
 	// Discontinuity marks the first frame after a publisher came back.
 	Discontinuity bool
 
-	// Payload holds, for H.264/H.265, the NAL units of the access unit,
-	// each prefixed by its 4-byte big-endian length (AVCC form, as FLV and
-	// MP4 store them); for audio, one raw codec frame (AAC without ADTS).
+	// Payload holds the access unit as MP4 samples store it:
+	//   - H.264/H.265: the NAL units, each prefixed by its 4-byte
+	//     big-endian length (AVCC form, as FLV and MP4 store them);
+	//   - AV1: one temporal unit in the low-overhead bitstream format
+	//     (every OBU with its size field, no temporal delimiter);
+	//   - VP9: one frame (or superframe);
+	//   - audio: one raw codec frame: AAC without ADTS, one MP3 frame
+	//     with its header, one Opus packet, G.711 samples.
 	Payload []byte
 
 	cache encodedCache
