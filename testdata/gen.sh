@@ -35,6 +35,11 @@
 #                              B-frames, + AAC-LC
 #   h265.hevc             raw Annex-B H.265 elementary stream of h265_aac.mp4
 #   h264.h264             raw Annex-B H.264 elementary stream of h264_aac.flv
+#   h264_mp3.flv          2 s  H.264 baseline GOP 25 + MP3 44.1 kHz stereo
+#   h264_pcma.flv         2 s  H.264 baseline GOP 25 + G.711 A-law 8 kHz mono
+#   h264_pcmu.mov         2 s  H.264 baseline GOP 25 + G.711 mu-law 8 kHz mono
+#   av1_opus.mp4          2 s  AV1 (SVT-AV1) GOP 25 + Opus 48 kHz stereo
+#   vp9_opus.mp4          2 s  VP9 (libvpx) GOP 25 + Opus 48 kHz stereo
 #
 # Note: ffmpeg 5.1 cannot mux H.265 into FLV/RTMP, hence the MP4 container.
 set -euo pipefail
@@ -131,6 +136,43 @@ generate() {
 	run_ff "$OUT/h264.h264" \
 		-i "$OUT/h264_aac.flv" -map 0:v -c:v copy -bsf:v h264_mp4toannexb \
 		"${BITEXACT[@]}" -f h264
+
+	generate_codecs
+}
+
+# The codec clips: one per codec publishers send beyond H.264/H.265/AAC,
+# 2 s each, for the codec table's tests (ARCHITECTURE.md).
+generate_codecs() {
+	local h264=(-c:v libx264 -profile:v baseline -bf 0 "${X264_GOP[@]}" "${X264_RATE[@]}")
+	local sine8k="sine=frequency=440:beep_factor=4:sample_rate=8000:duration=2"
+	local sine48k="sine=frequency=440:beep_factor=4:sample_rate=48000:duration=2"
+	local opus=(-c:a libopus -b:a 48k -ar 48000 -ac 2)
+
+	run_ff "$OUT/h264_mp3.flv" \
+		-f lavfi -i "$(vsrc 2)" -f lavfi -i "$(asrc 2)" -map 0:v -map 1:a \
+		"${h264[@]}" -c:a libmp3lame -b:a 64k -ar 44100 -ac 2 \
+		"${BITEXACT[@]}" -f flv
+
+	run_ff "$OUT/h264_pcma.flv" \
+		-f lavfi -i "$(vsrc 2)" -f lavfi -i "$sine8k" -map 0:v -map 1:a \
+		"${h264[@]}" -c:a pcm_alaw -ar 8000 -ac 1 \
+		"${BITEXACT[@]}" -f flv
+
+	run_ff "$OUT/h264_pcmu.mov" \
+		-f lavfi -i "$(vsrc 2)" -f lavfi -i "$sine8k" -map 0:v -map 1:a \
+		"${h264[@]}" -c:a pcm_mulaw -ar 8000 -ac 1 \
+		"${BITEXACT[@]}" -f mov
+
+	run_ff "$OUT/av1_opus.mp4" \
+		-f lavfi -i "$(vsrc 2)" -f lavfi -i "$sine48k" -map 0:v -map 1:a \
+		-c:v libsvtav1 -preset 12 -g 25 -pix_fmt yuv420p -svtav1-params lp=1 \
+		"${opus[@]}" "${BITEXACT[@]}" -f mp4
+
+	run_ff "$OUT/vp9_opus.mp4" \
+		-f lavfi -i "$(vsrc 2)" -f lavfi -i "$sine48k" -map 0:v -map 1:a \
+		-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 25 -keyint_min 25 -b:v 300k -pix_fmt yuv420p \
+		-threads 1 -row-mt 0 \
+		"${opus[@]}" "${BITEXACT[@]}" -f mp4
 }
 
 # probe_field FILE STREAM ENTRY : print one stream entry (e.g. nb_read_frames).
@@ -184,9 +226,19 @@ check_streams() {
 	[[ "$got" == "$want" ]] || die "$f: streams $got, want $want"
 }
 
+# check_codec_clip FILE STREAMS VCODEC ACODEC,RATE,CHANNELS: a 2 s codec clip.
+check_codec_clip() {
+	local f="$OUT/$1" got
+	check_streams "$f" "$2"
+	check_video "$f" "$3" 50
+	got="$(probe_field "$f" a:0 codec_name),$(probe_field "$f" a:0 sample_rate),$(probe_field "$f" a:0 channels)"
+	[[ "$got" == "$4" ]] || die "$1: audio $got, want $4"
+}
+
 verify() {
 	local f
-	for f in h264_aac.flv h264_bframes_aac.flv h264_only.flv aac_only.flv h265_aac.mp4 h265.hevc h264.h264; do
+	for f in h264_aac.flv h264_bframes_aac.flv h264_only.flv aac_only.flv h265_aac.mp4 h265.hevc h264.h264 \
+		h264_mp3.flv h264_pcma.flv h264_pcmu.mov av1_opus.mp4 vp9_opus.mp4; do
 		[[ -f "$OUT/$f" ]] || die "missing $OUT/$f (run testdata/gen.sh)"
 		(($(wc -c <"$OUT/$f") < MAX_BYTES)) || die "$f is larger than 400 KB"
 	done
@@ -212,6 +264,12 @@ verify() {
 	# Raw elementary streams have no timestamps; only count frames.
 	[[ "$(probe_field "$OUT/h265.hevc" v:0 nb_read_frames)" == 100 ]] || die "h265.hevc: want 100 frames"
 	[[ "$(probe_field "$OUT/h264.h264" v:0 nb_read_frames)" == 150 ]] || die "h264.h264: want 150 frames"
+
+	check_codec_clip h264_mp3.flv video,audio h264 mp3,44100,2
+	check_codec_clip h264_pcma.flv video,audio h264 pcm_alaw,8000,1
+	check_codec_clip h264_pcmu.mov video,audio h264 pcm_mulaw,8000,1
+	check_codec_clip av1_opus.mp4 video,audio av1 opus,48000,2
+	check_codec_clip vp9_opus.mp4 video,audio vp9 opus,48000,2
 
 	echo "verified all clips in ${OUT#"${HERE}/"}"
 }
