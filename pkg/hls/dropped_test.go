@@ -103,6 +103,7 @@ func TestSegmenterAddedTrack(t *testing.T) {
 	tracks, frames := clipFrames(t, "h264_aac.flv")
 	video, aac := tracks[0], tracks[1]
 	opus := &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
+	g711 := &media.Track{Codec: media.CodecG711U, SampleRate: 8000, Channels: 1}
 	tests := []struct {
 		name    string
 		built   *media.Track
@@ -112,7 +113,8 @@ func TestSegmenterAddedTrack(t *testing.T) {
 	}{
 		{name: "AAC after video", built: video, added: aac, wantErr: ErrTrackChanged},
 		{name: "video after AAC", built: aac, added: video, wantErr: ErrTrackChanged},
-		{name: "Opus after video", built: video, added: opus, dropped: true},
+		{name: "Opus after video", built: video, added: opus, wantErr: ErrTrackChanged},
+		{name: "G.711 after video", built: video, added: g711, dropped: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,17 +150,17 @@ func TestSegmenterAddedTrack(t *testing.T) {
 func TestCanCarry(t *testing.T) {
 	for c, want := range map[media.Codec]bool{
 		media.CodecH264: true, media.CodecH265: true, media.CodecAAC: true,
-		media.CodecG711A: false, media.CodecG711U: false, media.CodecOpus: false, media.CodecMP3: false, media.CodecUnknown: false,
+		media.CodecOpus: true, media.CodecMP3: true,
+		media.CodecG711A: false, media.CodecG711U: false, media.CodecAV1: false, media.CodecVP9: false, media.CodecUnknown: false,
 	} {
 		if got := CanCarry(c); got != want {
 			t.Errorf("CanCarry(%v) = %v", c, got)
 		}
 	}
-	g711, err := media.NewG711Track(media.CodecG711A, 8000, 1)
-	if err != nil {
-		t.Fatal(err)
+	if got := DropReason(media.CodecG711A); got != "MPEG-TS has no G.711 mapping that players read" {
+		t.Errorf("DropReason(G.711A) = %q", got)
 	}
-	if got, want := DroppedTrackMessage(g711), "hls: dropping pcm_alaw track: MPEG-TS HLS cannot carry it"; got != want {
-		t.Errorf("DroppedTrackMessage = %q, want %q", got, want)
+	if got := DropReason(media.CodecH264); got != "" {
+		t.Errorf("DropReason(H.264) = %q, want none", got)
 	}
 }

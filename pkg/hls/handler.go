@@ -114,6 +114,13 @@ func (l *Live) Handler(policy func(info engine.StreamInfo) (enabled, demand bool
 		// The first playlist of a new muxer waits for its first segment.
 		select {
 		case <-m.ready:
+		case <-m.uncarried:
+			select {
+			case <-m.ready: // a track HLS carries came after all
+			default:
+				http.Error(w, "stream has no track MPEG-TS HLS carries (H.264, H.265, AAC, MP3, Opus)", http.StatusNotFound)
+				return
+			}
 		case <-m.done:
 			http.NotFound(w, r)
 			return

@@ -3,6 +3,7 @@ package hls
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -81,9 +82,13 @@ type liveMuxer struct {
 	lastAccess atomic.Int64  // unix nanoseconds
 	ready      chan struct{} // closed at the first segment
 	readyOnce  sync.Once
-	reader     *engine.Reader    // set by Run
-	announced  engine.StreamInfo // as SchemaChanged was told at the first segment
-	done       chan struct{}     // closed when the sink ended
+	// uncarried is closed when the stream's tracks at the start held
+	// nothing HLS carries (G.711 alone, say): a playlist request is
+	// answered 404 at once rather than after waiting for a segment.
+	uncarried chan struct{}
+	reader    *engine.Reader    // set by Run
+	announced engine.StreamInfo // as SchemaChanged was told at the first segment
+	done      chan struct{}     // closed when the sink ended
 }
 
 // NewLive returns a live HLS server.
@@ -112,7 +117,7 @@ func (l *Live) NewSink(key engine.Key, demand bool) func() engine.Sink {
 		m := &liveMuxer{
 			live: l, key: key, demand: demand, segDur: s.SegDur,
 			window: NewWindow(s.SegNum, s.SegRetain),
-			ready:  make(chan struct{}), done: make(chan struct{}),
+			ready:  make(chan struct{}), done: make(chan struct{}), uncarried: make(chan struct{}),
 		}
 		m.touch()
 		l.mu.Lock()
@@ -185,11 +190,15 @@ func (m *liveMuxer) Run(r *engine.Reader) {
 	}()
 	log := m.live.Log.With("stream", m.key.String())
 	seg, err := NewStreamSegmenter(r.Tracks(), m.segDur, m.add, func(t *media.Track) {
-		log.Warn(DroppedTrackMessage(t))
+		r.DropTrack(SinkName, t, DropReason(t.Codec)) // logs once per stream and codec
 	})
 	if err != nil {
 		log.Warn("live HLS not started", "error", err.Error())
 		return
+	}
+	if !seg.Carrying() {
+		log.Info("live HLS has no track to carry: playlists answer 404 until one comes", "tracks", fmt.Sprint(r.Tracks()))
+		close(m.uncarried)
 	}
 	buf := make([]*media.Frame, 0, 64)
 	for {

@@ -25,7 +25,7 @@ const maxHeld = 1024
 // Errors returned by NewSegmenter and WriteFrame.
 var (
 	// ErrNoTracks: none of the tracks can be carried in MPEG-TS.
-	ErrNoTracks = errors.New("hls: no H.264, H.265 or AAC track")
+	ErrNoTracks = errors.New("hls: no H.264, H.265, AAC, MP3 or Opus track")
 	// ErrTrackChanged: a frame's codec (or AAC configuration) differs from
 	// the track the segmenter was built for, or the frame is of a track
 	// it can carry but was not built with (a kind it has no track for);
@@ -86,9 +86,6 @@ type Segmenter struct {
 	segDisc     bool
 	segHasVideo bool
 	held        []*media.Frame
-
-	nalus [][]byte  // scratch access unit
-	aus   [1][]byte // scratch audio access unit list
 }
 
 type trackState struct {
@@ -105,22 +102,34 @@ type trackState struct {
 	seen         bool
 }
 
-// CanCarry reports whether MPEG-TS HLS carries codec c here: H.264, H.265
-// and AAC. HLS has no standard place in MPEG-TS for the others (G.711,
-// Opus, MP3), which players would not play.
+// CanCarry reports whether MPEG-TS (HLS, HTTP-TS, TS files) carries codec
+// c here: H.264, H.265, AAC, MP3 and Opus. G.711, AV1 and VP9 are left out
+// (see DropReason).
 func CanCarry(c media.Codec) bool {
-	return c == media.CodecH264 || c == media.CodecH265 || c == media.CodecAAC
+	switch c {
+	case media.CodecH264, media.CodecH265, media.CodecAAC, media.CodecMP3, media.CodecOpus:
+		return true
+	}
+	return false
 }
 
-// DroppedTrackMessage is the warning a caller logs, once per stream, for
-// a track the segmenter drops (see Segmenter.OnDroppedTrack).
-func DroppedTrackMessage(t *media.Track) string {
-	return "hls: dropping " + t.Codec.String() + " track: MPEG-TS HLS cannot carry it"
+// DropReason says why MPEG-TS leaves out a track of codec c, for
+// engine.Reader.DropTrack; "" when it carries c.
+func DropReason(c media.Codec) string {
+	switch {
+	case CanCarry(c):
+		return ""
+	case c == media.CodecG711A || c == media.CodecG711U:
+		return "MPEG-TS has no G.711 mapping that players read"
+	case c == media.CodecAV1 || c == media.CodecVP9:
+		return "MPEG-TS has no " + c.String() + " mapping that players read (use fMP4 HLS or HTTP-fMP4)"
+	}
+	return "MPEG-TS cannot carry " + c.String()
 }
 
 // NewSegmenter returns a segmenter for tracks that calls onSegment with
-// each finished segment. H.264, H.265 and AAC tracks (the first of each
-// kind) are muxed; other tracks (G.711, Opus, MP3) are left out of the
+// each finished segment. H.264, H.265, AAC, MP3 and Opus tracks (the first
+// of each kind) are muxed; other tracks (G.711, AV1, VP9) are left out of the
 // MPEG-TS and reported by OnDroppedTrack, so that the caller can say so
 // once (StreamSegmenter does).
 func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*Segment)) (*Segmenter, error) {
@@ -142,6 +151,16 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 				st.defaultDelta = time.Duration(float64(time.Second) / t.FPS)
 			}
 			s.video = st
+		case (t.Codec == media.CodecMP3 || t.Codec == media.CodecOpus) && s.audio == nil:
+			st := &trackState{decl: t, codec: t.Codec, defaultDelta: 20 * time.Millisecond}
+			if t.Codec == media.CodecMP3 && t.SampleRate > 0 {
+				samples := 1152
+				if mp3LowRate(t.SampleRate) {
+					samples = 576
+				}
+				st.defaultDelta = time.Duration(int64(time.Second) * int64(samples) / int64(t.SampleRate))
+			}
+			s.audio = st
 		case t.Codec == media.CodecAAC && s.audio == nil:
 			var conf mpeg4audio.AudioSpecificConfig
 			if err := conf.Unmarshal(t.AACConfig); err != nil {
@@ -166,7 +185,16 @@ func NewSegmenter(tracks []*media.Track, target time.Duration, onSegment func(*S
 		if st == nil {
 			continue
 		}
-		ts, err := s.mux.addTrack(st.codec, st.conf)
+		var ts *tsTrack
+		var err error
+		switch st.codec {
+		case media.CodecMP3:
+			ts = s.mux.addMP3Track(st.decl.SampleRate)
+		case media.CodecOpus:
+			ts, err = s.mux.addOpusTrack(st.decl.Channels)
+		default:
+			ts, err = s.mux.addTrack(st.codec, st.conf)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("hls: %w", err)
 		}
@@ -323,6 +351,12 @@ func (s *Segmenter) stateFor(t *media.Track) (*trackState, error) {
 	if t.Codec == media.CodecAAC && !bytes.Equal(t.AACConfig, st.decl.AACConfig) {
 		return nil, fmt.Errorf("%w: AAC configuration %x to %x", ErrTrackChanged, st.decl.AACConfig, t.AACConfig)
 	}
+	if t.Codec == media.CodecMP3 && mp3LowRate(t.SampleRate) != mp3LowRate(st.decl.SampleRate) {
+		return nil, fmt.Errorf("%w: MP3 at %d Hz to %d Hz", ErrTrackChanged, st.decl.SampleRate, t.SampleRate)
+	}
+	if t.Codec == media.CodecOpus && t.Channels != st.decl.Channels {
+		return nil, fmt.Errorf("%w: Opus of %d channels to %d", ErrTrackChanged, st.decl.Channels, t.Channels)
+	}
 	// Same codec with new parameter sets: keyframes carry the new ones.
 	st.alt = t
 	return st, nil
@@ -427,29 +461,15 @@ func ticks(d time.Duration) int64 {
 }
 
 func (s *Segmenter) write(st *trackState, f *media.Frame) error {
-	var err error
-	pts, dts := ticks(f.PTS), ticks(f.DTS)
-	switch st.codec {
-	case media.CodecH264, media.CodecH265:
-		au, n := s.accessUnit(st.codec, f)
-		if n == 0 {
+	wrote, err := s.mux.writeFrame(st.ts, f, ticks(f.PTS), ticks(f.DTS))
+	if !wrote && err == nil {
+		if st == s.video {
 			s.dropped++
-			return nil
 		}
-		if st.codec == media.CodecH264 {
-			err = s.mux.writeH264(st.ts, pts, dts, au)
-		} else {
-			err = s.mux.writeH265(st.ts, pts, dts, au)
-		}
-		clear(s.nalus)
+		return nil
+	}
+	if st == s.video {
 		s.segHasVideo = true
-	case media.CodecAAC:
-		if len(f.Payload) == 0 {
-			return nil
-		}
-		s.aus[0] = f.Payload
-		err = s.mux.writeAAC(st.ts, pts, s.aus[:])
-		s.aus[0] = nil
 	}
 	if err != nil {
 		return fmt.Errorf("hls: mux %s frame at %v: %w", st.codec, f.DTS, err)
@@ -459,13 +479,4 @@ func (s *Segmenter) write(st *trackState, f *media.Frame) error {
 	}
 	st.seen, st.inSeg, st.lastDTS = true, true, f.DTS
 	return nil
-}
-
-// accessUnit gathers f's NAL units into s.nalus after an access unit
-// delimiter of ours (so that the muxer need not prepend one); n counts
-// the units taken from the payload.
-func (s *Segmenter) accessUnit(c media.Codec, f *media.Frame) (au [][]byte, n int) {
-	au, n = media.AppendAccessUnit(append(s.nalus[:0], media.AccessUnitDelimiter(c)), f)
-	s.nalus = au
-	return au, n
 }

@@ -67,6 +67,10 @@ func (s *StreamSegmenter) WriteFrame(f *media.Frame, tracks []*media.Track) erro
 	return s.seg.WriteFrame(f)
 }
 
+// Carrying reports whether a track HLS carries was met: until then no
+// segment can start.
+func (s *StreamSegmenter) Carrying() bool { return s.seg != nil }
+
 // Flush emits the current segment, if any. It reports false when no
 // segment could ever start: no frame of a track HLS carries came.
 func (s *StreamSegmenter) Flush() bool {

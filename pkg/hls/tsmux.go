@@ -11,14 +11,17 @@ import (
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// tsMuxer is a hand-written MPEG-TS muxer for H.264, H.265 and AAC that
+// tsMuxer is a hand-written MPEG-TS muxer for H.264, H.265, AAC, MP3 and
+// Opus that
 // writes the same bytes as mediacommon's mpegts.Writer (over go-astits)
 // for the calls the Segmenter makes, without a bit writer and without
 // allocating per frame once its buffers have grown:
 //
 //   - PIDs 256, 257, ... in the order tracks are added; PMT on PID 0x1000,
 //     program 1, transport stream ID 0, table versions 0, no descriptors;
-//     stream types 0x1B (H.264), 0x24 (H.265), 0x0F (AAC in ADTS);
+//     stream types 0x1B (H.264), 0x24 (H.265), 0x0F (AAC in ADTS), 0x03
+//     or 0x04 (MP3, MPEG-1 or MPEG-2 rates), 0x06 (Opus, with its
+//     registration and extension descriptors);
 //   - the first track written to carries the PCR (DTS - 100 ms, on its
 //     random access points and on every third frame), in the adaptation
 //     field of the PES's first packet;
@@ -27,7 +30,8 @@ import (
 //     frame otherwise;
 //   - video PES: stream ID 0xE0, PES_packet_length 0, an access unit
 //     delimiter prepended when the access unit lacks one, Annex-B with
-//     4-byte start codes; audio PES: stream ID 0xC0, ADTS without CRC;
+//     4-byte start codes; audio PES: stream ID 0xC0, ADTS without CRC,
+//     whole MP3 frames, Opus packets after their control headers;
 //     PTS, and DTS only when it differs;
 //   - packets filled out by adaptation-field stuffing, continuity counters
 //     per PID.
@@ -44,6 +48,9 @@ type tsMuxer struct {
 
 	buf []byte // the packets of the frame being written
 	es  []byte // the frame's elementary stream bytes (Annex-B, ADTS)
+
+	nalus [][]byte  // scratch access unit of writeFrame
+	aus   [1][]byte // scratch audio unit list of writeFrame
 }
 
 // tsTrack is one elementary stream of a tsMuxer.
@@ -55,6 +62,8 @@ type tsTrack struct {
 
 	adts    [7]byte // ADTS header template: the frame length goes in bytes 3 to 5
 	adtsErr error   // why this AAC configuration has no ADTS header
+
+	descriptors []byte // the PMT's ES_info descriptors (Opus)
 }
 
 const (
@@ -91,6 +100,37 @@ func (m *tsMuxer) addTrack(c media.Codec, conf *mpeg4audio.AudioSpecificConfig) 
 	default:
 		return nil, fmt.Errorf("mpegts: cannot mux %s", c)
 	}
+	m.tracks = append(m.tracks, t)
+	return t, nil
+}
+
+// addMP3Track adds an MPEG audio (MP3) stream of the given sample rate:
+// stream type 0x03 (ISO 11172-3) for the MPEG-1 rates, 0x04 (ISO
+// 13818-3) for the lower rates of MPEG-2 and 2.5, as ffmpeg tells them.
+func (m *tsMuxer) addMP3Track(sampleRate int) *tsTrack {
+	t := &tsTrack{pid: uint16(tsFirstPID + len(m.tracks)), codec: media.CodecMP3, streamType: 0x03}
+	if mp3LowRate(sampleRate) {
+		t.streamType = 0x04
+	}
+	m.tracks = append(m.tracks, t)
+	return t
+}
+
+// mp3LowRate reports whether MP3 at rate is MPEG-2 or 2.5 audio (ISO
+// 13818-3, 576 samples a frame); an unknown rate (0) is taken as MPEG-1.
+func mp3LowRate(rate int) bool { return rate > 0 && rate < 32000 }
+
+// addOpusTrack adds an Opus stream of 1 or 2 channels (ETSI TS 102 366
+// draft "Opus in MPEG-TS"): private data (0x06) with a registration
+// descriptor 'Opus' and the DVB extension descriptor (0x7f) of tag 0x80,
+// opus_audio_descriptor, whose channel_config_code is the channel count
+// (mono, stereo; mapping family 0), in mediacommon's order and bytes.
+func (m *tsMuxer) addOpusTrack(channels int) (*tsTrack, error) {
+	if channels != 1 && channels != 2 {
+		return nil, fmt.Errorf("mpegts: Opus with %d channels", channels)
+	}
+	t := &tsTrack{pid: uint16(tsFirstPID + len(m.tracks)), codec: media.CodecOpus, streamType: 0x06,
+		descriptors: []byte{0x05, 4, 'O', 'p', 'u', 's', 0x7f, 2, 0x80, byte(channels)}}
 	m.tracks = append(m.tracks, t)
 	return t, nil
 }
@@ -189,6 +229,39 @@ func (m *tsMuxer) writeVideo(t *tsTrack, pts, dts int64, au [][]byte, aud []byte
 	return m.writePES(t, tsStreamIDVideo, pts, dts, random, pcr, es)
 }
 
+// writeMP3 writes whole MP3 frames (each with its header) as one PES.
+func (m *tsMuxer) writeMP3(t *tsTrack, pts int64, frames [][]byte) error {
+	es := m.es[:0]
+	for _, f := range frames {
+		es = append(es, f...)
+	}
+	m.es = es
+	return m.writeAudio(t, pts, es)
+}
+
+// writeOpus writes Opus packets as one PES, each after its
+// opus_control_header (prefix 0x3ff, no trim, no extension, then the
+// size in bytes of 255 and a remainder).
+func (m *tsMuxer) writeOpus(t *tsTrack, pts int64, packets [][]byte) error {
+	es := m.es[:0]
+	for _, p := range packets {
+		if len(p) == 0 {
+			return errors.New("mpegts: empty Opus packet")
+		}
+		es = append(es, 0x7f, 0xe0)
+		for n := len(p); ; n -= 255 {
+			if n < 255 {
+				es = append(es, byte(n))
+				break
+			}
+			es = append(es, 255)
+		}
+		es = append(es, p...)
+	}
+	m.es = es
+	return m.writeAudio(t, pts, es)
+}
+
 // writeAAC writes AAC access units as ADTS frames in one PES.
 func (m *tsMuxer) writeAAC(t *tsTrack, pts int64, aus [][]byte) error {
 	if t.adtsErr != nil {
@@ -208,6 +281,12 @@ func (m *tsMuxer) writeAAC(t *tsTrack, pts int64, aus [][]byte) error {
 		es = append(es, au...)
 	}
 	m.es = es
+	return m.writeAudio(t, pts, es)
+}
+
+// writeAudio writes an audio PES: random access, PTS only, the PCR every
+// third frame when t is the PCR track.
+func (m *tsMuxer) writeAudio(t *tsTrack, pts int64, es []byte) error {
 	m.choosePCR(t)
 	pcr := false
 	if t == m.leading {
@@ -218,6 +297,56 @@ func (m *tsMuxer) writeAAC(t *tsTrack, pts int64, aus [][]byte) error {
 		m.pcrCountdown--
 	}
 	return m.writePES(t, tsStreamIDAudio, pts, pts, true, pcr, es)
+}
+
+// writeFrame writes f, a frame of t's codec, at pts and dts (90 kHz):
+// video with an access unit delimiter of its own first, audio as one
+// PES. wrote is false for a frame with nothing to write (no NAL unit, an
+// empty payload).
+func (m *tsMuxer) writeFrame(t *tsTrack, f *media.Frame, pts, dts int64) (wrote bool, err error) {
+	switch t.codec {
+	case media.CodecH264, media.CodecH265:
+		au, n := media.AppendAccessUnit(append(m.nalus[:0], media.AccessUnitDelimiter(t.codec)), f)
+		m.nalus = au
+		if n == 0 {
+			return false, nil
+		}
+		if t.codec == media.CodecH264 {
+			err = m.writeH264(t, pts, dts, au)
+		} else {
+			err = m.writeH265(t, pts, dts, au)
+		}
+		clear(m.nalus)
+		return true, err
+	}
+	if len(f.Payload) == 0 {
+		return false, nil
+	}
+	m.aus[0] = f.Payload
+	switch t.codec {
+	case media.CodecAAC:
+		err = m.writeAAC(t, pts, m.aus[:])
+	case media.CodecMP3:
+		err = m.writeMP3(t, pts, m.aus[:])
+	case media.CodecOpus:
+		err = m.writeOpus(t, pts, m.aus[:])
+	}
+	m.aus[0] = nil
+	return true, err
+}
+
+// writeTables writes PAT and PMT now, making the first track the PCR
+// track if no frame chose one yet: for a live session whose first frame
+// does not start with them.
+func (m *tsMuxer) writeTables() error {
+	if len(m.tracks) == 0 {
+		return errors.New("mpegts: no track")
+	}
+	m.choosePCR(m.tracks[0])
+	m.tablesCounter = 0
+	m.stampTableCCs()
+	_, err := m.w.Write(m.tables[:])
+	return err
 }
 
 // choosePCR makes t the PCR track if no track is yet.
@@ -384,12 +513,17 @@ func (m *tsMuxer) buildTables() {
 
 	pmt := m.tables[tsPacketSize:]
 	copy(pmt, []byte{0x47, 0x40 | byte(tsPMTPID>>8), byte(tsPMTPID & 0xff), 0x1f, 0x00})
-	l := 13 + 5*len(m.tracks)
+	l := 13
+	for _, t := range m.tracks {
+		l += 5 + len(t.descriptors)
+	}
 	sec = pmt[5:5]
 	sec = append(sec, 0x02, 0xb0|byte(l>>8), byte(l), 0x00, 0x01, 0xc1, 0x00, 0x00,
 		0xe0|byte(m.leading.pid>>8), byte(m.leading.pid), 0xf0, 0x00)
 	for _, t := range m.tracks {
-		sec = append(sec, t.streamType, 0xe0|byte(t.pid>>8), byte(t.pid), 0xf0, 0x00)
+		n := len(t.descriptors)
+		sec = append(sec, t.streamType, 0xe0|byte(t.pid>>8), byte(t.pid), 0xf0|byte(n>>8), byte(n))
+		sec = append(sec, t.descriptors...)
 	}
 	_ = mpegcrc.Append(sec, sec) // into the capacity after sec
 }

@@ -64,6 +64,13 @@ func (e *encoder) appendFrames(bufs net.Buffers, frames []*media.Frame) net.Buff
 	}
 	for _, f := range frames {
 		t := f.Track
+		if !flv.SupportsCodec(t.Codec) {
+			// Left out, reported once per stream; the other tracks play
+			// on. WebSocket-FLV sessions report as http-flv too: the
+			// encoder is not told which transport it serves.
+			e.reader.DropTrack("http-flv", t, "FLV cannot carry "+t.Codec.String())
+			continue
+		}
 		cur := &e.audio
 		if t.Kind() == media.KindVideo {
 			cur = &e.video

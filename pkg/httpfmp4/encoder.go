@@ -17,6 +17,8 @@ type encoder struct {
 	log    *slog.Logger
 	begun  bool // the init segment went out
 	ended  bool
+	// reported are the tracks already handed to DropTrack.
+	reported map[*media.Track]bool
 }
 
 func newEncoder(m *streamMux, r *engine.Reader, log *slog.Logger) *encoder {
@@ -33,6 +35,8 @@ func (e *encoder) Append(bufs net.Buffers, frames []*media.Frame) net.Buffers {
 		if !ok {
 			if !known {
 				e.tracksChanged(f.Track)
+			} else {
+				e.dropped(f.Track)
 			}
 			continue
 		}
@@ -50,6 +54,19 @@ func (e *encoder) Append(bufs net.Buffers, frames []*media.Frame) net.Buffers {
 		bufs = append(bufs, b)
 	}
 	return bufs
+}
+
+// dropped reports a track fMP4 does not carry (once per track and
+// session; the engine logs it once per stream).
+func (e *encoder) dropped(t *media.Track) {
+	if CanCarry(t.Codec) || e.reported[t] {
+		return
+	}
+	if e.reported == nil {
+		e.reported = map[*media.Track]bool{}
+	}
+	e.reported[t] = true
+	e.reader.DropTrack(OutputName, t, DropReason(t.Codec))
 }
 
 // tracksChanged ends the session when the publisher changed its tracks:

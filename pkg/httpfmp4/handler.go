@@ -23,6 +23,10 @@ const (
 	ProtocolWS   = "ws-fmp4"
 )
 
+// OutputName names HTTP-fMP4 and WS-fMP4 (one muxer) in track drop
+// reports.
+const OutputName = "http-fmp4"
+
 // NewHandler returns a handler with default timeouts. Each handler keeps
 // the per-stream muxers its sessions share.
 func NewHandler(e Engine, log *slog.Logger) *Handler {
@@ -39,8 +43,14 @@ func NewHandler(e Engine, log *slog.Logger) *Handler {
 			if err != nil {
 				return nil, nil, err
 			}
-			return newEncoder(mux, r, log), release, nil
+			enc := newEncoder(mux, r, log)
+			for _, t := range r.Tracks() {
+				if t != nil {
+					enc.dropped(t)
+				}
+			}
+			return enc, release, nil
 		},
-		Unplayable: "stream has no H.264, H.265, AAC or Opus track",
+		Unplayable: "stream has no H.264, H.265, AV1, VP9, AAC, MP3 or Opus track",
 	}, e, log)
 }

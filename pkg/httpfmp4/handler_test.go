@@ -171,7 +171,7 @@ func TestUnplayableStreamIs404(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no H.264, H.265, AAC or Opus") {
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no H.264, H.265, AV1, VP9, AAC, MP3 or Opus") {
 		t.Errorf("status %d %q, want 404 naming the codecs", resp.StatusCode, body)
 	}
 	if n := ts.h.Sessions(); n != 0 {

@@ -11,13 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/format/mp4"
 	"github.com/mediakit/mediakit/pkg/internal/livehttp"
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -29,22 +29,21 @@ const videoTimescale = 90000
 // fragment.
 const tagLen = 4
 
-// CanCarry reports whether HTTP-fMP4 carries codec c: H.264 (avc1), H.265
-// (hvc1), AAC (mp4a) and Opus. mediacommon's fMP4 writer has no sample
-// entry for G.711 (nor MP3 in fMP4 here), so those tracks are dropped.
-func CanCarry(c media.Codec) bool {
-	switch c {
-	case media.CodecH264, media.CodecH265, media.CodecAAC, media.CodecOpus:
-		return true
-	}
-	return false
-}
+// CanCarry reports whether HTTP-fMP4 carries codec c: H.264 (avc1),
+// H.265 (hvc1), AV1 (av01), VP9 (vp09), AAC and MP3 (mp4a) and Opus,
+// every codec mediacommon's fMP4 writer has a sample entry for. G.711 is
+// dropped (see mp4.FragmentedCarries).
+func CanCarry(c media.Codec) bool { return mp4.FragmentedCarries(c) }
 
 // DroppedTrackMessage is the warning logged, once per stream and track
 // set, for a track HTTP-fMP4 leaves out.
 func DroppedTrackMessage(t *media.Track) string {
 	return "httpfmp4: dropping " + t.Codec.String() + " track: fMP4 cannot carry it here"
 }
+
+// DropReason is the reason given to DropTrack for a codec HTTP-fMP4
+// leaves out.
+func DropReason(c media.Codec) string { return mp4.NotCarriedReason(c, true) }
 
 // streamMux turns the frames of one stream into fMP4 fragments, stored
 // once per frame (media.EncodingFMP4) and shared by every HTTP-fMP4 and
@@ -113,7 +112,8 @@ func trackSig(tracks []*media.Track) string {
 			}
 			audio = true
 		}
-		fmt.Fprintf(&b, "%s:%x:%x:%x:%x:%d:%d;", t.Codec, t.VPS, t.SPS, t.PPS, t.AACConfig, t.SampleRate, t.Channels)
+		fmt.Fprintf(&b, "%s:%x:%x:%x:%x:%x:%v:%dx%d:%d:%d;", t.Codec, t.VPS, t.SPS, t.PPS, t.AV1SequenceHeader, t.AACConfig,
+			t.VP9, t.Width, t.Height, t.SampleRate, t.Channels)
 	}
 	return b.String()
 }
@@ -132,14 +132,20 @@ func newStreamMux(tracks []*media.Track, seq *atomic.Uint32, log *slog.Logger) (
 		var st *trackState
 		switch {
 		case !CanCarry(t.Codec):
-			log.Warn(DroppedTrackMessage(t), "codec", t.Codec.String())
+			// The session's DropTrack warns once per stream.
+			log.Debug(DroppedTrackMessage(t), "codec", t.Codec.String())
 		case t.Kind() == media.KindVideo && video == nil:
-			st = newVideoState(t)
+			var err error
+			if st, err = newVideoState(t); err != nil {
+				// A track without a usable configuration is left
+				// out; the others play.
+				log.Warn("httpfmp4: track left out", "track", t.String(), "error", err.Error())
+			}
 			video = st
 		case t.Kind() == media.KindAudio && audio == nil:
 			var err error
 			if st, err = newAudioState(t); err != nil {
-				return nil, err
+				log.Warn("httpfmp4: track left out", "track", t.String(), "error", err.Error())
 			}
 			audio = st
 		}
@@ -148,7 +154,7 @@ func newStreamMux(tracks []*media.Track, seq *atomic.Uint32, log *slog.Logger) (
 		}
 	}
 	if video == nil && audio == nil {
-		return nil, fmt.Errorf("httpfmp4: no H.264, H.265, AAC or Opus track (tracks: %v)", tracks)
+		return nil, fmt.Errorf("httpfmp4: no track fMP4 carries (tracks: %v)", tracks)
 	}
 	// Video first, as ffmpeg orders tracks: IDs are fixed per track set.
 	var init fmp4.Init
@@ -169,41 +175,38 @@ func newStreamMux(tracks []*media.Track, seq *atomic.Uint32, log *slog.Logger) (
 	return m, nil
 }
 
-func newVideoState(t *media.Track) *trackState {
-	st := &trackState{track: t, timescale: videoTimescale}
-	if t.Codec == media.CodecH264 {
-		st.codec = &codecs.H264{SPS: t.SPS, PPS: t.PPS}
-	} else {
-		// hvc1, with the parameter sets in the sample entry: what
-		// Safari requires.
-		st.codec = &codecs.H265{VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}
+func newVideoState(t *media.Track) (*trackState, error) {
+	// hvc1, with the parameter sets in the sample entry: what Safari
+	// requires.
+	c, err := mp4.SampleEntryCodec(t)
+	if err != nil {
+		return nil, fmt.Errorf("httpfmp4: %w", err)
 	}
+	st := &trackState{track: t, timescale: videoTimescale, codec: c}
 	fps := t.FPS
 	if fps <= 0 || fps > 240 {
 		fps = 25
 	}
 	st.duration = uint32(videoTimescale/fps + 0.5)
-	return st
+	return st, nil
 }
 
 func newAudioState(t *media.Track) (*trackState, error) {
-	if t.Codec == media.CodecOpus {
-		channels := t.Channels
-		if channels <= 0 {
-			channels = 2
-		}
-		return &trackState{track: t, timescale: 48000, samples: 960, codec: &codecs.Opus{ChannelCount: channels}}, nil
+	c, err := mp4.SampleEntryCodec(t)
+	if err != nil {
+		return nil, fmt.Errorf("httpfmp4: %w", err)
 	}
-	var conf mpeg4audio.AudioSpecificConfig
-	if err := conf.Unmarshal(t.AACConfig); err != nil {
-		return nil, fmt.Errorf("httpfmp4: AAC AudioSpecificConfig %x: %w", t.AACConfig, err)
-	}
-	if conf.SampleRate <= 0 {
-		return nil, fmt.Errorf("httpfmp4: AAC AudioSpecificConfig %x: no sample rate", t.AACConfig)
-	}
-	st := &trackState{track: t, timescale: uint32(conf.SampleRate), samples: 1024, codec: &codecs.MPEG4Audio{Config: conf}}
-	if conf.FrameLengthFlag {
+	st := &trackState{track: t, timescale: mp4.Timescale(t), codec: c}
+	switch t.Codec {
+	case media.CodecOpus:
 		st.samples = 960
+	case media.CodecMP3:
+		st.samples = 1152
+	default:
+		st.samples = 1024
+		if c.(*codecs.MPEG4Audio).Config.FrameLengthFlag {
+			st.samples = 960
+		}
 	}
 	return st, nil
 }
@@ -284,15 +287,23 @@ func (m *streamMux) build(f *media.Frame, st *trackState) []byte {
 		s.duration = st.duration
 		s.cts = int32(min(max(int64(ticks(f.PTS, st.timescale))-int64(dts), math.MinInt32), math.MaxInt32))
 		s.nonSync = !f.Key
-		payload = m.stripParameterSets(payload, st.track)
+		if c := st.track.Codec; c == media.CodecH264 || c == media.CodecH265 {
+			payload = m.stripParameterSets(payload, st.track)
+		}
 		if len(payload) == 0 {
 			return nil
 		}
 	} else {
 		n := st.samples
-		if st.track.Codec == media.CodecOpus {
+		switch st.track.Codec {
+		case media.CodecOpus:
 			if d := opus.PacketDuration2(payload); d > 0 && d <= 48000 {
 				n = uint32(d)
+			}
+		case media.CodecMP3:
+			// 1152 samples (MPEG-1 layer III) or 576 (MPEG-2/2.5).
+			if d := media.MP3FrameDuration(payload); d > 0 {
+				n = uint32(ticks(d, st.timescale))
 			}
 		}
 		// Audio fragments follow each other without gaps or overlaps,

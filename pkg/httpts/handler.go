@@ -29,12 +29,13 @@ func NewHandler(e Engine, log *slog.Logger) *Handler {
 		ContentType:  "video/mp2t",
 		ParsePath:    ParsePath,
 		Open: func(key engine.Key, r *engine.Reader, log *slog.Logger) (livehttp.Encoder, func(), error) {
-			mux, release, err := ms.acquire(key, r.Tracks(), log)
+			reportDrops(r)
+			mux, release, err := ms.acquire(key, r.Tracks())
 			if err != nil {
 				return nil, nil, err
 			}
 			return &encoder{mux: mux}, release, nil
 		},
-		Unplayable: "stream has no H.264, H.265 or AAC track",
+		Unplayable: "stream has no track MPEG-TS carries (H.264, H.265, AAC, MP3, Opus)",
 	}, e, log)
 }

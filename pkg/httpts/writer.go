@@ -40,7 +40,7 @@ func (e *encoder) Append(bufs net.Buffers, frames []*media.Frame) net.Buffers {
 
 // startsStream reports whether f may be a session's first frame.
 func (e *encoder) startsStream(f *media.Frame) bool {
-	if e.mux.video == nil {
+	if !e.mux.hasVideo() {
 		return true
 	}
 	return f.Key && f.Track.Kind() == media.KindVideo

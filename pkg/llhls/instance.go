@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -129,6 +130,24 @@ func (in *instance) write(f *media.Frame) {
 		}
 		clear(nalus)
 		in.nalus = nalus[:0]
+	case media.CodecAV1:
+		// gohlslib takes the OBUs of the temporal unit and writes
+		// them back with their size fields.
+		// gohlslib takes a temporal unit for a random access point
+		// only when it holds a sequence header: a keyframe stored
+		// without one (MP4 keeps it in av1C) gets the track's.
+		var tu av1.Bitstream
+		if err = tu.Unmarshal(f.Payload); err == nil && len(tu) > 0 {
+			if f.Key && !hasSequenceHeader(tu) {
+				tu = append(av1.Bitstream{f.Track.AV1SequenceHeader}, tu...)
+			}
+			err = in.muxer.WriteAV1(t, ntp, pts, tu)
+		}
+	case media.CodecVP9:
+		if len(f.Payload) == 0 {
+			return
+		}
+		err = in.muxer.WriteVP9(t, ntp, pts, f.Payload)
 	case media.CodecAAC:
 		if len(f.Payload) == 0 {
 			return
@@ -191,4 +210,13 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	return len(p), nil
+}
+
+func hasSequenceHeader(tu av1.Bitstream) bool {
+	for _, obu := range tu {
+		if len(obu) > 0 && av1.OBUType((obu[0]>>3)&0xf) == av1.OBUTypeSequenceHeader {
+			return true
+		}
+	}
+	return false
 }

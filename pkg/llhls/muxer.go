@@ -73,7 +73,7 @@ func (m *muxer) Run(r *engine.Reader) {
 	defer stopIdle()
 	for _, t := range r.Tracks() {
 		if t != nil && !CanCarry(t.Codec) {
-			m.drop(t)
+			m.drop(r, t)
 		}
 	}
 	if tracks := selectTracks(r.Tracks()); len(tracks) > 0 {
@@ -99,7 +99,7 @@ func (m *muxer) Run(r *engine.Reader) {
 // video) or a changed configuration (new SPS, another codec).
 func (m *muxer) writeFrame(r *engine.Reader, f *media.Frame, declared []*media.Track) {
 	if !CanCarry(f.Track.Codec) {
-		m.drop(f.Track)
+		m.drop(r, f.Track)
 		return
 	}
 	if m.in != nil && m.in.carries(f.Track) {
@@ -187,12 +187,14 @@ func (m *muxer) announce(r *engine.Reader, regist bool) {
 	m.srv.SchemaChanged(info, regist)
 }
 
-func (m *muxer) drop(t *media.Track) {
+func (m *muxer) drop(r *engine.Reader, t *media.Track) {
 	if m.dropped[t.Codec] {
 		return
 	}
 	m.dropped[t.Codec] = true
-	m.log.Warn(DroppedTrackMessage(t))
+	// The engine warns once per stream; this is for debugging.
+	m.log.Debug(DroppedTrackMessage(t))
+	r.DropTrack(OutputName, t, DropReason(t.Codec))
 }
 
 // watchIdle ends an on-demand muxer nobody requested for IdleTimeout,

@@ -11,14 +11,25 @@ import (
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// CanCarry reports whether fMP4 HLS carries codec c. G.711 and MP3 have
-// no place in gohlslib's fMP4 muxer (nor in players' fMP4 HLS support).
+// CanCarry reports whether fMP4 HLS carries codec c: what gohlslib's
+// muxer writes (H.264, H.265, AV1, VP9, AAC, Opus). G.711 and MP3 have
+// no place in it (gohlslib has no writer for them, and HLS players do not
+// take them in fMP4).
 func CanCarry(c media.Codec) bool {
 	switch c {
-	case media.CodecH264, media.CodecH265, media.CodecAAC, media.CodecOpus:
+	case media.CodecH264, media.CodecH265, media.CodecAV1, media.CodecVP9, media.CodecAAC, media.CodecOpus:
 		return true
 	}
 	return false
+}
+
+// OutputName names fMP4 HLS and LL-HLS in track drop reports.
+const OutputName = "hls-fmp4"
+
+// DropReason is the reason given to DropTrack for a codec fMP4 HLS
+// leaves out.
+func DropReason(c media.Codec) string {
+	return "gohlslib's fMP4 HLS muxer has no writer for " + c.String()
 }
 
 // DroppedTrackMessage is the warning logged once per codec a stream's
@@ -35,6 +46,23 @@ func hlsTrack(t *media.Track) (*gohlslib.Track, error) {
 		return &gohlslib.Track{Codec: &codecs.H264{SPS: t.SPS, PPS: t.PPS}, ClockRate: 90000}, nil
 	case media.CodecH265:
 		return &gohlslib.Track{Codec: &codecs.H265{VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}, ClockRate: 90000}, nil
+	case media.CodecAV1:
+		if len(t.AV1SequenceHeader) == 0 {
+			return nil, fmt.Errorf("hls-fmp4: AV1 track without a sequence header")
+		}
+		return &gohlslib.Track{Codec: &codecs.AV1{SequenceHeader: t.AV1SequenceHeader}, ClockRate: 90000}, nil
+	case media.CodecVP9:
+		if t.Width <= 0 || t.Height <= 0 {
+			return nil, fmt.Errorf("hls-fmp4: VP9 track without a size")
+		}
+		depth := t.VP9.BitDepth
+		if depth == 0 {
+			depth = 8
+		}
+		return &gohlslib.Track{Codec: &codecs.VP9{
+			Width: t.Width, Height: t.Height, Profile: t.VP9.Profile, BitDepth: depth,
+			ChromaSubsampling: t.VP9.ChromaSubsampling, ColorRange: t.VP9.FullRange,
+		}, ClockRate: 90000}, nil
 	case media.CodecAAC:
 		var conf mpeg4audio.AudioSpecificConfig
 		if err := conf.Unmarshal(t.AACConfig); err != nil {

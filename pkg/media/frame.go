@@ -93,7 +93,7 @@ func AppendAVCC(dst []byte, nalus ...[]byte) []byte {
 func IsRandomAccess(c Codec, avcc []byte) bool {
 	switch c {
 	case CodecAV1:
-		return av1HasSequenceHeader(avcc)
+		return AV1SequenceHeaderOf(avcc) != nil
 	case CodecVP9:
 		return vp9.IsRandomAccess(avcc)
 	}
@@ -112,45 +112,4 @@ func IsRandomAccess(c Codec, avcc []byte) bool {
 		return !found
 	})
 	return found
-}
-
-// av1HasSequenceHeader walks the OBUs of a temporal unit (each with its
-// size field) looking for a sequence header.
-func av1HasSequenceHeader(tu []byte) bool {
-	for len(tu) > 0 {
-		h := tu[0]
-		if h>>3&0x0f == 1 { // OBU_SEQUENCE_HEADER
-			return true
-		}
-		if h&0x02 == 0 { // no size field: the OBU runs to the end
-			return false
-		}
-		n := 1
-		if h&0x04 != 0 { // extension header
-			n++
-		}
-		size, l := uvarintLEB128(tu[min(n, len(tu)):])
-		if l == 0 || size > uint64(len(tu)) {
-			return false
-		}
-		n += l + int(size)
-		if n > len(tu) {
-			return false
-		}
-		tu = tu[n:]
-	}
-	return false
-}
-
-// uvarintLEB128 decodes an AV1 leb128 value (at most 8 bytes), returning
-// it and its length, or a length of 0 if b does not hold one.
-func uvarintLEB128(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < 8 && i < len(b); i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }

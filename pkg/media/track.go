@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/bits"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
@@ -120,7 +121,12 @@ func NewAACTrack(asc []byte) (*Track, error) {
 	}
 	channels := int(c.ChannelCount)
 	if channels == 0 {
-		channels = 2
+		// Channel configuration 0: the layout is in a program config
+		// element after the GASpecificConfig; without one, 2.
+		channels = ascPCEChannels(asc)
+	}
+	if c.ExtensionType == mpeg4audio.ObjectTypePS && channels == 1 {
+		channels = 2 // HE-AAC v2: parametric stereo decodes a mono core to stereo
 	}
 	rate := c.SampleRate
 	if c.ExtensionSampleRate != 0 {
@@ -132,6 +138,60 @@ func NewAACTrack(asc []byte) (*Track, error) {
 		SampleRate: rate,
 		Channels:   channels,
 	}, nil
+}
+
+// ascPCEChannels counts the channels of the program config element that
+// follows the GASpecificConfig of an AudioSpecificConfig with channel
+// configuration 0 (ISO 14496-3 4.4.1.1), or returns 2 when it has none.
+func ascPCEChannels(asc []byte) int {
+	pos := 0
+	read := func(n int) int {
+		v, err := bits.ReadBits(asc, &pos, n)
+		if err != nil {
+			pos = len(asc)*8 + 1 // every later read fails too
+			return 0
+		}
+		return int(v)
+	}
+	skipRate := func() {
+		if read(4) == 15 {
+			read(24)
+		}
+	}
+	objectType := read(5)
+	skipRate()
+	read(4)                                  // channel configuration: 0
+	if objectType == 5 || objectType == 29 { // SBR, PS: extension rate, core type
+		skipRate()
+		read(5)
+	}
+	read(1)           // frameLengthFlag
+	if read(1) == 1 { // dependsOnCoreCoder
+		read(14)
+	}
+	read(1) // extensionFlag
+	// program_config_element
+	read(4 + 2 + 4) // element_instance_tag, object_type, sampling_frequency_index
+	front, side, back, lfe := read(4), read(4), read(4), read(2)
+	read(3 + 4)              // num_assoc_data_elements, num_valid_cc_elements
+	for i := 0; i < 3; i++ { // mono, stereo, matrix mixdown
+		if read(1) == 1 {
+			read(4 - i/2)
+		}
+	}
+	channels := lfe
+	for i := 0; i < front+side+back; i++ {
+		if read(1) == 1 { // is_cpe
+			channels += 2
+		} else {
+			channels++
+		}
+		read(4)
+	}
+	if pos > len(asc)*8 || channels == 0 {
+		return 2
+	}
+	return channels
 }
 
 // NewG711Track builds a G.711 track (A-law or mu-law).
@@ -232,6 +292,24 @@ func MP3FrameDuration(frame []byte) time.Duration {
 		return 0
 	}
 	return time.Duration(h.SampleCount()) * time.Second / time.Duration(h.SampleRate)
+}
+
+// MP3FrameLen is the length of an MPEG audio frame, header included, 0
+// for a header without a sample rate. mediacommon's FrameHeader.FrameLen
+// (v2.9.5) assumes 1152 samples a frame, twice the real length of MPEG-2
+// and 2.5 layer III frames (576 samples).
+func MP3FrameLen(h *mpeg1audio.FrameHeader) int {
+	if h.SampleRate <= 0 {
+		return 0
+	}
+	n := h.SampleCount() / 8 * h.Bitrate / h.SampleRate
+	if h.Padding {
+		if h.Layer == 1 {
+			return n + 4 // layer I pads with a 4-byte slot
+		}
+		n++
+	}
+	return n
 }
 
 func clone(b []byte) []byte {

@@ -49,7 +49,7 @@ func (r *hlsRecorder) Run(reader *engine.Reader) {
 	}
 	r.playlist = hls.MediaPlaylist{Version: hls.PlaylistVersion, PlaylistType: "EVENT"}
 	seg, err := hls.NewStreamSegmenter(reader.Tracks(), r.segDur, r.onSegment, func(t *media.Track) {
-		r.log.Warn(hls.DroppedTrackMessage(t))
+		reader.DropTrack("hls-record", t, hls.DropReason(t.Codec)) // warns once per stream
 	})
 	if err != nil {
 		r.report("hls recording failed", r.dir, err)

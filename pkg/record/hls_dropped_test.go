@@ -31,7 +31,7 @@ func recordHLS(t *testing.T, dir string, steps []publishStep) (Result, string) {
 	s := NewHLSDir(dir, time.Second, slog.New(slog.NewTextHandler(&log, nil)))
 	cfg := engine.DefaultConfig()
 	cfg.ContinuePush, cfg.MaxReaderLag, cfg.MaxReaderLagBytes = 0, 0, 1<<30
-	e := engine.New(cfg, nil)
+	e := engine.New(cfg, slog.New(slog.NewTextHandler(&log, nil)))
 	defer e.Close()
 	pub, err := e.Publish(context.Background(), testKey, engine.SessionInfo{ID: "test", Protocol: "test"})
 	if err != nil {
@@ -123,7 +123,7 @@ func TestHLSDropsG711(t *testing.T) {
 					warns = append(warns, l)
 				}
 			}
-			if len(warns) != 1 || !strings.Contains(warns[0], `msg="hls: dropping pcm_alaw track: MPEG-TS HLS cannot carry it"`) {
+			if len(warns) != 1 || !strings.Contains(warns[0], `output=hls-record codec=pcm_alaw`) {
 				t.Errorf("warnings %q, want one naming pcm_alaw", warns)
 			}
 			if !errors.Is(res.Err, tt.wantErr) || (res.Err == nil) != (tt.wantErr == nil) {

@@ -22,6 +22,7 @@ type mp4Recorder struct {
 	maxSecond time.Duration
 	sync      bool
 
+	reader   *engine.Reader // for DropTrack
 	w        *mp4.Writer
 	f        *os.File
 	path     string
@@ -44,6 +45,7 @@ type mp4Recorder struct {
 }
 
 func (r *mp4Recorder) Run(reader *engine.Reader) {
+	r.reader = reader
 	for _, t := range reader.Tracks() {
 		r.setTrack(t)
 	}
@@ -72,6 +74,10 @@ func (r *mp4Recorder) Run(reader *engine.Reader) {
 }
 
 func (r *mp4Recorder) setTrack(t *media.Track) {
+	if !mp4.Carries(t.Codec) {
+		r.drop(t, mp4.NotCarriedReason(t.Codec, false))
+		return
+	}
 	if t.Kind() == media.KindVideo {
 		r.video = t
 	} else {
@@ -90,6 +96,27 @@ func (r *mp4Recorder) currentTracks() []*media.Track {
 	return out
 }
 
+// drop reports a track the recording leaves out; the others are
+// recorded.
+func (r *mp4Recorder) drop(t *media.Track, reason string) {
+	if r.reader != nil {
+		r.reader.DropTrack("mp4", t, reason)
+	}
+}
+
+// skipped reports whether the open file's writer left t out (a track
+// without a usable configuration): its frames are ignored rather than
+// taken for a new configuration, which would cut a file at every
+// keyframe.
+func (r *mp4Recorder) skipped(t *media.Track) bool {
+	for _, s := range r.w.Skipped() {
+		if s == t {
+			return true
+		}
+	}
+	return false
+}
+
 // inFile reports whether t belongs to the open file.
 func (r *mp4Recorder) inFile(t *media.Track) bool {
 	for _, ft := range r.tracks {
@@ -101,12 +128,18 @@ func (r *mp4Recorder) inFile(t *media.Track) bool {
 }
 
 func (r *mp4Recorder) write(f *media.Frame) error {
+	if !mp4.Carries(f.Track.Codec) {
+		r.drop(f.Track, mp4.NotCarriedReason(f.Track.Codec, false))
+		return nil
+	}
 	isVideo := f.Track.Kind() == media.KindVideo
 	// A point where a new file may start: a video keyframe, or any frame
 	// of a stream without video.
 	cut := (isVideo && f.Key) || (!isVideo && r.video == nil)
 	if r.w != nil {
 		switch {
+		case r.skipped(f.Track):
+			return nil
 		case !r.inFile(f.Track):
 			// A new configuration: the next file carries it, from the
 			// next point where a file can start.
@@ -199,6 +232,9 @@ func (r *mp4Recorder) open(first *media.Frame) error {
 		return err
 	}
 	r.w, r.f, r.path, r.firstDTS = w, f, path, first.DTS
+	for _, t := range w.Skipped() {
+		r.drop(t, "no usable codec configuration for an MP4 sample entry")
+	}
 	r.log.Debug("mp4 file opened", "file", path)
 	return nil
 }

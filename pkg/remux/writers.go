@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
@@ -285,13 +285,9 @@ type mp4Writer struct {
 	size      int64
 }
 
-func mp4Carries(c media.Codec) bool {
-	switch c {
-	case media.CodecH264, media.CodecH265, media.CodecAAC, media.CodecG711A, media.CodecG711U:
-		return true
-	}
-	return false
-}
+// mp4Carries: H.264, H.265, AV1, VP9, AAC, MP3, Opus and G.711 (see
+// mp4.Carries).
+func mp4Carries(c media.Codec) bool { return mp4.Carries(c) }
 
 func (w *mp4Writer) WriteFrame(f *media.Frame, tracks []*media.Track) (bool, error) {
 	if !mp4Carries(f.Track.Codec) {
@@ -409,32 +405,33 @@ const (
 	maxFragmentSamples = 4096
 )
 
-func fmp4Carries(c media.Codec) bool {
-	return c == media.CodecH264 || c == media.CodecH265 || c == media.CodecAAC
-}
+// fmp4Carries: what mediacommon's fMP4 writer has a sample entry for
+// (see mp4.FragmentedCarries); G.711 is dropped.
+func fmp4Carries(c media.Codec) bool { return mp4.FragmentedCarries(c) }
 
 func (w *fmp4Writer) init(tracks []*media.Track) error {
 	var init fmp4.Init
 	var haveV, haveA bool
+	codecOf := map[*fmp4Track]codecs.Codec{}
 	for _, t := range tracks {
 		if t == nil || !fmp4Carries(t.Codec) {
 			continue
 		}
 		st := &fmp4Track{m: t, video: t.Kind() == media.KindVideo}
-		switch {
-		case st.video && !haveV:
-			haveV = true
-			st.scale = 90000
-		case !st.video && !haveA:
-			haveA = true
-			var conf mpeg4audio.AudioSpecificConfig
-			if err := conf.Unmarshal(t.AACConfig); err != nil || conf.SampleRate <= 0 {
-				return fmt.Errorf("fmp4: AAC AudioSpecificConfig %x: invalid", t.AACConfig)
-			}
-			st.scale = uint32(conf.SampleRate)
-		default:
+		if (st.video && haveV) || (!st.video && haveA) {
 			continue
 		}
+		c, err := mp4.SampleEntryCodec(t)
+		if err != nil {
+			return fmt.Errorf("fmp4: %w", err)
+		}
+		if st.video {
+			haveV = true
+		} else {
+			haveA = true
+		}
+		st.scale = mp4.Timescale(t)
+		codecOf[st] = c
 		w.video = w.video || st.video
 		w.tracks = append(w.tracks, st)
 	}
@@ -444,20 +441,7 @@ func (w *fmp4Writer) init(tracks []*media.Track) error {
 	}
 	for i, st := range w.tracks {
 		st.id = i + 1
-		var c codecs.Codec
-		t := st.m
-		if st.video {
-			if t.Codec == media.CodecH264 {
-				c = &codecs.H264{SPS: t.SPS, PPS: t.PPS}
-			} else {
-				c = &codecs.H265{VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}
-			}
-		} else {
-			var conf mpeg4audio.AudioSpecificConfig
-			_ = conf.Unmarshal(t.AACConfig)
-			c = &codecs.MPEG4Audio{Config: conf}
-		}
-		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: st.id, TimeScale: st.scale, Codec: c})
+		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: st.id, TimeScale: st.scale, Codec: codecOf[st]})
 	}
 	if len(w.tracks) == 0 {
 		return errNothingCarried
@@ -603,7 +587,7 @@ func (w *fmp4Writer) Close() error {
 				}
 				dur = uint32(90000/fps + 0.5)
 			} else {
-				dur = 1024
+				dur = audioFrameTicks(st)
 			}
 		}
 		w.complete(st, dur)
@@ -617,6 +601,25 @@ func (w *fmp4Writer) Close() error {
 
 func (w *fmp4Writer) Abort()       { _ = w.out.close() }
 func (w *fmp4Writer) Bytes() int64 { return w.out.bytes() }
+
+// audioFrameTicks is the duration of the pending frame of an audio track
+// that has no previous frame to measure it by.
+func audioFrameTicks(st *fmp4Track) uint32 {
+	p := st.pending.Payload
+	switch st.m.Codec {
+	case media.CodecOpus:
+		if n := opus.PacketDuration2(p); n > 0 {
+			return uint32(n)
+		}
+		return 960
+	case media.CodecMP3:
+		if d := media.MP3FrameDuration(p); d > 0 {
+			return uint32(ticksOf(d, st.scale))
+		}
+		return 1152
+	}
+	return 1024
+}
 
 // stemOf is a playlist's name without its extension.
 func stemOf(path string) string {

@@ -201,6 +201,11 @@ func (p *player) appendFrames() {
 	}
 	for _, f := range p.frames {
 		t := f.Track
+		if !flv.SupportsCodec(t.Codec) {
+			// Left out, reported once per stream; the other tracks play on.
+			p.reader.DropTrack("rtmp", t, "FLV cannot carry "+t.Codec.String())
+			continue
+		}
 		cur := &p.audio
 		if t.Kind() == media.KindVideo {
 			cur = &p.video

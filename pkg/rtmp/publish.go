@@ -30,12 +30,16 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 	c.log.Info("rtmp publish started")
 
 	ingest := flv.NewIngest(pub)
+	ingest.Log = c.log.With("app", pub.Key().App)
 	lastCount := c.in.n
 	start := time.Now()
 	defer func() {
 		attrs := []any{"duration", time.Since(start).Round(time.Millisecond).String(), "bytes", c.in.n}
 		if ingest.Dropped > 0 {
 			attrs = append(attrs, "dropped_before_config", ingest.Dropped)
+		}
+		if ingest.LeftOut > 0 {
+			attrs = append(attrs, "left_out", ingest.LeftOut)
 		}
 		c.log.Info("rtmp publish ended", attrs...)
 	}()

@@ -109,6 +109,17 @@ func (ts *testServer) url(t *testing.T, app, stream string) *url.URL {
 // connection from remote and checks that exactly one log line carries an
 // error, that it names cause, and, when only is set, that it is the
 // connection's only log line.
+// logged reports whether a log record of the connection from remote has
+// key set to value.
+func (ts *testServer) logged(remote, key, value string) bool {
+	for _, rec := range ts.logs.records(remote) {
+		if fmt.Sprint(rec[key]) == value {
+			return true
+		}
+	}
+	return false
+}
+
 func (ts *testServer) requireClosedWithError(t *testing.T, remote, cause string, only bool) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
@@ -569,8 +580,7 @@ func TestServerBadInput(t *testing.T) {
 		body  []byte
 		cause string
 	}{
-		{"unknown legacy video codec", append([]byte{0x14, 0, 0, 0, 0}, pattern(50, 0)...), "video codec id 4: unsupported codec"},
-		{"unknown enhanced video codec", append([]byte{0x80 | 1<<4 | 0, 'a', 'v', '0', '1'}, pattern(50, 0)...), `video FourCC "av01": unsupported codec`},
+		{"malformed av1C", append([]byte{0x80 | 1<<4 | 0, 'a', 'v', '0', '1'}, pattern(50, 0)...), "av1C marker/version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialRaw(t, ts.addr, true)
@@ -581,6 +591,45 @@ func TestServerBadInput(t *testing.T) {
 			c.write(AppendMessage(nil, 6, MsgVideo, 1, 0, tc.body, 128))
 			c.waitClosed(3 * time.Second)
 			ts.requireClosedWithError(t, c.local(), tc.cause, false)
+			requireFlowing(t, pub, pl)
+		})
+	}
+
+	// A codec mediakit does not carry is left out with a warning; the
+	// session goes on until the publisher stops.
+	for _, tc := range []struct {
+		name, media string
+		body        []byte
+	}{
+		{"unknown legacy video codec", "video codec id 4", append([]byte{0x14, 0, 0, 0, 0}, pattern(50, 0)...)},
+		{"unknown enhanced video codec", "video FourCC vvc1", append([]byte{0x80 | 1<<4 | 0, 'v', 'v', 'c', '1'}, pattern(50, 0)...)},
+		{"unknown audio codec", "audio sound format 11", []byte{0xb2, 1, 2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, ts.addr, true)
+			info := c.publish("live", "unsupported")
+			if code, _ := info.GetString("code"); code != "NetStream.Publish.Start" {
+				t.Fatalf("publish answered %v", info)
+			}
+			msgType := MsgVideo
+			if strings.HasPrefix(tc.media, "audio") {
+				msgType = MsgAudio
+			}
+			c.write(AppendMessage(nil, 6, msgType, 1, 0, tc.body, 128))
+			deadline := time.Now().Add(3 * time.Second)
+			for !ts.logged(c.local(), "media", tc.media) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no warning naming %q: %v", tc.media, ts.logs.records(c.local()))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			c.command(3, 1, "deleteStream", float64(0), nil, float64(1))
+			c.waitClosed(3 * time.Second)
+			for _, rec := range ts.logs.records(c.local()) {
+				if _, ok := rec["error"]; ok {
+					t.Errorf("session ended with an error: %v", rec)
+				}
+			}
 			requireFlowing(t, pub, pl)
 		})
 	}

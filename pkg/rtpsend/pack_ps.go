@@ -25,13 +25,36 @@ func psType(c media.Codec) ps.StreamType {
 		return ps.StreamG711A
 	case media.CodecG711U:
 		return ps.StreamG711U
+	case media.CodecMP3:
+		return ps.StreamMPEG1Audio
+	case media.CodecOpus:
+		return ps.StreamOpus
 	}
 	return ps.StreamUnknown
 }
 
+// psTypeOf is psType with MP3 told apart by its version: MPEG-1
+// (32-48 kHz) or MPEG-2/2.5 (8-24 kHz) audio.
+func psTypeOf(t *media.Track) ps.StreamType {
+	if t.Codec == media.CodecMP3 && t.SampleRate > 0 && t.SampleRate < 32000 {
+		return ps.StreamMPEG2Audio
+	}
+	return psType(t.Codec)
+}
+
+// psDropReason says why PS leaves out a track of codec c, "" if it
+// carries it.
+func psDropReason(c media.Codec) string {
+	if psType(c) != ps.StreamUnknown {
+		return ""
+	}
+	return "GB28181 PS has no stream type for " + c.String()
+}
+
 // psPacker sends MPEG-PS in the layout of GB28181 cameras (ps.Muxer):
 // video as Annex-B with parameter sets before each keyframe, AAC as ADTS,
-// G.711 raw; one RTP frame per access unit, timestamped with its DTS on
+// MP3 frames with their headers, Opus packets and G.711 raw (ZLMediaKit's
+// layout); AV1 and VP9 have no PS stream type and are left out; one RTP frame per access unit, timestamped with its DTS on
 // the 90 kHz clock.
 type psPacker struct {
 	out          packetWriter
@@ -53,7 +76,7 @@ func newPSPacker(o Options, ssrc uint32, tracks []*media.Track) (*psPacker, []*m
 		if id == 0 || p.declared(id) != ps.StreamUnknown {
 			continue
 		}
-		p.streams = append(p.streams, ps.Stream{ID: id, Type: psType(t.Codec)})
+		p.streams = append(p.streams, ps.Stream{ID: id, Type: psTypeOf(t)})
 		used = append(used, t)
 	}
 	if len(p.streams) == 0 {
@@ -108,7 +131,7 @@ func (p *psPacker) pack(dst []byte, f *media.Frame) ([]byte, error) {
 	if id == 0 || len(f.Payload) == 0 {
 		return dst, nil
 	}
-	typ := psType(f.Track.Codec)
+	typ := psTypeOf(f.Track)
 	if p.declared(id) != typ {
 		p.redeclare(id, typ)
 	}

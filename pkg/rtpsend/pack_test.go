@@ -11,6 +11,7 @@ import (
 	pionrtp "github.com/pion/rtp"
 
 	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/rtp"
 )
@@ -232,7 +233,7 @@ func TestTSRoundTrip(t *testing.T) {
 				if want := c.wantVideo(video); !equalNALs(au, want) {
 					t.Errorf("video frame %d: %d NAL units, want %d", video, len(au), len(want))
 				}
-				if dts != int64(video)*40*90+ticks(tsOffset, 90000) {
+				if dts != int64(video)*40*90+ticks(hls.TimestampOffset, 90000) {
 					t.Errorf("video frame %d: dts %d", video, dts)
 				}
 				video++
@@ -260,7 +261,7 @@ func TestTSRoundTrip(t *testing.T) {
 
 func TestNoTrack(t *testing.T) {
 	g711, _ := media.NewG711Track(media.CodecG711U, 8000, 1)
-	opus := &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
+	av1 := &media.Track{Codec: media.CodecAV1, Width: 320, Height: 240}
 	c := loadClip(t)
 	for _, tt := range []struct {
 		name   string
@@ -268,7 +269,8 @@ func TestNoTrack(t *testing.T) {
 		tracks []*media.Track
 	}{
 		{"ts g711", Options{Format: FormatTS}, []*media.Track{g711}},
-		{"ps opus", Options{Format: FormatPS}, []*media.Track{opus}},
+		{"ps av1", Options{Format: FormatPS}, []*media.Track{av1}},
+		{"es av1", Options{Format: FormatES}, []*media.Track{av1}},
 		{"ps only audio of video", Options{Format: FormatPS, OnlyAudio: true}, []*media.Track{c.video}},
 		{"es mp3", Options{Format: FormatES}, []*media.Track{{Codec: media.CodecMP3, SampleRate: 44100, Channels: 2}}},
 	} {

@@ -40,6 +40,25 @@ func newPacker(o Options, ssrc uint32, tracks []*media.Track) (packer, []*media.
 	return p, left, nil
 }
 
+// dropReason says why o's format cannot carry t, "" when it can (a
+// track it carries may still be left out: ES sends one track, OnlyAudio
+// no video).
+func dropReason(o Options, t *media.Track) string {
+	switch o.Format {
+	case FormatES:
+		if !esCarries(t.Codec) {
+			return "the RTP elementary-stream sender has no payload format for " + t.Codec.String()
+		}
+	case FormatTS:
+		if !tsCarries(t, false) {
+			return "MPEG-TS has no " + t.Codec.String() + " mapping that players read"
+		}
+	default:
+		return psDropReason(t.Codec)
+	}
+	return ""
+}
+
 func containsTrack(ts []*media.Track, t *media.Track) bool {
 	for _, x := range ts {
 		if x == t {

@@ -27,8 +27,16 @@ func (s *sender) Run(r *engine.Reader) {
 		s.stop(cause{ErrCodeOther, err.Error()})
 		return
 	}
-	if len(left) > 0 {
-		s.log.Info("rtp sender leaves tracks out", "type", s.o.Format.String(), "tracks", fmt.Sprint(left))
+	var others []*media.Track
+	for _, t := range left {
+		if why := dropReason(s.o, t); why != "" {
+			r.DropTrack("rtp", t, why)
+		} else {
+			others = append(others, t)
+		}
+	}
+	if len(others) > 0 {
+		s.log.Info("rtp sender leaves tracks out", "type", s.o.Format.String(), "tracks", fmt.Sprint(others))
 	}
 	frames := make([]*media.Frame, 0, 64)
 	var batch []byte

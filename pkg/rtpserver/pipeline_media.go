@@ -223,6 +223,12 @@ func (m *mediaPipeline) psFrame(f ps.Frame) {
 	case ps.StreamG711U:
 		m.addCodec("pcmu")
 		err = m.in.WriteG711(media.CodecG711U, pts, f.Data)
+	case ps.StreamMPEG1Audio, ps.StreamMPEG2Audio:
+		m.addCodec("mp3")
+		err = m.in.WriteMP3(pts, f.Data)
+	case ps.StreamOpus:
+		m.addCodec("opus")
+		err = m.in.WriteOpus(pts, opusPacket(f.Data))
 	default:
 		m.addCodec(fmt.Sprintf("0x%02x", byte(f.Type)))
 		m.warnOnce(fmt.Sprint("type", f.Type), "ps stream of an unsupported type dropped",
@@ -232,6 +238,32 @@ func (m *mediaPipeline) psFrame(f ps.Frame) {
 	if err != nil {
 		m.warnOnce("ingest", "ps frame refused", "error", err.Error())
 	}
+}
+
+// opusPacket strips the control header that MPEG-TS Opus (ETSI TS 102
+// 366 annex) puts before each packet, should a PS muxer have copied it:
+// 0x7FE (11 bits), flags, then the payload size as a run of 0xFF bytes
+// and a last byte below 0xFF, and the optional trim fields.
+func opusPacket(b []byte) []byte {
+	if len(b) < 2 || b[0] != 0x7f || b[1]&0xe0 != 0xe0 {
+		return b
+	}
+	flags := b[1]
+	i := 2
+	for i < len(b) && b[i] == 0xff {
+		i++
+	}
+	i++ // the size's last byte
+	if flags&0x10 != 0 {
+		i += 2 // trim start
+	}
+	if flags&0x08 != 0 {
+		i += 2 // trim end
+	}
+	if i > len(b) {
+		return nil
+	}
+	return b[i:]
 }
 
 func (m *mediaPipeline) accessUnit(au rtp.AccessUnit) {

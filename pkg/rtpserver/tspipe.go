@@ -27,6 +27,10 @@ type tsPipe struct {
 	done  chan struct{}
 	gap   atomic.Bool // packets were lost: video waits for a keyframe
 	once  sync.Once
+	// audio is the codec of the audio stream carried, the first in the
+	// program map (the ingest has one audio track); set by run before
+	// the demuxer calls back, on the same goroutine.
+	audio media.Codec
 }
 
 func newTSPipe(in *es.Ingest, log *slog.Logger, codec func(string)) *tsPipe {
@@ -52,11 +56,20 @@ func (t *tsPipe) run(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	haveAudio := false
 	for _, s := range d.Streams() {
 		if s.Err != nil {
 			t.log.Warn("rtp mpeg-ts stream of an unsupported codec dropped", "codec", s.Name, "pid", s.PID,
 				"error", s.Err.Error())
 			continue
+		}
+		if s.Codec.Kind() == media.KindAudio {
+			if haveAudio {
+				t.log.Warn("rtp mpeg-ts audio stream dropped: another audio stream is carried", "codec", s.Name,
+					"pid", s.PID, "carried", t.audio.String())
+				continue
+			}
+			haveAudio, t.audio = true, s.Codec
 		}
 		t.codec(s.Name)
 	}
@@ -77,16 +90,34 @@ func (t *tsPipe) Video(c media.Codec, pts, dts time.Duration, annexB []byte) err
 
 // AAC implements mpegts.Handler.
 func (t *tsPipe) AAC(pts time.Duration, asc, au []byte) error {
+	if t.audio != media.CodecAAC {
+		return nil
+	}
 	if err := t.in.WriteAACRaw(pts, asc, au); err != nil {
 		t.log.Debug("mpeg-ts aac refused", "error", err.Error())
 	}
 	return nil
 }
 
-// Opus implements mpegts.Handler: the ingest drops the track, with a
-// warning.
+// Opus implements mpegts.Handler.
 func (t *tsPipe) Opus(pts time.Duration, packet []byte) error {
-	_ = t.in.WriteOpus(pts, packet)
+	if t.audio != media.CodecOpus {
+		return nil
+	}
+	if err := t.in.WriteOpus(pts, packet); err != nil {
+		t.log.Debug("mpeg-ts opus refused", "error", err.Error())
+	}
+	return nil
+}
+
+// MP3 implements mpegts.MP3Handler.
+func (t *tsPipe) MP3(pts time.Duration, frame []byte) error {
+	if t.audio != media.CodecMP3 {
+		return nil
+	}
+	if err := t.in.WriteMP3(pts, frame); err != nil {
+		t.log.Debug("mpeg-ts mp3 refused", "error", err.Error())
+	}
 	return nil
 }
 

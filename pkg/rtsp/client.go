@@ -137,9 +137,9 @@ func (o ClientOptions) withDefaults() ClientOptions {
 }
 
 // Client plays an rtsp:// or rtsps:// URL into an flv.FrameSink:
-// OPTIONS, DESCRIBE, SETUP of the medias it can carry (the first H.264
-// or H.265 video and the first AAC, Opus or G.711 audio; the others are
-// dropped with a warning), PLAY. Credentials come from the URL's
+// OPTIONS, DESCRIBE, SETUP of the medias it can carry (the first H.264,
+// H.265, AV1 or VP9 video and the first AAC, MP3, Opus or G.711 audio;
+// the others are dropped with a warning), PLAY. Credentials come from the URL's
 // userinfo (Basic or Digest, as the server asks) and never appear in
 // String, errors or logs.
 type Client struct {

@@ -43,8 +43,8 @@ type DepacketizerStats struct {
 	Errors int64
 }
 
-// Depacketizer turns the RTP packets of one format (H.264, H.265, AAC,
-// Opus, G.711) into frames. It is not safe for concurrent use: feed it
+// Depacketizer turns the RTP packets of one format (H.264, H.265, AV1,
+// VP9, AAC, MP3, Opus, G.711) into frames. It is not safe for concurrent use: feed it
 // from one goroutine, in sequence order (gortsplib's receivers reorder
 // UDP).
 //
@@ -55,13 +55,18 @@ type DepacketizerStats struct {
 // PTS. Frames before the first keyframe, and after a sequence gap until
 // the next keyframe, are dropped. A keyframe whose parameter sets differ
 // from the current track's makes a new track. AAC gives one frame per
-// access unit, Opus and G.711 one per packet.
+// access unit, MP3 one per MP3 frame, Opus and G.711 one per packet. AV1
+// frames are temporal units in the low-overhead form (see media.AV1LowOverhead),
+// VP9 frames as sent; both wait for their first keyframe (AV1: a
+// sequence header) for their track.
 type Depacketizer struct {
 	format    format.Format
 	clockRate int
 	track     *media.Track
 
 	video *dpVideo
+	vpx   *dpFrameVideo // AV1, VP9
+	mp3   *dpMP3
 	aac   *rtpmpeg4audio.Decoder
 	aacAU int64 // samples of an AAC access unit
 	opus  *rtpsimpleaudio.Decoder
@@ -89,6 +94,12 @@ func NewDepacketizer(f format.Format) (*Depacketizer, error) {
 	switch f := f.(type) {
 	case *format.H264, *format.H265:
 		d.video, err = newDPVideo(f, t)
+	case *format.AV1:
+		d.vpx = newDPFrameVideo(media.CodecAV1)
+	case *format.VP9:
+		d.vpx = newDPFrameVideo(media.CodecVP9)
+	case *format.MPEG1Audio:
+		d.mp3 = &dpMP3{}
 	case *format.MPEG4Audio:
 		if f.SizeLength <= 0 || f.SizeLength > 32 || f.IndexLength < 0 || f.IndexLength > 32 ||
 			f.IndexDeltaLength < 0 || f.IndexDeltaLength > 32 {
@@ -119,6 +130,9 @@ func (d *Depacketizer) Format() format.Format { return d.format }
 func (d *Depacketizer) Track() *media.Track {
 	if d.video != nil {
 		return d.video.track
+	}
+	if d.vpx != nil {
+		return d.vpx.track
 	}
 	return d.track
 }
@@ -166,6 +180,10 @@ func (d *Depacketizer) Decode(pkt *rtp.Packet, pts int64) ([]*media.Frame, error
 	switch {
 	case d.video != nil:
 		units, err = d.video.decode(pkt, pts, lost, &d.stats)
+	case d.vpx != nil:
+		units, err = d.vpx.decode(pkt, pts, lost, &d.stats)
+	case d.mp3 != nil:
+		units, err = d.decodeMP3(pkt, pts, lost)
 	case d.aac != nil:
 		units, err = d.decodeAAC(pkt, pts)
 	case d.opus != nil:

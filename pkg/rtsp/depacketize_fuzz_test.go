@@ -16,7 +16,7 @@ import (
 // sequence number step (0 repeats, 2 and 3 lose packets); bit 2: marker;
 // bits 4-7 times 1000 ticks: the timestamp step.
 func dpfFormat(kind byte) format.Format {
-	switch kind % 5 {
+	switch kind % 8 {
 	case 0:
 		return &format.H264{PayloadTyp: 96, PacketizationMode: 1}
 	case 1:
@@ -26,6 +26,12 @@ func dpfFormat(kind byte) format.Format {
 			Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelCount: 2}}
 	case 3:
 		return &format.Opus{PayloadTyp: 111, ChannelCount: 2}
+	case 5:
+		return &format.AV1{PayloadTyp: 96}
+	case 6:
+		return &format.VP9{PayloadTyp: 96}
+	case 7:
+		return &format.MPEG1Audio{}
 	}
 	return &format.G711{PayloadTyp: 8, SampleRate: 8000, ChannelCount: 1}
 }
@@ -53,7 +59,8 @@ func dpfEncode(pkts []*rtp.Packet) []byte {
 // FuzzDepacketizer feeds arbitrary packets to a depacketizer of each
 // supported format. It must not panic or hang; frames must have a track
 // of the format's kind, DTS <= PTS with DTS never going backwards for
-// video, and video payloads must be well-formed AVCC.
+// video, H.264/H.265 payloads must be well-formed AVCC and AV1 ones
+// well-formed low-overhead temporal units.
 func FuzzDepacketizer(f *testing.F) {
 	// More seeds, made from the clips with gortsplib's encoders, are in
 	// testdata/fuzz/FuzzDepacketizer.
@@ -100,6 +107,15 @@ func FuzzDepacketizer(f *testing.F) {
 					t.Fatalf("DTS went back from %d to %d", lastDTS, fr.DTS)
 				}
 				lastDTS = int64(fr.DTS)
+				switch fm.(type) {
+				case *format.AV1:
+					if _, err := media.AV1OBUs(fr.Payload); err != nil {
+						t.Fatalf("AV1 payload: %v", err)
+					}
+					continue
+				case *format.VP9:
+					continue
+				}
 				total := 0
 				fr.NALUs(func(nalu []byte) bool {
 					total += 4 + len(nalu)

@@ -114,7 +114,7 @@ func NewIngest(sink flv.FrameSink, formats []format.Format, opts IngestOptions) 
 		if len(names) == 0 {
 			return nil, fmt.Errorf("rtsp: %w: the session has no media", ErrNoUsableTrack)
 		}
-		return nil, fmt.Errorf("rtsp: %w among %s (mediakit carries H.264, H.265, AAC, Opus and G.711)",
+		return nil, fmt.Errorf("rtsp: %w among %s (mediakit carries H.264, H.265, AV1, VP9, AAC, MP3, Opus and G.711)",
 			ErrNoUsableTrack, strings.Join(names, ", "))
 	}
 	return in, nil

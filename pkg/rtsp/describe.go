@@ -26,13 +26,14 @@ type outMedia struct {
 
 // describeTracks builds the session description of a stream for its
 // players: the first video and the first audio track RTSP can carry, in
-// that order. skipped names the tracks left out.
-func describeTracks(tracks []*media.Track) (*description.Session, []*outMedia, []string, error) {
+// that order. skipped holds the tracks left out: those RTSP cannot
+// carry (FormatForTrack fails) and further tracks of a kind.
+func describeTracks(tracks []*media.Track) (*description.Session, []*outMedia, []*media.Track, error) {
 	var out []*outMedia
-	var skipped []string
+	var skipped []*media.Track
 	for _, t := range tracks {
 		if t != nil && t.Kind() == 0 {
-			skipped = append(skipped, t.String())
+			skipped = append(skipped, t)
 		}
 	}
 	for _, kind := range []media.Kind{media.KindVideo, media.KindAudio} {
@@ -40,9 +41,13 @@ func describeTracks(tracks []*media.Track) (*description.Session, []*outMedia, [
 			if t == nil || t.Kind() != kind {
 				continue
 			}
+			if len(out) > 0 && out[len(out)-1].kind == kind {
+				skipped = append(skipped, t)
+				continue
+			}
 			f, err := FormatForTrack(t)
 			if err != nil {
-				skipped = append(skipped, t.String())
+				skipped = append(skipped, t)
 				continue
 			}
 			typ := description.MediaTypeVideo
@@ -57,7 +62,6 @@ func describeTracks(tracks []*media.Track) (*description.Session, []*outMedia, [
 				clock:  f.ClockRate(),
 				pt:     f.PayloadType(),
 			})
-			break
 		}
 	}
 	if len(out) == 0 {

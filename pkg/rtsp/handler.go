@@ -179,8 +179,16 @@ func (h *handler) preparePlay(c *conn, req *base.Request, path, query string) (*
 		return nil, textResponse(refusal(err), err.Error()), nil
 	}
 	desc, medias, skipped, err := describeTracks(reader.Tracks())
-	if len(skipped) > 0 {
-		log.Warn("rtsp player gets the stream without tracks RTSP cannot carry", "dropped", fmt.Sprint(skipped))
+	var extra []string
+	for _, t := range skipped {
+		if !Carries(t.Codec) {
+			reader.DropTrack("rtsp", t, "RTSP players are sent no "+t.Codec.String())
+		} else {
+			extra = append(extra, t.String())
+		}
+	}
+	if len(extra) > 0 {
+		log.Info("rtsp player gets the first track of each kind and no other", "left_out", fmt.Sprint(extra))
 	}
 	if err != nil {
 		reader.Close()
@@ -193,7 +201,7 @@ func (h *handler) preparePlay(c *conn, req *base.Request, path, query string) (*
 		log.Warn("rtsp play failed", "error", err.Error())
 		return nil, &base.Response{StatusCode: base.StatusInternalServerError}, nil
 	}
-	return &pendingPlay{key: key, path: path, query: query, info: info, reader: reader, stream: stream, medias: medias}, nil, nil
+	return &pendingPlay{key: key, path: path, query: query, info: info, reader: reader, stream: stream, medias: medias, skipped: skipped}, nil, nil
 }
 
 // OnAnnounce authorises a publisher (engine.Publish runs on_publish) and

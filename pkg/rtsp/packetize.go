@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpav1"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtplpcm"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg1audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpvp9"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
@@ -138,6 +140,26 @@ func packetize(f *media.Frame) ([]*rtp.Packet, error) {
 			return nil, err
 		}
 		return e.Encode(nalus)
+	case media.CodecAV1:
+		obus, err := media.AV1OBUs(f.Payload)
+		if err != nil || len(obus) == 0 {
+			return nil, err
+		}
+		e := &rtpav1.Encoder{PayloadMaxSize: rtpPayloadMax, SSRC: ssrc, InitialSequenceNumber: seq}
+		if err := e.Init(); err != nil {
+			return nil, err
+		}
+		return e.Encode(obus)
+	case media.CodecVP9:
+		// The picture ID must change from frame to frame; frames are
+		// packetized independently, so it comes from the PTS (in ms,
+		// 15 bits, unique at any realistic frame rate).
+		pid := uint16(f.PTS.Milliseconds()) & 0x7fff
+		e := &rtpvp9.Encoder{PayloadMaxSize: rtpPayloadMax, SSRC: ssrc, InitialSequenceNumber: seq, InitialPictureID: &pid}
+		if err := e.Init(); err != nil {
+			return nil, err
+		}
+		return e.Encode(f.Payload)
 	case media.CodecAAC:
 		e := &rtpmpeg4audio.Encoder{PayloadMaxSize: rtpPayloadMax, SizeLength: aacSizeLength, IndexLength: aacIndexLength,
 			IndexDeltaLength: aacIndexDeltaLength, SSRC: ssrc, InitialSequenceNumber: seq}
@@ -236,6 +258,17 @@ const (
 	ptAudio = 97
 )
 
+// Carries reports whether RTSP players are sent tracks of codec c: every
+// codec mediakit knows (H.264, H.265, AV1, VP9, AAC, MP3, Opus, G.711).
+func Carries(c media.Codec) bool {
+	switch c {
+	case media.CodecH264, media.CodecH265, media.CodecAV1, media.CodecVP9,
+		media.CodecAAC, media.CodecMP3, media.CodecOpus, media.CodecG711A, media.CodecG711U:
+		return true
+	}
+	return false
+}
+
 // FormatForTrack returns the gortsplib format that describes t in an
 // SDP, or an error for a codec RTSP players are not sent.
 func FormatForTrack(t *media.Track) (format.Format, error) {
@@ -250,6 +283,10 @@ func FormatForTrack(t *media.Track) (format.Format, error) {
 			return nil, fmt.Errorf("rtsp: H.265 track without VPS/SPS/PPS")
 		}
 		return &format.H265{PayloadTyp: ptVideo, VPS: t.VPS, SPS: t.SPS, PPS: t.PPS}, nil
+	case media.CodecAV1:
+		return &format.AV1{PayloadTyp: ptVideo}, nil
+	case media.CodecVP9:
+		return &format.VP9{PayloadTyp: ptVideo}, nil
 	case media.CodecAAC:
 		var cfg mpeg4audio.AudioSpecificConfig
 		if err := cfg.Unmarshal(t.AACConfig); err != nil {

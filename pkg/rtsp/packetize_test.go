@@ -307,8 +307,8 @@ func TestDescribeTracks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(medias) != 2 || medias[0].kind != media.KindVideo || medias[1].codec != media.CodecMP3 || len(skipped) != 1 {
-		t.Fatalf("medias %+v skipped %v: want video, then the first audio track (MP3), the unknown one skipped", medias, skipped)
+	if len(medias) != 2 || medias[0].kind != media.KindVideo || medias[1].codec != media.CodecMP3 || len(skipped) != 2 {
+		t.Fatalf("medias %+v skipped %v: want video, then the first audio track (MP3), the unknown one and the AAC one skipped", medias, skipped)
 	}
 	sdp, _ := desc.Marshal()
 	for _, want := range []string{"a=rtpmap:96 H264/90000", "sprop-parameter-sets=", "packetization-mode=1", "m=audio 0 RTP/AVP 14"} {

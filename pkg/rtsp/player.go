@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,10 @@ type pendingPlay struct {
 	reader *engine.Reader
 	stream *gortsplib.ServerStream
 	medias []*outMedia
-	timer  *time.Timer
+	// skipped are the stream's tracks the description left out: their
+	// frames are not sent.
+	skipped []*media.Track
+	timer   *time.Timer
 }
 
 func (p *pendingPlay) close() {
@@ -270,6 +274,9 @@ func (p *player) loop() error {
 // did not set up.
 func (p *player) track(f *media.Frame) (*outTrack, error) {
 	kind := f.Track.Kind()
+	if slices.Contains(p.skipped, f.Track) {
+		return nil, nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, o := range p.out {

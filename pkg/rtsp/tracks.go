@@ -24,14 +24,18 @@ var (
 )
 
 // TrackFromFormat returns the track that f declares in its SDP:
-// *format.H264, *format.H265, *format.MPEG4Audio (AAC), *format.Opus and
+// *format.H264, *format.H265, *format.AV1, *format.VP9,
+// *format.MPEG4Audio (AAC), *format.MPEG1Audio (MP3), *format.Opus and
 // *format.G711. Other formats give an error wrapping
 // ErrUnsupportedFormat.
 //
 // An H.264 or H.265 format whose SDP carries no parameter sets (or sets
 // that do not parse) gives a nil track and a nil error: its track is
 // only known once the first in-band parameter sets arrive, which a
-// Depacketizer (or an Ingest) then declares.
+// Depacketizer (or an Ingest) then declares. AV1, VP9 and MP3 always
+// do: their SDP does not say enough (AV1's track comes from the first
+// sequence header, VP9's from the first keyframe, MP3's from the first
+// frame header).
 func TrackFromFormat(f format.Format) (*media.Track, error) {
 	switch f := f.(type) {
 	case *format.H264:
@@ -69,6 +73,8 @@ func TrackFromFormat(f format.Format) (*media.Track, error) {
 			return nil, fmt.Errorf("rtsp: %w: %w", ErrUnsupportedFormat, err)
 		}
 		return t, nil
+	case *format.AV1, *format.VP9, *format.MPEG1Audio:
+		return nil, nil
 	case *format.G711:
 		codec := media.CodecG711A
 		if f.MULaw {
@@ -95,9 +101,9 @@ func FormatName(f format.Format) string {
 // others.
 func dpFormatKind(f format.Format) media.Kind {
 	switch f.(type) {
-	case *format.H264, *format.H265:
+	case *format.H264, *format.H265, *format.AV1, *format.VP9:
 		return media.KindVideo
-	case *format.MPEG4Audio, *format.Opus, *format.G711:
+	case *format.MPEG4Audio, *format.MPEG1Audio, *format.Opus, *format.G711:
 		return media.KindAudio
 	}
 	return 0

@@ -18,7 +18,8 @@ import (
 // first frame (so a stream that never starts leaves no empty file), and
 // what each batch of frames adds is written out before the next wait, so
 // a file cut short by a kill still plays up to there. Codecs FLV cannot
-// carry (Opus, MP3 here) are left out.
+// carry (none of mediakit's today: H.265, AV1, VP9 and Opus go as
+// Enhanced FLV) are left out.
 type FLVFile struct {
 	path string
 	log  *slog.Logger
@@ -83,6 +84,7 @@ func (s *FLVFile) fail(err error) {
 func (s *FLVFile) write(r *engine.Reader, f *media.Frame) error {
 	if !flv.SupportsCodec(f.Track.Codec) {
 		s.skipped.skip(s.log, "FLV", f.Track.Codec)
+		r.DropTrack("flv-file", f.Track, "FLV cannot carry "+f.Track.Codec.String())
 		return nil
 	}
 	if s.f == nil {

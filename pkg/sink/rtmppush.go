@@ -182,6 +182,7 @@ func (p *RTMPPush) Run(r *engine.Reader) {
 func (p *RTMPPush) write(r *engine.Reader, f *media.Frame) (done bool, err error) {
 	if !flv.SupportsCodec(f.Track.Codec) {
 		p.skipped.skip(p.log, "RTMP", f.Track.Codec)
+		r.DropTrack("rtmp-push", f.Track, "FLV cannot carry "+f.Track.Codec.String())
 		return false, nil
 	}
 	c := p.client.Load()

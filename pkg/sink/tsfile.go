@@ -20,8 +20,10 @@ const tsChunk = time.Second
 // segmenter: its segments start with PAT and PMT (and, with video, a
 // keyframe), so written one after the other they are one continuous
 // transport stream, and each is written as soon as it is cut. H.264,
-// H.265 and AAC are carried; other codecs are left out. A codec change
-// mid-stream starts a new program (new tables), as players expect.
+// H.265, AAC, MP3 and Opus are carried; other codecs (G.711, AV1, VP9)
+// are left out (hls.CanCarry) and reported as dropped by output
+// "ts-file". A codec change mid-stream starts a new program (new
+// tables), as players expect.
 type TSFile struct {
 	path string
 	log  *slog.Logger
@@ -50,6 +52,7 @@ func (s *TSFile) Result() Result {
 func (s *TSFile) Run(r *engine.Reader) {
 	seg, err := hls.NewStreamSegmenter(r.Tracks(), tsChunk, s.onSegment, func(t *media.Track) {
 		s.skipped.skip(s.log, "MPEG-TS", t.Codec)
+		r.DropTrack("ts-file", t, hls.DropReason(t.Codec))
 	})
 	if err != nil {
 		s.res.Err = named(s.path, err)

@@ -2,11 +2,14 @@ package source
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	gomp4 "github.com/abema/go-mp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -35,11 +38,20 @@ type mp4Track struct {
 	shift      time.Duration // edit list: media time to presentation time
 
 	avcC, hvcC []byte
+	av1C, vpcC []byte
+	dOps       []byte
 	asc        []byte
 	aacObject  byte // esds objectTypeIndication
-	elstEmpty  uint64
-	elstMedia  int64
-	elstSet    bool
+	// From the sample entry: a visual entry's size, an audio entry's
+	// channel count and rate (0 where the entry does not say).
+	width, height  int
+	channels, rate int
+	// pcmGroup, for G.711, is how many bytes of consecutive samples of
+	// a chunk make one frame: QuickTime stores a sample per byte.
+	pcmGroup  uint32
+	elstEmpty uint64
+	elstMedia int64
+	elstSet   bool
 
 	tables   sampleTables
 	fragNext int64 // decode time (media ticks) where the next fragment continues without a tfdt
@@ -96,7 +108,7 @@ func parseMoov(fd *feed, r mp4Input, off, size int64, qt bool) (mv *mp4Movie, er
 		}
 	}
 	if len(p.mv.tracks) == 0 {
-		return nil, fmt.Errorf("no H.264, H.265 or AAC track: %w", errMP4)
+		return nil, fmt.Errorf("no track mediakit reads (H.264, H.265, AV1, VP9, AAC, MP3, Opus, G.711): %w", errMP4)
 	}
 	p.mv.applyEdits()
 	return p.mv, nil
@@ -120,6 +132,13 @@ var mp4Containers = map[gomp4.BoxType]bool{
 // Sample entries the reader can use; others name the codec in a warning.
 var mp4Entries = map[gomp4.BoxType]bool{
 	gomp4.BoxTypeAvc1(): true, gomp4.BoxTypeHvc1(): true, gomp4.BoxTypeHev1(): true, gomp4.BoxTypeMp4a(): true,
+	gomp4.BoxTypeAv01(): true, gomp4.BoxTypeVp09(): true, gomp4.BoxTypeOpus(): true,
+}
+
+// G.711 sample entries, which go-mp4 does not know: their fields are
+// read from the raw entry.
+var mp4G711Entries = map[gomp4.BoxType]media.Codec{
+	gomp4.StrToBoxType("alaw"): media.CodecG711A, gomp4.StrToBoxType("ulaw"): media.CodecG711U,
 }
 
 func (p *moovParser) handle(h *gomp4.ReadHandle) (any, error) {
@@ -197,15 +216,22 @@ func (p *moovParser) handle(h *gomp4.ReadHandle) (any, error) {
 			return nil, nil
 		}
 		return h.Expand()
-	case gomp4.BoxTypeAvcC(), gomp4.BoxTypeHvcC():
+	case gomp4.BoxTypeAvcC(), gomp4.BoxTypeHvcC(), gomp4.BoxTypeAv1C(), gomp4.BoxTypeVpcC(), gomp4.BoxTypeDOps():
 		b, err := p.data(h, 1<<20)
 		if err != nil {
 			return nil, err
 		}
-		if typ == gomp4.BoxTypeAvcC() {
+		switch typ {
+		case gomp4.BoxTypeAvcC():
 			t.avcC = b
-		} else {
+		case gomp4.BoxTypeHvcC():
 			t.hvcC = b
+		case gomp4.BoxTypeAv1C():
+			t.av1C = b
+		case gomp4.BoxTypeVpcC():
+			t.vpcC = b
+		default:
+			t.dOps = b
 		}
 	case gomp4.BoxTypeEsds():
 		box, _, err := h.ReadPayload()
@@ -233,7 +259,25 @@ func (p *moovParser) handle(h *gomp4.ReadHandle) (any, error) {
 		// The first sample entry of the stsd names the codec.
 		if t.entry == "" && len(h.Path) >= 2 && h.Path[len(h.Path)-2] == gomp4.BoxTypeStsd() {
 			t.entry = typ.String()
+			if _, ok := mp4G711Entries[typ]; ok {
+				b, err := p.data(h, 1<<16)
+				if err != nil {
+					return nil, err
+				}
+				t.channels, t.rate = audioEntryFields(b)
+				return nil, nil
+			}
 			if mp4Entries[typ] {
+				box, _, err := h.ReadPayload()
+				if err != nil {
+					return nil, err
+				}
+				switch e := box.(type) {
+				case *gomp4.VisualSampleEntry:
+					t.width, t.height = int(e.Width), int(e.Height)
+				case *gomp4.AudioSampleEntry:
+					t.channels, t.rate = int(e.ChannelCount), int(e.GetSampleRateInt())
+				}
 				return h.Expand()
 			}
 		}
@@ -299,11 +343,60 @@ func (t *mp4Track) build() error {
 		t.lengthSize = c.LengthSize
 		t.track, err = media.NewH265Track(c.VPS[0], c.SPS[0], c.PPS[0])
 		return err
+	case t.handler == "vide" && t.entry == "av01":
+		seq, err := av1SequenceHeader(t.av1C)
+		if err != nil {
+			return err
+		}
+		t.lengthSize = 4 // no NAL units to convert
+		t.track, err = media.NewAV1Track(seq)
+		return err
+	case t.handler == "vide" && t.entry == "vp09":
+		// vpcC (VP Codec ISO Media File Format Binding 2.2): a full
+		// box, profile, level, then bitDepth(4) chromaSubsampling(3)
+		// videoFullRangeFlag(1).
+		if len(t.vpcC) < 7 {
+			return fmt.Errorf("vp09 without a vpcC box")
+		}
+		t.lengthSize = 4
+		var err error
+		t.track, err = media.NewVP9Track(t.width, t.height, media.VP9Params{
+			Profile: t.vpcC[4], BitDepth: t.vpcC[6] >> 4, ChromaSubsampling: (t.vpcC[6] >> 1) & 7, FullRange: t.vpcC[6]&1 == 1,
+		})
+		return err
+	case t.handler == "soun" && t.entry == "Opus":
+		// dOps: Version, OutputChannelCount, ...; channel mapping
+		// family 0 (mono or stereo) is what Opus outputs carry.
+		ch := t.channels
+		if len(t.dOps) >= 2 && t.dOps[1] > 0 {
+			ch = int(t.dOps[1])
+		}
+		if ch > 2 {
+			return fmt.Errorf("Opus with %d channels: mediakit carries mono and stereo", ch)
+		}
+		var err error
+		t.track, err = media.NewOpusTrack(max(ch, 1))
+		return err
+	case t.handler == "soun" && (t.entry == "alaw" || t.entry == "ulaw"):
+		if t.rate <= 0 || t.channels <= 0 {
+			return fmt.Errorf("%s entry without a rate or channel count", t.entry)
+		}
+		var err error
+		t.track, err = media.NewG711Track(mp4G711Entries[gomp4.StrToBoxType(t.entry)], t.rate, t.channels)
+		// 20 ms frames, as RTP and FLV carry G.711.
+		t.pcmGroup = uint32(max(1, t.rate/50*t.channels))
+		return err
+	case t.handler == "soun" && t.entry == "mp4a" && (t.aacObject == 0x6b || t.aacObject == 0x69):
+		// MP3 (MPEG-1 or MPEG-2 audio, layer III as MP4 files hold it).
+		if t.rate <= 0 {
+			return fmt.Errorf("MP3 entry without a sample rate")
+		}
+		t.track = &media.Track{Codec: media.CodecMP3, SampleRate: t.rate, Channels: max(1, min(t.channels, 2))}
+		return nil
 	case t.handler == "soun" && t.entry == "mp4a":
-		// 0x40 is MPEG-4 audio, 0x66-0x68 MPEG-2 AAC; 0x69 and 0x6b are
-		// MP3, which mediakit's outputs do not carry.
+		// 0x40 is MPEG-4 audio, 0x66-0x68 MPEG-2 AAC.
 		if o := t.aacObject; o != 0x40 && (o < 0x66 || o > 0x68) {
-			return fmt.Errorf("mp4a object type 0x%02x is not AAC", o)
+			return fmt.Errorf("mp4a object type 0x%02x is not AAC or MP3", o)
 		}
 		var err error
 		t.track, err = media.NewAACTrack(t.asc)
@@ -311,7 +404,48 @@ func (t *mp4Track) build() error {
 	case t.handler != "vide" && t.handler != "soun":
 		return fmt.Errorf("not audio or video (handler %q)", t.handler)
 	}
-	return fmt.Errorf("codec %q: mediakit carries H.264, H.265 and AAC", t.entry)
+	return fmt.Errorf("codec %q: mediakit reads H.264, H.265, AV1, VP9, AAC, MP3, Opus and G.711 from MP4", t.entry)
+}
+
+// av1SequenceHeader returns the sequence header OBU of an av1C box's
+// configOBUs (after its 4 bytes of fields).
+func av1SequenceHeader(av1C []byte) ([]byte, error) {
+	if len(av1C) < 4 || av1C[0]&0x80 == 0 {
+		return nil, fmt.Errorf("av01 without a valid av1C box")
+	}
+	var obus av1.Bitstream
+	if len(av1C) > 4 {
+		if err := obus.Unmarshal(av1C[4:]); err != nil {
+			return nil, fmt.Errorf("av1C configOBUs: %w", err)
+		}
+	}
+	for _, o := range obus {
+		if len(o) > 0 && av1.OBUType((o[0]>>3)&0xf) == av1.OBUTypeSequenceHeader {
+			return o, nil
+		}
+	}
+	return nil, fmt.Errorf("av1C without a sequence header OBU")
+}
+
+// audioEntryFields reads the channel count and rate of a raw sound
+// sample entry (ISO AudioSampleEntry, or QuickTime's of version 0 or 1,
+// which share these fields; version 2 moves them).
+func audioEntryFields(b []byte) (channels, rate int) {
+	if len(b) < 28 {
+		return 0, 0
+	}
+	if version := int(b[8])<<8 | int(b[9]); version == 2 {
+		// QuickTime v2: sizeOfStructOnly(4) rate(float64) channels(4).
+		if len(b) < 48 {
+			return 0, 0
+		}
+		r := math.Float64frombits(binary.BigEndian.Uint64(b[32:40]))
+		if r < 1 || r > 1<<20 {
+			return 0, 0
+		}
+		return int(binary.BigEndian.Uint32(b[40:44])), int(r)
+	}
+	return int(binary.BigEndian.Uint16(b[16:18])), int(binary.BigEndian.Uint16(b[24:26]))
 }
 
 // applyEdits turns each track's edit list into a shift of its times, then

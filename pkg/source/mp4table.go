@@ -111,8 +111,33 @@ func newTableCursor(t *mp4Track, fileSize int64) (*tableCursor, error) {
 }
 
 // peek fills cur with the next sample, unless it holds one or the track
-// has ended.
+// has ended. G.711 samples (a byte each in QuickTime files) that follow
+// each other in a chunk are joined into frames of t.pcmGroup bytes.
 func (c *tableCursor) peek() error {
+	if c.has {
+		return nil
+	}
+	if err := c.peekOne(); err != nil || !c.has || c.t.pcmGroup == 0 {
+		return err
+	}
+	first := c.cur
+	for c.chunkLeft > 0 && c.n < c.total && first.size < c.t.pcmGroup {
+		c.has = false
+		if err := c.peekOne(); err != nil {
+			return err
+		}
+		if !c.has {
+			break
+		}
+		// Samples of a chunk are contiguous: cur starts where first ends.
+		first.size += c.cur.size
+	}
+	c.cur, c.has = first, true
+	return nil
+}
+
+// peekOne fills cur with the next sample of the tables.
+func (c *tableCursor) peekOne() error {
 	if c.has || c.n >= c.total {
 		return nil
 	}

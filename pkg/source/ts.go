@@ -30,7 +30,7 @@ func readTS(fd *feed, r io.Reader) error {
 				"codec", s.Name, "pid", s.PID, "error", s.Err.Error())
 		case s.Codec.Kind() == media.KindVideo:
 			opts.ExpectVideo = true
-		case s.Codec == media.CodecAAC:
+		case s.Codec == media.CodecAAC, s.Codec == media.CodecMP3, s.Codec == media.CodecOpus:
 			opts.ExpectAudio = true
 		}
 	}
@@ -71,10 +71,25 @@ func (h tsHandler) AAC(pts time.Duration, asc, au []byte) error {
 	return nil
 }
 
-// Opus drops the track, with a warning: no output carries Opus yet. Its
-// packets are not stamped (paced or counted as media).
+// Opus implements mpegts.Handler: one Opus packet.
 func (h tsHandler) Opus(pts time.Duration, packet []byte) error {
-	if err := h.in.WriteOpus(h.fd.clk.shift(pts), packet); err != nil {
+	out, err := h.fd.stamp(media.KindAudio, pts)
+	if err != nil {
+		return err
+	}
+	if err := h.in.WriteOpus(out, packet); err != nil {
+		return h.fd.out.failed()
+	}
+	return nil
+}
+
+// MP3 implements mpegts.MP3Handler: one MP3 frame.
+func (h tsHandler) MP3(pts time.Duration, frame []byte) error {
+	out, err := h.fd.stamp(media.KindAudio, pts)
+	if err != nil {
+		return err
+	}
+	if err := h.in.WriteMP3(out, frame); err != nil {
 		return h.fd.out.failed()
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg1audio"
+
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -130,22 +132,94 @@ func (in *Ingest) WriteG711(codec media.Codec, pts time.Duration, samples []byte
 	return in.frame(&media.Frame{Track: t, DTS: pts, PTS: pts, Key: true, Payload: bytes.Clone(samples)})
 }
 
-// WriteOpus handles an Opus packet. mediakit's outputs (FLV, MP4, MPEG-TS
-// HLS) cannot carry Opus yet, so the track is dropped, with one warning,
-// and the other tracks are declared without waiting for it.
+// WriteOpus handles an Opus packet as one frame of a stereo track:
+// without an SDP or a registration descriptor nothing says how many
+// channels the encoder had, and the TOC byte's stereo flag may change
+// from packet to packet of one stream (RFC 7587 always declares
+// opus/48000/2 for the same reason); an Opus decoder set up for two
+// channels plays mono packets.
 func (in *Ingest) WriteOpus(pts time.Duration, packet []byte) error {
+	return in.WriteOpusChannels(pts, 2, packet)
+}
+
+// WriteOpusChannels handles an Opus packet of a track of channels (1 or
+// 2) channels, as a container that declares them (an MPEG-TS Opus
+// descriptor, an SDP) tells.
+func (in *Ingest) WriteOpusChannels(pts time.Duration, channels int, packet []byte) error {
 	if in.opts.OnlyTrack == OnlyVideo {
 		in.stats.DroppedFiltered++
 		return nil
 	}
-	in.stats.DroppedTrackFrames++
-	if in.audioDropped {
+	if len(packet) > MaxAccessUnitSize {
+		return in.refuse(warnTooLarge, fmt.Errorf("es: Opus packet at %v of %d bytes: %w", pts, len(packet), ErrTooLarge))
+	}
+	if len(packet) == 0 {
 		return nil
 	}
-	in.audioDropped = true
-	in.stats.DroppedTracks = append(in.stats.DroppedTracks, media.CodecOpus.String())
-	in.warn(warnOpus, "es: dropping opus track: mediakit's outputs cannot carry Opus yet")
-	return in.maybeDeclare()
+	t := in.audio
+	if t == nil || t.Codec != media.CodecOpus || t.Channels != channels {
+		var err error
+		if t, err = media.NewOpusTrack(channels); err != nil {
+			return in.refuse(warnUnsupported, fmt.Errorf("es: Opus packet at %v: %w: %w", pts, ErrUnsupported, err))
+		}
+		if err := in.setAudio(t); err != nil {
+			return err
+		}
+	}
+	return in.frame(&media.Frame{Track: t, DTS: pts, PTS: pts, Key: true, Payload: bytes.Clone(packet)})
+}
+
+// WriteMP3 handles one or more MPEG audio (layer III, and I/II as MPEG
+// carries them) frames, each with its header; each becomes a frame, the
+// i-th stamped pts plus the durations of the ones before. Frames before
+// damaged data are kept and the error says where the damage starts. A
+// header that declares another sample rate or channel mode makes a new
+// track.
+func (in *Ingest) WriteMP3(pts time.Duration, data []byte) error {
+	if in.opts.OnlyTrack == OnlyVideo {
+		in.stats.DroppedFiltered++
+		return nil
+	}
+	if len(data) > MaxAccessUnitSize {
+		return in.refuse(warnTooLarge, fmt.Errorf("es: MPEG audio at %v of %d bytes: %w", pts, len(data), ErrTooLarge))
+	}
+	samples := int64(0) // before the frame, at its rate: no rounding drift
+	for pos := 0; pos < len(data); {
+		var h mpeg1audio.FrameHeader
+		if err := h.Unmarshal(data[pos:]); err != nil {
+			return in.refuse(warnMP3, fmt.Errorf("es: MPEG audio at %v, byte %d of %d: %w: %w", pts, pos, len(data), ErrMalformed, err))
+		}
+		n := media.MP3FrameLen(&h)
+		if n <= 4 || pos+n > len(data) {
+			return in.refuse(warnMP3, fmt.Errorf("es: MPEG audio at %v, byte %d: frame of %d bytes, %d left: %w",
+				pts, pos, n, len(data)-pos, ErrMalformed))
+		}
+		fr := data[pos : pos+n]
+		pos += n
+		t := in.audio
+		if t == nil || t.Codec != media.CodecMP3 || t.SampleRate != h.SampleRate || t.Channels != mp3Channels(&h) {
+			var err error
+			if t, err = media.NewMP3Track(fr); err != nil {
+				return in.refuse(warnMP3, fmt.Errorf("es: MPEG audio at %v: %w", pts, err))
+			}
+			if err := in.setAudio(t); err != nil {
+				return err
+			}
+		}
+		at := pts + time.Duration(samples*int64(time.Second)/int64(h.SampleRate))
+		if err := in.frame(&media.Frame{Track: t, DTS: at, PTS: at, Key: true, Payload: bytes.Clone(fr)}); err != nil {
+			return err
+		}
+		samples += int64(h.SampleCount())
+	}
+	return nil
+}
+
+func mp3Channels(h *mpeg1audio.FrameHeader) int {
+	if h.ChannelMode == mpeg1audio.ChannelModeMono {
+		return 1
+	}
+	return 2
 }
 
 // adtsHeader is what an ingest needs of an ADTS header.

@@ -225,45 +225,107 @@ func TestG711(t *testing.T) {
 	})
 }
 
-// TestOpus: Opus is dropped with one warning, and the video is declared
-// without waiting for audio.
+// TestOpus: Opus packets become frames of a 48 kHz stereo track
+// (mono with WriteOpusChannels), declared with the video at its first
+// keyframe; Opus alone is declared by Flush.
 func TestOpus(t *testing.T) {
 	clip := loadRaw(t, "h264.h264")
 	for _, opts := range []Options{{}, {ExpectVideo: true, ExpectAudio: true}} {
-		buf, log := logBuffer()
-		opts.Log = log
 		sink := &recSink{}
 		in := NewIngest(sink, opts)
 		for i, au := range clip.aus[:10] {
 			ts := ms(40 * i)
-			if err := in.WriteOpus(ts, []byte{0xfc, 0xff, 0xfe}); err != nil {
-				t.Fatal(err)
-			}
 			if err := in.WriteVideo(media.CodecH264, ts, ts, annexB(au...)); err != nil {
 				t.Fatal(err)
 			}
+			if err := in.WriteOpus(ts, []byte{0xfc, 0xff, 0xfe}); err != nil {
+				t.Fatal(err)
+			}
 			if len(sink.declared) != 1 {
-				t.Fatalf("%+v: not declared at the first keyframe", opts)
+				t.Fatalf("%+v: not declared at the first keyframe and Opus packet", opts)
 			}
 		}
 		sink.check(t)
-		s := in.Stats()
-		if !slices.Equal(s.DroppedTracks, []string{"opus"}) || s.DroppedTrackFrames != 10 || s.Frames != 10 {
-			t.Errorf("%+v: stats %+v", opts, s)
-		}
-		if w := warnings(buf.String()); len(w) != 1 || !bytes.Contains([]byte(w[0]), []byte("dropping opus track")) {
-			t.Errorf("warnings %q", w)
+		a := sink.framesOf(media.KindAudio)
+		if len(a) != 10 || a[0].Track.Codec != media.CodecOpus || a[0].Track.Channels != 2 ||
+			a[0].Track.SampleRate != 48000 || a[9].PTS != ms(360) || len(sink.framesOf(media.KindVideo)) != 10 {
+			t.Errorf("%+v: %d audio frames (%+v), %d video frames", opts, len(a), a, len(sink.framesOf(media.KindVideo)))
 		}
 	}
 
-	// Opus alone declares nothing.
 	sink := &recSink{}
 	in := NewIngest(sink, Options{ExpectAudio: true})
-	if err := in.WriteOpus(0, []byte{0xfc}); err != nil {
+	if err := in.WriteOpusChannels(0, 1, []byte{0xf8}); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.Flush(); err != nil || len(sink.declared) != 0 {
+	if err := in.WriteOpusChannels(0, 3, []byte{0xf8}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("3 channels: %v, want ErrUnsupported", err)
+	}
+	if err := in.Flush(); err != nil || len(sink.declared) != 1 || sink.declared[0][0].Channels != 1 {
 		t.Errorf("Flush: %v, declared %v", err, sink.codecs())
+	}
+}
+
+// mp3Frame is an MPEG-1 layer III frame header (128 kb/s, 44.1 kHz,
+// stereo, or mono) and a silent body: 417 bytes, 1152 samples.
+func mp3Frame(mono bool) []byte {
+	f := make([]byte, 417)
+	copy(f, []byte{0xff, 0xfb, 0x90, 0x00})
+	if mono {
+		f[3] = 0xc0
+	}
+	return f
+}
+
+// TestMP3: MPEG audio frames, several per call as a PES holds them,
+// become one frame each, stamped 1152/44100 s apart; a change of channel
+// mode makes a new track; damage keeps the frames before it.
+func TestMP3(t *testing.T) {
+	sink := &recSink{}
+	in := NewIngest(sink, Options{ExpectAudio: true})
+	three := slices.Concat(mp3Frame(false), mp3Frame(false), mp3Frame(false))
+	if err := in.WriteMP3(0, three); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WriteMP3(ms(1000), mp3Frame(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WriteMP3(ms(2000), append(mp3Frame(false), 0xff, 0xfb, 0x90)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("truncated second frame: %v, want ErrMalformed", err)
+	}
+	if err := in.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a := sink.framesOf(media.KindAudio)
+	if len(a) != 5 {
+		t.Fatalf("%d frames, want 5", len(a))
+	}
+	if a[0].Track.Codec != media.CodecMP3 || a[0].Track.SampleRate != 44100 || a[0].Track.Channels != 2 ||
+		a[3].Track.Channels != 1 || a[4].Track.Channels != 2 || a[1].Track != a[0].Track {
+		t.Errorf("tracks %v %v %v", a[0].Track, a[3].Track, a[4].Track)
+	}
+	if want := 2 * 1152 * time.Second / 44100; a[2].PTS != want || len(a[2].Payload) != 417 {
+		t.Errorf("third frame at %v (%d bytes), want %v", a[2].PTS, len(a[2].Payload), want)
+	}
+	if in.Stats().Refused != 1 {
+		t.Errorf("stats %+v", in.Stats())
+	}
+
+	// MPEG-2 layer III (22.05 kHz, 64 kb/s, mono): 576 samples and 208
+	// bytes a frame.
+	lsf := make([]byte, 208)
+	copy(lsf, []byte{0xff, 0xf3, 0x80, 0xc0})
+	sink = &recSink{}
+	in = NewIngest(sink, Options{ExpectAudio: true})
+	if err := in.WriteMP3(0, slices.Concat(lsf, lsf)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a = sink.framesOf(media.KindAudio)
+	if len(a) != 2 || a[1].PTS != 576*time.Second/22050 || a[0].Track.SampleRate != 22050 || a[0].Track.Channels != 1 {
+		t.Errorf("MPEG-2 layer III: %d frames, second at %v", len(a), a[len(a)-1].PTS)
 	}
 }
 

@@ -2,6 +2,7 @@ package es
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ const (
 	opADTS
 	opAACRaw // the first 2 bytes are the config
 	opG711   // A-law on an even step, µ-law on an odd one
-	opOpus
+	opOpus   // MPEG audio (WriteMP3) on an odd step
 	opResync
 	opFlush
 )
@@ -67,7 +68,11 @@ func runScript(t *testing.T, data []byte) {
 			}
 			_ = in.WriteG711(codec, dts, arg)
 		case opOpus:
-			_ = in.WriteOpus(dts, arg)
+			if step&1 != 0 {
+				_ = in.WriteMP3(dts, arg)
+			} else {
+				_ = in.WriteOpus(dts, arg)
+			}
 		case opResync:
 			in.ResyncVideo()
 		case opFlush:
@@ -116,6 +121,7 @@ func FuzzIngest(f *testing.F) {
 		call(opH264, 8, annexB([]byte{0x67, 0x42, 0xc0, 0x0d}, []byte{0x68, 0xce}, []byte{0x65, 0x88})).
 		call(opG711, 10, make([]byte, 160))))
 	f.Add([]byte(newScript(8).call(opADTS, 12, adts([]byte{0x12, 0x10}, []byte{1, 2, 3}))))
-	f.Add([]byte(newScript(4).call(opOpus, 9, []byte{0xfc}).call(opFlush, 8, nil)))
+	f.Add([]byte(newScript(4).call(opOpus, 8, []byte{0xfc}).call(opFlush, 8, nil)))
+	f.Add([]byte(newScript(8).call(opOpus, 9, slices.Concat(mp3Frame(false), mp3Frame(true), []byte{0xff, 0xfb})).call(opFlush, 8, nil)))
 	f.Fuzz(runScript)
 }

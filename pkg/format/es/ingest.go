@@ -1,6 +1,6 @@
 // Package es turns elementary-stream access units, as MPEG-PS demuxers and
 // RTP depacketizers produce them (Annex-B H.264 and H.265, ADTS or raw AAC,
-// G.711, Opus), into mediakit tracks and frames for an flv.FrameSink.
+// G.711, Opus, MPEG audio), into mediakit tracks and frames for an flv.FrameSink.
 //
 // Video payloads become AVCC (4-byte NAL unit lengths) without access unit
 // delimiters, filler data or the parameter sets the track carries: every
@@ -13,7 +13,6 @@ package es
 import (
 	"errors"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/format/flv"
@@ -80,16 +79,11 @@ type Stats struct {
 	// DroppedFiltered counts access units of a kind Options.OnlyTrack
 	// leaves out.
 	DroppedFiltered int64
-	// DroppedTrackFrames counts access units of DroppedTracks.
-	DroppedTrackFrames int64
 	// Refused counts calls that returned an error for their input
 	// (malformed, larger than MaxAccessUnitSize, unsupported codec).
 	Refused int64
 	// TrackChanges counts SetTracks calls.
 	TrackChanges int64
-	// DroppedTracks names, once each, the codecs of tracks left out
-	// because mediakit's outputs cannot carry them ("opus").
-	DroppedTracks []string
 }
 
 // Ingest turns elementary-stream access units into tracks and frames for
@@ -105,7 +99,6 @@ type Ingest struct {
 	video, audio *media.Track
 	videoKeyed   bool // a keyframe of the video track was passed on
 	vs           videoState
-	audioDropped bool // the stream's audio is a codec no output carries
 
 	declared     bool
 	flushing     bool
@@ -141,11 +134,7 @@ func (in *Ingest) Tracks() []*media.Track {
 }
 
 // Stats returns the counters so far.
-func (in *Ingest) Stats() Stats {
-	s := in.stats
-	s.DroppedTracks = slices.Clone(s.DroppedTracks)
-	return s
-}
+func (in *Ingest) Stats() Stats { return in.stats }
 
 // Flush declares whatever tracks are known and writes the frames held
 // back; for a stream that ends, or is torn down, before track detection
@@ -170,7 +159,7 @@ const (
 	warnCarry
 	warnADTS
 	warnAACConfig
-	warnOpus
+	warnMP3
 	warnPTSBeforeDTS
 	warnBackwards
 	warnHeldBytes
@@ -229,7 +218,7 @@ func (in *Ingest) complete() bool {
 		return true
 	}
 	wantVideo := in.opts.OnlyTrack != OnlyAudio
-	wantAudio := in.opts.OnlyTrack != OnlyVideo && !in.audioDropped
+	wantAudio := in.opts.OnlyTrack != OnlyVideo
 	if in.opts.ExpectVideo || in.opts.ExpectAudio {
 		wantVideo = wantVideo && in.opts.ExpectVideo
 		wantAudio = wantAudio && in.opts.ExpectAudio

@@ -115,14 +115,14 @@ func TestWarnings(t *testing.T) {
 		_ = in.WriteVideo(media.CodecH264, 0, 0, annexB(clip.aus[1]...))      // before a keyframe
 		_ = in.WriteVideo(media.CodecH264, 0, 0, []byte{1, 2, 3})             // no start code
 		_ = in.WriteAAC(0, []byte{1, 2, 3, 4, 5, 6, 7, 8})                    // bad ADTS
-		_ = in.WriteOpus(0, []byte{1})                                        // dropped track
+		_ = in.WriteMP3(0, []byte{1})                                         // bad MPEG audio
 		_ = in.WriteVideo(media.CodecH264, 0, ms(40), annexB(clip.aus[0]...)) // PTS before DTS
 	}
 	w := warnings(buf.String())
 	if len(w) != 5 {
 		t.Errorf("%d warnings, want 5:\n%s", len(w), strings.Join(w, "\n"))
 	}
-	if s := in.Stats(); s.Refused != 10 || s.DroppedBeforeKey != 1 {
+	if s := in.Stats(); s.Refused != 15 || s.DroppedBeforeKey != 1 {
 		t.Errorf("stats %+v", s)
 	}
 }

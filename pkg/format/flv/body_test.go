@@ -138,24 +138,40 @@ func TestParseVideoHandBuilt(t *testing.T) {
 			want: VideoPacket{Type: VideoEndOfSequence, Codec: media.CodecH265, Key: true, Data: []byte{}}},
 		{name: "enhanced metadata", body: cat([]byte{0x80 | 1<<4 | exVideoMetadata}, []byte("hvc1"), []byte{2, 0, 1, 'x'}),
 			want: VideoPacket{Type: VideoIgnored, Codec: media.CodecH265, Key: true, Data: []byte{2, 0, 1, 'x'}}},
-		{name: "enhanced command frame", body: cat([]byte{0x80 | 5<<4 | exVideoCodedFrames}, []byte("hvc1"), []byte{0}),
+		{name: "enhanced command frame", body: []byte{0x80 | 5<<4 | exVideoCodedFrames, 0},
+			want: VideoPacket{Type: VideoIgnored}},
+		{name: "enhanced av01 CodedFrames", body: cat([]byte{0x80 | 1<<4 | exVideoCodedFrames}, []byte("av01"), []byte{0x32, 1, 0}),
+			want: VideoPacket{Type: VideoFrame, Codec: media.CodecAV1, Key: true, Data: []byte{0x32, 1, 0}}},
+		{name: "enhanced vp09 CodedFramesX inter", body: cat([]byte{0x80 | 2<<4 | exVideoCodedFramesX}, []byte("vp09"), []byte{0x86, 0}),
+			want: VideoPacket{Type: VideoFrame, Codec: media.CodecVP9, Data: []byte{0x86, 0}}},
+		{name: "enhanced vp09 sequence start", body: cat([]byte{0x80 | 1<<4 | exVideoSequenceStart}, []byte("vp09"), appendVP9Config(nil, media.VP9Params{BitDepth: 8, ChromaSubsampling: 1})),
+			want: VideoPacket{Type: VideoSequenceHeader, Codec: media.CodecVP9, Key: true, Data: appendVP9Config(nil, media.VP9Params{BitDepth: 8, ChromaSubsampling: 1})}},
+		{name: "enhanced ModEx then CodedFrames", body: cat([]byte{0x80 | 1<<4 | exVideoModEx, 2, 0, 0, 1, 0<<4 | exVideoCodedFrames}, []byte("hvc1"), []byte{0, 0, 40}, nalus),
+			want: VideoPacket{Type: VideoFrame, Codec: media.CodecH265, Key: true, CTS: ms(40), Data: nalus}},
+		{name: "enhanced packet type 15 ignored", body: cat([]byte{0x80 | 1<<4 | 15}, []byte("hvc1")),
+			want: VideoPacket{Type: VideoIgnored, Codec: media.CodecH265, Key: true, Data: []byte{}}},
+		{name: "enhanced CodedFrames without cts ignored", body: cat([]byte{0x80 | 1<<4 | exVideoCodedFrames}, []byte("hvc1"), []byte{0, 0}),
 			want: VideoPacket{Type: VideoIgnored, Codec: media.CodecH265}},
+		{name: "multitrack type 6 ignored", body: cat([]byte{0x80 | 1<<4 | exVideoMultitrack}, []byte("hvc1")),
+			want: VideoPacket{Type: VideoIgnored}},
+		{name: "multitrack OneTrack default", body: cat([]byte{0x80 | 1<<4 | exVideoMultitrack, multitrackOneTrack<<4 | exVideoCodedFrames}, []byte("avc1"), []byte{0, 0, 0, 40}, nalus),
+			want: VideoPacket{Type: VideoFrame, Codec: media.CodecH264, Key: true, CTS: ms(40), Data: nalus}},
 
 		{name: "legacy Sorenson H.263", body: []byte{0x22, 0, 0, 0}, wantErr: ErrUnsupportedCodec},
 		{name: "legacy VP6", body: []byte{0x14, 0, 0, 0, 0}, wantErr: ErrUnsupportedCodec},
 		{name: "legacy codec id 13", body: []byte{0x1d, 1, 0, 0, 0}, wantErr: ErrUnsupportedCodec},
-		{name: "enhanced av01", body: cat([]byte{0x80 | 1<<4 | exVideoCodedFrames}, []byte("av01"), []byte{0, 0, 0, 1}), wantErr: ErrUnsupportedCodec},
-		{name: "enhanced vp09", body: cat([]byte{0x80 | 1<<4 | exVideoSequenceStart}, []byte("vp09")), wantErr: ErrUnsupportedCodec},
-		{name: "enhanced multitrack", body: cat([]byte{0x80 | 1<<4 | exVideoMultitrack}, []byte("hvc1")), wantErr: ErrUnsupportedCodec},
-		{name: "enhanced ModEx", body: []byte{0x80 | 1<<4 | exVideoModEx}, wantErr: ErrUnsupportedCodec},
+		{name: "enhanced vvc1", body: cat([]byte{0x80 | 1<<4 | exVideoCodedFrames}, []byte("vvc1"), []byte{0, 0, 0, 1}), wantErr: ErrUnsupportedCodec},
+		{name: "multitrack of vvc1", body: cat([]byte{0x80 | 1<<4 | exVideoMultitrack, exVideoCodedFramesX}, []byte("vvc1"), []byte{0, 1}), wantErr: ErrUnsupportedCodec},
 
 		{name: "empty", body: nil, wantErr: errAny},
 		{name: "legacy AVC 1 byte", body: []byte{0x17}, wantErr: errAny},
 		{name: "legacy AVC 4 bytes", body: []byte{0x17, 1, 0, 0}, wantErr: errAny},
 		{name: "legacy AVC packet type 3", body: []byte{0x17, 3, 0, 0, 0}, wantErr: errAny},
 		{name: "enhanced FourCC cut", body: []byte{0x80 | 1<<4, 'h', 'v', 'c'}, wantErr: errAny},
-		{name: "enhanced CodedFrames without cts", body: cat([]byte{0x80 | 1<<4 | exVideoCodedFrames}, []byte("hvc1"), []byte{0, 0}), wantErr: errAny},
-		{name: "enhanced packet type 15", body: cat([]byte{0x80 | 1<<4 | 15}, []byte("hvc1")), wantErr: errAny},
+		{name: "enhanced ModEx without size", body: []byte{0x80 | 1<<4 | exVideoModEx}, wantErr: errAny},
+		{name: "enhanced ModEx data cut", body: []byte{0x80 | 1<<4 | exVideoModEx, 5, 0, 0}, wantErr: errAny},
+		{name: "multitrack header missing", body: []byte{0x80 | 1<<4 | exVideoMultitrack}, wantErr: errAny},
+		{name: "multitrack ManyTracks size beyond body", body: cat([]byte{0x80 | 1<<4 | exVideoMultitrack, multitrackManyTracks<<4 | exVideoCodedFramesX}, []byte("av01"), []byte{0, 0, 0, 9, 1}), wantErr: errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,7 +193,7 @@ func TestParseVideoHandBuilt(t *testing.T) {
 				!bytes.Equal(p.Data, tt.want.Data) || (p.Data == nil) != (tt.want.Data == nil) {
 				t.Errorf("got  %+v\nwant %+v", p, tt.want)
 			}
-			if p.Type == VideoSequenceHeader {
+			if p.Type == VideoSequenceHeader && (p.Codec == media.CodecH264 || p.Codec == media.CodecH265) {
 				if _, _, err := videoTrack(p); err != nil {
 					t.Errorf("sequence header does not give a track: %v", err)
 				}
@@ -262,6 +278,7 @@ func TestAudioBodyRoundTrip(t *testing.T) {
 func TestParseAudioHandBuilt(t *testing.T) {
 	asc := []byte{0x12, 0x10}
 	frame := []byte{0x21, 0x00, 0x49}
+	opusHead := appendOpusHead(nil, &media.Track{Codec: media.CodecOpus, Channels: 2})
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	ex := func(packetType byte, fourCC string, rest ...byte) []byte {
 		return cat([]byte{soundExHeader<<4 | packetType}, []byte(fourCC), rest)
@@ -285,12 +302,28 @@ func TestParseAudioHandBuilt(t *testing.T) {
 		{name: "legacy G.711 A-law empty", body: []byte{0x72},
 			want: AudioPacket{Codec: media.CodecG711A, Data: []byte{}, SampleRate: 8000, Channels: 1}},
 
-		{name: "legacy MP3", body: []byte{0x2f, 0xff, 0xfb}, wantErr: ErrUnsupportedCodec},
+		{name: "legacy MP3", body: []byte{0x2f, 0xff, 0xfb},
+			want: AudioPacket{Codec: media.CodecMP3, Data: []byte{0xff, 0xfb}, Channels: 2}},
+		{name: "legacy MP3 8 kHz", body: []byte{0xe2, 0xff, 0xf3},
+			want: AudioPacket{Codec: media.CodecMP3, Data: []byte{0xff, 0xf3}, Channels: 1}},
+		{name: "enhanced Opus", body: ex(exAudioCodedFrames, "Opus", 1),
+			want: AudioPacket{Codec: media.CodecOpus, Data: []byte{1}}},
+		{name: "enhanced Opus sequence start", body: ex(exAudioSequenceStart, "Opus", opusHead...),
+			want: AudioPacket{Codec: media.CodecOpus, SequenceHeader: true, Data: opusHead}},
+		{name: "enhanced .mp3", body: ex(exAudioCodedFrames, ".mp3", 1),
+			want: AudioPacket{Codec: media.CodecMP3, Data: []byte{1}}},
+		{name: "enhanced ModEx then Opus", body: cat([]byte{soundExHeader<<4 | exAudioModEx, 0, 9, exAudioCodedFrames}, []byte("Opus"), []byte{7}),
+			want: AudioPacket{Codec: media.CodecOpus, Data: []byte{7}}},
+		{name: "enhanced multichannel config ignored", body: ex(exAudioMultichannelConfig, "Opus", 1, 2),
+			want: AudioPacket{Codec: media.CodecOpus, Ignored: true, Data: []byte{1, 2}}},
+		{name: "enhanced multitrack type 6 ignored", body: ex(exAudioMultitrack, "mp4a", 1),
+			want: AudioPacket{Ignored: true}},
+		{name: "multitrack OneTrack default Opus", body: cat([]byte{soundExHeader<<4 | exAudioMultitrack, exAudioCodedFrames}, []byte("Opus"), []byte{0, 9}),
+			want: AudioPacket{Codec: media.CodecOpus, Data: []byte{9}}},
+		{name: "enhanced fLaC", body: ex(exAudioCodedFrames, "fLaC", 1), wantErr: ErrUnsupportedCodec},
 		{name: "legacy Speex", body: []byte{0xb2, 0}, wantErr: ErrUnsupportedCodec},
 		{name: "legacy Nellymoser", body: []byte{0x62, 0}, wantErr: ErrUnsupportedCodec},
-		{name: "enhanced Opus", body: ex(exAudioCodedFrames, "Opus", 1), wantErr: ErrUnsupportedCodec},
-		{name: "enhanced .mp3", body: ex(exAudioCodedFrames, ".mp3", 1), wantErr: ErrUnsupportedCodec},
-		{name: "enhanced multitrack", body: ex(5, "mp4a", 1), wantErr: ErrUnsupportedCodec},
+		{name: "multitrack ManyTracks cut", body: cat([]byte{soundExHeader<<4 | exAudioMultitrack, multitrackManyTracks<<4 | exAudioCodedFrames}, []byte("Opus"), []byte{0, 0, 0}), wantErr: errAny},
 
 		{name: "empty", body: nil, wantErr: errAny},
 		{name: "AAC header byte only", body: []byte{0xaf}, wantErr: errAny},

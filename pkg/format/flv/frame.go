@@ -83,6 +83,7 @@ func AppendSequenceHeaderTag(dst []byte, t *media.Track, ts time.Duration) []byt
 func AppendStart(dst []byte, tracks []*media.Track, publisher media.Metadata, ts time.Duration) (_ []byte, video, audio *media.Track) {
 	for _, t := range tracks {
 		switch {
+		case !SupportsCodec(t.Codec):
 		case t.Kind() == media.KindVideo && video == nil:
 			video = t
 		case t.Kind() == media.KindAudio && audio == nil:

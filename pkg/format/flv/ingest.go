@@ -1,8 +1,10 @@
 package flv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/media"
@@ -40,11 +42,27 @@ type Ingest struct {
 	declaredAudio   bool
 	pending         []*media.Frame
 	firstTS         time.Duration
+	md              media.Metadata
+	warned          map[string]bool
+	// ts and the callbacks carry a message's timestamp to the packets of
+	// its body without a closure per message.
+	ts      time.Duration
+	onVideo func(VideoPacket) error
+	onAudio func(AudioPacket) error
+
+	// Log gets one warning per session for each kind of media the ingest
+	// leaves out: a codec mediakit does not carry, the extra tracks of a
+	// multitrack publisher. Nil discards.
+	Log *slog.Logger
 
 	// Dropped counts frames that arrived before their track's sequence
 	// header and so could not be decoded, and held-back frames whose
 	// configuration was replaced before the tracks were declared.
 	Dropped int
+	// LeftOut counts messages of tracks the ingest leaves out: codecs
+	// mediakit does not carry, and the tracks of a multitrack publisher
+	// other than the default one (track id 0) of each kind.
+	LeftOut int
 }
 
 // NewIngest returns an ingest feeding sink.
@@ -80,6 +98,7 @@ func (in *Ingest) Script(payload []byte) error {
 		return nil // other data messages (|RtmpSampleAccess, onTextData, ...)
 	}
 	in.haveMetadata = true
+	in.md = md
 	in.expectVideo = announces(md, "videocodecid")
 	in.expectAudio = announces(md, "audiocodecid")
 	in.sink.SetMetadata(md)
@@ -89,35 +108,44 @@ func (in *Ingest) Script(payload []byte) error {
 // Video handles a video body stamped ts. The ingest keeps body: frame
 // payloads alias it, so the caller must not modify or reuse it afterwards
 // (an RTMP message body is the caller's to give; copy a Reader's Tag.Body,
-// which the next Reader.Next overwrites).
+// which the next Reader.Next overwrites). Only a malformed body is an
+// error: a codec mediakit does not carry, or a multitrack body's other
+// tracks, are left out and the session goes on.
 func (in *Ingest) Video(ts time.Duration, body []byte) error {
-	p, err := ParseVideo(body)
-	if err != nil {
-		return err
+	if in.onVideo == nil {
+		in.onVideo = in.videoPacket // a method value built once, not a closure per message
+	}
+	in.ts = ts
+	return EachVideoPacket(body, in.onVideo)
+}
+
+func (in *Ingest) videoPacket(p VideoPacket) error {
+	ts := in.ts
+	if p.TrackID != 0 {
+		in.leaveOut(media.KindVideo, "video multitrack", "only the default video track (id 0) is kept", false)
+		return nil
+	}
+	if p.Unsupported != "" {
+		in.leaveOut(media.KindVideo, "video "+p.Unsupported, "mediakit does not carry this codec", true)
+		return nil
 	}
 	switch p.Type {
 	case VideoSequenceHeader:
-		t, lengthSize, err := videoTrack(p)
-		if err != nil {
-			return err
-		}
-		in.videoLengthSize = lengthSize
-		if !t.SameConfig(in.video) {
-			in.video = t
-			return in.tracksChanged()
-		}
-		return nil
+		return in.videoConfig(p)
 	case VideoFrame:
-		if in.video == nil || in.video.Codec != p.Codec {
-			in.noConfig()
-			return nil
-		}
 		if len(p.Data) == 0 {
 			return nil
 		}
-		payload, err := ConvertLengthSize(p.Data, in.videoLengthSize)
+		payload, err := in.videoPayload(p)
 		if err != nil {
 			return err
+		}
+		if len(payload) == 0 {
+			return nil // an AV1 temporal unit of delimiters only
+		}
+		if in.video == nil || in.video.Codec != p.Codec {
+			in.noConfig()
+			return nil
 		}
 		key := p.Key || media.IsRandomAccess(in.video.Codec, payload)
 		return in.frame(&media.Frame{Track: in.video, DTS: ts, PTS: ts + p.CTS, Key: key, Payload: payload})
@@ -125,48 +153,252 @@ func (in *Ingest) Video(ts time.Duration, body []byte) error {
 	return nil
 }
 
-// Audio handles an audio body stamped ts. Like Video, it keeps body.
-func (in *Ingest) Audio(ts time.Duration, body []byte) error {
-	p, err := ParseAudio(body)
+// videoConfig handles a sequence header: a new configuration, perhaps of
+// another codec, replaces the video track.
+func (in *Ingest) videoConfig(p VideoPacket) error {
+	switch p.Codec {
+	case media.CodecVP9:
+		// vpcC has no frame size: the track waits for a keyframe, unless
+		// onMetaData gave the size.
+		params, err := parseVP9Config(p.Data)
+		if err != nil {
+			return err
+		}
+		if in.video != nil && in.video.Codec == media.CodecVP9 {
+			return nil // the next keyframe tells whether the size changed
+		}
+		if w, h := in.metadataSize(); w > 0 && h > 0 {
+			t, err := media.NewVP9Track(w, h, params)
+			if err != nil {
+				return err
+			}
+			return in.setVideo(t)
+		}
+		return nil
+	case media.CodecAV1:
+		seq, err := parseAV1Config(p.Data)
+		if err != nil {
+			return err
+		}
+		if seq == nil {
+			return nil // the first keyframe brings the sequence header
+		}
+		t, err := media.NewAV1Track(seq)
+		if err != nil {
+			return err
+		}
+		return in.setVideo(t)
+	}
+	t, lengthSize, err := videoTrack(p)
 	if err != nil {
 		return err
+	}
+	in.videoLengthSize = lengthSize
+	return in.setVideo(t)
+}
+
+// setVideo makes t the video track unless it has the same configuration.
+func (in *Ingest) setVideo(t *media.Track) error {
+	if t.SameConfig(in.video) {
+		return nil
+	}
+	in.video = t
+	return in.tracksChanged()
+}
+
+// videoPayload returns a frame's payload in media.Frame's form. AV1 and
+// VP9 frames update the track when they carry a configuration of their
+// own: senders such as gortmplib announce a placeholder sequence start,
+// and the real sequence header comes with the first keyframe.
+func (in *Ingest) videoPayload(p VideoPacket) ([]byte, error) {
+	switch p.Codec {
+	case media.CodecAV1:
+		payload, err := av1Frame(p.Data)
+		if err != nil {
+			return nil, err
+		}
+		if seq := av1SequenceHeader(payload); seq != nil &&
+			(in.video == nil || in.video.Codec != media.CodecAV1 || !bytes.Equal(seq, in.video.AV1SequenceHeader)) {
+			if t, err := media.NewAV1Track(seq); err == nil {
+				if err := in.setVideo(t); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return payload, nil
+	case media.CodecVP9:
+		if p.Key || in.video == nil || in.video.Codec != media.CodecVP9 {
+			if t, err := media.NewVP9TrackFromKeyframe(p.Data); err == nil {
+				if err := in.setVideo(t); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return p.Data, nil
+	}
+	if in.video == nil || in.video.Codec != p.Codec {
+		return p.Data, nil // dropped by the caller
+	}
+	return ConvertLengthSize(p.Data, in.videoLengthSize)
+}
+
+// metadataSize is the frame size onMetaData announced, if any.
+func (in *Ingest) metadataSize() (w, h int) {
+	fw, _ := in.md.Number("width")
+	fh, _ := in.md.Number("height")
+	if fw < 1 || fh < 1 || fw > 1<<16 || fh > 1<<16 {
+		return 0, 0
+	}
+	return int(fw), int(fh)
+}
+
+// Audio handles an audio body stamped ts. Like Video, it keeps body and
+// leaves out what it does not carry.
+func (in *Ingest) Audio(ts time.Duration, body []byte) error {
+	if in.onAudio == nil {
+		in.onAudio = in.audioPacket
+	}
+	in.ts = ts
+	return EachAudioPacket(body, in.onAudio)
+}
+
+func (in *Ingest) audioPacket(p AudioPacket) error {
+	ts := in.ts
+	if p.TrackID != 0 {
+		in.leaveOut(media.KindAudio, "audio multitrack", "only the default audio track (id 0) is kept", false)
+		return nil
+	}
+	if p.Unsupported != "" {
+		in.leaveOut(media.KindAudio, "audio "+p.Unsupported, "mediakit does not carry this codec", true)
+		return nil
 	}
 	if p.Ignored {
 		return nil
 	}
 	if p.SequenceHeader {
-		t, err := media.NewAACTrack(p.Data)
-		if err != nil {
-			return err
-		}
-		if !t.SameConfig(in.audio) {
-			in.audio = t
-			return in.tracksChanged()
-		}
+		return in.audioConfig(p)
+	}
+	if len(p.Data) == 0 {
 		return nil
 	}
-	if in.audio == nil && (p.Codec == media.CodecG711A || p.Codec == media.CodecG711U) {
-		t, err := media.NewG711Track(p.Codec, p.SampleRate, p.Channels)
+	if in.audio == nil || in.audio.Codec != p.Codec {
+		// Codecs whose frames describe themselves make their track from
+		// the first frame (replacing one of another codec).
+		t, err := selfDescribedTrack(p)
 		if err != nil {
-			return err
+			in.noConfig()
+			return nil
 		}
-		in.audio = t
-		if err := in.tracksChanged(); err != nil {
-			return err
+		if t != nil {
+			in.audio = t
+			if err := in.tracksChanged(); err != nil {
+				return err
+			}
 		}
 	}
 	if in.audio == nil || in.audio.Codec != p.Codec {
 		in.noConfig()
 		return nil
 	}
-	if len(p.Data) == 0 {
-		return nil
-	}
 	return in.frame(&media.Frame{Track: in.audio, DTS: ts, PTS: ts, Key: true, Payload: p.Data})
+}
+
+// audioConfig handles an audio sequence header.
+func (in *Ingest) audioConfig(p AudioPacket) error {
+	var t *media.Track
+	var err error
+	switch p.Codec {
+	case media.CodecAAC:
+		if ot := aacObjectType(p.Data); ot != 0 && ot != 2 && ot != 5 && ot != 29 {
+			// AAC Main, LTP, LD, ELD...: a profile mediakit does not
+			// carry, not a broken publisher.
+			in.leaveOut(media.KindAudio, fmt.Sprintf("audio AAC object type %d", ot), "only AAC LC and HE-AAC are carried", true)
+			return nil
+		}
+		t, err = media.NewAACTrack(p.Data)
+	case media.CodecOpus:
+		var ch int
+		if ch, err = opusHeadChannels(p.Data); err != nil {
+			return err
+		}
+		if t, err = media.NewOpusTrack(ch); err != nil {
+			in.leaveOut(media.KindAudio, fmt.Sprintf("audio Opus %d channels", ch), "only mono and stereo Opus are carried", true)
+			return nil
+		}
+	default:
+		return nil // MP3's sequence start is empty: frames carry their headers
+	}
+	if err != nil {
+		return err
+	}
+	if !t.SameConfig(in.audio) {
+		in.audio = t
+		return in.tracksChanged()
+	}
+	return nil
+}
+
+// aacObjectType is the audio object type an AudioSpecificConfig starts
+// with, or 0 if it is too short.
+func aacObjectType(asc []byte) int {
+	if len(asc) < 1 {
+		return 0
+	}
+	ot := int(asc[0] >> 3)
+	if ot == 31 { // escape: 32 + the next 6 bits
+		if len(asc) < 2 {
+			return 0
+		}
+		ot = 32 + int(asc[0]&0x07)<<3 | int(asc[1]>>5)
+	}
+	return ot
+}
+
+// selfDescribedTrack builds the track of a codec whose frames are enough
+// to decode it (G.711 from the legacy header, MP3 from its frame header,
+// Opus from its TOC byte), or nil for codecs that need a sequence header.
+func selfDescribedTrack(p AudioPacket) (*media.Track, error) {
+	switch p.Codec {
+	case media.CodecG711A, media.CodecG711U:
+		return media.NewG711Track(p.Codec, p.SampleRate, p.Channels)
+	case media.CodecMP3:
+		return media.NewMP3Track(p.Data)
+	case media.CodecOpus:
+		ch := 1
+		if p.Data[0]&0x04 != 0 { // TOC stereo flag
+			ch = 2
+		}
+		return media.NewOpusTrack(ch)
+	}
+	return nil, nil
 }
 
 func (in *Ingest) noConfig() {
 	in.Dropped++
+}
+
+// leaveOut counts a message of a track the ingest does not keep and warns
+// once per session for each kind of thing left out. When the default
+// track itself is left out (noTrack), a track of that kind announced by
+// the metadata is not waited for.
+func (in *Ingest) leaveOut(kind media.Kind, what, reason string, noTrack bool) {
+	in.LeftOut++
+	if noTrack && kind == media.KindVideo && in.video == nil {
+		in.expectVideo = false
+	}
+	if noTrack && kind == media.KindAudio && in.audio == nil {
+		in.expectAudio = false
+	}
+	if in.warned[what] || len(in.warned) >= 32 {
+		return
+	}
+	if in.warned == nil {
+		in.warned = map[string]bool{}
+	}
+	in.warned[what] = true
+	if in.Log != nil {
+		in.Log.Warn("ingest: media left out, session goes on", "media", what, "reason", reason)
+	}
 }
 
 func videoTrack(p VideoPacket) (*media.Track, int, error) {

@@ -87,14 +87,31 @@ func fourCCNumber(cc [4]byte) float64 {
 	return float64(uint32(cc[0])<<24 | uint32(cc[1])<<16 | uint32(cc[2])<<8 | uint32(cc[3]))
 }
 
+// videoCodecID is onMetaData's videocodecid: the legacy id for H.264, the
+// FourCC as a number for the Enhanced FLV codecs.
+func videoCodecID(c media.Codec) float64 {
+	switch c {
+	case media.CodecH265:
+		return fourCCNumber(fourCCHEVC)
+	case media.CodecAV1:
+		return fourCCNumber(fourCCAV1)
+	case media.CodecVP9:
+		return fourCCNumber(fourCCVP9)
+	}
+	return videoCodecAVC
+}
+
 // MetadataBody builds the onMetaData script tag body describing tracks,
 // followed by the publisher's own keys that mediakit does not compute. It
 // returns nil if the values cannot be encoded.
 func MetadataBody(tracks []*media.Track, publisher media.Metadata) []byte {
 	obj := amf0.ECMAArray{{Key: "duration", Value: float64(0)}}
 	for _, t := range tracks {
-		switch t.Codec {
-		case media.CodecH264, media.CodecH265:
+		switch t.Kind() {
+		case media.KindVideo:
+			if !SupportsCodec(t.Codec) {
+				continue
+			}
 			obj = append(obj,
 				amf0.ObjectEntry{Key: "width", Value: float64(t.Width)},
 				amf0.ObjectEntry{Key: "height", Value: float64(t.Height)})
@@ -103,14 +120,17 @@ func MetadataBody(tracks []*media.Track, publisher media.Metadata) []byte {
 			} else if fps, ok := publisher.Number("framerate"); ok {
 				obj = append(obj, amf0.ObjectEntry{Key: "framerate", Value: fps})
 			}
-			id := float64(videoCodecAVC)
-			if t.Codec == media.CodecH265 {
-				id = fourCCNumber(fourCCHEVC)
+			obj = append(obj, amf0.ObjectEntry{Key: "videocodecid", Value: videoCodecID(t.Codec)})
+		case media.KindAudio:
+			if !SupportsCodec(t.Codec) {
+				continue
 			}
-			obj = append(obj, amf0.ObjectEntry{Key: "videocodecid", Value: id})
-		case media.CodecAAC, media.CodecG711A, media.CodecG711U:
+			id := float64(audioHeaderByte(t) >> 4)
+			if t.Codec == media.CodecOpus {
+				id = fourCCNumber(fourCCOpus)
+			}
 			obj = append(obj,
-				amf0.ObjectEntry{Key: "audiocodecid", Value: float64(audioHeaderByte(t) >> 4)},
+				amf0.ObjectEntry{Key: "audiocodecid", Value: id},
 				amf0.ObjectEntry{Key: "audiosamplerate", Value: float64(t.SampleRate)},
 				amf0.ObjectEntry{Key: "audiosamplesize", Value: float64(16)},
 				amf0.ObjectEntry{Key: "stereo", Value: t.Channels > 1},

@@ -36,11 +36,12 @@ func newFile(t testing.TB) *os.File {
 
 func TestTracks(t *testing.T) {
 	video, _ := flvFrames(t, "h264_only.flv")
-	opus := &media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}
+	// An AV1 track without its sequence header has no sample entry.
+	opus := &media.Track{Codec: media.CodecAV1}
 	noSPS := &media.Track{Codec: media.CodecH264}
 	noRate := &media.Track{Codec: media.CodecG711A, Channels: 1}
 	if _, err := mp4.NewWriter(newFile(t), []*media.Track{opus, noSPS, noRate}, mp4.Options{}); !errors.Is(err, mp4.ErrNoTracks) {
-		t.Fatalf("NewWriter(opus, h264 without SPS, g711 without rate) = %v, want ErrNoTracks", err)
+		t.Fatalf("NewWriter(av1 without sequence header, h264 without SPS, g711 without rate) = %v, want ErrNoTracks", err)
 	}
 
 	aac := aacTrack(t)

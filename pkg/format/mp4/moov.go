@@ -273,8 +273,8 @@ func (w *Writer) appendStbl(b *builder, t *track, final bool) {
 	b.end(stbl)
 }
 
-// appendSampleEntry appends the avc1, hvc1, mp4a, alaw or ulaw sample
-// entry of t.
+// appendSampleEntry appends the avc1, hvc1, mp4a, alaw, ulaw, av01, vp09
+// or Opus sample entry of t.
 func appendSampleEntry(b *builder, t *track) {
 	switch t.m.Codec {
 	case media.CodecH264:
@@ -289,6 +289,8 @@ func appendSampleEntry(b *builder, t *track) {
 	case media.CodecG711U:
 		e := appendAudioEntry(b, t, "ulaw")
 		b.end(e)
+	default:
+		b.bytes(t.entry) // av01, vp09, Opus, mp4a (MP3): mediacommon's
 	}
 }
 

@@ -30,6 +30,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
+
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -122,6 +124,7 @@ type track struct {
 	video  bool
 	scale  uint32
 	config []byte // avcC / hvcC record, or AudioSpecificConfig
+	entry  []byte // AV1, VP9, Opus, MP3: the whole sample entry, from mediacommon
 
 	started bool
 	shift   time.Duration // added to DTS when the track starts before the origin
@@ -149,8 +152,8 @@ type fragSample struct {
 
 // NewWriter writes ftyp and a fragmented moov for tracks to f, at f's
 // current offset (normally 0), and returns a writer for their frames.
-// Tracks MP4 recording does not support (codecs other than H.264, H.265,
-// AAC and G.711, or without their parameter sets) are left out; see
+// Tracks MP4 recording does not support (codecs [Carries] refuses, or
+// tracks without their parameter sets) are left out; see
 // [Writer.Skipped]. NewWriter fails with ErrNoTracks if none is left.
 // The caller keeps ownership of f and closes it after Close or Abort.
 func NewWriter(f File, tracks []*media.Track, opts Options) (*Writer, error) {
@@ -238,6 +241,17 @@ func newTrack(m *media.Track) *track {
 			return nil
 		}
 		t.scale = uint32(m.SampleRate)
+	case media.CodecAV1, media.CodecVP9, media.CodecOpus, media.CodecMP3:
+		c, err := SampleEntryCodec(m)
+		if err != nil {
+			return nil
+		}
+		t.video, t.scale = m.Kind() == media.KindVideo, Timescale(m)
+		// The track ID is set later; the entry holds it only in MP3's
+		// ES_ID, which readers ignore, so 1 does.
+		if t.entry, err = sampleEntry(c, 1, t.scale); err != nil {
+			return nil
+		}
 	default:
 		return nil
 	}
@@ -720,6 +734,18 @@ func defaultDuration(t *track) uint32 {
 	if isG711(t.m.Codec) {
 		// A byte per sample and channel.
 		return max(1, uint32(len(t.pending.Payload)/t.m.Channels))
+	}
+	switch t.m.Codec {
+	case media.CodecOpus:
+		if n := opus.PacketDuration2(t.pending.Payload); n > 0 {
+			return uint32(n) // 48 kHz ticks
+		}
+		return 960
+	case media.CodecMP3:
+		if d := media.MP3FrameDuration(t.pending.Payload); d > 0 {
+			return uint32(toTicks(d, t.scale))
+		}
+		return 1152
 	}
 	return 1024 // an AAC frame
 }

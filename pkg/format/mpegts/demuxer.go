@@ -4,8 +4,8 @@
 // PES packets with its own core (fastdemux.go, several times faster than
 // go-astits under mediacommon, and equal to it in what it hands out),
 // unwraps the 33-bit clock, and hands H.264 and H.265
-// access units (in Annex-B), raw AAC access units and Opus packets to a
-// Handler, each with its own timestamp. Streams of other codecs are
+// access units (in Annex-B), raw AAC access units, Opus packets and (to
+// an MP3Handler) MP3 frames to a Handler, each with its own timestamp. Streams of other codecs are
 // reported by Demuxer.Streams and dropped.
 //
 // HTTP-TS pulls, MPEG-TS files and HLS segments (pkg/source) and MPEG-TS
@@ -24,6 +24,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg1audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	mcmpegts "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
@@ -93,8 +94,12 @@ func NewDemuxer(r io.Reader) (*Demuxer, error) {
 
 	// Run reads again what the probe read, then the rest.
 	d := &Demuxer{r: io.MultiReader(bytes.NewReader(pr.read), pr.r), emit: map[uint16]emitFunc{}}
+	var types map[uint16]byte // read only if mediacommon left a stream unsupported
 	for _, tr := range rd.Tracks() {
-		d.streams = append(d.streams, d.register(tr))
+		if _, ok := tr.Codec.(*tscodecs.Unsupported); ok && types == nil {
+			types = pmtStreamTypes(pr.read)
+		}
+		d.streams = append(d.streams, d.register(tr, types[tr.PID]))
 	}
 	return d, nil
 }
@@ -142,9 +147,15 @@ func (c *ctxReader) Read(b []byte) (int, error) {
 	return c.r.Read(b)
 }
 
-// register sets up the dispatch of one track and describes it.
-func (d *Demuxer) register(tr *mcmpegts.Track) Stream {
+// register sets up the dispatch of one track and describes it;
+// streamType is the PMT's, read for streams mediacommon does not support.
+func (d *Demuxer) register(tr *mcmpegts.Track, streamType byte) Stream {
 	s := Stream{PID: tr.PID, Name: codecName(tr.Codec)}
+	if _, ok := tr.Codec.(*tscodecs.Unsupported); ok && streamType == streamTypeMPEG2Audio {
+		s.Codec, s.Name = media.CodecMP3, "mpeg1audio"
+		d.emit[tr.PID] = d.mp3PES
+		return s
+	}
 	switch c := tr.Codec.(type) {
 	case *tscodecs.H264:
 		s.Codec = media.CodecH264
@@ -184,6 +195,9 @@ func (d *Demuxer) register(tr *mcmpegts.Track) Stream {
 			}
 			return nil
 		}
+	case *tscodecs.MPEG1Audio:
+		s.Codec = media.CodecMP3
+		d.emit[tr.PID] = d.mp3PES
 	case *tscodecs.Opus:
 		s.Codec = media.CodecOpus
 		d.emit[tr.PID] = func(pts, dts int64, data []byte) error {
@@ -216,6 +230,44 @@ func (d *Demuxer) register(tr *mcmpegts.Track) Stream {
 		s.Err = ErrUnsupported
 	}
 	return s
+}
+
+// mp3PES splits an MPEG audio PES packet into its frames and hands each
+// to an MP3Handler, the first at the packet's PTS and each next one a
+// frame's duration later. Bytes that do not start a valid Layer III frame (a
+// damaged or cut packet) are skipped up to the next sync word; a cut last
+// frame is dropped.
+func (d *Demuxer) mp3PES(pts, dts int64, data []byte) error {
+	mh, ok := d.h.(MP3Handler)
+	if !ok || pts != dts {
+		return nil
+	}
+	at := d.at(pts)
+	for len(data) >= 4 {
+		var h mpeg1audio.FrameHeader
+		n := 0
+		if data[0] == 0xff && h.Unmarshal(data) == nil && h.Layer == 3 {
+			n = media.MP3FrameLen(&h)
+		}
+		if n < 4 {
+			// Not a frame: on to the next 0xFF.
+			i := bytes.IndexByte(data[1:], 0xff)
+			if i < 0 {
+				return nil
+			}
+			data = data[1+i:]
+			continue
+		}
+		if n > len(data) {
+			return nil
+		}
+		if err := mh.MP3(at, data[:n]); err != nil {
+			return err
+		}
+		at += media.MP3FrameDuration(data[:n])
+		data = data[n:]
+	}
+	return nil
 }
 
 // videoPES splits the data of a video PES packet into NAL units and

@@ -87,7 +87,7 @@ func TestStreams(t *testing.T) {
 		{PID: 256, Codec: media.CodecH264, Name: "h264"},
 		{PID: 257, Codec: media.CodecAAC, Name: "aac"},
 		{PID: 258, Codec: media.CodecOpus, Name: "opus"},
-		{PID: 259, Codec: media.CodecUnknown, Name: "mpeg1audio", Err: ErrUnsupported},
+		{PID: 259, Codec: media.CodecMP3, Name: "mpeg1audio"},
 	}
 	got := d.Streams()
 	if len(got) != len(want) {
@@ -115,6 +115,9 @@ func TestStreams(t *testing.T) {
 			if u := a[3*i+j]; u.pts != base+time.Duration(j)*1024*time.Second/48000 || u.size != j+1 {
 				t.Errorf("AAC unit %d of PES %d: %+v", j, i, u)
 			}
+		}
+		if m := r.of(media.CodecMP3); len(m) != 3 || m[i].pts != base || m[i].size != len(mp3) {
+			t.Errorf("MP3 frame %d: %+v", i, m)
 		}
 		o := r.of(media.CodecOpus)
 		if len(o) != 9 {

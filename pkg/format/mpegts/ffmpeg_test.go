@@ -33,7 +33,9 @@ func TestFFmpeg(t *testing.T) {
 		{"h264 only", "h264_only.flv", []string{"-c", "copy"}, media.CodecH264, media.CodecUnknown, []string{"h264"}, false},
 		{"aac only", "aac_only.flv", []string{"-c", "copy"}, media.CodecUnknown, media.CodecAAC, []string{"aac"}, false},
 		{"h264 opus", "h264_aac.flv", []string{"-c:v", "copy", "-c:a", "libopus", "-ar", "48000"}, media.CodecH264, media.CodecOpus, []string{"h264", "opus"}, false},
-		{"h264 mp3 dropped", "h264_aac.flv", []string{"-c:v", "copy", "-c:a", "libmp3lame"}, media.CodecH264, media.CodecUnknown, []string{"h264", "mpeg1audio"}, false},
+		{"h264 mp3", "h264_aac.flv", []string{"-c:v", "copy", "-c:a", "libmp3lame"}, media.CodecH264, media.CodecMP3, []string{"h264", "mpeg1audio"}, false},
+		// Below 32 kHz ffmpeg marks the stream ISO 13818-3 (type 0x04).
+		{"h264 mp3 22.05 kHz", "h264_aac.flv", []string{"-c:v", "copy", "-c:a", "libmp3lame", "-ar", "22050"}, media.CodecH264, media.CodecMP3, []string{"h264", "mpeg1audio"}, false},
 		{"h264 ac3 dropped", "h264_aac.flv", []string{"-c:v", "copy", "-c:a", "ac3"}, media.CodecH264, media.CodecUnknown, []string{"h264", "ac3"}, false},
 		// 2^33 ticks is 95443.7 s: the clock wraps 2.7 s in
 		{"h264 aac clock wrap", "h264_aac.flv", []string{"-c", "copy", "-output_ts_offset", "95441"}, media.CodecH264, media.CodecAAC, []string{"h264", "aac"}, true},

@@ -54,6 +54,13 @@ func (h *fuzzHandler) Opus(pts time.Duration, packet []byte) error {
 	return h.unit(media.CodecOpus, pts, pts, len(packet))
 }
 
+func (h *fuzzHandler) MP3(pts time.Duration, frame []byte) error {
+	if media.MP3FrameDuration(frame) == 0 {
+		h.t.Fatalf("MP3 frame without a valid header: % x", frame[:min(len(frame), 4)])
+	}
+	return h.unit(media.CodecMP3, pts, pts, len(frame))
+}
+
 // FuzzDemuxer: whatever the input, the demuxer neither panics nor hands
 // out more than the input holds, and it ends in time.
 func FuzzDemuxer(f *testing.F) {

@@ -21,3 +21,12 @@ type Handler interface {
 	// stamped by the durations their TOC bytes give.
 	Opus(pts time.Duration, packet []byte) error
 }
+
+// MP3Handler is a Handler that also takes MPEG-1/2 audio (MP3): Run hands
+// it one whole frame (with its header) per call, the frames of one PES
+// packet stamped media.MP3FrameDuration apart. A Handler without it gets
+// no MP3: the stream is dropped.
+type MP3Handler interface {
+	Handler
+	MP3(pts time.Duration, frame []byte) error
+}

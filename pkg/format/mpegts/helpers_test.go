@@ -49,6 +49,14 @@ func (r *recorder) Opus(pts time.Duration, packet []byte) error {
 	return r.err
 }
 
+func (r *recorder) MP3(pts time.Duration, frame []byte) error {
+	if media.MP3FrameDuration(frame) == 0 {
+		r.t.Errorf("MP3 frame without a valid header: % x", frame[:min(len(frame), 4)])
+	}
+	r.units = append(r.units, unit{media.CodecMP3, pts, pts, len(frame)})
+	return r.err
+}
+
 // of returns the units of codec c.
 func (r *recorder) of(c media.Codec) []unit {
 	var out []unit

@@ -9,8 +9,9 @@ import (
 // Stream describes an elementary stream of the program.
 type Stream struct {
 	PID uint16
-	// Codec is CodecH264, CodecH265, CodecAAC or CodecOpus for the streams
-	// handed to the Handler, CodecUnknown for the others.
+	// Codec is CodecH264, CodecH265, CodecAAC, CodecOpus or CodecMP3 (for
+	// an MP3Handler) for the streams handed to the Handler, CodecUnknown
+	// for the others.
 	Codec media.Codec
 	// Name is the codec's short name: "h264", "h265", "aac", "opus",
 	// "aac_latm", "mpeg1audio" (MPEG-1/2 audio: MP2, MP3), "ac3", "eac3",

@@ -190,7 +190,8 @@ func TestStreamType(t *testing.T) {
 	}{
 		{StreamH264, "H.264", true}, {StreamH265, "H.265", true}, {StreamAAC, "AAC", true},
 		{StreamG711A, "G.711A", true}, {StreamG711U, "G.711U", true},
-		{StreamSVACVideo, "SVAC video", false}, {StreamMPEG1Audio, "MPEG-1 audio", false},
+		{StreamSVACVideo, "SVAC video", false}, {StreamMPEG1Audio, "MPEG-1 audio", true},
+		{StreamMPEG2Audio, "MPEG-2 audio", true}, {StreamOpus, "Opus", true}, {StreamG729, "G.729", false},
 		{StreamUnknown, "unknown", false}, {0x42, "0x42", false},
 	} {
 		if tc.t.String() != tc.s || tc.t.Supported() != tc.supported {

@@ -78,6 +78,9 @@ const (
 	StreamG7231      StreamType = 0x93
 	StreamG729       StreamType = 0x99
 	StreamSVACAudio  StreamType = 0x9B
+	// StreamOpus is not in GB28181; ZLMediaKit (ireader's media-server,
+	// STREAM_AUDIO_OPUS) writes it, one Opus packet per PES.
+	StreamOpus StreamType = 0x9C
 )
 
 var streamTypeNames = map[StreamType]string{
@@ -96,6 +99,7 @@ var streamTypeNames = map[StreamType]string{
 	StreamG7231:      "G.723.1",
 	StreamG729:       "G.729",
 	StreamSVACAudio:  "SVAC audio",
+	StreamOpus:       "Opus",
 }
 
 // String returns the codec name, or the value in hex for other types.
@@ -110,10 +114,11 @@ func (t StreamType) String() string {
 }
 
 // Supported reports whether the rest of mediakit can carry the codec:
-// H.264, H.265, AAC and G.711. Other types are demuxed all the same.
+// H.264, H.265, AAC, MPEG audio (MP3), G.711 and Opus. Other types are
+// demuxed all the same.
 func (t StreamType) Supported() bool {
 	switch t {
-	case StreamH264, StreamH265, StreamAAC, StreamG711A, StreamG711U:
+	case StreamH264, StreamH265, StreamAAC, StreamMPEG1Audio, StreamMPEG2Audio, StreamG711A, StreamG711U, StreamOpus:
 		return true
 	}
 	return false
