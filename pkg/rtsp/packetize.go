@@ -261,12 +261,7 @@ const (
 // Carries reports whether RTSP players are sent tracks of codec c: every
 // codec mediakit knows (H.264, H.265, AV1, VP9, AAC, MP3, Opus, G.711).
 func Carries(c media.Codec) bool {
-	switch c {
-	case media.CodecH264, media.CodecH265, media.CodecAV1, media.CodecVP9,
-		media.CodecAAC, media.CodecMP3, media.CodecOpus, media.CodecG711A, media.CodecG711U:
-		return true
-	}
-	return false
+	return c.Kind() != 0 // every codec mediakit has
 }
 
 // FormatForTrack returns the gortsplib format that describes t in an

@@ -270,10 +270,5 @@ func AppendAudioBody(dst []byte, f *media.Frame) []byte {
 // H.264, AAC, G.711 and MP3 in legacy FLV; H.265, AV1, VP9 and Opus in
 // Enhanced FLV.
 func SupportsCodec(c media.Codec) bool {
-	switch c {
-	case media.CodecH264, media.CodecH265, media.CodecAV1, media.CodecVP9,
-		media.CodecAAC, media.CodecG711A, media.CodecG711U, media.CodecMP3, media.CodecOpus:
-		return true
-	}
-	return false
+	return c.Kind() != 0 // every codec mediakit has
 }
