@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/mediakit/mediakit/pkg/cli/cmdutil.version=$(VERSION)
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: all build run test fmt vet fuzz bench bench-fanout soak docs clean
+.PHONY: all build run test fmt vet fuzz bench bench-fanout soak docs notice clean
 
 all: build
 
@@ -48,6 +48,10 @@ soak:
 
 docs:
 	$(GO) run ./internal/gendocs
+
+# NOTICE: the linked modules and their licenses (internal/repocheck checks it).
+notice:
+	tools/notice.sh
 
 clean:
 	rm -rf bin
