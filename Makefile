@@ -3,11 +3,17 @@
 #   make test    what CI runs: gofmt check, go vet, go test -race ./...
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/mediakit/mediakit/pkg/cli/cmdutil.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+CMDUTIL := github.com/mediakit/mediakit/pkg/cli/cmdutil
+LDFLAGS := -X $(CMDUTIL).version=$(VERSION) -X $(CMDUTIL).commit=$(COMMIT) -X $(CMDUTIL).date=$(DATE)
 GO      ?= go
 FUZZTIME ?= 10s
+# goreleaser, pinned: `make goreleaser` installs it into ./bin.
+GORELEASER_VERSION := v2.16.0
+GORELEASER ?= $(if $(wildcard bin/goreleaser),bin/goreleaser,goreleaser)
 
-.PHONY: all build run test fmt vet fuzz bench bench-fanout soak docs notice clean
+.PHONY: all build run test fmt vet fuzz bench bench-fanout soak docs notice goreleaser release-check snapshot package-check clean
 
 all: build
 
@@ -48,6 +54,20 @@ soak:
 
 docs:
 	$(GO) run ./internal/gendocs
+
+goreleaser:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+release-check:
+	$(GORELEASER) check
+
+# Every archive, the .deb/.rpm and the Homebrew cask in dist/, unpublished.
+snapshot:
+	$(GORELEASER) release --snapshot --clean
+
+# snapshot plus checks of the archives and packages (packaging/check.sh).
+package-check:
+	GORELEASER=$(GORELEASER) packaging/check.sh
 
 # NOTICE: the linked modules and their licenses (internal/repocheck checks it).
 notice:

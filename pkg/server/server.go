@@ -59,6 +59,9 @@ func LifecycleLevelName(_ []string, a slog.Attr) slog.Attr {
 type Options struct {
 	Log     *slog.Logger
 	Version string
+	// Commit and BuildTime, when known, are what ZLMediaKit's version API
+	// reports as commitHash and buildTime.
+	Commit, BuildTime string
 	// LogLevel, when set, is the level variable of Log's handler, so
 	// setServerConfig can change log.level live.
 	LogLevel *slog.LevelVar
@@ -211,7 +214,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		Engine:    apiEngine{Engine: s.Engine, closer: streamCloser{s}},
 		Sessions:  s.Sessions,
 		Config:    s,
-		Version:   api.VersionInfo{BranchName: "mediakit", BuildTime: buildTime(), CommitHash: opts.Version},
+		Version:   versionInfo(opts),
 		Statistic: s.statistic,
 		Schemas:   s.servedSchemas,
 	})

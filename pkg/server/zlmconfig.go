@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"maps"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,14 +185,15 @@ func (s *Server) statistic() map[string]any {
 	}
 }
 
-// buildTime is the VCS time of the build, when Go recorded it.
-func buildTime() string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "vcs.time" {
-				return s.Value
-			}
-		}
+// versionInfo is what the version API reports: the build's commit and
+// time when the caller knows them, else the version and the toolchain.
+func versionInfo(opts Options) api.VersionInfo {
+	v := api.VersionInfo{BranchName: "mediakit", CommitHash: opts.Commit, BuildTime: opts.BuildTime}
+	if v.CommitHash == "" {
+		v.CommitHash = opts.Version
 	}
-	return fmt.Sprint(runtime.Version())
+	if v.BuildTime == "" {
+		v.BuildTime = runtime.Version()
+	}
+	return v
 }

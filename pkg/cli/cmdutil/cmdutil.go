@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // IO carries a command's output streams and environment, so commands are
@@ -27,6 +28,13 @@ func (io *IO) Env() func(string) string {
 		return io.Getenv
 	}
 	return os.Getenv
+}
+
+// ErrIsTerminal reports whether ErrOut is the process's standard error
+// and a terminal: progress bars, status lines and the serve banner are
+// for people, never for pipes, files or tests.
+func (s *IO) ErrIsTerminal() bool {
+	return s.ErrOut == io.Writer(os.Stderr) && term.IsTerminal(int(os.Stderr.Fd()))
 }
 
 // UsageErr marks an error in how the command was called (exit code 2).
@@ -46,19 +54,58 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// version is set at build time with -ldflags "-X ...cmdutil.version=v1.2.3".
-var version = ""
+// Set at build time by `make build` and goreleaser with -ldflags
+// "-X github.com/mediakit/mediakit/pkg/cli/cmdutil.version=v1.2.3" (and
+// commit, date). Without them, Build falls back to what the Go toolchain
+// recorded (module version, vcs.revision, vcs.time).
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
 
-// Version returns the build's version and toolchain.
-func Version() string {
-	v := version
-	if v == "" {
-		v = "dev"
-		if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-			v = info.Main.Version
+// BuildInfo says which build this is.
+type BuildInfo struct {
+	Version string // v1.2.3, or "dev"
+	Commit  string // the VCS revision, "" if unknown
+	Date    string // the build or commit time (RFC 3339), "" if unknown
+}
+
+// Build returns the build's version, commit and date.
+func Build() BuildInfo {
+	b := BuildInfo{Version: version, Commit: commit, Date: date}
+	info, ok := debug.ReadBuildInfo()
+	if b.Version == "" {
+		b.Version = "dev"
+		if ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			b.Version = info.Main.Version
 		}
 	}
-	return fmt.Sprintf("%s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if ok {
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision" && b.Commit == "":
+				b.Commit = s.Value
+			case s.Key == "vcs.time" && b.Date == "":
+				b.Date = s.Value
+			}
+		}
+	}
+	return b
+}
+
+// Version returns the build's version, commit, date and toolchain in one
+// line: "v1.2.3 (commit 0123abc, 2026-12-03T09:00:00Z, go1.26.8 linux/amd64)".
+func Version() string {
+	b := Build()
+	detail := ""
+	if b.Commit != "" {
+		detail += "commit " + b.Commit[:min(len(b.Commit), 12)] + ", "
+	}
+	if b.Date != "" {
+		detail += b.Date + ", "
+	}
+	return fmt.Sprintf("%s (%s%s %s/%s)", b.Version, detail, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // HumanBytes writes a byte count for people: 1.5 MiB, 812 B.

@@ -7,15 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -224,7 +221,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	sink := &limitSink{FrameSink: pub, limit: opts.Duration}
 
-	showProgress := term.IsTerminal(int(os.Stderr.Fd())) && opts.IO.ErrOut == io.Writer(os.Stderr)
+	showProgress := opts.IO.ErrIsTerminal()
 	if opts.Progress != nil {
 		showProgress = *opts.Progress
 	}

@@ -8,15 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/mediakit/mediakit/internal/backoff"
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
@@ -290,7 +287,7 @@ func Run(ctx context.Context, opts *Options) error {
 
 	p := &puller{src: src, e: e, key: key, retries: opts.Retries, policy: policy, loop: opts.Loop,
 		clock: &mediaClock{limit: opts.Duration}, log: log}
-	showStatus := term.IsTerminal(int(os.Stderr.Fd())) && opts.IO.ErrOut == io.Writer(os.Stderr)
+	showStatus := opts.IO.ErrIsTerminal()
 	if opts.Progress != nil {
 		showStatus = *opts.Progress
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 	"github.com/mediakit/mediakit/pkg/remux"
@@ -129,7 +128,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if ro.Stdin == nil {
 		ro.Stdin = os.Stdin
 	}
-	show := term.IsTerminal(int(os.Stderr.Fd())) && opts.IO.ErrOut == io.Writer(os.Stderr)
+	show := opts.IO.ErrIsTerminal()
 	if opts.Progress != nil {
 		show = *opts.Progress
 	}

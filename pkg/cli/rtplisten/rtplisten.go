@@ -208,7 +208,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 
 	start := time.Now()
-	onTerminal := term.IsTerminal(int(os.Stderr.Fd())) && opts.IO.ErrOut == io.Writer(os.Stderr)
+	onTerminal := opts.IO.ErrIsTerminal()
 	show := onTerminal
 	if opts.Progress != nil {
 		show = *opts.Progress

@@ -23,7 +23,10 @@ type Options struct {
 	PrintConfig bool
 	// ShowSecrets makes --print-config include api.secret and passwords.
 	ShowSecrets bool
-	Config      *config.Config
+	// Quiet leaves out the start-up banner of URLs (printed to a terminal's
+	// standard error only).
+	Quiet  bool
+	Config *config.Config
 	// Ready, if set, is called with the running server (tests use it to
 	// learn the bound addresses).
 	Ready func(*server.Server)
@@ -40,8 +43,11 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the media server",
-		Long: `Run the media server: RTMP publish and play, HTTP-FLV and WebSocket-FLV at
-/APP/STREAM.live.flv, /metrics (Prometheus) and /healthz.
+		Long: `Run the media server: RTMP and RTSP publish and play, HTTP-FLV, HTTP-TS,
+HTTP-fMP4 (and their WebSocket forms), HLS and LL-HLS, RTP and GB28181 ingest,
+recording, proxies, ZLMediaKit's HTTP API and hooks, /metrics and /healthz.
+At start, on a terminal, it prints the URLs to publish to and play from
+(this machine's addresses when it listens on every interface) unless --quiet.
 
 Settings come from flags, then MEDIAKIT_* environment variables, then the
 settings saved through the HTTP API (setServerConfig, kept in the data
@@ -76,6 +82,7 @@ dir), then the TOML file given with --config, then built-in defaults.`,
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "TOML config file (MEDIAKIT_CONFIG)")
 	cmd.Flags().BoolVar(&opts.PrintConfig, "print-config", false, "print the effective configuration as TOML and exit")
 	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "with --print-config, include api.secret and passwords instead of hiding them")
+	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "do not print the URLs to publish to and play from at start (printed only when stderr is a terminal)")
 	config.RegisterFlags(cmd.Flags())
 	return cmd
 }
@@ -144,9 +151,15 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	log, level := NewLogger(cfg, opts.IO)
-	srv := server.New(cfg, server.Options{Log: log, LogLevel: level, Version: cmdutil.Version(), Store: st})
+	build := cmdutil.Build()
+	srv := server.New(cfg, server.Options{Log: log, LogLevel: level, Version: cmdutil.Version(),
+		Commit: build.Commit, BuildTime: build.Date, Store: st})
 	if err := srv.Start(); err != nil {
 		return err
+	}
+	if !opts.Quiet && opts.IO.ErrIsTerminal() {
+		writeBanner(opts.IO.ErrOut, build.Version, listenAddrs{RTMP: srv.RTMPAddr(), HTTP: srv.HTTPAddr(),
+			RTSP: srv.RTSPAddr(), RTSPS: srv.RTSPSAddr()}, hostAddrs())
 	}
 	if opts.Ready != nil {
 		opts.Ready(srv)
