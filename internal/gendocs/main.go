@@ -1,5 +1,6 @@
-// Command gendocs writes mediakit's man pages (man/) and shell completions
-// (completions/) from the command tree, so they never drift from --help.
+// Command gendocs writes mediakit's man pages (man/), shell completions
+// (completions/) and CONFIG.md from the command tree and the settings
+// table, so they never drift from --help and the code.
 //
 //	go run ./internal/gendocs [-root DIR]
 package main

@@ -46,6 +46,16 @@ func (s Setting) msKey() bool {
 	return strings.HasSuffix(s.Key, "MS") || strings.HasSuffix(s.Key, "_ms")
 }
 
+// NumberUnit is the unit of a plain number for this duration key in the
+// file and the API (milliseconds, seconds), or 0 when a plain number is
+// refused or the setting is not a duration.
+func (s Setting) NumberUnit() time.Duration {
+	if _, ok := s.field(Default()).(*time.Duration); !ok {
+		return 0
+	}
+	return s.numberUnit()
+}
+
 // numberUnit is the unit of a plain number for this duration key in the
 // file and the API, or 0 when a plain number is refused.
 func (s Setting) numberUnit() time.Duration {

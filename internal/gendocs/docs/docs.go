@@ -1,5 +1,5 @@
 // Package docs renders the man pages and shell completions of the mediakit
-// command tree.
+// command tree, and CONFIG.md from the settings table.
 package docs
 
 import (
@@ -66,6 +66,7 @@ func Generate() (map[string][]byte, error) {
 		}
 		files[filepath.Join("completions", sh.file)] = b.Bytes()
 	}
+	files["CONFIG.md"] = configReference()
 	return files, nil
 }
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestGeneratedDocsUpToDate fails when man/ or completions/ differ from
+// TestGeneratedDocsUpToDate fails when man/, completions/ or CONFIG.md differ from
 // what the command tree generates: run `make docs` after changing a
 // command or flag.
 func TestGeneratedDocsUpToDate(t *testing.T) {
