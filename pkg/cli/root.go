@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -104,15 +105,27 @@ func newHelpCommand() *cobra.Command {
 }
 
 func newVersionCommand(io *cmdutil.IO) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cmdutil.NoArgs,
+		Example: `  mediakit version
+  mediakit version --json | jq -r .commit`,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				b := cmdutil.Build()
+				return cmdutil.PrintJSON(io.Out, map[string]string{
+					"version": b.Version, "commit": b.Commit, "date": b.Date,
+					"go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
+				})
+			}
 			_, err := fmt.Fprintf(io.Out, "mediakit %s\n", cmdutil.Version())
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print version, commit, date, go, os and arch as one JSON object")
+	return cmd
 }
 
 // Main runs mediakit with args and returns the process exit code.

@@ -2,9 +2,11 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,15 @@ func TestVersion(t *testing.T) {
 				t.Errorf("stderr %q, want nothing", r.stderr)
 			}
 		})
+	}
+	r := run(t, nil, "version", "--json")
+	var got map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != cli.ExitOK {
+		t.Fatalf("version --json: exit %d, %q: %v", r.code, r.stdout, err)
+	}
+	if b := cmdutil.Build(); got["version"] != b.Version || got["commit"] != b.Commit || got["go"] != runtime.Version() ||
+		got["os"] != runtime.GOOS || got["arch"] != runtime.GOARCH {
+		t.Errorf("version --json = %v, want %+v", got, b)
 	}
 	if v := cmdutil.Version(); !strings.Contains(v, "go1.") {
 		t.Errorf("Version() = %q, want the toolchain in it", v)
