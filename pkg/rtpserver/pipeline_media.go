@@ -31,7 +31,7 @@ type mediaPipeline struct {
 	pending []*pionrtp.Packet
 	in      *es.Ingest
 	ps      *ps.Demuxer
-	psTime  map[byte]*psClock
+	psTime  map[byte]*ps.Clock
 	ts      *tsPipe
 	depack  rtp.Depacketizer
 	rtpTime rtp.Unwrapper
@@ -57,7 +57,7 @@ func newMediaPipeline(o PipelineOptions) Pipeline {
 	m := &mediaPipeline{
 		o: o, log: log,
 		in:     es.NewIngest(o.Sink, es.Options{OnlyTrack: o.OnlyTrack, Log: log}),
-		psTime: map[byte]*psClock{},
+		psTime: map[byte]*ps.Clock{},
 		seen:   map[string]bool{},
 		warned: map[string]bool{},
 	}
@@ -153,14 +153,6 @@ func (m *mediaPipeline) handle(p *pionrtp.Packet) {
 	}
 }
 
-// psClock follows the timestamps of one PS stream.
-type psClock struct {
-	u    rtp.Unwrapper
-	last time.Duration // of the previous frame
-	step time.Duration // between the last two stamped frames
-	seen bool
-}
-
 // ticks converts a clock value to a duration.
 func ticks(v int64, rate uint32) time.Duration {
 	if rate == 0 {
@@ -174,37 +166,14 @@ func ticks(v int64, rate uint32) time.Duration {
 func (m *mediaPipeline) psFrame(f ps.Frame) {
 	st := m.psTime[f.StreamID]
 	if st == nil {
-		st = &psClock{u: rtp.Unwrapper{Bits: 33, ClockRate: 90000}}
+		u := &rtp.Unwrapper{Bits: 33, ClockRate: 90000}
+		st = &ps.Clock{Unwrap: func(pts int64) int64 { ext, _ := u.Unwrap(uint64(pts)); return ext }}
 		m.psTime[f.StreamID] = st
 	}
-	var pts time.Duration
-	if f.PTS < 0 {
-		// Some muxers stamp only some frames (ISO 13818-1 allows a PTS
-		// every 0.7 s): carry on from the last one at the last pace.
-		if !st.seen {
-			m.warnOnce("nopts", "ps frame without a timestamp before any with one dropped")
-			return
-		}
-		step := st.step
-		if step <= 0 {
-			step = 40 * time.Millisecond
-		}
-		pts = st.last + step
-		f.DTS = -1
-	} else {
-		ext, _ := st.u.Unwrap(uint64(f.PTS))
-		pts = ticks(ext, 90000)
-		if st.seen && pts > st.last && pts-st.last < time.Second {
-			st.step = pts - st.last
-		}
-	}
-	st.last, st.seen = pts, true
-	dts := pts
-	if f.DTS >= 0 && f.DTS != f.PTS {
-		// DTS trails PTS by the reorder delay, modulo 33 bits.
-		if back := (f.PTS - f.DTS) & (1<<33 - 1); back < 5*90000 {
-			dts = pts - ticks(back, 90000)
-		}
+	pts, dts, ok := st.Stamp(f)
+	if !ok {
+		m.warnOnce("nopts", "ps frame without a timestamp before any with one dropped")
+		return
 	}
 	var err error
 	switch f.Type {
@@ -228,7 +197,7 @@ func (m *mediaPipeline) psFrame(f ps.Frame) {
 		err = m.in.WriteMP3(pts, f.Data)
 	case ps.StreamOpus:
 		m.addCodec("opus")
-		err = m.in.WriteOpus(pts, opusPacket(f.Data))
+		err = m.in.WriteOpus(pts, ps.OpusPayload(f.Data))
 	default:
 		m.addCodec(fmt.Sprintf("0x%02x", byte(f.Type)))
 		m.warnOnce(fmt.Sprint("type", f.Type), "ps stream of an unsupported type dropped",
@@ -238,32 +207,6 @@ func (m *mediaPipeline) psFrame(f ps.Frame) {
 	if err != nil {
 		m.warnOnce("ingest", "ps frame refused", "error", err.Error())
 	}
-}
-
-// opusPacket strips the control header that MPEG-TS Opus (ETSI TS 102
-// 366 annex) puts before each packet, should a PS muxer have copied it:
-// 0x7FE (11 bits), flags, then the payload size as a run of 0xFF bytes
-// and a last byte below 0xFF, and the optional trim fields.
-func opusPacket(b []byte) []byte {
-	if len(b) < 2 || b[0] != 0x7f || b[1]&0xe0 != 0xe0 {
-		return b
-	}
-	flags := b[1]
-	i := 2
-	for i < len(b) && b[i] == 0xff {
-		i++
-	}
-	i++ // the size's last byte
-	if flags&0x10 != 0 {
-		i += 2 // trim start
-	}
-	if flags&0x08 != 0 {
-		i += 2 // trim end
-	}
-	if i > len(b) {
-		return nil
-	}
-	return b[i:]
 }
 
 func (m *mediaPipeline) accessUnit(au rtp.AccessUnit) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
-	"time"
 
 	"github.com/mediakit/mediakit/pkg/format/es"
 	"github.com/mediakit/mediakit/pkg/format/flv"
@@ -114,7 +113,7 @@ func (s *readerSource) Run(ctx context.Context, sink flv.FrameSink) error {
 func readPS(fd *feed, r io.Reader) error {
 	d := ps.NewDemuxer()
 	in := fd.es(es.Options{})
-	clocks := map[byte]*psClock{}
+	clocks := map[byte]*ps.Clock{}
 	var failed error
 	emit := func(f ps.Frame) {
 		if failed != nil {
@@ -146,66 +145,24 @@ func readPS(fd *feed, r io.Reader) error {
 	}
 }
 
-// psClock unwraps one PS stream's 33-bit clock.
-type psClock struct {
-	seen       bool
-	lastRaw    int64
-	ext        int64 // unwrapped ticks of lastRaw
-	last, step time.Duration
-}
-
-func (c *psClock) unwrap(raw int64) int64 {
-	if !c.seen {
-		c.ext = raw
-	} else {
-		d := (raw - c.lastRaw) & (1<<33 - 1)
-		if d >= 1<<32 {
-			d -= 1 << 33 // backwards
-		}
-		c.ext += d
-	}
-	c.lastRaw = raw
-	return c.ext
-}
-
-func psFrame(fd *feed, in *es.Ingest, clocks map[byte]*psClock, f ps.Frame) error {
+func psFrame(fd *feed, in *es.Ingest, clocks map[byte]*ps.Clock, f ps.Frame) error {
 	st := clocks[f.StreamID]
 	if st == nil {
-		st = &psClock{}
+		st = &ps.Clock{}
 		clocks[f.StreamID] = st
 	}
-	var pts time.Duration
-	if f.PTS < 0 {
-		if !st.seen {
-			fd.warnOnce("ps-nopts", "source: MPEG-PS frame without a timestamp dropped")
-			return nil
-		}
-		step := st.step
-		if step <= 0 {
-			step = 40 * time.Millisecond
-		}
-		pts = st.last + step
-		f.DTS = -1
-	} else {
-		pts = tsTicks(st.unwrap(f.PTS))
-		if st.seen && pts > st.last && pts-st.last < time.Second {
-			st.step = pts - st.last
-		}
-		st.seen = true
-	}
-	st.last = pts
-	dts := pts
-	if f.DTS >= 0 && f.DTS != f.PTS {
-		if back := (f.PTS - f.DTS) & (1<<33 - 1); back < 5*90000 {
-			dts = pts - tsTicks(back)
-		}
+	pts, dts, ok := st.Stamp(f)
+	if !ok {
+		fd.warnOnce("ps-nopts", "source: MPEG-PS frame without a timestamp dropped")
+		return nil
 	}
 	var kind media.Kind = media.KindAudio
 	if ps.IsVideoID(f.StreamID) {
 		kind = media.KindVideo
 	}
 	switch f.Type {
-	case ps.StreamH264, ps.StreamH265, ps.StreamAAC, ps.StreamG711A, ps.StreamG711U:
+	case ps.StreamH264, ps.StreamH265, ps.StreamAAC, ps.StreamG711A, ps.StreamG711U,
+		ps.StreamMPEG1Audio, ps.StreamMPEG2Audio, ps.StreamOpus:
 	default:
 		fd.warnOnce(fmt.Sprint("ps-type", f.Type), "source: MPEG-PS stream of a codec mediakit cannot carry dropped",
 			"stream_type", f.Type.String())
@@ -227,6 +184,10 @@ func psFrame(fd *feed, in *es.Ingest, clocks map[byte]*psClock, f ps.Frame) erro
 		err = in.WriteG711(media.CodecG711A, out, f.Data)
 	case ps.StreamG711U:
 		err = in.WriteG711(media.CodecG711U, out, f.Data)
+	case ps.StreamMPEG1Audio, ps.StreamMPEG2Audio:
+		err = in.WriteMP3(out, f.Data)
+	case ps.StreamOpus:
+		err = in.WriteOpus(out, ps.OpusPayload(f.Data))
 	}
 	if err != nil {
 		if ferr := fd.out.failed(); ferr != nil {
