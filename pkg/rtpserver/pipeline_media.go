@@ -194,7 +194,7 @@ func (m *mediaPipeline) psFrame(f ps.Frame) {
 		err = m.in.WriteG711(media.CodecG711U, pts, f.Data)
 	case ps.StreamMPEG1Audio, ps.StreamMPEG2Audio:
 		m.addCodec("mp3")
-		err = m.in.WriteMP3(pts, f.Data)
+		err = m.in.WriteMP3Stream(pts, f.Data)
 	case ps.StreamOpus:
 		m.addCodec("opus")
 		err = m.in.WriteOpus(pts, ps.OpusPayload(f.Data))

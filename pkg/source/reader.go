@@ -185,7 +185,7 @@ func psFrame(fd *feed, in *es.Ingest, clocks map[byte]*ps.Clock, f ps.Frame) err
 	case ps.StreamG711U:
 		err = in.WriteG711(media.CodecG711U, out, f.Data)
 	case ps.StreamMPEG1Audio, ps.StreamMPEG2Audio:
-		err = in.WriteMP3(out, f.Data)
+		err = in.WriteMP3Stream(out, f.Data)
 	case ps.StreamOpus:
 		err = in.WriteOpus(out, ps.OpusPayload(f.Data))
 	}

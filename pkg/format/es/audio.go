@@ -176,12 +176,29 @@ func (in *Ingest) WriteOpusChannels(pts time.Duration, channels int, packet []by
 // header that declares another sample rate or channel mode makes a new
 // track.
 func (in *Ingest) WriteMP3(pts time.Duration, data []byte) error {
+	return in.writeMP3(pts, data, false)
+}
+
+// WriteMP3Stream is WriteMP3 for a piece of an MPEG audio stream whose
+// frames may be cut at the end (MPEG-PS muxers, ffmpeg's among them, split
+// frames across PES packets): a cut frame is kept and finished by the
+// next call, at its own time.
+func (in *Ingest) WriteMP3Stream(pts time.Duration, data []byte) error {
+	return in.writeMP3(pts, data, true)
+}
+
+func (in *Ingest) writeMP3(pts time.Duration, data []byte, carry bool) error {
 	if in.opts.OnlyTrack == OnlyVideo {
 		in.stats.DroppedFiltered++
 		return nil
 	}
 	if len(data) > MaxAccessUnitSize {
 		return in.refuse(warnTooLarge, fmt.Errorf("es: MPEG audio at %v of %d bytes: %w", pts, len(data), ErrTooLarge))
+	}
+	if len(in.mp3Part) > 0 {
+		data = append(in.mp3Part, data...)
+		pts = in.mp3PartAt
+		in.mp3Part = in.mp3Part[:0]
 	}
 	samples := int64(0) // before the frame, at its rate: no rounding drift
 	for pos := 0; pos < len(data); {
@@ -190,6 +207,13 @@ func (in *Ingest) WriteMP3(pts time.Duration, data []byte) error {
 			return in.refuse(warnMP3, fmt.Errorf("es: MPEG audio at %v, byte %d of %d: %w: %w", pts, pos, len(data), ErrMalformed, err))
 		}
 		n := media.MP3FrameLen(&h)
+		if carry && n > 4 && pos+n > len(data) && h.SampleRate > 0 {
+			// Cut by the packet: keep it for the next call (at most one
+			// frame, a few KiB). Copied, as data is the caller's.
+			in.mp3Part = append(in.mp3Part[:0], data[pos:]...)
+			in.mp3PartAt = pts + time.Duration(samples*int64(time.Second)/int64(h.SampleRate))
+			return nil
+		}
 		if n <= 4 || pos+n > len(data) {
 			return in.refuse(warnMP3, fmt.Errorf("es: MPEG audio at %v, byte %d: frame of %d bytes, %d left: %w",
 				pts, pos, n, len(data)-pos, ErrMalformed))

@@ -416,3 +416,34 @@ func TestParseADTS(t *testing.T) {
 		})
 	}
 }
+
+// TestMP3Stream: frames cut across calls (as MPEG-PS muxers cut them
+// across PES packets) are finished by the next call, at their own time.
+func TestMP3Stream(t *testing.T) {
+	sink := &recSink{}
+	in := NewIngest(sink, Options{ExpectAudio: true})
+	stream := slices.Concat(mp3Frame(false), mp3Frame(false), mp3Frame(false))
+	cuts := []int{0, 100, 600, len(stream)} // the second piece ends inside the second frame
+	for i := 0; i+1 < len(cuts); i++ {
+		at := time.Duration(i) * time.Hour // PES times the carried frames must not take
+		if err := in.WriteMP3Stream(at, stream[cuts[i]:cuts[i+1]]); err != nil {
+			t.Fatalf("piece %d: %v", i, err)
+		}
+	}
+	if err := in.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a := sink.framesOf(media.KindAudio)
+	if len(a) != 3 {
+		t.Fatalf("%d frames, want 3", len(a))
+	}
+	frame := 1152 * time.Second / 44100
+	for i, f := range a {
+		if want := time.Duration(i) * frame; f.PTS != want || !bytes.Equal(f.Payload, mp3Frame(false)) {
+			t.Errorf("frame %d at %v (%d bytes), want %v and the whole frame", i, f.PTS, len(f.Payload), want)
+		}
+	}
+	if in.Stats().Refused != 0 {
+		t.Errorf("stats %+v", in.Stats())
+	}
+}

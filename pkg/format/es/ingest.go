@@ -108,6 +108,12 @@ type Ingest struct {
 	lastDTS      [2]time.Duration // per kind, for the backwards warning
 	seen         [2]bool
 
+	// An MPEG audio frame that a PES packet cut (PS muxers split frames
+	// across packets): its first bytes and its time, finished by the next
+	// WriteMP3.
+	mp3Part   []byte
+	mp3PartAt time.Duration
+
 	warned uint32 // bit set of warning kinds already logged
 	stats  Stats
 }
