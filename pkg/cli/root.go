@@ -60,6 +60,12 @@ Play with:     ffplay rtmp://127.0.0.1:1935/live/test
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return cmdutil.UsageError(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
 	})
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cmd.Name() == "serve" {
+			return nil // serve reads MEDIAKIT_* through its settings table
+		}
+		return cmdutil.FlagsFromEnv(cmd, io.Env())
+	}
 	root.SetHelpCommand(newHelpCommand())
 	root.AddCommand(newVersionCommand(io))
 	root.AddCommand(serve.NewCommand(io, nil))
@@ -133,16 +139,30 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	ioStreams := &cmdutil.IO{Out: stdout, ErrOut: stderr, Getenv: getenv}
 	root := NewRootCommand(ioStreams)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "mediakit: %s\n", oneLine(err.Error()))
 	var ue *cmdutil.UsageErr
-	if errors.As(err, &ue) || isCobraUsageError(err) {
+	usage := errors.As(err, &ue) || isCobraUsageError(err)
+	msg := oneLine(err.Error())
+	if !usage && cmd != nil && cmd != root && !namesCommand(msg, cmd.Name()) {
+		// A runtime failure names the command it came from, as
+		// "mediakit: relay: ..." always did, whichever layer made it.
+		msg = cmd.Name() + ": " + msg
+	}
+	fmt.Fprintf(stderr, "mediakit: %s\n", msg)
+	if usage {
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// namesCommand reports whether msg starts with the command's name ("relay:
+// ...", "record rtmp://...").
+func namesCommand(msg, name string) bool {
+	rest, ok := strings.CutPrefix(msg, name)
+	return ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, " "))
 }
 
 // isCobraUsageError recognises the errors cobra itself returns for an

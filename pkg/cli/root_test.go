@@ -263,3 +263,48 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("__complete help se: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// TestRuntimeErrors: a failure after the arguments were accepted is exit 1
+// and one line naming the command and the input, whichever layer made it.
+func TestRuntimeErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.flv")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"record", missing, "--mp4", filepath.Join(t.TempDir(), "o.mp4")}, "mediakit: record: "},
+		{[]string{"remux", missing, filepath.Join(t.TempDir(), "o.mp4")}, "mediakit: remux: "},
+		{[]string{"probe", missing}, "mediakit: probe: "},
+		{[]string{"relay", missing, filepath.Join(t.TempDir(), "o.flv")}, "mediakit: relay: "},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			r := runCtx(context.Background(), safeEnv(t, nil), tc.args...)
+			if r.code != cli.ExitFailure {
+				t.Errorf("exit %d, want %d; stderr %q", r.code, cli.ExitFailure, r.stderr)
+			}
+			checkOneLineError(t, r)
+			if !strings.HasPrefix(r.stderr, tc.want) || !strings.Contains(r.stderr, missing) ||
+				strings.Count(r.stderr, tc.args[0]+": ") != 1 {
+				t.Errorf("stderr %q: want %q once, then the input", r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestToolFlagsFromEnv: every command's flags also come from MEDIAKIT_*,
+// below the command line (contract.md).
+func TestToolFlagsFromEnv(t *testing.T) {
+	r := run(t, map[string]string{"MEDIAKIT_JSON": "true"}, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, `{"arch":`) {
+		t.Errorf("MEDIAKIT_JSON=true version: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = run(t, map[string]string{"MEDIAKIT_JSON": "true"}, "version", "--json=false")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "mediakit ") {
+		t.Errorf("--json=false over MEDIAKIT_JSON: exit %d, stdout %q", r.code, r.stdout)
+	}
+	r = run(t, map[string]string{"MEDIAKIT_TIMEOUT": "soon"}, "probe", "x.flv")
+	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "MEDIAKIT_TIMEOUT") {
+		t.Errorf("bad MEDIAKIT_TIMEOUT: exit %d, stderr %q", r.code, r.stderr)
+	}
+	checkOneLineError(t, r)
+}

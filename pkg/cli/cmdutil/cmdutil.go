@@ -9,8 +9,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
 
@@ -52,6 +54,68 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 		return UsageError(fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0]))
 	}
 	return nil
+}
+
+// FlagsFromEnv sets each flag of cmd not given on the command line from
+// MEDIAKIT_<FLAG> (dashes become underscores, upper case), as
+// contract.md promises for every command: MEDIAKIT_LOG_LEVEL=debug works
+// for relay as for serve. A value the flag refuses is a usage error
+// naming the variable.
+func FlagsFromEnv(cmd *cobra.Command, getenv func(string) string) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "help" || f.Name == "version" {
+			return
+		}
+		name := EnvName(f.Name)
+		v := getenv(name)
+		if v == "" {
+			return
+		}
+		if e := cmd.Flags().Set(f.Name, v); e != nil {
+			err = UsageError(fmt.Errorf("%s=%q: %v", name, v, e))
+		}
+	})
+	return err
+}
+
+// EnvName is the environment variable of a flag: log-level gives
+// MEDIAKIT_LOG_LEVEL.
+func EnvName(flag string) string {
+	return "MEDIAKIT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// Arguments counts positional arguments for an error message:
+// "no arguments", "1 argument", "3 arguments".
+func Arguments(n int) string {
+	switch n {
+	case 0:
+		return "no arguments"
+	case 1:
+		return "1 argument"
+	}
+	return fmt.Sprintf("%d arguments", n)
+}
+
+// Wrap breaks text into lines of at most width characters at spaces, for
+// help texts built from sentences kept elsewhere.
+func Wrap(text string, width int) string {
+	var b strings.Builder
+	line := 0
+	for i, word := range strings.Fields(text) {
+		switch {
+		case i == 0:
+		case line+1+len(word) > width:
+			b.WriteByte('\n')
+			line = 0
+		default:
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(word)
+		line += len(word)
+	}
+	return b.String()
 }
 
 // Set at build time by `make build` and goreleaser with -ldflags

@@ -60,3 +60,28 @@ func TestVersion(t *testing.T) {
 		t.Errorf("Version() = %q", v)
 	}
 }
+
+func TestWrap(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		w    int
+		want string
+	}{
+		{"", 10, ""},
+		{"one two three", 7, "one two\nthree"},
+		{"one  two\nthree", 20, "one two three"},
+		{"averyveryverylongword x", 5, "averyveryverylongword\nx"},
+	} {
+		if got := cmdutil.Wrap(tc.in, tc.w); got != tc.want {
+			t.Errorf("Wrap(%q, %d) = %q, want %q", tc.in, tc.w, got, tc.want)
+		}
+	}
+}
+
+func TestArguments(t *testing.T) {
+	for n, want := range map[int]string{0: "no arguments", 1: "1 argument", 3: "3 arguments"} {
+		if got := cmdutil.Arguments(n); got != want {
+			t.Errorf("Arguments(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -59,7 +59,7 @@ connection and the wait for a live input's tracks.`,
   mediakit probe --frames --duration 5s rtmp://127.0.0.1/live/test`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return cmdutil.UsageError(fmt.Errorf("probe takes one INPUT, got %d arguments (see 'mediakit probe --help')", len(args)))
+				return cmdutil.UsageError(fmt.Errorf("probe takes one INPUT, got %s (see 'mediakit probe --help')", cmdutil.Arguments(len(args))))
 			}
 			return nil
 		},

@@ -33,6 +33,9 @@ type Options struct {
 	Segment  time.Duration
 	JSON     bool
 	Realtime bool
+	// Timeout bounds connecting to a network source and ends one that
+	// sends nothing for this long.
+	Timeout time.Duration
 	// RTSPTransport is how an rtsp:// source receives RTP: tcp, udp or
 	// multicast.
 	RTSPTransport string
@@ -50,20 +53,24 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 		Short: "Record a stream or a file to MP4 and/or HLS",
 		Long: `Record SRC to an MP4 file and/or an HLS directory, without transcoding.
 
-SRC is one of: ` + source.Supported + `.
+` + cmdutil.Wrap("SRC is one of: "+source.Supported+".", 74) + `
 --rtsp-transport picks how an rtsp:// or rtsps:// SRC receives RTP: tcp
-(interleaved in the RTSP connection, the default), udp or multicast. The MP4 file stays playable if the process is killed
-(fragmented while recording, made a standard seekable MP4 at the end); the
-HLS directory gets MPEG-TS segments and hls.m3u8, ended with EXT-X-ENDLIST.
-Ctrl-C stops the recording and finishes the files. A one-line summary goes
-to stdout (--json: an object); a progress bar to stderr on a terminal.`,
+(interleaved in the RTSP connection, the default), udp or multicast.
+--timeout bounds connecting, and ends a network SRC that sends nothing for
+that long (the files are finished, exit 1).
+
+The MP4 file stays playable if the process is killed (fragmented while
+recording, made a standard seekable MP4 at the end); the HLS directory
+gets MPEG-TS segments and hls.m3u8, ended with EXT-X-ENDLIST. Ctrl-C stops
+the recording and finishes the files. A one-line summary goes to stdout
+(--json: an object); a progress bar to stderr on a terminal.`,
 		Example: `  mediakit record rtmp://127.0.0.1/live/cam --mp4 cam.mp4 --duration 1h
   mediakit record http://127.0.0.1:8080/live/cam.live.flv --hls ./cam --segment 4s
   mediakit record rtsp://admin:pw@192.168.1.64/stream1 --mp4 cam.mp4 --rtsp-transport udp
   mediakit record in.flv --mp4 out.mp4 --hls out-hls --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return cmdutil.UsageError(fmt.Errorf("record needs exactly one SRC, got %d arguments (see 'mediakit record --help')", len(args)))
+				return cmdutil.UsageError(fmt.Errorf("record needs exactly one SRC, got %s (see 'mediakit record --help')", cmdutil.Arguments(len(args))))
 			}
 			return nil
 		},
@@ -72,8 +79,8 @@ to stdout (--json: an object); a progress bar to stderr on a terminal.`,
 			if opts.MP4 == "" && opts.HLS == "" {
 				return cmdutil.UsageError(errors.New("record needs --mp4 FILE, --hls DIR or both"))
 			}
-			if opts.Duration < 0 || opts.Segment <= 0 {
-				return cmdutil.UsageError(errors.New("--duration must not be negative and --segment must be positive"))
+			if opts.Duration < 0 || opts.Segment <= 0 || opts.Timeout <= 0 {
+				return cmdutil.UsageError(errors.New("--duration must not be negative, --segment and --timeout must be positive"))
 			}
 			if _, err := rtsp.ParseTransport(opts.RTSPTransport); err != nil {
 				return cmdutil.UsageError(fmt.Errorf("--rtsp-transport %q: want tcp, udp or multicast", opts.RTSPTransport))
@@ -91,6 +98,7 @@ to stdout (--json: an object); a progress bar to stderr on a terminal.`,
 	f.DurationVar(&opts.Segment, "segment", 2*time.Second, "HLS target segment duration")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as a JSON object")
 	f.BoolVar(&opts.Realtime, "re", false, "read a file at its real-time pace")
+	f.DurationVar(&opts.Timeout, "timeout", source.DefaultTimeout, "connect and read timeout of a network source")
 	f.StringVar(&opts.RTSPTransport, "rtsp-transport", string(rtsp.TransportTCP), "how an rtsp:// SRC receives RTP: tcp, udp or multicast")
 	_ = cmd.RegisterFlagCompletionFunc("rtsp-transport", cobra.FixedCompletions(rtsp.Transports, cobra.ShellCompDirectiveNoFileComp))
 	f.StringVar(&opts.LogLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
@@ -173,7 +181,8 @@ func Run(ctx context.Context, opts *Options) error {
 		return cmdutil.UsageError(fmt.Errorf("--log-level: %q is not debug, info, warn or error", opts.LogLevel))
 	}
 	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
-	src, err := source.Open(opts.Source, source.Options{Realtime: opts.Realtime, RTSPTransport: opts.RTSPTransport, Log: log})
+	src, err := source.Open(opts.Source, source.Options{Realtime: opts.Realtime, RTSPTransport: opts.RTSPTransport,
+		ReadTimeout: opts.Timeout, StartTimeout: opts.Timeout, Log: log})
 	if err != nil {
 		if errors.Is(err, source.ErrUnsupported) {
 			return cmdutil.UsageError(err)

@@ -63,7 +63,7 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 		Short: "Relay a stream from a source to RTMP servers and/or files",
 		Long: `Pull SRC once and send it, without transcoding, to every DST.
 
-SRC is one of: ` + source.Supported + `.
+` + cmdutil.Wrap("SRC is one of: "+source.Supported+".", 74) + `
 --rtsp-transport picks how an rtsp:// or rtsps:// SRC receives RTP: tcp
 (interleaved in the RTSP connection, the default), udp or multicast.
 --re reads a file at its real-time pace (do that when pushing a file to a
@@ -98,7 +98,7 @@ duration_seconds, stopped); a status line to stderr on a terminal.`,
   mediakit relay in.flv out.mp4 out.ts --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
-				return cmdutil.UsageError(fmt.Errorf("relay needs SRC and at least one DST, got %d arguments (see 'mediakit relay --help')", len(args)))
+				return cmdutil.UsageError(fmt.Errorf("relay needs SRC and at least one DST, got %s (see 'mediakit relay --help')", cmdutil.Arguments(len(args))))
 			}
 			return nil
 		},

@@ -69,7 +69,7 @@ terminal.`,
   cat in.flv | mediakit remux - --format mpegts - | ffplay -`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
-				return cmdutil.UsageError(fmt.Errorf("remux needs IN... OUT, got %d arguments (see 'mediakit remux --help')", len(args)))
+				return cmdutil.UsageError(fmt.Errorf("remux needs IN... OUT, got %s (see 'mediakit remux --help')", cmdutil.Arguments(len(args))))
 			}
 			return nil
 		},
