@@ -165,6 +165,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.observe(r, name, code, start)
 }
 
+// Protect serves h only to callers the API would serve: the same
+// browser checks, allowed addresses, built-in users and secret (from the
+// query or a secret header). Others get the API's JSON error.
+func (s *Server) Protect(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		policy := s.policy()
+		secret := s.secret()
+		if err := policy.CheckBrowser(r, secret == ""); err != nil {
+			s.writeReply(w, r, http.StatusForbidden, Reply{"code": int(CodeAuthFailed), "msg": err.Error()})
+			return
+		}
+		// The query only: a profile request has no body worth reading.
+		p := NewParams(map[string]string{"secret": r.URL.Query().Get("secret")})
+		if err := s.authorize(r, p, policy, secret); err != nil {
+			s.writeReply(w, r, http.StatusForbidden, Reply{"code": int(err.Code), "msg": err.Msg})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // writeReply sends reply as JSON; false when it could not be encoded.
 func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, status int, reply Reply) bool {
 	body, err := json.Marshal(reply)

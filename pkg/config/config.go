@@ -54,6 +54,10 @@ type RTMP struct {
 	// play; KeepAlive ends a publisher that sends nothing for this long.
 	Handshake time.Duration
 	KeepAlive time.Duration
+	// FirstPacket is how long a publisher may wait, after publish, before
+	// its first audio or video message: an encoder or an ffmpeg opening
+	// many outputs one by one sits there for a while.
+	FirstPacket time.Duration
 }
 
 // RTSP configures the RTSP server: ZLMediaKit's [rtsp] section, with
@@ -89,6 +93,9 @@ type HTTP struct {
 	// idle keep-alive connection.
 	Handshake time.Duration
 	KeepAlive time.Duration
+	// Pprof serves Go's profiler at /debug/pprof/, behind the API's
+	// authorization, for bug reports.
+	Pprof bool
 }
 
 // RTPProxy configures RTP ingest: ZLMediaKit's [rtp_proxy] section.
@@ -358,6 +365,7 @@ func (c *Config) Validate() error {
 		{"general.writeTimeoutMS", c.General.WriteTimeout},
 		{"rtmp.handshakeSecond", c.RTMP.Handshake},
 		{"rtmp.keepAliveSecond", c.RTMP.KeepAlive},
+		{"rtmp.firstPacketSecond", c.RTMP.FirstPacket},
 		{"rtsp.keepAliveSecond", c.RTSP.KeepAlive},
 		{"http.handshakeSecond", c.HTTP.Handshake},
 		{"http.keepAliveSecond", c.HTTP.KeepAlive},

@@ -3,6 +3,7 @@ package rtmp
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -43,8 +44,13 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 		}
 		c.log.Info("rtmp publish ended", attrs...)
 	}()
+	// Idle limits are per state: until the first audio or video message
+	// the publisher has FirstPacketTimeout (an ffmpeg opening twenty
+	// outputs one by one leaves the first waiting), then IdleTimeout.
+	idle := max(c.srv.FirstPacketTimeout, c.srv.IdleTimeout)
+	mediaFlows := false
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.IdleTimeout))
+		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 		msg, err := c.readMessage()
 		if n := c.in.n; n != lastCount {
 			pub.AddBytesIn(int(n - lastCount))
@@ -56,10 +62,21 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 				return fmt.Errorf("rtmp: publisher detached: %w", publisherCause(pub))
 			default:
 			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if !mediaFlows {
+					return fmt.Errorf("rtmp: publisher sent no audio or video in the %s after publish (rtmp.firstPacketSecond)", idle)
+				}
+				return fmt.Errorf("rtmp: publisher sent nothing for %s (rtmp.keepAliveSecond)", idle)
+			}
 			return err
 		}
 		if msg == nil {
 			continue
+		}
+		if !mediaFlows && (msg.Type == MsgVideo || msg.Type == MsgAudio || msg.Type == MsgAggregate) {
+			mediaFlows = true
+			idle = c.srv.IdleTimeout
 		}
 		if err := c.handlePublishMessage(ingest, msg); err != nil {
 			if errors.Is(err, errUnpublish) {

@@ -37,8 +37,12 @@ type Server struct {
 	// HandshakeTimeout bounds the handshake and the commands up to
 	// publish or play.
 	HandshakeTimeout time.Duration
-	// IdleTimeout ends a publisher that sends nothing for this long.
+	// IdleTimeout ends a publisher that sends nothing for this long once
+	// its media flows.
 	IdleTimeout time.Duration
+	// FirstPacketTimeout is how long a publisher may take, after
+	// NetStream.Publish.Start, to send its first audio or video message.
+	FirstPacketTimeout time.Duration
 	// WriteTimeout ends a player whose socket accepts nothing for this
 	// long.
 	WriteTimeout time.Duration
@@ -57,12 +61,13 @@ func NewServer(e Engine, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		Engine:           e,
-		Log:              log,
-		Limits:           DefaultLimits(),
-		HandshakeTimeout: 10 * time.Second,
-		IdleTimeout:      15 * time.Second,
-		WriteTimeout:     15 * time.Second,
+		Engine:             e,
+		Log:                log,
+		Limits:             DefaultLimits(),
+		HandshakeTimeout:   10 * time.Second,
+		IdleTimeout:        15 * time.Second,
+		FirstPacketTimeout: 20 * time.Second,
+		WriteTimeout:       15 * time.Second,
 	}
 }
 

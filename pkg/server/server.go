@@ -179,6 +179,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.rtmp.Registry = s.Sessions
 	s.rtmp.HandshakeTimeout = cfg.RTMP.Handshake
 	s.rtmp.IdleTimeout = cfg.RTMP.KeepAlive
+	s.rtmp.FirstPacketTimeout = cfg.RTMP.FirstPacket
 	s.rtmp.WriteTimeout = cfg.General.WriteTimeout
 	s.rtsp = s.newRTSP(cfg)
 	s.flv = httpflv.NewHandler(s.Engine, log)
@@ -234,6 +235,9 @@ func New(cfg *config.Config, opts Options) *Server {
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.Handle(api.Prefix, http.MaxBytesHandler(s.api, api.MaxBodySize+4096))
 	mux.HandleFunc("/", s.route)
+	if cfg.HTTP.Pprof {
+		mux.Handle("/debug/pprof/", s.api.Protect(pprofHandler()))
+	}
 	s.http = &http.Server{
 		Handler:           withWriteDeadline(mux, func() time.Duration { return cfg.General.WriteTimeout }),
 		ReadHeaderTimeout: cfg.HTTP.Handshake,
