@@ -219,14 +219,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Debug(h.Format.Short+" play refused", "error", err.Error())
 		return
 	}
-	defer reader.Close()
 	enc, release, err := h.Format.Open(key, reader, log)
 	if err != nil {
+		reader.Close()
 		http.Error(w, h.Format.Unplayable, http.StatusNotFound)
 		log.Info(h.Format.Short+" play refused", "error", err.Error())
 		return
 	}
-	defer release()
 
 	var conn net.Conn
 	var br *bufio.Reader
@@ -237,23 +236,57 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn, br, err = websocket.Upgrade(w, r, hdr)
 		if err != nil {
 			log.Info("websocket upgrade failed", "error", err.Error())
-			return
 		}
 		fr = FramingWebSocket
 	} else {
 		conn, br, fr, err = h.hijack(w, r)
 		if err != nil {
 			log.Info(h.Format.Short+" response failed", "error", err.Error())
-			return
 		}
 	}
-	defer conn.Close()
-	if !h.track(conn) {
+	if err != nil || !h.track(conn) {
+		if conn != nil {
+			conn.Close()
+		}
+		release()
+		reader.Close()
 		return
 	}
-	defer h.untrack(conn)
+	// The session goes on without net/http: returning lets its
+	// connection goroutine end and frees its buffers, request and stack,
+	// which thousands of idle players would each hold otherwise.
+	sess := &playSession{h: h, conn: conn, reader: reader, enc: enc, framing: fr, ws: ws, log: log, info: info}
+	if !ws && br.Buffered() == 0 {
+		br = nil // a player sends nothing after its request: read the socket itself
+	}
+	sess.br = br
+	go func() {
+		defer h.untrack(conn)
+		defer release()
+		defer reader.Close()
+		sess.run()
+	}()
+}
+
+// playSession is one player after its response head: a writer of the
+// stream and a reader of the socket.
+type playSession struct {
+	h       *Handler
+	conn    net.Conn
+	br      *bufio.Reader // nil: read conn directly
+	reader  *engine.Reader
+	enc     Encoder
+	framing Framing
+	ws      bool
+	log     *slog.Logger
+	info    engine.SessionInfo
+}
+
+func (s *playSession) run() {
+	h, conn, reader := s.h, s.conn, s.reader
+	defer conn.Close()
 	if h.Registry != nil {
-		remove := h.Registry.Add(session.Info{ID: info.ID, Protocol: info.Protocol, Local: conn.LocalAddr(), Remote: conn.RemoteAddr()},
+		remove := h.Registry.Add(session.Info{ID: s.info.ID, Protocol: s.info.Protocol, Local: conn.LocalAddr(), Remote: conn.RemoteAddr()},
 			func() { conn.Close() })
 		defer remove()
 	}
@@ -276,17 +309,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer close(readDone)
 		defer reader.Close()
-		if ws {
-			if websocket.NewFrameReader(br, 512).Drain(func([]byte) error { return nil }) == websocket.ErrClosed {
+		if s.ws {
+			if websocket.NewFrameReader(s.br, 512).Drain(func([]byte) error { return nil }) == websocket.ErrClosed {
 				peerClosed.Store(true)
 			}
 			return
 		}
-		// A player sends nothing after its request; read with a small
-		// buffer, since thousands of idle players each hold one.
+		var src io.Reader = conn
+		if s.br != nil {
+			src = s.br
+		}
+		// Small, since thousands of idle players each hold one.
 		var buf [64]byte
 		for n := 0; n < 1<<20; {
-			m, err := br.Read(buf[:])
+			m, err := src.Read(buf[:])
 			if err != nil {
 				return
 			}
@@ -294,10 +330,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	log := s.log
 	log.Info(h.Format.Short + " play started")
 	start := time.Now()
-	fw := NewWriter(conn, reader, enc, fr, h.WriteTimeout)
-	err = fw.Run()
+	fw := NewWriter(conn, reader, s.enc, s.framing, h.WriteTimeout)
+	err := fw.Run()
 	// Before the read goroutine closes the reader, whose cause would then
 	// hide why the stream ended.
 	why := reason(err, reader)

@@ -1,0 +1,80 @@
+package httpflv
+
+import (
+	"net"
+	"net/http"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/pkg/engine"
+)
+
+// idlePlayerBytes joins n HTTP-FLV players to a stream, lets its
+// publisher go (the stream waits in its grace period, every player still
+// attached and nothing to send) and returns the Go heap and stacks the
+// server side holds per player, after a collection. The players' own
+// sockets are in this process too and counted: an upper bound.
+func idlePlayerBytes(t testing.TB, n int) float64 {
+	cfg := testConfig()
+	cfg.ContinuePush = time.Minute
+	ts := newTestServer(t, cfg)
+	key := engine.NewKey("", "live", "idle")
+	pub := publishClip(t, ts.e, key)
+	t.Cleanup(func() { pub.Close() })
+
+	measure := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc + m.StackInuse
+	}
+	before := measure()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = sendRequest(t, ts.addr, http.MethodGet, "/live/idle.live.flv", "HTTP/1.1")
+	}
+	waitFor(t, 10*time.Second, "players attached", func() bool { return ts.h.Sessions() == int64(n) })
+	// Each player takes its GOP burst, so its buffers have grown as far
+	// as a real join grows them.
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64<<10)
+		for total := 0; total < 8<<10; {
+			m, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("player read: %v", err)
+			}
+			total += m
+		}
+	}
+	pub.Close()
+	waitFor(t, 5*time.Second, "grace period", func() bool {
+		info, ok, err := ts.e.Stream(t.Context(), key)
+		return err == nil && ok && info.State == engine.StateGrace
+	})
+	after := measure()
+	for _, c := range conns {
+		c.Close()
+	}
+	ts.waitIdle(t, 10*time.Second)
+	return float64(after-before) / float64(n)
+}
+
+// TestIdlePlayerMemory holds an idle HTTP-FLV player to at most 16 KiB of
+// heap and stack (issue 14; nginx-rtmp holds one in about 12 KiB).
+func TestIdlePlayerMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("joins hundreds of players")
+	}
+	per := idlePlayerBytes(t, 300)
+	t.Logf("%.0f bytes per idle player", per)
+	if testutil.RaceEnabled {
+		return // the race detector enlarges stacks and allocations; measured without it
+	}
+	if per > 16<<10 {
+		t.Errorf("an idle HTTP-FLV player holds %.1f KiB, want at most 16", per/1024)
+	}
+}
