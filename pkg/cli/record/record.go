@@ -242,9 +242,9 @@ func Run(ctx context.Context, opts *Options) error {
 	e.Close() // the recorders finish their files
 	stopProgress()
 
-	summary := Summary{Source: name, Read: src.BytesRead(), Stopped: "end"}
+	summary := Summary{Source: name, Read: src.BytesRead(), Stopped: "end", Files: []File{}}
 	d, frames := sink.progress()
-	summary.Duration, summary.Frames = d.Seconds(), frames
+	summary.Duration, summary.Frames = roundSeconds(d), frames
 	var sinkErr error
 	for _, s := range sinks {
 		if err := s.Result().Err; err != nil && sinkErr == nil {
@@ -264,7 +264,7 @@ func Run(ctx context.Context, opts *Options) error {
 	for i, s := range sinks {
 		r := s.Result()
 		for _, p := range r.Files {
-			summary.Files = append(summary.Files, File{Path: p, Format: names[i], Bytes: r.Bytes, Duration: r.Duration.Seconds(),
+			summary.Files = append(summary.Files, File{Path: p, Format: names[i], Bytes: r.Bytes, Duration: roundSeconds(r.Duration),
 				Frames: r.Frames, Segments: r.Segments})
 		}
 	}
@@ -272,12 +272,21 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if runErr != nil {
-		return fmt.Errorf("record %s: %w", name, runErr)
+		if strings.Contains(runErr.Error(), name) {
+			return fmt.Errorf("record: %w", runErr) // the cause names the source already
+		}
+		return fmt.Errorf("record: %s: %w", name, runErr)
 	}
 	if frames == 0 {
-		return fmt.Errorf("record %s: no media received", name)
+		return fmt.Errorf("record: %s: no media received", name)
 	}
 	return nil
+}
+
+// roundSeconds is d in seconds to the millisecond, as the JSON summary
+// prints it (2.994, not 2.9939999999999998).
+func roundSeconds(d time.Duration) float64 {
+	return d.Round(time.Millisecond).Seconds()
 }
 
 func printSummary(opts *Options, s Summary, took time.Duration) error {
