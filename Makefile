@@ -25,7 +25,7 @@ run: build
 
 test: fmt vet
 	$(GO) test -race -timeout 15m ./...
-	$(GO) test -count 1 -run 'Memory$$' ./pkg/httpflv/   # memory bounds: the race detector inflates them
+	$(GO) test -count 1 -run 'Memory$$' ./pkg/httpflv/ ./pkg/rtmp/   # memory bounds: the race detector inflates them
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -39,6 +39,9 @@ func (c *conn) runPlay(key engine.Key, params string, cmd *command) error {
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	_ = c.nc.SetDeadline(time.Time{})
+	// A player sends only acknowledgements and the odd command: a small
+	// read buffer, since thousands of idle players each hold one.
+	c.rebuffer(256)
 	readErr := make(chan error, 1)
 	go func() {
 		readErr <- c.readWhilePlaying()
@@ -151,7 +154,7 @@ func (p *player) run(sent *int64) error {
 		c.mw.buf = AppendMessage(c.mw.buf, csidData, MsgDataAMF0, playStreamID, 0, md, OutChunkSize)
 	}
 	head := append([]byte(nil), c.mw.buf...)
-	c.mw.reset()
+	c.mw.buf = nil // commands are done: an idle player holds nothing here
 
 	// Small to start with: an idle player holds these; append grows them
 	// for a GOP burst.
@@ -172,6 +175,7 @@ func (p *player) run(sent *int64) error {
 		if first {
 			p.bufs = append(p.bufs, head)
 			first = false
+			head = nil
 		}
 		p.appendFrames()
 		n, err := p.write()

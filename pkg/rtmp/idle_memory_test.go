@@ -1,0 +1,104 @@
+package rtmp
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+
+	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/pkg/engine"
+)
+
+// TestIdlePlayerMemory: an RTMP player of a stream waiting for its
+// publisher (grace period, nothing to send) holds at most 24 KiB of heap
+// and stack, counting this test's own client side (about 4.5 KiB: its
+// socket and a 4 KiB read buffer). The server's part, about 19 KiB, is
+// mostly the stacks of the connection's two goroutines (writer and
+// reader of the socket); issue 14's 16 KiB is met by HTTP-FLV players
+// (pkg/httpflv), not yet by RTMP ones.
+func TestIdlePlayerMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("joins hundreds of players")
+	}
+	cfg := engine.DefaultConfig()
+	cfg.ContinuePush = time.Minute
+	ts := startServer(t, cfg, nil)
+	pub := startGoodPublisher(t, ts.url(t, "live", "idle"))
+
+	measure := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc + m.StackInuse
+	}
+	before := measure()
+	const n = 200
+	clients := make([]*rawClient, n)
+	for i := range clients {
+		c := dialRaw(t, ts.addr, true)
+		c.command(3, 0, "connect", float64(1), amf0.Object{
+			{Key: "app", Value: "live"},
+			{Key: "tcUrl", Value: "rtmp://127.0.0.1/live"},
+		})
+		c.expect("_result")
+		c.command(3, 0, "createStream", float64(2), nil)
+		c.expect("_result")
+		c.command(8, 1, "play", float64(3), nil, "idle")
+		c.expect("onStatus")
+		clients[i] = c
+	}
+	key := engine.NewKey("", "live", "idle")
+	waitReaders := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			info, ok, err := ts.eng.Stream(context.Background(), key)
+			if err == nil && ok && len(info.Readers) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("readers: want %d (ok %v, err %v, have %d)", want, ok, err, len(info.Readers))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitReaders(n)
+	pub.stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, ok, err := ts.eng.Stream(context.Background(), key)
+		if err == nil && ok && info.State == engine.StateGrace {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stream did not enter its grace period")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := measure()
+	if f := os.Getenv("MEDIAKIT_HEAP_PROFILE"); f != "" {
+		out, _ := os.Create(f)
+		pprof.Lookup("heap").WriteTo(out, 0)
+		out.Close()
+		g, _ := os.Create(f + ".goroutines")
+		pprof.Lookup("goroutine").WriteTo(g, 1)
+		g.Close()
+	}
+	per := float64(after-before) / n
+	t.Logf("%.0f bytes per idle RTMP player", per)
+	for _, c := range clients {
+		c.nc.Close()
+	}
+	if testutil.RaceEnabled {
+		return // the race detector enlarges stacks and allocations; measured without it
+	}
+	if per > 24<<10 {
+		t.Errorf("an idle RTMP player holds %.1f KiB, want at most 24", per/1024)
+	}
+}
