@@ -188,7 +188,7 @@ func (s *Server) Protect(h http.Handler) http.Handler {
 
 // writeReply sends reply as JSON; false when it could not be encoded.
 func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, status int, reply Reply) bool {
-	body, err := json.Marshal(reply)
+	body, err := marshalJSON(reply)
 	ok := err == nil
 	if err != nil {
 		body, _ = json.Marshal(Reply{"code": int(CodeException), "msg": "encode reply: " + err.Error()})
