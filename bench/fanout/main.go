@@ -44,6 +44,7 @@ type options struct {
 	mediakit   string
 	mediamtx   string
 	nginx      string
+	srs        string
 	clip       string
 	readers    int
 	warmup     time.Duration
@@ -53,24 +54,27 @@ type options struct {
 	out        string
 	idle       bool
 	rtspPlayer string
+	pprofDir   string
 }
 
 type result = report.Result
 
 func main() {
 	var o options
-	flag.StringVar(&o.target, "target", "mediakit-flv", "mediakit-flv, mediakit-rtmp, mediakit-rtsp, mediamtx-rtmp, mediamtx-rtsp or nginx-rtmp")
+	flag.StringVar(&o.target, "target", "mediakit-flv", "mediakit-flv, mediakit-rtmp, mediakit-rtsp, mediamtx-rtmp, mediamtx-rtsp, nginx-rtmp, srs-flv or srs-rtmp")
 	flag.StringVar(&o.mediakit, "mediakit", "mediakit", "mediakit binary")
 	flag.StringVar(&o.mediamtx, "mediamtx", "mediamtx", "MediaMTX binary")
 	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary with the rtmp module")
+	flag.StringVar(&o.srs, "srs", "srs", "SRS binary (objs/srs of a build)")
 	flag.StringVar(&o.clip, "clip", "", "FLV clip to publish in a loop (required)")
 	flag.IntVar(&o.readers, "readers", 100, "players")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after the players join before measuring")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement window")
 	flag.IntVar(&o.ttfkProbes, "ttfk", 30, "joins timed to the first keyframe (HTTP-FLV for mediakit-flv, RTSP for the -rtsp targets)")
-	flag.StringVar(&o.mergeWrite, "merge-write", "", "mediakit --merge-write (empty: its default)")
+	flag.StringVar(&o.mergeWrite, "merge-write", "", "write batching window: mediakit's --merge-write, SRS's mw_latency (a Go duration; empty: each server's default)")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
 	flag.StringVar(&o.rtspPlayer, "rtsp-player", "raw", "RTSP players: raw (minimal client that counts bytes) or gortsplib (gortsplib's Client, parses every packet)")
+	flag.StringVar(&o.pprofDir, "pprof", "", "mediakit targets: save a CPU profile of the measurement window and an allocation profile into this directory (turns http.pprof on)")
 	flag.BoolVar(&o.idle, "idle", false, "measure idle players: stop the publisher once they joined and measure memory per player while the stream waits for its publisher (mediakit only)")
 	flag.Parse()
 	if o.clip == "" {
@@ -105,6 +109,17 @@ func hasRTSPFlags(bin string) bool {
 	return strings.Contains(string(out), "--rtsp-addr")
 }
 
+// isFLV reports whether a target's players are HTTP-FLV players.
+func isFLV(target string) bool { return strings.HasSuffix(target, "-flv") }
+
+// flvPath is where a server serves the stream as HTTP-FLV.
+func flvPath(target string) string {
+	if strings.HasPrefix(target, "srs-") {
+		return "/live/bench.flv"
+	}
+	return "/live/bench.live.flv"
+}
+
 // isRTSP reports whether a target's players are RTSP players.
 func isRTSP(target string) bool { return strings.HasSuffix(target, "-rtsp") }
 
@@ -123,6 +138,13 @@ func startServer(o options) (*server, error) {
 			"--http-addr", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--log-level", "warn", "--data-dir", dir}
 		if o.mergeWrite != "" {
 			args = append(args, "--merge-write", o.mergeWrite)
+		}
+		if o.pprofDir != "" {
+			conf := filepath.Join(dir, "pprof.toml")
+			if err := os.WriteFile(conf, []byte("[http]\npprof = true\n"), 0o644); err != nil {
+				return nil, err
+			}
+			args = append(args, "--config", conf)
 		}
 		if isRTSP(o.target) || hasRTSPFlags(o.mediakit) {
 			// RTSP stays on, as in serve's defaults, but on a free loopback
@@ -167,6 +189,40 @@ paths:
 		// older versions, which would refuse an unknown key in the file.
 		s.cmd.Env = append(os.Environ(), "MTX_MOQ=no")
 		s.cmd.Dir = dir
+	case strings.HasPrefix(o.target, "srs-"):
+		conf := filepath.Join(dir, "srs.conf")
+		// SRS's defaults but for the ports, logs to the console at warn,
+		// HTTP-FLV mounted, and the batching window when one is asked for
+		// (mw_latency; its default is 350 ms).
+		play := ""
+		if o.mergeWrite != "" {
+			d, err := time.ParseDuration(o.mergeWrite)
+			if err != nil {
+				return nil, fmt.Errorf("-merge-write %q: %w", o.mergeWrite, err)
+			}
+			play = fmt.Sprintf("play { mw_latency %d; }", d.Milliseconds())
+			if d == 0 {
+				play = "min_latency on; play { mw_latency 0; mw_msgs 0; }"
+			}
+		}
+		text := fmt.Sprintf(`listen 127.0.0.1:%d;
+max_connections 10000;
+daemon off;
+pid %s/srs.pid;
+srs_log_tank console;
+srs_log_level warn;
+http_api { enabled off; }
+http_server { enabled on; listen 127.0.0.1:%d; dir %s; }
+vhost __defaultVhost__ {
+  %s
+  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }
+}
+`, s.rtmpPort, dir, s.httpPort, dir, play)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+		s.cmd = exec.Command(o.srs, "-c", conf)
+		s.cmd.Dir = dir
 	case o.target == "nginx-rtmp":
 		conf := filepath.Join(dir, "nginx.conf")
 		text := fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
@@ -197,6 +253,9 @@ rtmp {
 		return nil, err
 	}
 	ports := []int{s.rtmpPort}
+	if isFLV(o.target) {
+		ports = append(ports, s.httpPort)
+	}
 	if s.rtspPort != 0 {
 		ports = append(ports, s.rtspPort)
 	}
@@ -243,7 +302,7 @@ func selfCPUSeconds() float64 { return procstat.CPUSeconds(os.Getpid()) }
 // playerKind names the player implementation in the result.
 func playerKind(o options) string {
 	switch {
-	case o.target == "mediakit-flv":
+	case isFLV(o.target):
 		return "http-flv"
 	case isRTSP(o.target):
 		return "rtsp-" + o.rtspPlayer
@@ -353,7 +412,7 @@ func publish(o options, s *server) (*exec.Cmd, error) {
 
 // firstKeyframe times one HTTP-FLV join: request sent to the first video
 // keyframe tag received in full.
-func firstKeyframe(addr string) (time.Duration, error) {
+func firstKeyframe(addr, path string) (time.Duration, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return 0, err
@@ -362,7 +421,7 @@ func firstKeyframe(addr string) (time.Duration, error) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReaderSize(c, 64<<10)
 	start := time.Now()
-	fmt.Fprintf(c, "GET /live/bench.live.flv HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return 0, err
@@ -383,6 +442,24 @@ func firstKeyframe(addr string) (time.Duration, error) {
 			return time.Since(start), nil
 		}
 	}
+}
+
+// saveProfile fetches /debug/pprof/WHAT from a mediakit started with
+// http.pprof on and writes it to file.
+func saveProfile(addr, what, file string) error {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/" + what)
+	if err != nil {
+		return fmt.Errorf("pprof %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof %s: %s", what, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("pprof %s: %w", what, err)
+	}
+	return os.WriteFile(file, b, 0o644)
 }
 
 func percentile(d []time.Duration, q float64) float64 {
@@ -423,11 +500,11 @@ func run(o options) (*result, error) {
 	defer func() { pub.Process.Kill(); pub.Wait() }()
 	time.Sleep(3 * time.Second) // publisher connected, GOP cache filled
 
-	res := &result{Target: o.target, Readers: o.readers}
+	res := &result{Target: o.target, Readers: o.readers, Batching: o.mergeWrite}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", s.httpPort)
 	rtmpAddr := fmt.Sprintf("127.0.0.1:%d", s.rtmpPort)
 	rtspURL := fmt.Sprintf("rtsp://127.0.0.1:%d/live/bench", s.rtspPort)
-	if (o.target == "mediakit-flv" || isRTSP(o.target)) && o.ttfkProbes > 0 {
+	if (isFLV(o.target) || isRTSP(o.target)) && o.ttfkProbes > 0 {
 		var ttfk []time.Duration
 		for i := 0; i < o.ttfkProbes; i++ {
 			var d time.Duration
@@ -440,7 +517,7 @@ func run(o options) (*result, error) {
 				time.Sleep(rand.N(2 * time.Second))
 				d, err = firstKeyframeRTSP(rtspURL)
 			} else {
-				d, err = firstKeyframe(httpAddr)
+				d, err = firstKeyframe(httpAddr, flvPath(o.target))
 			}
 			if err != nil {
 				return nil, fmt.Errorf("first keyframe probe: %w", err)
@@ -464,8 +541,8 @@ func run(o options) (*result, error) {
 		go func() {
 			defer wg.Done()
 			switch {
-			case o.target == "mediakit-flv":
-				p.playFLV(ctx, httpAddr, "/live/bench.live.flv")
+			case isFLV(o.target):
+				p.playFLV(ctx, httpAddr, flvPath(o.target))
 			case isRTSP(o.target) && o.rtspPlayer == "gortsplib":
 				p.playRTSPLib(ctx, rtspURL)
 			case isRTSP(o.target):
@@ -488,9 +565,27 @@ func run(o options) (*result, error) {
 		start[i] = p.bytes.Load()
 	}
 	cpu0, self0 := s.cpuSeconds(), selfCPUSeconds()
+	user0, _ := procstat.CPUSplit(s.cmd.Process.Pid)
 	t0 := time.Now()
+	profiled := make(chan error, 1)
+	if o.pprofDir != "" {
+		go func() {
+			profiled <- saveProfile(httpAddr, fmt.Sprintf("profile?seconds=%d", int(o.duration.Seconds())),
+				filepath.Join(o.pprofDir, fmt.Sprintf("cpu-%s-%d.pb.gz", o.target, o.readers)))
+		}()
+	}
 	time.Sleep(o.duration)
 	cpu1, self1 := s.cpuSeconds(), selfCPUSeconds()
+	user1, _ := procstat.CPUSplit(s.cmd.Process.Pid)
+	res.UserCPUSeconds = user1 - user0
+	if o.pprofDir != "" {
+		if err := <-profiled; err != nil {
+			return nil, err
+		}
+		if err := saveProfile(httpAddr, "allocs", filepath.Join(o.pprofDir, fmt.Sprintf("allocs-%s-%d.pb.gz", o.target, o.readers))); err != nil {
+			return nil, err
+		}
+	}
 	elapsed := time.Since(t0).Seconds()
 	var total int64
 	res.ReaderMbpsMin = -1
@@ -541,6 +636,14 @@ func measureIdle(o options, s *server, res *result, players []*player, pub *exec
 	pub.Wait()
 	time.Sleep(5 * time.Second) // let the runtime scavenge freed frames
 	rss, peak := s.memMB()
+	if o.pprofDir != "" {
+		httpAddr := fmt.Sprintf("127.0.0.1:%d", s.httpPort)
+		for what, file := range map[string]string{"heap": "heap-idle", "goroutine?debug=1": "goroutines-idle"} {
+			if err := saveProfile(httpAddr, what, filepath.Join(o.pprofDir, fmt.Sprintf("%s-%s-%d.txt", file, o.target, o.readers))); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, p := range players {
 		if p.err.Load() != nil {
 			res.Dropped++

@@ -8,14 +8,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,22 +30,34 @@ import (
 	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/internal/gbsender"
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
+	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/format/ps"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
 
 type options struct {
+	server   string // "mediakit" or "srs"
 	mediakit string
+	srs      string
 	clip     string
 	ingest   string // "rtp" or "rtmp"
 	streams  int
+	idle     int  // registered streams that receive nothing (openRtpServer ports)
+	players  int  // HTTP-FLV players per stream
+	hls      bool // live HLS on
+	hlsMode  string
 	warmup   time.Duration
 	duration time.Duration
 	out      string
+	pprof    string // mediakit: write a CPU profile of the window here
 }
 
 type result struct {
+	Server        string  `json:"server"`
+	HLS           string  `json:"hls"` // "off", "on" (from publish), "demand"
+	Players       int     `json:"players_per_stream"`
+	IdleStreams   int     `json:"idle_streams,omitempty"`
 	Ingest        string  `json:"ingest"`
 	Streams       int     `json:"streams"`
 	Seconds       float64 `json:"seconds"`
@@ -56,18 +71,53 @@ type result struct {
 	RTPLost       float64 `json:"rtp_lost"`
 	RSSMB         float64 `json:"rss_mb"`
 	SendErrors    int64   `json:"send_errors"`
+	// Per stream: CPU seconds over the window, RSS and goroutines
+	// (mediakit's go_goroutines) after it, divided by streams.
+	CPUPerStream  float64 `json:"cpu_s_per_stream"`
+	RSSPerStreamK float64 `json:"rss_kib_per_stream"`
+	RSSBaseMB     float64 `json:"rss_base_mb"`
+	Goroutines    float64 `json:"goroutines,omitempty"`
+	// Time to publish (RTMP connect to NetStream.Publish.Start) and to
+	// first play (HTTP-FLV request to the first video keyframe) while
+	// the others run, and getMediaList (mediakit) or /api/v1/streams
+	// (SRS) latency: p50 and p99 in ms.
+	PublishP50ms   float64 `json:"publish_p50_ms,omitempty"`
+	PublishP99ms   float64 `json:"publish_p99_ms,omitempty"`
+	FirstPlayP50ms float64 `json:"first_play_p50_ms,omitempty"`
+	FirstPlayP99ms float64 `json:"first_play_p99_ms,omitempty"`
+	APIP50ms       float64 `json:"api_p50_ms,omitempty"`
+	APIP99ms       float64 `json:"api_p99_ms,omitempty"`
+	PlayerMbps     float64 `json:"player_mbps_mean,omitempty"`
+	PlayerErrors   int64   `json:"player_errors,omitempty"`
 }
 
 func main() {
 	var o options
+	flag.StringVar(&o.server, "server", "mediakit", "mediakit or srs (RTMP ingest only)")
 	flag.StringVar(&o.mediakit, "mediakit", "mediakit", "mediakit binary")
+	flag.StringVar(&o.srs, "srs", "srs", "SRS binary (objs/srs of a build)")
+	flag.IntVar(&o.idle, "idle", 0, "also register this many streams that receive nothing (mediakit: openRtpServer ports)")
+	flag.IntVar(&o.players, "players", 0, "HTTP-FLV players per stream")
+	flag.StringVar(&o.hlsMode, "hls", "off", "live HLS: off, on (muxed from publish) or demand (mediakit: from the first request)")
 	flag.StringVar(&o.clip, "clip", "", "FLV clip (H.264 + AAC), longer than warmup+duration")
 	flag.StringVar(&o.ingest, "ingest", "rtp", "rtp (MPEG-PS over RTP/UDP) or rtmp")
 	flag.IntVar(&o.streams, "streams", 50, "concurrent streams")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after every stream started before measuring")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measurement window")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
+	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file (turns http.pprof on)")
 	flag.Parse()
+	switch o.hlsMode {
+	case "off", "on", "demand":
+	default:
+		fmt.Fprintf(os.Stderr, "ingest: -hls %q: want off, on or demand\n", o.hlsMode)
+		os.Exit(2)
+	}
+	o.hls = o.hlsMode != "off"
+	if o.server == "srs" && (o.ingest != "rtmp" || o.idle > 0 || o.hlsMode == "demand") {
+		fmt.Fprintln(os.Stderr, "ingest: -server srs measures RTMP ingest, without -idle or -hls demand")
+		os.Exit(2)
+	}
 	res, err := run(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingest:", err)
@@ -136,6 +186,16 @@ type server struct {
 	http, rtmp string
 	dir        string
 	apiURL     string
+	srsAPI     string // SRS: its HTTP API's address
+}
+
+// srsAPIPort finds the http_api listen port in an SRS config.
+func srsAPIPort(conf string) string {
+	var port int
+	if i := strings.Index(conf, "http_api { enabled on; listen "); i >= 0 {
+		fmt.Sscanf(conf[i+len("http_api { enabled on; listen "):], "%d", &port)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 func startServer(o options) (*server, error) {
@@ -145,15 +205,52 @@ func startServer(o options) (*server, error) {
 	}
 	s := &server{http: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort()), rtmp: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort()), dir: dir}
 	s.apiURL = "http://" + s.http + "/index/api/"
-	// Live HLS off: this measures ingest, not the HLS muxer every stream
-	// would otherwise feed.
-	conf := dir + "/mediakit.toml"
-	if err := os.WriteFile(conf, []byte("[protocol]\nenable_hls = false\n"), 0o644); err != nil {
+	switch o.server {
+	case "mediakit":
+		// Live HLS off unless asked for: then this measures ingest, not
+		// the HLS muxer every stream would otherwise feed.
+		conf := dir + "/mediakit.toml"
+		toml := fmt.Sprintf("[protocol]\nenable_hls = %v\nhls_demand = %v\n[http]\npprof = %v\n", o.hls, o.hlsMode == "demand", o.pprof != "")
+		if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		s.cmd = exec.Command(o.mediakit, "serve", "--config", conf, "--rtmp-addr", s.rtmp, "--http-addr", s.http,
+			"--rtp-addr", "127.0.0.1:0", "--rtsp-addr", "", "--rtp-port-range", "40000-44999", "--data-dir", dir, "--log-level", "warn",
+			"--max-conns-per-ip", "0")
+	case "srs":
+		// SRS's defaults but for the ports, HTTP-FLV mounted for the
+		// players, the HTTP API for the latency probe, and HLS (into the
+		// temp dir, its defaults: 10 s fragments, a 60 s window) when on.
+		hls := ""
+		if o.hls {
+			hls = fmt.Sprintf("hls { enabled on; hls_path %s/hls; }", dir)
+		}
+		conf := dir + "/srs.conf"
+		text := fmt.Sprintf(`listen %s;
+max_connections 10000;
+daemon off;
+pid %s/srs.pid;
+srs_log_tank console;
+srs_log_level warn;
+http_api { enabled on; listen %d; }
+http_server { enabled on; listen %s; dir %s; }
+vhost __defaultVhost__ {
+  %s
+  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }
+}
+`, s.rtmp, dir, benchio.FreePort(), s.http, dir, hls)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		s.cmd = exec.Command(o.srs, "-c", conf)
+		s.cmd.Dir = dir
+		s.srsAPI = srsAPIPort(text)
+	default:
 		os.RemoveAll(dir)
-		return nil, err
+		return nil, fmt.Errorf("unknown server %q", o.server)
 	}
-	s.cmd = exec.Command(o.mediakit, "serve", "--config", conf, "--rtmp-addr", s.rtmp, "--http-addr", s.http,
-		"--rtp-addr", "127.0.0.1:0", "--rtsp-addr", "", "--rtp-port-range", "40000-44999", "--data-dir", dir, "--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
@@ -162,7 +259,10 @@ func startServer(o options) (*server, error) {
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + s.http + "/healthz"); err == nil {
 			resp.Body.Close()
-			return s, nil
+			if c, err := net.Dial("tcp", s.rtmp); err == nil {
+				c.Close()
+				return s, nil
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -228,12 +328,21 @@ func run(o options) (*result, error) {
 		return nil, err
 	}
 	defer s.stop()
+	rssBase, _ := procstat.MemMB(s.cmd.Process.Pid)
+	for i := 0; i < o.idle; i++ {
+		r, err := s.api("openRtpServer", "port", "0", "stream_id", fmt.Sprintf("idle%04d", i))
+		if err != nil || r["code"] != float64(0) {
+			return nil, fmt.Errorf("openRtpServer idle%04d: %v %v", i, r, err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
 	var sendErrors atomic.Int64
+	var pubMu sync.Mutex
+	var publishTimes []time.Duration
 	for i := 0; i < o.streams; i++ {
-		id := fmt.Sprintf("s%03d", i)
+		id := fmt.Sprintf("s%04d", i)
 		var send func() error
 		switch o.ingest {
 		case "rtp":
@@ -245,7 +354,13 @@ func run(o options) (*result, error) {
 			send = func() error { return sendRTP(ctx, cl, int(port), uint32(1000+i)) }
 		case "rtmp":
 			url := fmt.Sprintf("rtmp://%s/rtp/%s", s.rtmp, id)
-			send = func() error { return sendRTMP(ctx, cl, url) }
+			send = func() error {
+				return sendRTMP(ctx, cl, url, func(d time.Duration) {
+					pubMu.Lock()
+					publishTimes = append(publishTimes, d)
+					pubMu.Unlock()
+				})
+			}
 		default:
 			return nil, fmt.Errorf("unknown ingest %q", o.ingest)
 		}
@@ -264,11 +379,52 @@ func run(o options) (*result, error) {
 			}
 		}(time.Duration(i) * time.Second / time.Duration(o.streams))
 	}
-	time.Sleep(time.Second + o.warmup)
+	time.Sleep(time.Second + time.Second) // every stream started, its first GOP in
+	pl := &players{}
+	for i := 0; i < o.streams; i++ {
+		for j := 0; j < o.players; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pl.play(ctx, s.http, s.flvPath(o, i))
+			}()
+		}
+	}
+	time.Sleep(o.warmup)
+
+	bytes0 := pl.bytes.Load()
 	cpu0, frames0, t0 := s.cpu(), s.metric("mediakit_frames_in_total"), time.Now()
+	profiled := make(chan error, 1)
+	if o.pprof != "" {
+		go func() { profiled <- s.profile(o.duration, o.pprof) }()
+	}
 	time.Sleep(o.duration)
 	cpu1, frames1, t1 := s.cpu(), s.metric("mediakit_frames_in_total"), time.Now()
+	if o.pprof != "" {
+		if err := <-profiled; err != nil {
+			return nil, err
+		}
+	}
+	bytes1 := pl.bytes.Load()
 	rss, _ := procstat.MemMB(s.cmd.Process.Pid)
+	goroutines := s.metric("go_goroutines")
+
+	// After the CPU window, so that the probes' own cost is not in it,
+	// while every stream still runs: 30 joins timed to the first
+	// keyframe, then 50 calls that list every stream, one after the other.
+	var firstPlays, apiTimes []time.Duration
+	for i := 0; i < 30 && o.streams > 0; i++ {
+		if d, err := firstKeyframe(ctx, s.http, s.flvPath(o, (i*7919)%o.streams)); err == nil {
+			firstPlays = append(firstPlays, d)
+		}
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
+	for i := 0; i < 50; i++ {
+		if d, err := s.listStreams(o); err == nil {
+			apiTimes = append(apiTimes, d)
+		}
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
 	lost := s.metric("mediakit_rtp_lost_total")
 	cancel()
 	wg.Wait()
@@ -276,12 +432,155 @@ func run(o options) (*result, error) {
 	mbps := float64(cl.bytes) * 8 / cl.dur.Seconds() / 1e6
 	gbit := mbps * float64(o.streams) * secs / 1000
 	perSec := float64(len(cl.frames)) / cl.dur.Seconds()
-	return &result{
+	res := &result{
+		Server: o.server, HLS: o.hlsMode, Players: o.players, IdleStreams: o.idle,
 		Ingest: o.ingest, Streams: o.streams, Seconds: secs, CPUSeconds: cpu1 - cpu0,
 		IngestedGbit: gbit, CPUPerGbit: (cpu1 - cpu0) / gbit, CoreShare: (cpu1 - cpu0) / secs,
 		MbpsPerStream: mbps, FramesIn: frames1 - frames0, FramesWant: perSec * secs * float64(o.streams),
 		RTPLost: lost, RSSMB: rss, SendErrors: sendErrors.Load(),
-	}, nil
+		RSSBaseMB: rssBase, Goroutines: goroutines, PlayerErrors: pl.errors.Load(),
+	}
+	if n := o.streams + o.idle; n > 0 {
+		res.CPUPerStream = res.CPUSeconds / float64(o.streams)
+		res.RSSPerStreamK = (rss - rssBase) * 1024 / float64(n)
+	}
+	if o.server != "mediakit" {
+		res.FramesIn, res.Goroutines = 0, 0
+	}
+	if o.players > 0 {
+		res.PlayerMbps = float64(bytes1-bytes0) * 8 / secs / 1e6 / float64(o.players*o.streams)
+	}
+	res.PublishP50ms, res.PublishP99ms = percentiles(publishTimes)
+	res.FirstPlayP50ms, res.FirstPlayP99ms = percentiles(firstPlays)
+	res.APIP50ms, res.APIP99ms = percentiles(apiTimes)
+	return res, nil
+}
+
+// profile saves a CPU profile of the next d to file.
+func (s *server) profile(d time.Duration, file string) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// percentiles returns the median and the 99th percentile in ms.
+func percentiles(d []time.Duration) (p50, p99 float64) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	at := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Microseconds()) / 1000 }
+	return at(0.5), at(0.99)
+}
+
+// flvPath is stream i's HTTP-FLV path on the server.
+func (s *server) flvPath(o options, i int) string {
+	if o.server == "srs" {
+		return fmt.Sprintf("/rtp/s%04d.flv", i)
+	}
+	return fmt.Sprintf("/rtp/s%04d.live.flv", i)
+}
+
+// listStreams times one call that lists every stream: getMediaList, or
+// SRS's /api/v1/streams.
+func (s *server) listStreams(o options) (time.Duration, error) {
+	url := s.apiURL + "getMediaList"
+	if o.server == "srs" {
+		url = "http://" + s.srsAPI + "/api/v1/streams/?count=100000"
+	}
+	start := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return time.Since(start), err
+}
+
+// players are HTTP-FLV players that count bytes.
+type players struct {
+	bytes  atomic.Int64
+	errors atomic.Int64
+}
+
+func (p *players) play(ctx context.Context, addr, path string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		p.errors.Add(1)
+		return
+	}
+	context.AfterFunc(ctx, func() { c.Close() })
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		p.bytes.Add(int64(n))
+		if err != nil {
+			if ctx.Err() == nil {
+				p.errors.Add(1)
+			}
+			return
+		}
+	}
+}
+
+// firstKeyframe times one HTTP-FLV join: request written to the first
+// video keyframe tag read in full.
+func firstKeyframe(ctx context.Context, addr, path string) (time.Duration, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReaderSize(c, 64<<10)
+	start := time.Now()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	r := flv.NewReader(resp.Body, 0)
+	for {
+		tag, err := r.Next()
+		if err != nil {
+			return 0, err
+		}
+		if tag.Type != flv.TagVideo {
+			continue
+		}
+		if pkt, err := flv.ParseVideo(tag.Body); err == nil && pkt.Type == flv.VideoFrame && pkt.Key {
+			return time.Since(start), nil
+		}
+	}
 }
 
 func (s *server) cpu() float64 { return procstat.CPUSeconds(s.cmd.Process.Pid) }
@@ -322,11 +621,13 @@ func sendRTP(ctx context.Context, cl *clip, port int, ssrc uint32) error {
 	return nil
 }
 
-func sendRTMP(ctx context.Context, cl *clip, url string) error {
+func sendRTMP(ctx context.Context, cl *clip, url string, published func(time.Duration)) error {
+	t0 := time.Now()
 	c, err := rtmp.DialPublish(ctx, url, rtmp.ClientOptions{})
 	if err != nil {
 		return err
 	}
+	published(time.Since(t0))
 	defer c.Close()
 	if err := c.WriteTracks(cl.tracks, nil); err != nil {
 		return err
