@@ -277,7 +277,7 @@ func Default() *Config {
 			RetryDelay:    3 * time.Second,
 			AliveInterval: 10 * time.Second,
 		},
-		Protocol: Protocol{ContinuePush: 15 * time.Second, EnableHLS: true, MP4MaxSecond: time.Hour},
+		Protocol: Protocol{ContinuePush: 15 * time.Second, EnableHLS: true, HLSDemand: true, MP4MaxSecond: time.Hour},
 		// ZLMediaKit's defaults, but for the shared port's address form.
 		RTPProxy: RTPProxy{Addr: ":10000", PortRange: "30000-35000", Timeout: 15 * time.Second},
 		HLS:      HLS{SegDur: 2 * time.Second, SegNum: 3, SegRetain: 5, PartDur: 200 * time.Millisecond, ViewerTimeout: 60 * time.Second},

@@ -264,6 +264,7 @@ func TestHooksEndToEnd(t *testing.T) {
 		c.General.MediaServerID = "node-7"
 		c.General.FlowThreshold = 0
 		c.General.NoneReaderDelay = time.Second
+		c.Protocol.HLSDemand = false // every schema from publish, HLS at its first segment
 	})
 	ts.enableHooks(t, h, nil)
 

@@ -89,6 +89,7 @@ func TestHLSViewersArePlayers(t *testing.T) {
 		c.HLS.ViewerTimeout = time.Second
 		c.General.NoneReaderDelay = time.Second
 		c.General.FlowThreshold = 0
+		c.Protocol.HLSDemand = false // muxed from publish, before any viewer
 	})
 	ts.enableHooks(t, h, nil)
 	testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/watched", true)
