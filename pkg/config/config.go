@@ -54,6 +54,9 @@ type RTMP struct {
 	// play; KeepAlive ends a publisher that sends nothing for this long.
 	Handshake time.Duration
 	KeepAlive time.Duration
+	// MergeRead paces a publisher's reads: after a read that emptied the
+	// socket the next waits this long (at most general.mergeWriteMS).
+	MergeRead time.Duration
 	// FirstPacket is how long a publisher may wait, after publish, before
 	// its first audio or video message: an encoder or an ffmpeg opening
 	// many outputs one by one sits there for a while.
@@ -354,6 +357,9 @@ func (c *Config) Validate() error {
 		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
 			return fmt.Errorf("config: hook.%s: %q is not an http(s) URL", name, u)
 		}
+	}
+	if c.RTMP.MergeRead < 0 || c.RTMP.MergeRead > time.Second {
+		return fmt.Errorf("config: rtmp.mergeReadMS: %v is not between 0 and 1s", c.RTMP.MergeRead)
 	}
 	if c.General.MergeWrite > time.Second {
 		return fmt.Errorf("config: general.mergeWriteMS: %v adds more than a second of latency", c.General.MergeWrite)

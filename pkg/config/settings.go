@@ -138,6 +138,8 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.RTMP.Handshake }},
 	{Key: "rtmp.keepAliveSecond", Unit: time.Second, Restart: true, Usage: "an RTMP publisher that sends nothing for this long, once its media flows, is closed",
 		field: func(c *Config) any { return &c.RTMP.KeepAlive }},
+	{Key: "rtmp.mergeReadMS", Unit: time.Millisecond, Restart: true, Usage: "after a read that emptied a publisher's socket, wait this long before the next, so messages arriving meanwhile come in one read (SRS's merged read; at most general.mergeWriteMS; 0: read each message at once)",
+		field: func(c *Config) any { return &c.RTMP.MergeRead }},
 	{Key: "rtmp.firstPacketSecond", Unit: time.Second, Restart: true, Usage: "time an RTMP publisher has, after publish, to send its first audio or video message (SRS's firstpkt_timeout)",
 		field: func(c *Config) any { return &c.RTMP.FirstPacket }},
 	{Key: "rtsp.addr", Flag: "rtsp-addr", Restart: true, Usage: "RTSP listener for publish and play, RTP interleaved on it too (empty: off)",
@@ -261,7 +263,7 @@ func Default() *Config {
 			MaxStreams:          10000,
 			MaxReadersPerStream: 20000,
 		},
-		RTMP: RTMP{Addr: ":1935", Handshake: 15 * time.Second, KeepAlive: 15 * time.Second, FirstPacket: 20 * time.Second},
+		RTMP: RTMP{Addr: ":1935", Handshake: 15 * time.Second, KeepAlive: 15 * time.Second, FirstPacket: 20 * time.Second, MergeRead: 50 * time.Millisecond},
 		// MediaMTX's ports: 554 and ZLMediaKit's 322 need root.
 		RTSP: RTSP{Addr: ":8554", RTPAddr: ":8000", RTCPAddr: ":8001", TLSAddr: ":8322", KeepAlive: 15 * time.Second},
 		HTTP: HTTP{

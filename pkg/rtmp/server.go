@@ -40,6 +40,9 @@ type Server struct {
 	// IdleTimeout ends a publisher that sends nothing for this long once
 	// its media flows.
 	IdleTimeout time.Duration
+	// MergeRead paces a publisher's reads (mergedReader); 0 reads each
+	// message as it arrives.
+	MergeRead time.Duration
 	// FirstPacketTimeout is how long a publisher may take, after
 	// NetStream.Publish.Start, to send its first audio or video message.
 	FirstPacketTimeout time.Duration

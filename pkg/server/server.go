@@ -180,6 +180,9 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.rtmp.HandshakeTimeout = cfg.RTMP.Handshake
 	s.rtmp.IdleTimeout = cfg.RTMP.KeepAlive
 	s.rtmp.FirstPacketTimeout = cfg.RTMP.FirstPacket
+	// Players are woken once per merge-write window: reading the
+	// publisher more often than that buys no latency.
+	s.rtmp.MergeRead = min(cfg.RTMP.MergeRead, cfg.General.MergeWrite)
 	s.rtmp.WriteTimeout = cfg.General.WriteTimeout
 	s.rtsp = s.newRTSP(cfg)
 	s.flv = httpflv.NewHandler(s.Engine, log)
