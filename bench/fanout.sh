@@ -13,6 +13,10 @@
 #
 # Environment:
 #   MEDIAMTX=/path/to/mediamtx   the MediaMTX binary (default: mediamtx on PATH)
+#   SRS=/path/to/srs             SRS (objs/srs of a build; targets srs-flv, srs-rtmp)
+#   BATCHING="0s 100ms 350ms"    run every target once per write batching window
+#                                (mediakit --merge-write, SRS mw_latency; the others
+#                                have none and run once); default: each server's own
 #   TARGETS=a,b,...              run only these targets, e.g.
 #                                TARGETS=mediakit-rtsp,mediamtx-rtsp
 #                                (mediakit-flv mediakit-rtmp mediakit-rtsp
@@ -28,6 +32,8 @@ available=(mediakit-flv mediakit-rtmp mediakit-rtsp)
 mediamtx=${MEDIAMTX:-$(command -v mediamtx || true)}
 [ -n "$mediamtx" ] && [ -x "$mediamtx" ] && available+=(mediamtx-rtmp mediamtx-rtsp)
 [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null && available+=(nginx-rtmp)
+srs=${SRS:-$(command -v srs || true)}
+[ -n "$srs" ] && [ -x "$srs" ] && available+=(srs-flv srs-rtmp)
 targets=("${available[@]}")
 if [ -n "${TARGETS:-}" ]; then
 	targets=()
@@ -59,11 +65,21 @@ if [ ! -s "$clip" ]; then
 fi
 
 out=${OUT:-bench/results/fanout-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+read -ra windows <<<"${BATCHING:-default}"
 for n in "${readers[@]}"; do
-	for t in "${targets[@]}"; do
-		"$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
-			-mediamtx "${mediamtx:-mediamtx}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
-			echo "fanout: $t with $n readers failed" >&2
+	for w in "${windows[@]}"; do
+		for t in "${targets[@]}"; do
+			batch=()
+			if [ "$w" != default ]; then
+				case $t in
+				mediakit-* | srs-*) batch=(-merge-write "$w") ;;
+				*) [ "$w" = "${windows[0]}" ] || continue ;; # no window to set: once
+				esac
+			fi
+			"$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
+				-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" "${batch[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
+				echo "fanout: $t with $n readers (batching $w) failed" >&2
+		done
 	done
 done
 

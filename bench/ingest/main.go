@@ -441,11 +441,14 @@ func run(o options) (*result, error) {
 		RSSBaseMB: rssBase, Goroutines: goroutines, PlayerErrors: pl.errors.Load(),
 	}
 	if n := o.streams + o.idle; n > 0 {
-		res.CPUPerStream = res.CPUSeconds / float64(o.streams)
+		res.CPUPerStream = res.CPUSeconds / float64(n)
 		res.RSSPerStreamK = (rss - rssBase) * 1024 / float64(n)
 	}
 	if o.server != "mediakit" {
 		res.FramesIn, res.Goroutines = 0, 0
+	}
+	if gbit == 0 {
+		res.CPUPerGbit = 0 // no publisher: idle streams only
 	}
 	if o.players > 0 {
 		res.PlayerMbps = float64(bytes1-bytes0) * 8 / secs / 1e6 / float64(o.players*o.streams)

@@ -28,11 +28,17 @@ func main() {
 	}
 	defer f.Close()
 	var rows []row
-	ref := map[int]float64{}
-	// same holds mediakit's CPU per GB by player protocol and readers.
+	// Ratios are taken within one player count and batching window.
+	type runKey struct {
+		readers  int
+		batching string
+	}
+	ref := map[runKey]float64{}
+	srs := map[runKey]float64{}
+	// same holds mediakit's CPU per GB by player protocol and run.
 	type key struct {
-		proto   string
-		readers int
+		proto string
+		run   runKey
 	}
 	same := map[key]float64{}
 	proto := func(target string) string { return target[strings.LastIndexByte(target, '-')+1:] }
@@ -44,26 +50,43 @@ func main() {
 			os.Exit(1)
 		}
 		rows = append(rows, r)
+		rk := runKey{r.Readers, r.Batching}
 		if r.Target == "mediakit-flv" && !r.Idle {
-			ref[r.Readers] = r.CPUPerGB
+			ref[rk] = r.CPUPerGB
+		}
+		if r.Target == "srs-flv" && !r.Idle {
+			srs[rk] = r.CPUPerGB
 		}
 		if strings.HasPrefix(r.Target, "mediakit-") && !r.Idle {
-			same[key{proto(r.Target), r.Readers}] = r.CPUPerGB
+			same[key{proto(r.Target), rk}] = r.CPUPerGB
 		}
 	}
-	fmt.Println("| server | players | CPU s | GB delivered | CPU s/GB | vs mediakit-flv | vs mediakit, same protocol | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms | load generator CPU s |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| server | players | batching | CPU s (user) | GB delivered | CPU s/GB | vs mediakit-flv | vs mediakit, same protocol | vs srs-flv | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms | load generator CPU s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		if r.Idle {
 			continue
 		}
+		rk := runKey{r.Readers, r.Batching}
 		ratio := "-"
-		if ref[r.Readers] > 0 {
-			ratio = fmt.Sprintf("%.2fx", r.CPUPerGB/ref[r.Readers])
+		if ref[rk] > 0 {
+			ratio = fmt.Sprintf("%.2fx", r.CPUPerGB/ref[rk])
 		}
 		ratioSame := "-"
-		if v := same[key{proto(r.Target), r.Readers}]; v > 0 {
+		if v := same[key{proto(r.Target), rk}]; v > 0 {
 			ratioSame = fmt.Sprintf("%.2fx", r.CPUPerGB/v)
+		}
+		ratioSRS := "-"
+		if v := srs[rk]; v > 0 {
+			ratioSRS = fmt.Sprintf("%.2fx", r.CPUPerGB/v)
+		}
+		batching := r.Batching
+		if batching == "" {
+			batching = "default"
+		}
+		cpu := fmt.Sprintf("%.2f", r.CPUSeconds)
+		if r.UserCPUSeconds > 0 {
+			cpu += fmt.Sprintf(" (%.2f)", r.UserCPUSeconds)
 		}
 		ttfk := "-"
 		if r.TTFKp50ms > 0 {
@@ -73,8 +96,8 @@ func main() {
 		if r.ClientCPUSeconds > 0 {
 			client = fmt.Sprintf("%.2f", r.ClientCPUSeconds)
 		}
-		fmt.Printf("| %s | %d | %.2f | %.2f | %.2f | %s | %s | %.2f / %.2f | %d | %d | %.0f | %.1f | %s | %s |\n",
-			r.Target, r.Readers, r.CPUSeconds, r.DeliveredGB, r.CPUPerGB, ratio, ratioSame, r.ReaderMbps, r.ReaderMbpsMin,
+		fmt.Printf("| %s | %d | %s | %s | %.2f | %.2f | %s | %s | %s | %.2f / %.2f | %d | %d | %.0f | %.1f | %s | %s |\n",
+			r.Target, r.Readers, batching, cpu, r.DeliveredGB, r.CPUPerGB, ratio, ratioSame, ratioSRS, r.ReaderMbps, r.ReaderMbpsMin,
 			r.Dropped, r.Slow, r.RSSPeakMB, r.KiBPerReader, ttfk, client)
 	}
 	idleHeader := false
