@@ -217,7 +217,10 @@ func startServer(o options) (*server, error) {
 		}
 		s.cmd = exec.Command(o.mediakit, "serve", "--config", conf, "--rtmp-addr", s.rtmp, "--http-addr", s.http,
 			"--rtp-addr", "127.0.0.1:0", "--rtsp-addr", "", "--rtp-port-range", "40000-44999", "--data-dir", dir, "--log-level", "warn",
-			"--max-conns-per-ip", "0")
+			"--max-conns-per-ip", "0",
+			// Registered streams that receive nothing stay for the whole
+			// run instead of timing out (rtp_proxy.timeoutSec, 15 s).
+			"--rtp-timeout", "10m")
 	case "srs":
 		// SRS's defaults but for the ports, HTTP-FLV mounted for the
 		// players, the HTTP API for the latency probe, and HLS (into the

@@ -23,3 +23,8 @@ func setReuse(fd uintptr, network string, reusePort bool) error {
 	}
 	return nil
 }
+
+// msgTrunc is the recvmsg flag of a datagram larger than the buffer.
+const msgTrunc = unix.MSG_TRUNC
+
+const udpBufSize = 16 << 10

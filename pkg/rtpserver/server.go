@@ -86,8 +86,8 @@ type Server struct {
 
 // dropCounts are packets not delivered to any stream, by reason.
 type dropCounts struct {
-	invalid, ssrcMismatch, otherPeer, rtcp, tooMany, tcpRefused atomic.Int64
-	warned                                                      atomic.Int64 // unix ns of the last aggregated warning
+	invalid, ssrcMismatch, otherPeer, rtcp, tooMany, tcpRefused, truncated atomic.Int64
+	warned                                                                 atomic.Int64 // unix ns of the last aggregated warning
 }
 
 func newServer(r *Registry, o Options, id uint64) *Server {
@@ -344,16 +344,30 @@ const DefaultMaxStreamsPerPort = 4096
 // maxPacket bounds an RTP packet (UDP datagram or RFC 4571 frame).
 const maxPacket = 65535
 
+// udpBufSize (reuse_unix.go, reuse_other.go) is the read buffer of an RTP
+// server's UDP socket. Cameras send RTP in datagrams that fit an Ethernet
+// frame (about 1400 bytes); 16 KiB leaves room for jumbo frames and odd
+// senders, where the 64 KiB an IP datagram can reach would cost every
+// waiting server (a platform opens one per camera call) 48 KiB more. A
+// bigger datagram is dropped and counted (larger_than_16k), never
+// half-read. Where the system reports truncation as an error rather than
+// a flag (Windows), the buffer stays at maxPacket.
+
 func (s *Server) readUDP() {
-	buf := make([]byte, maxPacket)
+	buf := make([]byte, udpBufSize)
 	for {
-		n, from, err := s.udp.ReadFromUDPAddrPort(buf)
+		n, _, flags, from, err := s.udp.ReadMsgUDPAddrPort(buf, nil)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			s.reg.Log.Warn("rtp udp read failed", "stream", s.key.String(), "port", s.port, "error", err.Error())
 			return
+		}
+		if msgTrunc != 0 && flags&msgTrunc != 0 {
+			s.drops.truncated.Add(1)
+			s.warnDrops()
+			continue
 		}
 		s.packet(buf[:n], from, nil)
 	}
@@ -605,7 +619,7 @@ func (s *Server) warnDrops() {
 	s.reg.Log.Warn("rtp packets dropped", "stream", s.key.String(), "port", s.port,
 		"ssrc_mismatch", s.drops.ssrcMismatch.Load(), "other_sender", s.drops.otherPeer.Load(),
 		"invalid", s.drops.invalid.Load(), "too_many_streams", s.drops.tooMany.Load(),
-		"tcp_refused", s.drops.tcpRefused.Load(), "want_ssrc", s.ssrc.Load())
+		"tcp_refused", s.drops.tcpRefused.Load(), "larger_than_16k", s.drops.truncated.Load(), "want_ssrc", s.ssrc.Load())
 }
 
 // socketControl sets SO_REUSEADDR (and SO_REUSEPORT with reuse) so a
