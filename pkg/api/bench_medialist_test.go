@@ -58,9 +58,7 @@ func benchMediaListReply(streams int) Reply {
 				Since: now.Add(-time.Duration(r) * time.Second),
 			})
 		}
-		for _, schema := range schemas {
-			list = append(list, zlm.MediaSource(info, schema, int64(i)*1000+12345, now))
-		}
+		list = append(list, zlm.MediaSources(info, schemas, int64(i)*1000+12345, now)...)
 	}
 	return Reply{"code": 0, "data": list}
 }
@@ -94,4 +92,13 @@ func BenchmarkMediaListJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkMediaListBuild is the other half of a getMediaList call of
+// 1000 streams: building its 5000 items.
+func BenchmarkMediaListBuild(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		benchMediaListReply(1000)
+	}
 }

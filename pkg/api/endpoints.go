@@ -124,11 +124,15 @@ func (e *endpoints) sources(ctx context.Context, f filter) ([]map[string]any, er
 		if !info.Ready {
 			continue
 		}
-		speed := e.Speed.Speed(info, now)
+		speed := e.Speed.Speed(info, now) // also keeps the stream's rate current
+		var matched []string
 		for _, schema := range e.schemas(info) {
 			if f.match(schema, info.Key) {
-				out = append(out, zlm.MediaSource(info, schema, speed, now))
+				matched = append(matched, schema)
 			}
+		}
+		if len(matched) > 0 {
+			out = append(out, zlm.MediaSources(info, matched, speed, now)...)
 		}
 	}
 	e.Speed.Forget(keep)

@@ -5,6 +5,7 @@
 package zlm
 
 import (
+	"maps"
 	"math"
 	"net"
 	"strconv"
@@ -162,12 +163,45 @@ func Tuple(key engine.Key, params string) map[string]any {
 // makeMediaSourceJson writes it for schema. speed is the publisher's
 // receive rate in bytes per second.
 func MediaSource(info engine.StreamInfo, schema string, speed int64, now time.Time) map[string]any {
+	return MediaSources(info, []string{schema}, speed, now)[0]
+}
+
+// MediaSources is MediaSource for each of schemas. What does not depend
+// on the schema (the tuple, the origin, the tracks) is built once and the
+// nested values are shared by the items, so listing a stream in five
+// schemas costs little more than one: getMediaList of 1000 streams builds
+// 5000 items. Callers may add keys to an item, never change a nested
+// value.
+func MediaSources(info engine.StreamInfo, schemas []string, speed int64, now time.Time) []map[string]any {
+	if len(schemas) == 0 {
+		return nil
+	}
+	base := mediaSourceBase(info, speed, now)
+	out := make([]map[string]any, len(schemas))
+	for i, schema := range schemas {
+		m := base
+		if i < len(schemas)-1 {
+			m = maps.Clone(base)
+		}
+		m["schema"] = schema
+		readers := 0
+		for _, r := range info.Readers {
+			if ReaderSchema(r.Protocol) == schema {
+				readers++
+			}
+		}
+		m["readerCount"] = readers
+		out[i] = m
+	}
+	return out
+}
+
+func mediaSourceBase(info engine.StreamInfo, speed int64, now time.Time) map[string]any {
 	params := ""
 	if info.Publisher != nil {
 		params = info.Publisher.Params
 	}
 	m := Tuple(info.Key, params)
-	m["schema"] = schema
 	created := info.CreatedAt
 	if created.IsZero() {
 		created = now
@@ -176,13 +210,6 @@ func MediaSource(info engine.StreamInfo, schema string, speed int64, now time.Ti
 	m["aliveSecond"] = int64(now.Sub(created).Seconds())
 	m["bytesSpeed"] = speed
 	m["totalBytes"] = info.BytesIn
-	readers := 0
-	for _, r := range info.Readers {
-		if ReaderSchema(r.Protocol) == schema {
-			readers++
-		}
-	}
-	m["readerCount"] = readers
 	m["totalReaderCount"] = len(info.Readers)
 	origin := OriginUnknown
 	m["originSock"] = nil
