@@ -409,9 +409,17 @@ func (m *tsMuxer) writePES(t *tsTrack, streamID byte, pts, dts int64, random, pc
 	}
 
 	npkt := (len(data)+hn)/(tsPacketSize-4) + 2
-	buf := m.buf[:0]
-	if cap(buf) < npkt*tsPacketSize {
-		buf = make([]byte, 0, npkt*tsPacketSize+npkt*tsPacketSize/4)
+	// A writer that can lend its own buffer (the HLS segment sink) gets
+	// the packets built in place, not built here and copied.
+	pw, direct := m.w.(packetWriter)
+	var buf []byte
+	if direct {
+		buf = pw.reserve(npkt * tsPacketSize)
+	} else {
+		buf = m.buf[:0]
+		if cap(buf) < npkt*tsPacketSize {
+			buf = make([]byte, 0, npkt*tsPacketSize+npkt*tsPacketSize/4)
+		}
 	}
 	first := true
 	for pos := 0; pos < len(data); {
@@ -472,9 +480,22 @@ func (m *tsMuxer) writePES(t *tsTrack, streamID byte, pts, dts int64, random, pc
 		copy(p[i:], data[pos:pos+n])
 		pos += n
 	}
+	if direct {
+		pw.commit(len(buf))
+		return nil
+	}
 	m.buf = buf
 	_, err := m.w.Write(buf)
 	return err
+}
+
+// packetWriter is a writer the muxer may build packets in directly:
+// reserve returns an empty slice with at least n bytes of capacity at the
+// end of the writer's data, commit takes the first n bytes of it as
+// written.
+type packetWriter interface {
+	reserve(n int) []byte
+	commit(n int)
 }
 
 // putTimestamp writes a 33-bit PTS or DTS with its 4-bit prefix.

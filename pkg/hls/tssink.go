@@ -1,6 +1,9 @@
 package hls
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 const tsPacketSize = 188
 
@@ -40,10 +43,26 @@ func (t *tsSink) init() {
 // Write implements io.Writer; it never fails.
 func (t *tsSink) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
+	t.inspectAll()
+	return len(p), nil
+}
+
+// reserve and commit let the muxer build PES packets in the segment's
+// buffer (packetWriter) instead of copying them in with Write.
+func (t *tsSink) reserve(n int) []byte {
+	t.buf = slices.Grow(t.buf, n)
+	return t.buf[len(t.buf):len(t.buf)]
+}
+
+func (t *tsSink) commit(n int) {
+	t.buf = t.buf[:len(t.buf)+n]
+	t.inspectAll()
+}
+
+func (t *tsSink) inspectAll() {
 	for len(t.buf)-t.scanned >= tsPacketSize {
 		t.inspect()
 	}
-	return len(p), nil
 }
 
 func packetPID(pkt []byte) int { return int(pkt[1]&0x1f)<<8 | int(pkt[2]) }
