@@ -33,6 +33,9 @@ func TestOversizedDatagramDropped(t *testing.T) {
 		srv := f.reg.find(key)
 		return ok && st.Stats.Packets == 6 && srv != nil && srv.drops.truncated.Load() == 1
 	})
+	if in, _ := f.reg.Info(key); in.Dropped["larger_than_16k"] != 1 {
+		t.Errorf("info dropped %v, want larger_than_16k 1", in.Dropped)
+	}
 	// A datagram of exactly the buffer's size is whole, and delivered.
 	if _, err := s.conn.Write(s.packet(make([]byte, udpBufSize-12))); err != nil {
 		t.Fatal(err)

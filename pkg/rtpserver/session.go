@@ -327,6 +327,7 @@ func (s *Server) info() Info {
 			"invalid": s.drops.invalid.Load(), "ssrc_mismatch": s.drops.ssrcMismatch.Load(),
 			"other_sender": s.drops.otherPeer.Load(), "rtcp": s.drops.rtcp.Load(),
 			"too_many_streams": s.drops.tooMany.Load(), "tcp_refused": s.drops.tcpRefused.Load(),
+			"larger_than_16k": s.drops.truncated.Load(),
 		},
 	}
 	switch {

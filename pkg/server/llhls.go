@@ -72,13 +72,15 @@ func (s *Server) llhlsSettings() llhls.Settings {
 }
 
 // llhlsPolicy: fMP4 HLS serves every stream; its muxer runs from publish
-// when protocol.enable_hls_fmp4 (or the on_publish reply) asks for it and
-// hls_demand does not, and otherwise starts at the first request and
-// stops when unwatched.
+// when protocol.enable_hls_fmp4 (or the on_publish reply) asks for it,
+// unless the stream's own options (on_publish reply, proxy) set
+// hls_demand, and otherwise starts at the first request and stops when
+// unwatched. The configured protocol.hls_demand (on by default) is
+// about MPEG-TS HLS and does not cancel an explicit enable_hls_fmp4.
 func (s *Server) llhlsPolicy(info engine.StreamInfo) (enabled, demand bool) {
 	info = ffmpegOptions(s.ffmpeg, info)
 	cfg := s.Config()
-	always := option(info, "enable_hls_fmp4", cfg.Protocol.EnableHLSFMP4) && !option(info, "hls_demand", cfg.Protocol.HLSDemand)
+	always := option(info, "enable_hls_fmp4", cfg.Protocol.EnableHLSFMP4) && !option(info, "hls_demand", false)
 	return true, !always
 }
 

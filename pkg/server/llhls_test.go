@@ -213,10 +213,9 @@ func TestLLHLSMissingStream(t *testing.T) {
 // publish, before any request.
 func TestLLHLSAlwaysOn(t *testing.T) {
 	testutil.RequireFFmpeg(t)
-	ts := startServer(t, func(c *config.Config) {
-		c.Protocol.EnableHLSFMP4 = true
-		c.Protocol.HLSDemand = false // hls_demand would make it on demand too
-	})
+	// hls_demand, on by default, concerns MPEG-TS HLS: it does not cancel
+	// enable_hls_fmp4.
+	ts := startServer(t, func(c *config.Config) { c.Protocol.EnableHLSFMP4 = true })
 	testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/on", true)
 	waitStream(t, ts, "live/on")
 	waitFor(t, 10*time.Second, "the fMP4 HLS muxer", func() bool {

@@ -2,8 +2,10 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/mediakit/mediakit/pkg/config"
 )
@@ -20,6 +22,7 @@ func TestPprof(t *testing.T) {
 	on := startServer(t, func(c *config.Config) {
 		c.HTTP.Pprof = true
 		c.API.Secret = "s3"
+		c.General.WriteTimeout = time.Second
 	})
 	for _, tc := range []struct {
 		path string
@@ -51,5 +54,16 @@ func TestPprof(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-origin profile request: %d, want 403", resp.StatusCode)
+	}
+
+	// A trace longer than the write timeout of ordinary replies is whole.
+	resp, err = http.Get(on.httpURL + "/debug/pprof/trace?seconds=2&secret=s3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Errorf("2 s trace with a 1 s write timeout: %d, %d bytes, %v", resp.StatusCode, len(body), err)
 	}
 }

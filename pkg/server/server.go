@@ -238,11 +238,8 @@ func New(cfg *config.Config, opts Options) *Server {
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.Handle(api.Prefix, http.MaxBytesHandler(s.api, api.MaxBodySize+4096))
 	mux.HandleFunc("/", s.route)
-	if cfg.HTTP.Pprof {
-		mux.Handle("/debug/pprof/", s.api.Protect(pprofHandler()))
-	}
 	s.http = &http.Server{
-		Handler:           withWriteDeadline(mux, func() time.Duration { return cfg.General.WriteTimeout }),
+		Handler:           withPprof(cfg.HTTP.Pprof, withWriteDeadline(mux, func() time.Duration { return cfg.General.WriteTimeout }), s.api.Protect(pprofHandler(cfg.General.WriteTimeout))),
 		ReadHeaderTimeout: cfg.HTTP.Handshake,
 		ReadTimeout:       60 * time.Second,
 		// No WriteTimeout: withWriteDeadline arms one per reply at its

@@ -182,7 +182,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	log := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
 	src, err := source.Open(opts.Source, source.Options{Realtime: opts.Realtime, RTSPTransport: opts.RTSPTransport,
-		ReadTimeout: opts.Timeout, StartTimeout: opts.Timeout, Log: log})
+		ReadTimeout: opts.Timeout, Log: log}) // the wait for a stream to start keeps its 30 s
 	if err != nil {
 		if errors.Is(err, source.ErrUnsupported) {
 			return cmdutil.UsageError(err)

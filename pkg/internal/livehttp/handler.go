@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -264,6 +265,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.untrack(conn)
 		defer release()
 		defer reader.Close()
+		defer func() {
+			// net/http recovered a handler's panic; this goroutine is
+			// ours: one broken session must not end the server.
+			if v := recover(); v != nil {
+				log.Error(h.Format.Short+" session panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}()
 		sess.run()
 	}()
 }
