@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -35,7 +34,6 @@ import (
 	"github.com/mediakit/mediakit/bench/fanout/report"
 	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
-	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
 
@@ -410,40 +408,6 @@ func publish(o options, s *server) (*exec.Cmd, error) {
 	return cmd, cmd.Start()
 }
 
-// firstKeyframe times one HTTP-FLV join: request sent to the first video
-// keyframe tag received in full.
-func firstKeyframe(addr, path string) (time.Duration, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReaderSize(c, 64<<10)
-	start := time.Now()
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return 0, err
-	}
-	// No resp.Body.Close: it would drain the endless body; closing the
-	// connection (deferred above) ends it.
-	r := flv.NewReader(resp.Body, 0)
-	for {
-		tag, err := r.Next()
-		if err != nil {
-			return 0, err
-		}
-		if tag.Type != flv.TagVideo {
-			continue
-		}
-		pkt, err := flv.ParseVideo(tag.Body)
-		if err == nil && pkt.Type == flv.VideoFrame && pkt.Key {
-			return time.Since(start), nil
-		}
-	}
-}
-
 // saveProfile fetches /debug/pprof/WHAT from a mediakit started with
 // http.pprof on and writes it to file.
 func saveProfile(addr, what, file string) error {
@@ -517,7 +481,7 @@ func run(o options) (*result, error) {
 				time.Sleep(rand.N(2 * time.Second))
 				d, err = firstKeyframeRTSP(rtspURL)
 			} else {
-				d, err = firstKeyframe(httpAddr, flvPath(o.target))
+				d, err = benchio.FirstKeyframe(context.Background(), httpAddr, flvPath(o.target))
 			}
 			if err != nil {
 				return nil, fmt.Errorf("first keyframe probe: %w", err)

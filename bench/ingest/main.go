@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -30,7 +29,6 @@ import (
 	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/internal/gbsender"
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
-	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/format/ps"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/rtmp"
@@ -417,7 +415,7 @@ func run(o options) (*result, error) {
 	// keyframe, then 50 calls that list every stream, one after the other.
 	var firstPlays, apiTimes []time.Duration
 	for i := 0; i < 30 && o.streams > 0; i++ {
-		if d, err := firstKeyframe(ctx, s.http, s.flvPath(o, (i*7919)%o.streams)); err == nil {
+		if d, err := benchio.FirstKeyframe(ctx, s.http, s.flvPath(o, (i*7919)%o.streams)); err == nil {
 			firstPlays = append(firstPlays, d)
 		}
 		sleepCtx(ctx, 50*time.Millisecond)
@@ -549,42 +547,6 @@ func (p *players) play(ctx context.Context, addr, path string) {
 				p.errors.Add(1)
 			}
 			return
-		}
-	}
-}
-
-// firstKeyframe times one HTTP-FLV join: request written to the first
-// video keyframe tag read in full.
-func firstKeyframe(ctx context.Context, addr, path string) (time.Duration, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReaderSize(c, 64<<10)
-	start := time.Now()
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s: %s", path, resp.Status)
-	}
-	r := flv.NewReader(resp.Body, 0)
-	for {
-		tag, err := r.Next()
-		if err != nil {
-			return 0, err
-		}
-		if tag.Type != flv.TagVideo {
-			continue
-		}
-		if pkt, err := flv.ParseVideo(tag.Body); err == nil && pkt.Type == flv.VideoFrame && pkt.Key {
-			return time.Since(start), nil
 		}
 	}
 }

@@ -3,7 +3,6 @@ package httpflv
 import (
 	"net"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
 
@@ -24,14 +23,7 @@ func idlePlayerBytes(t testing.TB, n int) float64 {
 	pub := publishClip(t, ts.e, key)
 	t.Cleanup(func() { pub.Close() })
 
-	measure := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc + m.StackInuse
-	}
-	before := measure()
+	before := testutil.HeapAndStacks()
 	conns := make([]net.Conn, n)
 	for i := range conns {
 		conns[i] = sendRequest(t, ts.addr, http.MethodGet, "/live/idle.live.flv", "HTTP/1.1")
@@ -55,7 +47,7 @@ func idlePlayerBytes(t testing.TB, n int) float64 {
 		info, ok, err := ts.e.Stream(t.Context(), key)
 		return err == nil && ok && info.State == engine.StateGrace
 	})
-	after := measure()
+	after := testutil.HeapAndStacks()
 	for _, c := range conns {
 		c.Close()
 	}

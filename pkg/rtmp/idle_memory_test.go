@@ -2,9 +2,6 @@ package rtmp
 
 import (
 	"context"
-	"os"
-	"runtime"
-	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -30,14 +27,7 @@ func TestIdlePlayerMemory(t *testing.T) {
 	ts := startServer(t, cfg, nil)
 	pub := startGoodPublisher(t, ts.url(t, "live", "idle"))
 
-	measure := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc + m.StackInuse
-	}
-	before := measure()
+	before := testutil.HeapAndStacks()
 	const n = 200
 	clients := make([]*rawClient, n)
 	for i := range clients {
@@ -81,15 +71,7 @@ func TestIdlePlayerMemory(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	after := measure()
-	if f := os.Getenv("MEDIAKIT_HEAP_PROFILE"); f != "" {
-		out, _ := os.Create(f)
-		pprof.Lookup("heap").WriteTo(out, 0)
-		out.Close()
-		g, _ := os.Create(f + ".goroutines")
-		pprof.Lookup("goroutine").WriteTo(g, 1)
-		g.Close()
-	}
+	after := testutil.HeapAndStacks()
 	per := float64(after-before) / n
 	t.Logf("%.0f bytes per idle RTMP player", per)
 	for _, c := range clients {
