@@ -57,7 +57,10 @@ func (f *fixture) RTPServerTimeout(t TimeoutInfo) { f.timeouts <- t }
 func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	t.Helper()
 	f := &fixture{t: t, timeouts: make(chan TimeoutInfo, 1000)}
-	f.cfg.Store(&Config{Ports: PortRange{Min: 41000, Max: 41999}, Timeout: timeout})
+	// Above the kernel's ephemeral range (32768-60999 by default), so an
+	// outgoing connection elsewhere on the machine cannot hold a port the
+	// test opens, or binds to dial from (tcp_mode 2).
+	f.cfg.Store(&Config{Ports: PortRange{Min: 61000, Max: 61999}, Timeout: timeout})
 	ec := engine.DefaultConfig()
 	ec.ContinuePush = 0
 	f.eng = engine.New(ec, nil)

@@ -21,7 +21,7 @@ func TestOpenReceiveClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if port < 41000 || port > 41999 || port%2 != 0 {
+	if port < 61000 || port > 61999 || port%2 != 0 {
 		t.Fatalf("port %d: want an even port of the range", port)
 	}
 	if _, err := f.reg.Open(ctx, Options{StreamID: "cam1"}); !errors.Is(err, ErrExists) {
@@ -149,7 +149,7 @@ func TestPauseCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Resumed, and the timeout shortened: the owner's timer closes it.
-	f.cfg.Store(&Config{Ports: PortRange{Min: 41000, Max: 41999}, Timeout: 100 * time.Millisecond})
+	f.cfg.Store(&Config{Ports: PortRange{Min: 61000, Max: 61999}, Timeout: 100 * time.Millisecond})
 	srv.poke()
 	select {
 	case <-f.timeouts:

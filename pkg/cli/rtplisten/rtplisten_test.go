@@ -548,9 +548,17 @@ func TestLiveTable(t *testing.T) {
 		})
 	}()
 	<-listening
+	// The table before any packet, drawn within a refresh: a packet sent
+	// sooner would replace it before it was ever drawn.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errOut.String(), "waiting for RTP packets") {
+		if time.Now().After(deadline) {
+			t.Fatalf("live table never said it was waiting: %q", errOut.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	cam := camera(t, gbsender.Options{Addr: addr, SSRC: 77})
 	send(t, cam, gbsender.CameraClip(t)[:40])
-	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(errOut.String(), "ps") || !strings.Contains(errOut.String(), fmt.Sprintf("%d", cam.Stats().Packets)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("live table never showed the stream's %d packets: %q", cam.Stats().Packets, errOut.String())
