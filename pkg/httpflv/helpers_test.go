@@ -249,16 +249,7 @@ func publishClip(t testing.TB, e *engine.Engine, key engine.Key) *engine.Publish
 	}
 	in := flv.NewIngest(pub)
 	for _, tag := range loadClip(t) {
-		var err error
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, tag.Body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, tag.Body)
-		case flv.TagScript:
-			err = in.Script(tag.Body)
-		}
-		if err != nil {
+		if err := in.Tag(tag); err != nil {
 			pub.Close()
 			t.Fatalf("ingest tag at %v: %v", tag.Timestamp, err)
 		}

@@ -127,16 +127,7 @@ func loadClip(t testing.TB, name string) []flv.Tag {
 func ingestTags(t testing.TB, in *flv.Ingest, tags []flv.Tag) {
 	t.Helper()
 	for _, tag := range tags {
-		var err error
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, tag.Body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, tag.Body)
-		case flv.TagScript:
-			err = in.Script(tag.Body)
-		}
-		if err != nil {
+		if err := in.Tag(tag); err != nil {
 			t.Fatalf("ingest tag at %v: %v", tag.Timestamp, err)
 		}
 	}

@@ -113,29 +113,7 @@ func clientReadClip(t *testing.T, name string) *clientRecSink {
 	defer f.Close()
 	sink := &clientRecSink{}
 	in := flv.NewIngest(sink)
-	r := flv.NewReader(f, 0)
-	for {
-		tag, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := bytes.Clone(tag.Body)
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, body)
-		case flv.TagScript:
-			err = in.Script(body)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := in.Flush(); err != nil {
+	if err := flv.IngestAll(f, in); err != nil {
 		t.Fatal(err)
 	}
 	return sink

@@ -4,9 +4,7 @@
 package clipframes
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"testing"
@@ -58,30 +56,8 @@ func ReadFile(path string) ([]*media.Track, []*media.Frame, error) {
 	defer f.Close()
 	sink := &FrameCollector{}
 	in := flv.NewIngest(sink)
-	r := flv.NewReader(f, 0)
-	for {
-		tag, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-		body := slices.Clone(tag.Body) // the Reader reuses its buffer; Ingest keeps it
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, body)
-		case flv.TagScript:
-			err = in.Script(body)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s at %v: %w", path, tag.Timestamp, err)
-		}
-	}
-	if err := in.Flush(); err != nil {
-		return nil, nil, err
+	if err := flv.IngestAll(f, in); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(sink.Tracks) == 0 || len(sink.Frames) == 0 {
 		return nil, nil, fmt.Errorf("%s: no tracks or frames", path)

@@ -3,10 +3,8 @@ package flv_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/mediakit/mediakit/internal/testutil"
@@ -31,29 +29,7 @@ func readFLV(t *testing.T, data []byte) ([]*media.Track, []*media.Frame, *flv.In
 	t.Helper()
 	sink := &clipframes.FrameCollector{}
 	in := flv.NewIngest(sink)
-	r := flv.NewReader(bytes.NewReader(data), 0)
-	for {
-		tag, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := slices.Clone(tag.Body)
-		switch tag.Type {
-		case flv.TagVideo:
-			err = in.Video(tag.Timestamp, body)
-		case flv.TagAudio:
-			err = in.Audio(tag.Timestamp, body)
-		case flv.TagScript:
-			err = in.Script(body)
-		}
-		if err != nil {
-			t.Fatalf("tag at %v: %v", tag.Timestamp, err)
-		}
-	}
-	if err := in.Flush(); err != nil {
+	if err := flv.IngestAll(bytes.NewReader(data), in); err != nil {
 		t.Fatal(err)
 	}
 	return sink.Tracks, sink.Frames, in
