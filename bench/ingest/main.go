@@ -25,6 +25,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
+	"github.com/mediakit/mediakit/bench/ingest/report"
 	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
 	"github.com/mediakit/mediakit/internal/gbsender"
@@ -41,9 +42,8 @@ type options struct {
 	clip     string
 	ingest   string // "rtp" or "rtmp"
 	streams  int
-	idle     int  // registered streams that receive nothing (openRtpServer ports)
-	players  int  // HTTP-FLV players per stream
-	hls      bool // live HLS on
+	idle     int // registered streams that receive nothing (openRtpServer ports)
+	players  int // HTTP-FLV players per stream
 	hlsMode  string
 	warmup   time.Duration
 	duration time.Duration
@@ -51,43 +51,7 @@ type options struct {
 	pprof    string // mediakit: write a CPU profile of the window here
 }
 
-type result struct {
-	Server        string  `json:"server"`
-	HLS           string  `json:"hls"` // "off", "on" (from publish), "demand"
-	Players       int     `json:"players_per_stream"`
-	IdleStreams   int     `json:"idle_streams,omitempty"`
-	Ingest        string  `json:"ingest"`
-	Streams       int     `json:"streams"`
-	Seconds       float64 `json:"seconds"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	IngestedGbit  float64 `json:"ingested_gbit"`
-	CPUPerGbit    float64 `json:"cpu_s_per_gbit"`
-	CoreShare     float64 `json:"core_share"` // CPU seconds per wall second
-	MbpsPerStream float64 `json:"mbps_per_stream"`
-	FramesIn      float64 `json:"frames_in"`
-	FramesWant    float64 `json:"frames_expected"`
-	RTPLost       float64 `json:"rtp_lost"`
-	RSSMB         float64 `json:"rss_mb"`
-	SendErrors    int64   `json:"send_errors"`
-	// Per stream: CPU seconds over the window, RSS and goroutines
-	// (mediakit's go_goroutines) after it, divided by streams.
-	CPUPerStream  float64 `json:"cpu_s_per_stream"`
-	RSSPerStreamK float64 `json:"rss_kib_per_stream"`
-	RSSBaseMB     float64 `json:"rss_base_mb"`
-	Goroutines    float64 `json:"goroutines,omitempty"`
-	// Time to publish (RTMP connect to NetStream.Publish.Start) and to
-	// first play (HTTP-FLV request to the first video keyframe) while
-	// the others run, and getMediaList (mediakit) or /api/v1/streams
-	// (SRS) latency: p50 and p99 in ms.
-	PublishP50ms   float64 `json:"publish_p50_ms,omitempty"`
-	PublishP99ms   float64 `json:"publish_p99_ms,omitempty"`
-	FirstPlayP50ms float64 `json:"first_play_p50_ms,omitempty"`
-	FirstPlayP99ms float64 `json:"first_play_p99_ms,omitempty"`
-	APIP50ms       float64 `json:"api_p50_ms,omitempty"`
-	APIP99ms       float64 `json:"api_p99_ms,omitempty"`
-	PlayerMbps     float64 `json:"player_mbps_mean,omitempty"`
-	PlayerErrors   int64   `json:"player_errors,omitempty"`
-}
+type result = report.Result
 
 func main() {
 	var o options
@@ -111,7 +75,6 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ingest: -hls %q: want off, on or demand\n", o.hlsMode)
 		os.Exit(2)
 	}
-	o.hls = o.hlsMode != "off"
 	if o.server == "srs" && (o.ingest != "rtmp" || o.idle > 0 || o.hlsMode == "demand") {
 		fmt.Fprintln(os.Stderr, "ingest: -server srs measures RTMP ingest, without -idle or -hls demand")
 		os.Exit(2)
@@ -208,7 +171,7 @@ func startServer(o options) (*server, error) {
 		// Live HLS off unless asked for: then this measures ingest, not
 		// the HLS muxer every stream would otherwise feed.
 		conf := dir + "/mediakit.toml"
-		toml := fmt.Sprintf("[protocol]\nenable_hls = %v\nhls_demand = %v\n[http]\npprof = %v\n", o.hls, o.hlsMode == "demand", o.pprof != "")
+		toml := fmt.Sprintf("[protocol]\nenable_hls = %v\nhls_demand = %v\n[http]\npprof = %v\n", o.hlsMode != "off", o.hlsMode == "demand", o.pprof != "")
 		if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -224,7 +187,7 @@ func startServer(o options) (*server, error) {
 		// players, the HTTP API for the latency probe, and HLS (into the
 		// temp dir, its defaults: 10 s fragments, a 60 s window) when on.
 		hls := ""
-		if o.hls {
+		if o.hlsMode == "on" {
 			hls = fmt.Sprintf("hls { enabled on; hls_path %s/hls; }", dir)
 		}
 		conf := dir + "/srs.conf"

@@ -5,36 +5,15 @@
 package main
 
 import (
+	"github.com/mediakit/mediakit/bench/ingest/report"
+
 	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 )
 
-type row struct {
-	Server        string  `json:"server"`
-	HLS           string  `json:"hls"`
-	Players       int     `json:"players_per_stream"`
-	IdleStreams   int     `json:"idle_streams"`
-	Ingest        string  `json:"ingest"`
-	Streams       int     `json:"streams"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	CPUPerStream  float64 `json:"cpu_s_per_stream"`
-	RSSMB         float64 `json:"rss_mb"`
-	RSSPerStreamK float64 `json:"rss_kib_per_stream"`
-	Goroutines    float64 `json:"goroutines"`
-	FramesIn      float64 `json:"frames_in"`
-	FramesWant    float64 `json:"frames_expected"`
-	PublishP50    float64 `json:"publish_p50_ms"`
-	PublishP99    float64 `json:"publish_p99_ms"`
-	PlayP50       float64 `json:"first_play_p50_ms"`
-	PlayP99       float64 `json:"first_play_p99_ms"`
-	APIP50        float64 `json:"api_p50_ms"`
-	APIP99        float64 `json:"api_p99_ms"`
-	PlayerMbps    float64 `json:"player_mbps_mean"`
-	PlayerErrors  int64   `json:"player_errors"`
-	SendErrors    int64   `json:"send_errors"`
-}
+type row = report.Result
 
 func main() {
 	if len(os.Args) != 2 {
@@ -82,7 +61,7 @@ func main() {
 		}
 		fmt.Printf("| %s | %s | %d | %d | %.2f | %.1f | %s | %.0f | %.0f | %s | %s | %s / %s | %s / %s | %s / %s | %s | %d |\n",
 			r.Server, r.HLS, r.Streams, r.IdleStreams, r.CPUSeconds, r.CPUPerStream*1000, cpuRatio, r.RSSMB, r.RSSPerStreamK, rssRatio, gor,
-			dash(r.PublishP50, "%.1f"), dash(r.PublishP99, "%.1f"), dash(r.PlayP50, "%.1f"), dash(r.PlayP99, "%.1f"),
-			dash(r.APIP50, "%.1f"), dash(r.APIP99, "%.1f"), dash(r.PlayerMbps, "%.3f"), r.PlayerErrors+r.SendErrors)
+			dash(r.PublishP50ms, "%.1f"), dash(r.PublishP99ms, "%.1f"), dash(r.FirstPlayP50ms, "%.1f"), dash(r.FirstPlayP99ms, "%.1f"),
+			dash(r.APIP50ms, "%.1f"), dash(r.APIP99ms, "%.1f"), dash(r.PlayerMbps, "%.3f"), r.PlayerErrors+r.SendErrors)
 	}
 }
