@@ -13,8 +13,8 @@ import (
 
 // TestIdlePlayerMemory: an RTMP player of a stream waiting for its
 // publisher (grace period, nothing to send) holds at most 24 KiB of heap
-// and stack, counting this test's own client side (about 4.5 KiB: its
-// socket and a 4 KiB read buffer). The server's part, about 19 KiB, is
+// and stack, counting this test's own client side (its socket and a
+// 512-byte read buffer, about 1 KiB). The server's part, about 19 KiB, is
 // mostly the stacks of the connection's two goroutines (writer and
 // reader of the socket); issue 14's 16 KiB is met by HTTP-FLV players
 // (pkg/httpflv), not yet by RTMP ones.

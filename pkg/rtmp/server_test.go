@@ -381,7 +381,8 @@ func dialRaw(t *testing.T, addr string, doHandshake bool) *rawClient {
 		}
 		_ = nc.SetDeadline(time.Time{})
 	}
-	return &rawClient{t: t, nc: nc, cr: NewChunkReader(bufio.NewReader(nc), DefaultLimits())}
+	// A small read buffer: the idle-player memory test counts its clients.
+	return &rawClient{t: t, nc: nc, cr: NewChunkReader(bufio.NewReaderSize(nc, 512), DefaultLimits())}
 }
 
 func (c *rawClient) local() string { return c.nc.LocalAddr().String() }
