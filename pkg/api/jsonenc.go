@@ -129,54 +129,20 @@ func (e *jsonEncoder) value(v any, depth int) error {
 	case map[string]any:
 		return e.object(x, depth)
 	case []map[string]any:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
-		}
-		if depth >= maxFastDepth {
+		if x != nil && depth >= maxFastDepth {
 			return e.fallback(x)
 		}
-		e.buf = append(e.buf, '[')
-		for i, m := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			if err := e.object(m, depth+1); err != nil {
-				return err
-			}
-		}
-		e.buf = append(e.buf, ']')
+		return encodeArray(e, x, func(m map[string]any) error { return e.object(m, depth+1) })
 	case []any:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
-		}
-		if depth >= maxFastDepth {
+		if x != nil && depth >= maxFastDepth {
 			return e.fallback(x)
 		}
-		e.buf = append(e.buf, '[')
-		for i, el := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			if err := e.value(el, depth+1); err != nil {
-				return err
-			}
-		}
-		e.buf = append(e.buf, ']')
+		return encodeArray(e, x, func(el any) error { return e.value(el, depth+1) })
 	case []string:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
-		}
-		e.buf = append(e.buf, '[')
-		for i, s := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
+		return encodeArray(e, x, func(s string) error {
 			e.buf = appendJSONString(e.buf, s)
-		}
-		e.buf = append(e.buf, ']')
+			return nil
+		})
 	default:
 		// Structs, pointers, json.Marshaler, json.Number, named types,
 		// other maps and slices: json.Marshal of a sub-value is exactly
@@ -184,6 +150,26 @@ func (e *jsonEncoder) value(v any, depth int) error {
 		// and HTML-escaped either way).
 		return e.fallback(v)
 	}
+	return nil
+}
+
+// encodeArray writes xs as a JSON array, each element by elem; a nil
+// slice is null, as encoding/json writes it.
+func encodeArray[T any](e *jsonEncoder, xs []T, elem func(T) error) error {
+	if xs == nil {
+		e.buf = append(e.buf, "null"...)
+		return nil
+	}
+	e.buf = append(e.buf, '[')
+	for i, x := range xs {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		if err := elem(x); err != nil {
+			return err
+		}
+	}
+	e.buf = append(e.buf, ']')
 	return nil
 }
 
