@@ -67,7 +67,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after every stream started before measuring")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measurement window")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
-	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file (turns http.pprof on)")
+	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file, and one of the stream-listing calls to FILE-api.pprof (turns http.pprof on)")
 	flag.Parse()
 	switch o.hlsMode {
 	case "off", "on", "demand":
@@ -383,11 +383,23 @@ func run(o options) (*result, error) {
 		}
 		sleepCtx(ctx, 50*time.Millisecond)
 	}
+	apiProfiled := make(chan error, 1)
+	if o.pprof != "" {
+		// The 50 calls take some seconds; a profile of 5 s catches their
+		// first part with the streams running.
+		apiFile := strings.TrimSuffix(o.pprof, ".pprof") + "-api.pprof"
+		go func() { apiProfiled <- s.profile(5*time.Second, apiFile) }()
+	}
 	for i := 0; i < 50; i++ {
 		if d, err := s.listStreams(o); err == nil {
 			apiTimes = append(apiTimes, d)
 		}
 		sleepCtx(ctx, 50*time.Millisecond)
+	}
+	if o.pprof != "" {
+		if err := <-apiProfiled; err != nil {
+			return nil, err
+		}
 	}
 	lost := s.metric("mediakit_rtp_lost_total")
 	cancel()

@@ -7,19 +7,32 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/jsonw"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/zlm"
 )
 
-// benchMediaListReply is a getMediaList reply for streams streams, built
-// as the endpoint builds it: one zlm.MediaSource per stream and schema
-// (five schemas), each stream with an H.264 and an AAC track, an RTMP
-// publisher and a few readers.
+var (
+	benchNow     = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	benchSchemas = []string{zlm.SchemaRTMP, zlm.SchemaRTSP, zlm.SchemaTS, zlm.SchemaFMP4, zlm.SchemaHLS}
+)
+
+// benchMediaListReply is a getMediaList reply for streams streams as
+// maps: one zlm.MediaSource per stream and schema (five schemas).
 func benchMediaListReply(streams int) Reply {
-	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	schemas := []string{zlm.SchemaRTMP, zlm.SchemaRTSP, zlm.SchemaTS, zlm.SchemaFMP4, zlm.SchemaHLS}
+	list := make([]map[string]any, 0, streams*len(benchSchemas))
+	for i, info := range benchStreamInfos(streams) {
+		list = append(list, zlm.MediaSources(info, benchSchemas, int64(i)*1000+12345, benchNow)...)
+	}
+	return Reply{"code": 0, "data": list}
+}
+
+// benchStreamInfos are streams snapshots, each stream with an H.264 and
+// an AAC track, an RTMP publisher and a few readers.
+func benchStreamInfos(streams int) []engine.StreamInfo {
+	now := benchNow
 	readerProtos := []string{"rtmp", "http-flv", "rtsp", "hls", "ws-fmp4"}
-	list := make([]map[string]any, 0, streams*len(schemas))
+	infos := make([]engine.StreamInfo, 0, streams)
 	for i := range streams {
 		video := &media.Track{Codec: media.CodecH264, Width: 1920, Height: 1080, FPS: 25}
 		audio := &media.Track{Codec: media.CodecAAC, SampleRate: 44100, Channels: 2}
@@ -58,9 +71,9 @@ func benchMediaListReply(streams int) Reply {
 				Since: now.Add(-time.Duration(r) * time.Second),
 			})
 		}
-		list = append(list, zlm.MediaSources(info, schemas, int64(i)*1000+12345, now)...)
+		infos = append(infos, info)
 	}
-	return Reply{"code": 0, "data": list}
+	return infos
 }
 
 // BenchmarkMediaListJSON encodes a 1000-stream getMediaList reply with
@@ -71,7 +84,7 @@ func BenchmarkMediaListJSON(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if got, err := marshalJSON(reply); err != nil || string(got) != string(want) {
+	if got, err := jsonw.Marshal(map[string]any(reply)); err != nil || string(got) != string(want) {
 		b.Fatalf("marshalJSON differs from json.Marshal (err %v)", err)
 	}
 	b.Run("encoding/json", func(b *testing.B) {
@@ -87,18 +100,55 @@ func BenchmarkMediaListJSON(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(want)))
 		for b.Loop() {
-			if _, err := marshalJSON(reply); err != nil {
+			if _, err := jsonw.Marshal(map[string]any(reply)); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 }
 
-// BenchmarkMediaListBuild is the other half of a getMediaList call of
-// 1000 streams: building its 5000 items.
-func BenchmarkMediaListBuild(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		benchMediaListReply(1000)
+// BenchmarkMediaList is a getMediaList call of 1000 streams from their
+// snapshots to the reply's bytes: "maps" builds the 5000 item maps and
+// encodes them (as the endpoint did before zlm.MediaList), "MediaList" is
+// the endpoint's way.
+func BenchmarkMediaList(b *testing.B) {
+	infos := benchStreamInfos(1000)
+	maps := func() []byte {
+		list := make([]map[string]any, 0, len(infos)*len(benchSchemas))
+		for i, info := range infos {
+			list = append(list, zlm.MediaSources(info, benchSchemas, int64(i)*1000+12345, benchNow)...)
+		}
+		out, err := jsonw.Marshal(map[string]any{"code": 0, "data": list})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	direct := func() []byte {
+		var list zlm.MediaList
+		for i, info := range infos {
+			if err := list.Add(info, benchSchemas, int64(i)*1000+12345, benchNow); err != nil {
+				b.Fatal(err)
+			}
+		}
+		out, err := jsonw.Marshal(map[string]any{"code": 0, "data": &list})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	if string(maps()) != string(direct()) {
+		b.Fatal("MediaList differs from the maps")
+	}
+	for _, bc := range []struct {
+		name string
+		fn   func() []byte
+	}{{"maps", maps}, {"MediaList", direct}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.fn()
+			}
+		})
 	}
 }

@@ -109,47 +109,63 @@ func (f filter) match(schema string, key engine.Key) bool {
 		(f.app == "" || f.app == key.App) && (f.stream == "" || f.stream == key.Stream)
 }
 
-// sources returns one media object per stream and schema that filter
-// selects, ready streams only.
-func (e *endpoints) sources(ctx context.Context, f filter) ([]map[string]any, error) {
+// eachSource calls fn for every ready stream with the schemas of it that
+// filter selects (never none) and the stream's receive rate.
+func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info engine.StreamInfo, schemas []string, speed int64, now time.Time) error) error {
 	infos, err := e.Engine.Streams(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := time.Now()
 	keep := make(map[engine.Key]bool, len(infos))
-	var out []map[string]any
+	var matched []string
 	for _, info := range infos {
 		keep[info.Key] = true
 		if !info.Ready {
 			continue
 		}
 		speed := e.Speed.Speed(info, now) // also keeps the stream's rate current
-		var matched []string
+		matched = matched[:0]
 		for _, schema := range e.schemas(info) {
 			if f.match(schema, info.Key) {
 				matched = append(matched, schema)
 			}
 		}
 		if len(matched) > 0 {
-			out = append(out, zlm.MediaSources(info, matched, speed, now)...)
+			if err := fn(info, matched, speed, now); err != nil {
+				return err
+			}
 		}
 	}
 	e.Speed.Forget(keep)
-	return out, nil
+	return nil
 }
 
+// sources returns one media object per stream and schema that filter
+// selects, ready streams only.
+func (e *endpoints) sources(ctx context.Context, f filter) ([]map[string]any, error) {
+	var out []map[string]any
+	err := e.eachSource(ctx, f, func(info engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
+		out = append(out, zlm.MediaSources(info, schemas, speed, now)...)
+		return nil
+	})
+	return out, err
+}
+
+// getMediaList writes its items straight into the reply's JSON
+// (zlm.MediaList): with a thousand streams it is five thousand objects,
+// polled by platforms every few seconds.
 func (e *endpoints) getMediaList(ctx context.Context, p *Params) (Reply, error) {
-	list, err := e.sources(ctx, newFilter(p))
-	if err != nil {
+	var list zlm.MediaList
+	if err := e.eachSource(ctx, newFilter(p), list.Add); err != nil {
 		return nil, err
 	}
-	if len(list) == 0 {
+	if list.Len() == 0 {
 		// ZLMediaKit leaves "data" out when nothing matches, and clients
 		// (WVP-GB28181-pro) rely on it.
 		return Reply{}, nil
 	}
-	return Reply{"data": list}, nil
+	return Reply{"data": &list}, nil
 }
 
 // requireStream reads the four parameters naming one media source.

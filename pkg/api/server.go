@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/access"
+	"github.com/mediakit/mediakit/pkg/jsonw"
 )
 
 // Code is ZLMediaKit's API result code.
@@ -188,16 +189,18 @@ func (s *Server) Protect(h http.Handler) http.Handler {
 
 // writeReply sends reply as JSON; false when it could not be encoded.
 func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, status int, reply Reply) bool {
-	body, err := marshalJSON(reply)
-	ok := err == nil
-	if err != nil {
-		body, _ = json.Marshal(Reply{"code": int(CodeException), "msg": "encode reply: " + err.Error()})
+	send := func(body []byte) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
-	return ok
+	err := jsonw.Encode(map[string]any(reply), "\n", send)
+	if err != nil {
+		body, _ := json.Marshal(Reply{"code": int(CodeException), "msg": "encode reply: " + err.Error()})
+		send(append(body, '\n'))
+	}
+	return err == nil
 }
 
 // observe records and logs one call.

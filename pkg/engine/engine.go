@@ -240,7 +240,10 @@ func (e *Engine) CloseStream(ctx context.Context, key Key, reason string) (bool,
 
 // Streams returns a snapshot of every stream that has a publisher or is in
 // its grace period, sorted by key. Each snapshot round-trips through the
-// stream's owner goroutine.
+// stream's owner goroutine, one after the other: each hand-off runs the
+// owner next on the caller's processor and back. Sending every request
+// at once and then waiting (behind every runnable goroutine) measured no
+// faster on a saturated machine (bench/ingest, 1000 streams).
 func (e *Engine) Streams(ctx context.Context) ([]StreamInfo, error) {
 	e.mu.Lock()
 	list := make([]*Stream, 0, len(e.streams))
@@ -262,8 +265,26 @@ func (e *Engine) Streams(ctx context.Context) ([]StreamInfo, error) {
 			out = append(out, info)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	// Each key's string once, not once per comparison.
+	names := make([]string, len(out))
+	for i := range out {
+		names[i] = out[i].Key.String()
+	}
+	sort.Sort(byName{out, names})
 	return out, nil
+}
+
+// byName sorts snapshots by their keys' strings, names.
+type byName struct {
+	infos []StreamInfo
+	names []string
+}
+
+func (b byName) Len() int           { return len(b.infos) }
+func (b byName) Less(i, j int) bool { return b.names[i] < b.names[j] }
+func (b byName) Swap(i, j int) {
+	b.infos[i], b.infos[j] = b.infos[j], b.infos[i]
+	b.names[i], b.names[j] = b.names[j], b.names[i]
 }
 
 // Stream returns a snapshot of the stream of key.

@@ -168,66 +168,92 @@ func MediaSource(info engine.StreamInfo, schema string, speed int64, now time.Ti
 
 // MediaSources is MediaSource for each of schemas. What does not depend
 // on the schema (the tuple, the origin, the tracks) is built once and the
-// nested values are shared by the items, so listing a stream in five
-// schemas costs little more than one: getMediaList of 1000 streams builds
-// 5000 items. Callers may add keys to an item, never change a nested
-// value.
+// nested values are shared by the items. Callers may add keys to an item,
+// never change a nested value.
 func MediaSources(info engine.StreamInfo, schemas []string, speed int64, now time.Time) []map[string]any {
 	if len(schemas) == 0 {
 		return nil
 	}
-	base := mediaSourceBase(info, speed, now)
+	lo, hi := mediaSourceParts(info, speed, now)
 	out := make([]map[string]any, len(schemas))
 	for i, schema := range schemas {
-		m := base
-		if i < len(schemas)-1 {
-			m = maps.Clone(base)
-		}
+		m := make(map[string]any, len(lo)+len(hi)+2)
+		maps.Copy(m, lo)
+		maps.Copy(m, hi)
+		m["readerCount"] = readerCount(info, schema)
 		m["schema"] = schema
-		readers := 0
-		for _, r := range info.Readers {
-			if ReaderSchema(r.Protocol) == schema {
-				readers++
-			}
-		}
-		m["readerCount"] = readers
 		out[i] = m
 	}
 	return out
 }
 
-func mediaSourceBase(info engine.StreamInfo, speed int64, now time.Time) map[string]any {
-	params := ""
-	if info.Publisher != nil {
-		params = info.Publisher.Params
+// readerCount is the number of the stream's readers that read schema.
+func readerCount(info engine.StreamInfo, schema string) int {
+	n := 0
+	for _, r := range info.Readers {
+		if ReaderSchema(r.Protocol) == schema {
+			n++
+		}
 	}
-	m := Tuple(info.Key, params)
-	created := info.CreatedAt
-	if created.IsZero() {
-		created = now
-	}
-	m["createStamp"] = created.Unix()
-	m["aliveSecond"] = int64(now.Sub(created).Seconds())
-	m["bytesSpeed"] = speed
-	m["totalBytes"] = info.BytesIn
-	m["totalReaderCount"] = len(info.Readers)
+	return n
+}
+
+// mediaSourceParts returns the members of a media source object that do
+// not depend on the schema, split around the two that do: lo holds the
+// keys that sort before "readerCount", hi those that sort after
+// "schema". JSON objects are written with sorted keys, so an item for any
+// schema is lo, readerCount, schema and hi in that order (MediaList).
+func mediaSourceParts(info engine.StreamInfo, speed int64, now time.Time) (lo, hi map[string]any) {
+	created := createdAt(info, now)
 	origin := OriginUnknown
-	m["originSock"] = nil
+	var sock any
 	if info.Publisher != nil {
 		origin = Origin(info.Publisher.Protocol)
-		m["originSock"] = SockInfo(*info.Publisher)
+		sock = SockInfo(*info.Publisher)
 	}
-	m["originType"] = int(origin)
-	m["originTypeStr"] = origin.String()
-	m["originUrl"] = OriginURL(info)
-	m["isRecordingMP4"] = hasSink(info.Sinks, "record-mp4")
-	m["isRecordingHLS"] = hasSink(info.Sinks, "record-hls")
+	lo = map[string]any{
+		"aliveSecond":    aliveSeconds(created, now),
+		"app":            info.Key.App,
+		"bytesSpeed":     speed,
+		"createStamp":    created.Unix(),
+		"isRecordingHLS": hasSink(info.Sinks, "record-hls"),
+		"isRecordingMP4": hasSink(info.Sinks, "record-mp4"),
+		"originSock":     sock,
+		"originType":     int(origin),
+		"originTypeStr":  origin.String(),
+		"originUrl":      OriginURL(info),
+		"params":         publisherParams(info),
+	}
 	tracks := make([]map[string]any, 0, len(info.Tracks))
 	for _, t := range info.Tracks {
 		tracks = append(tracks, Track(t, info.TrackStats[t], info.Drops))
 	}
-	m["tracks"] = tracks
-	return m
+	hi = map[string]any{
+		"stream":           info.Key.Stream,
+		"totalBytes":       info.BytesIn,
+		"totalReaderCount": len(info.Readers),
+		"tracks":           tracks,
+		"vhost":            info.Key.Vhost,
+	}
+	return lo, hi
+}
+
+// createdAt is when the stream was created, now when not known.
+func createdAt(info engine.StreamInfo, now time.Time) time.Time {
+	if info.CreatedAt.IsZero() {
+		return now
+	}
+	return info.CreatedAt
+}
+
+func aliveSeconds(created, now time.Time) int64 { return int64(now.Sub(created).Seconds()) }
+
+// publisherParams is the query string the publisher gave, if any.
+func publisherParams(info engine.StreamInfo) string {
+	if info.Publisher == nil {
+		return ""
+	}
+	return info.Publisher.Params
 }
 
 // OriginURL is where the stream came from; for a push, the URL it was
@@ -277,14 +303,7 @@ func Track(t *media.Track, st engine.TrackStats, drops []engine.TrackDrop) map[s
 		m["codec_type"] = 0
 		m["width"] = t.Width
 		m["height"] = t.Height
-		fps := t.FPS
-		if math.IsNaN(fps) || math.IsInf(fps, 0) {
-			fps = 0
-		}
-		if fps <= 1 && st.GOPInterval > 0 {
-			fps = float64(st.GOPSize) * float64(time.Second) / float64(st.GOPInterval)
-		}
-		m["fps"] = math.Round(fps)
+		m["fps"] = trackFPS(t, st)
 		m["key_frames"] = st.KeyFrames
 		m["gop_size"] = st.GOPSize
 		m["gop_interval_ms"] = st.GOPInterval.Milliseconds()
@@ -295,6 +314,19 @@ func Track(t *media.Track, st engine.TrackStats, drops []engine.TrackDrop) map[s
 		m["sample_bit"] = 16
 	}
 	return m
+}
+
+// trackFPS is a video track's frame rate, whole: as declared, or from its
+// GOPs when not declared.
+func trackFPS(t *media.Track, st engine.TrackStats) float64 {
+	fps := t.FPS
+	if math.IsNaN(fps) || math.IsInf(fps, 0) {
+		fps = 0
+	}
+	if fps <= 1 && st.GOPInterval > 0 {
+		fps = float64(st.GOPSize) * float64(time.Second) / float64(st.GOPInterval)
+	}
+	return math.Round(fps)
 }
 
 // SessionTypeID is ZLMediaKit's typeid for a session protocol (its C++

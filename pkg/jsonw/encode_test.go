@@ -1,10 +1,11 @@
-package api
+package jsonw
 
 import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -43,6 +44,9 @@ func (jsonTestInvalidMarshaler) MarshalJSON() ([]byte, error) { return []byte("{
 type jsonTestText struct{}
 
 func (jsonTestText) MarshalText() ([]byte, error) { return []byte("text<>"), nil }
+
+// Reply is the type API replies are made of.
+type Reply = map[string]any
 
 type (
 	jsonTestMap map[string]any
@@ -130,6 +134,8 @@ func jsonTestValues() map[string]any {
 			"strings":       []string{"", "a", "<>&", "\xff"},
 			"deep":          map[string]any{"a": map[string]any{"b": map[string]any{"c": []any{map[string]any{"d": 1}}}}},
 			"reply":         Reply{"code": 0, "data": []map[string]any{{"k": "v"}}},
+			"raw":           Raw(`{"a":[1,"\u003c",null],"b":{}}`),
+			"nilRaw":        Raw(nil),
 			"namedMap":      jsonTestMap{"b": 1, "a": "<"},
 			"nilNamedMap":   jsonTestMap(nil),
 			"namedString":   jsonTestStr("x<y"),
@@ -161,7 +167,7 @@ func jsonTestValues() map[string]any {
 	}
 }
 
-func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+func TestAppendMatchesEncodingJSON(t *testing.T) {
 	values := jsonTestValues()
 	for name, v := range values {
 		t.Run(name, func(t *testing.T) {
@@ -179,7 +185,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	checkSameJSON(t, []map[string]any{values, nil, values})
 }
 
-func TestAppendJSONErrors(t *testing.T) {
+func TestAppendErrors(t *testing.T) {
 	cyclic := map[string]any{"a": 1}
 	cyclic["self"] = cyclic
 	cyclicSlice := make([]any, 1)
@@ -203,12 +209,12 @@ func TestAppendJSONErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, w := range []any{v, Reply{"a": 1, "z": []any{map[string]any{"x": v}}}, []any{1, v}} {
 				want, wantErr := json.Marshal(w)
-				got, gotErr := marshalJSON(w)
+				got, gotErr := Marshal(w)
 				if wantErr == nil {
 					t.Fatalf("json.Marshal succeeded: %s", want)
 				}
 				if gotErr == nil {
-					t.Fatalf("marshalJSON succeeded (%s), json.Marshal: %v", got, wantErr)
+					t.Fatalf("Marshal succeeded (%s), json.Marshal: %v", got, wantErr)
 				}
 				if gotErr.Error() != wantErr.Error() {
 					t.Errorf("error %q, json.Marshal %q", gotErr, wantErr)
@@ -234,7 +240,7 @@ func sameErrorType(a, b error) bool {
 	return errors.As(a, &ma) == errors.As(b, &mb)
 }
 
-func TestAppendJSONDeep(t *testing.T) {
+func TestAppendDeep(t *testing.T) {
 	// Deeper than the fast path goes: the rest is json.Marshal's.
 	var v any = "leaf"
 	for i := range 3000 {
@@ -250,10 +256,10 @@ func TestAppendJSONDeep(t *testing.T) {
 	checkSameJSON(t, v)
 }
 
-// TestAppendJSONShapes exercises the cache of sorted key sets: maps of
+// TestAppendShapes exercises the cache of sorted key sets: maps of
 // one size with the same, different and overlapping keys, in turn, and
 // errors that must be those of the first key in sorted order.
-func TestAppendJSONShapes(t *testing.T) {
+func TestAppendShapes(t *testing.T) {
 	list := []map[string]any{
 		{"b": 1, "c": 2, "a": 3},
 		{"c": 4, "a": 5, "b": 6},
@@ -278,8 +284,8 @@ func TestAppendJSONShapes(t *testing.T) {
 	checkSameJSON(t, list)
 }
 
-func TestAppendJSONConcurrent(t *testing.T) {
-	reply := benchMediaListReply(5)
+func TestAppendConcurrent(t *testing.T) {
+	reply := mediaListLike(5)
 	want, err := json.Marshal(reply)
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +298,7 @@ func TestAppendJSONConcurrent(t *testing.T) {
 				if (g+i)%5 == 0 {
 					v = Reply{"bad": math.NaN(), "data": reply["data"]}
 				}
-				got, err := marshalJSON(v)
+				got, err := Marshal(v)
 				if v, ok := v.(Reply); ok && v["bad"] != nil {
 					if err == nil {
 						errs <- errors.New("no error for NaN")
@@ -315,30 +321,49 @@ func TestAppendJSONConcurrent(t *testing.T) {
 	}
 }
 
-func TestAppendJSONAppends(t *testing.T) {
+func TestAppendAppends(t *testing.T) {
 	prefix := []byte("prefix:")
-	got, err := appendJSON(prefix, Reply{"b": 1, "a": []string{"x"}})
+	got, err := Append(prefix, Reply{"b": 1, "a": []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(got) != `prefix:{"a":["x"],"b":1}` {
 		t.Fatalf("got %s", got)
 	}
-	got, err = appendJSON(prefix[:len(prefix):len(prefix)], map[string]any{"a": 1, "b": math.NaN()})
+	got, err = Append(prefix[:len(prefix):len(prefix)], map[string]any{"a": 1, "b": math.NaN()})
 	if err == nil || string(got) != "prefix:" {
 		t.Fatalf("on error got %q, %v", got, err)
 	}
 }
 
-func TestAppendJSONMediaList(t *testing.T) {
-	reply := benchMediaListReply(20)
-	checkSameJSON(t, reply)
+func TestAppendMediaList(t *testing.T) {
+	checkSameJSON(t, mediaListLike(20))
+}
+
+// mediaListLike is shaped like an API reply listing streams: many maps of
+// a few shapes, nested lists of maps, shared nested values.
+func mediaListLike(n int) Reply {
+	list := make([]map[string]any, 0, n)
+	for i := range n {
+		sock := map[string]any{"identifier": fmt.Sprint("s", i), "peer_ip": "10.0.0.1", "peer_port": 40000 + i}
+		tracks := []map[string]any{
+			{"codec_id": 0, "codec_id_name": "H264", "fps": 25.0, "width": 1920, "height": 1080, "dropped_by": []string{}},
+			{"codec_id": 2, "codec_id_name": "mpeg4-generic", "sample_rate": 44100, "channels": 2, "dropped_by": []string{"webrtc"}},
+		}
+		for _, schema := range []string{"rtmp", "rtsp", "ts"} {
+			list = append(list, map[string]any{
+				"app": "live", "stream": fmt.Sprintf("cam<%d>", i), "schema": schema, "originSock": sock,
+				"tracks": tracks, "totalBytes": int64(i) << 33, "isRecordingHLS": i%2 == 0, "params": "a=1&b=2",
+			})
+		}
+	}
+	return Reply{"code": 0, "data": list}
 }
 
 func checkSameJSON(t *testing.T, v any) {
 	t.Helper()
 	want, wantErr := json.Marshal(v)
-	got, gotErr := marshalJSON(v)
+	got, gotErr := Marshal(v)
 	if (wantErr == nil) != (gotErr == nil) {
 		t.Fatalf("error %v, json.Marshal %v", gotErr, wantErr)
 	}
@@ -353,10 +378,10 @@ func checkSameJSON(t *testing.T, v any) {
 	}
 }
 
-// FuzzAppendJSON builds nested values from the fuzz bytes and compares
-// marshalJSON with json.Marshal: the same bytes, or both an error with
+// FuzzAppend builds nested values from the fuzz bytes and compares
+// Marshal with json.Marshal: the same bytes, or both an error with
 // the same message.
-func FuzzAppendJSON(f *testing.F) {
+func FuzzAppend(f *testing.F) {
 	f.Add([]byte("\x07\x03abc\x02\x05<&>\xff\x00"))
 	f.Add([]byte("\x08\x04\x01k\x03\x00\x00\x00\x00\x00\x00\xf8\x7f\x01j\x04\x01\x00\x00\x00\x00\x00\x00\x00"))
 	f.Add([]byte("\x09\x03\x07\x01\x01a\x0a\x02\x02b\xe2\x80\xa8\x00\x05"))
@@ -364,7 +389,7 @@ func FuzzAppendJSON(f *testing.F) {
 		g := jsonFuzzGen{data: data}
 		v := g.value(0)
 		want, wantErr := json.Marshal(v)
-		got, gotErr := marshalJSON(v)
+		got, gotErr := Marshal(v)
 		if (wantErr == nil) != (gotErr == nil) {
 			t.Fatalf("error %v, json.Marshal %v", gotErr, wantErr)
 		}
@@ -449,7 +474,7 @@ func (g *jsonFuzzGen) value(depth int) any {
 			m[g.string()] = g.value(depth + 1)
 		}
 		if kind%14 == 8 {
-			return Reply(m)
+			return jsonTestMap(m)
 		}
 		return m
 	case 9:
@@ -484,5 +509,18 @@ func (g *jsonFuzzGen) value(depth int) any {
 		return jsonTestMarshaler{s: g.string()}
 	default:
 		return jsonTestStruct{Name: g.string(), Nested: map[string]any{"v": g.value(depth + 1)}}
+	}
+}
+
+func TestEncode(t *testing.T) {
+	var got string
+	err := Encode(map[string]any{"b": 1, "a": Raw(`[1]`)}, "\n", func(b []byte) { got = string(b) })
+	if err != nil || got != "{\"a\":[1],\"b\":1}\n" {
+		t.Fatalf("Encode = %q, %v", got, err)
+	}
+	called := false
+	err = Encode(map[string]any{"a": math.Inf(1)}, "\n", func([]byte) { called = true })
+	if err == nil || called {
+		t.Fatalf("Encode of +Inf: err %v, use called %v", err, called)
 	}
 }

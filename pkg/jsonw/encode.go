@@ -1,4 +1,8 @@
-package api
+// Package jsonw writes JSON fast and exactly as encoding/json would: the
+// API's replies and the hooks' bodies are trees of map[string]any, slices
+// and scalars, and a getMediaList of a thousand streams is megabytes of
+// them.
+package jsonw
 
 import (
 	"encoding/json"
@@ -10,11 +14,30 @@ import (
 	"unicode/utf8"
 )
 
-// The API's replies are trees of map[string]any, slices and scalars;
-// encoding/json walks them by reflection and sorts every map's keys as
-// reflect.Values, which dominates the cost of a large getMediaList.
-// appendJSON encodes those common shapes directly and hands anything
-// else to encoding/json, producing the very bytes json.Marshal would.
+// encoding/json walks values by reflection and sorts every map's keys as
+// reflect.Values, which dominates the cost of a large reply. Append
+// encodes the common shapes directly and hands anything else to
+// encoding/json, producing the very bytes json.Marshal would.
+
+// Raw is JSON that is already encoded, compact and HTML-escaped as
+// encoding/json writes it (for example by Append): it is written as it
+// is, so a reply can hold parts encoded once and reused.
+type Raw []byte
+
+// Appender is a value that writes its own JSON, compact and HTML-escaped
+// as encoding/json writes it, straight into the buffer of the reply being
+// encoded. Implement json.Marshaler too, so that encoding/json agrees.
+type Appender interface {
+	AppendJSON(dst []byte) ([]byte, error)
+}
+
+// MarshalJSON returns r, so that encoding/json writes a Raw as Append does.
+func (r Raw) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
 
 // maxFastDepth bounds the recursion of the fast path. Deeper values (and
 // so cyclic ones) go to json.Marshal, which detects cycles after a
@@ -26,27 +49,42 @@ const maxPooledBuffer = 64 << 20
 
 var jsonEncoders = sync.Pool{New: func() any { return new(jsonEncoder) }}
 
-// marshalJSON is json.Marshal for API replies: the same output and the
+// Marshal is json.Marshal for API replies: the same output and the
 // same errors, faster for the types replies are built from. It encodes
 // into a pooled buffer and returns a copy, so that a large reply costs
 // one allocation of its size rather than a series of growing ones.
-func marshalJSON(v any) ([]byte, error) {
+func Marshal(v any) ([]byte, error) {
 	e := jsonEncoders.Get().(*jsonEncoder)
 	defer e.release()
 	e.buf = e.buf[:0]
 	if err := e.value(v, 0); err != nil {
 		return nil, err
 	}
-	// One spare byte: writeReply appends a newline.
+	// One spare byte: callers often end the reply with a newline.
 	out := make([]byte, len(e.buf), len(e.buf)+1)
 	copy(out, e.buf)
 	return out, nil
 }
 
-// appendJSON appends the JSON encoding of v to dst, byte-identical to
+// Encode encodes v as Marshal does into a pooled buffer and, when that
+// succeeds, calls use with the bytes, followed by suffix. The bytes are
+// valid only during the call: a large reply is written out without a
+// copy of its size.
+func Encode(v any, suffix string, use func([]byte)) error {
+	e := jsonEncoders.Get().(*jsonEncoder)
+	defer e.release()
+	e.buf = e.buf[:0]
+	if err := e.value(v, 0); err != nil {
+		return err
+	}
+	use(append(e.buf, suffix...))
+	return nil
+}
+
+// Append appends the JSON encoding of v to dst, byte-identical to
 // json.Marshal(v). On error it returns dst unchanged (as far as its
 // length is concerned) and the error json.Marshal would return.
-func appendJSON(dst []byte, v any) ([]byte, error) {
+func Append(dst []byte, v any) ([]byte, error) {
 	e := jsonEncoders.Get().(*jsonEncoder)
 	defer e.release()
 	pooled := e.buf
@@ -67,10 +105,12 @@ type jsonEncoder struct {
 	keys []string
 	// vals holds the values of the maps being encoded, in key order.
 	vals []any
-	// shapes[n] is the sorted key set of the last map of n keys. It
-	// outlives a call (the pool drops idle encoders at garbage
+	// shapes[n] are the sorted key sets of the last two maps of n keys
+	// with different keys (replies interleave two shapes of a size, as a
+	// media source's origin socket and its tail), newest first. They
+	// outlive a call (the pool drops idle encoders at garbage
 	// collection), so a reply reuses the shapes of the one before.
-	shapes [maxShapeKeys + 1][]string
+	shapes [maxShapeKeys + 1][2][]string
 }
 
 // maxShapeKeys is the largest map whose sorted keys object remembers.
@@ -95,7 +135,7 @@ func (e *jsonEncoder) value(v any, depth int) error {
 	case nil:
 		e.buf = append(e.buf, "null"...)
 	case string:
-		e.buf = appendJSONString(e.buf, x)
+		e.buf = AppendString(e.buf, x)
 	case bool:
 		e.buf = strconv.AppendBool(e.buf, x)
 	case int:
@@ -124,8 +164,6 @@ func (e *jsonEncoder) value(v any, depth int) error {
 		return e.float(x, 64)
 	case float32:
 		return e.float(float64(x), 32)
-	case Reply:
-		return e.object(x, depth)
 	case map[string]any:
 		return e.object(x, depth)
 	case []map[string]any:
@@ -138,11 +176,23 @@ func (e *jsonEncoder) value(v any, depth int) error {
 			return e.fallback(x)
 		}
 		return encodeArray(e, x, func(el any) error { return e.value(el, depth+1) })
+	case Raw:
+		if x == nil {
+			e.buf = append(e.buf, "null"...)
+		} else {
+			e.buf = append(e.buf, x...)
+		}
 	case []string:
 		return encodeArray(e, x, func(s string) error {
-			e.buf = appendJSONString(e.buf, s)
+			e.buf = AppendString(e.buf, s)
 			return nil
 		})
+	case Appender:
+		b, err := x.AppendJSON(e.buf)
+		if err != nil {
+			return err
+		}
+		e.buf = b
 	default:
 		// Structs, pointers, json.Marshaler, json.Number, named types,
 		// other maps and slices: json.Marshal of a sub-value is exactly
@@ -186,9 +236,9 @@ func (e *jsonEncoder) fallback(v any) error {
 // does.
 //
 // Replies hold many maps of one shape (every media source, every track
-// of a kind), so the sorted keys of the last map of each size are kept:
-// a map of that size holding all of them has exactly those keys, and
-// needs neither iterating nor sorting.
+// of a kind), so the sorted keys of the last two shapes of each size are
+// kept: a map of that size holding all the keys of one has exactly those
+// keys, and needs neither iterating nor sorting.
 func (e *jsonEncoder) object(m map[string]any, depth int) error {
 	if m == nil {
 		e.buf = append(e.buf, "null"...)
@@ -203,22 +253,26 @@ func (e *jsonEncoder) object(m map[string]any, depth int) error {
 		return nil
 	}
 	start := len(e.vals)
-	if n < len(e.shapes) && len(e.shapes[n]) == n {
-		keys := e.shapes[n]
-		hit := true
-		for _, k := range keys {
-			v, ok := m[k]
-			if !ok {
-				hit = false
+	if n < len(e.shapes) {
+		for _, keys := range e.shapes[n] {
+			if len(keys) != n {
 				break
 			}
-			e.vals = append(e.vals, v)
+			hit := true
+			for _, k := range keys {
+				v, ok := m[k]
+				if !ok {
+					hit = false
+					break
+				}
+				e.vals = append(e.vals, v)
+			}
+			if hit {
+				return e.members(keys, start, depth)
+			}
+			clear(e.vals[start:])
+			e.vals = e.vals[:start]
 		}
-		if hit {
-			return e.members(keys, start, depth)
-		}
-		clear(e.vals[start:])
-		e.vals = e.vals[:start]
 	}
 	kstart := len(e.keys)
 	for k := range m {
@@ -229,7 +283,7 @@ func (e *jsonEncoder) object(m map[string]any, depth int) error {
 	keys := e.keys[kstart:]
 	slices.Sort(keys)
 	if n < len(e.shapes) {
-		e.shapes[n] = slices.Clone(keys)
+		e.shapes[n] = [2][]string{slices.Clone(keys), e.shapes[n][0]}
 	}
 	for _, k := range keys {
 		e.vals = append(e.vals, m[k])
@@ -251,7 +305,7 @@ func (e *jsonEncoder) members(keys []string, start, depth int) error {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = appendJSONString(e.buf, k)
+		e.buf = AppendString(e.buf, k)
 		e.buf = append(e.buf, ':')
 		if err := e.value(vals[i], depth+1); err != nil {
 			return err
@@ -263,9 +317,8 @@ func (e *jsonEncoder) members(keys []string, start, depth int) error {
 	return nil
 }
 
-// float encodes f as encoding/json's floatEncoder does: like ES6
-// number-to-string, 'e' format outside [1e-6, 1e21), exponent without
-// padding; NaN and infinities are unsupported values.
+// float encodes f as encoding/json's floatEncoder does; NaN and
+// infinities are unsupported values.
 func (e *jsonEncoder) float(f float64, bits int) error {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		var rv reflect.Value
@@ -276,6 +329,18 @@ func (e *jsonEncoder) float(f float64, bits int) error {
 		}
 		return &json.UnsupportedValueError{Value: rv, Str: strconv.FormatFloat(f, 'g', -1, bits)}
 	}
+	e.buf = appendFloat(e.buf, f, bits)
+	return nil
+}
+
+// AppendFloat appends f as encoding/json writes a float64, which must be
+// finite (encoding/json refuses NaN and infinities).
+func AppendFloat(dst []byte, f float64) []byte { return appendFloat(dst, f, 64) }
+
+// appendFloat writes a finite f as encoding/json's floatEncoder does: like
+// ES6 number-to-string, 'e' format outside [1e-6, 1e21), exponent without
+// padding.
+func appendFloat(dst []byte, f float64, bits int) []byte {
 	abs := math.Abs(f)
 	format := byte('f')
 	if abs != 0 {
@@ -283,7 +348,7 @@ func (e *jsonEncoder) float(f float64, bits int) error {
 			format = 'e'
 		}
 	}
-	b := strconv.AppendFloat(e.buf, f, format, -1, bits)
+	b := strconv.AppendFloat(dst, f, format, -1, bits)
 	if format == 'e' {
 		// clean up e-09 to e-9
 		n := len(b)
@@ -292,8 +357,7 @@ func (e *jsonEncoder) float(f float64, bits int) error {
 			b = b[:n-1]
 		}
 	}
-	e.buf = b
-	return nil
+	return b
 }
 
 // jsonSafe marks the ASCII bytes encoding/json writes as they are with
@@ -311,8 +375,8 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 
 const jsonHex = "0123456789abcdef"
 
-// appendJSONString appends s quoted as encoding/json does by default.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendString appends s quoted as encoding/json does by default.
+func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
