@@ -76,6 +76,8 @@ type Server struct {
 	User func(r *http.Request, client netip.Addr) bool
 
 	handlers map[string]HandlerFunc
+	// own are endpoints that answer by themselves (HandleHTTP).
+	own map[string]http.Handler
 }
 
 // Prefix is where the API lives.
@@ -86,7 +88,7 @@ func NewServer(secret func() string, log *slog.Logger, metrics Metrics) *Server 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{Secret: secret, Log: log, Metrics: metrics, handlers: make(map[string]HandlerFunc)}
+	return &Server{Secret: secret, Log: log, Metrics: metrics, handlers: make(map[string]HandlerFunc), own: make(map[string]http.Handler)}
 }
 
 // Handle registers an endpoint.
@@ -94,14 +96,39 @@ func (s *Server) Handle(name string, fn HandlerFunc) {
 	s.handlers[name] = fn
 }
 
+// HandleHTTP registers an endpoint that writes its own reply and decides
+// itself who may call it: ZLMediaKit's downloadFile sends a file, and is
+// authorised by on_http_access and the address rather than the secret
+// (the platforms that use it hand its URL to browsers). Authorized says
+// whether the API's own checks would pass.
+func (s *Server) HandleHTTP(name string, h http.Handler) {
+	s.own[name] = h
+}
+
 // Names lists the endpoints, sorted.
 func (s *Server) Names() []string {
-	out := make([]string, 0, len(s.handlers))
+	out := make([]string, 0, len(s.handlers)+len(s.own))
 	for name := range s.handlers {
+		out = append(out, name)
+	}
+	for name := range s.own {
 		out = append(out, name)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Authorized reports whether the API would serve r: the browser checks,
+// the allowed addresses, a built-in user or the secret (from the query or
+// a secret header).
+func (s *Server) Authorized(r *http.Request) bool {
+	policy := s.policy()
+	secret := s.secret()
+	if policy.CheckBrowser(r, secret == "") != nil {
+		return false
+	}
+	p := NewParams(map[string]string{"secret": r.URL.Query().Get("secret")})
+	return s.authorize(r, p, policy, secret) == nil
 }
 
 var defaultPolicy, _ = access.NewPolicy(access.Settings{})
@@ -125,6 +152,11 @@ func (s *Server) secret() string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	name := s.canonicalName(strings.TrimPrefix(r.URL.Path, Prefix))
+	if h, ok := s.own[name]; ok {
+		// Before the browser checks: its own authorisation decides.
+		s.serveOwn(w, r, name, h, start)
+		return
+	}
 	policy := s.policy()
 	secret := s.secret()
 	// A web page calling on behalf of a visitor is refused before
@@ -165,6 +197,57 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.observe(r, name, code, start)
 }
+
+// serveOwn runs an endpoint of HandleHTTP, and records it with the code
+// its HTTP status stands for.
+func (s *Server) serveOwn(w http.ResponseWriter, r *http.Request, name string, h http.Handler, start time.Time) {
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		code := CodeSuccess
+		if v := recover(); v != nil {
+			s.Log.Error("api handler panicked", "api", name, "panic", fmt.Sprint(v))
+			if sw.status == 0 {
+				http.Error(sw, "internal error", http.StatusInternalServerError)
+			}
+			code = CodeException
+		}
+		switch st := sw.status; {
+		case st == http.StatusUnauthorized || st == http.StatusForbidden:
+			code = CodeAuthFailed
+		case st == http.StatusNotFound:
+			code = CodeNotFound
+		case st == http.StatusBadRequest:
+			code = CodeInvalidArgs
+		case st >= 500:
+			code = CodeException
+		}
+		s.observe(r, name, code, start)
+	}()
+	h.ServeHTTP(sw, r)
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Protect serves h only to callers the API would serve: the same
 // browser checks, allowed addresses, built-in users and secret (from the
@@ -222,10 +305,10 @@ func (s *Server) observe(r *http.Request, name string, code Code, start time.Tim
 // canonicalName matches an endpoint name regardless of case, as
 // ZLMediaKit does.
 func (s *Server) canonicalName(name string) string {
-	if _, ok := s.handlers[name]; ok {
+	if s.known(name) {
 		return name
 	}
-	for n := range s.handlers {
+	for _, n := range s.Names() {
 		if strings.EqualFold(n, name) {
 			return n
 		}
@@ -233,9 +316,15 @@ func (s *Server) canonicalName(name string) string {
 	return name
 }
 
+func (s *Server) known(name string) bool {
+	_, ok := s.handlers[name]
+	_, own := s.own[name]
+	return ok || own
+}
+
 // metricName keeps the label set bounded: unknown names count as one.
 func (s *Server) metricName(name string) string {
-	if _, ok := s.handlers[name]; ok {
+	if s.known(name) {
 		return name
 	}
 	return "unknown"

@@ -210,6 +210,7 @@ type Hook struct {
 	OnSendRTPStopped   string
 	OnRTSPRealm        string
 	OnRTSPAuth         string
+	OnHTTPAccess       string
 }
 
 // URLs returns the hook URLs by hook name.
@@ -230,6 +231,7 @@ func (h *Hook) URLs() map[string]string {
 		"on_send_rtp_stopped":   h.OnSendRTPStopped,
 		"on_rtsp_realm":         h.OnRTSPRealm,
 		"on_rtsp_auth":          h.OnRTSPAuth,
+		"on_http_access":        h.OnHTTPAccess,
 	}
 }
 

@@ -132,6 +132,8 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.Hook.OnRTSPRealm }},
 	{Key: "hook.on_rtsp_auth", Usage: "URL asked the password of an RTSP player's user in the realm on_rtsp_realm gave",
 		field: func(c *Config) any { return &c.Hook.OnRTSPAuth }},
+	{Key: "hook.on_http_access", Usage: "URL asked whether a client may read a recorded file over HTTP (/record/..., downloadFile); not set: clients inside http.allow_ip_range may, as in ZLMediaKit",
+		field: func(c *Config) any { return &c.Hook.OnHTTPAccess }},
 	{Key: "rtmp.addr", Flag: "rtmp-addr", Restart: true, Usage: "RTMP listener for publish and play (empty: off)",
 		field: func(c *Config) any { return &c.RTMP.Addr }},
 	{Key: "rtmp.handshakeSecond", Unit: time.Second, Restart: true, Usage: "time an RTMP client has for the handshake and the commands up to publish or play",

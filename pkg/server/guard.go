@@ -23,6 +23,9 @@ type guard struct {
 	policy *access.Policy
 	rules  *auth.Rules // nil: built-in authorisation off
 	paths  *access.PathGuard
+	// downloads confines the files served over HTTP (downloadFile): the
+	// data dir, record.allow_paths and the recording roots.
+	downloads *access.PathGuard
 }
 
 func buildGuard(cfg *config.Config) (*guard, error) {
@@ -38,7 +41,12 @@ func buildGuard(cfg *config.Config) (*guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &guard{policy: policy, rules: rules, paths: paths}, nil
+	mp4Root, hlsRoot := recordRoots(cfg)
+	downloads, err := access.NewPathGuard(cfg.General.DataDir, append(cfg.Record.AllowPathList(), mp4Root, hlsRoot))
+	if err != nil {
+		return nil, err
+	}
+	return &guard{policy: policy, rules: rules, paths: paths, downloads: downloads}, nil
 }
 
 func (s *Server) guard() *guard { return s.guardPtr.Load() }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/record"
@@ -92,24 +93,25 @@ func (s *Server) hlsSettings() hls.LiveSettings {
 
 func (s *Server) recordSettings() record.Settings {
 	cfg := s.Config()
-	root := filepath.Join(cfg.General.DataDir, "record")
-	st := record.Settings{MP4Root: root, HLSRoot: root, MP4MaxSecond: cfg.Protocol.MP4MaxSecond, SegDur: cfg.HLS.SegDur, Sync: true}
-	// Relative roots are taken from the data dir, as the path guard
-	// checked them: from the working directory, "etc" set through the
-	// API would be /etc under systemd.
+	mp4Root, hlsRoot := recordRoots(cfg)
+	return record.Settings{MP4Root: mp4Root, HLSRoot: hlsRoot, MP4MaxSecond: cfg.Protocol.MP4MaxSecond, SegDur: cfg.HLS.SegDur, Sync: true}
+}
+
+// recordRoots are the MP4 and HLS recording roots, DATA_DIR/record unless
+// configured. Relative roots are taken from the data dir, as the path
+// guard checked them: from the working directory, "etc" set through the
+// API would be /etc under systemd.
+func recordRoots(cfg *config.Config) (mp4Root, hlsRoot string) {
 	underData := func(p string) string {
+		if p == "" {
+			return filepath.Join(cfg.General.DataDir, "record")
+		}
 		if filepath.IsAbs(p) {
 			return p
 		}
 		return filepath.Join(cfg.General.DataDir, p)
 	}
-	if cfg.Protocol.MP4SavePath != "" {
-		st.MP4Root = underData(cfg.Protocol.MP4SavePath)
-	}
-	if cfg.Protocol.HLSSavePath != "" {
-		st.HLSRoot = underData(cfg.Protocol.HLSSavePath)
-	}
-	return st
+	return underData(cfg.Protocol.MP4SavePath), underData(cfg.Protocol.HLSSavePath)
 }
 
 // reapHLS stops on-demand HLS nobody watches.

@@ -89,6 +89,7 @@ type Server struct {
 	ts         *httpts.Handler
 	fmp4       *httpfmp4.Handler
 	api        *api.Server
+	fileAccess fileAccessCache
 	hookc      *hook.Client
 	hooks      *hook.Hooks
 	records    *record.Manager
@@ -223,6 +224,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		Schemas:   s.servedSchemas,
 	})
 	s.api.RegisterRecord(s.records, func() string { return s.recordSettings().MP4Root }, s.confinePath)
+	s.api.HandleHTTP("downloadFile", http.HandlerFunc(s.downloadFile))
 	s.api.RegisterRTP(s.rtp)
 	s.rtpSend = s.newRTPSenders()
 	s.api.RegisterRTPSend(s.rtpSend)
@@ -268,6 +270,9 @@ func (s *Server) hookSettings() hook.Settings {
 
 // route sends stream URLs to their protocol handler.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, RecordPrefix) && s.serveRecording(w, r) {
+		return
+	}
 	switch p := r.URL.Path; {
 	case llhls.IsPath(p): // before HLS's ".ts" and HTTP-fMP4's ".mp4"
 		s.llhls.ServeHTTP(w, r)
