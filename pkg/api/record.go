@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,24 +20,43 @@ type Recorder interface {
 	Start(ctx context.Context, key engine.Key, typ record.Type, opts record.Options) (bool, error)
 	Stop(ctx context.Context, key engine.Key, typ record.Type) (bool, error)
 	IsRecording(ctx context.Context, key engine.Key, typ record.Type) (bool, error)
+	// Writing reports whether a recorder has the file at path open.
+	Writing(path string) bool
 }
 
-// RegisterRecord registers startRecord, stopRecord, isRecording and
-// getMP4RecordFile. mp4Root returns the configured MP4 recording root;
-// confine checks a customized_path (inside the data dir or
-// record.allow_paths) and returns it resolved.
-func (s *Server) RegisterRecord(rec Recorder, mp4Root func() string, confine func(string) (string, error)) {
-	r := &recordEndpoints{rec: rec, mp4Root: mp4Root, confine: confine}
+// RecordIndex is the index of finished recordings (pkg/store's).
+type RecordIndex interface {
+	DeleteRecordings(paths []string) (int, error)
+}
+
+// RecordDeps are what the recording endpoints need.
+type RecordDeps struct {
+	Recorder Recorder
+	// MP4Root returns the configured MP4 recording root.
+	MP4Root func() string
+	// Confine checks a customized_path (inside the data dir or
+	// record.allow_paths) and returns it resolved.
+	Confine func(string) (string, error)
+	// Index, when set, forgets the files deleteRecordDirectory deletes.
+	Index RecordIndex
+}
+
+// RegisterRecord registers startRecord, stopRecord, isRecording,
+// getMP4RecordFile and deleteRecordDirectory.
+func (s *Server) RegisterRecord(d RecordDeps) {
+	r := &recordEndpoints{rec: d.Recorder, mp4Root: d.MP4Root, confine: d.Confine, index: d.Index}
 	s.Handle("startRecord", r.start)
 	s.Handle("stopRecord", r.stop)
 	s.Handle("isRecording", r.isRecording)
 	s.Handle("getMP4RecordFile", r.files)
+	s.Handle("deleteRecordDirectory", r.deleteDirectory)
 }
 
 type recordEndpoints struct {
 	rec     Recorder
 	mp4Root func() string
 	confine func(string) (string, error)
+	index   RecordIndex
 }
 
 // customizedPath returns the confined customized_path, "" when none was
@@ -132,22 +152,10 @@ func (r *recordEndpoints) files(ctx context.Context, p *Params) (Reply, error) {
 	if err := p.RequireAll("vhost", "app", "stream"); err != nil {
 		return nil, err
 	}
-	key := engine.NewKey(p.Get("vhost"), p.Get("app"), p.Get("stream"))
-	if err := key.Validate(); err != nil {
-		return nil, Errorf(CodeInvalidArgs, "%v", err)
-	}
-	root := r.mp4Root()
-	cp, err := r.customizedPath(p)
+	dir, err := r.streamDir(p)
 	if err != nil {
 		return nil, err
 	}
-	if cp != "" {
-		root = cp
-	}
-	if abs, err := filepath.Abs(root); err == nil {
-		root = abs
-	}
-	dir := filepath.Join(root, key.App, filepath.FromSlash(key.Stream))
 	period := p.Get("period")
 	if period != "" && !periodRE.MatchString(period) {
 		return nil, Errorf(CodeInvalidArgs, "period %q is not YYYY-MM-DD or YYYY-MM", period)
@@ -189,4 +197,141 @@ func (r *recordEndpoints) files(ctx context.Context, p *Params) (Reply, error) {
 		rootPath = filepath.Join(dir, period) + string(filepath.Separator)
 	}
 	return Reply{"data": map[string]any{"paths": paths, "rootPath": rootPath}}, nil
+}
+
+// streamDir is ROOT/APP/STREAM of the stream the parameters name, ROOT
+// the confined customized_path or the MP4 recording root.
+func (r *recordEndpoints) streamDir(p *Params) (string, error) {
+	key := engine.NewKey(p.Get("vhost"), p.Get("app"), p.Get("stream"))
+	if err := key.Validate(); err != nil {
+		return "", Errorf(CodeInvalidArgs, "%v", err)
+	}
+	root := r.mp4Root()
+	cp, err := r.customizedPath(p)
+	if err != nil {
+		return "", err
+	}
+	if cp != "" {
+		root = cp
+	}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
+	return filepath.Join(root, key.App, filepath.FromSlash(key.Stream)), nil
+}
+
+// deleteDirectory is ZLMediaKit's deleteRecordDirectory: the stream's MP4
+// recordings of period (YYYY-MM-DD or YYYY-MM; all of them without), or
+// the one file name of that day. A file a recorder is writing is never
+// deleted: naming it fails, and a directory keeps it (and so itself).
+// Deleted files leave the recording index.
+func (r *recordEndpoints) deleteDirectory(ctx context.Context, p *Params) (Reply, error) {
+	if err := p.RequireAll("vhost", "app", "stream"); err != nil {
+		return nil, err
+	}
+	dir, err := r.streamDir(p)
+	if err != nil {
+		return nil, err
+	}
+	period, name := p.Get("period"), p.Get("name")
+	if period != "" && !periodRE.MatchString(period) {
+		return nil, Errorf(CodeInvalidArgs, "period %q is not YYYY-MM-DD or YYYY-MM", period)
+	}
+	if name != "" && (period == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00")) {
+		return nil, Errorf(CodeInvalidArgs, "name %q is not a file name of a day (period YYYY-MM-DD)", name)
+	}
+	target := dir
+	if period != "" {
+		target = filepath.Join(dir, period)
+	}
+	if name != "" {
+		target = filepath.Join(target, name)
+		reply := Reply{"path": target}
+		if r.rec.Writing(target) {
+			return reply, &Error{Code: CodeOtherFailed, Msg: "the file is being recorded"}
+		}
+		if err := os.Remove(target); err != nil {
+			return reply, &Error{Code: CodeOtherFailed, Msg: "delete failed: " + err.Error()}
+		}
+		r.unindex([]string{target})
+		return reply, nil
+	}
+	reply := Reply{"path": target + string(filepath.Separator)}
+	if period != "" && len(period) == len("2006-01") {
+		// A month: every day directory of it.
+		reply["path"] = filepath.Join(dir, period) + "*"
+	}
+	deleted, kept, err := deleteRecordings(dir, target, period, r.rec.Writing)
+	r.unindex(deleted)
+	reply["deleted"], reply["kept"] = len(deleted), kept
+	if err != nil {
+		return reply, &Error{Code: CodeOtherFailed, Msg: "delete failed: " + err.Error()}
+	}
+	if len(deleted) == 0 && kept == 0 {
+		return reply, &Error{Code: CodeOtherFailed, Msg: "no recordings there"}
+	}
+	return reply, nil
+}
+
+func (r *recordEndpoints) unindex(paths []string) {
+	if r.index != nil && len(paths) > 0 {
+		_, _ = r.index.DeleteRecordings(paths) // a stale entry is dropped at the next start
+	}
+}
+
+// deleteRecordings deletes the files under target (a day, or the whole
+// stream directory dir) or, for a month period, under dir's days of that
+// month, except those writing reports open, then the directories left
+// empty. Symbolic links are deleted, never followed.
+func deleteRecordings(dir, target, period string, writing func(string) bool) (deleted []string, kept int, err error) {
+	var tops []string
+	if period != "" && len(period) == len("2006-01") {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !os.IsNotExist(err) {
+			return nil, 0, err
+		}
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), period+"-") {
+				tops = append(tops, filepath.Join(dir, e.Name()))
+			}
+		}
+	} else {
+		tops = []string{target}
+	}
+	var firstErr error
+	for _, top := range tops {
+		var dirs []string
+		werr := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if os.IsNotExist(err) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() {
+				dirs = append(dirs, path)
+				return nil
+			}
+			if writing(path) {
+				kept++
+				return nil
+			}
+			if err := os.Remove(path); err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return nil
+			}
+			deleted = append(deleted, path)
+			return nil
+		})
+		if werr != nil && firstErr == nil {
+			firstErr = werr
+		}
+		// Deepest first; a directory still holding a kept file stays.
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(dirs[i])
+		}
+	}
+	return deleted, kept, firstErr
 }

@@ -19,6 +19,7 @@ type HTTPAccess struct {
 	Remote string // client address, host:port
 	ID     string // session identifier
 	Path   string // the file's absolute path
+	IsDir  bool   // a directory's list rather than a file
 	Params string // the URL's query
 	Header http.Header
 }
@@ -34,7 +35,7 @@ const maxHTTPAccessCache = time.Hour
 func (h *Hooks) AuthorizeHTTPAccess(ctx context.Context, a HTTPAccess) (cacheFor time.Duration, err error) {
 	ip, port := zlm.SplitAddr(a.Remote)
 	body := map[string]any{
-		"ip": ip, "port": port, "id": a.ID, "path": a.Path, "is_dir": false, "params": a.Params,
+		"ip": ip, "port": port, "id": a.ID, "path": a.Path, "is_dir": a.IsDir, "params": a.Params,
 	}
 	for k, v := range a.Header {
 		body["header."+k] = strings.Join(v, ",")

@@ -232,6 +232,7 @@ func (r *mp4Recorder) open(first *media.Frame) error {
 		return err
 	}
 	r.w, r.f, r.path, r.firstDTS = w, f, path, first.DTS
+	r.writing.add(path)
 	for _, t := range w.Skipped() {
 		r.drop(t, "no usable codec configuration for an MP4 sample entry")
 	}
@@ -254,6 +255,7 @@ func (r *mp4Recorder) finishAfter(cause error) {
 	}
 	w, f, path := r.w, r.f, r.path
 	r.w, r.f = nil, nil
+	defer r.writing.remove(path)
 	err := w.Close()
 	if err == nil {
 		// mp4.Writer syncs only with Options.Sync; the notification

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,44 @@ type Manager struct {
 	Log      *slog.Logger
 
 	failures [2]atomic.Int64 // by Type
+	writing  writingFiles
+}
+
+// Writing reports whether a recorder of m has the file at path open: it
+// must not be deleted.
+func (m *Manager) Writing(path string) bool { return m.writing.has(path) }
+
+// writingFiles is the set of files recorders have open.
+type writingFiles struct {
+	mu    sync.Mutex
+	paths map[string]bool
+}
+
+func (w *writingFiles) add(path string) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.paths == nil {
+		w.paths = map[string]bool{}
+	}
+	w.paths[path] = true
+}
+
+func (w *writingFiles) remove(path string) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.paths, path)
+}
+
+func (w *writingFiles) has(path string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.paths[path]
 }
 
 // Failures is how many failures the recorders of type t made through
@@ -160,7 +199,7 @@ func (m *Manager) NewSink(key engine.Key, params string, typ Type, opts Options)
 	}
 	log := m.log().With("stream", key.String(), "record", typ.String())
 	return func() engine.Sink {
-		base := recorderBase{key: key, params: params, root: abs, notify: m.Notify, log: log, failures: m.failureCounter(typ)}
+		base := recorderBase{key: key, params: params, root: abs, notify: m.Notify, log: log, failures: m.failureCounter(typ), writing: &m.writing}
 		if typ == TypeHLS {
 			return &hlsRecorder{recorderBase: base, segDur: s.SegDur}
 		}
@@ -200,6 +239,9 @@ type recorderBase struct {
 	// failures counts what report reports; nil for `mediakit record`,
 	// whose failures end the command through Result.Err.
 	failures *atomic.Int64
+	// writing holds the files open now (the Manager's); nil for
+	// `mediakit record`.
+	writing *writingFiles
 }
 
 // report logs a failure that lost recorded media, in one line naming the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,13 +31,17 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) bool {
 	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) || !cleanRel(rest) {
 		return false
 	}
+	if strings.HasSuffix(rest, listSuffix) {
+		s.serveRecordingList(w, r, rest)
+		return true
+	}
 	mp4Root, hlsRoot := recordRoots(s.Config())
 	for _, root := range []string{mp4Root, hlsRoot} {
 		file, ok := fileUnder(root, rest)
 		if !ok {
 			continue
 		}
-		if err := s.authorizeFile(r, file, recordingName(rest)); err != nil {
+		if err := s.authorizeFile(r, file, recordingName(rest), false); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return true
 		}
@@ -76,7 +81,7 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "You can not download files outside the root directory", http.StatusUnauthorized)
 		return
 	}
-	if err := s.authorizeFile(r, file, ""); err != nil {
+	if err := s.authorizeFile(r, file, "", false); err != nil {
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
@@ -134,26 +139,27 @@ func recordingName(rel string) string {
 
 var errFileDenied = errors.New("Your ip is not allowed to access the service.")
 
-// authorizeFile decides whether r may read file, in this order: a caller
+// authorizeFile decides whether r may read file (or, isDir, list the
+// recordings of name in the directory file), in this order: a caller
 // the API itself would serve (the secret, an api user, loopback without a
 // secret) may; otherwise on_http_access decides when it is configured
 // (its answer kept for the "second" it gives); otherwise, with built-in
 // users, a user who may play name (APP/STREAM) may; otherwise a client
 // inside http.allow_ip_range may, as ZLMediaKit does without the hook.
-func (s *Server) authorizeFile(r *http.Request, file, name string) error {
+func (s *Server) authorizeFile(r *http.Request, file, name string, isDir bool) error {
 	if s.api.Authorized(r) {
 		return nil
 	}
 	g := s.guard()
 	client := g.policy.Client(r)
-	cacheKey := client.Addr.String() + "\x00" + file
+	cacheKey := client.Addr.String() + "\x00" + file + "\x00" + strconv.FormatBool(isDir)
 	if s.fileAccess.allowed(cacheKey) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	cacheFor, err := s.hooks.AuthorizeHTTPAccess(ctx, hook.HTTPAccess{
-		Remote: r.RemoteAddr, ID: "http-" + r.RemoteAddr, Path: file, Params: r.URL.RawQuery, Header: r.Header,
+		Remote: r.RemoteAddr, ID: "http-" + r.RemoteAddr, Path: file, IsDir: isDir, Params: r.URL.RawQuery, Header: r.Header,
 	})
 	switch {
 	case err == nil:

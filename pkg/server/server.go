@@ -93,6 +93,8 @@ type Server struct {
 	hookc      *hook.Client
 	hooks      *hook.Hooks
 	records    *record.Manager
+	recIndex   *record.Indexer
+	stopIndex  context.CancelFunc // after the engine: its recorders' last files get indexed
 	hls        *hls.Live
 	llhls      *llhls.Server
 	viewers    *hls.Viewers // HLS viewers of every variant
@@ -151,7 +153,8 @@ func New(cfg *config.Config, opts Options) *Server {
 
 	s.hookc = hook.NewClient(s.hookSettings, log, calls)
 	s.hooks = hook.NewHooks(s.hookc, streamCloser{s}, func() int64 { return s.Config().General.FlowThreshold * 1024 }, log)
-	s.records = &record.Manager{Engine: s.Engine, Settings: s.recordSettings, Notify: s.hooks, Log: log}
+	s.recIndex = record.NewIndexer(log)
+	s.records = &record.Manager{Engine: s.Engine, Settings: s.recordSettings, Notify: recordNotifier{s.hooks, s.recIndex}, Log: log}
 	s.hls = hls.NewLive(s.Engine, s.hlsSettings, log)
 	authz := authChain{s: s, next: s.hooks}
 	s.proxies = s.newProxies()
@@ -223,7 +226,12 @@ func New(cfg *config.Config, opts Options) *Server {
 		Statistic: s.statistic,
 		Schemas:   s.servedSchemas,
 	})
-	s.api.RegisterRecord(s.records, func() string { return s.recordSettings().MP4Root }, s.confinePath)
+	s.api.RegisterRecord(api.RecordDeps{
+		Recorder: s.records,
+		MP4Root:  func() string { return s.recordSettings().MP4Root },
+		Confine:  s.confinePath,
+		Index:    recordIndex{s},
+	})
 	s.api.HandleHTTP("downloadFile", http.HandlerFunc(s.downloadFile))
 	s.api.RegisterRTP(s.rtp)
 	s.rtpSend = s.newRTPSenders()
@@ -382,6 +390,7 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.reapHLS(bg)
 	}()
+	s.startRecordingIndex()
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
 		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtsp", s.RTSPAddr(), "rtsps", s.RTSPSAddr(), "rtp", s.RTPAddr(),
@@ -444,6 +453,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.rtp.CloseAll()
 	s.llhls.Close()  // requests waiting for a stream end
 	s.Engine.Close() // sinks finish their files before it returns
+	if s.stopIndex != nil {
+		s.stopIndex() // the index writes what they queued, then stops
+	}
 	s.flv.Close()
 	s.ts.Close()
 	s.fmp4.Close()

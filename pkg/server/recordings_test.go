@@ -1,0 +1,252 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/pkg/config"
+)
+
+// TestDeleteRecordDirectory: ZLMediaKit's deleteRecordDirectory deletes a
+// file of a day, a day, a month or every recording of a stream, never
+// anything outside the stream's directory.
+func TestDeleteRecordDirectory(t *testing.T) {
+	ts := startServer(t, nil)
+	rels := []string{
+		"live/cam/2026-11-30/23-00-00.mp4",
+		"live/cam/2026-12-01/10-00-00.mp4", "live/cam/2026-12-01/11-00-00.mp4",
+		"live/cam/2026-12-02/09-00-00.mp4",
+		"live/other/2026-12-01/10-00-00.mp4",
+	}
+	paths := map[string]string{}
+	for _, rel := range rels {
+		paths[rel], _, _ = plantRecording(t, ts, rel, 10)
+	}
+	exists := func(rel string) bool {
+		_, err := os.Stat(paths[rel])
+		return err == nil
+	}
+	del := func(extra url.Values) map[string]any {
+		v := url.Values{"vhost": {"__defaultVhost__"}, "app": {"live"}, "stream": {"cam"}}
+		for k, vals := range extra {
+			v[k] = vals
+		}
+		return ts.apiCall(t, "deleteRecordDirectory", v)
+	}
+	for _, bad := range []url.Values{
+		{"name": {"10-00-00.mp4"}},                              // a name needs its day
+		{"period": {"2026-12-01"}, "name": {"../../other/2026-12-01/10-00-00.mp4"}},
+		{"period": {"../other"}},
+		{"period": {"2026-12-01"}, "customized_path": {"/etc"}},
+	} {
+		if r := del(bad); code(r) != -300 {
+			t.Errorf("%v: %v, want -300", bad, r)
+		}
+	}
+	if r := del(url.Values{"period": {"2026-12-01"}, "name": {"10-00-00.mp4"}}); code(r) != 0 || r["path"] != paths["live/cam/2026-12-01/10-00-00.mp4"] {
+		t.Fatalf("one file: %v", r)
+	}
+	if exists("live/cam/2026-12-01/10-00-00.mp4") || !exists("live/cam/2026-12-01/11-00-00.mp4") {
+		t.Fatal("deleting one file deleted the wrong ones")
+	}
+	if r := del(url.Values{"period": {"2026-12-01"}, "name": {"10-00-00.mp4"}}); code(r) != -1 {
+		t.Errorf("a file already deleted: %v", r)
+	}
+	if r := del(url.Values{"period": {"2026-11"}}); code(r) != 0 || r["deleted"] != 1.0 || exists("live/cam/2026-11-30/23-00-00.mp4") {
+		t.Fatalf("a month: %v", r)
+	}
+	if r := del(url.Values{"period": {"2026-12-01"}}); code(r) != 0 || exists("live/cam/2026-12-01/11-00-00.mp4") {
+		t.Fatalf("a day: %v", r)
+	}
+	if _, err := os.Stat(filepath.Dir(paths["live/cam/2026-12-01/11-00-00.mp4"])); !os.IsNotExist(err) {
+		t.Errorf("the emptied day directory stays: %v", err)
+	}
+	if r := del(nil); code(r) != 0 || exists("live/cam/2026-12-02/09-00-00.mp4") {
+		t.Fatalf("every recording: %v", r)
+	}
+	if r := del(nil); code(r) != -1 {
+		t.Errorf("nothing left: %v", r)
+	}
+	if !exists("live/other/2026-12-01/10-00-00.mp4") {
+		t.Error("another stream's recording was deleted")
+	}
+}
+
+type recordingList struct {
+	Code   int `json:"code"`
+	Ranges []struct {
+		Start, End time.Time
+		Duration   float64
+	} `json:"ranges"`
+	Gaps  []struct{ Start, End time.Time } `json:"gaps"`
+	Files []struct {
+		Start, End time.Time
+		Duration   float64
+		URL        string `json:"url"`
+		Path       string `json:"file_path"`
+	} `json:"files"`
+}
+
+func listRecordings(t *testing.T, ts *testServer, stream string, from, to time.Time) recordingList {
+	t.Helper()
+	q := url.Values{"start": {from.Format(time.RFC3339Nano)}, "end": {to.Format(time.RFC3339Nano)}}
+	status, _, body := fetch(t, ts.httpURL+"/record/live/"+stream+"/list?"+q.Encode())
+	var l recordingList
+	if err := json.Unmarshal(body, &l); err != nil || status != 200 {
+		t.Fatalf("list: %d %.200s (%v)", status, body, err)
+	}
+	return l
+}
+
+// TestRecordingIndex: the files a recording is cut into are listed from
+// the index as one covered range, each playable from its url; deleting
+// them through the API empties the list; and after a restart the index
+// agrees with the disk (a file removed by hand is gone, one left behind
+// unindexed is found).
+func TestRecordingIndex(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	dataDir := t.TempDir()
+	h := newHookServer(t, nil)
+	withRecording := func(c *config.Config) {
+		c.General.DataDir = dataDir
+		c.Protocol.EnableMP4 = true
+		c.Protocol.MP4MaxSecond = 2 * time.Second
+		c.Protocol.ContinuePush = 300 * time.Millisecond
+		c.Hook.Enable = true
+		c.Hook.OnRecordMP4 = h.url("on_record_mp4")
+	}
+	ts := startServer(t, withRecording)
+	from := time.Now().Add(-time.Minute)
+	pub := testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/idx", false)
+	if err := pub.Wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var l recordingList
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		l = listRecordings(t, ts, "idx", from, time.Now().Add(time.Minute))
+		total := 0.0
+		for _, f := range l.Files {
+			total += f.Duration
+		}
+		if len(l.Files) >= 3 && near(total, clipSeconds, 0.3) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list after recording: %d files, %.3f s", len(l.Files), total)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(l.Ranges) != 1 || !near(l.Ranges[0].Duration, clipSeconds, 0.5) || len(l.Gaps) != 2 {
+		t.Errorf("ranges %+v gaps %+v, want one range of about %.0f s between two gaps", l.Ranges, l.Gaps, clipSeconds)
+	}
+	for _, f := range l.Files {
+		if status, hdr, _ := fetch(t, ts.httpURL+f.URL, "Range", "bytes=0-7"); status != 206 || hdr.Get("Content-Type") != "video/mp4" {
+			t.Errorf("%s: %d", f.URL, status)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if p, err := testutil.FFprobe(ctx, t, ts.httpURL+l.Files[1].URL); err != nil || !near(p.Format.Duration, l.Files[1].Duration, 0.1) {
+		t.Errorf("ffprobe %s: %v", l.Files[1].URL, err)
+	}
+
+	// A restart after hand edits: one file removed, one copied in unindexed.
+	ts.stop(t)
+	removed, kept := l.Files[0].Path, l.Files[1].Path
+	if err := os.Remove(removed); err != nil {
+		t.Fatal(err)
+	}
+	extra := filepath.Join(filepath.Dir(kept), "00-00-01.mp4")
+	data, err := os.ReadFile(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(extra, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(extra, old, old); err != nil {
+		t.Fatal(err)
+	}
+	ts = startServer(t, withRecording)
+	dayStart := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.Local)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		l = listRecordings(t, ts, "idx", dayStart, time.Now().Add(time.Minute))
+		paths := map[string]bool{}
+		for _, f := range l.Files {
+			paths[f.Path] = true
+		}
+		if paths[extra] && !paths[removed] && paths[kept] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart the list is %+v", l.Files)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Deleting the day through the API empties the list.
+	listed := len(l.Files)
+	day := filepath.Base(filepath.Dir(kept))
+	r := ts.apiCall(t, "deleteRecordDirectory", url.Values{"vhost": {"__defaultVhost__"}, "app": {"live"}, "stream": {"idx"}, "period": {day}})
+	if code(r) != 0 || r["deleted"] != float64(listed) {
+		t.Fatalf("deleteRecordDirectory: %v, want %d deleted", r, listed)
+	}
+	if l = listRecordings(t, ts, "idx", dayStart, time.Now().Add(time.Minute)); len(l.Files) != 0 {
+		t.Errorf("after deleting the day: %d files listed", len(l.Files))
+	}
+}
+
+// TestDeleteRecordDirectoryWhileRecording: the file being written stays,
+// and is finished and reported as any other.
+func TestDeleteRecordDirectoryWhileRecording(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	h := newHookServer(t, nil)
+	ts := startServer(t, func(c *config.Config) {
+		c.Protocol.EnableMP4 = true
+		c.Protocol.ContinuePush = 300 * time.Millisecond
+		c.Hook.Enable = true
+		c.Hook.OnRecordMP4 = h.url("on_record_mp4")
+	})
+	pub := testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/busy", true)
+	dir := filepath.Join(ts.Config().General.DataDir, "record", "live", "busy")
+	var writing string
+	deadline := time.Now().Add(15 * time.Second)
+	for writing == "" {
+		files, _ := filepath.Glob(filepath.Join(dir, "*", "*.mp4"))
+		if len(files) > 0 {
+			writing = files[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no recording started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	day := filepath.Base(filepath.Dir(writing))
+	args := url.Values{"vhost": {"__defaultVhost__"}, "app": {"live"}, "stream": {"busy"}, "period": {day}}
+	if r := ts.apiCall(t, "deleteRecordDirectory", args); code(r) != 0 || r["kept"] != 1.0 || r["deleted"] != 0.0 {
+		t.Fatalf("deleteRecordDirectory while recording: %v", r)
+	}
+	args.Set("name", filepath.Base(writing))
+	if r := ts.apiCall(t, "deleteRecordDirectory", args); code(r) != -1 {
+		t.Fatalf("deleting the file being written: %v", r)
+	}
+	pub.Stop()
+	body := h.wait(t, "on_record_mp4", 15*time.Second)
+	if body["file_path"] != writing {
+		t.Fatalf("on_record_mp4 for %v, want %s", body["file_path"], writing)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if p, err := testutil.FFprobe(ctx, t, writing); err != nil || p.Format.Duration <= 0 {
+		t.Errorf("the kept file: %v", err)
+	}
+}
