@@ -54,6 +54,7 @@ type Probe struct {
 type ProbeFormat struct {
 	FormatName string  // e.g. "flv", "mov,mp4,m4a,3gp,3g2,mj2"
 	Duration   float64 // seconds; 0 for raw elementary streams
+	StartTime  float64 // seconds
 	NbStreams  int
 	Size       int64 // bytes; 0 for live inputs
 }
@@ -140,6 +141,7 @@ func parseProbe(out []byte) (*Probe, error) {
 		Format struct {
 			FormatName string  `json:"format_name"`
 			Duration   flexNum `json:"duration"`
+			StartTime  flexNum `json:"start_time"`
 			NbStreams  int     `json:"nb_streams"`
 			Size       flexNum `json:"size"`
 		} `json:"format"`
@@ -163,6 +165,7 @@ func parseProbe(out []byte) (*Probe, error) {
 	p := &Probe{Format: ProbeFormat{
 		FormatName: raw.Format.FormatName,
 		Duration:   float64(raw.Format.Duration),
+		StartTime:  float64(raw.Format.StartTime),
 		NbStreams:  raw.Format.NbStreams,
 		Size:       int64(raw.Format.Size),
 	}}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/internal/urlscheme"
+	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/source"
@@ -65,6 +66,9 @@ type Options struct {
 	// Progress, when set, is called every few hundred frames with the
 	// input bytes read so far and their total (-1 when unknown).
 	Progress func(read, total int64)
+	// Clips, when set, has one entry per input (an input that is a
+	// playlist counts as one): the part of it to keep.
+	Clips []Clip
 }
 
 // Track is what one output track got.
@@ -168,6 +172,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	p := &pipe{log: opts.Log, progress: opts.Progress, counts: map[string]*Track{}, dropped: map[string]bool{},
 		lastDTS: map[*media.Track]time.Duration{}}
 	p.w = newWriter(format, opts)
+	p.rebase = opts.Clips != nil
 
 	var srcs []source.Source
 	var closers []io.Closer
@@ -176,13 +181,27 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			c.Close()
 		}
 	}()
-	for _, in := range opts.Inputs {
+	if opts.Clips != nil && len(opts.Clips) != len(opts.Inputs) {
+		return res, fmt.Errorf("%w: %d clips for %d inputs", ErrUsage, len(opts.Clips), len(opts.Inputs))
+	}
+	var clips []*Clip // per source
+	for i, in := range opts.Inputs {
 		ss, cs, err := openInput(in, opts)
 		closers = append(closers, cs...)
 		if err != nil {
 			return res, err
 		}
 		srcs = append(srcs, ss...)
+		if opts.Clips != nil && len(ss) != 1 {
+			return res, fmt.Errorf("%w: %s: a clip of a playlist", ErrUsage, in)
+		}
+		for range ss {
+			if opts.Clips != nil {
+				clips = append(clips, &opts.Clips[i])
+			} else {
+				clips = append(clips, nil)
+			}
+		}
 	}
 	for _, s := range srcs {
 		if s.Size() > 0 && p.total >= 0 {
@@ -194,7 +213,14 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	for i, src := range srcs {
 		p.cur, p.inputStarted = src, false
 		before := p.frames
-		rerr := src.Run(ctx, p)
+		var sink flv.FrameSink = p
+		if clips[i] != nil {
+			sink = &clipper{next: p, clip: *clips[i]}
+		}
+		rerr := src.Run(ctx, sink)
+		if errors.Is(rerr, errClipDone) {
+			rerr = nil
+		}
 		p.done += src.BytesRead()
 		if p.err != nil { // the output failed
 			p.w.Abort()
@@ -419,16 +445,18 @@ type pipe struct {
 	fixed        int64 // DTS moved forward
 	skipped      int64 // frames a writer could not start with
 	inputStarted bool
-	offset       time.Duration
-	started      bool
-	first, last  time.Duration // output DTS range
-	lastDur      time.Duration // last video (else audio) DTS step
-	lastKind     [3]time.Duration
-	frames       int64
-	counts       map[string]*Track
-	order        []string
-	dropped      map[string]bool
-	err          error
+	// rebase starts the output's time at 0 (a clip starts mid-input).
+	rebase      bool
+	offset      time.Duration
+	started     bool
+	first, last time.Duration // output DTS range
+	lastDur     time.Duration // last video (else audio) DTS step
+	lastKind    [3]time.Duration
+	frames      int64
+	counts      map[string]*Track
+	order       []string
+	dropped     map[string]bool
+	err         error
 }
 
 func (p *pipe) SetTracks(tracks []*media.Track) error {
@@ -476,6 +504,9 @@ func (p *pipe) WriteFrame(f *media.Frame) error {
 	}
 	if !p.inputStarted {
 		p.inputStarted = true
+		if !p.started && p.rebase {
+			p.offset = -f.DTS
+		}
 		if p.started {
 			step := p.lastDur
 			if step <= 0 || step >= time.Second {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
+	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -389,4 +390,74 @@ func TestDroppedTrack(t *testing.T) {
 		t.Fatalf("mp4 result %+v", res)
 	}
 	sameCounts(t, "alaw mp4", probeCounts(t, mp4), probeCounts(t, in))
+}
+
+// TestClips: each input contributes its clip, starting at the video
+// keyframe at or before From, and the output's time starts at 0 and runs
+// on across inputs: what a span of recordings cut into one file needs.
+func TestClips(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	src := testutil.Clip(t, "h264_bframes_aac.flv")
+	_, frames := clipframes.Read(t, "h264_bframes_aac.flv")
+	first := frames[0].DTS
+	var lastKey time.Duration
+	from, to := 1300*time.Millisecond, 2*time.Second
+	for _, f := range frames {
+		if f.Track.Kind() == media.KindVideo && f.Key && f.DTS-first <= from {
+			lastKey = f.DTS - first
+		}
+	}
+	count := func(keep func(at time.Duration) bool) counts {
+		var c counts
+		for _, f := range frames {
+			if !keep(f.DTS - first) {
+				continue
+			}
+			if f.Track.Kind() == media.KindVideo {
+				c.video++
+			} else {
+				c.audio++
+			}
+		}
+		return c
+	}
+	a := count(func(at time.Duration) bool { return at >= lastKey })
+	b := count(func(time.Duration) bool { return true })
+	c := count(func(at time.Duration) bool { return at < to })
+	want := counts{video: a.video + b.video + c.video, audio: a.audio + b.audio + c.audio}
+	// The output's time starts at 0 and runs on: the three spans end to
+	// end, give or take a frame at each joint.
+	span := frames[len(frames)-1].DTS - first
+	wantDur := ((span - lastKey) + span + to).Seconds()
+	if lastKey == 0 || a.video == b.video {
+		t.Fatalf("the clip has no keyframe after its first to seek to (last key %v)", lastKey)
+	}
+	dir := t.TempDir()
+	for _, o := range []struct{ name, format string }{{"span.flv", ""}, {"span.mp4", FormatFMP4}, {"span.ts", ""}} {
+		out := filepath.Join(dir, o.name)
+		res := run(t, Options{Inputs: []string{src, src, src}, Output: out, Format: o.format, Concat: true,
+			Clips: []Clip{{From: from}, {}, {To: to}}})
+		got := probeCounts(t, out)
+		if got.video != want.video || got.audio != want.audio {
+			t.Errorf("%s: %d video and %d audio frames, want %d and %d", o.name, got.video, got.audio, want.video, want.audio)
+		}
+		if res.Frames != int64(want.video+want.audio) {
+			t.Errorf("%s: summary %d frames, want %d", o.name, res.Frames, want.video+want.audio)
+		}
+		if got.duration < wantDur-0.05 || got.duration > wantDur+0.2 {
+			t.Errorf("%s: duration %.3f s, want %.3f s", o.name, got.duration, wantDur)
+		}
+		p, err := testutil.FFprobe(context.Background(), t, out)
+		// MPEG-TS starts at its segmenter's offset (hls.TimestampOffset,
+		// room for B-frames' earlier decode times); the others at 0.
+		if wantStart := map[bool]float64{true: hls.TimestampOffset.Seconds(), false: 0}[o.name == "span.ts"]; err != nil || p.Format.StartTime < wantStart-0.01 || p.Format.StartTime > wantStart+0.1 {
+			t.Errorf("%s: start_time %.3f (%v)", o.name, p.Format.StartTime, err)
+		}
+		if res.Duration <= 0 {
+			t.Errorf("%s: duration %v", o.name, res.Duration)
+		}
+	}
+	if _, err := Run(context.Background(), Options{Inputs: []string{src}, Output: filepath.Join(dir, "x.flv"), Clips: []Clip{{}, {}}}); !errors.Is(err, ErrUsage) {
+		t.Errorf("two clips for one input: %v", err)
+	}
 }

@@ -35,6 +35,10 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) bool {
 		s.serveRecordingList(w, r, rest)
 		return true
 	}
+	if isSpanRequest(r, rest) {
+		s.serveRecordingSpan(w, r, rest)
+		return true
+	}
 	mp4Root, hlsRoot := recordRoots(s.Config())
 	for _, root := range []string{mp4Root, hlsRoot} {
 		file, ok := fileUnder(root, rest)

@@ -3,8 +3,13 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"math"
 	"net/http"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +17,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/record"
+	"github.com/mediakit/mediakit/pkg/remux"
 )
 
 // recordNotifier tells the hooks and the recording index of finished
@@ -200,4 +206,137 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"code": -1, "msg": msg})
+}
+
+// maxSpan bounds one time-range request.
+const maxSpan = 24 * time.Hour
+
+// spanFormats are the containers a span is served in, by extension: all
+// streamed as they are built (MP4 as fragmented MP4, whose size need not
+// be known first).
+var spanFormats = map[string]struct{ format, contentType string }{
+	".mp4": {remux.FormatFMP4, "video/mp4"},
+	".flv": {remux.FormatFLV, "video/x-flv"},
+	".ts":  {remux.FormatMPEGTS, "video/mp2t"},
+}
+
+// isSpanRequest reports whether rest (after /record/) with r's query asks
+// for a time span: APP/STREAM.EXT?start=...
+func isSpanRequest(r *http.Request, rest string) bool {
+	_, ok := spanFormats[strings.ToLower(path.Ext(rest))]
+	return ok && r.URL.Query().Has("start") && strings.Contains(rest, "/")
+}
+
+// serveRecordingSpan answers GET /record/APP/STREAM.EXT?start=RFC3339&
+// duration=D (seconds, or a Go duration such as 5m): the stream's
+// recordings over that span as one file, cut from the video keyframe at or
+// before start to the end of the span, stitched across as many files as
+// it crosses, timestamps continuous from 0, nothing transcoded, streamed
+// while it is built.
+func (s *Server) serveRecordingSpan(w http.ResponseWriter, r *http.Request, rest string) {
+	ext := path.Ext(rest)
+	name := strings.TrimSuffix(rest, ext)
+	spec := spanFormats[strings.ToLower(ext)]
+	app, stream, _ := strings.Cut(name, "/")
+	key := engine.NewKey("", app, stream)
+	if err := key.Validate(); err != nil || app == "" || stream == "" {
+		writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("stream %q: %v", name, err))
+		return
+	}
+	mp4Root, _ := recordRoots(s.Config())
+	if err := s.authorizeFile(r, filepath.Join(mp4Root, app, filepath.FromSlash(stream)), name, true); err != nil {
+		writeJSONError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	q := r.URL.Query()
+	start, err := time.Parse(time.RFC3339Nano, q.Get("start"))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "start: "+err.Error())
+		return
+	}
+	duration, err := parseSpanDuration(q.Get("duration"))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "duration: "+err.Error())
+		return
+	}
+	end := start.Add(duration)
+	recs, err := s.store.Recordings(record.StreamName(key), start, end)
+	if err != nil {
+		s.log.Error("recording span: index not readable", "stream", key.String(), "error", err.Error())
+		writeJSONError(w, http.StatusInternalServerError, "index not readable")
+		return
+	}
+	if len(recs) == 0 {
+		writeJSONError(w, http.StatusNotFound, "no recording of "+name+" in that span")
+		return
+	}
+	opts := remux.Options{Output: "-", Format: spec.format, Concat: true, Log: s.log.With("stream", key.String())}
+	for _, rec := range recs {
+		clip := remux.Clip{}
+		if start.After(rec.Start) {
+			clip.From = start.Sub(rec.Start)
+		}
+		if end.Before(rec.End()) {
+			clip.To = end.Sub(rec.Start)
+		}
+		opts.Inputs = append(opts.Inputs, rec.Path)
+		opts.Clips = append(opts.Clips, clip)
+	}
+	h := w.Header()
+	h.Set("Content-Type", spec.contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s_%s%s"`,
+		strings.ReplaceAll(name, "/", "_"), start.UTC().Format("20060102T150405Z"), ext))
+	s.guard().policy.MediaCORS(h, r)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	out := &countingWriter{w: w}
+	opts.Stdout = out
+	res, err := remux.Run(r.Context(), opts)
+	if err != nil {
+		if out.n == 0 {
+			h.Del("Content-Disposition")
+			writeJSONError(w, http.StatusInternalServerError, err.Error())
+		}
+		if r.Context().Err() == nil {
+			s.log.Warn("recording span not served whole", "stream", key.String(), "files", len(recs), "bytes", out.n, "error", err.Error())
+		}
+		return
+	}
+	for _, warning := range res.Warnings {
+		s.log.Warn("recording span", "stream", key.String(), "warning", warning)
+	}
+}
+
+// parseSpanDuration reads seconds ("300", "1.5") or a Go duration ("5m").
+func parseSpanDuration(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, fmt.Errorf("missing")
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
+			return 0, fmt.Errorf("%q is neither seconds nor a duration such as 5m", v)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d <= 0 || d > maxSpan {
+		return 0, fmt.Errorf("%q: must be more than 0 and at most %v", v, maxSpan)
+	}
+	return d, nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -40,7 +40,7 @@ func TestDeleteRecordDirectory(t *testing.T) {
 		return ts.apiCall(t, "deleteRecordDirectory", v)
 	}
 	for _, bad := range []url.Values{
-		{"name": {"10-00-00.mp4"}},                              // a name needs its day
+		{"name": {"10-00-00.mp4"}}, // a name needs its day
 		{"period": {"2026-12-01"}, "name": {"../../other/2026-12-01/10-00-00.mp4"}},
 		{"period": {"../other"}},
 		{"period": {"2026-12-01"}, "customized_path": {"/etc"}},
@@ -155,6 +155,46 @@ func TestRecordingIndex(t *testing.T) {
 	defer cancel()
 	if p, err := testutil.FFprobe(ctx, t, ts.httpURL+l.Files[1].URL); err != nil || !near(p.Format.Duration, l.Files[1].Duration, 0.1) {
 		t.Errorf("ffprobe %s: %v", l.Files[1].URL, err)
+	}
+
+	// A span across the files, as one file: from the keyframe at or before
+	// its start (the clip's GOP is 1 s) to its end.
+	spanStart := l.Files[0].Start.Add(1500 * time.Millisecond)
+	for _, ext := range []string{".mp4", ".flv", ".ts"} {
+		q := url.Values{"start": {spanStart.Format(time.RFC3339Nano)}, "duration": {"3.5"}}
+		status, hdr, body := fetch(t, ts.httpURL+"/record/live/idx"+ext+"?"+q.Encode())
+		if status != 200 || hdr.Get("Content-Type") == "" {
+			t.Fatalf("span %s: %d %.100s", ext, status, body)
+		}
+		// Streamed without a length, so read whole before ffprobe judges it.
+		file := filepath.Join(t.TempDir(), "span"+ext)
+		if err := os.WriteFile(file, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := testutil.FFprobe(ctx, t, file)
+		if err != nil {
+			t.Fatalf("span %s: %v", ext, err)
+		}
+		t.Logf("span %s: %.3f s, %d bytes", ext, p.Format.Duration, len(body))
+		if d := p.Format.Duration; d < 3.45 || d > 3.5+1.1 {
+			t.Errorf("span %s: %.3f s, want 3.5 s and at most a GOP more", ext, d)
+		}
+		if len(p.Streams) != 2 {
+			t.Errorf("span %s: %d streams", ext, len(p.Streams))
+		}
+	}
+	for _, tc := range []struct {
+		q      url.Values
+		status int
+	}{
+		{url.Values{"start": {from.Add(-time.Hour).Format(time.RFC3339)}, "duration": {"60"}}, 404},
+		{url.Values{"start": {spanStart.Format(time.RFC3339)}, "duration": {"-1"}}, 400},
+		{url.Values{"start": {spanStart.Format(time.RFC3339)}, "duration": {"48h"}}, 400},
+		{url.Values{"start": {"yesterday"}, "duration": {"60"}}, 400},
+	} {
+		if status, _, body := fetch(t, ts.httpURL+"/record/live/idx.mp4?"+tc.q.Encode()); status != tc.status {
+			t.Errorf("%v: %d %.100s, want %d", tc.q, status, body, tc.status)
+		}
 	}
 
 	// A restart after hand edits: one file removed, one copied in unindexed.
