@@ -53,6 +53,17 @@ var streamOptions = []string{
 	"mp4_as_player", "mp4_max_second", "mp4_save_path", "hls_save_path", "modify_stamp",
 }
 
+// streamOptionValues are the streamOptions among p.
+func streamOptionValues(p *Params) map[string]string {
+	opts := map[string]string{}
+	for _, name := range streamOptions {
+		if v, ok := p.Lookup(name); ok {
+			opts[name] = v
+		}
+	}
+	return opts
+}
+
 // answerWait bounds how long an add call waits for the first attempt
 // beyond the source's own timeout.
 const answerWait = 5 * time.Second
@@ -81,12 +92,7 @@ func (e *proxyEndpoints) addPull(ctx context.Context, p *Params) (Reply, error) 
 	if err != nil {
 		return nil, err
 	}
-	opts := map[string]string{}
-	for _, name := range streamOptions {
-		if v, ok := p.Lookup(name); ok {
-			opts[name] = v
-		}
-	}
+	opts := streamOptionValues(p)
 	key := engine.NewKey(p.Get("vhost"), p.Get("app"), p.Get("stream"))
 	if err := key.Validate(); err != nil {
 		return nil, Errorf(CodeInvalidArgs, "%s", err)

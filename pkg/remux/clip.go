@@ -18,6 +18,15 @@ type Clip struct {
 // errClipDone ends reading an input whose clip is complete.
 var errClipDone = errors.New("clip complete")
 
+// ClipSink passes on to next the frames of clip, for a reader of one input
+// that is not a remux (a recording played back from a seek point). Past
+// clip.To its WriteFrame returns an error that ends the input's Run;
+// ClipDone tells that error.
+func ClipSink(next flv.FrameSink, clip Clip) flv.FrameSink { return &clipper{next: next, clip: clip} }
+
+// ClipDone reports whether err is a ClipSink's end of clip.
+func ClipDone(err error) bool { return errors.Is(err, errClipDone) }
+
 // maxHeldFrames bounds the frames kept from the last keyframe while
 // seeking to From: a GOP longer than this starts at the next keyframe.
 const maxHeldFrames = 16384

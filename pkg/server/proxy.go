@@ -10,6 +10,7 @@ import (
 	"github.com/mediakit/mediakit/internal/urlscheme"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/metrics"
+	"github.com/mediakit/mediakit/pkg/playback"
 	"github.com/mediakit/mediakit/pkg/proxy"
 	"github.com/mediakit/mediakit/pkg/sink"
 	"github.com/mediakit/mediakit/pkg/store"
@@ -114,10 +115,12 @@ func (s *Server) pullOnDemand(key engine.Key, url string) {
 type observers struct {
 	engine.Observer
 	proxies *proxy.Manager
+	vods    *playback.VODs
 }
 
 func (o observers) StreamNoReaders(info engine.StreamInfo) {
 	o.Observer.StreamNoReaders(info)
+	o.vods.StreamNoReaders(info.Key) // a recording played back closes unwatched
 	// Off the owner goroutine: the proxies' lock is held across store
 	// writes.
 	go o.proxies.StreamNoReaders(info.Key)

@@ -28,6 +28,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/llhls"
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/netlimit"
+	"github.com/mediakit/mediakit/pkg/playback"
 	"github.com/mediakit/mediakit/pkg/proxy"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
@@ -94,6 +95,7 @@ type Server struct {
 	hooks      *hook.Hooks
 	records    *record.Manager
 	recIndex   *record.Indexer
+	vods       *playback.VODs
 	stopIndex  context.CancelFunc // after the engine: its recorders' last files get indexed
 	hls        *hls.Live
 	llhls      *llhls.Server
@@ -162,7 +164,8 @@ func New(cfg *config.Config, opts Options) *Server {
 	// on_stream_not_found hook is set: starting a pull takes the
 	// proxies' lock, held across a store write.
 	s.hooks.Pull = func(key engine.Key, url string) { go s.pullOnDemand(key, url) }
-	s.Engine.SetObserver(observers{Observer: s.hooks, proxies: s.proxies})
+	s.vods = &playback.VODs{Engine: s.Engine, Log: log}
+	s.Engine.SetObserver(observers{Observer: s.hooks, proxies: s.proxies, vods: s.vods})
 	s.viewers = hls.NewViewers(s.Engine, authz, log)
 	s.viewers.Timeout = func() time.Duration { return s.Config().HLS.ViewerTimeout }
 	s.llhls = s.newLLHLS(authz)
@@ -233,6 +236,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		Index:    recordIndex{s},
 	})
 	s.api.HandleHTTP("downloadFile", http.HandlerFunc(s.downloadFile))
+	s.api.RegisterVOD(s.vods, func(p string) (string, error) { return s.guard().downloads.Confine(p) })
 	s.api.RegisterRTP(s.rtp)
 	s.rtpSend = s.newRTPSenders()
 	s.api.RegisterRTPSend(s.rtpSend)
@@ -448,6 +452,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// a close_stream that removes them; they stay stored.
 	s.proxies.Close()
 	s.ffmpeg.Close()  // before their streams end; they stay stored
+	s.vods.Close()    // recordings played back
 	s.rtpSend.Close() // RTP senders stop (on_send_rtp_stopped queued) before their streams end
 	// RTP servers first: their publishers leave, their ports close.
 	s.rtp.CloseAll()

@@ -127,6 +127,8 @@ func Origin(protocol string) OriginType {
 		return OriginRTPPush
 	case "pull":
 		return OriginPull
+	case "mp4":
+		return OriginMP4VOD
 	}
 	return OriginUnknown
 }
