@@ -137,3 +137,81 @@ func apiGetJSON(client *http.Client, u string) (map[string]any, error) {
 	}
 	return reply, nil
 }
+
+// TestRecordingIndexAfterKill9: an MP4 recording cut short by SIGKILL is
+// a playable fragmented MP4, and after a restart on the same data dir the
+// recording index knows it (with its duration from its fragments) and
+// serves it: the index agrees with the disk.
+func TestRecordingIndexAfterKill9(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	cfgFile := filepath.Join(dir, "mediakit.toml")
+	if err := os.WriteFile(cfgFile, []byte("[protocol]\nenable_mp4 = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, "--config", cfgFile, "--data-dir", dataDir)
+	const stream = "kill9mp4"
+	testutil.PublishClip(t, "h264_aac.flv", "rtmp://"+p.rtmp+"/live/"+stream, true)
+
+	// Wait until the file being written holds a few seconds of media.
+	var file string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		matches, _ := filepath.Glob(filepath.Join(dataDir, "record", "live", stream, "*", "*.mp4"))
+		if len(matches) == 1 {
+			if st, err := os.Stat(matches[0]); err == nil && st.Size() > 400_000 {
+				file = matches[0]
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no MP4 recording growing within 30s (found %q); stderr:\n%s", matches, strings.Join(p.logs, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t)
+
+	p = startServe(t, "--config", cfgFile, "--data-dir", dataDir)
+	client := &http.Client{Timeout: 5 * time.Second}
+	u := "http://" + p.http + "/record/live/" + stream + "/list?start=" + url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339))
+	var listed struct {
+		Files []struct {
+			Duration float64 `json:"duration"`
+			URL      string  `json:"url"`
+			Path     string  `json:"file_path"`
+		} `json:"files"`
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(u)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			_ = json.Unmarshal(body, &listed)
+		}
+		if len(listed.Files) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed recording is not listed after the restart: %+v; stderr:\n%s", listed, strings.Join(p.logs, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f := listed.Files[0]
+	if f.Path != file || f.Duration < 2 {
+		t.Fatalf("listed %+v, want %s with its seconds of media", f, file)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	probe, err := testutil.FFprobe(ctx, t, "http://"+p.http+f.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := probe.Video(); v == nil || probe.Format.Duration < f.Duration-1 {
+		t.Errorf("the killed recording over HTTP: %+v (listed %.3f s)", probe.Format, f.Duration)
+	}
+}
