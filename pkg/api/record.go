@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/mediakit/mediakit/pkg/access"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/record"
 )
@@ -22,6 +24,9 @@ type Recorder interface {
 	IsRecording(ctx context.Context, key engine.Key, typ record.Type) (bool, error)
 	// Writing reports whether a recorder has the file at path open.
 	Writing(path string) bool
+	// StartTask records key into the MP4 file at path from the GOP
+	// cache until forward after the call.
+	StartTask(ctx context.Context, key engine.Key, path string, forward time.Duration) error
 }
 
 // RecordIndex is the index of finished recordings (pkg/store's).
@@ -50,6 +55,7 @@ func (s *Server) RegisterRecord(d RecordDeps) {
 	s.Handle("isRecording", r.isRecording)
 	s.Handle("getMP4RecordFile", r.files)
 	s.Handle("deleteRecordDirectory", r.deleteDirectory)
+	s.Handle("startRecordTask", r.startTask)
 }
 
 type recordEndpoints struct {
@@ -334,4 +340,58 @@ func deleteRecordings(dir, target, period string, writing func(string) bool) (de
 		}
 	}
 	return deleted, kept, firstErr
+}
+
+// maxTaskForward bounds startRecordTask's forward_ms.
+const maxTaskForward = 24 * time.Hour
+
+// startTask is ZLMediaKit's startRecordTask: the stream into one MP4 file
+// at path (relative to the MP4 recording root, with its name), with the
+// pre-roll the GOP cache holds (back_ms is read but the stream's latest
+// keyframe is the earliest there is), for forward_ms after the call.
+// Replies data.path, the file's absolute path.
+func (r *recordEndpoints) startTask(ctx context.Context, p *Params) (Reply, error) {
+	key, err := requireKey(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.RequireAll("path", "forward_ms"); err != nil {
+		return nil, err
+	}
+	if _, err := p.Int("back_ms", 0); err != nil {
+		return nil, err
+	}
+	forward, err := p.Int("forward_ms", 0)
+	if err != nil {
+		return nil, err
+	}
+	if forward <= 0 || time.Duration(forward)*time.Millisecond > maxTaskForward {
+		return nil, Errorf(CodeInvalidArgs, "forward_ms %d: must be more than 0 and at most a day", forward)
+	}
+	rel := strings.TrimPrefix(filepath.ToSlash(p.Get("path")), "/")
+	if !strings.EqualFold(filepath.Ext(rel), ".mp4") {
+		rel += ".mp4"
+	}
+	if rel == ".mp4" || strings.ContainsRune(rel, 0) || strings.Contains(rel, "\\") || path.Clean("/"+rel) != "/"+rel || strings.Contains("/"+rel+"/", "/../") {
+		return nil, Errorf(CodeInvalidArgs, "path %q is not a relative file path", p.Get("path"))
+	}
+	// Symbolic links below the root must not lead out of it.
+	guard, err := access.NewPathGuard(r.mp4Root(), nil)
+	if err != nil {
+		return nil, err
+	}
+	file, err := guard.Confine(filepath.FromSlash(rel))
+	if err != nil {
+		return nil, Errorf(CodeInvalidArgs, "path: %v", err)
+	}
+	err = r.rec.StartTask(ctx, key, file, time.Duration(forward)*time.Millisecond)
+	switch {
+	case errors.Is(err, record.ErrNotPublished):
+		return nil, errNotFound
+	case errors.Is(err, record.ErrFileExists):
+		return nil, &Error{Code: CodeOtherFailed, Msg: "the file exists: " + file}
+	case err != nil:
+		return nil, err
+	}
+	return Reply{"data": map[string]any{"path": file}}, nil
 }

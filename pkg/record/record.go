@@ -91,6 +91,7 @@ type Manager struct {
 
 	failures [2]atomic.Int64 // by Type
 	writing  writingFiles
+	tasks    atomic.Int64 // StartTask's sink names
 }
 
 // Writing reports whether a recorder of m has the file at path open: it
@@ -113,6 +114,20 @@ func (w *writingFiles) add(path string) {
 		w.paths = map[string]bool{}
 	}
 	w.paths[path] = true
+}
+
+// reserve adds path unless it is there, and reports whether it did.
+func (w *writingFiles) reserve(path string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.paths[path] {
+		return false
+	}
+	if w.paths == nil {
+		w.paths = map[string]bool{}
+	}
+	w.paths[path] = true
+	return true
 }
 
 func (w *writingFiles) remove(path string) {

@@ -290,3 +290,64 @@ func TestDeleteRecordDirectoryWhileRecording(t *testing.T) {
 		t.Errorf("the kept file: %v", err)
 	}
 }
+
+// TestStartRecordTask: ZLMediaKit's startRecordTask writes the stream
+// from its GOP cache for forward_ms into the file at path, and refuses
+// paths out of the recording root.
+func TestStartRecordTask(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	ts := startServer(t, nil)
+	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/task", true)
+	args := url.Values{"vhost": {"__defaultVhost__"}, "app": {"live"}, "stream": {"task"}, "path": {"events/alarm-1.mp4"},
+		"back_ms": {"5000"}, "forward_ms": {"2000"}}
+	var r map[string]any
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if r = ts.apiCall(t, "startRecordTask", args); code(r) == 0 {
+			break
+		}
+		if code(r) != -500 || time.Now().After(deadline) {
+			t.Fatalf("startRecordTask: %v", r)
+		}
+		time.Sleep(100 * time.Millisecond) // until ffmpeg's stream is published
+	}
+	data, _ := r["data"].(map[string]any)
+	want := filepath.Join(ts.Config().General.DataDir, "record", "events", "alarm-1.mp4")
+	if data == nil || data["path"] != want {
+		t.Fatalf("startRecordTask: %v, want data.path %s", r, want)
+	}
+	if r := ts.apiCall(t, "startRecordTask", args); code(r) != -1 {
+		t.Errorf("the same path again: %v", r)
+	}
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ts.Config().General.DataDir, "record"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(ts.Config().General.DataDir, "record", "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"../../escape.mp4", "a/./../../b.mp4", "link/x.mp4", ""} {
+		args.Set("path", bad)
+		if r := ts.apiCall(t, "startRecordTask", args); code(r) != -300 {
+			t.Errorf("path %q: %v", bad, r)
+		}
+	}
+	// Two seconds forward and up to a GOP (1 s) of pre-roll, then the file
+	// is finished (a progressive MP4 whose duration ffprobe reads).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		p, err := testutil.FFprobe(ctx, t, want)
+		if err == nil && p.Format.Duration >= 2 {
+			if p.Format.Duration > 3.3 {
+				t.Errorf("task file of %.3f s, want 2 s and at most a GOP more", p.Format.Duration)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the task's file: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
