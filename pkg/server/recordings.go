@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"path"
@@ -292,16 +291,15 @@ func (s *Server) serveRecordingSpan(w http.ResponseWriter, r *http.Request, rest
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	out := &countingWriter{w: w}
-	opts.Stdout = out
+	opts.Stdout = w
 	res, err := remux.Run(r.Context(), opts)
 	if err != nil {
-		if out.n == 0 {
+		if res.Bytes == 0 {
 			h.Del("Content-Disposition")
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 		}
 		if r.Context().Err() == nil {
-			s.log.Warn("recording span not served whole", "stream", key.String(), "files", len(recs), "bytes", out.n, "error", err.Error())
+			s.log.Warn("recording span not served whole", "stream", key.String(), "files", len(recs), "bytes", res.Bytes, "error", err.Error())
 		}
 		return
 	}
@@ -327,16 +325,4 @@ func parseSpanDuration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: must be more than 0 and at most %v", v, maxSpan)
 	}
 	return d, nil
-}
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
