@@ -269,13 +269,17 @@ func (v *vod) run(ctx context.Context, pub *engine.Publisher, log *slog.Logger) 
 			continue
 		}
 		f := v.files[i]
-		src, err := source.Open(f.path, source.Options{Log: log})
+		// A finished recording's tables take the reader straight to the
+		// keyframe at or before the point; the clip does it for one still
+		// fragmented.
+		from := at - f.offset
+		src, err := source.Open(f.path, source.Options{Log: log, Start: from})
 		if err != nil {
 			return err
 		}
 		p.file = f
 		p.restart(at)
-		err = src.Run(ctx, remux.ClipSink(p, remux.Clip{From: at - f.offset}))
+		err = src.Run(ctx, remux.ClipSink(p, remux.Clip{From: from, Absolute: true}))
 		switch {
 		case errors.Is(err, errRestart):
 			at = p.seekTo
@@ -305,7 +309,7 @@ type vodSink struct {
 	v      *vod
 	pub    *engine.Publisher
 	ctx    context.Context
-	file   vodFile
+	file   vodFile // its decode times count from its start
 	speed  float64
 	tracks []*media.Track
 
@@ -314,9 +318,7 @@ type vodSink struct {
 	// time to the wall clock: due = wallRef + (out - outRef).
 	mediaRef, outRef time.Duration
 	wallRef          time.Time
-	first            bool          // the next frame sets mediaRef from its own time
-	fileFirst        time.Duration // the file's first DTS
-	fileSeen         bool
+	first            bool // the next frame sets mediaRef from its own time
 	lastOut          time.Duration
 	emitted          bool
 	discontinuity    bool
@@ -330,7 +332,6 @@ type vodSink struct {
 // next file of a sequence keeps the mapping, so the time between files is
 // the media's.
 func (s *vodSink) restart(at time.Duration) {
-	s.fileSeen = false
 	if s.seeked || !s.emitted {
 		s.first = true
 		s.mediaRef = at
@@ -373,12 +374,7 @@ func (s *vodSink) canonical(t *media.Track) *media.Track {
 func (s *vodSink) SetMetadata(media.Metadata) {}
 
 func (s *vodSink) WriteFrame(f *media.Frame) error {
-	if !s.fileSeen {
-		// The clip passes frames from the keyframe at or before the
-		// seek point; the file's first frame sets its time base.
-		s.fileSeen, s.fileFirst = true, f.DTS
-	}
-	pos := s.file.offset + (f.DTS - s.fileFirst)
+	pos := s.file.offset + max(f.DTS, 0)
 	if s.first {
 		s.first = false
 		s.mediaRef = pos

@@ -9,10 +9,14 @@ import (
 )
 
 // Clip is the part of one input to keep, in the input's own time from its
-// first frame: from the video keyframe at or before From (so the output
-// starts decodable), up to but not including To (0: to the end).
+// first frame (or, Absolute, in its decode times): from the video
+// keyframe at or before From (so the output starts decodable), up to but
+// not including To (0: to the end).
 type Clip struct {
 	From, To time.Duration
+	// Absolute: From and To are decode times, for a reader that may
+	// itself have skipped to a keyframe before From (source.Options.Start).
+	Absolute bool
 }
 
 // errClipDone ends reading an input whose clip is complete.
@@ -61,6 +65,9 @@ func (c *clipper) SetMetadata(md media.Metadata) { c.next.SetMetadata(md) }
 func (c *clipper) WriteFrame(f *media.Frame) error {
 	if !c.seen {
 		c.seen, c.first = true, f.DTS
+		if c.clip.Absolute {
+			c.first = 0
+		}
 	}
 	at := f.DTS - c.first
 	if c.clip.To > 0 && at >= c.clip.To {

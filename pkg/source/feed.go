@@ -25,12 +25,13 @@ type feed struct {
 	flvIn  *flv.Ingest
 	esIn   *es.Ingest
 	mp4Out []*media.Track // tracks declared by the MP4 reader
+	start  time.Duration  // Options.Start, for the first pass of an MP4 file
 
 	warned map[string]bool
 }
 
 func newFeed(ctx context.Context, sink flv.FrameSink, opts Options, realtime bool) *feed {
-	fd := &feed{ctx: ctx, out: &catchSink{sink: sink}, log: opts.Log, warned: map[string]bool{}}
+	fd := &feed{ctx: ctx, out: &catchSink{sink: sink}, log: opts.Log, warned: map[string]bool{}, start: opts.Start}
 	if realtime {
 		fd.pace = &pacer{}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -209,8 +210,14 @@ func (m *mp4Reader) declare() error {
 }
 
 // emitTables sends the samples of the moov's sample tables, merging the
-// tracks by decode time.
+// tracks by decode time, from the video keyframe at or before the feed's
+// start (then cleared: a loop's next pass starts at the beginning).
 func (m *mp4Reader) emitTables() error {
+	from, err := m.keyframeBefore(m.fd.start)
+	if err != nil {
+		return err
+	}
+	m.fd.start = 0
 	cursors := make([]*tableCursor, 0, len(m.moov.tracks))
 	for _, t := range m.moov.tracks {
 		c, err := newTableCursor(t, m.size)
@@ -233,10 +240,47 @@ func (m *mp4Reader) emitTables() error {
 			return nil
 		}
 		next.has = false
+		if next.cur.dts < from {
+			continue // before the start: not read
+		}
 		if err := m.emit(next.cur); err != nil {
 			return err
 		}
 	}
+}
+
+// keyframeBefore is the decode time of the first video track's last
+// keyframe at or before start, found by walking its sample table only;
+// the lowest time there is when start is 0 or the movie has no video
+// table.
+func (m *mp4Reader) keyframeBefore(start time.Duration) (time.Duration, error) {
+	const none = time.Duration(math.MinInt64)
+	if start <= 0 {
+		return none, nil
+	}
+	for _, t := range m.moov.tracks {
+		if t.track.Kind() != media.KindVideo {
+			continue
+		}
+		c, err := newTableCursor(t, m.size)
+		if err != nil {
+			return none, fmt.Errorf("track %d: %w", t.id, err)
+		}
+		from := none
+		for {
+			if err := c.peek(); err != nil {
+				return none, fmt.Errorf("track %d: %w", t.id, err)
+			}
+			if !c.has || c.cur.dts > start {
+				return from, nil
+			}
+			c.has = false
+			if c.cur.key {
+				from = c.cur.dts
+			}
+		}
+	}
+	return none, nil
 }
 
 // mp4Sample is one sample located in the file, its times already on the

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/pkg/media"
 )
 
 // toCo64 rewrites the stco boxes of an MP4 whose moov follows its mdat
@@ -79,4 +81,47 @@ func TestMP4Co64(t *testing.T) {
 	}
 	sameFrames(t, got, want)
 	matchProbe(t, got, probe(t, co64), 1)
+}
+
+// TestMP4Start: Options.Start begins a file with sample tables at the
+// video keyframe at or before it, every frame from there as in a full
+// read, without reading the media before it.
+func TestMP4Start(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	t.Parallel()
+	path := remux(t, "h264_aac.flv", t.TempDir(), "a.mp4")
+	all := &recSink{}
+	full := mustOpen(t, path, Options{})
+	if err := full.Run(context.Background(), all); err != nil {
+		t.Fatal(err)
+	}
+	start := 2500 * time.Millisecond
+	var key time.Duration
+	for _, f := range all.frames {
+		if f.Track.Kind() == media.KindVideo && f.Key && f.DTS <= start {
+			key = f.DTS
+		}
+	}
+	var want []*media.Frame
+	for _, f := range all.frames {
+		if f.DTS >= key {
+			want = append(want, f)
+		}
+	}
+	got := &recSink{}
+	src := mustOpen(t, path, Options{Start: start})
+	if err := src.Run(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.frames) != len(want) || got.frames[0].DTS != key {
+		t.Fatalf("%d frames from %v, want %d from the keyframe at %v", len(got.frames), got.frames[0].DTS, len(want), key)
+	}
+	for i := range want {
+		if got.frames[i].DTS != want[i].DTS || !bytes.Equal(got.frames[i].Payload, want[i].Payload) {
+			t.Fatalf("frame %d differs", i)
+		}
+	}
+	if src.BytesRead() >= full.BytesRead()*3/4 {
+		t.Errorf("read %d bytes of the file from 2.5 s of 6, %d for all of it", src.BytesRead(), full.BytesRead())
+	}
 }

@@ -82,6 +82,12 @@ type Options struct {
 	// Log gets warnings (a track dropped for its codec, HLS segments
 	// lost), each kind once per Run. Nil discards them.
 	Log *slog.Logger
+	// Start, for an MP4 file with sample tables (a finished recording),
+	// begins at the video keyframe at or before this decode time without
+	// reading the samples before it: a seek into an hour-long file costs
+	// a walk of its tables, not a read of its media. Fragmented MP4 and
+	// other inputs ignore it (and so do the later passes of a Loop).
+	Start time.Duration
 	// RTSPTransport is how rtsp:// and rtsps:// sources receive RTP:
 	// "tcp" (interleaved in the RTSP connection; "" selects it), "udp"
 	// or "multicast". Other inputs ignore it.
