@@ -67,13 +67,7 @@ func (s *publishSink) SetTracks(tracks []*media.Track) error {
 			return err
 		}
 		s.pub = pub
-		s.stopDone = pub.OnDone(func() {
-			cause := pub.Reason()
-			if !errors.Is(cause, engine.ErrReplaced) {
-				cause = errStreamClosed
-			}
-			s.abort(cause)
-		})
+		s.stopDone = pub.OnDone(func() { s.abort(takenAway(pub.Reason())) })
 	}
 	if err := s.pub.SetTracks(kept); err != nil {
 		return err
@@ -117,8 +111,24 @@ func (s *publishSink) close() {
 	if s.stopDone != nil {
 		s.stopDone()
 	}
+	// The stream may have been taken away as the source ended (a write
+	// refused), before the OnDone callback ran: tell the attempt here
+	// too, or the proxy would retry a stream that was closed. The first
+	// cause given to abort is the one kept.
+	if reason := s.pub.Reason(); reason != nil {
+		s.abort(takenAway(reason))
+	}
 	s.pub.Close()
 	s.pub = nil
+}
+
+// takenAway is the cause that ends an attempt whose publisher ended for
+// reason: replaced by another publisher, or otherwise closed.
+func takenAway(reason error) error {
+	if errors.Is(reason, engine.ErrReplaced) {
+		return reason
+	}
+	return errStreamClosed
 }
 
 // muteAudio makes silent AAC-LC frames (44.1 kHz mono) that follow the
