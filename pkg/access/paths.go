@@ -35,6 +35,24 @@ func NewPathGuard(dataDir string, allow []string) (*PathGuard, error) {
 	return g, nil
 }
 
+// NewRootsGuard allows only roots (not base, unless listed); relative
+// paths given to Confine are taken relative to base.
+func NewRootsGuard(base string, roots []string) (*PathGuard, error) {
+	abs, err := filepath.Abs(base)
+	if err != nil {
+		return nil, fmt.Errorf("base %s: %w", base, err)
+	}
+	g := &PathGuard{base: abs}
+	for _, root := range roots {
+		r, err := filepath.Abs(root)
+		if err != nil {
+			return nil, fmt.Errorf("root %s: %w", root, err)
+		}
+		g.roots = append(g.roots, resolveExisting(r))
+	}
+	return g, nil
+}
+
 // Confine returns p as an absolute path with its existing symbolic links
 // resolved, or an error naming p when it leads outside every allowed
 // root. It creates nothing, so a refused path leaves no trace.
@@ -52,7 +70,7 @@ func (g *PathGuard) Confine(p string) (string, error) {
 			return resolved, nil
 		}
 	}
-	return "", fmt.Errorf("path %q resolves to %s, outside the data dir and record.allow_paths", p, resolved)
+	return "", fmt.Errorf("path %q resolves to %s, outside %s", p, resolved, strings.Join(g.roots, ", "))
 }
 
 // Roots returns the allowed roots.

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -158,7 +157,7 @@ func (r *recordEndpoints) files(ctx context.Context, p *Params) (Reply, error) {
 	if err := p.RequireAll("vhost", "app", "stream"); err != nil {
 		return nil, err
 	}
-	dir, err := r.streamDir(p)
+	_, dir, err := r.streamRootDir(p)
 	if err != nil {
 		return nil, err
 	}
@@ -205,17 +204,17 @@ func (r *recordEndpoints) files(ctx context.Context, p *Params) (Reply, error) {
 	return Reply{"data": map[string]any{"paths": paths, "rootPath": rootPath}}, nil
 }
 
-// streamDir is ROOT/APP/STREAM of the stream the parameters name, ROOT
-// the confined customized_path or the MP4 recording root.
-func (r *recordEndpoints) streamDir(p *Params) (string, error) {
+// streamRootDir is ROOT/APP/STREAM of the stream the parameters name and
+// its ROOT, the confined customized_path or the MP4 recording root.
+func (r *recordEndpoints) streamRootDir(p *Params) (root, dir string, err error) {
 	key := engine.NewKey(p.Get("vhost"), p.Get("app"), p.Get("stream"))
 	if err := key.Validate(); err != nil {
-		return "", Errorf(CodeInvalidArgs, "%v", err)
+		return "", "", Errorf(CodeInvalidArgs, "%v", err)
 	}
-	root := r.mp4Root()
+	root = r.mp4Root()
 	cp, err := r.customizedPath(p)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if cp != "" {
 		root = cp
@@ -223,19 +222,24 @@ func (r *recordEndpoints) streamDir(p *Params) (string, error) {
 	if abs, err := filepath.Abs(root); err == nil {
 		root = abs
 	}
-	return filepath.Join(root, key.App, filepath.FromSlash(key.Stream)), nil
+	return root, filepath.Join(root, key.App, filepath.FromSlash(key.Stream)), nil
 }
+
+// dayName is the name of a recording day's directory.
+var dayName = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // deleteDirectory is ZLMediaKit's deleteRecordDirectory: the stream's MP4
 // recordings of period (YYYY-MM-DD or YYYY-MM; all of them without), or
-// the one file name of that day. A file a recorder is writing is never
-// deleted: naming it fails, and a directory keeps it (and so itself).
-// Deleted files leave the recording index.
+// the one file name of that day. Only files directly in the stream's day
+// directories are deleted: a stream named below this one (cam/sub) keeps
+// its recordings, and nothing is reached through a symbolic link. A file
+// a recorder is writing is never deleted: naming it fails, and its day
+// keeps it. Deleted files leave the recording index.
 func (r *recordEndpoints) deleteDirectory(ctx context.Context, p *Params) (Reply, error) {
 	if err := p.RequireAll("vhost", "app", "stream"); err != nil {
 		return nil, err
 	}
-	dir, err := r.streamDir(p)
+	root, dir, err := r.streamRootDir(p)
 	if err != nil {
 		return nil, err
 	}
@@ -243,16 +247,36 @@ func (r *recordEndpoints) deleteDirectory(ctx context.Context, p *Params) (Reply
 	if period != "" && !periodRE.MatchString(period) {
 		return nil, Errorf(CodeInvalidArgs, "period %q is not YYYY-MM-DD or YYYY-MM", period)
 	}
-	if name != "" && (period == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00")) {
+	if name != "" && (len(period) != len("2006-01-02") || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00")) {
 		return nil, Errorf(CodeInvalidArgs, "name %q is not a file name of a day (period YYYY-MM-DD)", name)
 	}
-	target := dir
-	if period != "" {
-		target = filepath.Join(dir, period)
+	reply := Reply{"path": dir + string(filepath.Separator)}
+	switch {
+	case name != "":
+		reply["path"] = filepath.Join(dir, period, name)
+	case len(period) == len("2006-01-02"):
+		reply["path"] = filepath.Join(dir, period) + string(filepath.Separator)
+	case period != "":
+		reply["path"] = filepath.Join(dir, period) + "*"
+	}
+	// The stream's directory, links resolved, must stay in the root; below
+	// it only real directories and files are touched.
+	if realRoot, err := filepath.EvalSymlinks(root); err == nil {
+		realDir, err := filepath.EvalSymlinks(dir)
+		if err == nil {
+			if rel, err := filepath.Rel(realRoot, realDir); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				return reply, Errorf(CodeInvalidArgs, "%s leads out of the recording root", dir)
+			}
+		}
 	}
 	if name != "" {
-		target = filepath.Join(target, name)
-		reply := Reply{"path": target}
+		target := filepath.Join(dir, period, name)
+		if st, err := os.Lstat(filepath.Join(dir, period)); err != nil || !st.IsDir() {
+			return reply, &Error{Code: CodeOtherFailed, Msg: "delete failed: no such day"}
+		}
+		if st, err := os.Lstat(target); err != nil || !st.Mode().IsRegular() {
+			return reply, &Error{Code: CodeOtherFailed, Msg: "delete failed: no such file"}
+		}
 		if r.rec.Writing(target) {
 			return reply, &Error{Code: CodeOtherFailed, Msg: "the file is being recorded"}
 		}
@@ -262,12 +286,7 @@ func (r *recordEndpoints) deleteDirectory(ctx context.Context, p *Params) (Reply
 		r.unindex([]string{target})
 		return reply, nil
 	}
-	reply := Reply{"path": target + string(filepath.Separator)}
-	if period != "" && len(period) == len("2006-01") {
-		// A month: every day directory of it.
-		reply["path"] = filepath.Join(dir, period) + "*"
-	}
-	deleted, kept, err := deleteRecordings(dir, target, period, r.rec.Writing)
+	deleted, kept, err := deleteRecordings(dir, period, r.rec.Writing)
 	r.unindex(deleted)
 	reply["deleted"], reply["kept"] = len(deleted), kept
 	if err != nil {
@@ -285,59 +304,50 @@ func (r *recordEndpoints) unindex(paths []string) {
 	}
 }
 
-// deleteRecordings deletes the files under target (a day, or the whole
-// stream directory dir) or, for a month period, under dir's days of that
-// month, except those writing reports open, then the directories left
-// empty. Symbolic links are deleted, never followed.
-func deleteRecordings(dir, target, period string, writing func(string) bool) (deleted []string, kept int, err error) {
-	var tops []string
-	if period != "" && len(period) == len("2006-01") {
-		entries, err := os.ReadDir(dir)
-		if err != nil && !os.IsNotExist(err) {
-			return nil, 0, err
+// deleteRecordings deletes the regular files in dir's day directories of
+// period (a day, a month, or all days when empty), except those writing
+// reports open, then the days left empty. Directories below a day (another
+// stream's) and symbolic links are left alone.
+func deleteRecordings(dir, period string, writing func(string) bool) (deleted []string, kept int, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, 0, nil
 		}
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), period+"-") {
-				tops = append(tops, filepath.Join(dir, e.Name()))
-			}
-		}
-	} else {
-		tops = []string{target}
+		return nil, 0, err
 	}
 	var firstErr error
-	for _, top := range tops {
-		var dirs []string
-		werr := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if os.IsNotExist(err) {
-					return nil
-				}
-				return err
+	for _, day := range entries {
+		// A DirEntry's type is the link's own: a linked day is no day.
+		if !day.IsDir() || !dayName.MatchString(day.Name()) || !strings.HasPrefix(day.Name(), period) {
+			continue
+		}
+		dayDir := filepath.Join(dir, day.Name())
+		files, err := os.ReadDir(dayDir)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
 			}
-			if d.IsDir() {
-				dirs = append(dirs, path)
-				return nil
+			continue
+		}
+		for _, f := range files {
+			if !f.Type().IsRegular() {
+				continue
 			}
+			path := filepath.Join(dayDir, f.Name())
 			if writing(path) {
 				kept++
-				return nil
+				continue
 			}
 			if err := os.Remove(path); err != nil {
 				if firstErr == nil {
 					firstErr = err
 				}
-				return nil
+				continue
 			}
 			deleted = append(deleted, path)
-			return nil
-		})
-		if werr != nil && firstErr == nil {
-			firstErr = werr
 		}
-		// Deepest first; a directory still holding a kept file stays.
-		for i := len(dirs) - 1; i >= 0; i-- {
-			_ = os.Remove(dirs[i])
-		}
+		_ = os.Remove(dayDir) // only when empty
 	}
 	return deleted, kept, firstErr
 }
@@ -365,7 +375,7 @@ func (r *recordEndpoints) startTask(ctx context.Context, p *Params) (Reply, erro
 	if err != nil {
 		return nil, err
 	}
-	if forward <= 0 || time.Duration(forward)*time.Millisecond > maxTaskForward {
+	if forward <= 0 || forward > maxTaskForward.Milliseconds() {
 		return nil, Errorf(CodeInvalidArgs, "forward_ms %d: must be more than 0 and at most a day", forward)
 	}
 	rel := strings.TrimPrefix(filepath.ToSlash(p.Get("path")), "/")

@@ -15,8 +15,8 @@ import (
 // VODs plays recordings back as streams (pkg/playback's VODs).
 type VODs interface {
 	Load(ctx context.Context, key engine.Key, paths []string, opts playback.VODOptions) (time.Duration, error)
-	Seek(key engine.Key, at time.Duration) error
-	SetSpeed(key engine.Key, speed float64) error
+	Seek(ctx context.Context, key engine.Key, at time.Duration) error
+	SetSpeed(ctx context.Context, key engine.Key, speed float64) error
 }
 
 // RegisterVOD registers loadMP4File, seekRecordStamp and setRecordSpeed.
@@ -95,7 +95,7 @@ func (v *vodEndpoints) load(ctx context.Context, p *Params) (Reply, error) {
 		return nil, Errorf(CodeInvalidArgs, "file_path: %v", err)
 	}
 	d, err := v.vods.Load(ctx, key, files, playback.VODOptions{
-		Repeat: repeat, Seek: time.Duration(seek) * time.Millisecond, Speed: speed, Values: streamOptionValues(p),
+		Repeat: repeat, Seek: millis(seek), Speed: speed, Values: streamOptionValues(p),
 	})
 	switch {
 	case errors.Is(err, playback.ErrSpeed):
@@ -122,7 +122,7 @@ func (v *vodEndpoints) seek(ctx context.Context, p *Params) (Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vodResult(v.vods.Seek(key, time.Duration(stamp)*time.Millisecond), "seek failed")
+	return vodResult(v.vods.Seek(ctx, key, millis(stamp)), "seek failed")
 }
 
 // speed is ZLMediaKit's setRecordSpeed: from 0.5 to 16, timestamps
@@ -139,11 +139,18 @@ func (v *vodEndpoints) speed(ctx context.Context, p *Params) (Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = v.vods.SetSpeed(key, speed)
+	err = v.vods.SetSpeed(ctx, key, speed)
 	if errors.Is(err, playback.ErrSpeed) {
 		return Reply{"result": false}, Errorf(CodeInvalidArgs, "speed %v: %v", speed, err)
 	}
 	return vodResult(err, "set speed failed")
+}
+
+// millis is n milliseconds, negative as 0 and saturating instead of
+// wrapping past what a Duration holds.
+func millis(n int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Millisecond)
+	return time.Duration(min(max(n, 0), most)) * time.Millisecond
 }
 
 func vodResult(err error, failed string) (Reply, error) {

@@ -24,7 +24,14 @@ var contentTypes = map[string]string{
 	".m3u8": "application/vnd.apple.mpegurl",
 	".jpg":  "image/jpeg",
 	".jpeg": "image/jpeg",
-	".json": "application/json",
+}
+
+// Servable reports whether a file of this name is one mediakit serves:
+// recordings, their playlists and snapshots. Nothing else under a
+// recording root (a database, a configuration someone put there) is sent.
+func Servable(name string) bool {
+	_, ok := contentTypes[strings.ToLower(filepath.Ext(name))]
+	return ok
 }
 
 // ContentType is the type a file of this name is served with.

@@ -187,20 +187,20 @@ func (m *VODs) Load(ctx context.Context, key engine.Key, paths []string, opts VO
 
 // Seek moves the playback of key to at (from the start of its first file),
 // on the video keyframe at or before it.
-func (m *VODs) Seek(key engine.Key, at time.Duration) error {
-	return m.send(key, vodCmd{seek: max(at, 0)})
+func (m *VODs) Seek(ctx context.Context, key engine.Key, at time.Duration) error {
+	return m.send(ctx, key, vodCmd{seek: max(at, 0)})
 }
 
 // SetSpeed changes how fast key plays; timestamps are rescaled, so that
 // players really play faster or slower.
-func (m *VODs) SetSpeed(key engine.Key, speed float64) error {
+func (m *VODs) SetSpeed(ctx context.Context, key engine.Key, speed float64) error {
 	if speed < MinSpeed || speed > MaxSpeed || math.IsNaN(speed) {
 		return ErrSpeed
 	}
-	return m.send(key, vodCmd{speed: speed})
+	return m.send(ctx, key, vodCmd{speed: speed})
 }
 
-func (m *VODs) send(key engine.Key, c vodCmd) error {
+func (m *VODs) send(ctx context.Context, key engine.Key, c vodCmd) error {
 	m.mu.Lock()
 	v := m.vods[key]
 	m.mu.Unlock()
@@ -212,6 +212,8 @@ func (m *VODs) send(key engine.Key, c vodCmd) error {
 		return nil
 	case <-v.done:
 		return ErrNotPlaying
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -259,12 +261,17 @@ var errRestart = errors.New("seek")
 func (v *vod) run(ctx context.Context, pub *engine.Publisher, log *slog.Logger) error {
 	p := &vodSink{v: v, pub: pub, ctx: ctx, speed: v.opts.Speed}
 	at := v.opts.Seek
+	passFrames := int64(0)
 	for ctx.Err() == nil {
 		i := v.fileAt(at)
 		if i < 0 {
 			if !v.opts.Repeat {
 				return nil
 			}
+			if p.frames == passFrames {
+				return errors.New("playback: the files hold no frame to repeat")
+			}
+			passFrames = p.frames
 			at, p.seeked = 0, true // a jump back, as a seek
 			continue
 		}
@@ -324,6 +331,7 @@ type vodSink struct {
 	discontinuity    bool
 	seekTo           time.Duration
 	seeked           bool
+	frames           int64 // published
 }
 
 // restart begins a file at media time at. After a seek (or a repeat)
@@ -405,6 +413,7 @@ func (s *vodSink) WriteFrame(f *media.Frame) error {
 	}
 	s.discontinuity = false
 	s.lastOut, s.emitted = out, true
+	s.frames++
 	return s.pub.WriteFrame(g)
 }
 

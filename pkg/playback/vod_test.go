@@ -152,10 +152,10 @@ func TestVODSeekAndSpeed(t *testing.T) {
 	frames := readUntilEnd(t, e, func(f *media.Frame, n int) {
 		if n == 10 && !seeked {
 			seeked = true
-			if err := m.Seek(vodKey, 8500*time.Millisecond); err != nil {
+			if err := m.Seek(context.Background(), vodKey, 8500*time.Millisecond); err != nil {
 				t.Error(err)
 			}
-			if err := m.SetSpeed(vodKey, 16); err != nil {
+			if err := m.SetSpeed(context.Background(), vodKey, 16); err != nil {
 				t.Error(err)
 			}
 		}
@@ -182,10 +182,10 @@ func TestVODSeekAndSpeed(t *testing.T) {
 	if d := video[len(video)-1].DTS - video[len(video)-2].DTS; d > 5*time.Millisecond {
 		t.Errorf("DTS step %v at speed 16, want 2.5 ms", d)
 	}
-	if err := m.SetSpeed(vodKey, 32); err != ErrSpeed {
+	if err := m.SetSpeed(context.Background(), vodKey, 32); err != ErrSpeed {
 		t.Errorf("speed 32: %v", err)
 	}
-	if err := m.Seek(vodKey, 0); err != ErrNotPlaying {
+	if err := m.Seek(context.Background(), vodKey, 0); err != ErrNotPlaying {
 		t.Errorf("seek after the end: %v", err)
 	}
 }

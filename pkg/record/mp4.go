@@ -35,6 +35,9 @@ type mp4Recorder struct {
 	// fixedPath, when set, is the file to write (`mediakit record
 	// --mp4`); a second file, after a codec change, gets a -1 suffix.
 	fixedPath string
+	// exclusive creates fixedPath only if nothing is there (recording
+	// tasks); `mediakit record` replaces it.
+	exclusive bool
 	result    Result
 	// pending holds audio that comes before the first video keyframe, so
 	// the file does not lose the start of the sound.
@@ -205,7 +208,11 @@ func (r *mp4Recorder) open(first *media.Frame) error {
 		if err := mkdirAllSync(dir); err != nil {
 			return err
 		}
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC
+		if r.exclusive {
+			flags = os.O_RDWR | os.O_CREATE | os.O_EXCL // never through a link someone put there
+		}
+		f, err = os.OpenFile(path, flags, 0o644)
 		if err == nil {
 			if err = syncDir(dir); err != nil {
 				f.Close()

@@ -94,14 +94,17 @@ type Manager struct {
 	tasks    atomic.Int64 // StartTask's sink names
 }
 
-// Writing reports whether a recorder of m has the file at path open: it
-// must not be deleted.
+// Writing reports whether a recorder of m has the file at path open, or
+// a recording task holds it: it must not be deleted.
 func (m *Manager) Writing(path string) bool { return m.writing.has(path) }
 
-// writingFiles is the set of files recorders have open.
+// writingFiles counts, per path, the holders of a file: recorders that
+// have it open and recording tasks that reserved it. Each holder
+// releases its own hold, so one finishing never frees a file another
+// still holds.
 type writingFiles struct {
 	mu    sync.Mutex
-	paths map[string]bool
+	paths map[string]int
 }
 
 func (w *writingFiles) add(path string) {
@@ -111,22 +114,23 @@ func (w *writingFiles) add(path string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.paths == nil {
-		w.paths = map[string]bool{}
+		w.paths = map[string]int{}
 	}
-	w.paths[path] = true
+	w.paths[path]++
 }
 
-// reserve adds path unless it is there, and reports whether it did.
+// reserve adds a hold on path unless it has one, and reports whether it
+// did.
 func (w *writingFiles) reserve(path string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.paths[path] {
+	if w.paths[path] > 0 {
 		return false
 	}
 	if w.paths == nil {
-		w.paths = map[string]bool{}
+		w.paths = map[string]int{}
 	}
-	w.paths[path] = true
+	w.paths[path] = 1
 	return true
 }
 
@@ -136,13 +140,15 @@ func (w *writingFiles) remove(path string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.paths, path)
+	if w.paths[path]--; w.paths[path] <= 0 {
+		delete(w.paths, path)
+	}
 }
 
 func (w *writingFiles) has(path string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.paths[path]
+	return w.paths[path] > 0
 }
 
 // Failures is how many failures the recorders of type t made through

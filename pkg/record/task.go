@@ -39,6 +39,7 @@ func (m *Manager) StartTask(ctx context.Context, key engine.Key, path string, fo
 	}
 	sink := NewMP4File(path, m.Settings().Sync, m.log().With("stream", key.String(), "record", "task")).(*mp4Recorder)
 	sink.writing = &m.writing
+	sink.exclusive = true
 	name := fmt.Sprintf("record-task-%d", m.tasks.Add(1))
 	err = m.Engine.AttachSink(ctx, key, name, func() engine.Sink { return sink })
 	if err != nil {

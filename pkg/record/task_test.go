@@ -22,8 +22,8 @@ func (l *frameList) WriteFrame(f *media.Frame) error {
 }
 
 // TestStartTask: a recording task starts at the stream's GOP cache (the
-// latest keyframe), holds its file open as written, and finishes it when
-// the stream ends before its forward time; a path that exists is refused.
+// latest keyframe), holds its path, and finishes its file when the stream
+// ends before its forward time; a path held or existing is refused.
 func TestStartTask(t *testing.T) {
 	root := t.TempDir()
 	r, frames := newRig(t, root, time.Second, time.Hour)
@@ -48,8 +48,10 @@ func TestStartTask(t *testing.T) {
 		t.Errorf("a second task on the same path: %v", err)
 	}
 	r.finish(t, frames[half:])
-	if r.m.Writing(path) {
-		t.Error("the file is still open after the stream ended")
+	// The file is finished; the task holds its path until its forward
+	// time, so that nothing else takes or deletes it meanwhile.
+	if !r.m.Writing(path) {
+		t.Error("the task's path was released before its forward time")
 	}
 	src, err := source.Open(path, source.Options{})
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"os"
@@ -42,7 +43,7 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) bool {
 	mp4Root, hlsRoot := recordRoots(s.Config())
 	for _, root := range []string{mp4Root, hlsRoot} {
 		file, ok := fileUnder(root, rest)
-		if !ok {
+		if !ok || !playback.Servable(file) {
 			continue
 		}
 		if err := s.authorizeFile(r, file, recordingName(rest), false); err != nil {
@@ -83,6 +84,10 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
 	file, err := s.guard().downloads.Confine(filePath)
 	if err != nil || !filepath.IsAbs(filePath) {
 		http.Error(w, "You can not download files outside the root directory", http.StatusUnauthorized)
+		return
+	}
+	if !playback.Servable(file) {
+		http.Error(w, "You can only download recordings (.mp4, .flv, .ts, .m3u8, ...)", http.StatusUnauthorized)
 		return
 	}
 	if err := s.authorizeFile(r, file, "", false); err != nil {
@@ -156,7 +161,10 @@ func (s *Server) authorizeFile(r *http.Request, file, name string, isDir bool) e
 	}
 	g := s.guard()
 	client := g.policy.Client(r)
-	cacheKey := client.Addr.String() + "\x00" + file + "\x00" + strconv.FormatBool(isDir)
+	// The hook judges the query and the credentials too: an answer holds
+	// for the same client, file and credentials only.
+	cred := sha256.Sum256([]byte(r.URL.RawQuery + "\x00" + r.Header.Get("Cookie") + "\x00" + r.Header.Get("Authorization")))
+	cacheKey := client.Addr.String() + "\x00" + file + "\x00" + strconv.FormatBool(isDir) + "\x00" + string(cred[:])
 	if s.fileAccess.allowed(cacheKey) {
 		return nil
 	}

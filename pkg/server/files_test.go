@@ -93,6 +93,7 @@ func TestRecordingFilesAccess(t *testing.T) {
 	}
 
 	// Outside the roots, parent directories, missing files.
+	notes, _, _ := plantRecording(t, ts, "live/cam/1/2026-12-01/notes.txt", 10)
 	outside := filepath.Join(t.TempDir(), "secret.mp4")
 	if err := os.WriteFile(outside, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -108,12 +109,17 @@ func TestRecordingFilesAccess(t *testing.T) {
 		{download(url.Values{"file_path": {filepath.Dir(path) + "/../../../../../../../etc/passwd"}}), 401},
 		{download(url.Values{"file_path": {filepath.Join(filepath.Dir(path), "link.mp4")}}), 401},
 		{download(url.Values{"file_path": {"record/live/cam/1/2026-12-01/10-00-00.mp4"}}), 401}, // relative
-		{download(url.Values{"file_path": {path + ".missing"}}), 404},
-		{download(url.Values{"file_path": {filepath.Dir(path)}}), 404},
+		{download(url.Values{"file_path": {filepath.Join(filepath.Dir(path), "missing.mp4")}}), 404},
+		{download(url.Values{"file_path": {filepath.Dir(path)}}), 401}, // not a recording
+		{download(url.Values{"file_path": {filepath.Dir(path) + ".mp4"}}), 404},
 		{download(url.Values{}), 400},
 		{ts.httpURL + "/record/live/cam/1/2026-12-01/link.mp4", 404},
 		{ts.httpURL + "/record/live/cam/1/2026-12-01/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd", 404},
 		{ts.httpURL + "/record/live/cam/1/2026-12-01/", 404},
+		// The database and files that are not media are never sent.
+		{download(url.Values{"file_path": {filepath.Join(ts.Config().General.DataDir, "mediakit.db")}}), 401},
+		{download(url.Values{"file_path": {notes}}), 401},
+		{ts.httpURL + "/record/live/cam/1/2026-12-01/notes.txt", 404},
 	} {
 		if status, _, got := fetch(t, tc.u); status != tc.status {
 			t.Errorf("%s: %d (%.80q), want %d", tc.u, status, got, tc.status)
@@ -146,6 +152,10 @@ func TestRecordingFilesAccess(t *testing.T) {
 	}
 	if n := h.count("on_http_access") - before; n != 1 {
 		t.Errorf("on_http_access asked %d times for three requests within its 600 s", n)
+	}
+	// Its answer was for those credentials: other ones are asked again.
+	if status, _, _ := fetch(t, ts.httpURL+urlPath+"?token=someone-else"); status != 200 || h.count("on_http_access")-before != 2 {
+		t.Errorf("other credentials: %d, hook asked %d times", status, h.count("on_http_access")-before)
 	}
 
 }

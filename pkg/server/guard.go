@@ -23,8 +23,10 @@ type guard struct {
 	policy *access.Policy
 	rules  *auth.Rules // nil: built-in authorisation off
 	paths  *access.PathGuard
-	// downloads confines the files served over HTTP (downloadFile): the
-	// data dir, record.allow_paths and the recording roots.
+	// downloads confines the files served over HTTP (downloadFile) and
+	// played back (loadMP4File): the recording roots and
+	// record.allow_paths, not the rest of the data dir (its database
+	// holds the saved settings and tasks).
 	downloads *access.PathGuard
 }
 
@@ -42,7 +44,7 @@ func buildGuard(cfg *config.Config) (*guard, error) {
 		return nil, err
 	}
 	mp4Root, hlsRoot := recordRoots(cfg)
-	downloads, err := access.NewPathGuard(cfg.General.DataDir, append(cfg.Record.AllowPathList(), mp4Root, hlsRoot))
+	downloads, err := access.NewRootsGuard(cfg.General.DataDir, append(cfg.Record.AllowPathList(), mp4Root, hlsRoot))
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ func TestDeleteRecordDirectory(t *testing.T) {
 		"live/cam/2026-12-01/10-00-00.mp4", "live/cam/2026-12-01/11-00-00.mp4",
 		"live/cam/2026-12-02/09-00-00.mp4",
 		"live/other/2026-12-01/10-00-00.mp4",
+		"live/cam/sub/2026-12-01/10-00-00.mp4", // the stream cam/sub, below cam
 	}
 	paths := map[string]string{}
 	for _, rel := range rels {
@@ -73,8 +74,26 @@ func TestDeleteRecordDirectory(t *testing.T) {
 	if r := del(nil); code(r) != -1 {
 		t.Errorf("nothing left: %v", r)
 	}
-	if !exists("live/other/2026-12-01/10-00-00.mp4") {
+	if !exists("live/other/2026-12-01/10-00-00.mp4") || !exists("live/cam/sub/2026-12-01/10-00-00.mp4") {
 		t.Error("another stream's recording was deleted")
+	}
+	// A stream directory that is a link out of the root is not followed.
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(outside, "2026-12-01"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(outside, "2026-12-01", "keep.mp4")
+	if err := os.WriteFile(victim, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(ts.Config().General.DataDir, "record", "live", "linked")); err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.apiCall(t, "deleteRecordDirectory", url.Values{"vhost": {"__defaultVhost__"}, "app": {"live"}, "stream": {"linked"}}); code(r) != -300 {
+		t.Errorf("a linked stream directory: %v", r)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("a file out of the root was deleted: %v", err)
 	}
 }
 
