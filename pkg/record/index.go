@@ -100,8 +100,12 @@ func (x *Indexer) flush(st IndexStore, batch []store.Recording) {
 	}
 }
 
-// dayDir is the name of a recording day's directory.
-var dayDir = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+// dayDir is the name of a recording day's directory, timeName the stem
+// of a recording's file name (before any -N).
+var (
+	dayDir   = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	timeName = regexp.MustCompile(`^\d{2}-\d{2}-\d{2}$`)
+)
 
 // Reconcile makes the index agree with the MP4 files under roots: files
 // not indexed are probed and added (their start from their name, DAY/
@@ -220,6 +224,9 @@ func startFromName(day, stem string) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("record: %q is not HH-MM-SS-N", stem)
 		}
 		stem = stem[:len("15-04-05")]
+	}
+	if !timeName.MatchString(stem) || !dayDir.MatchString(day) {
+		return time.Time{}, fmt.Errorf("record: %s/%s is not DAY/HH-MM-SS", day, stem)
 	}
 	t, err := time.ParseInLocation("2006-01-02 15-04-05", day+" "+stem, time.Local)
 	if err != nil {
