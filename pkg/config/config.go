@@ -25,6 +25,7 @@ type Config struct {
 	Hook     Hook
 	RTMP     RTMP
 	RTSP     RTSP
+	WebRTC   WebRTC
 	HTTP     HTTP
 	Protocol Protocol
 	Record   Record
@@ -61,6 +62,16 @@ type RTMP struct {
 	// its first audio or video message: an encoder or an ffmpeg opening
 	// many outputs one by one sits there for a while.
 	FirstPacket time.Duration
+}
+
+// WebRTC configures WebRTC playback (WHEP).
+type WebRTC struct {
+	// Addr is the UDP address of ICE for every session, and the TCP
+	// address of ICE-TCP on the same port; empty: off.
+	Addr string
+	// AdditionalHosts are addresses announced as host candidates besides
+	// the local ones (a 1:1 NAT's public address), comma-separated.
+	AdditionalHosts string
 }
 
 // RTSP configures the RTSP server: ZLMediaKit's [rtsp] section, with

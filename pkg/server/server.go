@@ -37,6 +37,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/rtsp"
 	"github.com/mediakit/mediakit/pkg/session"
 	"github.com/mediakit/mediakit/pkg/store"
+	"github.com/mediakit/mediakit/pkg/webrtc"
 )
 
 // LevelLifecycle is the level of the ready, shutting-down and stopped
@@ -86,6 +87,8 @@ type Server struct {
 	ownStore   bool
 	rtmp       *rtmp.Server
 	rtsp       *rtsp.Server
+	rtc        *webrtc.Server // nil: WebRTC off
+	webrtcIDs  atomic.Int64
 	flv        *httpflv.Handler
 	ts         *httpts.Handler
 	fmp4       *httpfmp4.Handler
@@ -285,6 +288,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, RecordPrefix) && s.serveRecording(w, r) {
 		return
 	}
+	if s.serveWebRTC(w, r) {
+		return
+	}
 	switch p := r.URL.Path; {
 	case llhls.IsPath(p): // before HLS's ".ts" and HTTP-fMP4's ".mp4"
 		s.llhls.ServeHTTP(w, r)
@@ -341,6 +347,20 @@ func (s *Server) Start() error {
 		s.closeStore()
 		return err
 	}
+	if cfg.WebRTC.Addr != "" {
+		rtc, err := webrtc.Listen(s.Engine, webrtc.Options{Addr: cfg.WebRTC.Addr, Hosts: access.SplitList(cfg.WebRTC.AdditionalHosts), Log: s.log})
+		if err != nil {
+			for _, ln := range []net.Listener{s.rtmpLn, s.httpLn} {
+				if ln != nil {
+					ln.Close()
+				}
+			}
+			s.rtsp.Close()
+			s.closeStore()
+			return err
+		}
+		s.rtc = rtc
+	}
 	if cfg.RTPProxy.Addr != "" {
 		if err := s.openSharedRTP(cfg.RTPProxy.Addr); err != nil {
 			for _, ln := range []net.Listener{s.rtmpLn, s.httpLn} {
@@ -349,6 +369,9 @@ func (s *Server) Start() error {
 				}
 			}
 			s.rtsp.Close()
+			if s.rtc != nil {
+				s.rtc.Close()
+			}
 			s.closeStore()
 			return err
 		}
@@ -397,7 +420,7 @@ func (s *Server) Start() error {
 	s.startRecordingIndex()
 	s.hooks.ServerStarted(s.ServerConfig())
 	s.log.Log(context.Background(), LevelLifecycle, "mediakit ready", "version", s.version,
-		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtsp", s.RTSPAddr(), "rtsps", s.RTSPSAddr(), "rtp", s.RTPAddr(),
+		"rtmp", s.RTMPAddr(), "http", s.HTTPAddr(), "rtsp", s.RTSPAddr(), "rtsps", s.RTSPSAddr(), "rtp", s.RTPAddr(), "webrtc", s.WebRTCAddr(),
 		"data_dir", cfg.General.DataDir)
 	return nil
 }
@@ -415,6 +438,15 @@ func (s *Server) RTMPAddr() string {
 		return ""
 	}
 	return s.rtmpLn.Addr().String()
+}
+
+// WebRTCAddr is the bound WebRTC ICE address (UDP, and TCP on the same
+// port), or "" when off.
+func (s *Server) WebRTCAddr() string {
+	if s.rtc == nil {
+		return ""
+	}
+	return s.rtc.Addr()
 }
 
 // RTSPAddr is the bound RTSP address, or "" when off.
@@ -456,6 +488,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.rtpSend.Close() // RTP senders stop (on_send_rtp_stopped queued) before their streams end
 	// RTP servers first: their publishers leave, their ports close.
 	s.rtp.CloseAll()
+	if s.rtc != nil {
+		s.rtc.Close() // WebRTC viewers, then its ports
+	}
 	s.llhls.Close()  // requests waiting for a stream end
 	s.Engine.Close() // sinks finish their files before it returns
 	if s.stopIndex != nil {

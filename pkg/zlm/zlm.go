@@ -60,8 +60,8 @@ func ReaderSchema(protocol string) string {
 	switch protocol {
 	case "rtmp", "http-flv", "ws-flv":
 		return SchemaRTMP
-	case "rtsp", "rtsps":
-		return SchemaRTSP
+	case "rtsp", "rtsps", "webrtc":
+		return SchemaRTSP // ZLMediaKit's WebRTC players read the RTSP source
 	case "http-ts", "ws-ts":
 		return SchemaTS
 	case "http-fmp4", "ws-fmp4":
@@ -82,6 +82,8 @@ func HookProtocol(protocol string) string {
 		return "http"
 	case "ws-flv", "ws-ts", "ws-fmp4":
 		return "ws"
+	case "webrtc":
+		return "rtc"
 	}
 	return protocol
 }
@@ -343,6 +345,8 @@ func SessionTypeID(protocol string) string {
 		return "mediakit::HttpSession"
 	case "ws-flv", "ws-ts", "ws-fmp4":
 		return "mediakit::WebSocketSession"
+	case "webrtc":
+		return "mediakit::WebRtcSession"
 	}
 	return "mediakit::" + protocol
 }

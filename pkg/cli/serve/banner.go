@@ -10,6 +10,7 @@ import (
 // listenAddrs are the bound addresses a banner describes ("" when off).
 type listenAddrs struct {
 	RTMP, HTTP, RTSP, RTSPS string
+	WebRTC                  string // ICE port; WHEP is on the HTTP listener
 }
 
 // hostAddrs are the addresses people can reach this machine at, for a
@@ -82,6 +83,9 @@ func writeBanner(w io.Writer, version string, a listenAddrs, hosts []string) {
 		for _, p := range []string{"/live/STREAM.live.flv", "/live/STREAM.live.ts", "/live/STREAM.live.mp4",
 			"/live/STREAM/hls.m3u8", "/live/STREAM/hls.fmp4.m3u8"} {
 			line("Play", "http", a.HTTP, p)
+		}
+		if a.WebRTC != "" {
+			line("WHEP", "http", a.HTTP, "/live/STREAM/whep")
 		}
 		line("API", "http", a.HTTP, "/index/api/getMediaList")
 		line("Metrics", "http", a.HTTP, "/metrics")

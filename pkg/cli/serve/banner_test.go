@@ -32,10 +32,11 @@ func TestWriteBanner(t *testing.T) {
 		},
 		{
 			name:  "one address, RTSPS, no RTMP",
-			addrs: listenAddrs{HTTP: "127.0.0.1:18080", RTSP: "127.0.0.1:8554", RTSPS: "127.0.0.1:8322"},
+			addrs: listenAddrs{HTTP: "127.0.0.1:18080", RTSP: "127.0.0.1:8554", RTSPS: "127.0.0.1:8322", WebRTC: "127.0.0.1:8000"},
 			hosts: []string{"192.0.2.7"},
 			want: []string{
 				"  Play      rtsps://127.0.0.1:8322/live/STREAM",
+				"  WHEP      http://127.0.0.1:18080/live/STREAM/whep",
 				"  Metrics   http://127.0.0.1:18080/metrics",
 			},
 			not: []string{"rtmp://", "192.0.2.7"},

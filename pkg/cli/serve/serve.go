@@ -158,7 +158,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if !opts.Quiet && opts.IO.ErrIsTerminal() {
-		writeBanner(opts.IO.ErrOut, build.Version, listenAddrs{RTMP: srv.RTMPAddr(), HTTP: srv.HTTPAddr(),
+		writeBanner(opts.IO.ErrOut, build.Version, listenAddrs{RTMP: srv.RTMPAddr(), HTTP: srv.HTTPAddr(), WebRTC: srv.WebRTCAddr(),
 			RTSP: srv.RTSPAddr(), RTSPS: srv.RTSPSAddr()}, hostAddrs())
 	}
 	if opts.Ready != nil {

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/webrtc"
+)
+
+// WHEP URLs: a stream's offer is POSTed to /APP/STREAM/whep; the session
+// it makes lives at /webrtc/session/ID (DELETE ends it).
+const (
+	whepSuffix    = "/whep"
+	sessionPrefix = "/webrtc/session/"
+	// maxOffer bounds an SDP offer (browsers send a few KiB).
+	maxOffer = 64 << 10
+)
+
+// serveWebRTC answers WHEP requests; it reports false for other paths.
+func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
+	p := r.URL.Path
+	switch {
+	case strings.HasSuffix(p, whepSuffix):
+	case strings.HasPrefix(p, sessionPrefix):
+	default:
+		return false
+	}
+	h := w.Header()
+	s.guard().policy.MediaCORS(h, r)
+	h.Set("Access-Control-Expose-Headers", "Location")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST, DELETE, PATCH, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	if s.rtc == nil {
+		http.Error(w, "WebRTC is off (webrtc.addr)", http.StatusNotFound)
+		return true
+	}
+	if id, ok := strings.CutPrefix(p, sessionPrefix); ok {
+		switch r.Method {
+		case http.MethodDelete:
+			if !s.rtc.End(id) {
+				http.NotFound(w, r)
+				return true
+			}
+			w.WriteHeader(http.StatusOK)
+		case http.MethodPatch:
+			// No trickle ICE: the answer carries every candidate.
+			w.Header().Set("Allow", "DELETE")
+			http.Error(w, "trickle ICE is not supported; the answer has every candidate", http.StatusMethodNotAllowed)
+		default:
+			w.Header().Set("Allow", "DELETE")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
+		return true
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST, OPTIONS")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return true
+	}
+	key, err := keyFromPath(strings.TrimSuffix(p, whepSuffix), r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return true
+	}
+	offer, err := io.ReadAll(io.LimitReader(r.Body, maxOffer+1))
+	if err != nil || len(offer) == 0 || len(offer) > maxOffer {
+		http.Error(w, "an SDP offer of at most 64 KiB is wanted", http.StatusBadRequest)
+		return true
+	}
+	info := s.httpSessionInfo(r, "webrtc")
+	answer, id, err := s.rtc.Play(r.Context(), key, info, string(offer))
+	switch {
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrInvalidKey):
+		http.Error(w, "no such stream: "+key.String(), http.StatusNotFound)
+		return true
+	case errors.Is(err, engine.ErrDenied):
+		http.Error(w, "play denied", http.StatusForbidden)
+		return true
+	case errors.Is(err, engine.ErrTooManyReaders), errors.Is(err, webrtc.ErrTooMany):
+		http.Error(w, "too many players", http.StatusServiceUnavailable)
+		return true
+	case errors.Is(err, webrtc.ErrNoTrack):
+		http.Error(w, err.Error(), http.StatusNotAcceptable)
+		return true
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return true
+	}
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Location", sessionPrefix+id)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+	return true
+}
+
+// keyFromPath is the stream of /APP/STREAM (vhost from the query).
+func keyFromPath(name string, r *http.Request) (engine.Key, error) {
+	app, stream, ok := strings.Cut(strings.TrimPrefix(name, "/"), "/")
+	if !ok || app == "" || stream == "" {
+		return engine.Key{}, errors.New("want /APP/STREAM/whep")
+	}
+	key := engine.NewKey(r.URL.Query().Get("vhost"), app, stream)
+	if err := key.Validate(); err != nil {
+		return engine.Key{}, err
+	}
+	return key, nil
+}
+
+// httpSessionInfo describes the client of r as a player of protocol.
+func (s *Server) httpSessionInfo(r *http.Request, protocol string) engine.SessionInfo {
+	info := engine.SessionInfo{
+		ID:            protocol + "-" + strconv.FormatInt(s.webrtcIDs.Add(1), 10),
+		Protocol:      protocol,
+		Remote:        s.clientRemote(r),
+		Params:        r.URL.RawQuery,
+		Authorization: r.Header.Get("Authorization"),
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		info.Local = la.String()
+	}
+	return info
+}

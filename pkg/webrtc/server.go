@@ -1,0 +1,237 @@
+// Package webrtc plays streams to browsers over WebRTC (WHEP, on
+// pion/webrtc): one UDP port and one TCP port carry every session's ICE,
+// and the media is the RTSP packetizer's RTP payloads, built once per
+// frame and shared by every viewer.
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	pwebrtc "github.com/pion/webrtc/v4"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+)
+
+// Player is what a WebRTC viewer needs from the engine.
+type Player interface {
+	Play(ctx context.Context, key engine.Key, info engine.SessionInfo) (*engine.Reader, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the UDP address for ICE, and the TCP address for ICE-TCP
+	// on the same port ("host:port"; port 0 picks one of each).
+	Addr string
+	// Hosts are addresses announced as host candidates instead of the
+	// local ones (a public address of a 1:1 NAT).
+	Hosts []string
+	Log   *slog.Logger
+}
+
+// Server holds the ICE ports and the sessions.
+type Server struct {
+	engine Player
+	log    *slog.Logger
+	api    *pwebrtc.API
+	udp    net.PacketConn
+	tcp    net.Listener
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// h264Profiles are the H.264 profiles offered (packetization-mode 1
+// only: pion would otherwise pick a mode-0 codec for a track): baseline,
+// constrained baseline, main, high.
+var h264Profiles = []string{"42001f", "42e01f", "4d001f", "64001f"}
+
+// Listen binds the ICE ports and returns a server whose sessions play
+// from e.
+func Listen(e Player, o Options) (*Server, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	udp, err := net.ListenPacket("udp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: listen udp %s: %w", o.Addr, err)
+	}
+	// The same port number for TCP (port 0: a port of its own).
+	tcpAddr := o.Addr
+	tcp, err := net.Listen("tcp", tcpAddr)
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("webrtc: listen tcp %s: %w", tcpAddr, err)
+	}
+	s := &Server{engine: e, log: log, udp: udp, tcp: tcp, sessions: map[string]*session{}}
+	s.udpMux = pwebrtc.NewICEUDPMux(nil, udp)
+	s.tcpMux = pwebrtc.NewICETCPMux(nil, tcp, 8)
+	var se pwebrtc.SettingEngine
+	se.SetICEUDPMux(s.udpMux)
+	se.SetICETCPMux(s.tcpMux)
+	se.SetNetworkTypes([]pwebrtc.NetworkType{pwebrtc.NetworkTypeUDP4, pwebrtc.NetworkTypeUDP6, pwebrtc.NetworkTypeTCP4, pwebrtc.NetworkTypeTCP6})
+	// A server bound to loopback (tests, a local proxy) must offer it.
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	if len(o.Hosts) > 0 {
+		if err := se.SetICEAddressRewriteRules(pwebrtc.ICEAddressRewriteRule{
+			External: o.Hosts, AsCandidateType: pwebrtc.ICECandidateTypeHost, Mode: pwebrtc.ICEAddressRewriteAppend,
+		}); err != nil {
+			s.closePorts()
+			return nil, fmt.Errorf("webrtc: additional hosts %v: %w", o.Hosts, err)
+		}
+	}
+	me := &pwebrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		s.closePorts()
+		return nil, err
+	}
+	// NACK retransmission and sender reports (browsers sync audio and
+	// video with them); none of pion's other default interceptors.
+	ir := &interceptor.Registry{}
+	if err := pwebrtc.ConfigureNack(me, ir); err != nil {
+		s.closePorts()
+		return nil, err
+	}
+	if err := pwebrtc.ConfigureRTCPReports(ir); err != nil {
+		s.closePorts()
+		return nil, err
+	}
+	s.api = pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se), pwebrtc.WithMediaEngine(me), pwebrtc.WithInterceptorRegistry(ir))
+	return s, nil
+}
+
+func registerCodecs(me *pwebrtc.MediaEngine) error {
+	pt := pwebrtc.PayloadType(102)
+	for _, profile := range h264Profiles {
+		c := pwebrtc.RTPCodecParameters{
+			RTPCodecCapability: h264Capability(profile),
+			PayloadType:        pt,
+		}
+		if err := me.RegisterCodec(c, pwebrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("webrtc: register H.264 %s: %w", profile, err)
+		}
+		pt++
+	}
+	audio := []pwebrtc.RTPCodecParameters{
+		{RTPCodecCapability: opusCapability, PayloadType: 111},
+		{RTPCodecCapability: pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
+		{RTPCodecCapability: pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
+	}
+	for _, c := range audio {
+		if err := me.RegisterCodec(c, pwebrtc.RTPCodecTypeAudio); err != nil {
+			return fmt.Errorf("webrtc: register %s: %w", c.MimeType, err)
+		}
+	}
+	return nil
+}
+
+var opusCapability = pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}
+
+func h264Capability(profile string) pwebrtc.RTPCodecCapability {
+	return pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile}
+}
+
+// Addr is the bound ICE address (UDP; TCP on the same port unless the
+// port asked was 0).
+func (s *Server) Addr() string { return s.udp.LocalAddr().String() }
+
+// Sessions is the number of sessions.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Errors of Play besides the engine's.
+var (
+	ErrClosed  = errors.New("webrtc: server closed")
+	ErrTooMany = fmt.Errorf("webrtc: %d sessions already", MaxSessions)
+)
+
+// MaxSessions bounds the sessions of a server: each holds a peer
+// connection (about 20 goroutines) from the offer on, connected or not.
+const MaxSessions = 4096
+
+func (s *Server) add(ss *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if len(s.sessions) >= MaxSessions {
+		return ErrTooMany
+	}
+	s.sessions[ss.id] = ss
+	s.wg.Add(1)
+	return nil
+}
+
+func (s *Server) remove(ss *session) {
+	s.mu.Lock()
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+	}
+	s.mu.Unlock()
+}
+
+// End ends the session id (a WHEP DELETE); it reports whether there was
+// one.
+func (s *Server) End(id string) bool {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return false
+	}
+	ss.close("ended by the player")
+	return true
+}
+
+// Close ends every session and releases the ports.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range list {
+		ss.close("server shutting down")
+	}
+	s.wg.Wait()
+	s.closePorts()
+}
+
+func (s *Server) closePorts() {
+	if s.udpMux != nil {
+		s.udpMux.Close()
+	}
+	if s.tcpMux != nil {
+		s.tcpMux.Close()
+	}
+	s.udp.Close()
+	s.tcp.Close()
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,119 @@
+package webrtc
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp/codecs"
+	pwebrtc "github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+	"go.uber.org/goleak"
+
+	"github.com/mediakit/mediakit/internal/testutil/clipframes"
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// TestSessionsLeaveNothing: viewers that play and end (one by its
+// session's end, one by the server closing) leave no goroutine behind,
+// and the ports close.
+func TestSessionsLeaveNothing(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	e := engine.New(engine.DefaultConfig(), nil)
+	defer e.Close()
+	key := engine.NewKey("", "live", "leak")
+	tracks, frames := clipframes.Read(t, "h264_aac.flv")
+	pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.SetTracks(tracks); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			src := frames[i%len(frames)]
+			loop := time.Duration(i/len(frames)) * 7 * time.Second
+			f := &media.Frame{Track: src.Track, DTS: src.DTS + loop, PTS: src.PTS + loop, Key: src.Key, Payload: src.Payload}
+			if pub.WriteFrame(f) != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-published }()
+
+	srv, err := Listen(e, Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		pc, got := viewer(t)
+		gathered := pwebrtc.GatheringCompletePromise(pc)
+		offer, _ := pc.CreateOffer(nil)
+		_ = pc.SetLocalDescription(offer)
+		<-gathered
+		answer, id, err := srv.Play(context.Background(), key, engine.SessionInfo{ID: "v", Protocol: "webrtc"}, pc.LocalDescription().SDP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+		case <-time.After(15 * time.Second):
+			t.Fatal("no video frame")
+		}
+		if round == 0 && !srv.End(id) {
+			t.Fatal("End found no session")
+		}
+		pc.Close()
+	}
+	srv.Close()
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("%d sessions after Close", n)
+	}
+}
+
+// viewer is a recvonly video peer connection whose channel gets a value
+// at its first decoded frame.
+func viewer(t *testing.T) (*pwebrtc.PeerConnection, chan struct{}) {
+	t.Helper()
+	var se pwebrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromKind(pwebrtc.RTPCodecTypeVideo, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 1)
+	pc.OnTrack(func(tr *pwebrtc.TrackRemote, _ *pwebrtc.RTPReceiver) {
+		sb := samplebuilder.New(128, &codecs.H264Packet{}, 90000)
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			sb.Push(p)
+			if sb.Pop() != nil {
+				select {
+				case got <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	return pc, got
+}

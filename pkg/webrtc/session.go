@@ -1,0 +1,253 @@
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	pwebrtc "github.com/pion/webrtc/v4"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
+	"github.com/mediakit/mediakit/pkg/rtsp"
+)
+
+// ErrNoTrack: the stream has nothing a browser can play over WebRTC.
+var ErrNoTrack = errors.New("webrtc: the stream has no track WebRTC carries (H.264, Opus, G.711 at 8 kHz mono)")
+
+// connectTimeout bounds the wait for a viewer's ICE and DTLS after the
+// answer.
+const connectTimeout = 20 * time.Second
+
+// session is one viewer: its peer connection and the goroutine (pump)
+// that owns what is sent.
+type session struct {
+	id     string
+	srv    *Server
+	pc     *pwebrtc.PeerConnection
+	reader *engine.Reader
+
+	video, audio           *pwebrtc.TrackLocalStaticRTP
+	videoCodec, audioCodec media.Codec
+	audioClock             int64
+	connected              chan struct{}
+	connectOnce, closeOnce sync.Once
+	done                   chan struct{}
+	rtcpWG                 sync.WaitGroup
+	reason                 string
+	videoSeq, audioSeq     uint16
+	videoBase, audioBase   uint32
+	keyframeSent           bool
+}
+
+// Play answers a WHEP offer for the stream of key and starts the viewer's
+// session. It returns the SDP answer and the session's id. The engine
+// authorises the viewer (info's protocol "webrtc") as any player.
+func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionInfo, offer string) (answer, id string, err error) {
+	reader, err := s.engine.Play(ctx, key, info)
+	if err != nil {
+		return "", "", err
+	}
+	ss := &session{id: newID(), srv: s, reader: reader, connected: make(chan struct{}), done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			if ss.pc != nil {
+				ss.pc.Close()
+			}
+			reader.Close()
+		}
+	}()
+	var video, audio *media.Track
+	for _, t := range reader.Tracks() {
+		switch {
+		case video == nil && t.Codec == media.CodecH264:
+			video = t
+		case audio == nil && (t.Codec == media.CodecOpus ||
+			(t.Codec == media.CodecG711A || t.Codec == media.CodecG711U) && t.SampleRate == 8000 && t.Channels <= 1):
+			audio = t
+		}
+	}
+	if video == nil && audio == nil {
+		return "", "", ErrNoTrack
+	}
+	if ss.pc, err = s.api.NewPeerConnection(pwebrtc.Configuration{}); err != nil {
+		return "", "", fmt.Errorf("webrtc: %w", err)
+	}
+	if video != nil {
+		profile := "42e01f"
+		if len(video.SPS) >= 4 {
+			profile = hex.EncodeToString(video.SPS[1:4])
+		}
+		if ss.video, err = ss.addTrack(h264Capability(profile), "video"); err != nil {
+			return "", "", err
+		}
+		ss.videoCodec, ss.videoBase = video.Codec, randomUint32()
+	}
+	if audio != nil {
+		c := opusCapability
+		ss.audioClock = 48000
+		switch audio.Codec {
+		case media.CodecG711A:
+			c, ss.audioClock = pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypePCMA, ClockRate: 8000}, 8000
+		case media.CodecG711U:
+			c, ss.audioClock = pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypePCMU, ClockRate: 8000}, 8000
+		}
+		if ss.audio, err = ss.addTrack(c, "audio"); err != nil {
+			return "", "", err
+		}
+		ss.audioCodec, ss.audioBase = audio.Codec, randomUint32()
+	}
+	ss.pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
+		switch st {
+		case pwebrtc.PeerConnectionStateConnected:
+			ss.connectOnce.Do(func() { close(ss.connected) })
+		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed, pwebrtc.PeerConnectionStateDisconnected:
+			// Not from inside pion's callback: close waits for it.
+			go ss.close("connection " + st.String())
+		}
+	})
+	if err := ss.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", "", fmt.Errorf("webrtc: offer: %w", err)
+	}
+	ans, err := ss.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", "", fmt.Errorf("webrtc: answer: %w", err)
+	}
+	gathered := pwebrtc.GatheringCompletePromise(ss.pc)
+	if err := ss.pc.SetLocalDescription(ans); err != nil {
+		return "", "", fmt.Errorf("webrtc: answer: %w", err)
+	}
+	// Candidates are the server's own ports: gathering takes no network
+	// round trip, so the answer carries them all (no trickle).
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		return "", "", errors.New("webrtc: ICE gathering did not complete")
+	case <-ctx.Done():
+		return "", "", ctx.Err()
+	}
+	if err := s.add(ss); err != nil {
+		return "", "", err
+	}
+	ok = true
+	go ss.pump()
+	s.log.Info("webrtc play started", "stream", key.String(), "session", ss.id, "remote", info.Remote)
+	return ss.pc.LocalDescription().SDP, ss.id, nil
+}
+
+// addTrack adds a send-only track and drains its RTCP (NACKs are
+// answered by the interceptor on that path).
+func (ss *session) addTrack(c pwebrtc.RTPCodecCapability, kind string) (*pwebrtc.TrackLocalStaticRTP, error) {
+	t, err := pwebrtc.NewTrackLocalStaticRTP(c, kind, "mediakit")
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: %s track: %w", kind, err)
+	}
+	sender, err := ss.pc.AddTrack(t)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc: %s track: %w", kind, err)
+	}
+	ss.rtcpWG.Add(1)
+	go func() {
+		defer ss.rtcpWG.Done()
+		for {
+			if _, _, err := sender.ReadRTCP(); err != nil {
+				return // the connection closed
+			}
+		}
+	}()
+	return t, nil
+}
+
+// close ends the session once: the pump stops, the connection and the
+// reader close.
+func (ss *session) close(reason string) {
+	ss.closeOnce.Do(func() {
+		ss.reason = reason
+		close(ss.done)
+		ss.reader.Close()
+		ss.pc.Close()
+	})
+}
+
+// pump sends the reader's frames once the viewer is connected, and
+// cleans up when the session ends.
+func (ss *session) pump() {
+	defer ss.srv.wg.Done()
+	defer func() {
+		ss.close("stream ended")
+		ss.rtcpWG.Wait()
+		ss.srv.remove(ss)
+		ss.srv.log.Info("webrtc play ended", "stream", ss.reader.Key().String(), "session", ss.id, "reason", ss.reason)
+	}()
+	select {
+	case <-ss.connected:
+	case <-ss.done:
+		return
+	case <-time.After(connectTimeout):
+		ss.close("not connected within " + connectTimeout.String())
+		return
+	}
+	buf := make([]*media.Frame, 0, 64)
+	for {
+		frames, err := ss.reader.Next(buf[:0])
+		for _, f := range frames {
+			if werr := ss.send(f); werr != nil {
+				ss.close("send: " + werr.Error())
+				return
+			}
+		}
+		clear(frames)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// send writes one frame as RTP: the RTSP packetizer's payloads (cached
+// per frame), numbered and stamped for this viewer.
+func (ss *session) send(f *media.Frame) error {
+	var t *pwebrtc.TrackLocalStaticRTP
+	var seq *uint16
+	var ts uint32
+	switch {
+	case ss.video != nil && f.Track.Codec == ss.videoCodec:
+		if !ss.keyframeSent && !f.Key {
+			return nil // a viewer starts at a keyframe
+		}
+		ss.keyframeSent = true
+		t, seq, ts = ss.video, &ss.videoSeq, ss.videoBase+ticks(f.PTS, 90000)
+	case ss.audio != nil && f.Track.Codec == ss.audioCodec:
+		t, seq, ts = ss.audio, &ss.audioSeq, ss.audioBase+ticks(f.PTS, ss.audioClock)
+	default:
+		return nil // a track WebRTC does not carry (AAC), or one that changed codec
+	}
+	var err error
+	rtsp.EachPacket(rtsp.FramePackets(f), func(marker bool, offset uint32, payload []byte) bool {
+		*seq++
+		err = t.WriteRTP(&rtp.Packet{
+			Header:  rtp.Header{Version: 2, Marker: marker, SequenceNumber: *seq, Timestamp: ts + offset},
+			Payload: payload,
+		})
+		return err == nil
+	})
+	return err
+}
+
+// ticks is d in units of 1/clock seconds, modulo 2^32 as RTP wants.
+func ticks(d time.Duration, clock int64) uint32 {
+	return uint32(int64(d) / int64(time.Millisecond) * clock / 1000)
+}
+
+// randomUint32 starts an RTP timestamp (RFC 3550: random).
+func randomUint32() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
