@@ -239,6 +239,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		Index:    recordIndex{s},
 	})
 	s.api.HandleHTTP("downloadFile", http.HandlerFunc(s.downloadFile))
+	s.api.HandleHTTP("webrtc", http.HandlerFunc(s.zlmWebRTC))
 	s.api.RegisterVOD(s.vods, func(p string) (string, error) { return s.guard().downloads.Confine(p) })
 	s.api.RegisterRTP(s.rtp)
 	s.rtpSend = s.newRTPSenders()

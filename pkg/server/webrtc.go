@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -128,4 +129,62 @@ func (s *Server) httpSessionInfo(r *http.Request, protocol string) engine.Sessio
 		info.Local = la.String()
 	}
 	return info
+}
+
+// zlmWebRTC is ZLMediaKit's /index/api/webrtc?app=&stream=&type=play: the
+// SDP offer as the request body, {"code":0,"id":ID,"sdp":ANSWER,"type":
+// "answer"} as the reply, so that players written for ZLMediaKit
+// (WVP-GB28181-pro's) work unchanged. Like ZLMediaKit's it asks for no
+// secret: the viewer is authorised as every player is (on_play, built-in
+// users). Only type=play is served (WHIP publishing is not there yet).
+func (s *Server) zlmWebRTC(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	s.guard().policy.MediaCORS(h, r)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	reply := func(v map[string]any) {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	fail := func(code int, msg string) { reply(map[string]any{"code": code, "msg": msg}) }
+	q := r.URL.Query()
+	switch {
+	case r.Method != http.MethodPost:
+		fail(-300, "POST the SDP offer")
+		return
+	case q.Get("type") == "":
+		fail(-300, `Required parameter missed: "type"`)
+		return
+	case q.Get("type") != "play":
+		fail(-1, "type "+q.Get("type")+" is not served: WebRTC publishing (push) is not there yet")
+		return
+	case s.rtc == nil:
+		fail(-1, "WebRTC is off (webrtc.addr)")
+		return
+	}
+	key := engine.NewKey(q.Get("vhost"), q.Get("app"), q.Get("stream"))
+	if err := key.Validate(); err != nil {
+		fail(-300, err.Error())
+		return
+	}
+	offer, err := io.ReadAll(io.LimitReader(r.Body, maxOffer+1))
+	if err != nil || len(offer) == 0 || len(offer) > maxOffer {
+		fail(-300, "http body (webrtc offer sdp) is empty or over 64 KiB")
+		return
+	}
+	answer, id, err := s.rtc.Play(r.Context(), key, s.httpSessionInfo(r, "webrtc"), string(offer))
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		fail(-500, "can not find the stream")
+	case errors.Is(err, engine.ErrDenied):
+		fail(-100, "play denied")
+	case err != nil:
+		fail(-400, err.Error())
+	default:
+		reply(map[string]any{"code": 0, "id": id, "sdp": answer, "type": "answer"})
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -28,33 +29,100 @@ func TestWHEPPlay(t *testing.T) {
 	if ts.WebRTCAddr() == "" {
 		t.Fatal("WebRTC not listening")
 	}
-	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/rtc", true)
-	key := engine.NewKey("", "live", "rtc")
+	key := publishAndWait(t, ts, "rtc")
+
+	pc, frames, kinds, offer := newViewer(t)
+	resp, err := http.Post(ts.httpURL+"/live/rtc/whep", "application/sdp", strings.NewReader(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	location := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" || !strings.HasPrefix(location, "/webrtc/session/") {
+		t.Fatalf("WHEP POST: %d %q %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), location, answer)
+	}
+	if !bytes.Contains(answer, []byte("packetization-mode=1")) || !bytes.Contains(answer, []byte("typ host")) {
+		t.Errorf("answer without H.264 mode 1 or host candidates:\n%s", answer)
+	}
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	// 25 frames a second: a second and a half's worth, the first an IDR.
+	waitFrames(t, frames, 40)
+	select {
+	case k := <-kinds:
+		if k != pwebrtc.MimeTypeH264 {
+			t.Errorf("track %s", k)
+		}
+	default:
+	}
+	if len(kinds) != 0 {
+		t.Errorf("more than the video track was sent (AAC has no WebRTC codec)")
+	}
+
+	req, _ := http.NewRequest(http.MethodPatch, ts.httpURL+location, strings.NewReader("a=candidate:x"))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("PATCH: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, ts.httpURL+location, nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, _, _ := ts.Engine.Stream(context.Background(), key)
+		if ts.rtc.Sessions() == 0 && len(info.Readers) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after DELETE: %d sessions, %d readers", ts.rtc.Sessions(), len(info.Readers))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, ts.httpURL+location, nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("second DELETE: %v %v", resp, err)
+	}
+}
+
+// publishAndWait publishes the test clip in a loop as live/NAME and waits
+// until it is ready.
+func publishAndWait(t *testing.T, ts *testServer, name string) engine.Key {
+	t.Helper()
+	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/"+name, true)
+	key := engine.NewKey("", "live", name)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if info, ok, err := ts.Engine.Stream(context.Background(), key); err == nil && ok && info.Ready {
-			break
+			return key
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("stream not published")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
 
+// newViewer is a browser-like peer connection receiving video and audio,
+// with its offer (candidates gathered): frames gets each video access
+// unit (Annex-B), kinds the MIME type of each track that arrives.
+func newViewer(t *testing.T) (pc *pwebrtc.PeerConnection, frames chan []byte, kinds chan string, offer string) {
+	t.Helper()
 	var cse pwebrtc.SettingEngine
 	cse.SetIncludeLoopbackCandidate(true)
 	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(cse)).NewPeerConnection(pwebrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	t.Cleanup(func() { pc.Close() })
 	for _, kind := range []pwebrtc.RTPCodecType{pwebrtc.RTPCodecTypeVideo, pwebrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(kind, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	frames := make(chan []byte, 256)
-	kinds := make(chan string, 4)
+	frames = make(chan []byte, 256)
+	kinds = make(chan string, 4)
 	pc.OnTrack(func(tr *pwebrtc.TrackRemote, _ *pwebrtc.RTPReceiver) {
 		kinds <- tr.Codec().MimeType
 		if tr.Kind() != pwebrtc.RTPCodecTypeVideo {
@@ -75,79 +143,72 @@ func TestWHEPPlay(t *testing.T) {
 			}
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
+	o, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gathered := pwebrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
+	if err := pc.SetLocalDescription(o); err != nil {
 		t.Fatal(err)
 	}
 	<-gathered
-	resp, err := http.Post(ts.httpURL+"/live/rtc/whep", "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	location := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" || !strings.HasPrefix(location, "/webrtc/session/") {
-		t.Fatalf("WHEP POST: %d %q %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), location, answer)
-	}
-	if !bytes.Contains(answer, []byte("packetization-mode=1")) || !bytes.Contains(answer, []byte("typ host")) {
-		t.Errorf("answer without H.264 mode 1 or host candidates:\n%s", answer)
-	}
-	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
-		t.Fatal(err)
-	}
-	// 25 frames a second: a second and a half's worth, the first an IDR.
+	return pc, frames, kinds, pc.LocalDescription().SDP
+}
+
+// waitFrames waits for n video frames, the first an IDR.
+func waitFrames(t *testing.T, frames chan []byte, n int) {
+	t.Helper()
 	var got [][]byte
-	deadline = time.Now().Add(20 * time.Second)
-	for len(got) < 40 {
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < n {
 		select {
 		case f := <-frames:
 			got = append(got, f)
 		case <-time.After(time.Until(deadline)):
-			t.Fatalf("%d video frames over WebRTC within 20 s", len(got))
+			t.Fatalf("%d video frames over WebRTC within 20 s, want %d", len(got), n)
 		}
 	}
 	if !hasNALType(got[0], 5) {
 		t.Error("the first frame over WebRTC is not an IDR")
 	}
-	select {
-	case k := <-kinds:
-		if k != pwebrtc.MimeTypeH264 {
-			t.Errorf("track %s", k)
-		}
-	default:
-	}
-	if len(kinds) != 0 {
-		t.Errorf("more than the video track was sent (AAC has no WebRTC codec)")
-	}
+}
 
-	req, _ := http.NewRequest(http.MethodPatch, ts.httpURL+location, strings.NewReader("a=candidate:x"))
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("PATCH: %v %v", resp, err)
-	}
-	req, _ = http.NewRequest(http.MethodDelete, ts.httpURL+location, nil)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE: %v %v", resp, err)
-	}
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		info, _, _ := ts.Engine.Stream(context.Background(), key)
-		if ts.rtc.Sessions() == 0 && len(info.Readers) == 0 {
-			break
+// TestZLMWebRTCAPI: ZLMediaKit's /index/api/webrtc signalling, as
+// WVP-GB28181-pro's player uses it: the offer in the body, the answer in
+// JSON; the viewer plays; type=push is refused.
+func TestZLMWebRTCAPI(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	ts := startServer(t, func(c *config.Config) {
+		c.WebRTC.Addr = "127.0.0.1:0"
+		c.API.Secret = "not-asked-by-this-endpoint"
+	})
+	publishAndWait(t, ts, "zlm")
+	pc, frames, _, offer := newViewer(t)
+	post := func(query string) map[string]any {
+		t.Helper()
+		resp, err := http.Post(ts.httpURL+"/index/api/webrtc?"+query, "text/plain;charset=utf-8", strings.NewReader(offer))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after DELETE: %d sessions, %d readers", ts.rtc.Sessions(), len(info.Readers))
+		defer resp.Body.Close()
+		var r map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return r
 	}
-	req, _ = http.NewRequest(http.MethodDelete, ts.httpURL+location, nil)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("second DELETE: %v %v", resp, err)
+	if r := post("app=live&stream=zlm&type=push"); r["code"] != -1.0 {
+		t.Errorf("type=push: %v", r)
 	}
+	r := post("app=live&stream=zlm&type=play")
+	sdp, _ := r["sdp"].(string)
+	if r["code"] != 0.0 || r["type"] != "answer" || r["id"] == "" || !strings.Contains(sdp, "H264") {
+		t.Fatalf("webrtc play: %v", r)
+	}
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		t.Fatal(err)
+	}
+	waitFrames(t, frames, 25)
 }
 
 // hasNALType reports whether an Annex-B access unit holds a NAL unit of
