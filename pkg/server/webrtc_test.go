@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +210,30 @@ func TestZLMWebRTCAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFrames(t, frames, 25)
+
+	// The viewer is a session of getAllSession, and kick_session ends it.
+	var id string
+	secret := url.Values{"secret": {"not-asked-by-this-endpoint"}}
+	all, _ := ts.apiCall(t, "getAllSession", secret)["data"].([]any)
+	for _, item := range all {
+		if m := item.(map[string]any); m["typeid"] == "mediakit::WebRtcSession" {
+			id, _ = m["id"].(string)
+		}
+	}
+	if id == "" {
+		t.Fatal("no WebRTC session in getAllSession")
+	}
+	secret.Set("id", id)
+	if r := ts.apiCall(t, "kick_session", secret); code(r) != 0 {
+		t.Fatalf("kick_session: %v", r)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ts.rtc.Sessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the kicked WebRTC session stays")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // hasNALType reports whether an Annex-B access unit holds a NAL unit of

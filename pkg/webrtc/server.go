@@ -20,11 +20,18 @@ import (
 	pwebrtc "github.com/pion/webrtc/v4"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	sessions "github.com/mediakit/mediakit/pkg/session"
 )
 
 // Player is what a WebRTC viewer needs from the engine.
 type Player interface {
 	Play(ctx context.Context, key engine.Key, info engine.SessionInfo) (*engine.Reader, error)
+}
+
+// SessionRegistry lists open sessions for the API (getAllSession,
+// kick_session).
+type SessionRegistry interface {
+	Add(info sessions.Info, close func()) (remove func())
 }
 
 // Options configure a Server.
@@ -36,17 +43,20 @@ type Options struct {
 	// local ones (a public address of a 1:1 NAT).
 	Hosts []string
 	Log   *slog.Logger
+	// Registry, if set, lists the sessions.
+	Registry SessionRegistry
 }
 
 // Server holds the ICE ports and the sessions.
 type Server struct {
-	engine Player
-	log    *slog.Logger
-	api    *pwebrtc.API
-	udp    net.PacketConn
-	tcp    net.Listener
-	udpMux ice.UDPMux
-	tcpMux ice.TCPMux
+	engine   Player
+	log      *slog.Logger
+	registry SessionRegistry
+	api      *pwebrtc.API
+	udp      net.PacketConn
+	tcp      net.Listener
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -77,7 +87,7 @@ func Listen(e Player, o Options) (*Server, error) {
 		udp.Close()
 		return nil, fmt.Errorf("webrtc: listen tcp %s: %w", tcpAddr, err)
 	}
-	s := &Server{engine: e, log: log, udp: udp, tcp: tcp, sessions: map[string]*session{}}
+	s := &Server{engine: e, log: log, registry: o.Registry, udp: udp, tcp: tcp, sessions: map[string]*session{}}
 	s.udpMux = pwebrtc.NewICEUDPMux(nil, udp)
 	s.tcpMux = pwebrtc.NewICETCPMux(nil, tcp, 8)
 	var se pwebrtc.SettingEngine

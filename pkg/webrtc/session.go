@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/rtsp"
+	sessions "github.com/mediakit/mediakit/pkg/session"
 )
 
 // ErrNoTrack: the stream has nothing a browser can play over WebRTC.
@@ -41,6 +43,7 @@ type session struct {
 	done                   chan struct{}
 	rtcpWG                 sync.WaitGroup
 	reason                 string
+	unregister             func() // from the session registry; nil when none
 	videoSeq, audioSeq     uint16
 	videoBase, audioBase   uint32
 	keyframeSent           bool
@@ -137,6 +140,16 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		return "", "", err
 	}
 	ok = true
+	if s.registry != nil {
+		si := sessions.Info{ID: info.ID, Protocol: "webrtc", TypeID: "mediakit::WebRtcSession"}
+		if a, err := net.ResolveTCPAddr("tcp", info.Remote); err == nil {
+			si.Remote = a
+		}
+		if a, err := net.ResolveTCPAddr("tcp", info.Local); err == nil {
+			si.Local = a
+		}
+		ss.unregister = s.registry.Add(si, func() { ss.close("kicked") })
+	}
 	go ss.pump()
 	s.log.Info("webrtc play started", "stream", key.String(), "session", ss.id, "remote", info.Remote)
 	return ss.pc.LocalDescription().SDP, ss.id, nil
@@ -184,6 +197,9 @@ func (ss *session) pump() {
 		ss.close("stream ended")
 		ss.rtcpWG.Wait()
 		ss.srv.remove(ss)
+		if ss.unregister != nil {
+			ss.unregister()
+		}
 		ss.srv.log.Info("webrtc play ended", "stream", ss.reader.Key().String(), "session", ss.id, "reason", ss.reason)
 	}()
 	select {
