@@ -35,7 +35,7 @@ func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
 	s.guard().policy.MediaCORS(h, r)
 	h.Set("Access-Control-Expose-Headers", "Location")
 	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "POST, DELETE, PATCH, OPTIONS")
+		h.Set("Access-Control-Allow-Methods", "POST, DELETE, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 		w.WriteHeader(http.StatusNoContent)
 		return true
@@ -67,6 +67,10 @@ func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return true
 	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/sdp") {
+		http.Error(w, "the offer must be Content-Type: application/sdp", http.StatusUnsupportedMediaType)
+		return true
+	}
 	key, err := keyFromPath(strings.TrimSuffix(p, whepSuffix), r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -86,14 +90,17 @@ func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
 	case errors.Is(err, engine.ErrDenied):
 		http.Error(w, "play denied", http.StatusForbidden)
 		return true
-	case errors.Is(err, engine.ErrTooManyReaders), errors.Is(err, webrtc.ErrTooMany):
-		http.Error(w, "too many players", http.StatusServiceUnavailable)
+	case errors.Is(err, engine.ErrTooManyReaders), errors.Is(err, webrtc.ErrTooMany), errors.Is(err, webrtc.ErrClosed):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return true
 	case errors.Is(err, webrtc.ErrNoTrack):
 		http.Error(w, err.Error(), http.StatusNotAcceptable)
 		return true
-	case err != nil:
+	case errors.Is(err, webrtc.ErrOffer):
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return true
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return true
 	}
 	h.Set("Content-Type", "application/sdp")

@@ -33,6 +33,14 @@ func TestWHEPPlay(t *testing.T) {
 	key := publishAndWait(t, ts, "rtc")
 
 	pc, frames, kinds, offer := newViewer(t)
+	// Not an SDP body; an offer that takes audio only, of a stream whose
+	// audio (AAC) WebRTC cannot carry.
+	if resp, err := http.Post(ts.httpURL+"/live/rtc/whep", "text/plain", strings.NewReader(offer)); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain offer: %v %v", resp, err)
+	}
+	if resp, err := http.Post(ts.httpURL+"/live/rtc/whep", "application/sdp", strings.NewReader(audioOnlyOffer(t))); err != nil || resp.StatusCode != http.StatusNotAcceptable {
+		t.Errorf("audio-only offer: %v %v", resp, err)
+	}
 	resp, err := http.Post(ts.httpURL+"/live/rtc/whep", "application/sdp", strings.NewReader(offer))
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +162,24 @@ func newViewer(t *testing.T) (pc *pwebrtc.PeerConnection, frames chan []byte, ki
 	}
 	<-gathered
 	return pc, frames, kinds, pc.LocalDescription().SDP
+}
+
+// audioOnlyOffer is an offer that receives audio only.
+func audioOnlyOffer(t *testing.T) string {
+	t.Helper()
+	pc, err := pwebrtc.NewPeerConnection(pwebrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(pwebrtc.RTPCodecTypeAudio, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.SDP
 }
 
 // waitFrames waits for n video frames, the first an IDR.

@@ -60,14 +60,18 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
+	pending  int // offers being answered (reserve)
 	closed   bool
 	wg       sync.WaitGroup
 }
 
-// h264Profiles are the H.264 profiles offered (packetization-mode 1
-// only: pion would otherwise pick a mode-0 codec for a track): baseline,
-// constrained baseline, main, high.
-var h264Profiles = []string{"42001f", "42e01f", "4d001f", "64001f"}
+// h264Profiles are the H.264 profile-level-ids registered (packetization
+// mode 1 only: pion would otherwise pick a mode-0 codec for a track).
+// pion negotiates a codec when profile_idc and the constraint flags (the
+// first two bytes) match an offered one, so the variants encoders and
+// browsers use are all here: baseline, constrained baseline (two
+// spellings), main (two), high, constrained high.
+var h264Profiles = []string{"42001f", "42e01f", "42c01f", "4d001f", "4d401f", "64001f", "640c1f"}
 
 // Listen binds the ICE ports and returns a server whose sessions play
 // from e.
@@ -94,8 +98,11 @@ func Listen(e Player, o Options) (*Server, error) {
 	se.SetICEUDPMux(s.udpMux)
 	se.SetICETCPMux(s.tcpMux)
 	se.SetNetworkTypes([]pwebrtc.NetworkType{pwebrtc.NetworkTypeUDP4, pwebrtc.NetworkTypeUDP6, pwebrtc.NetworkTypeTCP4, pwebrtc.NetworkTypeTCP6})
-	// A server bound to loopback (tests, a local proxy) must offer it.
-	se.SetIncludeLoopbackCandidate(true)
+	// A server bound to loopback (tests, a local proxy) must offer it;
+	// one bound elsewhere does not show viewers its loopback address.
+	if ip := net.ParseIP(hostOf(o.Addr)); ip != nil && ip.IsLoopback() {
+		se.SetIncludeLoopbackCandidate(true)
+	}
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	if len(o.Hosts) > 0 {
 		if err := se.SetICEAddressRewriteRules(pwebrtc.ICEAddressRewriteRule{
@@ -174,6 +181,36 @@ var (
 	ErrTooMany = fmt.Errorf("webrtc: %d sessions already", MaxSessions)
 )
 
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+// reserve holds a session slot from the offer on (a viewer that never
+// connects holds one until connectTimeout), so that offers alone cannot
+// take more than MaxSessions.
+func (s *Server) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if len(s.sessions)+s.pending >= MaxSessions {
+		return ErrTooMany
+	}
+	s.pending++
+	return nil
+}
+
+func (s *Server) unreserve() {
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
+}
+
 // MaxSessions bounds the sessions of a server: each holds a peer
 // connection (about 20 goroutines) from the offer on, connected or not.
 const MaxSessions = 4096
@@ -183,9 +220,6 @@ func (s *Server) add(ss *session) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
-	}
-	if len(s.sessions) >= MaxSessions {
-		return ErrTooMany
 	}
 	s.sessions[ss.id] = ss
 	s.wg.Add(1)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -20,12 +19,16 @@ import (
 	sessions "github.com/mediakit/mediakit/pkg/session"
 )
 
-// ErrNoTrack: the stream has nothing a browser can play over WebRTC.
-var ErrNoTrack = errors.New("webrtc: the stream has no track WebRTC carries (H.264, Opus, G.711 at 8 kHz mono)")
+// Errors of Play that are the viewer's: nothing to play, or an offer that
+// is not one.
+var (
+	ErrNoTrack = errors.New("webrtc: the stream has no track WebRTC carries (H.264, Opus, G.711 at 8 kHz mono) that the offer accepts")
+	ErrOffer   = errors.New("webrtc: unusable offer")
+)
 
 // connectTimeout bounds the wait for a viewer's ICE and DTLS after the
 // answer.
-const connectTimeout = 20 * time.Second
+const connectTimeout = 10 * time.Second
 
 // session is one viewer: its peer connection and the goroutine (pump)
 // that owns what is sent.
@@ -53,6 +56,14 @@ type session struct {
 // session. It returns the SDP answer and the session's id. The engine
 // authorises the viewer (info's protocol "webrtc") as any player.
 func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionInfo, offer string) (answer, id string, err error) {
+	if err := s.reserve(); err != nil {
+		return "", "", err
+	}
+	defer s.unreserve()
+	offered, err := offeredH264(offer)
+	if err != nil {
+		return "", "", err
+	}
 	reader, err := s.engine.Play(ctx, key, info)
 	if err != nil {
 		return "", "", err
@@ -70,7 +81,7 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 	var video, audio *media.Track
 	for _, t := range reader.Tracks() {
 		switch {
-		case video == nil && t.Codec == media.CodecH264:
+		case video == nil && t.Codec == media.CodecH264 && len(offered) > 0:
 			video = t
 		case audio == nil && (t.Codec == media.CodecOpus ||
 			(t.Codec == media.CodecG711A || t.Codec == media.CodecG711U) && t.SampleRate == 8000 && t.Channels <= 1):
@@ -80,15 +91,12 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 	if video == nil && audio == nil {
 		return "", "", ErrNoTrack
 	}
+	ss.videoSeq, ss.audioSeq = uint16(randomUint32()), uint16(randomUint32())
 	if ss.pc, err = s.api.NewPeerConnection(pwebrtc.Configuration{}); err != nil {
 		return "", "", fmt.Errorf("webrtc: %w", err)
 	}
 	if video != nil {
-		profile := "42e01f"
-		if len(video.SPS) >= 4 {
-			profile = hex.EncodeToString(video.SPS[1:4])
-		}
-		if ss.video, err = ss.addTrack(h264Capability(profile), "video"); err != nil {
+		if ss.video, err = ss.addTrack(h264Capability(pickProfile(video.SPS, offered)), "video"); err != nil {
 			return "", "", err
 		}
 		ss.videoCodec, ss.videoBase = video.Codec, randomUint32()
@@ -111,17 +119,19 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		switch st {
 		case pwebrtc.PeerConnectionStateConnected:
 			ss.connectOnce.Do(func() { close(ss.connected) })
-		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed, pwebrtc.PeerConnectionStateDisconnected:
+		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed:
+			// Disconnected may recover; ICE declares Failed when not.
 			// Not from inside pion's callback: close waits for it.
 			go ss.close("connection " + st.String())
 		}
 	})
 	if err := ss.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", "", fmt.Errorf("webrtc: offer: %w", err)
+		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
 	}
 	ans, err := ss.pc.CreateAnswer(nil)
 	if err != nil {
-		return "", "", fmt.Errorf("webrtc: answer: %w", err)
+		// pion cannot answer an offer that accepts none of the tracks.
+		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
 	}
 	gathered := pwebrtc.GatheringCompletePromise(ss.pc)
 	if err := ss.pc.SetLocalDescription(ans); err != nil {
@@ -251,14 +261,16 @@ func (ss *session) send(f *media.Frame) error {
 			Header:  rtp.Header{Version: 2, Marker: marker, SequenceNumber: *seq, Timestamp: ts + offset},
 			Payload: payload,
 		})
+		ss.reader.AddBytesOut(12 + len(payload))
 		return err == nil
 	})
 	return err
 }
 
-// ticks is d in units of 1/clock seconds, modulo 2^32 as RTP wants.
+// ticks is d in units of 1/clock seconds, modulo 2^32 as RTP wants,
+// exact to the nanosecond and without overflow.
 func ticks(d time.Duration, clock int64) uint32 {
-	return uint32(int64(d) / int64(time.Millisecond) * clock / 1000)
+	return uint32(int64(d/time.Second)*clock + int64(d%time.Second)*clock/int64(time.Second))
 }
 
 // randomUint32 starts an RTP timestamp (RFC 3550: random).
