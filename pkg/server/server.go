@@ -206,6 +206,12 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.ts.CORS = s.mediaCORS
 	s.ts.Remote = s.clientRemote
 	s.metrics.Gauge("ts_sessions", "Open HTTP-TS and WebSocket-TS sessions.", func() float64 { return float64(s.ts.Sessions()) })
+	s.metrics.Gauge("webrtc_sessions", "WebRTC viewers (WHEP), connected or being connected.", func() float64 {
+		if s.rtc == nil { // set at Start, before the HTTP listener serves
+			return 0
+		}
+		return float64(s.rtc.Sessions())
+	})
 	s.fmp4 = httpfmp4.NewHandler(s.Engine, log)
 	s.fmp4.Registry = s.Sessions
 	s.fmp4.WriteTimeout = cfg.General.WriteTimeout

@@ -70,6 +70,9 @@ func TestWHEPPlay(t *testing.T) {
 		t.Errorf("more than the video track was sent (AAC has no WebRTC codec)")
 	}
 
+	if n := ts.metric(t, "mediakit_webrtc_sessions"); n != 1 {
+		t.Errorf("mediakit_webrtc_sessions %v while one viewer plays", n)
+	}
 	req, _ := http.NewRequest(http.MethodPatch, ts.httpURL+location, strings.NewReader("a=candidate:x"))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("PATCH: %v %v", resp, err)
