@@ -568,7 +568,24 @@ func TestHLSWriteDeadline(t *testing.T) {
 			t.Fatal("no HLS segment")
 		}
 	}
+	// The segment's size now: by the end of the test it may have left the
+	// live window (1 s segments) and answer 404.
+	status, _, segBody := call(t, client, http.MethodGet, "http://"+p.http+"/live/slow/"+seg, nil, "")
+	if status != http.StatusOK || len(segBody) < 1000 {
+		t.Fatalf("segment %s: %d, %d bytes", seg, status, len(segBody))
+	}
+	// The connections of the requests above close asynchronously: the
+	// baseline is the count once it has settled, or the stalled client's
+	// cut would be seen when one of them goes.
 	baseline := metricValue(t, p.http, "mediakit_listener_conns", `listener="http"`)
+	for settle := time.Now().Add(10 * time.Second); ; {
+		time.Sleep(200 * time.Millisecond)
+		next := metricValue(t, p.http, "mediakit_listener_conns", `listener="http"`)
+		if next == baseline || time.Now().After(settle) {
+			break
+		}
+		baseline = next
+	}
 
 	// A tiny receive window, and 200 pipelined requests for the segment:
 	// the server fills the socket and blocks, as with a client that
@@ -604,7 +621,6 @@ func TestHLSWriteDeadline(t *testing.T) {
 	// served.
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got, _ := io.Copy(io.Discard, conn)
-	_, _, segBody := call(t, client, http.MethodGet, "http://"+p.http+"/live/slow/"+seg, nil, "")
 	if want := int64(200 * len(segBody)); got >= want {
 		t.Errorf("stalled client received %d bytes, all %d it asked for", got, want)
 	}
