@@ -55,8 +55,11 @@ func idlePlayerBytes(t testing.TB, n int) float64 {
 	return float64(after-before) / float64(n)
 }
 
-// TestIdlePlayerMemory holds an idle HTTP-FLV player to at most 16 KiB of
-// heap and stack (issue 14; nginx-rtmp holds one in about 12 KiB).
+// TestIdlePlayerMemory holds an idle HTTP-FLV player to at most 17 KiB of
+// heap and stack, this test's own client socket included (about 1 KiB):
+// issue 14's 16 KiB for the server's side. Runs on this machine measure
+// 15.2-16.7 KiB with the client, so a bound of 16 failed now and then
+// without any change (nginx-rtmp holds a player in about 12 KiB).
 func TestIdlePlayerMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("joins hundreds of players")
@@ -66,7 +69,7 @@ func TestIdlePlayerMemory(t *testing.T) {
 	if testutil.RaceEnabled {
 		return // the race detector enlarges stacks and allocations; measured without it
 	}
-	if per > 16<<10 {
-		t.Errorf("an idle HTTP-FLV player holds %.1f KiB, want at most 16", per/1024)
+	if per > 17<<10 {
+		t.Errorf("an idle HTTP-FLV player holds %.1f KiB with this test's client, want at most 17", per/1024)
 	}
 }
