@@ -199,7 +199,7 @@ func TestReaderScriptTooDeep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := feed(in, tag); err != nil {
+		if err := in.Tag(tag); err != nil {
 			if !errors.Is(err, ErrScriptTooDeep) || tag.Type != TagScript {
 				t.Fatalf("tag %d: %v, want ErrScriptTooDeep", tag.Type, err)
 			}

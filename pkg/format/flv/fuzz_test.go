@@ -108,7 +108,7 @@ func FuzzReader(f *testing.F) {
 			}
 			// Ingest keeps bodies; Reader reuses its buffer.
 			tag.Body = slices.Clone(tag.Body)
-			_ = feed(in, tag) // keep going after errors: state must stay sound
+			_ = in.Tag(tag) // keep going after errors: state must stay sound
 			if len(in.pending) > probeFrames {
 				t.Fatalf("%d frames held back", len(in.pending))
 			}

@@ -87,20 +87,6 @@ func (s *recSink) framesOf(k media.Kind) []*media.Frame {
 	return out
 }
 
-// feed passes one FLV tag to an ingest. Bodies are handed over as RTMP
-// messages are: the ingest keeps them, so they must not be reused.
-func feed(in *Ingest, tag Tag) error {
-	switch tag.Type {
-	case TagVideo:
-		return in.Video(tag.Timestamp, tag.Body)
-	case TagAudio:
-		return in.Audio(tag.Timestamp, tag.Body)
-	case TagScript:
-		return in.Script(tag.Body)
-	}
-	return nil
-}
-
 // ingestFile reads an FLV file tag by tag into an ingest feeding a recSink.
 func ingestFile(t testing.TB, path string) (*recSink, *Ingest) {
 	t.Helper()
@@ -122,7 +108,7 @@ func ingestFile(t testing.TB, path string) (*recSink, *Ingest) {
 		}
 		// Reader reuses its buffer; Ingest keeps what it is given.
 		tag.Body = slices.Clone(tag.Body)
-		if err := feed(in, tag); err != nil {
+		if err := in.Tag(tag); err != nil {
 			t.Fatalf("%s: tag at %v: %v", path, tag.Timestamp, err)
 		}
 	}
