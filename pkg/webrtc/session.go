@@ -50,6 +50,7 @@ type session struct {
 	videoSeq, audioSeq     uint16
 	videoBase, audioBase   uint32
 	keyframeSent           bool
+	pkt                    rtp.Packet // the pump's, for WriteRTP
 }
 
 // Play answers a WHEP offer for the stream of key and starts the viewer's
@@ -257,10 +258,13 @@ func (ss *session) send(f *media.Frame) error {
 	var err error
 	rtsp.EachPacket(rtsp.FramePackets(f), func(marker bool, offset uint32, payload []byte) bool {
 		*seq++
-		err = t.WriteRTP(&rtp.Packet{
+		// WriteRTP copies the packet before it returns: one per session
+		// is reused rather than one allocated per packet and viewer.
+		ss.pkt = rtp.Packet{
 			Header:  rtp.Header{Version: 2, Marker: marker, SequenceNumber: *seq, Timestamp: ts + offset},
 			Payload: payload,
-		})
+		}
+		err = t.WriteRTP(&ss.pkt)
 		ss.reader.AddBytesOut(12 + len(payload))
 		return err == nil
 	})
