@@ -152,7 +152,16 @@ type FFmpeg struct {
 	// RestartSec restarts a running ffmpeg after this long (0: never),
 	// ZLMediaKit's remedy for the drift of long transcodes.
 	RestartSec time.Duration
+	// Templates are further command templates, named by their key in
+	// the [ffmpeg] section ("cmd_hd = ..."; TemplatePrefix): an
+	// addFFmpegSource call picks one with ffmpeg_cmd_key=ffmpeg.cmd_hd,
+	// as in ZLMediaKit. Read from the file only.
+	Templates map[string]string
 }
+
+// TemplatePrefix starts the [ffmpeg] keys that name command templates.
+const TemplatePrefix = "cmd_"
+
 
 // Cluster configures on-demand pulls from origin servers: ZLMediaKit's
 // [cluster] section.
@@ -333,8 +342,13 @@ func (c *Config) Validate() error {
 	if strings.Count(c.FFmpeg.Snap, "%s") != 3 || strings.Count(c.FFmpeg.Snap, "%") != 3 {
 		return fmt.Errorf("config: ffmpeg.snap: %q must hold exactly three %%s (executable, input URL, output file) and no other %%", c.FFmpeg.Snap)
 	}
-	if strings.Count(c.FFmpeg.Cmd, "%s") != 3 || strings.Count(c.FFmpeg.Cmd, "%") != 3 {
-		return fmt.Errorf("config: ffmpeg.cmd: %q must hold exactly three %%s (executable, source URL, destination URL) and no other %%", c.FFmpeg.Cmd)
+	if err := checkCommandTemplate("ffmpeg.cmd", c.FFmpeg.Cmd); err != nil {
+		return err
+	}
+	for name, tmpl := range c.FFmpeg.Templates {
+		if err := checkCommandTemplate("ffmpeg."+name, tmpl); err != nil {
+			return err
+		}
 	}
 	for _, origin := range strings.Split(c.Cluster.OriginURL, ";") {
 		if origin = strings.TrimSpace(origin); origin != "" && (strings.Count(origin, "%s") != 2 || strings.Count(origin, "%") != 2) {
@@ -438,3 +452,12 @@ func (c *Config) AccessPolicy() (*access.Policy, error) {
 
 // AllowPathList returns record.allow_paths as a list.
 func (r *Record) AllowPathList() []string { return access.SplitList(r.AllowPaths) }
+
+// checkCommandTemplate checks an FFmpeg source template: buildArgs fills
+// exactly three %s and nothing else may be a verb.
+func checkCommandTemplate(key, tmpl string) error {
+	if strings.Count(tmpl, "%s") != 3 || strings.Count(tmpl, "%") != 3 {
+		return fmt.Errorf("config: %s: %q must hold exactly three %%s (executable, source URL, destination URL) and no other %%", key, tmpl)
+	}
+	return nil
+}

@@ -746,3 +746,40 @@ func TestHookValidation(t *testing.T) {
 		t.Errorf("APIValue(hook.enable) = %q", v)
 	}
 }
+
+// Named FFmpeg command templates: ZLMediaKit's ffmpeg_cmd_key names a
+// config key; mediakit reads [ffmpeg] keys starting with "cmd_".
+func TestFFmpegTemplates(t *testing.T) {
+	c, warnings, err := config.Load(nil, nil, writeFile(t, `[ffmpeg]
+cmd_hd = "%s -re -i %s -c:v libx264 -s 1280x720 -f flv %s"
+cmd_audio = "%s -i %s -c:v copy -c:a aac -f flv %s"
+`))
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("Load = %v, warnings %v", err, warnings)
+	}
+	want := map[string]string{
+		"cmd_hd":    "%s -re -i %s -c:v libx264 -s 1280x720 -f flv %s",
+		"cmd_audio": "%s -i %s -c:v copy -c:a aac -f flv %s",
+	}
+	if fmt.Sprint(c.FFmpeg.Templates) != fmt.Sprint(want) {
+		t.Fatalf("Templates = %v, want %v", c.FFmpeg.Templates, want)
+	}
+	var buf bytes.Buffer
+	if err := c.WriteTOML(&buf, true); err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := config.Load(nil, nil, writeFile(t, buf.String()))
+	if err != nil || fmt.Sprint(back.FFmpeg.Templates) != fmt.Sprint(want) {
+		t.Fatalf("templates after WriteTOML and Load = %v, %v", back.FFmpeg.Templates, err)
+	}
+
+	for name, toml := range map[string]string{
+		"two verbs":  "[ffmpeg]\ncmd_bad = \"%s -i %s\"\n",
+		"other verb": "[ffmpeg]\ncmd_bad = \"%s -i %s -f %d %s\"\n",
+		"not string": "[ffmpeg]\ncmd_bad = 3\n",
+	} {
+		if _, _, err := config.Load(nil, nil, writeFile(t, toml)); err == nil || !strings.Contains(err.Error(), "ffmpeg.cmd_bad") {
+			t.Errorf("%s: Load = %v, want an error naming ffmpeg.cmd_bad", name, err)
+		}
+	}
+}

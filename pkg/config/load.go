@@ -210,6 +210,17 @@ func (c *Config) applyTOML(data []byte) ([]string, error) {
 		for _, k := range keys {
 			key := sec + "." + k
 			s, ok := Lookup(key)
+			if !ok && sec == "ffmpeg" && strings.HasPrefix(k, TemplatePrefix) {
+				tmpl, isString := table[k].(string)
+				if !isString {
+					return nil, fmt.Errorf("%s: a command template must be a string, not %T", key, table[k])
+				}
+				if c.FFmpeg.Templates == nil {
+					c.FFmpeg.Templates = map[string]string{}
+				}
+				c.FFmpeg.Templates[k] = tmpl
+				continue
+			}
 			if !ok {
 				warnings = append(warnings, fmt.Sprintf("ignored unknown key %q", key))
 				continue
@@ -268,6 +279,9 @@ func (c *Config) WriteTOML(w io.Writer, showSecrets bool) error {
 			}
 			fmt.Fprintf(&b, "%s = %s\n", key, text)
 		}
+		if sec == "ffmpeg" {
+			c.FFmpeg.writeTemplates(&b)
+		}
 	}
 	c.Auth.writeAuthTOML(&b, showSecrets)
 	_, err := io.WriteString(w, b.String())
@@ -305,4 +319,15 @@ func tomlQuote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+func (f *FFmpeg) writeTemplates(b *strings.Builder) {
+	names := make([]string, 0, len(f.Templates))
+	for name := range f.Templates {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(b, "# command template for ffmpeg_cmd_key=ffmpeg.%s\n%s = %s\n", name, name, tomlQuote(f.Templates[name]))
+	}
 }

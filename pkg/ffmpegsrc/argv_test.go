@@ -78,3 +78,27 @@ func TestCommandLine(t *testing.T) {
 		t.Fatal("a newline reached the rendered command line")
 	}
 }
+
+// ffmpeg_cmd_key selects a named template of the [ffmpeg] section, with
+// or without its section prefix; an unknown key falls back to ffmpeg.cmd.
+func TestCommandTemplateByKey(t *testing.T) {
+	m := NewManager(Options{Bin: "/usr/bin/ffmpeg", Templates: map[string]string{"cmd_hd": "%s -i %s -c:v libx264 -s 1280x720 -f flv %s"}})
+	for _, tc := range []struct{ key, want string }{
+		{"", DefaultCmd},
+		{DefaultCmdKey, DefaultCmd},
+		{"ffmpeg.cmd_hd", "%s -i %s -c:v libx264 -s 1280x720 -f flv %s"},
+		{"cmd_hd", "%s -i %s -c:v libx264 -s 1280x720 -f flv %s"},
+		{"ffmpeg.cmd_missing", DefaultCmd},
+	} {
+		if got := m.template(tc.key); got != tc.want {
+			t.Errorf("template(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+	task, err := m.newTask(Spec{SrcURL: "rtsp://192.0.2.1/cam", DstURL: "rtmp://127.0.0.1/live/hd", CmdKey: "ffmpeg.cmd_hd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := commandLine(task.args); !strings.Contains(got, "-s 1280x720") {
+		t.Fatalf("command line of a task with ffmpeg_cmd_key=ffmpeg.cmd_hd: %s", got)
+	}
+}

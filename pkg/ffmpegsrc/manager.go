@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,9 @@ type Options struct {
 	// Cmd is the command template, ZLMediaKit's ffmpeg.cmd: three %s for
 	// the executable, the source and the destination (default DefaultCmd).
 	Cmd string
+	// Templates are further templates by name ("cmd_hd"), selected by
+	// ffmpeg_cmd_key ("ffmpeg.cmd_hd"); fixed like Cmd.
+	Templates map[string]string
 	// RestartEvery returns how long an ffmpeg runs before it is
 	// restarted (0: never): ffmpeg.restart_sec, which setServerConfig may
 	// change; read at each start. Nil: never.
@@ -119,13 +123,19 @@ func NewManager(o Options) *Manager {
 	return &Manager{opts: o, log: o.Log, tasks: make(map[string]*task)}
 }
 
-// template returns the command template ffmpeg_cmd_key selects. The
-// configuration has one, ffmpeg.cmd; ZLMediaKit too falls back to it for
-// a key it does not know, and platforms send keys of their own setup.
+// template returns the command template ffmpeg_cmd_key selects: a key
+// of the [ffmpeg] section ("ffmpeg.cmd_hd", or "cmd_hd"), as ZLMediaKit
+// reads any config key there. Like ZLMediaKit, a key naming no template
+// falls back to ffmpeg.cmd with a warning: platforms send keys of their
+// own setup.
 func (m *Manager) template(cmdKey string) string {
-	if cmdKey != "" && cmdKey != DefaultCmdKey {
-		m.log.Warn("ffmpeg_cmd_key names no command template; using ffmpeg.cmd", "ffmpeg_cmd_key", cmdKey)
+	if cmdKey == "" || cmdKey == DefaultCmdKey {
+		return m.opts.Cmd
 	}
+	if tmpl, ok := m.opts.Templates[strings.TrimPrefix(cmdKey, "ffmpeg.")]; ok {
+		return tmpl
+	}
+	m.log.Warn("ffmpeg_cmd_key names no command template; using ffmpeg.cmd", "ffmpeg_cmd_key", cmdKey)
 	return m.opts.Cmd
 }
 

@@ -35,8 +35,9 @@ type Spec struct {
 	// EnableHLS and EnableMP4 are the destination stream's options,
 	// applied by its owner through StreamOptions.
 	EnableHLS, EnableMP4 bool
-	// CmdKey names the command template (ZLMediaKit's ffmpeg_cmd_key);
-	// empty or unknown selects ffmpeg.cmd.
+	// CmdKey names the command template (ZLMediaKit's ffmpeg_cmd_key:
+	// "ffmpeg.cmd_hd" for the [ffmpeg] key cmd_hd); empty or unknown
+	// selects ffmpeg.cmd.
 	CmdKey string
 }
 

@@ -80,6 +80,14 @@ type Manager struct {
 	pushes map[string]*push
 	closed bool
 	wg     sync.WaitGroup
+	// ended holds what tasks that have finished counted, so that the
+	// /metrics counters never go down when a task goes.
+	ended endedTotals
+}
+
+// endedTotals are the restarts and bytes of finished tasks (m.mu).
+type endedTotals struct {
+	restarts, bytesIn, bytesOut int64
 }
 
 // NewManager returns a manager; Restore starts the stored tasks.
@@ -215,8 +223,20 @@ func (m *Manager) startPull(spec PullSpec) *pull {
 	go func() {
 		defer m.wg.Done()
 		p.run(ctx)
+		m.taskEnded(p.track, &m.ended.bytesIn)
 	}()
 	return p
+}
+
+// taskEnded moves a finished task's counts into the manager's totals;
+// the tracker is marked so that Counts no longer adds it itself.
+func (m *Manager) taskEnded(t *tracker, bytes *int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := t.snapshot()
+	m.ended.restarts += st.Restarts
+	*bytes += st.Bytes
+	t.ended.Store(true)
 }
 
 // DeletePull stops and forgets the proxy of key ("vhost/app/stream"); it
@@ -358,18 +378,28 @@ func (m *Manager) Close() {
 	m.wg.Wait()
 }
 
-// Counts returns tasks by state, for /metrics.
+// Counts returns tasks by state, and restarts and bytes of every task
+// since the start (finished ones included), for /metrics.
 func (m *Manager) Counts() (pulls, pushes map[State]int, restarts, bytesIn, bytesOut int64) {
 	pulls, pushes = map[State]int{}, map[State]int{}
-	for _, e := range m.Pulls() {
-		pulls[e.Status.State]++
-		restarts += e.Status.Restarts
-		bytesIn += e.Status.Bytes
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	restarts, bytesIn, bytesOut = m.ended.restarts, m.ended.bytesIn, m.ended.bytesOut
+	for _, p := range m.pulls {
+		st := p.track.snapshot()
+		pulls[st.State]++
+		if !p.track.ended.Load() {
+			restarts += st.Restarts
+			bytesIn += st.Bytes
+		}
 	}
-	for _, e := range m.Pushes() {
-		pushes[e.Status.State]++
-		restarts += e.Status.Restarts
-		bytesOut += e.Status.Bytes
+	for _, p := range m.pushes {
+		st := p.track.snapshot()
+		pushes[st.State]++
+		if !p.track.ended.Load() {
+			restarts += st.Restarts
+			bytesOut += st.Bytes
+		}
 	}
 	return pulls, pushes, restarts, bytesIn, bytesOut
 }

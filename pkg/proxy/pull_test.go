@@ -327,3 +327,36 @@ func TestLateCleanupKeepsSuccessorRecord(t *testing.T) {
 		t.Fatalf("DeletePull of a stored record nothing runs = %v, %v", found, err)
 	}
 }
+
+// The /metrics counters (restarts, bytes) are counters: deleting the
+// proxy that counted them must not make them go down.
+func TestCountsDoNotFallWhenAProxyGoes(t *testing.T) {
+	f := newFixture(t, "h264_aac.flv")
+	m := f.manager(t, nil)
+	sp := spec("counts")
+	key, err := m.AddPull(context.Background(), sp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A dropped connection is a restart; wait until it plays again with
+	// bytes counted.
+	f.sources.dropConnections()
+	waitFor(t, "a restart and bytes", func() bool {
+		_, st, _ := m.PullStatus(key)
+		return st.Restarts >= 1 && st.Bytes > 0 && st.State == StatePlaying
+	})
+	_, _, restarts, in, _ := m.Counts()
+	if restarts < 1 || in <= 0 {
+		t.Fatalf("Counts while playing: restarts %d, bytes in %d", restarts, in)
+	}
+	if found, err := m.DeletePull(key); !found || err != nil {
+		t.Fatalf("DeletePull = %v, %v", found, err)
+	}
+	pulls, _, restarts2, in2, _ := m.Counts()
+	if len(pulls) != 0 {
+		t.Fatalf("pulls by state after the delete: %v", pulls)
+	}
+	if restarts2 < restarts || in2 < in {
+		t.Fatalf("counters fell when the proxy went: restarts %d -> %d, bytes in %d -> %d", restarts, restarts2, in, in2)
+	}
+}

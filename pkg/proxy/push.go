@@ -160,6 +160,7 @@ func (m *Manager) startPush(spec PushSpec) *push {
 	go func() {
 		defer m.wg.Done()
 		p.run(ctx)
+		m.taskEnded(p.track, &m.ended.bytesOut)
 	}()
 	return p
 }

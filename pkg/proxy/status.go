@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,9 @@ type tracker struct {
 	bytes     func() int64
 	prevBytes int64
 	prevAt    time.Time
+	// ended: the task has finished and its counts are in the manager's
+	// totals.
+	ended atomic.Bool
 }
 
 func newTracker(key, url string) *tracker {

@@ -26,6 +26,7 @@ func (s *Server) newFFmpegSources() *ffmpegsrc.Manager {
 	m := ffmpegsrc.NewManager(ffmpegsrc.Options{
 		Bin:          cfg.Bin,
 		Cmd:          cfg.Cmd,
+		Templates:    cfg.Templates,
 		RestartEvery: func() time.Duration { return s.Config().FFmpeg.RestartSec },
 		Confine:      s.confinePath,
 		IsLocal:      s.ffmpegDestLocal,
