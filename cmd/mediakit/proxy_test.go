@@ -147,17 +147,24 @@ func TestProxiesSurviveKill9(t *testing.T) {
 
 // TestOnDemandPull: a player asking for a stream nobody publishes gets it
 // pulled from the URL on_stream_not_found answers, or from
-// cluster.origin_url; the pull stops once nobody watches.
+// cluster.origin_url, which is also the fallback when the hook's URL
+// fails; the pull stops once nobody watches.
 func TestOnDemandPull(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	origin := startServe(t)
 	publishAndWait(t, origin, "src")
+	publishAndWait(t, origin, "fallback")
+	refused := testutil.FreeAddr(t)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		w.Header().Set("Content-Type", "application/json")
 		if body["stream"] == "byhook" {
 			_ = json.NewEncoder(w).Encode(map[string]any{"code": 0, "close": false, "url": "rtmp://" + origin.rtmp + "/live/src"})
+			return
+		}
+		if body["stream"] == "fallback" {
+			_ = json.NewEncoder(w).Encode(map[string]any{"code": 0, "close": false, "url": "rtmp://" + refused + "/live/fallback"})
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"code": 0, "close": false})
@@ -177,6 +184,7 @@ origin_url = "rtmp://`+origin.rtmp+`/%s/%s"
 	for _, tc := range []struct{ name, path string }{
 		{"hook answer", "/live/byhook"},
 		{"cluster origin", "/live/src"},
+		{"origin after the hook's URL fails", "/live/fallback"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			waitPlays(t, "http://"+edge.http+tc.path+".live.flv", "the on-demand stream")

@@ -88,7 +88,9 @@ func (s *Server) newPush(ctx context.Context, url string, timeout time.Duration)
 }
 
 // pullOnDemand starts a pull for players waiting on key: from the URL the
-// on_stream_not_found reply named, else from cluster.origin_url.
+// on_stream_not_found reply named, then (or else) from the origins of
+// cluster.origin_url in turn: the configured origins are the fallback
+// when the hook's source fails.
 func (s *Server) pullOnDemand(key engine.Key, url string) {
 	c := s.Config().Cluster
 	var origins []string
@@ -102,8 +104,6 @@ func (s *Server) pullOnDemand(key engine.Key, url string) {
 			return
 		}
 		url, origins = origins[0], origins[1:]
-	} else {
-		origins = nil // the hook's answer is the one source
 	}
 	// ZLMediaKit splits cluster.timeout_sec between the origins.
 	timeout := c.Timeout / time.Duration(1+len(origins))
