@@ -1,13 +1,16 @@
 package server
 
 import (
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/pkg/record"
 )
 
 // TestProxyLocalFilesConfined: a proxy reads local files only inside the
@@ -44,5 +47,41 @@ func TestProxyLocalFilesConfined(t *testing.T) {
 	}
 	if st, _ := list[0].(map[string]any)["options"].(map[string]any); st["enable_hls"] != "0" {
 		t.Fatalf("options = %v", st)
+	}
+}
+
+// TestProxyStreamOptions: addStreamProxy's enable_hls and enable_mp4 are
+// applied by the stream's owner: the proxied stream records MP4 and
+// serves live HLS, or neither, whatever the configuration says.
+func TestProxyStreamOptions(t *testing.T) {
+	ts := startServer(t, nil)
+	publishAndWait(t, ts, "src")
+	src := ts.rtmpURL + "/live/src"
+	for _, tc := range []struct {
+		stream   string
+		on       string
+		recorder int
+		playlist int
+	}{
+		{"with", "1", 1, http.StatusOK},
+		{"without", "0", 0, http.StatusNotFound},
+	} {
+		t.Run(tc.stream, func(t *testing.T) {
+			reply := ts.apiCall(t, "addStreamProxy", url.Values{"app": {"proxy"}, "stream": {tc.stream}, "url": {src},
+				"enable_hls": {tc.on}, "enable_mp4": {tc.on}})
+			if code(reply) != 0 {
+				t.Fatalf("addStreamProxy: %v", reply)
+			}
+			waitFor(t, 20*time.Second, "the proxied stream", func() bool {
+				info, ok := streamInfo(t, ts, "proxy", tc.stream)
+				return ok && info.Ready
+			})
+			if n := sinkCount(t, ts, "proxy", tc.stream, record.SinkName(record.TypeMP4)); n != tc.recorder {
+				t.Errorf("%d MP4 recorders on proxy/%s, want %d", n, tc.stream, tc.recorder)
+			}
+			if status, body := ts.get(t, "/proxy/"+tc.stream+"/hls.m3u8"); status != tc.playlist {
+				t.Errorf("live HLS of proxy/%s: %d %s, want %d", tc.stream, status, body, tc.playlist)
+			}
+		})
 	}
 }

@@ -151,8 +151,11 @@ type result struct {
 // (when it printed one).
 func run(t *testing.T, ctx context.Context, src *fakeSource, p *pushes, opts Options) result {
 	t.Helper()
-	var out, errOut testutil.SyncBuffer
-	opts.IO = &cmdutil.IO{Out: &out, ErrOut: &errOut}
+	out, errOut := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
+	if opts.IO != nil { // the test watches stderr itself
+		errOut = opts.IO.ErrOut.(*testutil.SyncBuffer)
+	}
+	opts.IO = &cmdutil.IO{Out: out, ErrOut: errOut}
 	opts.Source = src.name
 	opts.JSON = true
 	if opts.RetryDelay == 0 {
@@ -169,8 +172,10 @@ func run(t *testing.T, ctx context.Context, src *fakeSource, p *pushes, opts Opt
 		p = &pushes{}
 	}
 	opts.newSink = p.newSink
-	off := false
-	opts.Progress = &off
+	if opts.Progress == nil {
+		off := false
+		opts.Progress = &off
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	r := result{err: Run(ctx, &opts)}
@@ -434,6 +439,56 @@ func TestRelayCause(t *testing.T) {
 		f := &failure{name: tc.name, err: errors.New(tc.err), attempts: 1}
 		if got := f.Error(); got != tc.want {
 			t.Errorf("%q: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestRelayStatusLine: on a terminal the status line is redrawn in place
+// with the media relayed and each destination's state, and cleared at the
+// end so that the summary starts on a clean line.
+func TestRelayStatusLine(t *testing.T) {
+	tracks, frames := clipframes.Read(t, "h264_aac.flv")
+	errOut := &testutil.SyncBuffer{}
+	drawn := func(ctx context.Context) error {
+		for !strings.Contains(errOut.String(), "| rtmp://edge/live/x ") {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return nil
+	}
+	src := &fakeSource{name: "rtmp://origin/live/s", script: []pull{deliver(tracks, frames, drawn)}}
+	on := true
+	r := run(t, context.Background(), src, nil, Options{Dests: []string{"rtmp://edge/live/x"}, Progress: &on,
+		IO: &cmdutil.IO{ErrOut: errOut}})
+	if r.err != nil {
+		t.Fatalf("run: %v; stderr %q", r.err, r.stderr)
+	}
+	line := r.stderr[strings.LastIndex(r.stderr[:strings.LastIndex(r.stderr, "\r\x1b[K")], "\r\x1b[K"):]
+	want := fmt.Sprintf("%d frames", len(frames))
+	if !strings.HasPrefix(line, "\r\x1b[Krelay ") || !strings.Contains(line, want) || !strings.Contains(line, "| rtmp://edge/live/x ") {
+		t.Errorf("last status line %q, want relay, %s and the destination", line, want)
+	}
+	if !strings.HasSuffix(r.stderr, "\r\x1b[K") {
+		t.Errorf("stderr ends with %q, want the line cleared", r.stderr[max(0, len(r.stderr)-20):])
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		width int
+		want  string
+	}{
+		{"relay 1s", 0, "relay 1s"},
+		{"relay 1s", 80, "relay 1s"},
+		{"relay 12345", 8, "relay …"},
+		{"relayé ünïcode", 8, "relayé…"},
+	} {
+		if got := truncate(tc.in, tc.width); got != tc.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.width, got, tc.want)
 		}
 	}
 }
