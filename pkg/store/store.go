@@ -32,7 +32,7 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := openChecked(path, timeout)
+	db, err := openChecked(path, timeout, false)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func Open(dir string, timeout time.Duration) (*Store, error) {
 // openChecked opens path and walks every page of it, so that a damaged
 // file is reported at start (file and cause) instead of panicking later
 // or being silently overwritten. The file is never modified here.
-func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
+func openChecked(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
 	damaged := func(cause any) error {
 		return fmt.Errorf("store: open %s: database damaged (%v); it was left untouched: move it away to start with an empty database", path, cause)
 	}
@@ -63,7 +63,7 @@ func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
 			db, err = nil, damaged(r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolt.ErrTimeout):
@@ -130,12 +130,11 @@ func ReadConfig(dir string, timeout time.Duration) (map[string]string, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	// The same checks as a server's start: --print-config on a damaged
+	// file says so instead of panicking inside bbolt.
+	db, err := openChecked(path, timeout, true)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("store: open %s: in use by another process", path)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	defer db.Close()
 	out := map[string]string{}

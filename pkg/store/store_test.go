@@ -150,6 +150,16 @@ func TestDamagedDatabaseIsReportedAndLeftUntouched(t *testing.T) {
 			if !bytes.Equal(after, bad) {
 				t.Fatal("the damaged file was modified")
 			}
+			// serve --print-config reads the same file read-only: the
+			// same report, not a panic. (A copy: a panic inside bolt.Open
+			// leaves the first file's lock with its lost descriptor.)
+			copyDir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(copyDir, FileName), bad, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ReadConfig(copyDir, time.Second); err == nil || !strings.Contains(err.Error(), "damaged") {
+				t.Fatalf("ReadConfig of the damaged file: %v", err)
+			}
 		})
 	}
 }
