@@ -248,8 +248,12 @@ func (e *proxyEndpoints) addPush(ctx context.Context, p *Params) (Reply, error) 
 		return nil, err
 	}
 	dst := strings.TrimSpace(p.Get("dst_url"))
-	if scheme, _, _ := strings.Cut(dst, "://"); !strings.EqualFold(scheme, "rtmp") {
-		return nil, Errorf(CodeInvalidArgs, "dst_url %q: mediakit pushes to rtmp:// URLs (rtmps:// not yet)", dst)
+	scheme, _, _ := strings.Cut(dst, "://")
+	if !strings.EqualFold(scheme, "rtmp") && !strings.EqualFold(scheme, "rtsp") {
+		return nil, Errorf(CodeInvalidArgs, "dst_url %q: mediakit pushes to rtmp:// and rtsp:// URLs (rtmps:// and rtsps:// not yet)", dst)
+	}
+	if strings.EqualFold(scheme, "rtsp") && tp.rtpType == 2 {
+		return nil, Errorf(CodeInvalidArgs, "rtp_type 2 (multicast) is for playing; an RTSP push sends over TCP (0) or UDP (1)")
 	}
 	key := engine.NewKey(p.Get("vhost"), p.Get("app"), p.Get("stream"))
 	if err := key.Validate(); err != nil {

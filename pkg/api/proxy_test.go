@@ -128,6 +128,14 @@ func TestProxyEndpoints(t *testing.T) {
 	}
 	wantCode(t, rtpCall(t, s, "addStreamPusherProxy", url.Values{"schema": {"rtmp"}, "app": {"live"}, "stream": {"s"},
 		"dst_url": {"/etc/passwd"}}), CodeInvalidArgs, "")
+	// RTSP destinations, over TCP or UDP; multicast is for players.
+	wantCode(t, rtpCall(t, s, "addStreamPusherProxy", url.Values{"schema": {"rtmp"}, "app": {"live"}, "stream": {"s"},
+		"dst_url": {"rtsp://d/live/s"}, "rtp_type": {"1"}}), CodeSuccess, "")
+	if ps := f.pushes[len(f.pushes)-1]; ps.URL != "rtsp://d/live/s" || ps.RTPType != 1 {
+		t.Errorf("rtsp push spec %+v", ps)
+	}
+	wantCode(t, rtpCall(t, s, "addStreamPusherProxy", url.Values{"schema": {"rtmp"}, "app": {"live"}, "stream": {"s"},
+		"dst_url": {"rtsp://d/live/m"}, "rtp_type": {"2"}}), CodeInvalidArgs, "")
 	f.addErr = errors.Join(proxy.ErrNoSource)
 	m = rtpCall(t, s, "addStreamPusherProxy", url.Values{"schema": {"rtmp"}, "app": {"live"}, "stream": {"s"}, "dst_url": {"rtmp://d/x/y"}})
 	if jInt(t, m, "code") != -1 || m["msg"] != "can not find the source stream" {

@@ -21,9 +21,9 @@ type PushSink interface {
 	BytesSent() int64
 }
 
-// NewPush makes the sink of one push attempt to url; ctx ends with the
-// proxy.
-type NewPush func(ctx context.Context, url string, timeout time.Duration) (PushSink, error)
+// NewPush makes the sink of one push attempt of spec (its URL, timeout
+// and, for rtsp://, rtp_type); ctx ends with the proxy.
+type NewPush func(ctx context.Context, spec PushSpec) (PushSink, error)
 
 // push is one push proxy, run by its supervisor goroutine.
 type push struct {
@@ -64,7 +64,7 @@ func (p *push) run(ctx context.Context) {
 func (p *push) attempt(ctx context.Context, live func()) (pushed bool, err error) {
 	name := "push:" + p.key
 	src := p.spec.Source()
-	ps, err := p.m.newPush(ctx, p.spec.URL, p.spec.Timeout)
+	ps, err := p.m.newPush(ctx, p.spec)
 	if err != nil {
 		return false, err
 	}

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/media"
@@ -46,7 +45,8 @@ type destinations struct {
 	created int
 }
 
-func (d *destinations) newPush(ctx context.Context, url string, timeout time.Duration) (PushSink, error) {
+func (d *destinations) newPush(ctx context.Context, spec PushSpec) (PushSink, error) {
+	url := spec.URL
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := &fakePush{}

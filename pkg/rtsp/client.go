@@ -157,27 +157,36 @@ type Client struct {
 // returns a client for it; nothing is sent before Play.
 func NewClient(rawURL string, opts ClientOptions) (*Client, error) {
 	opts = opts.withDefaults()
-	pu, err := url.Parse(rawURL)
+	u, display, err := parseClientURL(rawURL, opts)
 	if err != nil {
-		return nil, fmt.Errorf("rtsp: invalid URL: %w", clRedactURLError(err))
-	}
-	display := pu.Redacted()
-	scheme := strings.ToLower(pu.Scheme)
-	if scheme != "rtsp" && scheme != "rtsps" {
-		return nil, fmt.Errorf("rtsp: %s: scheme %q is not rtsp or rtsps", display, pu.Scheme)
-	}
-	if pu.Hostname() == "" {
-		return nil, fmt.Errorf("rtsp: %s: no host", display)
-	}
-	if _, err := ParseTransport(string(opts.Transport)); err != nil {
 		return nil, err
 	}
-	pu.Scheme = scheme
-	u, err := base.ParseURL(pu.String())
-	if err != nil {
-		return nil, fmt.Errorf("rtsp: %s: %w", display, clRedactURLError(err))
-	}
 	return &Client{url: u, display: display, opts: opts}, nil
+}
+
+// parseClientURL checks a client's rtsp:// or rtsps:// URL (with a host)
+// and its transport; display is the URL with the password redacted.
+func parseClientURL(rawURL string, opts ClientOptions) (u *base.URL, display string, err error) {
+	pu, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("rtsp: invalid URL: %w", clRedactURLError(err))
+	}
+	display = pu.Redacted()
+	scheme := strings.ToLower(pu.Scheme)
+	if scheme != "rtsp" && scheme != "rtsps" {
+		return nil, "", fmt.Errorf("rtsp: %s: scheme %q is not rtsp or rtsps", display, pu.Scheme)
+	}
+	if pu.Hostname() == "" {
+		return nil, "", fmt.Errorf("rtsp: %s: no host", display)
+	}
+	if _, err := ParseTransport(string(opts.Transport)); err != nil {
+		return nil, "", err
+	}
+	pu.Scheme = scheme
+	if u, err = base.ParseURL(pu.String()); err != nil {
+		return nil, "", fmt.Errorf("rtsp: %s: %w", display, clRedactURLError(err))
+	}
+	return u, display, nil
 }
 
 // clRedactURLError keeps a URL parse error from repeating the URL, whose

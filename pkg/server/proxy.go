@@ -12,6 +12,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/playback"
 	"github.com/mediakit/mediakit/pkg/proxy"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 	"github.com/mediakit/mediakit/pkg/sink"
 	"github.com/mediakit/mediakit/pkg/store"
 )
@@ -73,18 +74,34 @@ func (st serverStore) DeleteTask(kind, key string) (bool, error) {
 
 func (st serverStore) Tasks(kind string) ([]store.Task, error) { return st.s.store.Tasks(kind) }
 
-// rtmpPushSink adapts pkg/sink's RTMP push to a push proxy's sink.
-type rtmpPushSink struct{ *sink.RTMPPush }
+// pushSink adapts pkg/sink's push to a push proxy's sink.
+type pushSink struct{ *sink.Push }
 
-func (p rtmpPushSink) Err() error       { return p.Result().Err }
-func (p rtmpPushSink) BytesSent() int64 { return p.BytesWritten() }
+func (p pushSink) Err() error       { return p.Result().Err }
+func (p pushSink) BytesSent() int64 { return p.BytesWritten() }
 
-func (s *Server) newPush(ctx context.Context, url string, timeout time.Duration) (proxy.PushSink, error) {
-	p, err := sink.NewRTMPPush(ctx, url, sink.RTMPPushOptions{ConnectTimeout: timeout, WriteTimeout: s.Config().General.WriteTimeout, Log: s.log})
+// newPush makes one attempt of a push proxy: RTMP, or RTSP (ANNOUNCE and
+// RECORD, RTP over TCP or UDP by rtp_type) as ZLMediaKit pushes both.
+func (s *Server) newPush(ctx context.Context, spec proxy.PushSpec) (proxy.PushSink, error) {
+	opts := sink.PushOptions{ConnectTimeout: spec.Timeout, WriteTimeout: s.Config().General.WriteTimeout, Log: s.log}
+	var (
+		p   *sink.Push
+		err error
+	)
+	if scheme, _ := urlscheme.Of(spec.URL); strings.EqualFold(scheme, "rtsp") {
+		tr, terr := rtsp.TransportFromRTPType(spec.RTPType)
+		if terr != nil {
+			return nil, terr
+		}
+		opts.RTSPTransport = string(tr)
+		p, err = sink.NewRTSPPush(ctx, spec.URL, opts)
+	} else {
+		p, err = sink.NewRTMPPush(ctx, spec.URL, opts)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return rtmpPushSink{p}, nil
+	return pushSink{p}, nil
 }
 
 // pullOnDemand starts a pull for players waiting on key: from the URL the

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,6 +83,52 @@ func TestProxyStreamOptions(t *testing.T) {
 			}
 			if status, body := ts.get(t, "/proxy/"+tc.stream+"/hls.m3u8"); status != tc.playlist {
 				t.Errorf("live HLS of proxy/%s: %d %s, want %d", tc.stream, status, body, tc.playlist)
+			}
+		})
+	}
+}
+
+// TestRTSPPushProxy: addStreamPusherProxy to an rtsp:// URL publishes
+// the stream there (ANNOUNCE, RECORD), over TCP (rtp_type 0) and UDP (1);
+// ffprobe reads the pushed copy with the source's codecs and frames.
+func TestRTSPPushProxy(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	ts := startServer(t, nil)
+	publishAndWait(t, ts, "src")
+	for _, tc := range []struct{ name, rtpType string }{{"tcp", "0"}, {"udp", "1"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := ts.rtspURL("pushed/" + tc.name)
+			reply := ts.apiCall(t, "addStreamPusherProxy", url.Values{"schema": {"rtmp"}, "app": {"live"}, "stream": {"src"},
+				"dst_url": {dst}, "rtp_type": {tc.rtpType}})
+			if code(reply) != 0 {
+				t.Fatalf("addStreamPusherProxy: %v", reply)
+			}
+			waitFor(t, 20*time.Second, "the pushed stream", func() bool {
+				info, ok := streamInfo(t, ts, "pushed", tc.name)
+				return ok && info.Ready && info.Publisher != nil && info.Publisher.Protocol == "rtsp"
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			packets, err := testutil.FramePackets(ctx, t, ts.httpURL+"/pushed/"+tc.name+".live.flv", "-read_intervals", "%+3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var video, audio int
+			for _, p := range packets {
+				switch p.CodecType {
+				case "video":
+					video++
+				case "audio":
+					audio++
+				}
+			}
+			// 3 s of a 25 fps, 44.1 kHz AAC clip: both tracks went through.
+			if video < 50 || audio < 80 {
+				t.Fatalf("the RTSP-pushed copy gave %d video and %d audio packets in 3 s", video, audio)
+			}
+			list := ts.apiCall(t, "listStreamPusherProxy", nil)
+			if code(list) != 0 || !strings.Contains(fmt.Sprint(list), dst) {
+				t.Fatalf("listStreamPusherProxy: %v", list)
 			}
 		})
 	}

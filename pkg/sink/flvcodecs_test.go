@@ -32,7 +32,7 @@ func TestFLVSinksCodecs(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			got := srv.play(ctx, engine.NewKey("", "live", "x"))
-			push, err := sink.NewRTMPPush(context.Background(), "rtmp://"+srv.addr+"/live/x", sink.RTMPPushOptions{})
+			push, err := sink.NewRTMPPush(context.Background(), "rtmp://"+srv.addr+"/live/x", sink.PushOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

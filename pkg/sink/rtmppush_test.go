@@ -25,7 +25,7 @@ func TestRTMPPush(t *testing.T) {
 	got := srv.play(ctx, engine.NewKey("", "live", "x"))
 
 	url := "rtmp://" + srv.addr + "/live/x"
-	p, err := sink.NewRTMPPush(context.Background(), url, sink.RTMPPushOptions{})
+	p, err := sink.NewRTMPPush(context.Background(), url, sink.PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestRTMPPushRefused(t *testing.T) {
 	t.Parallel()
 	tracks, frames := clipframes.Read(t, "h264_aac.flv")
 	url := "rtmp://" + testutil.FreeAddr(t) + "/live/x"
-	p, err := sink.NewRTMPPush(context.Background(), url, sink.RTMPPushOptions{})
+	p, err := sink.NewRTMPPush(context.Background(), url, sink.PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRTMPPushRefused(t *testing.T) {
 	if err := p.Result().Err; err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("error %v, want connection refused naming %s", err, url)
 	}
-	if _, err := sink.NewRTMPPush(context.Background(), "rtmp://h/onlyapp", sink.RTMPPushOptions{}); err == nil ||
+	if _, err := sink.NewRTMPPush(context.Background(), "rtmp://h/onlyapp", sink.PushOptions{}); err == nil ||
 		!strings.Contains(err.Error(), "rtmp://h/onlyapp") {
 		t.Errorf("bad URL: error %v", err)
 	}
@@ -96,7 +96,7 @@ func TestRTMPPushStops(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			p, err := sink.NewRTMPPush(ctx, "rtmp://"+silentServer(t)+"/live/x", sink.RTMPPushOptions{ConnectTimeout: time.Minute})
+			p, err := sink.NewRTMPPush(ctx, "rtmp://"+silentServer(t)+"/live/x", sink.PushOptions{ConnectTimeout: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestRTMPPushStops(t *testing.T) {
 	t.Run("detach", func(t *testing.T) {
 		t.Parallel()
 		srv := startRTMP(t)
-		p, err := sink.NewRTMPPush(context.Background(), "rtmp://"+srv.addr+"/live/d", sink.RTMPPushOptions{})
+		p, err := sink.NewRTMPPush(context.Background(), "rtmp://"+srv.addr+"/live/d", sink.PushOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 // Package sink holds engine sinks that send a stream out of the process:
 // an FLV, MPEG-TS or MP4 file, or a push to an RTMP server. `mediakit
 // relay` and `mediakit rtp-listen --out` write through them, and the
-// server's push proxies reuse RTMPPush.
+// server's push proxies reuse Push.
 //
 // Each sink consumes one engine.Reader in its own goroutine (engine.Sink)
 // and reports what it wrote through Result once Run has returned. Frames

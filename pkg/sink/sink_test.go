@@ -27,13 +27,14 @@ func TestParseTarget(t *testing.T) {
 		{"dir/OUT.FLV", sink.KindFLV, "dir/OUT.FLV"},
 		{"/tmp/x.ts", sink.KindTS, "/tmp/x.ts"},
 		{"x.mp4", sink.KindMP4, "x.mp4"},
+		{"rtsp://u:secret@h:8554/live/x", sink.KindRTSP, "rtsp://u:xxxxx@h:8554/live/x"},
 		{`C:\video\x.mp4`, sink.KindMP4, `C:\video\x.mp4`}, // not a URL
 	} {
 		got, err := sink.ParseTarget(tc.dst)
 		if err != nil || got.Kind != tc.kind || got.Dest != tc.dst || got.Display != tc.display {
 			t.Errorf("ParseTarget(%q) = %+v, %v; want kind %s, display %s", tc.dst, got, err, tc.kind, tc.display)
 		}
-		if got.IsFile() == (tc.kind == sink.KindRTMP) {
+		if got.IsFile() == (tc.kind == sink.KindRTMP || tc.kind == sink.KindRTSP) {
 			t.Errorf("%q: IsFile %v", tc.dst, got.IsFile())
 		}
 	}
@@ -48,6 +49,7 @@ func TestParseTarget(t *testing.T) {
 		{"rtmps://u:pw@h/live/x", "rtmps:// (RTMP over TLS) is not supported", true},
 		{"rtmp://h/live", "rtmp://h/live", false},
 		{"rtmp:///live/x", "no host", false},
+		{"rtsp:///live/x", "no host", false},
 	} {
 		_, err := sink.ParseTarget(tc.dst)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, sink.ErrUnsupported) != tc.unsupported {

@@ -13,11 +13,13 @@ import (
 	"github.com/mediakit/mediakit/internal/urlscheme"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 )
 
 // Kinds of destination.
 const (
 	KindRTMP = "rtmp"
+	KindRTSP = "rtsp"
 	KindFLV  = "flv"
 	KindTS   = "ts"
 	KindMP4  = "mp4"
@@ -25,7 +27,7 @@ const (
 
 // Supported describes the destinations ParseTarget accepts, for messages
 // and help.
-const Supported = "rtmp://HOST[:PORT]/APP/STREAM, FILE.flv, FILE.ts or FILE.mp4"
+const Supported = "rtmp://HOST[:PORT]/APP/STREAM, rtsp://HOST[:PORT]/APP/STREAM, FILE.flv, FILE.ts or FILE.mp4"
 
 // ErrUnsupported is wrapped by ParseTarget's error for a destination no
 // sink writes.
@@ -33,7 +35,7 @@ var ErrUnsupported = errors.New("unsupported destination")
 
 // Target is a parsed destination: where a stream goes and in what form.
 type Target struct {
-	Kind string // KindRTMP, KindFLV, KindTS or KindMP4
+	Kind string // KindRTMP, KindRTSP, KindFLV, KindTS or KindMP4
 	// Dest is the destination as given: the file path or the URL.
 	Dest string
 	// Display names it in messages: the path, or the URL with its
@@ -42,9 +44,9 @@ type Target struct {
 }
 
 // IsFile reports whether the target is a file (not a push).
-func (t Target) IsFile() bool { return t.Kind != KindRTMP }
+func (t Target) IsFile() bool { return t.Kind != KindRTMP && t.Kind != KindRTSP }
 
-// ParseTarget checks dst: an rtmp:// URL is a push; anything else is a
+// ParseTarget checks dst: an rtmp:// or rtsp:// URL is a push; anything else is a
 // file whose extension picks the container (.flv, .ts, .mp4; case does
 // not matter). It touches neither the network nor the disk. An error
 // names dst and what is supported; it wraps ErrUnsupported when dst is
@@ -61,6 +63,11 @@ func ParseTarget(dst string) (Target, error) {
 				return Target{}, err
 			}
 			return Target{Kind: KindRTMP, Dest: dst, Display: u.Display}, nil
+		case "rtsp", "rtsps":
+			if _, err := rtsp.NewClient(dst, rtsp.ClientOptions{}); err != nil {
+				return Target{}, err
+			}
+			return Target{Kind: KindRTSP, Dest: dst, Display: redact(dst)}, nil
 		case "rtmps":
 			// The RTMP client has no TLS yet.
 			return Target{}, fmt.Errorf("%s: %w: rtmps:// (RTMP over TLS) is not supported yet; want %s",
@@ -91,12 +98,14 @@ type Options struct {
 }
 
 // New returns a sink writing the target. ctx bounds a push's connecting
-// (see RTMPPush).
+// (see Push).
 func (t Target) New(ctx context.Context, opts Options) (Sink, error) {
 	log := orDiscard(opts.Log)
 	switch t.Kind {
 	case KindRTMP:
-		return NewRTMPPush(ctx, t.Dest, RTMPPushOptions{ConnectTimeout: opts.Timeout, WriteTimeout: opts.Timeout, Log: log})
+		return NewRTMPPush(ctx, t.Dest, PushOptions{ConnectTimeout: opts.Timeout, WriteTimeout: opts.Timeout, Log: log})
+	case KindRTSP:
+		return NewRTSPPush(ctx, t.Dest, PushOptions{ConnectTimeout: opts.Timeout, WriteTimeout: opts.Timeout, Log: log})
 	case KindFLV:
 		return NewFLVFile(t.Dest, log), nil
 	case KindTS:

@@ -69,14 +69,15 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 --re reads a file at its real-time pace (do that when pushing a file to a
 live server); --loop starts the source again each time it ends.
 
-DST is rtmp://host[:port]/app/stream (published there) or a file whose
-extension picks the container: .flv, .ts (MPEG-TS) or .mp4. Files are
+DST is rtmp://host[:port]/app/stream or rtsp://host[:port]/app/stream
+(published there; RTSP sends RTP over TCP) or a file whose extension
+picks the container: .flv, .ts (MPEG-TS) or .mp4. Files are
 finished cleanly on Ctrl-C and stay playable if the process is killed.
 Codecs a container cannot carry are left out, with one warning.
 
 --retries N tries a failing source again up to N times (-1: without end),
 waiting --retry-delay, doubled after each consecutive failure (at most
-30s), with jitter; the destinations stay attached meanwhile. Each RTMP
+30s), with jitter; the destinations stay attached meanwhile. Each push
 destination is retried the same way on its own, without stopping the
 others. A file destination is not retried (it would be truncated). A
 source or destination that worked for a while starts counting again.

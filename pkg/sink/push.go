@@ -12,6 +12,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/rtmp"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 )
 
 // DefaultTimeout is the default connect and write timeout of a push.
@@ -23,8 +24,8 @@ const DefaultTimeout = 10 * time.Second
 // write timeout.
 const detachLinger = time.Second
 
-// RTMPPushOptions tune an RTMPPush. Zero values select the defaults.
-type RTMPPushOptions struct {
+// PushOptions tune a Push. Zero values select the defaults.
+type PushOptions struct {
 	// ConnectTimeout bounds connecting: TCP, the handshake, each reply
 	// during setup and the wait for NetStream.Publish.Start. Default
 	// DefaultTimeout.
@@ -32,15 +33,18 @@ type RTMPPushOptions struct {
 	// WriteTimeout bounds each write; a server that takes nothing for
 	// that long ends the push with an error. Default DefaultTimeout.
 	WriteTimeout time.Duration
-	// Log gets "rtmp push started" (info) and skipped codecs (warn).
+	// Log gets "push started" (info) and skipped codecs (warn).
 	// Failures are not logged: they are in Result().Err for the caller
 	// to report. Nil discards.
 	Log *slog.Logger
+	// RTSPTransport is how an RTSP push sends RTP: "tcp" (interleaved,
+	// the default) or "udp".
+	RTSPTransport string
 }
 
-// RTMPPush publishes a stream to an RTMP server. It connects at the first
-// frame, so a source that takes its time to start does not leave an idle
-// publisher for the server to drop. One RTMPPush is one connection: a
+// Push publishes a stream to an RTMP or RTSP server. It connects at the
+// first frame, so a source that takes its time to start does not leave an
+// idle publisher for the server to drop. One Push is one connection: a
 // caller that retries makes a new one.
 //
 // It ends:
@@ -54,15 +58,16 @@ type RTMPPushOptions struct {
 // Result().Err is the failure that ended it, naming the URL; nil when it
 // ended for one of the reasons above. BytesWritten counts the bytes sent
 // on the connection while it runs (bytesSpeed, totalBytes).
-type RTMPPush struct {
+type Push struct {
 	ctx     context.Context
 	url     string
 	display string
-	opts    RTMPPushOptions
+	opts    PushOptions
 	log     *slog.Logger
+	proto   pushProtocol
 
 	// Set by the Run goroutine, read by Close and BytesWritten.
-	client   atomic.Pointer[rtmp.Client]
+	client   atomic.Pointer[pushClient]
 	stopping atomic.Bool // Close was called: errors are not failures
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -75,13 +80,75 @@ type RTMPPush struct {
 	res     Result
 }
 
+// pushClient is one protocol's publishing session.
+type pushClient interface {
+	WriteFrame(f *media.Frame) error
+	BytesWritten() int64
+	Close() error
+}
+
+// pushProtocol is what differs between an RTMP and an RTSP push.
+type pushProtocol struct {
+	// name prefixes errors and logs ("rtmp push"); output names the
+	// push in track drops ("rtmp-push"); container is what cannot carry
+	// a codec ("RTMP").
+	name, output, container string
+	carries                 func(media.Codec) bool
+	// dial connects and announces the tracks that carries accepts.
+	dial func(ctx context.Context, url string, tracks []*media.Track, r *engine.Reader, o PushOptions) (pushClient, error)
+}
+
+var rtmpPush = pushProtocol{
+	name: "rtmp push", output: "rtmp-push", container: "RTMP", carries: flv.SupportsCodec,
+	dial: func(ctx context.Context, url string, tracks []*media.Track, r *engine.Reader, o PushOptions) (pushClient, error) {
+		c, err := rtmp.DialPublish(ctx, url, rtmp.ClientOptions{
+			ReadTimeout:  o.ConnectTimeout,
+			StartTimeout: o.ConnectTimeout,
+			WriteTimeout: o.WriteTimeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := c.WriteTracks(tracks, r.Metadata()); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		return c, nil
+	},
+}
+
+var rtspPush = pushProtocol{
+	name: "rtsp push", output: "rtsp-push", container: "RTSP", carries: rtsp.Carries,
+	dial: func(ctx context.Context, url string, tracks []*media.Track, _ *engine.Reader, o PushOptions) (pushClient, error) {
+		return rtsp.DialPublish(ctx, url, tracks, rtsp.ClientOptions{
+			Transport:    rtsp.Transport(o.RTSPTransport),
+			ReadTimeout:  o.ConnectTimeout,
+			WriteTimeout: o.WriteTimeout,
+			Log:          o.Log,
+		})
+	},
+}
+
 // NewRTMPPush returns a push to rawURL (rtmp://host[:port]/app/stream);
 // an URL that does not parse is an error naming it.
-func NewRTMPPush(ctx context.Context, rawURL string, opts RTMPPushOptions) (*RTMPPush, error) {
+func NewRTMPPush(ctx context.Context, rawURL string, opts PushOptions) (*Push, error) {
 	u, err := rtmp.ParseClientURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("rtmp push: %w", err)
 	}
+	return newPush(ctx, rawURL, u.Display, rtmpPush, opts), nil
+}
+
+// NewRTSPPush returns a push to rawURL (rtsp://host[:port]/path, ANNOUNCE
+// and RECORD); an URL that does not parse is an error naming it.
+func NewRTSPPush(ctx context.Context, rawURL string, opts PushOptions) (*Push, error) {
+	if _, err := rtsp.NewClient(rawURL, rtsp.ClientOptions{Transport: rtsp.Transport(opts.RTSPTransport)}); err != nil {
+		return nil, fmt.Errorf("rtsp push: %w", err)
+	}
+	return newPush(ctx, rawURL, redact(rawURL), rtspPush, opts), nil
+}
+
+func newPush(ctx context.Context, rawURL, display string, proto pushProtocol, opts PushOptions) *Push {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -91,31 +158,31 @@ func NewRTMPPush(ctx context.Context, rawURL string, opts RTMPPushOptions) (*RTM
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultTimeout
 	}
-	return &RTMPPush{
-		ctx: ctx, url: rawURL, display: u.Display, opts: opts,
-		log:  orDiscard(opts.Log).With("url", u.Display),
+	return &Push{
+		ctx: ctx, url: rawURL, display: display, opts: opts, proto: proto,
+		log:  orDiscard(opts.Log).With("url", display),
 		stop: make(chan struct{}),
-	}, nil
+	}
 }
 
 // URL is the destination, password redacted.
-func (p *RTMPPush) URL() string { return p.display }
+func (p *Push) URL() string { return p.display }
 
 // BytesWritten is the number of bytes sent so far. Safe for concurrent
 // use.
-func (p *RTMPPush) BytesWritten() int64 {
+func (p *Push) BytesWritten() int64 {
 	if c := p.client.Load(); c != nil {
-		return c.BytesWritten()
+		return (*c).BytesWritten()
 	}
 	return 0
 }
 
 // FramesWritten is the number of frames sent so far. Safe for
 // concurrent use.
-func (p *RTMPPush) FramesWritten() int64 { return p.frames.Load() }
+func (p *Push) FramesWritten() int64 { return p.frames.Load() }
 
 // Result is what the push sent; valid once Run has returned.
-func (p *RTMPPush) Result() Result {
+func (p *Push) Result() Result {
 	r := p.res
 	r.Bytes, r.Frames, r.Duration = p.BytesWritten(), p.FramesWritten(), p.last-p.first
 	return r
@@ -124,18 +191,18 @@ func (p *RTMPPush) Result() Result {
 // Close ends the push at once, from any goroutine: a connection attempt
 // is abandoned, a blocked write fails, and Run returns without an error.
 // The RTMP client still says goodbye to the server when it can.
-func (p *RTMPPush) Close() {
+func (p *Push) Close() {
 	p.stopOnce.Do(func() {
 		p.stopping.Store(true)
 		close(p.stop)
 		if c := p.client.Load(); c != nil {
-			_ = c.Close()
+			_ = (*c).Close()
 		}
 	})
 }
 
 // Run pushes the frames of r until r ends, the push fails or is closed.
-func (p *RTMPPush) Run(r *engine.Reader) {
+func (p *Push) Run(r *engine.Reader) {
 	runDone := make(chan struct{})
 	defer close(runDone)
 	stopWatch := r.OnDone(func() {
@@ -170,7 +237,7 @@ func (p *RTMPPush) Run(r *engine.Reader) {
 		clear(frames)
 		if err != nil {
 			if ferr := readerFailure(err); ferr != nil && !p.stopping.Load() {
-				p.res.Err = fmt.Errorf("rtmp push %s: %w", p.display, ferr)
+				p.res.Err = fmt.Errorf("%s %s: %w", p.proto.name, p.display, ferr)
 			}
 			return
 		}
@@ -179,14 +246,16 @@ func (p *RTMPPush) Run(r *engine.Reader) {
 
 // write sends f, connecting first if need be. done reports that the push
 // gave up connecting because ctx ended or Close was called.
-func (p *RTMPPush) write(r *engine.Reader, f *media.Frame) (done bool, err error) {
-	if !flv.SupportsCodec(f.Track.Codec) {
-		p.skipped.skip(p.log, "RTMP", f.Track.Codec)
-		r.DropTrack("rtmp-push", f.Track, "FLV cannot carry "+f.Track.Codec.String())
+func (p *Push) write(r *engine.Reader, f *media.Frame) (done bool, err error) {
+	if !p.proto.carries(f.Track.Codec) {
+		p.skipped.skip(p.log, p.proto.container, f.Track.Codec)
+		r.DropTrack(p.proto.output, f.Track, p.proto.container+" cannot carry "+f.Track.Codec.String())
 		return false, nil
 	}
-	c := p.client.Load()
-	if c == nil {
+	var c pushClient
+	if cp := p.client.Load(); cp != nil {
+		c = *cp
+	} else {
 		var err error
 		if c, err = p.connect(r); c == nil {
 			return err == nil, err
@@ -203,10 +272,10 @@ func (p *RTMPPush) write(r *engine.Reader, f *media.Frame) (done bool, err error
 	return false, nil
 }
 
-// connect publishes to the server and sends the stream's tracks. It
-// returns a nil client and a nil error when ctx ended or Close was called
-// while connecting.
-func (p *RTMPPush) connect(r *engine.Reader) (*rtmp.Client, error) {
+// connect publishes to the server with the stream's tracks. It returns a
+// nil client and a nil error when ctx ended or Close was called while
+// connecting.
+func (p *Push) connect(r *engine.Reader) (pushClient, error) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
 	go func() { // Close abandons the attempt
@@ -216,40 +285,33 @@ func (p *RTMPPush) connect(r *engine.Reader) (*rtmp.Client, error) {
 		case <-ctx.Done():
 		}
 	}()
-	c, err := rtmp.DialPublish(ctx, p.url, rtmp.ClientOptions{
-		ReadTimeout:  p.opts.ConnectTimeout,
-		StartTimeout: p.opts.ConnectTimeout,
-		WriteTimeout: p.opts.WriteTimeout,
-	})
+	var tracks []*media.Track
+	for _, t := range r.Tracks() {
+		if p.proto.carries(t.Codec) {
+			tracks = append(tracks, t)
+		}
+	}
+	c, err := p.proto.dial(ctx, p.url, tracks, r, p.opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil // interrupted before the server answered
 		}
 		return nil, err
 	}
-	p.client.Store(c)
+	p.client.Store(&c)
 	if p.stopping.Load() {
 		// Close ran between the dial and the Store, and saw no client.
 		_ = c.Close()
 		return nil, nil
 	}
-	var tracks []*media.Track
-	for _, t := range r.Tracks() {
-		if flv.SupportsCodec(t.Codec) {
-			tracks = append(tracks, t)
-		}
-	}
-	if err := c.WriteTracks(tracks, r.Metadata()); err != nil {
-		return nil, err
-	}
-	p.log.Info("rtmp push started")
+	p.log.Info(p.proto.name + " started")
 	return c, nil
 }
 
 // closeClient ends the session; the client waits briefly for the server
 // to take what was sent.
-func (p *RTMPPush) closeClient() {
+func (p *Push) closeClient() {
 	if c := p.client.Load(); c != nil {
-		_ = c.Close()
+		_ = (*c).Close()
 	}
 }
