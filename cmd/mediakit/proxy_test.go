@@ -143,6 +143,20 @@ func TestProxiesSurviveKill9(t *testing.T) {
 	if v := metricValue(t, edge.http, "mediakit_proxies", `state="playing"`); v != 1 {
 		t.Fatalf("mediakit_proxies{state=playing} = %v", v)
 	}
+
+	// A deleted pusher stays deleted across another kill -9.
+	del = apiOK(t, edge, "delStreamPusherProxy", url.Values{"key": {pushKey}})
+	if del["data"].(map[string]any)["flag"] != true {
+		t.Fatalf("delStreamPusherProxy = %v", del)
+	}
+	if err := edge.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	edge.wait(t)
+	edge = startServe(t, "--data-dir", dataDir)
+	if pushes, ok := apiOK(t, edge, "listStreamPusherProxy", nil)["data"]; ok {
+		t.Fatalf("pushers after delete, kill -9 and restart = %v, want none", pushes)
+	}
 }
 
 // TestOnDemandPull: a player asking for a stream nobody publishes gets it
