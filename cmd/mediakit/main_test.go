@@ -84,7 +84,7 @@ func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, st
 	return code, out.String(), errOut.String()
 }
 
-var readyLine = regexp.MustCompile(`msg="mediakit ready".* rtmp=(\S+) http=(\S+)`)
+var readyLine = regexp.MustCompile(`msg="mediakit ready".* rtmp=(\S+) http=(\S+) rtsp=(\S*)`)
 
 // process is a running `mediakit serve`.
 type process struct {
@@ -94,6 +94,7 @@ type process struct {
 	logs       []string    // lines read so far
 	done       chan error
 	rtmp, http string
+	rtsp       string // "" when off
 }
 
 // startServe starts `mediakit serve` on free loopback ports and waits
@@ -136,7 +137,7 @@ func startServe(t *testing.T, args ...string) *process {
 			}
 			p.logs = append(p.logs, line)
 			if m := readyLine.FindStringSubmatch(line); m != nil {
-				p.rtmp, p.http = m[1], m[2]
+				p.rtmp, p.http, p.rtsp = m[1], m[2], m[3]
 				return p
 			}
 		case <-deadline:

@@ -105,11 +105,11 @@ func TestRelayLive(t *testing.T) {
 	waitOnline(t, a.http, "src", pub)
 
 	src := "rtmp://" + a.rtmp + "/live/src"
-	dstB, dstC := "rtmp://"+b.rtmp+"/live/x", "rtmp://"+c.rtmp+"/live/y"
-	r := startRelay(t, src, dstB, dstC, "--duration", "6s", "--json")
-	// While the relay runs: B over RTMP, C over HTTP-FLV, each server
-	// serving what it got.
-	urls := []string{dstB, "http://" + c.http + "/live/y.live.flv"}
+	dstB, dstC, dstRTSP := "rtmp://"+b.rtmp+"/live/x", "rtmp://"+c.rtmp+"/live/y", "rtsp://"+c.rtsp+"/live/z"
+	r := startRelay(t, src, dstB, dstC, dstRTSP, "--duration", "6s", "--json")
+	// While the relay runs: B over RTMP, C over HTTP-FLV, and what C got
+	// over RTSP, each server serving what it got.
+	urls := []string{dstB, "http://" + c.http + "/live/y.live.flv", "http://" + c.http + "/live/z.live.flv"}
 	errs := make([]error, len(urls))
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(30 * time.Second)
@@ -135,12 +135,16 @@ func TestRelayLive(t *testing.T) {
 		t.Fatalf("exit %d, want 0; stdout %q stderr:\n%s", code, r.stdout.String(), r.stderr.String())
 	}
 	s := parseRelaySummary(t, r.stdout.String())
-	if s.Source != src || s.Stopped != "duration" || s.Duration < 5.5 || s.Duration > 6 || s.Frames == 0 || s.Read == 0 || len(s.Destinations) != 2 {
-		t.Fatalf("summary %+v, want 6 s of media relayed to 2 destinations", s)
+	if s.Source != src || s.Stopped != "duration" || s.Duration < 5.5 || s.Duration > 6 || s.Frames == 0 || s.Read == 0 || len(s.Destinations) != 3 {
+		t.Fatalf("summary %+v, want 6 s of media relayed to 3 destinations", s)
 	}
-	for i, want := range []string{dstB, dstC} {
+	for i, want := range []string{dstB, dstC, dstRTSP} {
 		d := s.Destinations[i]
-		if d.URL != want || d.Format != "rtmp" || d.Frames != s.Frames || d.Bytes == 0 || d.Retries != 0 || d.Error != "" {
+		format := "rtmp"
+		if i == 2 {
+			format = "rtsp"
+		}
+		if d.URL != want || d.Format != format || d.Frames != s.Frames || d.Bytes == 0 || d.Retries != 0 || d.Error != "" {
 			t.Errorf("destination %+v, want every frame pushed to %s", d, want)
 		}
 	}
