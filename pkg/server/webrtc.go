@@ -13,20 +13,23 @@ import (
 	"github.com/mediakit/mediakit/pkg/webrtc"
 )
 
-// WHEP URLs: a stream's offer is POSTed to /APP/STREAM/whep; the session
-// it makes lives at /webrtc/session/ID (DELETE ends it).
+// WHEP and WHIP URLs: a viewer's offer is POSTed to /APP/STREAM/whep, a
+// publisher's to /APP/STREAM/whip; the session it makes lives at
+// /webrtc/session/ID (DELETE ends it).
 const (
 	whepSuffix    = "/whep"
+	whipSuffix    = "/whip"
 	sessionPrefix = "/webrtc/session/"
 	// maxOffer bounds an SDP offer (browsers send a few KiB).
 	maxOffer = 64 << 10
 )
 
-// serveWebRTC answers WHEP requests; it reports false for other paths.
+// serveWebRTC answers WHEP and WHIP requests; it reports false for other
+// paths.
 func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
 	p := r.URL.Path
 	switch {
-	case strings.HasSuffix(p, whepSuffix):
+	case strings.HasSuffix(p, whepSuffix), strings.HasSuffix(p, whipSuffix):
 	case strings.HasPrefix(p, sessionPrefix):
 	default:
 		return false
@@ -71,7 +74,8 @@ func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "the offer must be Content-Type: application/sdp", http.StatusUnsupportedMediaType)
 		return true
 	}
-	key, err := keyFromPath(strings.TrimSuffix(p, whepSuffix), r)
+	publish := strings.HasSuffix(p, whipSuffix)
+	key, err := keyFromPath(p[:len(p)-len(whepSuffix)], r) // "/whip" is as long
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return true
@@ -82,25 +86,14 @@ func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	info := s.httpSessionInfo(r, "webrtc")
-	answer, id, err := s.rtc.Play(r.Context(), key, info, string(offer))
-	switch {
-	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrInvalidKey):
-		http.Error(w, "no such stream: "+key.String(), http.StatusNotFound)
-		return true
-	case errors.Is(err, engine.ErrDenied):
-		http.Error(w, "play denied", http.StatusForbidden)
-		return true
-	case errors.Is(err, engine.ErrTooManyReaders), errors.Is(err, webrtc.ErrTooMany), errors.Is(err, webrtc.ErrClosed):
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return true
-	case errors.Is(err, webrtc.ErrNoTrack):
-		http.Error(w, err.Error(), http.StatusNotAcceptable)
-		return true
-	case errors.Is(err, webrtc.ErrOffer):
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return true
-	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+	var answer, id string
+	if publish {
+		answer, id, err = s.rtc.Publish(r.Context(), key, info, string(offer))
+	} else {
+		answer, id, err = s.rtc.Play(r.Context(), key, info, string(offer))
+	}
+	if status, msg := webrtcFailure(err, key, publish); status != 0 {
+		http.Error(w, msg, status)
 		return true
 	}
 	h.Set("Content-Type", "application/sdp")
@@ -110,11 +103,38 @@ func (s *Server) serveWebRTC(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// webrtcFailure is the HTTP status and text of a WHEP or WHIP error; 0
+// for none.
+func webrtcFailure(err error, key engine.Key, publish bool) (int, string) {
+	verb := "play"
+	if publish {
+		verb = "publish"
+	}
+	switch {
+	case err == nil:
+		return 0, ""
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrInvalidKey):
+		return http.StatusNotFound, "no such stream: " + key.String()
+	case errors.Is(err, engine.ErrDenied):
+		return http.StatusForbidden, verb + " denied"
+	case errors.Is(err, engine.ErrAlreadyPublishing):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, engine.ErrTooManyReaders), errors.Is(err, engine.ErrTooManyStreams),
+		errors.Is(err, webrtc.ErrTooMany), errors.Is(err, webrtc.ErrClosed):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.Is(err, webrtc.ErrNoTrack):
+		return http.StatusNotAcceptable, err.Error()
+	case errors.Is(err, webrtc.ErrOffer):
+		return http.StatusBadRequest, err.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
 // keyFromPath is the stream of /APP/STREAM (vhost from the query).
 func keyFromPath(name string, r *http.Request) (engine.Key, error) {
 	app, stream, ok := strings.Cut(strings.TrimPrefix(name, "/"), "/")
 	if !ok || app == "" || stream == "" {
-		return engine.Key{}, errors.New("want /APP/STREAM/whep")
+		return engine.Key{}, errors.New("want /APP/STREAM/whep or /APP/STREAM/whip")
 	}
 	key := engine.NewKey(r.URL.Query().Get("vhost"), app, stream)
 	if err := key.Validate(); err != nil {
@@ -138,12 +158,12 @@ func (s *Server) httpSessionInfo(r *http.Request, protocol string) engine.Sessio
 	return info
 }
 
-// zlmWebRTC is ZLMediaKit's /index/api/webrtc?app=&stream=&type=play: the
-// SDP offer as the request body, {"code":0,"id":ID,"sdp":ANSWER,"type":
-// "answer"} as the reply, so that players written for ZLMediaKit
+// zlmWebRTC is ZLMediaKit's /index/api/webrtc?app=&stream=&type=play|push:
+// the SDP offer as the request body, {"code":0,"id":ID,"sdp":ANSWER,
+// "type":"answer"} as the reply, so that players written for ZLMediaKit
 // (WVP-GB28181-pro's) work unchanged. Like ZLMediaKit's it asks for no
-// secret: the viewer is authorised as every player is (on_play, built-in
-// users). Only type=play is served (WHIP publishing is not there yet).
+// secret: the peer is authorised as every player (on_play, built-in
+// users) or publisher (on_publish) is.
 func (s *Server) zlmWebRTC(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	s.guard().policy.MediaCORS(h, r)
@@ -166,8 +186,8 @@ func (s *Server) zlmWebRTC(w http.ResponseWriter, r *http.Request) {
 	case q.Get("type") == "":
 		fail(-300, `Required parameter missed: "type"`)
 		return
-	case q.Get("type") != "play":
-		fail(-1, "type "+q.Get("type")+" is not served: WebRTC publishing (push) is not there yet")
+	case q.Get("type") != "play" && q.Get("type") != "push":
+		fail(-1, "type "+q.Get("type")+" is not served (play or push)")
 		return
 	case s.rtc == nil:
 		fail(-1, "WebRTC is off (webrtc.addr)")
@@ -183,12 +203,19 @@ func (s *Server) zlmWebRTC(w http.ResponseWriter, r *http.Request) {
 		fail(-300, "http body (webrtc offer sdp) is empty or over 64 KiB")
 		return
 	}
-	answer, id, err := s.rtc.Play(r.Context(), key, s.httpSessionInfo(r, "webrtc"), string(offer))
+	var answer, id string
+	if q.Get("type") == "push" {
+		answer, id, err = s.rtc.Publish(r.Context(), key, s.httpSessionInfo(r, "webrtc"), string(offer))
+	} else {
+		answer, id, err = s.rtc.Play(r.Context(), key, s.httpSessionInfo(r, "webrtc"), string(offer))
+	}
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
 		fail(-500, "can not find the stream")
 	case errors.Is(err, engine.ErrDenied):
-		fail(-100, "play denied")
+		fail(-100, q.Get("type")+" denied")
+	case errors.Is(err, engine.ErrAlreadyPublishing):
+		fail(-1, "already publishing")
 	case err != nil:
 		fail(-400, err.Error())
 	default:

@@ -205,7 +205,7 @@ func waitFrames(t *testing.T, frames chan []byte, n int) {
 
 // TestZLMWebRTCAPI: ZLMediaKit's /index/api/webrtc signalling, as
 // WVP-GB28181-pro's player uses it: the offer in the body, the answer in
-// JSON; the viewer plays; type=push is refused.
+// JSON; the viewer plays; type=push of a published stream is refused.
 func TestZLMWebRTCAPI(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) {

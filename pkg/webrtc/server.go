@@ -28,6 +28,12 @@ type Player interface {
 	Play(ctx context.Context, key engine.Key, info engine.SessionInfo) (*engine.Reader, error)
 }
 
+// Engine is what the server needs: viewers play, WHIP peers publish.
+type Engine interface {
+	Player
+	Ingester
+}
+
 // SessionRegistry lists open sessions for the API (getAllSession,
 // kick_session).
 type SessionRegistry interface {
@@ -50,6 +56,7 @@ type Options struct {
 // Server holds the ICE ports and the sessions.
 type Server struct {
 	engine   Player
+	ingester Ingester
 	log      *slog.Logger
 	registry SessionRegistry
 	api      *pwebrtc.API
@@ -58,11 +65,12 @@ type Server struct {
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	pending  int // offers being answered (reserve)
-	closed   bool
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	sessions  map[string]*session
+	publishes map[string]*publishSession
+	pending   int // offers being answered (reserve)
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 // h264Profiles are the H.264 profile-level-ids registered (packetization
@@ -74,8 +82,8 @@ type Server struct {
 var h264Profiles = []string{"42001f", "42e01f", "42c01f", "4d001f", "4d401f", "64001f", "640c1f"}
 
 // Listen binds the ICE ports and returns a server whose sessions play
-// from e.
-func Listen(e Player, o Options) (*Server, error) {
+// from e and publish into it.
+func Listen(e Engine, o Options) (*Server, error) {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -91,7 +99,8 @@ func Listen(e Player, o Options) (*Server, error) {
 		udp.Close()
 		return nil, fmt.Errorf("webrtc: listen tcp %s: %w", tcpAddr, err)
 	}
-	s := &Server{engine: e, log: log, registry: o.Registry, udp: udp, tcp: tcp, sessions: map[string]*session{}}
+	s := &Server{engine: e, ingester: e, log: log, registry: o.Registry, udp: udp, tcp: tcp,
+		sessions: map[string]*session{}, publishes: map[string]*publishSession{}}
 	s.udpMux = pwebrtc.NewICEUDPMux(nil, udp)
 	s.tcpMux = pwebrtc.NewICETCPMux(nil, tcp, 8)
 	var se pwebrtc.SettingEngine
@@ -168,11 +177,11 @@ func h264Capability(profile string) pwebrtc.RTPCodecCapability {
 // port asked was 0).
 func (s *Server) Addr() string { return s.udp.LocalAddr().String() }
 
-// Sessions is the number of sessions.
+// Sessions is the number of sessions, viewers and publishers.
 func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions)
+	return len(s.sessions) + len(s.publishes)
 }
 
 // Errors of Play besides the engine's.
@@ -198,7 +207,7 @@ func (s *Server) reserve() error {
 	if s.closed {
 		return ErrClosed
 	}
-	if len(s.sessions)+s.pending >= MaxSessions {
+	if len(s.sessions)+len(s.publishes)+s.pending >= MaxSessions {
 		return ErrTooMany
 	}
 	s.pending++
@@ -234,16 +243,39 @@ func (s *Server) remove(ss *session) {
 	s.mu.Unlock()
 }
 
-// End ends the session id (a WHEP DELETE); it reports whether there was
-// one.
+func (s *Server) addPublish(ps *publishSession) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.publishes[ps.id] = ps
+	s.wg.Add(1)
+	return nil
+}
+
+func (s *Server) removePublish(ps *publishSession) {
+	s.mu.Lock()
+	if s.publishes[ps.id] == ps {
+		delete(s.publishes, ps.id)
+	}
+	s.mu.Unlock()
+}
+
+// End ends the session id (a WHEP or WHIP DELETE); it reports whether
+// there was one.
 func (s *Server) End(id string) bool {
 	s.mu.Lock()
-	ss := s.sessions[id]
+	ss, ps := s.sessions[id], s.publishes[id]
 	s.mu.Unlock()
-	if ss == nil {
+	switch {
+	case ss != nil:
+		ss.close("ended by the player")
+	case ps != nil:
+		ps.close("ended by the publisher")
+	default:
 		return false
 	}
-	ss.close("ended by the player")
 	return true
 }
 
@@ -255,9 +287,16 @@ func (s *Server) Close() {
 	for _, ss := range s.sessions {
 		list = append(list, ss)
 	}
+	pubs := make([]*publishSession, 0, len(s.publishes))
+	for _, ps := range s.publishes {
+		pubs = append(pubs, ps)
+	}
 	s.mu.Unlock()
 	for _, ss := range list {
 		ss.close("server shutting down")
+	}
+	for _, ps := range pubs {
+		ps.close("server shutting down")
 	}
 	s.wg.Wait()
 	s.closePorts()

@@ -1,0 +1,312 @@
+package webrtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/rtptime"
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	pwebrtc "github.com/pion/webrtc/v4"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/rtsp"
+	sessions "github.com/mediakit/mediakit/pkg/session"
+)
+
+// Ingester is what a WHIP publisher needs of the engine.
+type Ingester interface {
+	Publish(ctx context.Context, key engine.Key, info engine.SessionInfo) (*engine.Publisher, error)
+}
+
+// pliInterval is how often a publisher is asked for a keyframe. Browser
+// encoders send one at the start and then only when asked: without a
+// PLI now and then, a player that joins waits for ever, and the GOP
+// cache would grow without bound.
+const pliInterval = 2 * time.Second
+
+// publishSession is one WHIP publisher: its peer connection, the
+// engine publisher, and the ingest its RTP goes through (the RTSP
+// depacketizers: the same RTP payload formats).
+type publishSession struct {
+	id  string
+	srv *Server
+	pc  *pwebrtc.PeerConnection
+	pub *engine.Publisher
+
+	// formats by kind, from the answer: the codec the browser sends.
+	video, audio format.Format
+	// the codec names of video and audio ("H264", "OPUS", "PCMU").
+	videoName, audioName string
+	decoder              rtptime.GlobalDecoder
+
+	mu     sync.Mutex // ingest is single-threaded; video and audio read apart
+	ingest *rtsp.Ingest
+
+	connected              chan struct{}
+	done                   chan struct{}
+	connectOnce, closeOnce sync.Once
+	readers                sync.WaitGroup
+	reason                 string
+	unregister             func()
+	stopWatch              func() bool
+}
+
+// Publish answers a WHIP offer: the peer publishes the stream of key
+// (authorised by the engine as any publisher: on_publish, users, a
+// stream already published). It returns the SDP answer and the
+// session's id.
+func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.SessionInfo, offer string) (answer, id string, err error) {
+	if err := s.reserve(); err != nil {
+		return "", "", err
+	}
+	defer s.unreserve()
+	if strings.TrimSpace(offer) == "" {
+		return "", "", fmt.Errorf("%w: empty", ErrOffer)
+	}
+	pub, err := s.ingester.Publish(ctx, key, info)
+	if err != nil {
+		return "", "", err
+	}
+	ps := &publishSession{id: newID(), srv: s, pub: pub, connected: make(chan struct{}), done: make(chan struct{})}
+	ps.decoder.Initialize()
+	ok := false
+	defer func() {
+		if !ok {
+			if ps.pc != nil {
+				ps.pc.Close()
+			}
+			pub.Close()
+		}
+	}()
+	if ps.pc, err = s.api.NewPeerConnection(pwebrtc.Configuration{}); err != nil {
+		return "", "", fmt.Errorf("webrtc: %w", err)
+	}
+	ps.pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
+		switch st {
+		case pwebrtc.PeerConnectionStateConnected:
+			ps.connectOnce.Do(func() { close(ps.connected) })
+		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed:
+			go ps.close("connection " + st.String())
+		}
+	})
+	if err := ps.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
+	}
+	ans, err := ps.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
+	}
+	gathered := pwebrtc.GatheringCompletePromise(ps.pc)
+	if err := ps.pc.SetLocalDescription(ans); err != nil {
+		return "", "", fmt.Errorf("webrtc: answer: %w", err)
+	}
+	if err := ps.receivedFormats(ans.SDP); err != nil {
+		return "", "", err
+	}
+	var formats []format.Format
+	for _, f := range []format.Format{ps.video, ps.audio} {
+		if f != nil {
+			formats = append(formats, f)
+		}
+	}
+	if ps.ingest, err = rtsp.NewIngest(pub, formats, rtsp.IngestOptions{Log: s.log.With("stream", key.String(), "session", ps.id)}); err != nil {
+		return "", "", fmt.Errorf("%w: %w", ErrNoTrack, err)
+	}
+	ps.pc.OnTrack(func(t *pwebrtc.TrackRemote, _ *pwebrtc.RTPReceiver) { ps.startReading(t) })
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		return "", "", errors.New("webrtc: ICE gathering did not complete")
+	case <-ctx.Done():
+		return "", "", ctx.Err()
+	}
+	if err := s.addPublish(ps); err != nil {
+		return "", "", err
+	}
+	ok = true
+	ps.stopWatch = pub.OnDone(func() { go ps.close("the stream was closed") })
+	if s.registry != nil {
+		si := sessions.Info{ID: info.ID, Protocol: "webrtc", TypeID: "mediakit::WebRtcSession"}
+		if a, err := net.ResolveTCPAddr("tcp", info.Remote); err == nil {
+			si.Remote = a
+		}
+		if a, err := net.ResolveTCPAddr("tcp", info.Local); err == nil {
+			si.Local = a
+		}
+		ps.unregister = s.registry.Add(si, func() { ps.close("kicked") })
+	}
+	go ps.run()
+	s.log.Info("webrtc publish started", "stream", key.String(), "session", ps.id, "remote", info.Remote)
+	return ps.pc.LocalDescription().SDP, ps.id, nil
+}
+
+// receivedFormats reads, from our answer, the codec of each media the
+// peer sends: the first payload type of its m-line, which is the one a
+// sender uses (RFC 3264, 6.1). Only the codecs registered in Listen can
+// be there.
+func (ps *publishSession) receivedFormats(answer string) error {
+	var d sdp.SessionDescription
+	if err := d.Unmarshal([]byte(answer)); err != nil {
+		return fmt.Errorf("webrtc: our answer: %w", err)
+	}
+	for _, m := range d.MediaDescriptions {
+		_, recv := m.Attribute("recvonly")
+		_, both := m.Attribute("sendrecv")
+		if !recv && !both || len(m.MediaName.Formats) == 0 {
+			continue
+		}
+		pt, err := strconv.ParseUint(m.MediaName.Formats[0], 10, 7)
+		if err != nil {
+			continue
+		}
+		codec, err := d.GetCodecForPayloadType(uint8(pt))
+		if err != nil {
+			continue
+		}
+		name := strings.ToUpper(codec.Name)
+		f := formatOf(name, uint8(pt), codec.EncodingParameters)
+		switch {
+		case f == nil:
+		case m.MediaName.Media == "video" && ps.video == nil:
+			ps.video, ps.videoName = f, name
+		case m.MediaName.Media == "audio" && ps.audio == nil:
+			ps.audio, ps.audioName = f, name
+		}
+	}
+	if ps.video == nil && ps.audio == nil {
+		return fmt.Errorf("%w: the offer sends no H.264, Opus or G.711", ErrNoTrack)
+	}
+	return nil
+}
+
+// formatOf is the gortsplib format of a negotiated codec (nil for one
+// mediakit does not ingest).
+func formatOf(name string, pt uint8, params string) format.Format {
+	switch name {
+	case "H264":
+		return &format.H264{PayloadTyp: pt, PacketizationMode: 1}
+	case "OPUS":
+		channels := 2
+		if params == "1" {
+			channels = 1
+		}
+		return &format.Opus{PayloadTyp: pt, ChannelCount: channels}
+	case "PCMU":
+		return &format.G711{PayloadTyp: pt, MULaw: true, SampleRate: 8000, ChannelCount: 1}
+	case "PCMA":
+		return &format.G711{PayloadTyp: pt, MULaw: false, SampleRate: 8000, ChannelCount: 1}
+	}
+	return nil
+}
+
+// startReading reads a track the peer sends into the ingest, and asks
+// for keyframes on a video track.
+func (ps *publishSession) startReading(t *pwebrtc.TrackRemote) {
+	f, want := ps.audio, ps.audioName
+	if t.Kind() == pwebrtc.RTPCodecTypeVideo {
+		f, want = ps.video, ps.videoName
+	}
+	// The answer's first codec is the one senders use; a peer that picks
+	// another of the kind is not ingested rather than misread.
+	if _, name, _ := strings.Cut(t.Codec().MimeType, "/"); f == nil || !strings.EqualFold(name, want) {
+		ps.srv.log.Warn("webrtc publish: track not ingested", "session", ps.id, "codec", t.Codec().MimeType, "expected", want)
+		return
+	}
+	ps.readers.Add(1)
+	go func() {
+		defer ps.readers.Done()
+		ps.read(t, f)
+	}()
+	if t.Kind() == pwebrtc.RTPCodecTypeVideo {
+		ps.readers.Add(1)
+		go func() {
+			defer ps.readers.Done()
+			ps.askKeyframes(uint32(t.SSRC()))
+		}()
+	}
+}
+
+func (ps *publishSession) read(t *pwebrtc.TrackRemote, f format.Format) {
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return // the connection closed
+		}
+		pts, ok := ps.decoder.Decode(f, pkt)
+		if !ok {
+			continue // a track starts at a packet whose PTS is its DTS
+		}
+		ps.pub.AddBytesIn(pkt.MarshalSize())
+		ps.mu.Lock()
+		err = ps.ingest.WritePacket(f, pkt, pts)
+		ps.mu.Unlock()
+		if err != nil {
+			go ps.close("ingest: " + err.Error())
+			return
+		}
+	}
+}
+
+// askKeyframes sends a PLI at once and every pliInterval.
+func (ps *publishSession) askKeyframes(ssrc uint32) {
+	tick := time.NewTicker(pliInterval)
+	defer tick.Stop()
+	for {
+		if err := ps.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ps.done:
+			return
+		}
+	}
+}
+
+// run waits for the connection, then for the end, and cleans up.
+func (ps *publishSession) run() {
+	defer ps.srv.wg.Done()
+	defer func() {
+		ps.close("ended")
+		ps.readers.Wait()
+		ps.mu.Lock()
+		_ = ps.ingest.Flush()
+		ps.mu.Unlock()
+		ps.pub.Close()
+		ps.srv.removePublish(ps)
+		if ps.unregister != nil {
+			ps.unregister()
+		}
+		ps.srv.log.Info("webrtc publish ended", "stream", ps.pub.Key().String(), "session", ps.id, "reason", ps.reason)
+	}()
+	select {
+	case <-ps.connected:
+	case <-ps.done:
+		return
+	case <-time.After(connectTimeout):
+		ps.close("not connected within " + connectTimeout.String())
+		return
+	}
+	<-ps.done
+}
+
+// close ends the session once: the connection closes, which ends the
+// readers; run then closes the publisher.
+func (ps *publishSession) close(reason string) {
+	ps.closeOnce.Do(func() {
+		ps.reason = reason
+		close(ps.done)
+		if ps.stopWatch != nil {
+			ps.stopWatch()
+		}
+		ps.pc.Close()
+	})
+}
