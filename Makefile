@@ -13,7 +13,7 @@ FUZZTIME ?= 10s
 GORELEASER_VERSION := v2.16.0
 GORELEASER ?= $(if $(wildcard bin/goreleaser),bin/goreleaser,goreleaser)
 
-.PHONY: all build run test fmt vet fuzz bench bench-fanout soak docs notice goreleaser release-check snapshot package-check clean
+.PHONY: all build run test fmt vet fuzz bench bench-fanout soak docs player-vendor notice goreleaser release-check snapshot package-check clean
 
 all: build
 
@@ -69,6 +69,15 @@ snapshot:
 # snapshot plus checks of the archives and packages (packaging/check.sh).
 package-check:
 	GORELEASER=$(GORELEASER) packaging/check.sh
+
+# The player page's scripts (pkg/player/assets) from npm, at the versions
+# web/player/package-lock.json pins; the result is committed.
+player-vendor:
+	cd web/player && npm ci --no-audit --no-fund
+	cp web/player/node_modules/hls.js/dist/hls.light.min.js web/player/node_modules/mpegts.js/dist/mpegts.js \
+		web/player/node_modules/mpegts.js/dist/mpegts.js.LICENSE.txt pkg/player/assets/
+	cp web/player/node_modules/hls.js/LICENSE pkg/player/assets/LICENSE.hls.js.txt
+	cp web/player/node_modules/mpegts.js/LICENSE pkg/player/assets/LICENSE.mpegts.js.txt
 
 # NOTICE: the linked modules and their licenses (internal/repocheck checks it).
 notice:

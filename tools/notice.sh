@@ -46,6 +46,12 @@ license_of() {
 			notices+=$'\n'"---- NOTICE of $path $version ----"$'\n'"$(cat "$dir/NOTICE")"$'\n'
 		fi
 	done <<<"$mods"
+	echo
+	echo "The player page (pkg/player/assets) embeds these npm packages, under"
+	echo "Apache-2.0 (texts in pkg/player/assets/LICENSE.*.txt; mpegts.js bundles"
+	echo "es6-promise and webworkify-webpack, MIT, see mpegts.js.LICENSE.txt):"
+	echo
+	sed -n '/"dependencies"/,/}/s/^ *"\([^"]*\)": "\([^"]*\)".*/- \1 \2  Apache-2.0/p' web/player/package.json
 	if [[ -n "$notices" ]]; then
 		echo
 		echo "NOTICE files of the Apache-2.0 modules above, as they ask:"

@@ -57,6 +57,27 @@ func browserTools(t *testing.T) (node, dir, chromium string) {
 	return "", "", ""
 }
 
+// runBrowser runs a node script of test/browser (it drives Chromium) and
+// returns its standard output; a failure or 2 minutes end the test.
+func runBrowser(t *testing.T, node, dir, chromium, script string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	// Chromium's processes go with node's group when the test times out.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node %s: %v\nstderr:\n%s", script, err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
 // hlsjsPage plays {{.Src}} with hls.js in low-latency mode and exposes
 // window.state and window.sample() to test/browser/hlsjs.mjs.
 var hlsjsPage = template.Must(template.New("page").Parse(`<!doctype html>
@@ -141,23 +162,10 @@ func TestLLHLSBrowser(t *testing.T) {
 
 	const seconds = 12
 	const settle = 4 * time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "hlsjs.mjs", page.URL+"/", strconv.Itoa(seconds))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	// Chromium's processes go with node's group when the test times out.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node hlsjs.mjs: %v\nstderr:\n%s", err, stderr.String())
-	}
+	stdout := runBrowser(t, node, dir, chromium, "hlsjs.mjs", page.URL+"/", strconv.Itoa(seconds))
 	var res hlsjsResult
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("runner output: %v\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	if err := json.Unmarshal(stdout, &res); err != nil {
+		t.Fatalf("runner output: %v\n%s", err, stdout)
 	}
 	report := func() string {
 		b, _ := json.MarshalIndent(res, "", " ")

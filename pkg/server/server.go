@@ -29,6 +29,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/netlimit"
 	"github.com/mediakit/mediakit/pkg/playback"
+	"github.com/mediakit/mediakit/pkg/player"
 	"github.com/mediakit/mediakit/pkg/proxy"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/rtmp"
@@ -261,6 +262,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.Handle(api.Prefix, http.MaxBytesHandler(s.api, api.MaxBodySize+4096))
+	mux.Handle("GET "+player.AssetPrefix, player.Assets())
 	mux.HandleFunc("/", s.route)
 	s.http = &http.Server{
 		Handler:           withPprof(cfg.HTTP.Pprof, withWriteDeadline(mux, func() time.Duration { return cfg.General.WriteTimeout }), s.api.Protect(pprofHandler(cfg.General.WriteTimeout))),
@@ -309,6 +311,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.fmp4.ServeHTTP(w, r)
 	case strings.HasSuffix(p, hls.PlaylistSuffix), strings.HasSuffix(p, ".ts"):
 		s.hlsHandler.ServeHTTP(w, r)
+	case player.IsPagePath(p) && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		player.ServePage(w, r)
 	default:
 		http.NotFound(w, r)
 	}
