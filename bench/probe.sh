@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Probe time: `mediakit probe` against `ffprobe -show_format -show_streams`
-# on the same >= 60 MB FLV, MPEG-TS and MP4 files (testdata/clips/h264_aac.flv
-# looped with -c copy: 20 minutes, H.264 + AAC), each run RUNS times after
-# one warm-up (files in the page cache), median wall time per tool.
+# on the same >= 60 MB FLV, MPEG-TS, MP4 and fragmented MP4 (frag.mp4: moof
+# per keyframe, -movflags frag_keyframe+empty_moov) files
+# (testdata/clips/h264_aac.flv looped with -c copy: 20 minutes, H.264 +
+# AAC), each run RUNS times after one warm-up (files in the page cache),
+# median wall time per tool.
 #
 #   bench/probe.sh [RUNS]       default: 15
 #
@@ -18,6 +20,7 @@ clip=testdata/clips/h264_aac.flv
 for ext in flv ts mp4; do
 	ffmpeg -v error -y -stream_loop 210 -i "$clip" -c copy "$tmp/big.$ext"
 done
+ffmpeg -v error -y -stream_loop 210 -i "$clip" -c copy -movflags frag_keyframe+empty_moov "$tmp/big.frag.mp4"
 python3 - "$tmp" "$runs" <<'PY'
 import json, os, statistics, subprocess, sys, time
 tmp, runs = sys.argv[1], int(sys.argv[2])
@@ -33,7 +36,7 @@ def duration(cmd):
     return json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)["format"]["duration"]
 print("| file | size MB | mediakit probe ms | ffprobe ms | mediakit / ffprobe | duration (mediakit / ffprobe) |")
 print("|---|---|---|---|---|---|")
-for ext in ("flv", "ts", "mp4"):
+for ext in ("flv", "ts", "mp4", "frag.mp4"):
     f = os.path.join(tmp, "big." + ext)
     mk = median([os.path.join(tmp, "mediakit"), "probe", "--json", f])
     ff = median(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", f])

@@ -26,7 +26,7 @@ func TestProbeBinary(t *testing.T) {
 		t.Errorf("report %+v", r)
 	}
 	code, stdout, _ = runBinary(t, nil, "probe", "--gop", testutil.Clip(t, "h264_only.flv"))
-	if code != 0 || !strings.Contains(stdout, "GOP: 25/25.0/25 frames") {
+	if code != 0 || !strings.Contains(stdout, "GOP: 25/25.0/25 frames") || !strings.Contains(stdout, "bitrate over time (kb/s, every 1 s): ") {
 		t.Errorf("exit %d, --gop output:\n%s", code, stdout)
 	}
 

@@ -3,6 +3,8 @@ package probe
 import (
 	"bytes"
 	"testing"
+
+	"github.com/mediakit/mediakit/pkg/media"
 )
 
 // FuzzScan feeds arbitrary bytes to the timestamp scanners and the
@@ -18,13 +20,15 @@ func FuzzScan(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'f', 0, 0, 0, 16, 't', 'r', 'u', 'n', 0, 0, 3, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s spans
-		scanTS(b, &s, true)
-		scanPS(b, &s, false)
+		scanTS(b, &s, true, newAudioES())
+		scanPS(b, &s, false, newAudioES())
+		esBitRate(b, media.CodecAAC)
+		esBitRate(b, media.CodecMP3)
 		if d := spanDuration(s, [2]float64{0.04, 0.023}); d != d {
 			t.Fatal("NaN duration")
 		}
 		pesPTS(b)
 		flvLastTimestamp(bytes.NewReader(b), int64(len(b)))
-		readMP4Info(bytes.NewReader(b))
+		readMP4Info(bytes.NewReader(b), int64(len(b)))
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -28,6 +29,10 @@ func codecLongName(c media.Codec) string {
 		return "Opus (Opus Interactive Audio Codec)"
 	case media.CodecMP3:
 		return "MP3 (MPEG audio layer 3)"
+	case media.CodecAV1:
+		return "Alliance for Open Media AV1"
+	case media.CodecVP9:
+		return "Google VP9"
 	}
 	return ""
 }
@@ -56,6 +61,25 @@ func profileName(t *media.Track) string {
 			return "Main Still Picture"
 		case 4:
 			return "Rext"
+		}
+		return ""
+	case media.CodecAV1:
+		var h av1.SequenceHeader
+		if h.Unmarshal(t.AV1SequenceHeader) != nil {
+			return ""
+		}
+		switch h.SeqProfile {
+		case 0:
+			return "Main"
+		case 1:
+			return "High"
+		case 2:
+			return "Professional"
+		}
+		return ""
+	case media.CodecVP9:
+		if t.VP9.Profile <= 3 {
+			return fmt.Sprintf("Profile %d", t.VP9.Profile)
 		}
 		return ""
 	case media.CodecAAC:
@@ -150,4 +174,50 @@ func rational(fps float64) string {
 		return fmt.Sprintf("%d/1001", int64(r*1000))
 	}
 	return fmt.Sprintf("%d/1000", int64(math.Round(fps*1000)))
+}
+
+// reduce writes num/den as ffmpeg's av_reduce(..., INT_MAX) does: in
+// lowest terms, or when that does not fit 31 bits, the closest fraction
+// that does (by continued fractions); "0/0" when den is 0.
+func reduce(num, den uint64) string {
+	if den == 0 {
+		return "0/0"
+	}
+	const limit = math.MaxInt32
+	if g := gcd(num, den); g > 1 {
+		num, den = num/g, den/g
+	}
+	if num <= limit && den <= limit {
+		return fmt.Sprintf("%d/%d", num, den)
+	}
+	// convergents p/q of num/den: p(k) = a(k)*p(k-1) + p(k-2)
+	p0, q0, p1, q1 := uint64(0), uint64(1), uint64(1), uint64(0)
+	for den != 0 {
+		a := num / den
+		if (p1 != 0 && a > (limit-p0)/p1) || (q1 != 0 && a > (limit-q0)/q1) {
+			// the next convergent is too large: take the largest
+			// semiconvergent that fits when it is closer than p1/q1
+			x := uint64(math.MaxUint64)
+			if p1 != 0 {
+				x = (limit - p0) / p1
+			}
+			if q1 != 0 {
+				x = min(x, (limit-q0)/q1)
+			}
+			if 2*x*q1+q0 > 0 && float64(den)*float64(2*x*q1+q0) > float64(num)*float64(q1) {
+				p1, q1 = x*p1+p0, x*q1+q0
+			}
+			break
+		}
+		p0, q0, p1, q1 = p1, q1, a*p1+p0, a*q1+q0
+		num, den = den, num-a*den
+	}
+	return fmt.Sprintf("%d/%d", p1, q1)
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

@@ -23,6 +23,10 @@ type JSONStream struct {
 	Channels      int    `json:"channels,omitempty"`
 	ChannelLayout string `json:"channel_layout,omitempty"`
 	RFrameRate    string `json:"r_frame_rate"`
+	// AvgFrameRate is ffprobe's avg_frame_rate: frames over duration for
+	// an MP4 (from its sample tables), else the rate the stream declares
+	// or measures; "0/0" for audio.
+	AvgFrameRate string `json:"avg_frame_rate"`
 	// FPS is r_frame_rate as a JSON number (contract.md's fps), for
 	// scripts that would rather not divide a fraction; ffprobe has no
 	// such field.
@@ -70,7 +74,8 @@ func (r *Report) JSON() JSONReport {
 	for _, s := range r.Streams {
 		js := JSONStream{Index: s.Index, CodecName: s.CodecName, CodecLongName: s.CodecLongName,
 			Profile: s.Profile, CodecType: s.CodecType, Width: s.Width, Height: s.Height,
-			Channels: s.Channels, ChannelLayout: s.ChannelLayout, RFrameRate: s.FrameRate, Frames: s.Frames}
+			Channels: s.Channels, ChannelLayout: s.ChannelLayout, RFrameRate: s.FrameRate,
+			AvgFrameRate: s.AvgFrameRate, Frames: s.Frames}
 		js.FPS = fractionValue(s.FrameRate)
 		if s.SampleRate > 0 {
 			js.SampleRate = strconv.Itoa(s.SampleRate)
@@ -156,6 +161,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "    timestamps: %d gaps (worst %.3f s), %d backward jumps (worst %.3f s)\n",
 			f.Gaps, f.WorstGap, f.BackwardJumps, f.WorstBackward)
 		fmt.Fprintf(&b, "    bitrate per second: min %s, avg %s, max %s\n", kbps(f.BitrateMin), kbps(f.BitrateAvg), kbps(f.BitrateMax))
+		if len(f.BitrateSeries) > 1 {
+			vals, step := buckets(f.BitrateSeries, maxTextPoints)
+			fmt.Fprintf(&b, "    bitrate over time (kb/s, every %d s):", step*max(1, f.BitrateSeriesStep))
+			for _, v := range vals {
+				fmt.Fprintf(&b, " %d", v)
+			}
+			b.WriteByte('\n')
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

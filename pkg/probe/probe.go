@@ -3,8 +3,8 @@
 // resolution, frame rate and sample rate, with ffprobe's names and
 // values; with Options.Frames it also measures frames, GOPs, timestamp
 // gaps and bitrate over time. Tracks come from pkg/source (FLV, MPEG-TS,
-// MP4, rtmp://, rtsp://, HTTP-FLV/TS, HLS) and pkg/format/ps (MPEG-PS);
-// durations as ffprobe computes them, from bounded reads (see Probe).
+// MPEG-PS, MP4, rtmp://, rtsp://, HTTP-FLV/TS, HLS); durations as ffprobe
+// computes them, from bounded reads (see Probe).
 package probe
 
 import (
@@ -15,13 +15,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mediakit/mediakit/internal/urlscheme"
-	"github.com/mediakit/mediakit/pkg/format/es"
-	"github.com/mediakit/mediakit/pkg/format/ps"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/source"
 )
@@ -72,6 +71,7 @@ type Stream struct {
 	Profile       string
 	Width, Height int
 	FrameRate     string // r_frame_rate
+	AvgFrameRate  string // avg_frame_rate
 	SampleRate    int
 	Channels      int
 	ChannelLayout string
@@ -231,16 +231,23 @@ func probeFile(ctx context.Context, input string, opts Options) (*Report, error)
 	r := &Report{Filename: input, Duration: -1, Size: fi.Size()}
 	r.FormatName, r.FormatLongName = formatNames[c][0], formatNames[c][1]
 	col := newCollector(opts.Frames)
+	if c == cTS || c == cPS {
+		col.window = analyzeSeconds * time.Second
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if !opts.Frames {
 		col.onTracks = stop
 	}
-	var runErr error
-	switch c {
-	case cPS:
-		runErr = readPS(runCtx, f, col, opts.Log)
-	default:
+	var src source.Source
+	if c == cPS {
+		// pkg/source reads a program stream from any reader (remux's
+		// path for .mpg files): every codec its demuxer carries
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("probe: %s: %w", input, err)
+		}
+		src = source.OpenReader(input, f, r.Size, source.Options{Log: opts.Log})
+	} else {
 		// pkg/source picks the container by extension: give it a name
 		// that has the right one when the file's does not.
 		name := path
@@ -251,14 +258,13 @@ func probeFile(ctx context.Context, input string, opts Options) (*Report, error)
 			}
 			defer os.RemoveAll(filepath.Dir(name))
 		}
-		src, err := source.Open(name, source.Options{Log: opts.Log})
-		if err != nil {
+		if src, err = source.Open(name, source.Options{Log: opts.Log}); err != nil {
 			return nil, fmt.Errorf("probe: %s: %w", input, err)
 		}
-		runErr = src.Run(runCtx, col)
-		if runErr != nil && ctx.Err() == nil && runCtx.Err() != nil {
-			runErr = nil // stopped once the tracks were known
-		}
+	}
+	runErr := src.Run(runCtx, col)
+	if runErr != nil && ctx.Err() == nil && runCtx.Err() != nil {
+		runErr = nil // stopped once the tracks were known
 	}
 	if err := col.finish(r, runErr, input); err != nil {
 		return nil, err
@@ -287,7 +293,10 @@ func linkWithExt(path string, c container) (string, error) {
 }
 
 // fileDurations fills the format's and the streams' durations and
-// bitrates from container headers and timestamps.
+// bitrates from container headers and timestamps; an MPEG-TS or -PS
+// audio stream's bit_rate is ffprobe's: its codec's (G.711), or its
+// parser's mean over the first frames (AAC, MP3; see esBitRate), here of
+// the first audio stream in the head window.
 func fileDurations(f *os.File, c container, r *Report, col *collector) error {
 	switch c {
 	case cFLV:
@@ -315,9 +324,27 @@ func fileDurations(f *os.File, c container, r *Report, col *collector) error {
 			scan = scanPS
 		}
 		var s spans
-		scan(head, &s, true)
-		scan(tail, &s, false)
+		es := newAudioES()
+		scan(head, &s, true, es)
+		scan(tail, &s, false, nil)
 		r.Duration = spanDuration(s, frameDurations(r.Streams))
+		audio := 0
+		for i := range r.Streams {
+			st := &r.Streams[i]
+			if st.CodecType != "audio" {
+				continue
+			}
+			switch st.Track.Codec {
+			case media.CodecG711A, media.CodecG711U:
+				// ffprobe's bit rate of PCM: 8 bits a sample
+				st.BitRate = int64(st.SampleRate * 8 * st.Channels)
+			case media.CodecAAC, media.CodecMP3:
+				if audio == 0 {
+					st.BitRate = esBitRate(es.data, st.Track.Codec)
+				}
+			}
+			audio++
+		}
 	case cMP4:
 		return mp4Durations(f, r)
 	}
@@ -346,7 +373,7 @@ func frameDurations(streams []Stream) [2]float64 {
 // mdhd's, else its fragments'), its bit_rate its bytes over that; the
 // format's duration is mvhd's, else the longest stream's.
 func mp4Durations(f *os.File, r *Report) error {
-	info, err := readMP4Info(f)
+	info, err := readMP4Info(f, r.Size)
 	if err != nil {
 		return err
 	}
@@ -375,6 +402,9 @@ func mp4Durations(f *os.File, r *Report) error {
 			secs = float64(t.fragEnd) / float64(t.timescale)
 		}
 		st.Duration = secs
+		if st.CodecType == "video" {
+			mp4FrameRates(st, t)
+		}
 		if secs > 0 {
 			st.BitRate = int64(float64(t.sampleSize+t.fragSize) * 8 / secs)
 		}
@@ -388,57 +418,24 @@ func mp4Durations(f *os.File, r *Report) error {
 	return nil
 }
 
-// readPS demuxes an MPEG-PS file into col through an es.Ingest.
-func readPS(ctx context.Context, f *os.File, col *collector, log *slog.Logger) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+// mp4FrameRates sets a video stream's frame rates from its trak as
+// ffmpeg's mov demuxer does: r_frame_rate is the timescale over the first
+// stts delta when every sample (but maybe the last) has that delta, else
+// the codec's (a fragmented file's most common sample duration when the
+// codec declares none, as ffmpeg's estimate from timestamps finds);
+// avg_frame_rate is the sample count over their total duration.
+func mp4FrameRates(st *Stream, t *mp4Track) {
+	switch {
+	case t.sttsDelta0 > 0 && (t.sttsEntries == 1 || t.sttsEntries == 2 && t.sttsCnt1 == 1):
+		st.FrameRate = reduce(uint64(t.timescale), uint64(t.sttsDelta0))
+	case st.FrameRate == "0/0" && t.sttsEntries == 0 && t.fragDelta() > 0:
+		st.FrameRate = reduce(uint64(t.timescale), uint64(t.fragDelta()))
 	}
-	in := es.NewIngest(col, es.Options{Log: log})
-	d := ps.NewDemuxer()
-	var ferr error
-	emit := func(fr ps.Frame) {
-		if ferr != nil || fr.PTS < 0 {
-			return
-		}
-		pts := time.Duration(fr.PTS) * time.Second / 90000
-		dts := pts
-		if fr.DTS >= 0 {
-			dts = time.Duration(fr.DTS) * time.Second / 90000
-		}
-		var err error
-		switch fr.Type {
-		case ps.StreamH264:
-			err = in.WriteVideo(media.CodecH264, pts, dts, fr.Data)
-		case ps.StreamH265:
-			err = in.WriteVideo(media.CodecH265, pts, dts, fr.Data)
-		case ps.StreamAAC:
-			err = in.WriteAAC(pts, fr.Data)
-		case ps.StreamG711A:
-			err = in.WriteG711(media.CodecG711A, pts, fr.Data)
-		case ps.StreamG711U:
-			err = in.WriteG711(media.CodecG711U, pts, fr.Data)
-		}
-		if err != nil && errors.Is(err, errStop) {
-			ferr = err
-		}
+	if t.frames > 0 && t.frameDur > 0 {
+		st.AvgFrameRate = reduce(uint64(t.timescale)*t.frames, t.frameDur)
+	} else {
+		st.AvgFrameRate = st.FrameRate
 	}
-	buf := make([]byte, 64<<10)
-	for ctx.Err() == nil && ferr == nil {
-		n, err := f.Read(buf)
-		if n > 0 {
-			if werr := d.Write(buf[:n], emit); werr != nil {
-				return fmt.Errorf("mpeg-ps: %w", werr)
-			}
-		}
-		if err == io.EOF {
-			d.Flush(emit)
-			return in.Flush()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // errStop ends a read once the tracks are known.
@@ -453,18 +450,68 @@ type collector struct {
 	stats    []*trackStats
 	onTracks func()
 	done     bool
+
+	// window, when set, is how far into the media a probe looks for a
+	// kind of track the first SetTracks lacks: an elementary-stream
+	// ingest (MPEG-TS without the stream in its PMT, MPEG-PS) declares
+	// what it found in its first second and adds a track found later,
+	// and ffprobe's analysis reads 5 s.
+	window  time.Duration
+	waiting bool
+	first   time.Duration // DTS of the first frame while waiting
+	waited  int           // frames seen while waiting
+	told    bool          // onTracks was called
 }
+
+// maxWaitFrames bounds the frames read while waiting, should timestamps
+// not advance.
+const maxWaitFrames = 4096
 
 func newCollector(frames bool) *collector { return &collector{frames: frames} }
 
+// SetTracks keeps the first track of each kind (a later configuration of
+// it is a change ffprobe does not report) and adds kinds not seen before.
 func (c *collector) SetTracks(tracks []*media.Track) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.tracks == nil {
-		c.tracks = append([]*media.Track(nil), tracks...)
-		for _, t := range tracks {
-			c.stats = append(c.stats, newTrackStats(t))
+	first := c.tracks == nil
+	merged := make([]*media.Track, 0, len(tracks))
+	stats := make([]*trackStats, 0, len(tracks))
+	have := map[media.Kind]bool{}
+	for _, t := range tracks {
+		i := slices.IndexFunc(c.tracks, func(o *media.Track) bool { return o.Kind() == t.Kind() })
+		if i >= 0 {
+			merged, stats = append(merged, c.tracks[i]), append(stats, c.stats[i])
+		} else {
+			merged, stats = append(merged, t), append(stats, newTrackStats(t))
 		}
+		have[t.Kind()] = true
+	}
+	for i, t := range c.tracks { // kinds the new list lacks
+		if !have[t.Kind()] {
+			merged, stats = append(merged, t), append(stats, c.stats[i])
+		}
+	}
+	c.tracks, c.stats = merged, stats
+	complete := slices.ContainsFunc(c.tracks, func(t *media.Track) bool { return t.Kind() == media.KindVideo }) &&
+		slices.ContainsFunc(c.tracks, func(t *media.Track) bool { return t.Kind() == media.KindAudio })
+	switch {
+	case first && c.window > 0 && !complete:
+		c.waiting = true
+	case complete:
+		c.waiting = false
+	}
+	if c.waiting {
+		return nil
+	}
+	return c.settled()
+}
+
+// settled is called once the tracks are known: it tells onTracks, and
+// without frame statistics stops the read.
+func (c *collector) settled() error {
+	if !c.told {
+		c.told = true
 		if c.onTracks != nil {
 			c.onTracks()
 		}
@@ -485,7 +532,22 @@ func (c *collector) SetMetadata(md media.Metadata) {
 func (c *collector) WriteFrame(f *media.Frame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.waiting {
+		if c.waited == 0 {
+			c.first = f.DTS
+		}
+		c.waited++
+		if d := f.DTS - c.first; d >= c.window || d <= -c.window || c.waited >= maxWaitFrames {
+			c.waiting = false
+			if err := c.settled(); err != nil {
+				return err
+			}
+		}
+	}
 	if !c.frames {
+		if c.waiting {
+			return nil
+		}
 		return errStop
 	}
 	for i, t := range c.tracks {
@@ -519,16 +581,18 @@ func (c *collector) finish(r *Report, runErr error, input string) error {
 			s.CodecType = "video"
 			s.Width, s.Height = t.Width, t.Height
 			s.FrameRate = rational(t.FPS)
+			s.AvgFrameRate = s.FrameRate
 		case media.KindAudio:
 			s.CodecType = "audio"
 			s.SampleRate, s.Channels = t.SampleRate, t.Channels
 			s.ChannelLayout = channelLayout(t.Channels)
-			s.FrameRate = "0/0"
+			s.FrameRate, s.AvgFrameRate = "0/0", "0/0"
 		}
 		if c.frames {
 			s.Frames = c.stats[i].result()
 			if s.FrameRate == "0/0" && s.CodecType == "video" && s.Frames.MeasuredFPS > 0 {
 				s.FrameRate = rational(s.Frames.MeasuredFPS)
+				s.AvgFrameRate = s.FrameRate
 			}
 		}
 		r.Streams = append(r.Streams, s)

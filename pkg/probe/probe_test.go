@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -11,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,8 +49,11 @@ func ffmpeg(t *testing.T, args ...string) {
 func inputs(t *testing.T) []string {
 	dir := t.TempDir()
 	flv, hevc := testutil.Clip(t, "h264_aac.flv"), testutil.Clip(t, "h265_aac.mp4")
-	out := []string{flv, testutil.Clip(t, "h264_bframes_aac.flv"), testutil.Clip(t, "h264_only.flv"),
-		testutil.Clip(t, "aac_only.flv"), hevc}
+	out := []string{flv, hevc}
+	for _, c := range []string{"h264_bframes_aac.flv", "h264_only.flv", "aac_only.flv", "h264_mp3.flv", "h264_pcma.flv",
+		"h264_pcmu.mov", "av1_opus.mp4", "vp9_opus.mp4"} {
+		out = append(out, testutil.Clip(t, c))
+	}
 	gen := []struct {
 		name string
 		args []string
@@ -66,6 +72,12 @@ func inputs(t *testing.T) []string {
 		{"long.flv", []string{"-stream_loop", "30", "-i", flv, "-c", "copy", "-flvflags", "no_duration_filesize"}},
 		{"high.mp4", []string{"-i", flv, "-c:v", "libx264", "-profile:v", "high", "-g", "50", "-c:a", "copy"}},
 		{"hevc.mpg", []string{"-i", hevc, "-an", "-c:v", "copy", "-bsf:v", "hevc_mp4toannexb", "-f", "vob"}},
+		// MP3 in MPEG-PS: the audio comes after the ingest declared the
+		// video (its first PES ends past 1 s of video timestamps)
+		{"mp3.mpg", []string{"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine",
+			"-t", "2", "-c:v", "libx264", "-c:a", "libmp3lame", "-f", "vob"}},
+		// no stts: r_frame_rate from the fragments' sample durations
+		{"av1frag.mp4", []string{"-i", testutil.Clip(t, "av1_opus.mp4"), "-c", "copy", "-movflags", "frag_keyframe+empty_moov"}},
 	}
 	for _, g := range gen {
 		p := filepath.Join(dir, g.name)
@@ -80,7 +92,12 @@ func inputs(t *testing.T) []string {
 // rates within 2% (format bit_rate is size*8/duration, so it inherits the
 // duration's error: 0.1 s on a 4 s clip is 2.5%, but the clips' durations
 // agree to 1 ms; MP4 stream bit_rate follows ffprobe's formula with the
-// edit-listed duration, which can differ by a priming frame, 23 ms).
+// edit-listed duration, which can differ by a priming frame, 23 ms; the
+// bit_rate of AAC in MPEG-TS or -PS is the running mean libavcodec's ADTS
+// parser keeps over the frames ffprobe's analysis happens to read, about
+// its first 5 s, which probe takes as the frames starting in the first
+// 5 s: 0.1% apart on a.ts). The fields ffprobe prints that the streams of
+// every input must have are checked too.
 func TestMatchesFFprobe(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	for _, in := range inputs(t) {
@@ -147,7 +164,8 @@ func compare(t *testing.T, where string, got, want map[string]any) {
 			}
 		}
 	}
-	for _, k := range []string{"codec_name", "codec_type", "profile", "width", "height", "sample_rate", "channels", "format_name", "duration", "size", "nb_streams"} {
+	for _, k := range []string{"codec_name", "codec_type", "profile", "width", "height", "sample_rate", "channels", "format_name", "duration", "size", "nb_streams",
+		"r_frame_rate", "avg_frame_rate", "bit_rate"} {
 		if _, ok := want[k]; ok {
 			if _, ok := got[k]; !ok && !(k == "duration" && where != "format") {
 				t.Errorf("%s.%s missing (ffprobe: %v)", where, k, want[k])
@@ -197,6 +215,53 @@ func TestGOP(t *testing.T) {
 				t.Errorf("audio frames %d, want 260", a.Frames)
 			}
 		})
+	}
+}
+
+// TestGOPClockRestart: a TS file twice over (`cat a.ts a.ts`), its
+// timestamps going back to the start halfway: one backward jump, and GOPs,
+// frame rate, duration and bitrate as for 12 s of a 25 fps, 1 s GOP clip.
+func TestGOPClockRestart(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	dir := t.TempDir()
+	one := filepath.Join(dir, "a.ts")
+	ffmpeg(t, "-i", testutil.Clip(t, "h264_aac.flv"), "-c", "copy", one)
+	b, err := os.ReadFile(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice := filepath.Join(dir, "twice.ts")
+	if err := os.WriteFile(twice, append(b, b...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := Probe(context.Background(), one, Options{Frames: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Probe(context.Background(), twice, Options{Frames: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, v := r1.Streams[0].Frames, r2.Streams[0].Frames
+	if v.BackwardJumps != 1 || v.GOPMinFrames != 25 || v.GOPMaxFrames != 25 || v.GOPMinSeconds != 1 || v.GOPMaxSeconds != 1 {
+		t.Errorf("backward jumps %d, GOP %d-%d frames, %v-%v s", v.BackwardJumps, v.GOPMinFrames, v.GOPMaxFrames, v.GOPMinSeconds, v.GOPMaxSeconds)
+	}
+	if math.Abs(v.MeasuredFPS-25) > 0.01 || math.Abs(v.Duration-12) > 0.1 {
+		t.Errorf("fps %v, duration %v s; want 25, 12", v.MeasuredFPS, v.Duration)
+	}
+	// the same seconds of media twice: the same rates, not twice them
+	if v.BitrateMax != v1.BitrateMax || math.Abs(float64(v.BitrateAvg-v1.BitrateAvg)) > 0.02*float64(v1.BitrateAvg) {
+		t.Errorf("bitrate max %d avg %d; once through %d, %d", v.BitrateMax, v.BitrateAvg, v1.BitrateMax, v1.BitrateAvg)
+	}
+	if len(v.BitrateSeries) != 2*len(v1.BitrateSeries)+1 || !slices.Equal(v.BitrateSeries[:len(v1.BitrateSeries)], v1.BitrateSeries) {
+		t.Errorf("bitrate series %v; once through %v", v.BitrateSeries, v1.BitrateSeries)
+	}
+	var out bytes.Buffer
+	if err := r2.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "bitrate over time (kb/s, every 1 s): " + strings.Trim(fmt.Sprint(v.BitrateSeries), "[]") + "\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, out.String())
 	}
 }
 

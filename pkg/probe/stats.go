@@ -12,6 +12,11 @@ import (
 const (
 	maxDeltaBins  = 4096
 	maxSecondBins = 1 << 20
+	// maxSeriesPoints bounds FrameStats.BitrateSeries: a longer input's
+	// seconds are averaged in buckets of several.
+	maxSeriesPoints = 3600
+	// maxTextPoints bounds the series in the text report, one line.
+	maxTextPoints = 30
 )
 
 // FrameStats is what --frames/--gop measures for one track.
@@ -37,12 +42,24 @@ type FrameStats struct {
 	HasBFrames  bool    `json:"b_frames"`
 	MeasuredFPS float64 `json:"measured_fps"`
 	DeclaredFPS float64 `json:"declared_fps,omitempty"`
-	// Duration is last DTS minus first DTS plus one typical step.
+	// Duration is the sum of the forward DTS steps plus one typical step;
+	// a backward jump (a restarted clock) counts as a step like the one
+	// before it. MeasuredFPS is the steps over their sum.
 	Duration float64 `json:"duration_seconds"`
-	// Bitrate per whole second of DTS, bits per second.
+	// Bitrate per whole second of media (on the timeline of Duration, so
+	// a restarted clock does not fold two seconds into one), bits per
+	// second: min and max over the seconds that have media, leaving out
+	// the last, partial one unless it is the only one; avg is all bytes
+	// over Duration.
 	BitrateMin int64 `json:"bitrate_min"`
 	BitrateAvg int64 `json:"bitrate_avg"`
 	BitrateMax int64 `json:"bitrate_max"`
+	// BitrateSeries is the bitrate over time in kbit/s, one entry per
+	// BitrateSeriesStep seconds (1, or more for inputs longer than 3600
+	// s: at most 3600 entries), the last partial second left out as
+	// above; a second without media is 0.
+	BitrateSeries     []int64 `json:"bitrate_series,omitempty"`
+	BitrateSeriesStep int     `json:"bitrate_series_step_seconds,omitempty"`
 }
 
 type trackStats struct {
@@ -50,12 +67,16 @@ type trackStats struct {
 	declaredFPS float64
 
 	frames, keys, bframes int64
-	first, last           time.Duration
+	last                  time.Duration
 	started               bool
+	pos                   time.Duration // sum of the forward DTS steps
+	steps                 int64         // DTS steps, a backward jump counting as one
+	lastStep              time.Duration // the last forward step
 
 	lastKeyIdx  int64
 	lastKeyDTS  time.Duration
 	haveKey     bool
+	jumped      bool // DTS went back since the last keyframe
 	gops        int64
 	gopFrames   [3]int64 // min, sum, max
 	gopSeconds  [3]time.Duration
@@ -63,7 +84,7 @@ type trackStats struct {
 	maxDelta    time.Duration
 	backs       int64
 	worstBack   time.Duration
-	secondBytes map[int64]int64
+	secondBytes []int64 // bytes per second of pos
 	totalBytes  int64
 }
 
@@ -72,7 +93,6 @@ func newTrackStats(t *media.Track) *trackStats {
 		video:       t.Kind() == media.KindVideo,
 		declaredFPS: t.FPS,
 		deltas:      map[int64]int64{},
-		secondBytes: map[int64]int64{},
 	}
 }
 
@@ -82,23 +102,31 @@ func (s *trackStats) add(f *media.Frame) {
 		if d < 0 {
 			s.backs++
 			s.worstBack = max(s.worstBack, -d)
+			s.jumped = true
+			// the clock restarted: on the timeline this frame follows
+			// the last one by a step like the one before
+			s.pos += s.lastStep
+			s.steps++
 		} else {
+			s.lastStep = d
 			ms := d.Milliseconds()
 			if _, ok := s.deltas[ms]; ok || len(s.deltas) < maxDeltaBins {
 				s.deltas[ms]++
 			}
 			s.maxDelta = max(s.maxDelta, d)
+			s.pos += d
+			s.steps++
 		}
-	} else {
-		s.first, s.started = f.DTS, true
 	}
+	s.started = true
 	s.last = f.DTS
 	if f.PTS != f.DTS {
 		s.bframes++
 	}
 	if s.video && f.Key {
-		if s.haveKey {
-			n, d := s.frames-s.lastKeyIdx, f.DTS-s.lastKeyDTS
+		// a GOP across a backward jump has no length: the jump is
+		// counted as one, and the next GOP starts at this keyframe
+		if n, d := s.frames-s.lastKeyIdx, f.DTS-s.lastKeyDTS; s.haveKey && !s.jumped && d > 0 {
 			if s.gops == 0 {
 				s.gopFrames = [3]int64{n, 0, n}
 				s.gopSeconds = [3]time.Duration{d, 0, d}
@@ -109,15 +137,17 @@ func (s *trackStats) add(f *media.Frame) {
 			s.gopSeconds[1] += d
 			s.gops++
 		}
-		s.lastKeyIdx, s.lastKeyDTS, s.haveKey = s.frames, f.DTS, true
+		s.lastKeyIdx, s.lastKeyDTS, s.haveKey, s.jumped = s.frames, f.DTS, true, false
 	}
 	if f.Key {
 		s.keys++
 	}
 	s.frames++
 	s.totalBytes += int64(len(f.Payload))
-	sec := int64((f.DTS - s.first) / time.Second)
-	if _, ok := s.secondBytes[sec]; ok || len(s.secondBytes) < maxSecondBins {
+	if sec := int(s.pos / time.Second); sec < maxSecondBins {
+		if sec >= len(s.secondBytes) {
+			s.secondBytes = append(s.secondBytes, make([]int64, sec+1-len(s.secondBytes))...)
+		}
 		s.secondBytes[sec] += int64(len(f.Payload))
 	}
 }
@@ -149,21 +179,20 @@ func (s *trackStats) result() *FrameStats {
 	if r.Gaps > 0 {
 		r.WorstGap = s.maxDelta.Seconds()
 	}
-	span := (s.last - s.first).Seconds()
-	if s.frames > 1 && span > 0 {
-		r.MeasuredFPS = round3(float64(s.frames-1) / span)
+	span := s.pos.Seconds()
+	if s.steps > 0 && span > 0 {
+		r.MeasuredFPS = round3(float64(s.steps) / span)
 	}
 	r.Duration = round3(span + float64(mode)/1000)
-	// bitrate over whole seconds; the last, partial second only when it is
-	// the only one
-	last := int64(-1)
-	for sec := range s.secondBytes {
-		last = max(last, sec)
+	// whole seconds; the last, partial one only when it is the only one
+	secs := s.secondBytes
+	if len(secs) > 1 {
+		secs = secs[:len(secs)-1]
 	}
 	var sum, n int64
 	r.BitrateMin = math.MaxInt64
-	for sec, b := range s.secondBytes {
-		if sec == last && len(s.secondBytes) > 1 {
+	for _, b := range secs {
+		if b == 0 {
 			continue
 		}
 		bps := b * 8
@@ -179,7 +208,29 @@ func (s *trackStats) result() *FrameStats {
 	if r.Duration > 0 {
 		r.BitrateAvg = int64(float64(s.totalBytes*8) / r.Duration)
 	}
+	if len(secs) > 0 {
+		kbps := make([]int64, len(secs))
+		for i, b := range secs {
+			kbps[i] = b * 8 / 1000
+		}
+		r.BitrateSeries, r.BitrateSeriesStep = buckets(kbps, maxSeriesPoints)
+	}
 	return r
+}
+
+// buckets averages vals over runs of step of them, step the least that
+// leaves at most limit runs (the last run averages what it has).
+func buckets(vals []int64, limit int) (avg []int64, step int) {
+	step = max(1, (len(vals)+limit-1)/limit)
+	for i := 0; i < len(vals); i += step {
+		run := vals[i:min(i+step, len(vals))]
+		var sum int64
+		for _, v := range run {
+			sum += v
+		}
+		avg = append(avg, sum/int64(len(run)))
+	}
+	return avg, step
 }
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

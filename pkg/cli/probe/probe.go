@@ -51,8 +51,12 @@ ffprobe prints them).
 10s) of a live input, and adds per track: frames, keyframes, GOP length
 (min/avg/max, frames and seconds), timestamp gaps and backward jumps,
 B-frames (PTS != DTS), measured against declared frame rate, and the
-bitrate per second (min/avg/max). --timeout (default 10s) bounds the
-connection and the wait for a live input's tracks.`,
+bitrate per second (min/avg/max, and over time: with --json
+"bitrate_series", kbit/s per second, or per bucket of
+"bitrate_series_step_seconds" past an hour). A timestamp jump back (a
+restarted clock, files concatenated) counts as a backward jump, not as a
+GOP, and the media after it continues the duration. --timeout (default
+10s) bounds the connection and the wait for a live input's tracks.`,
 		Example: `  mediakit probe in.flv
   mediakit probe --json rec.mp4
   mediakit probe --gop in.ts

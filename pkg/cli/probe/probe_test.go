@@ -71,8 +71,12 @@ func TestRunOutput(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
-	if f := r.Streams[0].Frames; f == nil || f.Frames != 150 || !f.HasBFrames || f.GOPAvgFrames != 25 {
+	if f := r.Streams[0].Frames; f == nil || f.Frames != 150 || !f.HasBFrames || f.GOPAvgFrames != 25 ||
+		len(f.BitrateSeries) != 5 || f.BitrateSeriesStep != 1 {
 		t.Errorf("frames %+v", f)
+	}
+	if s := r.Streams[0]; s.AvgFrameRate != "25/1" || r.Streams[1].AvgFrameRate != "0/0" {
+		t.Errorf("avg_frame_rate %q and %q, want 25/1 and 0/0", s.AvgFrameRate, r.Streams[1].AvgFrameRate)
 	}
 	err := Run(context.Background(), &Options{IO: &cmdutil.IO{Out: &out, ErrOut: &out}, Input: "/nonexistent.flv"})
 	if err == nil || strings.Contains(err.Error(), "\n") {
