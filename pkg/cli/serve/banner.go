@@ -10,7 +10,7 @@ import (
 // listenAddrs are the bound addresses a banner describes ("" when off).
 type listenAddrs struct {
 	RTMP, HTTP, RTSP, RTSPS string
-	WebRTC                  string // ICE port; WHEP is on the HTTP listener
+	WebRTC                  string // ICE port; WHEP and WHIP are on the HTTP listener
 }
 
 // hostAddrs are the addresses people can reach this machine at, for a
@@ -84,8 +84,10 @@ func writeBanner(w io.Writer, version string, a listenAddrs, hosts []string) {
 			"/live/STREAM/hls.m3u8", "/live/STREAM/hls.fmp4.m3u8"} {
 			line("Play", "http", a.HTTP, p)
 		}
+		line("Page", "http", a.HTTP, "/live/STREAM/")
 		if a.WebRTC != "" {
 			line("WHEP", "http", a.HTTP, "/live/STREAM/whep")
+			line("WHIP", "http", a.HTTP, "/live/STREAM/whip")
 		}
 		line("API", "http", a.HTTP, "/index/api/getMediaList")
 		line("Metrics", "http", a.HTTP, "/metrics")

@@ -36,7 +36,9 @@ func TestWriteBanner(t *testing.T) {
 			hosts: []string{"192.0.2.7"},
 			want: []string{
 				"  Play      rtsps://127.0.0.1:8322/live/STREAM",
+				"  Page      http://127.0.0.1:18080/live/STREAM/",
 				"  WHEP      http://127.0.0.1:18080/live/STREAM/whep",
+				"  WHIP      http://127.0.0.1:18080/live/STREAM/whip",
 				"  Metrics   http://127.0.0.1:18080/metrics",
 			},
 			not: []string{"rtmp://", "192.0.2.7"},
