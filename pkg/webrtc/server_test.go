@@ -7,9 +7,11 @@ import (
 
 	"github.com/pion/rtp/codecs"
 	pwebrtc "github.com/pion/webrtc/v4"
+	pmedia "github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 	"go.uber.org/goleak"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/media"
@@ -116,4 +118,111 @@ func viewer(t *testing.T) (*pwebrtc.PeerConnection, chan struct{}) {
 		}
 	})
 	return pc, got
+}
+
+// TestPublishSessionsLeaveNothing: WHIP publishers that publish and end
+// (by End, by their peer closing, by the server closing) leave no
+// goroutine and no publisher behind.
+func TestPublishSessionsLeaveNothing(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	e := engine.New(engine.DefaultConfig(), nil)
+	defer e.Close()
+	srv, err := Listen(e, Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus := testutil.ClipAccessUnits(t, "h264.h264", false)
+	key := engine.NewKey("", "live", "whip")
+	for round := range 3 {
+		var se pwebrtc.SettingEngine
+		se.SetIncludeLoopbackCandidate(true)
+		pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		track, err := pwebrtc.NewTrackLocalStaticSample(h264Capability("42e01f"), "video", "whip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.AddTransceiverFromTrack(track, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+		gathered := pwebrtc.GatheringCompletePromise(pc)
+		offer, _ := pc.CreateOffer(nil)
+		_ = pc.SetLocalDescription(offer)
+		<-gathered
+		answer, id, err := srv.Publish(context.Background(), key, engine.SessionInfo{ID: "p", Protocol: "webrtc"}, pc.LocalDescription().SDP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			tick := time.NewTicker(40 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				var au []byte
+				for _, nalu := range aus[i%len(aus)] {
+					au = append(append(au, 0, 0, 0, 1), nalu...)
+				}
+				_ = track.WriteSample(pmedia.Sample{Data: au, Duration: 40 * time.Millisecond})
+			}
+		}()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			info, ok, _ := e.Stream(context.Background(), key)
+			if ok && info.Ready && info.State == engine.StateLive {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the WHIP stream is not ready", round)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		switch round {
+		case 0:
+			if !srv.End(id) {
+				t.Fatal("End found no session")
+			}
+		case 1:
+			pc.Close()
+		}
+		if round < 2 {
+			deadline = time.Now().Add(20 * time.Second)
+			for srv.Sessions() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("round %d: the publish session stays", round)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		} else {
+			srv.Close()
+		}
+		close(stop)
+		<-sent
+		pc.Close()
+		deadline = time.Now().Add(10 * time.Second)
+		for {
+			info, ok, _ := e.Stream(context.Background(), key)
+			if !ok || info.State != engine.StateLive {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the stream still has its publisher", round)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if n := srv.Sessions(); n != 0 {
+		t.Errorf("%d sessions after Close", n)
+	}
 }
