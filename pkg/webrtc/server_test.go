@@ -2,6 +2,9 @@ package webrtc
 
 import (
 	"context"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,8 +20,8 @@ import (
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// TestSessionsLeaveNothing: viewers that play and end (one by its
-// session's end, one by the server closing) leave no goroutine behind,
+// TestSessionsLeaveNothing: 20 viewers that play and end (by End, by
+// their side closing, by the server closing) leave no goroutine behind,
 // and the ports close.
 func TestSessionsLeaveNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -58,8 +61,12 @@ func TestSessionsLeaveNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for round := range 2 {
+	// 20 viewers one after the other: the first ended by End, the
+	// others by closing their side, the last by the server's Close.
+	const viewers = 20
+	for round := range viewers {
 		pc, got := viewer(t)
+		defer pc.Close() // before goleak looks; closing twice is harmless
 		gathered := pwebrtc.GatheringCompletePromise(pc)
 		offer, _ := pc.CreateOffer(nil)
 		_ = pc.SetLocalDescription(offer)
@@ -78,6 +85,9 @@ func TestSessionsLeaveNothing(t *testing.T) {
 		}
 		if round == 0 && !srv.End(id) {
 			t.Fatal("End found no session")
+		}
+		if round == viewers-1 {
+			break
 		}
 		pc.Close()
 	}
@@ -224,5 +234,102 @@ func TestPublishSessionsLeaveNothing(t *testing.T) {
 	}
 	if n := srv.Sessions(); n != 0 {
 		t.Errorf("%d sessions after Close", n)
+	}
+}
+
+// blackhole is a UDP socket that can go silent, as a viewer whose
+// machine vanished: no DTLS close, no ICE consent, nothing.
+type blackhole struct {
+	net.PacketConn
+	silent atomic.Bool
+}
+
+func (b *blackhole) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if b.silent.Load() {
+		return len(p), nil
+	}
+	return b.PacketConn.WriteTo(p, addr)
+}
+
+// TestVanishedViewerReaped: a viewer that stops answering without a
+// DTLS close is ended by ICE (consent fails), and its reader released.
+func TestVanishedViewerReaped(t *testing.T) {
+	e := engine.New(engine.DefaultConfig(), nil)
+	defer e.Close()
+	key := engine.NewKey("", "live", "vanish")
+	tracks, frames := clipframes.Read(t, "h264_aac.flv")
+	pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.SetTracks(tracks); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range frames[:50] { // a GOP cache with a keyframe
+		if err := pub.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := Listen(e, Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := &blackhole{PacketConn: conn}
+	var se pwebrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]pwebrtc.NetworkType{pwebrtc.NetworkTypeUDP4})
+	mux := pwebrtc.NewICEUDPMux(nil, hole)
+	defer mux.Close()
+	se.SetICEUDPMux(mux)
+	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(pwebrtc.RTPCodecTypeVideo, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s pwebrtc.PeerConnectionState) {
+		if s == pwebrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	gathered := pwebrtc.GatheringCompletePromise(pc)
+	offer, _ := pc.CreateOffer(nil)
+	_ = pc.SetLocalDescription(offer)
+	<-gathered
+	answer, _, err := srv.Play(context.Background(), key, engine.SessionInfo{ID: "v", Protocol: "webrtc"}, pc.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the viewer did not connect")
+	}
+	hole.silent.Store(true)
+	// ICE: disconnected after 5 s without consent, failed 15 s later.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		info, _, _ := e.Stream(context.Background(), key)
+		if srv.Sessions() == 0 && len(info.Readers) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the vanished viewer is still there: %d sessions, %d readers", srv.Sessions(), len(info.Readers))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
