@@ -40,6 +40,11 @@
 #   h264_pcmu.mov         2 s  H.264 baseline GOP 25 + G.711 mu-law 8 kHz mono
 #   av1_opus.mp4          2 s  AV1 (SVT-AV1) GOP 25 + Opus 48 kHz stereo
 #   vp9_opus.mp4          2 s  VP9 (libvpx) GOP 25 + Opus 48 kHz stereo
+#   h264_aac_pce.flv      2 s  H.264 baseline GOP 25 + AAC-LC 48 kHz 6.1(back): 7
+#                              channels, which no channel configuration has, so
+#                              the encoder writes a program config element
+#   h264_aac24k.flv       2 s  H.264 baseline GOP 25 + AAC-LC 24 kHz stereo: the
+#                              core tests declare as implicit HE-AAC (SBR 48 kHz)
 #
 # Note: ffmpeg 5.1 cannot mux H.265 into FLV/RTMP, hence the MP4 container.
 set -euo pipefail
@@ -168,6 +173,20 @@ generate_codecs() {
 		-c:v libsvtav1 -preset 12 -g 25 -pix_fmt yuv420p -svtav1-params lp=1 \
 		"${opus[@]}" "${BITEXACT[@]}" -f mp4
 
+	# AudioSpecificConfigs mediacommon does not write back (ARCHITECTURE.md,
+	# issue 12): a PCE layout, and the LC core of implicit HE-AAC (ffmpeg
+	# has no HE-AAC encoder here; the tests set the sync extension's SBR flag).
+	run_ff "$OUT/h264_aac_pce.flv" \
+		-f lavfi -i "$(vsrc 2)" -f lavfi -i "$sine48k" -map 0:v -map 1:a \
+		"${h264[@]}" -af "aformat=channel_layouts=6.1(back)" -c:a aac -profile:a aac_low -b:a 96k \
+		"${BITEXACT[@]}" -f flv
+
+	run_ff "$OUT/h264_aac24k.flv" \
+		-f lavfi -i "$(vsrc 2)" -f lavfi -i "sine=frequency=440:beep_factor=4:sample_rate=24000:duration=2" \
+		-map 0:v -map 1:a \
+		"${h264[@]}" -c:a aac -profile:a aac_low -b:a 32k -ar 24000 -ac 2 \
+		"${BITEXACT[@]}" -f flv
+
 	run_ff "$OUT/vp9_opus.mp4" \
 		-f lavfi -i "$(vsrc 2)" -f lavfi -i "$sine48k" -map 0:v -map 1:a \
 		-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 25 -keyint_min 25 -b:v 300k -pix_fmt yuv420p \
@@ -238,7 +257,7 @@ check_codec_clip() {
 verify() {
 	local f
 	for f in h264_aac.flv h264_bframes_aac.flv h264_only.flv aac_only.flv h265_aac.mp4 h265.hevc h264.h264 \
-		h264_mp3.flv h264_pcma.flv h264_pcmu.mov av1_opus.mp4 vp9_opus.mp4; do
+		h264_mp3.flv h264_pcma.flv h264_pcmu.mov av1_opus.mp4 vp9_opus.mp4 h264_aac_pce.flv h264_aac24k.flv; do
 		[[ -f "$OUT/$f" ]] || die "missing $OUT/$f (run testdata/gen.sh)"
 		(($(wc -c <"$OUT/$f") < MAX_BYTES)) || die "$f is larger than 400 KB"
 	done
@@ -270,6 +289,9 @@ verify() {
 	check_codec_clip h264_pcmu.mov video,audio h264 pcm_mulaw,8000,1
 	check_codec_clip av1_opus.mp4 video,audio av1 opus,48000,2
 	check_codec_clip vp9_opus.mp4 video,audio vp9 opus,48000,2
+	# 7 channels: only a program config element describes them.
+	check_codec_clip h264_aac_pce.flv video,audio h264 aac,48000,7
+	check_codec_clip h264_aac24k.flv video,audio h264 aac,24000,2
 
 	echo "verified all clips in ${OUT#"${HERE}/"}"
 }

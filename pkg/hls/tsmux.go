@@ -62,6 +62,13 @@ type tsTrack struct {
 
 	adts    [7]byte // ADTS header template: the frame length goes in bytes 3 to 5
 	adtsErr error   // why this AAC configuration has no ADTS header
+	// pce leads every ADTS frame of a channel configuration 0: the
+	// program config element of pceOf's AudioSpecificConfig, as the
+	// first element of the raw_data_block, since ADTS has no other place
+	// for the layout (ffmpeg's ADTS muxer does so in the first frame;
+	// a live player may join at any).
+	pce   []byte
+	pceOf *media.Track
 
 	descriptors []byte // the PMT's ES_info descriptors (Opus)
 }
@@ -135,9 +142,6 @@ func (m *tsMuxer) addOpusTrack(channels int) (*tsTrack, error) {
 	return t, nil
 }
 
-// adtsSampleRates are the ADTS sampling_frequency_index values.
-var adtsSampleRates = [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
-
 // adtsTemplate is the ADTS header (MPEG-4, no CRC, buffer fullness 0x7FF)
 // of conf with a frame length of zero. An error is kept for the first
 // frame, as mediacommon reports it there.
@@ -148,7 +152,7 @@ func adtsTemplate(conf *mpeg4audio.AudioSpecificConfig) ([7]byte, error) {
 		return h, fmt.Errorf("ADTS only supports ObjectType 1-4, got %d", typ)
 	}
 	idx := -1
-	for i, r := range adtsSampleRates {
+	for i, r := range media.AACSampleRates {
 		if r == conf.SampleRate {
 			idx = i
 			break
@@ -269,7 +273,7 @@ func (m *tsMuxer) writeAAC(t *tsTrack, pts int64, aus [][]byte) error {
 	}
 	es := m.es[:0]
 	for _, au := range aus {
-		n := len(au) + 7
+		n := len(au) + 7 + len(t.pce)
 		if n > 0x1fff {
 			return fmt.Errorf("mpegts: AAC access unit of %d bytes is too large for ADTS", len(au))
 		}
@@ -278,6 +282,7 @@ func (m *tsMuxer) writeAAC(t *tsTrack, pts int64, aus [][]byte) error {
 		h[4] = byte(n >> 3)
 		h[5] |= byte(n&0x07) << 5
 		es = append(es, h[:]...)
+		es = append(es, t.pce...)
 		es = append(es, au...)
 	}
 	m.es = es
@@ -325,6 +330,14 @@ func (m *tsMuxer) writeFrame(t *tsTrack, f *media.Frame, pts, dts int64) (wrote 
 	m.aus[0] = f.Payload
 	switch t.codec {
 	case media.CodecAAC:
+		if f.Track != t.pceOf && t.adtsErr == nil && t.adts[2]&1 == 0 && t.adts[3]>>6 == 0 {
+			// Channel configuration 0; a returning publisher's track of
+			// the same configuration gives the same element.
+			t.pceOf, t.pce = f.Track, nil
+			if c, err := media.ParseAACConfig(f.Track.AACConfig); err == nil {
+				t.pce = c.PCE
+			}
+		}
 		err = m.writeAAC(t, pts, m.aus[:])
 	case media.CodecMP3:
 		err = m.writeMP3(t, pts, m.aus[:])

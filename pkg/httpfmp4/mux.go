@@ -13,7 +13,6 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -158,6 +157,7 @@ func newStreamMux(tracks []*media.Track, seq *atomic.Uint32, log *slog.Logger) (
 	}
 	// Video first, as ffmpeg orders tracks: IDs are fixed per track set.
 	var init fmp4.Init
+	var order []*media.Track
 	for _, st := range []*trackState{video, audio} {
 		if st == nil {
 			continue
@@ -165,13 +165,16 @@ func newStreamMux(tracks []*media.Track, seq *atomic.Uint32, log *slog.Logger) (
 		st.id = uint32(len(m.tracks) + 1)
 		m.tracks = append(m.tracks, st)
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: int(st.id), TimeScale: st.timescale, Codec: st.codec})
+		order = append(order, st.track)
 	}
 	m.video = video
-	var buf seekablebuffer.Buffer
-	if err := init.Marshal(&buf); err != nil {
+	// MarshalInit: AAC with the publisher's own config (a PCE, implicit
+	// HE-AAC), which mediacommon would rebuild without them.
+	b, err := mp4.MarshalInit(&init, order)
+	if err != nil {
 		return nil, fmt.Errorf("httpfmp4: init segment of %v: %w", tracks, err)
 	}
-	m.init = buf.Bytes()
+	m.init = b
 	return m, nil
 }
 

@@ -34,7 +34,7 @@ func NewHandler(e Engine, log *slog.Logger) *Handler {
 			if err != nil {
 				return nil, nil, err
 			}
-			return &encoder{mux: mux}, release, nil
+			return newEncoder(mux, r, log), release, nil
 		},
 		Unplayable: "stream has no track MPEG-TS carries (H.264, H.265, AAC, MP3, Opus)",
 	}, e, log)

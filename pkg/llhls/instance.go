@@ -1,16 +1,21 @@
 package llhls
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 
+	"github.com/mediakit/mediakit/pkg/format/mp4"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -20,6 +25,7 @@ import (
 type instance struct {
 	muxer  *gohlslib.Muxer
 	tracks map[*media.Track]*gohlslib.Track
+	order  []*media.Track // in gohlslib's order: audioN's track is order[N-1]
 	log    *slog.Logger
 
 	// ready is closed once the muxer has its first segment: from then on
@@ -65,6 +71,7 @@ func newInstance(tracks []*media.Track, s Settings, log *slog.Logger, onReady fu
 			return nil, err
 		}
 		in.tracks[t] = ht
+		in.order = append(in.order, t)
 		m.Tracks = append(m.Tracks, ht)
 	}
 	if err := m.Start(); err != nil {
@@ -81,7 +88,7 @@ func newInstance(tracks []*media.Track, s Settings, log *slog.Logger, onReady fu
 // onReady, if not nil, runs then, before close returns.
 func (in *instance) probe(onReady func()) {
 	defer close(in.probeDone)
-	w := &statusWriter{header: http.Header{}}
+	w := &recordWriter{header: http.Header{}}
 	in.muxer.Handle(w, &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/index.m3u8"}})
 	if w.status == http.StatusOK {
 		close(in.ready)
@@ -191,25 +198,77 @@ func (in *instance) close() {
 }
 
 // handle serves a file of the muxer; the path's base name is the file.
-func (in *instance) handle(w http.ResponseWriter, r *http.Request) { in.muxer.Handle(w, r) }
-
-// statusWriter records a reply's status and discards its body.
-type statusWriter struct {
-	header http.Header
-	status int
+func (in *instance) handle(w http.ResponseWriter, r *http.Request) {
+	if t := in.initAACTrack(path.Base(r.URL.Path)); t != nil {
+		in.serveAACInit(w, r, t)
+		return
+	}
+	in.muxer.Handle(w, r)
 }
 
-func (w *statusWriter) Header() http.Header { return w.header }
+// initAACTrack returns the AAC track of the init file named file, or nil.
+// gohlslib's fMP4 variants give each track a stream of its own, named
+// after its place in Tracks: PREFIX_audioN_init.mp4.
+func (in *instance) initAACTrack(file string) *media.Track {
+	name, ok := strings.CutSuffix(file, "_init.mp4")
+	if !ok {
+		return nil
+	}
+	i := strings.LastIndex(name, "_audio")
+	if i < 0 {
+		return nil
+	}
+	n, err := strconv.Atoi(name[i+len("_audio"):])
+	if err != nil || n < 1 || n > len(in.order) || in.order[n-1].Codec != media.CodecAAC {
+		return nil
+	}
+	return in.order[n-1]
+}
 
-func (w *statusWriter) WriteHeader(code int) {
+// serveAACInit serves an init file of gohlslib with the AAC config t has
+// in place of the one mediacommon rebuilt (which has no program config
+// element nor HE-AAC sync extension).
+func (in *instance) serveAACInit(w http.ResponseWriter, r *http.Request, t *media.Track) {
+	rec := &recordWriter{header: http.Header{}}
+	in.muxer.Handle(rec, r)
+	body := rec.body.Bytes()
+	if rec.status == http.StatusOK {
+		fixed, err := mp4.WithAACConfigs(body, []*media.Track{t})
+		if err != nil {
+			in.encodeError(err)
+		} else {
+			body = fixed
+		}
+	}
+	if rec.status == 0 {
+		return // not there: the caller answers 404
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(body)
+}
+
+// recordWriter keeps a reply: status, header and body.
+type recordWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *recordWriter) Header() http.Header { return w.header }
+
+func (w *recordWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 }
 
-func (w *statusWriter) Write(p []byte) (int, error) {
+func (w *recordWriter) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
-	return len(p), nil
+	return w.body.Write(p)
 }
 
 func hasSequenceHeader(tu av1.Bitstream) bool {

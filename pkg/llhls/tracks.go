@@ -6,8 +6,9 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	mp4codecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 
+	"github.com/mediakit/mediakit/pkg/format/mp4"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -64,10 +65,14 @@ func hlsTrack(t *media.Track) (*gohlslib.Track, error) {
 			ChromaSubsampling: t.VP9.ChromaSubsampling, ColorRange: t.VP9.FullRange,
 		}, ClockRate: 90000}, nil
 	case media.CodecAAC:
-		var conf mpeg4audio.AudioSpecificConfig
-		if err := conf.Unmarshal(t.AACConfig); err != nil {
-			return nil, fmt.Errorf("hls-fmp4: aac config %x: %w", t.AACConfig, err)
+		// The config gohlslib writes into the init file, which
+		// instance.handle replaces by the track's own where they differ
+		// (a program config element, implicit HE-AAC).
+		c, err := mp4.SampleEntryCodec(t)
+		if err != nil {
+			return nil, fmt.Errorf("hls-fmp4: %w", err)
 		}
+		conf := c.(*mp4codecs.MPEG4Audio).Config
 		// gohlslib stamps AAC in the core sample rate of the config
 		// (HE-AAC's SBR rate is twice that).
 		return &gohlslib.Track{Codec: &codecs.MPEG4Audio{Config: conf}, ClockRate: conf.SampleRate}, nil

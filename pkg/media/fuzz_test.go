@@ -106,3 +106,26 @@ func FuzzParseHEVCConfig(f *testing.F) {
 		_, _ = NewH265Track(c.VPS[0], c.SPS[0], c.PPS[0])
 	})
 }
+
+func FuzzParseAACConfig(f *testing.F) {
+	for _, s := range []string{"1210", "1230 56e5 00", "1180 04c8 0500 0108 80", ascPCE61, "2b11 8800", "eb09 8800", "1308 56e5 9d48 80"} {
+		f.Add(unhex(f, s))
+	}
+	f.Fuzz(func(t *testing.T, asc []byte) {
+		c, err := ParseAACConfig(asc)
+		if err != nil {
+			return
+		}
+		// At most 15 CPEs in each of front, side and back, and 3 LFEs.
+		if c.CoreRate <= 0 || c.SampleRate <= 0 || c.Channels <= 0 || c.Channels > 93 {
+			t.Fatalf("%x: %+v", asc, c)
+		}
+		if c.PCE != nil && (c.ChannelConfig != 0 || c.PCE[0]>>5 != 5 || len(c.PCE) > len(asc)+2) {
+			t.Fatalf("%x: PCE element %x", asc, c.PCE)
+		}
+		// A track takes what the parser reads, when mediacommon takes the config.
+		if tr, err := NewAACTrack(asc); err == nil && (tr.SampleRate != c.SampleRate || tr.Channels != c.Channels) {
+			t.Fatalf("%x: track %v, config %+v", asc, tr, c)
+		}
+	})
+}

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/bits"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
@@ -113,85 +112,25 @@ func NewH265Track(vps, sps, pps []byte) (*Track, error) {
 	}, nil
 }
 
-// NewAACTrack builds an AAC track from its AudioSpecificConfig.
+// NewAACTrack builds an AAC track from its AudioSpecificConfig: what
+// mediacommon reads (the codecs it takes: AAC LC, and HE-AAC v1/v2 over
+// an LC core), with the channels of a program config element and the
+// rate of SBR, signalled explicitly or by the sync extension.
 func NewAACTrack(asc []byte) (*Track, error) {
 	var c mpeg4audio.AudioSpecificConfig
 	if err := c.Unmarshal(asc); err != nil {
 		return nil, fmt.Errorf("aac: parse AudioSpecificConfig: %w", err)
 	}
-	channels := int(c.ChannelCount)
-	if channels == 0 {
-		// Channel configuration 0: the layout is in a program config
-		// element after the GASpecificConfig; without one, 2.
-		channels = ascPCEChannels(asc)
-	}
-	if c.ExtensionType == mpeg4audio.ObjectTypePS && channels == 1 {
-		channels = 2 // HE-AAC v2: parametric stereo decodes a mono core to stereo
-	}
-	rate := c.SampleRate
-	if c.ExtensionSampleRate != 0 {
-		rate = c.ExtensionSampleRate
+	conf, err := ParseAACConfig(asc)
+	if err != nil {
+		return nil, err
 	}
 	return &Track{
 		Codec:      CodecAAC,
 		AACConfig:  clone(asc),
-		SampleRate: rate,
-		Channels:   channels,
+		SampleRate: conf.SampleRate,
+		Channels:   conf.Channels,
 	}, nil
-}
-
-// ascPCEChannels counts the channels of the program config element that
-// follows the GASpecificConfig of an AudioSpecificConfig with channel
-// configuration 0 (ISO 14496-3 4.4.1.1), or returns 2 when it has none.
-func ascPCEChannels(asc []byte) int {
-	pos := 0
-	read := func(n int) int {
-		v, err := bits.ReadBits(asc, &pos, n)
-		if err != nil {
-			pos = len(asc)*8 + 1 // every later read fails too
-			return 0
-		}
-		return int(v)
-	}
-	skipRate := func() {
-		if read(4) == 15 {
-			read(24)
-		}
-	}
-	objectType := read(5)
-	skipRate()
-	read(4)                                  // channel configuration: 0
-	if objectType == 5 || objectType == 29 { // SBR, PS: extension rate, core type
-		skipRate()
-		read(5)
-	}
-	read(1)           // frameLengthFlag
-	if read(1) == 1 { // dependsOnCoreCoder
-		read(14)
-	}
-	read(1) // extensionFlag
-	// program_config_element
-	read(4 + 2 + 4) // element_instance_tag, object_type, sampling_frequency_index
-	front, side, back, lfe := read(4), read(4), read(4), read(2)
-	read(3 + 4)              // num_assoc_data_elements, num_valid_cc_elements
-	for i := 0; i < 3; i++ { // mono, stereo, matrix mixdown
-		if read(1) == 1 {
-			read(4 - i/2)
-		}
-	}
-	channels := lfe
-	for i := 0; i < front+side+back; i++ {
-		if read(1) == 1 { // is_cpe
-			channels += 2
-		} else {
-			channels++
-		}
-		read(4)
-	}
-	if pos > len(asc)*8 || channels == 0 {
-		return 2
-	}
-	return channels
 }
 
 // NewG711Track builds a G.711 track (A-law or mu-law).

@@ -2,7 +2,9 @@ package rtsp
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpav1"
@@ -283,12 +285,7 @@ func FormatForTrack(t *media.Track) (format.Format, error) {
 	case media.CodecVP9:
 		return &format.VP9{PayloadTyp: ptVideo}, nil
 	case media.CodecAAC:
-		var cfg mpeg4audio.AudioSpecificConfig
-		if err := cfg.Unmarshal(t.AACConfig); err != nil {
-			return nil, fmt.Errorf("rtsp: AAC config: %w", err)
-		}
-		return &format.MPEG4Audio{PayloadTyp: ptAudio, ProfileLevelID: 1, Config: &cfg,
-			SizeLength: aacSizeLength, IndexLength: aacIndexLength, IndexDeltaLength: aacIndexDeltaLength}, nil
+		return aacFormat(t)
 	case media.CodecOpus:
 		channels := t.Channels
 		if channels != 1 && channels != 2 {
@@ -316,4 +313,40 @@ func FormatForTrack(t *media.Track) (format.Format, error) {
 		return &format.MPEG1Audio{}, nil
 	}
 	return nil, fmt.Errorf("rtsp: %s is not sent to RTSP players", t.Codec)
+}
+
+// aacFormat describes an AAC track as RFC 3640's mpeg4-generic AAC-hbr
+// with config= the AudioSpecificConfig as the track has it: gortsplib's
+// MPEG4Audio writes mediacommon's rebuilding of it, which has no program
+// config element (a 6.1 layout, say) nor the sync extension of implicit
+// HE-AAC. The clock, and the rtpmap's rate, are the core's: gortsplib's
+// reader takes that whatever the rtpmap says, ffmpeg takes the rtpmap's
+// (gortsplib's MPEG4Audio declares the SBR rate of explicit HE-AAC while
+// stamping in the core's).
+func aacFormat(t *media.Track) (format.Format, error) {
+	var cfg mpeg4audio.AudioSpecificConfig
+	if err := cfg.Unmarshal(t.AACConfig); err != nil {
+		return nil, fmt.Errorf("rtsp: AAC config %x: %w", t.AACConfig, err)
+	}
+	if cfg.SampleRate <= 0 {
+		return nil, fmt.Errorf("rtsp: AAC config %x: no sample rate", t.AACConfig)
+	}
+	channels := max(t.Channels, 1)
+	f := &format.Generic{
+		PayloadTyp: ptAudio,
+		RTPMa:      "mpeg4-generic/" + strconv.Itoa(cfg.SampleRate) + "/" + strconv.Itoa(channels),
+		FMT: map[string]string{
+			"streamtype":       "5",
+			"mode":             "AAC-hbr",
+			"profile-level-id": "1",
+			"sizelength":       strconv.Itoa(aacSizeLength),
+			"indexlength":      strconv.Itoa(aacIndexLength),
+			"indexdeltalength": strconv.Itoa(aacIndexDeltaLength),
+			"config":           hex.EncodeToString(t.AACConfig),
+		},
+	}
+	if err := f.Init(); err != nil {
+		return nil, fmt.Errorf("rtsp: AAC format: %w", err)
+	}
+	return f, nil
 }

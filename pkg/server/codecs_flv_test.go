@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 	gcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 
 	"github.com/mediakit/mediakit/internal/testutil"
@@ -26,7 +27,8 @@ import (
 )
 
 // TestFLVCodecsLegacyFFmpeg: ffmpeg publishes H.264 with MP3 and with
-// G.711 A-law over RTMP (legacy FLV sound formats 2 and 7); ffprobe
+// G.711 A-law and mu-law over RTMP (legacy FLV sound formats 2, 7 and
+// 8); ffprobe
 // players that waited for the stream on RTMP and HTTP-FLV get both
 // tracks, every video frame and every audio frame, 2 s.
 func TestFLVCodecsLegacyFFmpeg(t *testing.T) {
@@ -38,6 +40,9 @@ func TestFLVCodecsLegacyFFmpeg(t *testing.T) {
 	}{
 		{"h264_mp3.flv", "mp3", 44100, 2, 78},
 		{"h264_pcma.flv", "pcm_alaw", 8000, 1, 0},
+		// mu-law: sound format 8 (ffmpeg's FLV muxer takes it from the
+		// QuickTime clip with -c copy).
+		{"h264_pcmu.mov", "pcm_mulaw", 8000, 1, 0},
 	} {
 		t.Run(tc.clip, func(t *testing.T) {
 			t.Parallel()
@@ -104,20 +109,41 @@ type flvTally struct {
 	tracks   []*media.Track
 	frames   map[media.Codec]int
 	enhanced map[media.Codec]bool // frames in Enhanced (FourCC) bodies
-	err      error
+	// headerless are the codecs with a frame before any sequence header
+	// of theirs.
+	headerless  map[media.Codec]bool
+	headers     map[media.Codec]bool
+	first, last time.Duration // the span of the frames' timestamps (DTS)
+	err         error
+}
+
+// frame counts a frame of codec c at ts.
+func (ft *flvTally) frame(c media.Codec, ts time.Duration, enhanced bool) {
+	if len(ft.frames) == 0 || ts < ft.first {
+		ft.first = ts
+	}
+	ft.last = max(ft.last, ts)
+	ft.frames[c]++
+	ft.enhanced[c] = enhanced
+	if !ft.headers[c] {
+		ft.headerless[c] = true
+	}
 }
 
 // add takes one audio or video body.
 func (ft *flvTally) add(in *flv.Ingest, video bool, ts time.Duration, body []byte) error {
 	if ft.frames == nil {
 		ft.frames, ft.enhanced = map[media.Codec]int{}, map[media.Codec]bool{}
+		ft.headers, ft.headerless = map[media.Codec]bool{}, map[media.Codec]bool{}
 	}
 	ex := len(body) > 0 && ((video && body[0]&0x80 != 0) || (!video && body[0]>>4 == 9))
 	if video {
 		if err := flv.EachVideoPacket(body, func(p flv.VideoPacket) error {
-			if p.Type == flv.VideoFrame {
-				ft.frames[p.Codec]++
-				ft.enhanced[p.Codec] = ex
+			switch p.Type {
+			case flv.VideoSequenceHeader:
+				ft.headers[p.Codec] = true
+			case flv.VideoFrame:
+				ft.frame(p.Codec, ts, ex)
 			}
 			return nil
 		}); err != nil {
@@ -126,9 +152,14 @@ func (ft *flvTally) add(in *flv.Ingest, video bool, ts time.Duration, body []byt
 		return in.Video(ts, body)
 	}
 	if err := flv.EachAudioPacket(body, func(p flv.AudioPacket) error {
-		if !p.SequenceHeader && !p.Ignored {
-			ft.frames[p.Codec]++
-			ft.enhanced[p.Codec] = ex
+		switch {
+		case p.SequenceHeader:
+			ft.headers[p.Codec] = true
+		case !p.Ignored:
+			// Legacy codecs without a sequence header (MP3, G.711)
+			// count as having one.
+			ft.headers[p.Codec] = ft.headers[p.Codec] || (p.Codec != media.CodecAAC && p.Codec != media.CodecOpus)
+			ft.frame(p.Codec, ts, ex)
 		}
 		return nil
 	}); err != nil {
@@ -230,7 +261,9 @@ func flvPlayers(t *testing.T, ts *testServer, stream string) map[string]<-chan f
 // publishEnhanced publishes tracks and frames with gortmplib's client, an
 // Enhanced RTMP v2 publisher, in real time. With secondVideo it sends
 // every video frame on a second video track too (a multitrack message,
-// track id 1), as OBS does with several encodings.
+// track id 1), as OBS does with several encodings. A frame of a track
+// not among tracks replaces the track of its kind: a new onMetaData and
+// sequence headers, as a publisher that changes codec sends them.
 func publishEnhanced(ctx context.Context, rtmpURL string, tracks []*media.Track, frames []*media.Frame, secondVideo bool) error {
 	u, err := url.Parse(rtmpURL)
 	if err != nil {
@@ -241,42 +274,52 @@ func publishEnhanced(ctx context.Context, rtmpURL string, tracks []*media.Track,
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer c.Close()
-	byTrack := map[*media.Track][]*gortmplib.Track{}
-	var all []*gortmplib.Track
-	for _, tr := range tracks {
-		var codec gcodecs.Codec
-		switch tr.Codec {
-		case media.CodecAV1:
-			codec = &gcodecs.AV1{}
-		case media.CodecVP9:
-			codec = &gcodecs.VP9{}
-		case media.CodecOpus:
-			codec = &gcodecs.Opus{IDHeader: &opus.IDHeader{Version: 1, ChannelCount: uint8(tr.Channels), InputSampleRate: 48000}}
-		default:
-			return fmt.Errorf("publishEnhanced: codec %v", tr.Codec)
+	var w *gortmplib.Writer
+	var byTrack map[*media.Track][]*gortmplib.Track
+	announce := func(tracks []*media.Track) error {
+		byTrack = map[*media.Track][]*gortmplib.Track{}
+		var all []*gortmplib.Track
+		for _, tr := range tracks {
+			var codec gcodecs.Codec
+			switch tr.Codec {
+			case media.CodecH264:
+				codec = &gcodecs.H264{SPS: tr.SPS, PPS: tr.PPS}
+			case media.CodecAV1:
+				codec = &gcodecs.AV1{}
+			case media.CodecVP9:
+				codec = &gcodecs.VP9{}
+			case media.CodecOpus:
+				codec = &gcodecs.Opus{IDHeader: &opus.IDHeader{Version: 1, ChannelCount: uint8(tr.Channels), InputSampleRate: 48000}}
+			default:
+				return fmt.Errorf("publishEnhanced: codec %v", tr.Codec)
+			}
+			gt := &gortmplib.Track{Codec: codec}
+			byTrack[tr] = append(byTrack[tr], gt)
+			all = append(all, gt)
+			if secondVideo && tr.Kind() == media.KindVideo {
+				second := &gortmplib.Track{Codec: codec}
+				byTrack[tr] = append(byTrack[tr], second)
+				all = append(all, second)
+			}
 		}
-		gt := &gortmplib.Track{Codec: codec}
-		byTrack[tr] = append(byTrack[tr], gt)
-		all = append(all, gt)
-		if secondVideo && tr.Kind() == media.KindVideo {
-			second := &gortmplib.Track{Codec: codec}
-			byTrack[tr] = append(byTrack[tr], second)
-			all = append(all, second)
+		// Video tracks first: gortmplib numbers tracks of a kind in order.
+		slices.SortStableFunc(all, func(a, b *gortmplib.Track) int {
+			if a.Codec.IsVideo() == b.Codec.IsVideo() {
+				return 0
+			}
+			if a.Codec.IsVideo() {
+				return -1
+			}
+			return 1
+		})
+		w = &gortmplib.Writer{Conn: c, Tracks: all}
+		if err := w.Initialize(); err != nil {
+			return fmt.Errorf("tracks: %w", err)
 		}
+		return nil
 	}
-	// Video tracks first: gortmplib numbers tracks of a kind in order.
-	slices.SortStableFunc(all, func(a, b *gortmplib.Track) int {
-		if a.Codec.IsVideo() == b.Codec.IsVideo() {
-			return 0
-		}
-		if a.Codec.IsVideo() {
-			return -1
-		}
-		return 1
-	})
-	w := &gortmplib.Writer{Conn: c, Tracks: all}
-	if err := w.Initialize(); err != nil {
-		return fmt.Errorf("tracks: %w", err)
+	if err := announce(tracks); err != nil {
+		return err
 	}
 	start := time.Now()
 	for _, f := range frames {
@@ -287,8 +330,19 @@ func publishEnhanced(ctx context.Context, rtmpURL string, tracks []*media.Track,
 				return ctx.Err()
 			}
 		}
+		if byTrack[f.Track] == nil {
+			tracks = append(slices.DeleteFunc(slices.Clone(tracks), func(t *media.Track) bool { return t.Kind() == f.Track.Kind() }), f.Track)
+			if err := announce(tracks); err != nil {
+				return err
+			}
+		}
 		for _, gt := range byTrack[f.Track] {
 			switch f.Track.Codec {
+			case media.CodecH264:
+				var au h264.AVCC
+				if err = au.Unmarshal(f.Payload); err == nil {
+					err = w.WriteH264(gt, f.PTS, f.DTS, au)
+				}
 			case media.CodecAV1:
 				var tu av1.Bitstream
 				if err := tu.Unmarshal(f.Payload); err != nil {
@@ -374,6 +428,10 @@ func TestFLVCodecsEnhancedPublish(t *testing.T) {
 				if !got.enhanced[tc.video] || !got.enhanced[media.CodecOpus] {
 					t.Errorf("%s: frames not in Enhanced FLV bodies: %v", name, got.enhanced)
 				}
+				// The clips' 2 s: video to 1.96 s, Opus to 2 s.
+				if span := got.last - got.first; span < 1900*time.Millisecond || span > 2100*time.Millisecond {
+					t.Errorf("%s: frames over %v, want about 2 s", name, span)
+				}
 			}
 			// One warning for the left-out second video track, none
 			// otherwise; no session ended with an error.
@@ -396,6 +454,58 @@ func TestFLVCodecsEnhancedPublish(t *testing.T) {
 				t.Errorf("left-out warnings: %d more than wanted (negative: too few)", -wantWarnings)
 			}
 		})
+	}
+}
+
+// TestFLVCodecChange: a publisher switches its video from H.264 to AV1
+// mid-stream over Enhanced RTMP (gortmplib: new onMetaData and sequence
+// header, then AV1 frames). RTMP and HTTP-FLV players that waited for the
+// stream stay connected and get every frame of both codecs, each codec's
+// sequence header before its first frame, and AV1 320x240 as their last
+// track, over the 3 s published.
+func TestFLVCodecChange(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	h264Tracks, h264Frames := clipframes.Read(t, "h264_only.flv")
+	_, av1Frames := clipframes.ReadMP4(t, "av1_opus.mp4")
+	var frames []*media.Frame
+	for _, f := range h264Frames {
+		if f.DTS < time.Second {
+			frames = append(frames, f)
+		}
+	}
+	h264Count := len(frames)
+	av1Count := 0
+	for _, f := range av1Frames {
+		if f.Track.Codec == media.CodecAV1 {
+			frames = append(frames, &media.Frame{Track: f.Track, DTS: f.DTS + time.Second, PTS: f.PTS + time.Second, Key: f.Key, Payload: f.Payload})
+			av1Count++
+		}
+	}
+	ts := startServer(t, nil)
+	players := flvPlayers(t, ts, "switch")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := publishEnhanced(ctx, ts.rtmpURL+"/live/switch", h264Tracks[:1], frames, false); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	for name, ch := range players {
+		got := <-ch
+		if got.err != nil {
+			t.Fatalf("%s player: %v", name, got.err)
+		}
+		t.Logf("%s: tracks %v frames %v headers %v, over %v", name, got.tracks, got.frames, got.headers, got.last-got.first)
+		if got.frames[media.CodecH264] != h264Count || got.frames[media.CodecAV1] != av1Count || len(got.frames) != 2 {
+			t.Errorf("%s: frames %v, want %d h264 then %d av1", name, got.frames, h264Count, av1Count)
+		}
+		if len(got.headerless) != 0 || !got.headers[media.CodecAV1] {
+			t.Errorf("%s: frames before their codec's sequence header: %v", name, got.headerless)
+		}
+		if len(got.tracks) != 1 || got.tracks[0].Codec != media.CodecAV1 || got.tracks[0].Width != 320 || got.tracks[0].Height != 240 {
+			t.Errorf("%s: last tracks %v, want av1 320x240", name, got.tracks)
+		}
+		if span := got.last - got.first; span < 2900*time.Millisecond || span > 3100*time.Millisecond {
+			t.Errorf("%s: frames over %v, want about 3 s", name, span)
+		}
 	}
 }
 

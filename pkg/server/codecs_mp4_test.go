@@ -92,7 +92,7 @@ func mp4CodecProbe(t *testing.T, path string) mp4CodecStreams {
 // TestMP4CodecsOnce publishes AV1+Opus, VP9+Opus, H.264+MP3 and
 // H.264+G.711 clips once: the HTTP-fMP4 player waiting from the start
 // gets every video frame (50) and the audio from the first keyframe on
-// (G.711 dropped), and the MP4 recording holds every frame of both
+// (G.711 dropped), 2 s, and the MP4 recording holds every frame of both
 // tracks, 2 s.
 func TestMP4CodecsOnce(t *testing.T) {
 	testutil.RequireFFmpeg(t)
@@ -135,6 +135,10 @@ func TestMP4CodecsOnce(t *testing.T) {
 				}
 			case got.audio != tc.audio || got.aPkts < tc.audioPackets-3 || got.aPkts > tc.audioPackets:
 				t.Errorf("HTTP-fMP4 audio %+v, want %s, %d-%d packets", got, tc.audio, tc.audioPackets-3, tc.audioPackets)
+			}
+			// The samples' durations add up to the clip's 2 s.
+			if math.Abs(got.duration-2) > 0.1 {
+				t.Errorf("HTTP-fMP4 copy lasts %.3f s, want 2", got.duration)
 			}
 
 			body := h.wait(t, "on_record_mp4", 20*time.Second)

@@ -51,6 +51,41 @@ type session struct {
 	videoBase, audioBase   uint32
 	keyframeSent           bool
 	pkt                    rtp.Packet // the pump's, for WriteRTP
+	// reported are the tracks already handed to DropTrack (by Play, then
+	// the pump).
+	reported map[*media.Track]bool
+}
+
+// OutputName names WebRTC viewers (WHEP) in track drop reports.
+const OutputName = "webrtc"
+
+// sendable reports whether viewers are sent tracks like t: H.264, Opus,
+// and G.711 at 8 kHz mono (PCMA and PCMU as browsers take them).
+func sendable(t *media.Track) bool {
+	switch t.Codec {
+	case media.CodecH264, media.CodecOpus:
+		return true
+	case media.CodecG711A, media.CodecG711U:
+		return t.SampleRate == 8000 && t.Channels <= 1
+	}
+	return false
+}
+
+// dropped reports a track viewers are not sent, once per session (the
+// engine logs it once per stream).
+func (ss *session) dropped(t *media.Track) {
+	if ss.reported[t] {
+		return
+	}
+	if ss.reported == nil {
+		ss.reported = map[*media.Track]bool{}
+	}
+	ss.reported[t] = true
+	reason := "WebRTC viewers are sent H.264, Opus and G.711 only here"
+	if t.Codec == media.CodecG711A || t.Codec == media.CodecG711U {
+		reason = "WebRTC's PCMA and PCMU are 8 kHz mono"
+	}
+	ss.reader.DropTrack(OutputName, t, reason)
 }
 
 // Play answers a WHEP offer for the stream of key and starts the viewer's
@@ -82,10 +117,12 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 	var video, audio *media.Track
 	for _, t := range reader.Tracks() {
 		switch {
+		case t == nil:
+		case !sendable(t):
+			ss.dropped(t)
 		case video == nil && t.Codec == media.CodecH264 && len(offered) > 0:
 			video = t
-		case audio == nil && (t.Codec == media.CodecOpus ||
-			(t.Codec == media.CodecG711A || t.Codec == media.CodecG711U) && t.SampleRate == 8000 && t.Channels <= 1):
+		case audio == nil && t.Kind() == media.KindAudio:
 			audio = t
 		}
 	}
@@ -253,7 +290,11 @@ func (ss *session) send(f *media.Frame) error {
 	case ss.audio != nil && f.Track.Codec == ss.audioCodec:
 		t, seq, ts = ss.audio, &ss.audioSeq, ss.audioBase+ticks(f.PTS, ss.audioClock)
 	default:
-		return nil // a track WebRTC does not carry (AAC), or one that changed codec
+		// A track WebRTC does not carry (AAC), or one that changed codec.
+		if !sendable(f.Track) {
+			ss.dropped(f.Track)
+		}
+		return nil
 	}
 	var err error
 	rtsp.EachPacket(rtsp.FramePackets(f), func(marker bool, offset uint32, payload []byte) bool {
