@@ -67,7 +67,7 @@ func checkMediaTest(t *testing.T, fx *fixture, m map[string]any) {
 	}
 	v, a := tracks[0], tracks[1]
 	wantKeys(t, v, "codec_id", "codec_id_name", "codec_type", "ready", "frames", "duration", "dropped_by",
-		"width", "height", "fps", "key_frames", "gop_size", "gop_interval_ms")
+		"width", "height", "fps", "key_frames", "gop_size", "gop_interval_ms", "b_frames")
 	if jInt(t, v, "codec_id") != 0 || jStr(t, v, "codec_id_name") != "H264" || jInt(t, v, "codec_type") != 0 ||
 		!jBool(t, v, "ready") {
 		t.Errorf("video track = %v", v)

@@ -80,6 +80,9 @@ type TrackStats struct {
 	GOPSize     int64         // frames in the last complete GOP
 	GOPInterval time.Duration // between the last two keyframes
 	Duration    time.Duration // last DTS minus first DTS
+	// BFrames counts video frames whose PTS is not their DTS (B-frames,
+	// reordered): WebRTC players stutter on them.
+	BFrames int64
 }
 
 // ReaderInfo describes one attached reader.

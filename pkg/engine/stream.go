@@ -510,6 +510,7 @@ type trackStat struct {
 	sinceKey    int64
 	gopSize     int64
 	gopInterval time.Duration
+	bFrames     int64
 }
 
 func (t *trackStat) add(f *media.Frame) {
@@ -518,6 +519,9 @@ func (t *trackStat) add(f *media.Frame) {
 	}
 	t.frames++
 	t.lastDTS = f.DTS
+	if f.PTS != f.DTS && f.Track.Kind() == media.KindVideo {
+		t.bFrames++
+	}
 	if f.Key && f.Track.Kind() == media.KindVideo {
 		if t.keyFrames > 0 {
 			t.gopSize = t.sinceKey
@@ -532,7 +536,7 @@ func (t *trackStat) add(f *media.Frame) {
 
 func (t *trackStat) stats() TrackStats {
 	return TrackStats{Frames: t.frames, KeyFrames: t.keyFrames, GOPSize: t.gopSize,
-		GOPInterval: t.gopInterval, Duration: t.lastDTS - t.firstDTS}
+		GOPInterval: t.gopInterval, Duration: t.lastDTS - t.firstDTS, BFrames: t.bFrames}
 }
 
 // countFrame adds f to its track's statistics (under appendMu).

@@ -275,3 +275,40 @@ func hasNALType(au []byte, typ byte) bool {
 	}
 	return false
 }
+
+// TestWHEPBFramesReported: a stream with B-frames plays over WHEP, and
+// the server says once that browsers may stutter on it; getMediaList
+// counts them (b_frames).
+func TestWHEPBFramesReported(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	ts := startServer(t, func(c *config.Config) { c.WebRTC.Addr = "127.0.0.1:0" })
+	testutil.PublishClip(t, "h264_bframes_aac.flv", ts.rtmpURL+"/live/bframes", true)
+	waitFor(t, 20*time.Second, "the B-frame stream", func() bool {
+		info, ok := streamInfo(t, ts, "live", "bframes")
+		return ok && info.Ready
+	})
+	for range 2 { // two viewers, one warning
+		pc, frames, _, offer := newViewer(t)
+		resp, err := http.Post(ts.httpURL+"/live/bframes/whep", "application/sdp", strings.NewReader(offer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+			t.Fatal(err)
+		}
+		waitFrames(t, frames, 10)
+	}
+	if n := strings.Count(ts.logs.String(), "B-frames"); n != 1 {
+		t.Errorf("%d B-frame warnings for two viewers of one stream, want 1", n)
+	}
+	data, _ := ts.apiCall(t, "getMediaList", url.Values{"stream": {"bframes"}, "schema": {"rtmp"}})["data"].([]any)
+	if len(data) != 1 {
+		t.Fatalf("getMediaList: %v", data)
+	}
+	video := data[0].(map[string]any)["tracks"].([]any)[0].(map[string]any)
+	if b, _ := video["b_frames"].(float64); b <= 0 {
+		t.Errorf("b_frames of a B-frame stream: %v", video["b_frames"])
+	}
+}

@@ -65,6 +65,9 @@ type Server struct {
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
 
+	bMu     sync.Mutex
+	bWarned map[engine.Key]bool // streams warned of for B-frames
+
 	mu        sync.Mutex
 	sessions  map[string]*session
 	publishes map[string]*publishSession
@@ -317,4 +320,22 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// warnBFrames says once per stream (for the first 4096 streams, then
+// again) that its video has B-frames: browsers decode them, but WebRTC
+// has no reordering delay, so playback stutters. getMediaInfo's b_frames
+// counts them.
+func (s *Server) warnBFrames(key engine.Key) {
+	s.bMu.Lock()
+	if s.bWarned == nil || len(s.bWarned) >= 4096 {
+		s.bWarned = map[engine.Key]bool{}
+	}
+	seen := s.bWarned[key]
+	s.bWarned[key] = true
+	s.bMu.Unlock()
+	if !seen {
+		s.log.Warn("webrtc: the stream's video has B-frames; browsers may stutter (encode without them: x264 -bf 0, OBS profile baseline)",
+			"stream", key.String())
+	}
 }

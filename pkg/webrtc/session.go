@@ -50,6 +50,7 @@ type session struct {
 	videoSeq, audioSeq     uint16
 	videoBase, audioBase   uint32
 	keyframeSent           bool
+	bFramesSeen            bool
 	pkt                    rtp.Packet // the pump's, for WriteRTP
 	// reported are the tracks already handed to DropTrack (by Play, then
 	// the pump).
@@ -286,6 +287,10 @@ func (ss *session) send(f *media.Frame) error {
 			return nil // a viewer starts at a keyframe
 		}
 		ss.keyframeSent = true
+		if f.PTS != f.DTS && !ss.bFramesSeen {
+			ss.bFramesSeen = true
+			ss.srv.warnBFrames(ss.reader.Key())
+		}
 		t, seq, ts = ss.video, &ss.videoSeq, ss.videoBase+ticks(f.PTS, 90000)
 	case ss.audio != nil && f.Track.Codec == ss.audioCodec:
 		t, seq, ts = ss.audio, &ss.audioSeq, ss.audioBase+ticks(f.PTS, ss.audioClock)

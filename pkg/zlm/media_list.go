@@ -138,6 +138,11 @@ func appendSockInfo(dst []byte, s engine.SessionInfo) []byte {
 func appendTrack(dst []byte, t *media.Track, st engine.TrackStats, drops []engine.TrackDrop) []byte {
 	kind := t.Kind()
 	dst = append(dst, '{')
+	if kind == media.KindVideo {
+		dst = append(dst, `"b_frames":`...)
+		dst = strconv.AppendInt(dst, st.BFrames, 10)
+		dst = append(dst, ',')
+	}
 	if kind == media.KindAudio {
 		dst = append(dst, `"channels":`...)
 		dst = strconv.AppendInt(dst, int64(t.Channels), 10)

@@ -311,6 +311,7 @@ func Track(t *media.Track, st engine.TrackStats, drops []engine.TrackDrop) map[s
 		m["key_frames"] = st.KeyFrames
 		m["gop_size"] = st.GOPSize
 		m["gop_interval_ms"] = st.GOPInterval.Milliseconds()
+		m["b_frames"] = st.BFrames
 	case media.KindAudio:
 		m["codec_type"] = 1
 		m["sample_rate"] = t.SampleRate

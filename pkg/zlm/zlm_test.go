@@ -278,10 +278,10 @@ func TestTrackVideo(t *testing.T) {
 	}
 
 	tr := &media.Track{Codec: media.CodecH265, Width: 1920, Height: 1080, FPS: 30}
-	m := Track(tr, engine.TrackStats{Frames: 300, KeyFrames: 10, GOPSize: 30, GOPInterval: time.Second, Duration: 10 * time.Second}, nil)
+	m := Track(tr, engine.TrackStats{Frames: 300, KeyFrames: 10, GOPSize: 30, GOPInterval: time.Second, Duration: 10 * time.Second, BFrames: 200}, nil)
 	want := map[string]any{"codec_id": 1, "codec_id_name": "H265", "codec_type": 0, "ready": true, "frames": int64(300),
 		"duration": int64(10000), "width": 1920, "height": 1080, "fps": 30.0, "key_frames": int64(10), "gop_size": int64(30),
-		"gop_interval_ms": int64(1000)}
+		"gop_interval_ms": int64(1000), "b_frames": int64(200)}
 	if d, ok := m["dropped_by"].([]string); !ok || len(d) != 0 {
 		t.Errorf("dropped_by = %#v, want an empty list", m["dropped_by"])
 	}
