@@ -9,6 +9,7 @@
 package remux
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/mediakit/mediakit/internal/urlscheme"
 	"github.com/mediakit/mediakit/pkg/format/flv"
-	"github.com/mediakit/mediakit/pkg/hls"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/source"
 )
@@ -48,7 +48,13 @@ var (
 	// errSkipped: a writer left out a frame it cannot start with (video
 	// before its first keyframe); a warning counts them.
 	errSkipped = errors.New("frame skipped")
+	// errDurationDone ends reading once Options.Duration of media is out.
+	errDurationDone = errors.New("duration reached")
 )
+
+// maxPlaylistFile bounds a local playlist: a day of 2 s segments takes
+// about 2 MiB.
+const maxPlaylistFile = 16 << 20
 
 // HLSSegmentDuration is the target duration of HLS output segments.
 const HLSSegmentDuration = 2 * time.Second
@@ -69,6 +75,10 @@ type Options struct {
 	// Clips, when set, has one entry per input (an input that is a
 	// playlist counts as one): the part of it to keep.
 	Clips []Clip
+	// Duration, when positive, ends the output once this much media
+	// (by decode time, from the first frame) is written; it is what makes
+	// a live HLS playlist (one without EXT-X-ENDLIST) a remux input.
+	Duration time.Duration
 }
 
 // Track is what one output track got.
@@ -89,7 +99,7 @@ type Result struct {
 	Bytes    int64         `json:"bytes"`
 	Dropped  []string      `json:"dropped_tracks"`
 	// Warnings name what was lost: the unreadable rest of a truncated
-	// input.
+	// input, damaged MPEG-TS or MPEG-PS packets dropped or mended.
 	Warnings []string `json:"warnings"`
 }
 
@@ -139,6 +149,9 @@ func Check(opts Options) (format string, err error) {
 	if opts.Output == "-" && (format == FormatMP4 || format == FormatHLS) {
 		return "", fmt.Errorf("%w: %s cannot be written to stdout (it is finalised in place); use --format flv, mpegts or fmp4", ErrUsage, format)
 	}
+	if opts.Duration < 0 {
+		return "", fmt.Errorf("%w: --duration %v is negative", ErrUsage, opts.Duration)
+	}
 	if opts.Faststart && format != FormatMP4 {
 		return "", fmt.Errorf("%w: --faststart applies to --format mp4 only", ErrUsage)
 	}
@@ -170,7 +183,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &pipe{log: opts.Log, progress: opts.Progress, counts: map[string]*Track{}, dropped: map[string]bool{},
-		lastDTS: map[*media.Track]time.Duration{}}
+		lastDTS: map[*media.Track]time.Duration{}, duration: opts.Duration}
 	p.w = newWriter(format, opts)
 	p.rebase = opts.Clips != nil
 
@@ -218,10 +231,15 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			sink = &clipper{next: p, clip: *clips[i]}
 		}
 		rerr := src.Run(ctx, sink)
-		if errors.Is(rerr, errClipDone) {
+		if errors.Is(rerr, errClipDone) || errors.Is(rerr, errDurationDone) {
 			rerr = nil
 		}
 		p.done += src.BytesRead()
+		if dm, ok := src.(source.Damaged); ok {
+			for _, d := range dm.Damage() {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s", src, d))
+			}
+		}
 		if p.err != nil { // the output failed
 			p.w.Abort()
 			return p.fill(res), fmt.Errorf("remux: write %s: %w", opts.Output, p.err)
@@ -231,12 +249,20 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 				p.w.Abort()
 				return p.fill(res), ctx.Err()
 			}
+			if errors.Is(rerr, source.ErrLive) {
+				p.w.Abort()
+				removeOutput(opts.Output, format, p.w)
+				return p.fill(res), fmt.Errorf("remux: %s is a live playlist (no EXT-X-ENDLIST); use --duration or mediakit record", src)
+			}
 			if p.frames == 0 && i == len(srcs)-1 {
 				p.w.Abort()
 				removeOutput(opts.Output, format, p.w)
 				return p.fill(res), fmt.Errorf("remux: %w", rerr)
 			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: read stopped after %d frames, the rest is dropped: %v", src, p.frames-before, rerr))
+		}
+		if p.durationDone {
+			break
 		}
 	}
 	if p.frames == 0 {
@@ -297,13 +323,15 @@ func newWriter(format string, opts Options) writer {
 	return &mp4Writer{path: opts.Output, faststart: opts.Faststart}
 }
 
-// openInput opens one input: "-" is stdin (FLV, MPEG-TS or MPEG-PS by
-// its first bytes); a local .m3u8 is its segments one after the other;
-// FLV and MP4 files and URLs are pkg/source's; other files (.ts, .ps,
-// .mpg, any extension) are recognised by their first bytes and read
-// through a buffer (the MPEG-TS demuxer reads a packet at a time).
+// openInput opens one input: "-" is stdin (FLV, MPEG-TS, MPEG-PS or
+// fragmented MP4 by its first bytes); a local .m3u8 is its segments one
+// after the other; FLV and MP4 files and URLs are pkg/source's; other
+// files (.ts, .ps, .mpg, any extension) are recognised by their first
+// bytes and read through a buffer (the MPEG-TS demuxer reads a packet at
+// a time).
 func openInput(in string, opts Options) ([]source.Source, []io.Closer, error) {
-	sopts := source.Options{Log: opts.Log}
+	// Without a duration, an input must end by itself.
+	sopts := source.Options{Log: opts.Log, RequireEnd: opts.Duration <= 0}
 	one := func(s source.Source, err error) ([]source.Source, []io.Closer, error) {
 		if err != nil {
 			return nil, nil, err
@@ -325,67 +353,135 @@ func openInput(in string, opts Options) ([]source.Source, []io.Closer, error) {
 	case ".m3u8", ".m3u":
 		return openPlaylist(in, sopts)
 	}
-	f, err := os.Open(in)
+	f, fi, err := openRegular(in)
 	if err != nil {
-		return nil, nil, fmt.Errorf("remux: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, fmt.Errorf("remux: %s: not a regular file", in)
+		return nil, nil, err
 	}
 	return []source.Source{source.OpenReader(in, f, fi.Size(), sopts)}, []io.Closer{f}, nil
 }
 
-// openPlaylist reads a local HLS media playlist of MPEG-TS segments (a
-// recording): its segments one after the other, each opened when
-// reached, one source per run of segments between discontinuities (the
-// timeline of each next run continues after the previous one's, like
-// the inputs of --concat).
-func openPlaylist(path string, sopts source.Options) ([]source.Source, []io.Closer, error) {
-	b, err := os.ReadFile(path)
+// openRegular opens path, which must be a regular file once symbolic
+// links are followed: a FIFO would block the open, a device (/dev/zero)
+// never end.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("remux: %w", err)
 	}
-	pl, err := hls.ParsePlaylist(b)
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("remux: %s: not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("remux: %w", err)
+	}
+	// what was opened, which may not be what was looked at
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("remux: %s: not a regular file", path)
+	}
+	return f, fi, nil
+}
+
+// readPlaylist reads a local playlist of at most maxPlaylistFile bytes
+// (however much it grows while it is read).
+func readPlaylist(path string) ([]byte, error) {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooLarge := fmt.Errorf("remux: %s: playlist larger than %d MiB", path, maxPlaylistFile>>20)
+	if fi.Size() > maxPlaylistFile {
+		return nil, tooLarge
+	}
+	var b bytes.Buffer
+	b.Grow(int(fi.Size()) + bytes.MinRead)
+	if _, err := b.ReadFrom(io.LimitReader(f, maxPlaylistFile+1)); err != nil {
+		return nil, fmt.Errorf("remux: read %s: %w", path, err)
+	}
+	if b.Len() > maxPlaylistFile {
+		return nil, tooLarge
+	}
+	return b.Bytes(), nil
+}
+
+// openPlaylist reads a local HLS media playlist of MPEG-TS or fMP4
+// segments (a recording): its segments one after the other, each opened
+// when reached, one source per run of segments between discontinuities
+// or changes of init segment (the timeline of each next run continues
+// after the previous one's, like the inputs of --concat). fMP4 segments
+// are read after their init segment.
+func openPlaylist(path string, sopts source.Options) ([]source.Source, []io.Closer, error) {
+	b, err := readPlaylist(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	segs, err := source.ParseMediaPlaylist(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("remux: %s: %w", path, err)
 	}
-	if len(pl.Segments) == 0 {
+	if len(segs) == 0 {
 		return nil, nil, fmt.Errorf("remux: %s: playlist lists no segment", path)
 	}
 	dir := filepath.Dir(path)
+	// file is the path of a segment or init segment, a regular file
+	// beside the playlist.
+	file := func(uri, what string) (string, int64, error) {
+		if _, isURL := urlscheme.Of(uri); isURL || filepath.IsAbs(uri) || strings.Contains(uri, "..") {
+			return "", 0, fmt.Errorf("remux: %s: %s %q is not a file beside the playlist", path, what, uri)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(uri))
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", 0, fmt.Errorf("remux: %s: %w", path, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return "", 0, fmt.Errorf("remux: %s: %s %s is not a regular file", path, what, uri)
+		}
+		return p, fi.Size(), nil
+	}
 	var srcs []source.Source
 	var closers []io.Closer
 	var files []string
 	var total int64
+	first, n := "", 0 // the run's first segment, and its segments
 	flush := func() {
 		if len(files) == 0 {
 			return
 		}
 		r := &filesReader{files: files}
 		name := path
-		if len(srcs) > 0 || len(files) < len(pl.Segments) {
-			name = fmt.Sprintf("%s (from %s)", path, filepath.Base(files[0]))
+		if n < len(segs) {
+			name = fmt.Sprintf("%s (from %s)", path, first)
 		}
 		srcs = append(srcs, source.OpenReader(name, r, total, sopts))
 		closers = append(closers, r)
-		files, total = nil, 0
+		files, total, n = nil, 0, 0
 	}
-	for _, s := range pl.Segments {
-		if _, isURL := urlscheme.Of(s.URI); isURL || filepath.IsAbs(s.URI) || strings.Contains(s.URI, "..") {
-			return nil, nil, fmt.Errorf("remux: %s: segment %q is not a file beside the playlist", path, s.URI)
-		}
-		p := filepath.Join(dir, filepath.FromSlash(s.URI))
-		fi, err := os.Stat(p)
+	init := ""
+	for i, s := range segs {
+		p, size, err := file(s.URI, "segment")
 		if err != nil {
-			return nil, nil, fmt.Errorf("remux: %s: %w", path, err)
+			return nil, nil, err
 		}
-		if s.Discontinuity {
+		if i > 0 && (s.Discontinuity || s.Init != init) {
 			flush()
 		}
-		total += fi.Size()
+		if len(files) == 0 {
+			first = filepath.Base(p)
+			if s.Init != "" {
+				ip, isize, err := file(s.Init, "init segment")
+				if err != nil {
+					return nil, nil, err
+				}
+				files, total = append(files, ip), isize
+			}
+		}
+		init = s.Init
+		total += size
 		files = append(files, p)
+		n++
 	}
 	flush()
 	return srcs, closers, nil
@@ -446,17 +542,20 @@ type pipe struct {
 	skipped      int64 // frames a writer could not start with
 	inputStarted bool
 	// rebase starts the output's time at 0 (a clip starts mid-input).
-	rebase      bool
-	offset      time.Duration
-	started     bool
-	first, last time.Duration // output DTS range
-	lastDur     time.Duration // last video (else audio) DTS step
-	lastKind    [3]time.Duration
-	frames      int64
-	counts      map[string]*Track
-	order       []string
-	dropped     map[string]bool
-	err         error
+	rebase bool
+	// duration: Options.Duration; durationDone once it is reached.
+	duration     time.Duration
+	durationDone bool
+	offset       time.Duration
+	started      bool
+	first, last  time.Duration // output DTS range
+	lastDur      time.Duration // last video (else audio) DTS step
+	lastKind     [3]time.Duration
+	frames       int64
+	counts       map[string]*Track
+	order        []string
+	dropped      map[string]bool
+	err          error
 }
 
 func (p *pipe) SetTracks(tracks []*media.Track) error {
@@ -502,6 +601,9 @@ func (p *pipe) WriteFrame(f *media.Frame) error {
 	if p.err != nil {
 		return p.err
 	}
+	if p.durationDone {
+		return errDurationDone
+	}
 	if !p.inputStarted {
 		p.inputStarted = true
 		if !p.started && p.rebase {
@@ -517,6 +619,10 @@ func (p *pipe) WriteFrame(f *media.Frame) error {
 	}
 	t := p.canonical(f.Track)
 	dts, pts := f.DTS+p.offset, f.PTS+p.offset
+	if p.duration > 0 && p.started && dts-p.first >= p.duration {
+		p.durationDone = true
+		return errDurationDone
+	}
 	// Decode times of a track must advance (every container needs it;
 	// writers cut fragments and segments by them, so time that stands
 	// still would grow one without bound): a DTS at or before the

@@ -446,14 +446,20 @@ func (w *fmp4Writer) init(tracks []*media.Track) error {
 	if len(w.tracks) == 0 {
 		return errNothingCarried
 	}
-	w.buf.Reset()
-	if err := init.Marshal(&w.buf); err != nil {
-		return fmt.Errorf("fmp4: init segment: %w", err)
+	order := make([]*media.Track, len(w.tracks))
+	for i, st := range w.tracks {
+		order[i] = st.m
+	}
+	// MarshalInit: AAC with the input's own config (a PCE, implicit
+	// HE-AAC), which mediacommon would rebuild without them.
+	b, err := mp4.MarshalInit(&init, order)
+	if err != nil {
+		return fmt.Errorf("fmp4: %w", err)
 	}
 	if err := w.out.open(); err != nil {
 		return err
 	}
-	_, err := w.out.bw.Write(w.buf.Bytes())
+	_, err = w.out.bw.Write(b)
 	return err
 }
 

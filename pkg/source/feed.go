@@ -2,11 +2,16 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/format/es"
 	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/format/mpegts"
+	"github.com/mediakit/mediakit/pkg/format/ps"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -28,6 +33,10 @@ type feed struct {
 	start  time.Duration  // Options.Start, for the first pass of an MP4 file
 
 	warned map[string]bool
+
+	// what the MPEG-TS and MPEG-PS demuxers of this Run lost or mended
+	tsLosses mpegts.Losses
+	psStats  ps.Stats
 }
 
 func newFeed(ctx context.Context, sink flv.FrameSink, opts Options, realtime bool) *feed {
@@ -215,3 +224,72 @@ func (c *catchSink) catch(err error) error {
 
 // failed returns the sink's first error.
 func (c *catchSink) failed() error { return c.err }
+
+// Damaged is implemented by the sources that read MPEG-TS or MPEG-PS
+// (files, stdin, HTTP-TS, HLS): what they dropped or mended of damaged
+// input, which their Run does not count as failing.
+type Damaged interface {
+	// Damage describes what the last Run dropped or mended, one short
+	// phrase each; nil when nothing. Call it after Run returns.
+	Damage() []string
+}
+
+// damageNote keeps the damage of a source's last Run.
+type damageNote struct {
+	mu   sync.Mutex
+	last []string
+}
+
+// Damage implements Damaged.
+func (n *damageNote) Damage() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.last)
+}
+
+func (n *damageNote) note(fd *feed) {
+	d := fd.damage()
+	n.mu.Lock()
+	n.last = d
+	n.mu.Unlock()
+}
+
+// damage describes what the demuxers of this Run dropped or mended.
+func (fd *feed) damage() []string {
+	var out []string
+	l := fd.tsLosses
+	if l.Dropped > 0 {
+		out = append(out, fmt.Sprintf("%s dropped (a broken header, a continuity-counter gap, no PTS, or larger than %d MiB)",
+			plural(l.Dropped, "damaged MPEG-TS PES packet"), mpegts.MaxPES>>20))
+	}
+	if l.Mended > 0 {
+		out = append(out, fmt.Sprintf("%s whose PES_packet_length did not match the payload read up to the next packet start",
+			plural(l.Mended, "MPEG-TS PES packet")))
+	}
+	if l.Trailing > 0 || l.Cut > 0 {
+		s := "truncated:"
+		if l.Trailing > 0 {
+			s += fmt.Sprintf(" the last %d bytes, short of a whole 188-byte packet, dropped", l.Trailing)
+		}
+		if l.Cut > 0 {
+			if l.Trailing > 0 {
+				s += ";"
+			}
+			s += fmt.Sprintf(" %s cut short kept as read", plural(l.Cut, "PES packet"))
+		}
+		out = append(out, s)
+	}
+	if p := fd.psStats; p.DroppedFrames > 0 || p.Garbage > 0 {
+		out = append(out, fmt.Sprintf("MPEG-PS: %s and %d bytes of payload dropped, %d bytes of garbage skipped (%d resyncs)",
+			plural(int(p.DroppedFrames), "partial or oversize frame"), p.Dropped, p.Garbage, p.Resyncs))
+	}
+	return out
+}
+
+// plural is "n thing" or "n things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}

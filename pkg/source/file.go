@@ -23,6 +23,7 @@ type fileSource struct {
 	opts   Options
 	bytes  atomic.Int64
 	size   atomic.Int64
+	damageNote
 }
 
 func (s *fileSource) String() string   { return s.name }
@@ -34,6 +35,7 @@ func (s *fileSource) Run(ctx context.Context, sink flv.FrameSink) error {
 		return err
 	}
 	fd := newFeed(ctx, sink, s.opts, s.opts.Realtime)
+	defer s.note(fd)
 	for {
 		err := s.pass(fd)
 		if err == nil && s.opts.Loop && fd.clk.count == 0 {

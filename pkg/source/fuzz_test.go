@@ -95,6 +95,8 @@ func FuzzMP4(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'v'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = readMP4(fuzzFeed(t, len(b)), "fuzz.mp4", bytes.NewReader(b), int64(len(b)))
+		// and as a stream (stdin, the segments of an HLS playlist)
+		_ = readMP4Stream(fuzzFeed(t, len(b)), "fuzz.mp4", bytes.NewReader(b))
 	})
 }
 

@@ -23,12 +23,16 @@ const maxReloadFailures = 3
 
 // hlsSource pulls HLS: a master playlist's highest-bandwidth variant or a
 // media playlist, whose MPEG-TS segments go through one demuxer as one
-// stream, in media-sequence order, following a live window.
+// stream, in media-sequence order, following a live window; fMP4
+// segments (EXT-X-MAP) likewise go through the fragmented-MP4 reader,
+// each after its init segment when that changes. (A discontinuity
+// restarts the timeline of MPEG-TS segments only.)
 type hlsSource struct {
 	url     string
 	display string
 	opts    Options
 	bytes   atomic.Int64
+	damageNote
 }
 
 func (s *hlsSource) String() string   { return s.display }
@@ -44,6 +48,7 @@ func (s *hlsSource) Run(ctx context.Context, sink flv.FrameSink) error {
 	client, done := httpClient(s.opts)
 	defer done()
 	fd := newFeed(rctx, sink, s.opts, false)
+	defer s.note(fd)
 	h := &hlsReader{src: s, ctx: rctx, client: client, fd: fd}
 	// The first playlist may take StartTimeout (a server holding it until
 	// the stream is published); the watchdog starts once it is there.
@@ -83,8 +88,11 @@ type hlsReader struct {
 	td      time.Duration
 	endList bool
 	queue   []segment
-	lastSeq int64 // of the last segment queued
-	started bool  // a segment was fetched
+	lastSeq int64  // of the last segment queued
+	started bool   // a segment was fetched
+	fmp4    bool   // the segments are fMP4 (EXT-X-MAP), known once one is queued
+	kind    bool   // fmp4 is known
+	init    string // URI of the init segment read last
 
 	nextReload time.Time
 	lastNew    time.Time // when the playlist last brought a segment
@@ -125,6 +133,9 @@ func (h *hlsReader) start() error {
 	}
 	h.media = u
 	h.lastNew = time.Now()
+	if h.src.opts.RequireEnd && !pl.master && !pl.endList && pl.unsupported == "" {
+		return h.fail(ErrLive)
+	}
 	return h.apply(pl, true)
 }
 
@@ -139,8 +150,19 @@ func (h *hlsReader) fail(err error) error {
 // run demuxes segments until the playlist ends, starting the demuxer
 // anew at each discontinuity on a timeline that continues.
 func (h *hlsReader) run() error {
+	if !h.kind {
+		// the first segment tells which reader reads them all; an
+		// error is the reader's too
+		_, _ = h.Read(nil)
+	}
 	for {
-		err := readTS(h.fd, h)
+		var err error
+		if h.fmp4 {
+			m := &mp4Reader{fd: h.fd, input: h.src.display}
+			err = m.stream(h)
+		} else {
+			err = readTS(h.fd, h)
+		}
 		if h.err != nil {
 			return h.fail(h.err)
 		}
@@ -176,6 +198,13 @@ func (h *hlsReader) Read(p []byte) (int, error) {
 		}
 		if err == nil {
 			h.cur, err = h.segment(seg)
+		}
+		if err == nil && seg.init != h.init {
+			// the init segment goes first: the MP4 reader reads its moov
+			var init []byte
+			if init, err = h.fetchInit(seg); err == nil {
+				h.cur, h.init = append(init, h.cur...), seg.init
+			}
 		}
 		if err != nil {
 			h.err = err
@@ -282,6 +311,14 @@ func (h *hlsReader) apply(pl *playlist, first bool) error {
 				"first", h.lastSeq+1, "last", segs[0].seq-1)
 		}
 	}
+	for _, s := range segs {
+		if !h.kind {
+			h.fmp4, h.kind = s.init != "", true
+		}
+		if (s.init != "") != h.fmp4 {
+			return fmt.Errorf("%s: segment %d: MPEG-TS and fMP4 segments (EXT-X-MAP) mixed", h.media.Redacted(), s.seq)
+		}
+	}
 	if len(segs) > 0 {
 		h.queue = append(h.queue, segs...)
 		h.lastSeq = segs[len(segs)-1].seq
@@ -321,6 +358,19 @@ func (h *hlsReader) segment(seg segment) ([]byte, error) {
 	b, err := h.fetch(u, h.src.opts.ReadTimeout, maxSegmentSize)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", seg.seq, err)
+	}
+	return b, nil
+}
+
+// fetchInit fetches the init segment of seg.
+func (h *hlsReader) fetchInit(seg segment) ([]byte, error) {
+	u, err := h.media.Parse(seg.init)
+	if err != nil {
+		return nil, fmt.Errorf("init segment of segment %d: %w", seg.seq, err)
+	}
+	b, err := h.fetch(u, h.src.opts.ReadTimeout, maxInitSize)
+	if err != nil {
+		return nil, fmt.Errorf("init segment of segment %d: %w", seg.seq, err)
 	}
 	return b, nil
 }

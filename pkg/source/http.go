@@ -23,6 +23,7 @@ type httpSource struct {
 	opts    Options
 	bytes   atomic.Int64
 	size    atomic.Int64 // Content-Length of the last response; 0 before
+	damageNote
 }
 
 func (s *httpSource) String() string   { return s.display }
@@ -57,6 +58,7 @@ func (s *httpSource) Run(ctx context.Context, sink flv.FrameSink) error {
 	// request when no media frame comes for ReadTimeout.
 	wd := startWatchdog(s.opts.ReadTimeout, func() { cancel(errStalled) })
 	fd := newFeed(rctx, sink, s.opts, false)
+	defer s.note(fd)
 	fd.wd = wd
 	body := countingReader{r: resp.Body, n: &s.bytes}
 	if s.format == formatTS {

@@ -67,7 +67,7 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // their mdat is), those of each moof when it is read, so a fragmented
 // file streams with memory bounded by one fragment.
 func readMP4(fd *feed, input string, r mp4Input, size int64) error {
-	m := &mp4Reader{fd: fd, input: input, r: r, size: size}
+	m := &mp4Reader{fd: fd, input: input, r: r, at: newMP4Reads(r, size), size: size}
 	err := m.run()
 	switch {
 	case err == nil:
@@ -84,6 +84,7 @@ type mp4Reader struct {
 	fd    *feed
 	input string
 	r     mp4Input
+	at    io.ReaderAt // for samples
 	size  int64
 	moov  *mp4Movie
 	qt    bool // ftyp says QuickTime: sound sample entries have its layout
@@ -139,11 +140,7 @@ func (m *mp4Reader) run() error {
 			if _, err := m.r.ReadAt(b, off+headerLen); err != nil {
 				return fmt.Errorf("ftyp: %w", err)
 			}
-			for i := 0; i+4 <= len(b); i += 4 {
-				if i != 4 && string(b[i:i+4]) == "qt  " { // bytes 4-8 are the minor version
-					m.qt = true
-				}
-			}
+			m.qt = quickTimeBrand(b)
 		case "moov":
 			if m.moov != nil {
 				return fmt.Errorf("second moov at byte %d: %w", off, errMP4)
@@ -169,7 +166,12 @@ func (m *mp4Reader) run() error {
 			if boxSize > maxMoofSize {
 				return fmt.Errorf("moof of %d bytes at byte %d, more than %d MiB", boxSize, off, maxMoofSize>>20)
 			}
-			samples, err := parseMoof(m.r, m.moov, off, m.size)
+			// read whole: its parser reads a few bytes at a time
+			b := make([]byte, boxSize)
+			if _, err := m.r.ReadAt(b, off); err != nil {
+				return fmt.Errorf("moof at byte %d: %w", off, err)
+			}
+			samples, err := parseMoof(&filePart{b: b, off: off, pos: off}, m.moov, off, m.size)
 			if err != nil {
 				return fmt.Errorf("moof at byte %d: %w", off, err)
 			}
@@ -185,6 +187,17 @@ func (m *mp4Reader) run() error {
 		return fmt.Errorf("no moov box: %w", errMP4)
 	}
 	return nil
+}
+
+// quickTimeBrand reports whether the payload of an ftyp box names the
+// QuickTime brand, whose sound sample entries have their own layout.
+func quickTimeBrand(ftyp []byte) bool {
+	for i := 0; i+4 <= len(ftyp); i += 4 {
+		if i != 4 && string(ftyp[i:i+4]) == "qt  " { // bytes 4-8 are the minor version
+			return true
+		}
+	}
+	return false
 }
 
 // declare hands the movie's tracks to the sink, unless they are those of
@@ -313,7 +326,7 @@ func (m *mp4Reader) emit(s mp4Sample) error {
 	}
 	// Frames are kept by the sink: each payload is a buffer of its own.
 	payload := make([]byte, s.size)
-	if _, err := m.r.ReadAt(payload, s.off); err != nil {
+	if _, err := m.at.ReadAt(payload, s.off); err != nil {
 		return fmt.Errorf("track %d: sample at byte %d: %w", s.t.id, s.off, err)
 	}
 	kind := s.t.track.Kind()

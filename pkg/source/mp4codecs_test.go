@@ -9,7 +9,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// TestMP4Codecs reads the AV1, VP9, Opus and MP3 tracks of progressive
+// TestMP4Codecs reads the AV1, VP9, Opus, MP3 and H.265 (hev1) tracks of progressive
 // and fragmented MP4 files and checks what the source emits against
 // ffprobe: codec, frame count, keyframes, timestamps.
 func TestMP4Codecs(t *testing.T) {
@@ -25,6 +25,8 @@ func TestMP4Codecs(t *testing.T) {
 		{"fmp4 av1 opus", "av1_opus.mp4", frag},
 		{"fmp4 vp9 opus", "vp9_opus.mp4", frag},
 		{"mp4 h264 mp3", "h264_mp3.flv", []string{"-f", "mp4"}},
+		// hev1: parameter sets in the stream, not the sample entry.
+		{"mp4 h265 hev1", "h265_aac.mp4", []string{"-tag:v", "hev1", "-f", "mp4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -248,8 +248,13 @@ func TestHLS(t *testing.T) {
 		fmt.Fprint(w, mediaPlaylist(1, 0, append(append([]segment{}, segs...), again...), true))
 	})
 	mux.Handle("/twice/", http.StripPrefix("/twice/", http.FileServer(http.Dir(fx.dir))))
-	mux.HandleFunc("/fmp4/index.m3u8", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\nseg0.m4s\n#EXT-X-ENDLIST\n")
+	// fMP4 segments, as ffmpeg writes them, and mixed with MPEG-TS ones.
+	fmp4 := t.TempDir()
+	remux(t, "h264_bframes_aac.flv", fmp4, "index.m3u8", "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", "1",
+		"-hls_list_size", "0", "-hls_playlist_type", "vod")
+	mux.Handle("/fmp4/", http.StripPrefix("/fmp4/", http.FileServer(http.Dir(fmp4))))
+	mux.HandleFunc("/mixed/index.m3u8", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nseg0.ts\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\nseg0.m4s\n#EXT-X-ENDLIST\n")
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -343,11 +348,26 @@ func TestHLS(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
-	t.Run("fmp4 refused", func(t *testing.T) {
+	t.Run("fmp4", func(t *testing.T) {
 		t.Parallel()
-		_, err := run(t, "/fmp4/index.m3u8", Options{})
-		if err == nil || !strings.Contains(err.Error(), "EXT-X-MAP") {
-			t.Fatalf("error %v, want fMP4 refused", err)
+		sink, err := run(t, "/fmp4/index.m3u8", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		matchProbe(t, sink, fx.want, 1)
+	})
+	t.Run("mixed", func(t *testing.T) {
+		t.Parallel()
+		_, err := run(t, "/mixed/index.m3u8", Options{})
+		if err == nil || !strings.Contains(err.Error(), "MPEG-TS and fMP4 segments (EXT-X-MAP) mixed") {
+			t.Fatalf("error %v, want the mix refused", err)
+		}
+	})
+	t.Run("live refused", func(t *testing.T) {
+		t.Parallel()
+		_, err := run(t, "/stuck/index.m3u8", Options{RequireEnd: true})
+		if !errors.Is(err, ErrLive) || !strings.Contains(err.Error(), srv.URL+"/stuck/index.m3u8") {
+			t.Fatalf("error %v, want ErrLive naming the playlist", err)
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {

@@ -35,12 +35,16 @@ type segment struct {
 	seq           int64
 	duration      time.Duration
 	discontinuity bool // an EXT-X-DISCONTINUITY comes before it
+	// init is the URI of the EXT-X-MAP in effect: the init segment of
+	// fMP4 media segments; "" for MPEG-TS.
+	init string
 }
 
 // Limits on a playlist's content, beyond its byte size.
 const (
 	maxPlaylistSize = 1 << 20
 	maxSegmentSize  = 64 << 20
+	maxInitSize     = 1 << 20 // an fMP4 init segment: a moov without samples
 	// maxTargetDuration bounds what a playlist can make the source wait.
 	maxTargetDuration = 10 * time.Minute
 )
@@ -63,6 +67,7 @@ func parsePlaylist(b []byte) (*playlist, error) {
 		pendingVariant *variant
 		duration       time.Duration
 		discontinuity  bool
+		init           string
 	)
 	for n, line := range lines[1:] {
 		line = strings.TrimSpace(line)
@@ -76,7 +81,7 @@ func parsePlaylist(b []byte) (*playlist, error) {
 				pendingVariant = nil
 				continue
 			}
-			p.segments = append(p.segments, segment{uri: line, duration: duration, discontinuity: discontinuity})
+			p.segments = append(p.segments, segment{uri: line, duration: duration, discontinuity: discontinuity, init: init})
 			duration, discontinuity = 0, false
 		case strings.HasPrefix(line, "#EXT-X-STREAM-INF:"):
 			p.master = true
@@ -112,7 +117,14 @@ func parsePlaylist(b []byte) (*playlist, error) {
 		case line == "#EXT-X-ENDLIST":
 			p.endList = true
 		case strings.HasPrefix(line, "#EXT-X-MAP:"):
-			p.refuse("fMP4 segments (EXT-X-MAP)")
+			attrs := parseAttributes(line[len("#EXT-X-MAP:"):])
+			switch {
+			case attrs["URI"] == "":
+				return nil, fmt.Errorf("line %d: EXT-X-MAP without a URI", lineNo)
+			case attrs["BYTERANGE"] != "":
+				p.refuse("byte-range init segments (EXT-X-MAP BYTERANGE)")
+			}
+			init = attrs["URI"]
 		case strings.HasPrefix(line, "#EXT-X-BYTERANGE:"):
 			p.refuse("byte-range segments (EXT-X-BYTERANGE)")
 		case strings.HasPrefix(line, "#EXT-X-KEY:"):
@@ -178,4 +190,38 @@ func parseAttributes(s string) map[string]string {
 		s = rest
 	}
 	return out
+}
+
+// PlaylistEntry is a segment of a media playlist, as ParseMediaPlaylist
+// reads it.
+type PlaylistEntry struct {
+	URI string
+	// Init is the URI of the segment's init segment (EXT-X-MAP): the
+	// segment is fMP4; "" for MPEG-TS.
+	Init          string
+	Discontinuity bool // an EXT-X-DISCONTINUITY comes before it
+	Duration      time.Duration
+}
+
+// ParseMediaPlaylist returns the segments of an HLS media playlist with
+// the parser of the HLS source (unknown tags are ignored, as the RFC asks
+// of clients): for reading a recording from its files. A master
+// playlist, and segments the source cannot read (encrypted, byte
+// ranges), are errors.
+func ParseMediaPlaylist(b []byte) ([]PlaylistEntry, error) {
+	p, err := parsePlaylist(b)
+	if err != nil {
+		return nil, err
+	}
+	if p.master {
+		return nil, errors.New("a master playlist: give one of its media playlists")
+	}
+	if p.unsupported != "" {
+		return nil, fmt.Errorf("%s are not supported", p.unsupported)
+	}
+	out := make([]PlaylistEntry, len(p.segments))
+	for i, s := range p.segments {
+		out[i] = PlaylistEntry{URI: s.uri, Init: s.init, Discontinuity: s.discontinuity, Duration: s.duration}
+	}
+	return out, nil
 }

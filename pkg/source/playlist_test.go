@@ -47,7 +47,7 @@ func TestParsePlaylist(t *testing.T) {
 	})
 	t.Run("refused", func(t *testing.T) {
 		for _, tc := range []struct{ line, want string }{
-			{"#EXT-X-MAP:URI=\"init.mp4\"", "EXT-X-MAP"},
+			{"#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"100@0\"", "EXT-X-MAP BYTERANGE"},
 			{"#EXT-X-BYTERANGE:1000@0", "BYTERANGE"},
 			{"#EXT-X-KEY:METHOD=AES-128,URI=\"k\"", "AES-128"},
 		} {
@@ -59,6 +59,17 @@ func TestParsePlaylist(t *testing.T) {
 		p, err := parsePlaylist([]byte("#EXTM3U\n#EXT-X-KEY:METHOD=NONE\n#EXTINF:2,\na.ts\n"))
 		if err != nil || p.unsupported != "" {
 			t.Errorf("METHOD=NONE: %+v %v", p, err)
+		}
+		// fMP4: each segment has the init segment of the EXT-X-MAP before it
+		p, err = parsePlaylist([]byte("#EXTM3U\n#EXTINF:2,\na.ts\n#EXT-X-MAP:URI=\"i1.mp4\"\n#EXTINF:2,\nb.m4s\n" +
+			"#EXT-X-MAP:URI=\"i2.mp4\"\n#EXTINF:2,\nc.m4s\n#EXTINF:2,\nd.m4s\n"))
+		if err != nil || p.unsupported != "" || len(p.segments) != 4 {
+			t.Fatalf("EXT-X-MAP: %+v %v", p, err)
+		}
+		for i, want := range []string{"", "i1.mp4", "i2.mp4", "i2.mp4"} {
+			if p.segments[i].init != want {
+				t.Errorf("segment %d: init %q, want %q", i, p.segments[i].init, want)
+			}
 		}
 	})
 	t.Run("invalid", func(t *testing.T) {

@@ -20,13 +20,13 @@ const (
 	ContainerFLV    = "flv"
 	ContainerMPEGTS = "mpegts"
 	ContainerPS     = "ps"
-	// ContainerMP4 is told but not read from a stream: an MP4 needs
-	// seeking (see Open).
+	// ContainerMP4 is read from a stream when it is fragmented; an MP4
+	// with sample tables needs seeking (see Open).
 	ContainerMP4 = "mp4"
 )
 
 // ErrUnknownContainer: OpenReader's input starts like no container it reads.
-var ErrUnknownContainer = errors.New("not FLV, MPEG-TS or MPEG-PS")
+var ErrUnknownContainer = errors.New("not FLV, MPEG-TS, MPEG-PS or MP4")
 
 // DetectContainer names the container whose first bytes head starts with:
 // "FLV" (FLV), 0x47 every 188 bytes (MPEG-TS), a pack start code
@@ -45,8 +45,9 @@ func DetectContainer(head []byte) string {
 	return ""
 }
 
-// OpenReader returns a source reading a stream of FLV, MPEG-TS or MPEG-PS
-// from r (stdin, a pipe, a .ps file), detected by its first bytes when Run
+// OpenReader returns a source reading a stream of FLV, MPEG-TS, MPEG-PS or
+// fragmented MP4 from r (stdin, a pipe, a .ps file, the init and media
+// segments of an HLS recording), detected by its first bytes when Run
 // starts. name names the input in errors; size is its length when known,
 // else -1. It can be Run once: r is not rewound.
 func OpenReader(name string, r io.Reader, size int64, opts Options) Source {
@@ -62,6 +63,7 @@ type readerSource struct {
 	ran   bool
 	bytes atomic.Int64
 	size  atomic.Int64
+	damageNote
 }
 
 func (s *readerSource) String() string   { return s.name }
@@ -85,6 +87,7 @@ func (s *readerSource) Run(ctx context.Context, sink flv.FrameSink) error {
 		return fmt.Errorf("source: read %s: %w", s.name, err)
 	}
 	fd := newFeed(ctx, sink, s.opts, s.opts.Realtime)
+	defer s.note(fd)
 	switch DetectContainer(head) {
 	case ContainerFLV:
 		err = readFLV(fd, s.name, br, s.opts.MaxTagSize)
@@ -98,6 +101,8 @@ func (s *readerSource) Run(ctx context.Context, sink flv.FrameSink) error {
 		if err != nil && fd.ctx.Err() == nil && fd.out.failed() == nil {
 			err = fmt.Errorf("source: read %s: %w", s.name, err)
 		}
+	case ContainerMP4:
+		err = readMP4Stream(fd, s.name, br)
 	default:
 		return fmt.Errorf("source: %s: %w (starts % x)", s.name, ErrUnknownContainer, head[:min(len(head), 4)])
 	}
@@ -112,6 +117,7 @@ func (s *readerSource) Run(ctx context.Context, sink flv.FrameSink) error {
 // are dropped with one warning each.
 func readPS(fd *feed, r io.Reader) error {
 	d := ps.NewDemuxer()
+	defer func() { fd.psStats = d.Stats() }()
 	in := fd.es(es.Options{})
 	clocks := map[byte]*ps.Clock{}
 	var failed error

@@ -88,6 +88,11 @@ type Options struct {
 	// a walk of its tables, not a read of its media. Fragmented MP4 and
 	// other inputs ignore it (and so do the later passes of a Loop).
 	Start time.Duration
+	// RequireEnd makes an HLS media playlist without EXT-X-ENDLIST (a
+	// live one, which would be followed without end) an error wrapping
+	// ErrLive, for readers that must finish (a remux). Other inputs
+	// ignore it.
+	RequireEnd bool
 	// RTSPTransport is how rtsp:// and rtsps:// sources receive RTP:
 	// "tcp" (interleaved in the RTSP connection; "" selects it), "udp"
 	// or "multicast". Other inputs ignore it.
@@ -121,6 +126,9 @@ var (
 	// ErrNoMedia: a network source stayed connected but delivered no
 	// media frame for Options.ReadTimeout.
 	ErrNoMedia = errors.New("no media")
+	// ErrLive: Options.RequireEnd and the HLS playlist has no
+	// EXT-X-ENDLIST.
+	ErrLive = errors.New("live playlist (no EXT-X-ENDLIST)")
 )
 
 // Open returns the source of rawURL, chosen by scheme and extension:

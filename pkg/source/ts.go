@@ -37,7 +37,9 @@ func readTS(fd *feed, r io.Reader) error {
 	if !opts.ExpectVideo && !opts.ExpectAudio {
 		return fmt.Errorf("no H.264, H.265 or AAC stream in the MPEG-TS program: %w", es.ErrUnsupported)
 	}
-	return d.Run(fd.ctx, tsHandler{fd: fd, in: fd.es(opts)})
+	err = d.Run(fd.ctx, tsHandler{fd: fd, in: fd.es(opts)})
+	fd.tsLosses.Add(d.Losses())
+	return err
 }
 
 // tsHandler hands what the demuxer reads to the ingest, on the feed's

@@ -9,8 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -28,6 +31,7 @@ type Options struct {
 	Format    string
 	Concat    bool
 	Faststart bool
+	Duration  time.Duration
 	JSON      bool
 	LogLevel  string
 	// Stdin is read for the input "-"; nil selects os.Stdin.
@@ -47,14 +51,19 @@ func NewCommand(io *cmdutil.IO, runF func(context.Context, *Options) error) *cob
 keyframe flags and codec configuration are carried as they are.
 
 IN is an FLV, MPEG-TS, MP4 (progressive or fragmented) or MPEG-PS file, an
-HLS playlist (a local .m3u8 of MPEG-TS segments, or an http(s) URL), or -
-for stdin (FLV, MPEG-TS or MPEG-PS, told by the first bytes).
+HLS playlist (a local .m3u8 of MPEG-TS or fMP4 segments, or an http(s)
+URL), or - for stdin (FLV, MPEG-TS, MPEG-PS or fragmented MP4, told by the
+first bytes). Damaged MPEG-TS or MPEG-PS packets that are dropped or
+mended are named in a warning.
 OUT's container comes from its extension (.flv, .ts, .mp4, .m3u8) unless
 --format says flv, mpegts, mp4, fmp4 or hls. HLS writes segments beside
 the playlist. - writes stdout, for flv, mpegts and fmp4.
 Several inputs need --concat: they become one output, each next input's
 timestamps continuing one frame after the previous one's last.
 --faststart puts the MP4's moov before its media.
+--duration D ends the output after D of media. A live HLS playlist (no
+EXT-X-ENDLIST) is refused without it (mediakit record is made for live
+inputs); with it, remux reads D from the live edge and finishes the file.
 
 Input is read as fast as the output is written: memory stays flat however
 large the file. A truncated input keeps what was readable (exit 0, with a
@@ -66,6 +75,7 @@ terminal.`,
   mediakit remux rec/hls.m3u8 rec.mp4
   mediakit remux --concat a.mp4 b.mp4 c.mp4 all.mp4
   mediakit remux in.flv out/index.m3u8
+  mediakit remux --duration 30s https://example.com/live.m3u8 clip.mp4
   cat in.flv | mediakit remux - --format mpegts - | ffplay -`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -89,6 +99,7 @@ terminal.`,
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(remux.Formats, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&opts.Concat, "concat", false, "join several inputs into one output, timestamps continuing")
 	f.BoolVar(&opts.Faststart, "faststart", false, "MP4: put the moov before the media")
+	f.DurationVar(&opts.Duration, "duration", 0, "end the output after this much media (needed for a live HLS playlist)")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as a JSON object")
 	f.StringVar(&opts.LogLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	return cmd
@@ -100,7 +111,8 @@ func usageText(err error) error {
 }
 
 func (o *Options) remuxOptions() remux.Options {
-	return remux.Options{Inputs: o.Inputs, Output: o.Output, Format: o.Format, Concat: o.Concat, Faststart: o.Faststart}
+	return remux.Options{Inputs: o.Inputs, Output: o.Output, Format: o.Format, Concat: o.Concat, Faststart: o.Faststart,
+		Duration: o.Duration}
 }
 
 // Summary is what --json prints.
@@ -149,10 +161,7 @@ func Run(ctx context.Context, opts *Options) error {
 			_ = bar.Set64(read)
 		}
 	}
-	// Frames are short-lived garbage and the live heap is a fragment or
-	// a segment: collecting less often costs little memory and saves a
-	// good part of the CPU (see bench/remux.sh).
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer tuneGC()()
 	start := time.Now()
 	res, err := remux.Run(ctx, ro)
 	if bar != nil {
@@ -191,3 +200,43 @@ func Run(ctx context.Context, opts *Options) error {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// gcFloor is the heap below which tuneGC lets garbage pile up.
+const gcFloor = 64 << 20
+
+// tuneGC makes the collector run less often while the live heap is small,
+// and returns what restores its settings. Frames are short-lived garbage
+// and the live heap of most remuxes is a fragment or a segment:
+// collecting at 400% saves a good part of the CPU (see bench/remux.sh).
+// But an MP4 input's sample tables, and an MP4 output's, grow with the
+// file (about 35 MB for 1 GB of media), and 400% of that is RSS for
+// nothing: a soft memory limit of gcFloor caps the heap while the live
+// heap is small, and, raised after each collection to twice the live
+// heap, makes the collector behave as at 100% once it is not (a fixed
+// limit under the live heap would make it collect without pause).
+func tuneGC() (restore func()) {
+	percent := debug.SetGCPercent(400)
+	limit := debug.SetMemoryLimit(gcFloor)
+	var stopped atomic.Bool
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var arm func()
+	arm = func() {
+		// runs after each collection that finds this object unreachable
+		runtime.AddCleanup(new([16]byte), func(struct{}) {
+			if stopped.Load() {
+				return
+			}
+			metrics.Read(sample)
+			if sample[0].Value.Kind() == metrics.KindUint64 {
+				debug.SetMemoryLimit(max(gcFloor, 2*int64(sample[0].Value.Uint64())))
+			}
+			arm()
+		}, struct{}{})
+	}
+	arm()
+	return func() {
+		stopped.Store(true)
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	}
+}

@@ -3,6 +3,8 @@ package remux_test
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +90,7 @@ func TestRemuxCommandErrors(t *testing.T) {
 		{[]string{src, src, "x.mp4"}, 2, "--concat"},
 		{[]string{src, "x.flv", "--faststart"}, 2, "--faststart"},
 		{[]string{src, "x.flv", "--format", "webm"}, 2, "webm"},
+		{[]string{src, "x.flv", "--duration", "-1s"}, 2, "--duration"},
 		{[]string{filepath.Join(dir, "missing.flv"), filepath.Join(dir, "x.mp4")}, 1, "missing.flv"},
 		{[]string{junk, filepath.Join(dir, "x.mp4")}, 1, "junk.flv"},
 	} {
@@ -96,6 +99,48 @@ func TestRemuxCommandErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.want)
 		}
 		testutil.CheckOneLineError(t, stdout, stderr)
+	}
+}
+
+// TestRemuxCommandDuration: --duration ends the output after that much
+// media; a live HLS playlist is refused without it (exit 1, one line) and
+// remuxed with it.
+func TestRemuxCommandDuration(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	dir := t.TempDir()
+	src := testutil.Clip(t, "h264_aac.flv")
+	code, stdout, stderr := runRemux(t, src, filepath.Join(dir, "out.mp4"), "--duration", "2s", "--json")
+	var s summary
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	testutil.DecodeJSONLine(t, stdout, &s)
+	if s.Duration < 1.9 || s.Duration > 2.1 || len(s.Tracks) != 2 || s.Tracks[0].Frames != 50 {
+		t.Fatalf("summary %+v", s)
+	}
+
+	if err := testutil.StartFFmpeg(t, "-i", src, "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0",
+		filepath.Join(dir, "live.m3u8")).Wait(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := os.ReadFile(filepath.Join(dir, "live.m3u8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// as a live server would: no EXT-X-ENDLIST
+	if err := os.WriteFile(filepath.Join(dir, "live.m3u8"), bytes.ReplaceAll(pl, []byte("#EXT-X-ENDLIST\n"), nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	code, stdout, stderr = runRemux(t, srv.URL+"/live.m3u8", filepath.Join(dir, "live.mp4"))
+	if code != 1 || !strings.Contains(stderr, "is a live playlist (no EXT-X-ENDLIST); use --duration or mediakit record") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	testutil.CheckOneLineError(t, stdout, stderr)
+	code, _, stderr = runRemux(t, srv.URL+"/live.m3u8", filepath.Join(dir, "live.mp4"), "--duration", "1s")
+	if code != 0 || stderr != "" {
+		t.Errorf("with --duration: exit %d, stderr %q", code, stderr)
 	}
 }
 

@@ -53,6 +53,9 @@ var (
 	ErrUnsupported = errors.New("mpegts: codec not supported")
 )
 
+// MaxPES bounds one PES packet: a larger one is dropped.
+const MaxPES = 8 << 20
+
 // maxKeptBuffer is the largest Annex-B buffer kept from one access unit
 // to the next.
 const maxKeptBuffer = 1 << 20
@@ -114,7 +117,8 @@ func (d *Demuxer) Streams() []Stream { return slices.Clone(d.streams) }
 // is) or h returns an error (that error). Run is called once.
 //
 // Damaged packets are skipped, as players do; a PES packet larger than
-// maxPES is dropped (DroppedPES counts them).
+// MaxPES is dropped; a PES whose length does not match its payload is
+// read as ffmpeg reads it. Losses counts what was dropped or mended.
 func (d *Demuxer) Run(ctx context.Context, h Handler) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -125,13 +129,12 @@ func (d *Demuxer) Run(ctx context.Context, h Handler) error {
 	return d.core.run()
 }
 
-// DroppedPES is the number of PES packets Run dropped for being larger
-// than the bound on one PES packet.
-func (d *Demuxer) DroppedPES() int {
+// Losses counts what Run dropped or mended so far.
+func (d *Demuxer) Losses() Losses {
 	if d.core == nil {
-		return 0
+		return Losses{}
 	}
-	return d.core.dropped
+	return d.core.losses
 }
 
 // ctxReader ends reading when its context is done.

@@ -17,14 +17,16 @@ import (
 // honoured), a PES is complete at the next payload unit start or when
 // its length says so, what is queued at the end of the input is handed
 // out in PID order, and a PES without a PTS is dropped. Unlike the old
-// reader it bounds each PES at maxPES bytes.
+// reader it bounds each PES at MaxPES bytes, and it reads a PES whose
+// PES_packet_length does not match its payload as ffmpeg does instead of
+// dropping it: a length too short to hold the header is ignored (the PES
+// ends at the next payload unit start), and a PES that ends before its
+// length says is handed out as it is. What it drops or mends is counted
+// (Losses).
 
 const (
 	tsPacketSize = 188
 	tsSyncByte   = 0x47
-	// maxPES bounds the bytes queued for one PES packet; a larger one is
-	// dropped (and counted in fastCore.dropped).
-	maxPES = 8 << 20
 	// readChunk is what the core asks its reader for at once.
 	readChunk = 64 * tsPacketSize
 )
@@ -41,18 +43,56 @@ type pesQueue struct {
 	packets  int    // packets queued
 	lastCC   byte
 	firstLen int  // payload length of the first queued packet
-	over     bool // more than maxPES queued: drop this PES
+	over     bool // more than MaxPES queued: drop this PES
+	// unbounded: the PES_packet_length is too short for the header; the
+	// PES ends at the next payload unit start.
+	unbounded bool
+	// lost: a continuity gap dropped the PES being queued (counted);
+	// what follows up to the next unit start belongs to it.
+	lost bool
+	// seen: a PES started on this PID, so that bytes which start none
+	// are lost data, not the tail of a PES from before the input began.
+	seen bool
+}
+
+// Losses counts what the demuxer could not hand out as it was read.
+type Losses struct {
+	// Dropped PES packets: larger than the bound on one, broken by a
+	// continuity-counter gap, with a header that does not parse or no
+	// PTS, or payload that starts no PES packet.
+	Dropped int
+	// Mended PES packets: their PES_packet_length did not match their
+	// payload; read up to the next payload unit start.
+	Mended int
+	// Cut PES packets: the end of the input came before the end their
+	// length announces; handed out as they are.
+	Cut int
+	// Trailing bytes at the end of the input, short of a whole packet.
+	Trailing int
+}
+
+// Add adds o's counts to l's: the losses of several demuxers (the
+// segments of an HLS stream).
+func (l *Losses) Add(o Losses) {
+	l.Dropped += o.Dropped
+	l.Mended += o.Mended
+	l.Cut += o.Cut
+	l.Trailing += o.Trailing
 }
 
 // fastCore demuxes the PES packets of the PIDs given to it.
 type fastCore struct {
-	r       io.Reader
-	buf     []byte
-	pos     int
-	queues  [8192]*pesQueue
-	pids    []uint16 // of queues, ascending
-	pmt     [8192]bool
-	dropped int // PES packets dropped for being larger than maxPES
+	r      io.Reader
+	buf    []byte
+	pos    int
+	queues [8192]*pesQueue
+	pids   []uint16 // of queues, ascending
+	pmt    [8192]bool
+	losses Losses
+	// differs: a PES was read otherwise than go-astits reads it (mended,
+	// or cut and handed out); the differential tests compare only what
+	// does not.
+	differs bool
 	// after is called after each PES handed out; its error ends run.
 	after func() error
 }
@@ -95,6 +135,7 @@ func (c *fastCore) run() error {
 		if len(c.buf)-c.pos < tsPacketSize {
 			if err := c.fill(); err != nil {
 				if err == io.EOF { //nolint:errorlint // fill's own
+					c.losses.Trailing += len(c.buf) - c.pos
 					return c.flushAll()
 				}
 				return err
@@ -226,21 +267,27 @@ func (c *fastCore) packet(p []byte) error {
 	}
 
 	if q.packets > 0 && pid != 0x1fff && !disc && cc != (q.lastCC+1)&0x0f {
+		if isPESStart(q.buf) || q.over {
+			c.losses.Dropped++
+			q.lost = true
+		}
 		q.reset()
 	}
 	if q.packets > 0 && cc == q.lastCC {
 		return nil // a repeated packet
 	}
-	var flushed []byte
-	flush := false
+	var out [2][]byte // PES to hand out, in order
+	n := 0
+	lost := q.lost
 	if pusi {
 		if q.packets > 0 && !q.over {
-			flushed, flush = q.buf, true
+			out[n] = q.buf
+			n++
 		} else if q.over {
-			c.dropped++
+			c.losses.Dropped++
 		}
 		q.buf, q.spare = q.spare[:0], q.buf
-		q.packets, q.over = 0, false
+		q.packets, q.over, q.unbounded, q.lost = 0, false, false, false
 	}
 	if q.packets == 0 {
 		q.firstLen = len(payload)
@@ -248,21 +295,29 @@ func (c *fastCore) packet(p []byte) error {
 	q.packets++
 	q.lastCC = cc
 	if !q.over {
-		if len(q.buf)+len(payload) > maxPES {
+		if len(q.buf)+len(payload) > MaxPES {
 			q.over = true
 			q.buf = q.buf[:0]
 		} else {
 			q.buf = append(q.buf, payload...)
 		}
 	}
-	if !q.over && q.firstLen >= 3 && isPESStart(q.buf) && pesComplete(q.buf) {
-		// as go-astits: this PES replaces what the unit start flushed
-		flushed, flush = q.buf, true
+	if !q.over && !q.unbounded && q.firstLen >= 3 && isPESStart(q.buf) && c.pesComplete(q) {
+		// go-astits hands out this PES instead of the one the unit
+		// start ended; both are handed out (the buffer swap leaves
+		// out[0] intact until the next packet).
+		if n > 0 {
+			c.differs = true
+		}
+		out[n] = q.buf
+		n++
 		q.buf, q.spare = q.spare[:0], q.buf
 		q.packets = 0
 	}
-	if flush {
-		return c.handOut(q, flushed)
+	for i := range n {
+		if err := c.handOut(q, out[i], lost && i == 0, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -270,7 +325,7 @@ func (c *fastCore) packet(p []byte) error {
 func (q *pesQueue) reset() {
 	q.buf = q.buf[:0]
 	q.packets = 0
-	q.over = false
+	q.over, q.unbounded = false, false
 }
 
 // flushAll hands out what is queued at the end of the input, in PID order.
@@ -281,13 +336,13 @@ func (c *fastCore) flushAll() error {
 			continue
 		}
 		if q.over {
-			c.dropped++
+			c.losses.Dropped++
 			q.reset()
 			continue
 		}
-		b := q.buf
+		b, lost := q.buf, q.lost
 		q.reset()
-		if err := c.handOut(q, b); err != nil {
+		if err := c.handOut(q, b, lost, true); err != nil {
 			return err
 		}
 	}
@@ -435,24 +490,54 @@ func parsePESHeader(b []byte) (h pesHeader) {
 	return h
 }
 
-// pesComplete says whether the queued b holds a whole PES packet of a
-// known length.
-func pesComplete(b []byte) bool {
-	h := parsePESHeader(b)
-	return h.headerOkay && h.length > 0 && len(b) >= h.dataEnd
+// pesComplete says whether q holds a whole PES packet of a known length.
+// A length too short to hold the PES header is ignored, as ffmpeg does
+// (go-astits drops the PES): q is marked unbounded and the PES ends at
+// the next payload unit start.
+func (c *fastCore) pesComplete(q *pesQueue) bool {
+	h := parsePESHeader(q.buf)
+	if !h.headerOkay || h.length == 0 {
+		return false
+	}
+	if h.optional && h.dataEnd <= h.dataStart {
+		q.unbounded = true
+		c.differs = true
+		return false
+	}
+	return len(q.buf) >= h.dataEnd
 }
 
-// handOut parses a PES packet and emits its data when it has a PTS.
-func (c *fastCore) handOut(q *pesQueue, b []byte) error {
+// handOut parses a PES packet and emits its data when it has a PTS. A
+// PES whose length does not match its payload (too short for its header,
+// or longer than what came before the next unit start or the end of the
+// input, atEnd) is read up to the end of what was queued, as ffmpeg does.
+// lost: the start of the PES in b was dropped already (a continuity gap).
+func (c *fastCore) handOut(q *pesQueue, b []byte, lost, atEnd bool) error {
 	if !isPESStart(b) {
+		if q.seen && !lost && len(b) > 0 {
+			c.losses.Dropped++ // payload that starts no PES
+		}
 		return nil
 	}
+	q.seen = true
 	h := parsePESHeader(b)
-	if !h.headerOkay || h.dataEnd < h.dataStart || h.dataEnd > len(b) {
-		return nil
+	if h.headerOkay && h.optional && h.length > 0 && h.dataStart <= len(b) &&
+		(h.dataEnd <= h.dataStart || h.dataEnd > len(b)) {
+		switch {
+		case h.dataEnd <= h.dataStart:
+			c.losses.Mended++
+			c.differs = true
+		case atEnd:
+			c.losses.Cut++ // the differential tests allow this one
+		default:
+			c.losses.Mended++
+			c.differs = true
+		}
+		h.dataEnd = len(b)
 	}
-	if !h.optional || h.ptsDTS < 2 {
-		return nil // no PTS
+	if !h.headerOkay || h.dataEnd < h.dataStart || h.dataEnd > len(b) || !h.optional || h.ptsDTS < 2 {
+		c.losses.Dropped++ // a broken header, or no PTS
+		return nil
 	}
 	dts := h.pts
 	if h.ptsDTS == 3 {
