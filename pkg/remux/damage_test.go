@@ -202,3 +202,34 @@ func TestLiveHLS(t *testing.T) {
 		t.Errorf("ffprobe %+v, want 2 s with 50 video frames", got)
 	}
 }
+
+// TestTruncatedPS: an MPEG-PS file cut inside a packet keeps what was
+// readable and says it was truncated.
+func TestTruncatedPS(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	dir := t.TempDir()
+	ps := filepath.Join(dir, "in.mpg")
+	ffmpeg(t, "-i", testutil.Clip(t, "h264_aac.flv"), "-an", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "vob", ps)
+	clean, err := os.ReadFile(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut inside a pack: 100 bytes past a pack header (00 00 01 BA) in the
+	// file's second half lands in that pack's first packet.
+	at := len(clean) / 2
+	for at+4 < len(clean) && !(clean[at] == 0 && clean[at+1] == 0 && clean[at+2] == 1 && clean[at+3] == 0xba) {
+		at++
+	}
+	in := filepath.Join(dir, "cut.mpg")
+	if err := os.WriteFile(in, clean[:at+100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, Options{Inputs: []string{in}, Output: in + ".mp4"})
+	if res.Frames == 0 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "truncated: the input ends inside an MPEG-PS packet") {
+		t.Fatalf("%d frames, warnings %q; want frames and a truncation warning", res.Frames, res.Warnings)
+	}
+	whole := run(t, Options{Inputs: []string{ps}, Output: ps + ".mp4"})
+	if len(whole.Warnings) != 0 || res.Frames >= whole.Frames {
+		t.Fatalf("the whole file: %d frames, warnings %q; the cut one %d frames", whole.Frames, whole.Warnings, res.Frames)
+	}
+}

@@ -37,6 +37,7 @@ type feed struct {
 	// what the MPEG-TS and MPEG-PS demuxers of this Run lost or mended
 	tsLosses mpegts.Losses
 	psStats  ps.Stats
+	psCut    int // bytes the last MPEG-PS packet lacked at the end
 }
 
 func newFeed(ctx context.Context, sink flv.FrameSink, opts Options, realtime bool) *feed {
@@ -282,6 +283,9 @@ func (fd *feed) damage() []string {
 	if p := fd.psStats; p.DroppedFrames > 0 || p.Garbage > 0 {
 		out = append(out, fmt.Sprintf("MPEG-PS: %s and %d bytes of payload dropped, %d bytes of garbage skipped (%d resyncs)",
 			plural(int(p.DroppedFrames), "partial or oversize frame"), p.Dropped, p.Garbage, p.Resyncs))
+	}
+	if fd.psCut > 0 {
+		out = append(out, fmt.Sprintf("truncated: the input ends inside an MPEG-PS packet (%d bytes short); what it held was kept as read", fd.psCut))
 	}
 	return out
 }

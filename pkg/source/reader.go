@@ -142,6 +142,7 @@ func readPS(fd *feed, r io.Reader) error {
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
+			fd.psCut = d.Cut()
 			d.Flush(emit)
 			return failed
 		}

@@ -106,6 +106,20 @@ func (d *Demuxer) Buffered() int { return d.n + d.buffered() }
 // Stats returns the counters.
 func (d *Demuxer) Stats() Stats { return d.stats }
 
+// Cut reports, at the end of the input (before Flush), whether the input
+// ended inside a packet: the bytes a packet still lacked, or those of a
+// header begun. 0 when it ended between packets (or in a PES without
+// length, which ends where the data does).
+func (d *Demuxer) Cut() int {
+	switch d.st {
+	case stBody:
+		return d.remain
+	case stHeader:
+		return d.n
+	}
+	return 0
+}
+
 // Streams returns the audio and video streams seen so far, by stream_id,
 // with their type from the PSM or as guessed from the payload
 // (StreamUnknown until a frame has told).
