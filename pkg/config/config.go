@@ -162,7 +162,6 @@ type FFmpeg struct {
 // TemplatePrefix starts the [ffmpeg] keys that name command templates.
 const TemplatePrefix = "cmd_"
 
-
 // Cluster configures on-demand pulls from origin servers: ZLMediaKit's
 // [cluster] section.
 type Cluster struct {
