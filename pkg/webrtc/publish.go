@@ -2,9 +2,7 @@ package webrtc
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/rtsp"
-	sessions "github.com/mediakit/mediakit/pkg/session"
 )
 
 // Ingester is what a WHIP publisher needs of the engine.
@@ -89,26 +86,12 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 	if ps.pc, err = s.api.NewPeerConnection(pwebrtc.Configuration{}); err != nil {
 		return "", "", fmt.Errorf("webrtc: %w", err)
 	}
-	ps.pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
-		switch st {
-		case pwebrtc.PeerConnectionStateConnected:
-			ps.connectOnce.Do(func() { close(ps.connected) })
-		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed:
-			go ps.close("connection " + st.String())
-		}
-	})
-	if err := ps.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
-	}
-	ans, err := ps.pc.CreateAnswer(nil)
+	watchState(ps.pc, func() { ps.connectOnce.Do(func() { close(ps.connected) }) }, ps.close)
+	sdp, err := answerOffer(ctx, ps.pc, offer)
 	if err != nil {
-		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
+		return "", "", err
 	}
-	gathered := pwebrtc.GatheringCompletePromise(ps.pc)
-	if err := ps.pc.SetLocalDescription(ans); err != nil {
-		return "", "", fmt.Errorf("webrtc: answer: %w", err)
-	}
-	if err := ps.receivedFormats(ans.SDP); err != nil {
+	if err := ps.receivedFormats(sdp); err != nil {
 		return "", "", err
 	}
 	var formats []format.Format
@@ -120,32 +103,17 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 	if ps.ingest, err = rtsp.NewIngest(pub, formats, rtsp.IngestOptions{Log: s.log.With("stream", key.String(), "session", ps.id)}); err != nil {
 		return "", "", fmt.Errorf("%w: %w", ErrNoTrack, err)
 	}
+	// Before the peer has the answer, so before any packet.
 	ps.pc.OnTrack(func(t *pwebrtc.TrackRemote, _ *pwebrtc.RTPReceiver) { ps.startReading(t) })
-	select {
-	case <-gathered:
-	case <-time.After(5 * time.Second):
-		return "", "", errors.New("webrtc: ICE gathering did not complete")
-	case <-ctx.Done():
-		return "", "", ctx.Err()
-	}
 	if err := s.addPublish(ps); err != nil {
 		return "", "", err
 	}
 	ok = true
 	ps.stopWatch = pub.OnDone(func() { go ps.close("the stream was closed") })
-	if s.registry != nil {
-		si := sessions.Info{ID: info.ID, Protocol: "webrtc", TypeID: "mediakit::WebRtcSession"}
-		if a, err := net.ResolveTCPAddr("tcp", info.Remote); err == nil {
-			si.Remote = a
-		}
-		if a, err := net.ResolveTCPAddr("tcp", info.Local); err == nil {
-			si.Local = a
-		}
-		ps.unregister = s.registry.Add(si, func() { ps.close("kicked") })
-	}
+	ps.unregister = s.register(info, func() { ps.close("kicked") })
 	go ps.run()
 	s.log.Info("webrtc publish started", "stream", key.String(), "session", ps.id, "remote", info.Remote)
-	return ps.pc.LocalDescription().SDP, ps.id, nil
+	return sdp, ps.id, nil
 }
 
 // receivedFormats reads, from our answer, the codec of each media the

@@ -154,51 +154,15 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		}
 		ss.audioCodec, ss.audioBase = audio.Codec, randomUint32()
 	}
-	ss.pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
-		switch st {
-		case pwebrtc.PeerConnectionStateConnected:
-			ss.connectOnce.Do(func() { close(ss.connected) })
-		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed:
-			// Disconnected may recover; ICE declares Failed when not.
-			// Not from inside pion's callback: close waits for it.
-			go ss.close("connection " + st.String())
-		}
-	})
-	if err := ss.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
-	}
-	ans, err := ss.pc.CreateAnswer(nil)
-	if err != nil {
-		// pion cannot answer an offer that accepts none of the tracks.
-		return "", "", fmt.Errorf("%w: %w", ErrOffer, err)
-	}
-	gathered := pwebrtc.GatheringCompletePromise(ss.pc)
-	if err := ss.pc.SetLocalDescription(ans); err != nil {
-		return "", "", fmt.Errorf("webrtc: answer: %w", err)
-	}
-	// Candidates are the server's own ports: gathering takes no network
-	// round trip, so the answer carries them all (no trickle).
-	select {
-	case <-gathered:
-	case <-time.After(5 * time.Second):
-		return "", "", errors.New("webrtc: ICE gathering did not complete")
-	case <-ctx.Done():
-		return "", "", ctx.Err()
+	watchState(ss.pc, func() { ss.connectOnce.Do(func() { close(ss.connected) }) }, ss.close)
+	if _, err := answerOffer(ctx, ss.pc, offer); err != nil {
+		return "", "", err
 	}
 	if err := s.add(ss); err != nil {
 		return "", "", err
 	}
 	ok = true
-	if s.registry != nil {
-		si := sessions.Info{ID: info.ID, Protocol: "webrtc", TypeID: "mediakit::WebRtcSession"}
-		if a, err := net.ResolveTCPAddr("tcp", info.Remote); err == nil {
-			si.Remote = a
-		}
-		if a, err := net.ResolveTCPAddr("tcp", info.Local); err == nil {
-			si.Local = a
-		}
-		ss.unregister = s.registry.Add(si, func() { ss.close("kicked") })
-	}
+	ss.unregister = s.register(info, func() { ss.close("kicked") })
 	go ss.pump()
 	s.log.Info("webrtc play started", "stream", key.String(), "session", ss.id, "remote", info.Remote)
 	return ss.pc.LocalDescription().SDP, ss.id, nil
@@ -328,4 +292,61 @@ func randomUint32() uint32 {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return binary.BigEndian.Uint32(b[:])
+}
+
+// watchState calls connected once the peer connection is up, and end
+// (in a goroutine of its own: it waits for pion's callbacks) when it
+// fails or closes. Disconnected may recover; ICE declares Failed when
+// not.
+func watchState(pc *pwebrtc.PeerConnection, connected func(), end func(reason string)) {
+	pc.OnConnectionStateChange(func(st pwebrtc.PeerConnectionState) {
+		switch st {
+		case pwebrtc.PeerConnectionStateConnected:
+			connected()
+		case pwebrtc.PeerConnectionStateFailed, pwebrtc.PeerConnectionStateClosed:
+			go end("connection " + st.String())
+		}
+	})
+}
+
+// answerOffer applies the peer's offer to pc and returns the answer with
+// every candidate: they are the server's own ports, so gathering takes
+// no network round trip (and no trickle is needed).
+func answerOffer(ctx context.Context, pc *pwebrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrOffer, err)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		// pion cannot answer an offer that accepts none of the tracks.
+		return "", fmt.Errorf("%w: %w", ErrOffer, err)
+	}
+	gathered := pwebrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return "", fmt.Errorf("webrtc: answer: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		return "", errors.New("webrtc: ICE gathering did not complete")
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// register lists a session for getAllSession and kick_session; the
+// returned func removes it (nil without a registry).
+func (s *Server) register(info engine.SessionInfo, kick func()) (unregister func()) {
+	if s.registry == nil {
+		return nil
+	}
+	si := sessions.Info{ID: info.ID, Protocol: "webrtc", TypeID: "mediakit::WebRtcSession"}
+	if a, err := net.ResolveTCPAddr("tcp", info.Remote); err == nil {
+		si.Remote = a
+	}
+	if a, err := net.ResolveTCPAddr("tcp", info.Local); err == nil {
+		si.Local = a
+	}
+	return s.registry.Add(si, kick)
 }
