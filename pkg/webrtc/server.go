@@ -227,40 +227,29 @@ func (s *Server) unreserve() {
 // connection (about 20 goroutines) from the offer on, connected or not.
 const MaxSessions = 4096
 
-func (s *Server) add(ss *session) error {
+func (s *Server) add(ss *session) error               { return track(s, s.sessions, ss.id, ss) }
+func (s *Server) remove(ss *session)                  { untrack(s, s.sessions, ss.id, ss) }
+func (s *Server) addPublish(ps *publishSession) error { return track(s, s.publishes, ps.id, ps) }
+func (s *Server) removePublish(ps *publishSession)    { untrack(s, s.publishes, ps.id, ps) }
+
+// track enters a session in its table, unless the server is closing;
+// Close then waits for it (wg).
+func track[T comparable](s *Server, table map[string]T, id string, v T) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	s.sessions[ss.id] = ss
+	table[id] = v
 	s.wg.Add(1)
 	return nil
 }
 
-func (s *Server) remove(ss *session) {
+// untrack removes a session from its table, if it is still the one there.
+func untrack[T comparable](s *Server, table map[string]T, id string, v T) {
 	s.mu.Lock()
-	if s.sessions[ss.id] == ss {
-		delete(s.sessions, ss.id)
-	}
-	s.mu.Unlock()
-}
-
-func (s *Server) addPublish(ps *publishSession) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	s.publishes[ps.id] = ps
-	s.wg.Add(1)
-	return nil
-}
-
-func (s *Server) removePublish(ps *publishSession) {
-	s.mu.Lock()
-	if s.publishes[ps.id] == ps {
-		delete(s.publishes, ps.id)
+	if table[id] == v {
+		delete(table, id)
 	}
 	s.mu.Unlock()
 }

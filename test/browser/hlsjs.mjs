@@ -8,10 +8,7 @@
 // readyState, hls.latency, ...). This script waits for playback to start
 // (up to 40 s), then samples every 250 ms for SECONDS seconds.
 // CHROMIUM overrides the browser (default /usr/bin/chromium).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { openPage } from './chromium.mjs';
 
 const [url, secondsArg] = process.argv.slice(2);
 if (!url) {
@@ -19,23 +16,12 @@ if (!url) {
   process.exit(2);
 }
 const seconds = Number(secondsArg || 8);
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mediakit-chromium-'));
 const result = { started: false, samples: [], errors: [], fatal: null, console: [], support: null };
 
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => { if (result.console.length < 50) result.console.push(m.type() + ': ' + m.text()); });
-  page.on('pageerror', (e) => result.errors.push('pageerror: ' + e.message));
+  browser = await openPage(result);
+  const { page } = browser;
   await page.goto(url);
   result.support = await page.evaluate(() => ({
     mse: typeof MediaSource !== 'undefined',
@@ -62,7 +48,6 @@ try {
 } catch (e) {
   result.errors.push('runner: ' + (e && e.message ? e.message : String(e)));
 } finally {
-  if (context) await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -8,10 +8,7 @@
 // firstFrameMs is the time from the start of navigation to the first
 // sample with a presented frame. CHROMIUM overrides the browser (default
 // /usr/bin/chromium).
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { openPage } from './chromium.mjs';
 
 const [url, secondsArg] = process.argv.slice(2);
 if (!url) {
@@ -19,24 +16,12 @@ if (!url) {
   process.exit(2);
 }
 const seconds = Number(secondsArg || 5);
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mediakit-chromium-'));
 const result = { firstFrameMs: null, samples: [], errors: [], console: [] };
 
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-    ],
-  });
-  const page = context.pages()[0] || await context.newPage();
-  page.on('console', (m) => { if (result.console.length < 50) result.console.push(m.type() + ': ' + m.text()); });
-  page.on('pageerror', (e) => result.errors.push('pageerror: ' + e.message));
+  browser = await openPage(result);
+  const { page } = browser;
   const start = Date.now();
   await page.goto(url);
   const end = start + seconds * 1000;
@@ -54,7 +39,6 @@ try {
 } catch (e) {
   result.errors.push('runner: ' + (e && e.message ? e.message : String(e)));
 } finally {
-  if (context) await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 process.stdout.write(JSON.stringify(result) + '\n');
