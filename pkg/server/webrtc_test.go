@@ -121,13 +121,7 @@ func publishAndWait(t *testing.T, ts *testServer, name string) engine.Key {
 // unit (Annex-B), kinds the MIME type of each track that arrives.
 func newViewer(t *testing.T) (pc *pwebrtc.PeerConnection, frames chan []byte, kinds chan string, offer string) {
 	t.Helper()
-	var cse pwebrtc.SettingEngine
-	cse.SetIncludeLoopbackCandidate(true)
-	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(cse)).NewPeerConnection(pwebrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
+	pc = newTestPeer(t)
 	for _, kind := range []pwebrtc.RTPCodecType{pwebrtc.RTPCodecTypeVideo, pwebrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(kind, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			t.Fatal(err)
@@ -155,6 +149,26 @@ func newViewer(t *testing.T) (pc *pwebrtc.PeerConnection, frames chan []byte, ki
 			}
 		}
 	})
+	return pc, frames, kinds, offerOf(t, pc)
+}
+
+// newTestPeer is a browser-like peer connection on loopback, closed with
+// the test.
+func newTestPeer(t *testing.T) *pwebrtc.PeerConnection {
+	t.Helper()
+	var se pwebrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// offerOf is pc's offer with its candidates gathered.
+func offerOf(t *testing.T, pc *pwebrtc.PeerConnection) string {
+	t.Helper()
 	o, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +178,7 @@ func newViewer(t *testing.T) (pc *pwebrtc.PeerConnection, frames chan []byte, ki
 		t.Fatal(err)
 	}
 	<-gathered
-	return pc, frames, kinds, pc.LocalDescription().SDP
+	return pc.LocalDescription().SDP
 }
 
 // audioOnlyOffer is an offer that receives audio only.

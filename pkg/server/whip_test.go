@@ -24,13 +24,7 @@ var opusSilence = []byte{0xf8, 0xff, 0xfe}
 // second, until ctx ends.
 func whipPublisher(t *testing.T, ctx context.Context) (pc *pwebrtc.PeerConnection, offer string, start func()) {
 	t.Helper()
-	var se pwebrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
+	pc = newTestPeer(t)
 	video, err := pwebrtc.NewTrackLocalStaticSample(pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "whip")
 	if err != nil {
@@ -45,15 +39,7 @@ func whipPublisher(t *testing.T, ctx context.Context) (pc *pwebrtc.PeerConnectio
 			t.Fatal(err)
 		}
 	}
-	o, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := pwebrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(o); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	offer = offerOf(t, pc)
 	aus := testutil.ClipAccessUnits(t, "h264.h264", false)
 	start = func() {
 		go func() {
@@ -77,7 +63,7 @@ func whipPublisher(t *testing.T, ctx context.Context) (pc *pwebrtc.PeerConnectio
 			}
 		}()
 	}
-	return pc, pc.LocalDescription().SDP, start
+	return pc, offer, start
 }
 
 // TestWHIPPublish: a WHIP peer publishes H.264 and Opus at
