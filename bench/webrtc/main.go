@@ -29,6 +29,7 @@ import (
 
 type options struct {
 	target, mediakit, mediamtx, clip, out string
+	pprof                                 string
 	viewers                               int
 	warmup, duration                      time.Duration
 }
@@ -59,6 +60,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after the viewers connect before measuring")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement window")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
+	flag.StringVar(&o.pprof, "pprof", "", "mediakit: save a CPU profile of the measurement window to this file (turns http.pprof on)")
 	flag.Parse()
 	if o.clip == "" || (o.target != "mediakit" && o.target != "mediamtx") {
 		fmt.Fprintln(os.Stderr, "webrtc: -clip is required and -target is mediakit or mediamtx")
@@ -78,6 +80,7 @@ type server struct {
 	dir      string
 	rtmpPort int
 	whep     string // the stream's WHEP URL
+	http     string // host:port of its HTTP listener
 }
 
 func startServer(o options) (*server, error) {
@@ -87,10 +90,11 @@ func startServer(o options) (*server, error) {
 	}
 	s := &server{dir: dir, rtmpPort: benchio.FreePort()}
 	httpPort, icePort := benchio.FreePort(), benchio.FreePort()
+	s.http = fmt.Sprintf("127.0.0.1:%d", httpPort)
 	switch o.target {
 	case "mediakit":
 		conf := filepath.Join(dir, "mediakit.toml")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, "[webrtc]\naddr = \"127.0.0.1:%d\"\n", icePort), 0o644); err != nil {
+		if err := os.WriteFile(conf, fmt.Appendf(nil, "[webrtc]\naddr = \"127.0.0.1:%d\"\n[http]\npprof = %v\n", icePort, o.pprof != ""), 0o644); err != nil {
 			return nil, err
 		}
 		s.cmd = exec.Command(o.mediakit, "serve", "--config", conf, "--log-level", "warn", "--data-dir", dir,
@@ -294,7 +298,20 @@ func run(o options) (*result, error) {
 	self0 := procstat.CPUSeconds(os.Getpid())
 	b0, p0 := bytes.Load(), packets.Load()
 	t0 := time.Now()
-	time.Sleep(o.duration)
+	if o.pprof != "" && o.target == "mediakit" {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, int(o.duration.Seconds())))
+		if err != nil {
+			return nil, err
+		}
+		prof, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := os.WriteFile(o.pprof, prof, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if rest := o.duration - time.Since(t0); rest > 0 {
+		time.Sleep(rest)
+	}
 	u1, s1 := procstat.CPUSplit(pid)
 	self1 := procstat.CPUSeconds(os.Getpid())
 	b1, p1 := bytes.Load(), packets.Load()
