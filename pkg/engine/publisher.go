@@ -23,6 +23,7 @@ type Publisher struct {
 	closed       bool
 	since        time.Time
 	bytes        atomic.Int64
+	keyframe     *keyframeFunc // registered with OnKeyframeRequest
 }
 
 func newPublisher(s *Stream, info SessionInfo) *Publisher {
@@ -147,6 +148,7 @@ func (p *Publisher) Close() {
 		return
 	}
 	p.closed = true
+	p.clearKeyframeRequest()
 	_ = p.s.do(context.Background(), func() { p.s.publisherLeft(p) })
 	p.cancel("publisher closed")
 	p.s.e.events().SessionEnded(SessionReport{

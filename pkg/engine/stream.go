@@ -48,6 +48,7 @@ type Stream struct {
 	notify    atomic.Pointer[chan struct{}]
 	lastWake  atomic.Int64 // unix nanoseconds of the last wake-up
 	wakeArmed atomic.Bool  // a delayed wake-up is scheduled
+	keyframes keyframeRequests
 	bytesIn   atomic.Int64
 	bytesOut  atomic.Int64
 	framesIn  atomic.Int64

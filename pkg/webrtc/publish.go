@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
@@ -49,10 +50,12 @@ type publishSession struct {
 
 	connected              chan struct{}
 	done                   chan struct{}
+	pliNow                 chan struct{} // a viewer asked for a keyframe
 	connectOnce, closeOnce sync.Once
 	readers                sync.WaitGroup
 	reason                 string
 	unregister             func()
+	plisForwarded          atomic.Int64 // PLIs sent for viewers' requests (tests)
 	stopWatch              func() bool
 }
 
@@ -72,7 +75,8 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 	if err != nil {
 		return "", "", err
 	}
-	ps := &publishSession{id: newID(), srv: s, pub: pub, connected: make(chan struct{}), done: make(chan struct{})}
+	ps := &publishSession{id: newID(), srv: s, pub: pub, connected: make(chan struct{}), done: make(chan struct{}),
+		pliNow: make(chan struct{}, 1)}
 	ps.decoder.Initialize()
 	ok := false
 	defer func() {
@@ -110,6 +114,14 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 	}
 	ok = true
 	ps.stopWatch = pub.OnDone(func() { go ps.close("the stream was closed") })
+	// A viewer's PLI or FIR (Reader.RequestKeyframe) asks the browser at
+	// once, not at the next tick.
+	pub.OnKeyframeRequest(func() {
+		select {
+		case ps.pliNow <- struct{}{}:
+		default:
+		}
+	})
 	ps.unregister = s.register(info, func() { ps.close("kicked") })
 	go ps.run()
 	s.log.Info("webrtc publish started", "stream", key.String(), "session", ps.id, "remote", info.Remote)
@@ -223,7 +235,8 @@ func (ps *publishSession) read(t *pwebrtc.TrackRemote, f format.Format) {
 	}
 }
 
-// askKeyframes sends a PLI at once and every pliInterval.
+// askKeyframes sends a PLI at once, every pliInterval, and when a viewer
+// asks for a keyframe.
 func (ps *publishSession) askKeyframes(ssrc uint32) {
 	tick := time.NewTicker(pliInterval)
 	defer tick.Stop()
@@ -233,6 +246,8 @@ func (ps *publishSession) askKeyframes(ssrc uint32) {
 		}
 		select {
 		case <-tick.C:
+		case <-ps.pliNow:
+			ps.plisForwarded.Add(1)
 		case <-ps.done:
 			return
 		}

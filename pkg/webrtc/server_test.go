@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
 	pwebrtc "github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
@@ -144,49 +145,7 @@ func TestPublishSessionsLeaveNothing(t *testing.T) {
 	aus := testutil.ClipAccessUnits(t, "h264.h264", false)
 	key := engine.NewKey("", "live", "whip")
 	for round := range 3 {
-		var se pwebrtc.SettingEngine
-		se.SetIncludeLoopbackCandidate(true)
-		pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		track, err := pwebrtc.NewTrackLocalStaticSample(h264Capability("42e01f"), "video", "whip")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pc.AddTransceiverFromTrack(track, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			t.Fatal(err)
-		}
-		gathered := pwebrtc.GatheringCompletePromise(pc)
-		offer, _ := pc.CreateOffer(nil)
-		_ = pc.SetLocalDescription(offer)
-		<-gathered
-		answer, id, err := srv.Publish(context.Background(), key, engine.SessionInfo{ID: "p", Protocol: "webrtc"}, pc.LocalDescription().SDP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-			t.Fatal(err)
-		}
-		stop := make(chan struct{})
-		sent := make(chan struct{})
-		go func() {
-			defer close(sent)
-			tick := time.NewTicker(40 * time.Millisecond)
-			defer tick.Stop()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				var au []byte
-				for _, nalu := range aus[i%len(aus)] {
-					au = append(append(au, 0, 0, 0, 1), nalu...)
-				}
-				_ = track.WriteSample(pmedia.Sample{Data: au, Duration: 40 * time.Millisecond})
-			}
-		}()
+		pc, id, stop := whipPeer(t, srv, key, aus)
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			info, ok, _ := e.Stream(context.Background(), key)
@@ -217,8 +176,7 @@ func TestPublishSessionsLeaveNothing(t *testing.T) {
 		} else {
 			srv.Close()
 		}
-		close(stop)
-		<-sent
+		stop()
 		pc.Close()
 		deadline = time.Now().Add(10 * time.Second)
 		for {
@@ -329,6 +287,113 @@ func TestVanishedViewerReaped(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the vanished viewer is still there: %d sessions, %d readers", srv.Sessions(), len(info.Readers))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// whipPeer publishes key to srv from a pion peer sending the H.264
+// access units aus at 25 fps until stop.
+func whipPeer(t *testing.T, srv *Server, key engine.Key, aus [][][]byte) (pc *pwebrtc.PeerConnection, id string, stop func()) {
+	t.Helper()
+	var se pwebrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	track, err := pwebrtc.NewTrackLocalStaticSample(h264Capability("42e01f"), "video", "whip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromTrack(track, pwebrtc.RTPTransceiverInit{Direction: pwebrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	gathered := pwebrtc.GatheringCompletePromise(pc)
+	offer, _ := pc.CreateOffer(nil)
+	_ = pc.SetLocalDescription(offer)
+	<-gathered
+	answer, id, err := srv.Publish(context.Background(), key, engine.SessionInfo{ID: "p", Protocol: "webrtc"}, pc.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var au []byte
+			for _, nalu := range aus[i%len(aus)] {
+				au = append(append(au, 0, 0, 0, 1), nalu...)
+			}
+			_ = track.WriteSample(pmedia.Sample{Data: au, Duration: 40 * time.Millisecond})
+		}
+	}()
+	return pc, id, func() { close(done); <-sent }
+}
+
+// TestViewerPLIReachesWHIPPublisher: a WHEP viewer's PLI makes the server
+// ask the WHIP publisher for a keyframe at once.
+func TestViewerPLIReachesWHIPPublisher(t *testing.T) {
+	e := engine.New(engine.DefaultConfig(), nil)
+	defer e.Close()
+	srv, err := Listen(e, Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	key := engine.NewKey("", "live", "pli")
+	pub, id, stop := whipPeer(t, srv, key, testutil.ClipAccessUnits(t, "h264.h264", false))
+	defer pub.Close()
+	defer stop()
+	srv.mu.Lock()
+	ps := srv.publishes[id]
+	srv.mu.Unlock()
+
+	pc, got := viewer(t)
+	defer pc.Close()
+	gathered := pwebrtc.GatheringCompletePromise(pc)
+	offer, _ := pc.CreateOffer(nil)
+	_ = pc.SetLocalDescription(offer)
+	<-gathered
+	var answer string
+	deadline := time.Now().Add(15 * time.Second)
+	for { // the stream is ready once the publisher's first keyframe came
+		answer, _, err = srv.Play(context.Background(), key, engine.SessionInfo{ID: "v", Protocol: "webrtc"}, pc.LocalDescription().SDP)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no video frame")
+	}
+	ssrc := uint32(pc.GetReceivers()[0].Track().SSRC())
+	deadline = time.Now().Add(10 * time.Second)
+	for ps.plisForwarded.Load() == 0 {
+		if err := pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the viewer's PLI did not reach the WHIP publisher")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	pwebrtc "github.com/pion/webrtc/v4"
 
@@ -183,12 +184,30 @@ func (ss *session) addTrack(c pwebrtc.RTPCodecCapability, kind string) (*pwebrtc
 	go func() {
 		defer ss.rtcpWG.Done()
 		for {
-			if _, _, err := sender.ReadRTCP(); err != nil {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
 				return // the connection closed
+			}
+			if kind == "video" && asksKeyframe(pkts) {
+				// The viewer lost a picture NACKs could not mend: the
+				// publisher is asked, where it can make one (a WHIP peer).
+				ss.reader.RequestKeyframe()
 			}
 		}
 	}()
 	return t, nil
+}
+
+// asksKeyframe reports whether RTCP from a viewer asks for a keyframe
+// (PLI or FIR).
+func asksKeyframe(pkts []rtcp.Packet) bool {
+	for _, p := range pkts {
+		switch p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			return true
+		}
+	}
+	return false
 }
 
 // close ends the session once: the pump stops, the connection and the

@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// keyframeRequests carries a viewer's request for a keyframe (a WebRTC
+// PLI or FIR) to the publisher that can make one. It is its own piece of
+// state, apart from the owner's: the publisher sets and clears its
+// callback, readers call it.
+type keyframeRequests struct {
+	fn   atomic.Pointer[keyframeFunc]
+	last atomic.Int64 // unix nanoseconds of the last request passed on
+}
+
+type keyframeFunc struct{ fn func() }
+
+// keyframeMinInterval bounds how often requests reach a publisher: a
+// hundred viewers losing the same packet ask once.
+const keyframeMinInterval = 500 * time.Millisecond
+
+// OnKeyframeRequest registers fn to be called when a reader asks for a
+// keyframe (Reader.RequestKeyframe), at most every 500 ms; fn must not
+// block. Close removes it. A publisher that cannot make keyframes on
+// request (a file, RTMP) does not register.
+func (p *Publisher) OnKeyframeRequest(fn func()) {
+	k := &keyframeFunc{fn: fn}
+	p.keyframe = k
+	p.s.keyframes.fn.Store(k)
+}
+
+// clearKeyframeRequest removes the publisher's callback, if it is still
+// the stream's.
+func (p *Publisher) clearKeyframeRequest() {
+	if p.keyframe != nil {
+		p.s.keyframes.fn.CompareAndSwap(p.keyframe, nil)
+	}
+}
+
+// RequestKeyframe asks the stream's publisher for a keyframe (a WebRTC
+// viewer's PLI); it reports whether the request was passed on (the
+// publisher can make one, and none was asked for in the last 500 ms).
+func (r *Reader) RequestKeyframe() bool {
+	k := &r.s.keyframes
+	f := k.fn.Load()
+	if f == nil {
+		return false
+	}
+	now := time.Now().UnixNano()
+	last := k.last.Load()
+	if now-last < int64(keyframeMinInterval) || !k.last.CompareAndSwap(last, now) {
+		return false
+	}
+	f.fn()
+	return true
+}
