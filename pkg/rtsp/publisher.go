@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -134,6 +135,12 @@ func (s *rtspSession) record(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Res
 	p.mu.Lock()
 	p.started = time.Now()
 	p.mu.Unlock()
+	if medi, f := videoMedia(ss.Medias(), p.ingest); medi != nil {
+		// A WebRTC viewer's PLI asks the publisher (a camera, ffmpeg)
+		// for a keyframe; gortsplib queues the RTCP, off the viewer's
+		// goroutine.
+		p.pub.OnKeyframeRequest(func() { go askKeyframe(ss, medi, f) })
+	}
 	transport := "udp"
 	if tr := ss.Transport(); tr != nil && tr.Protocol == gortsplib.ProtocolTCP {
 		transport = "tcp"
@@ -211,4 +218,29 @@ func (p *publisher) decodeCount() int64 {
 	p.decodeMu.Lock()
 	defer p.decodeMu.Unlock()
 	return p.decodeN
+}
+
+// videoMedia is the media of the video format the ingest chose.
+func videoMedia(medias []*description.Media, in *Ingest) (*description.Media, format.Format) {
+	if in.video == nil {
+		return nil, nil
+	}
+	f := in.video.Format()
+	for _, m := range medias {
+		for _, mf := range m.Formats {
+			if mf == f {
+				return m, f
+			}
+		}
+	}
+	return nil, nil
+}
+
+// askKeyframe sends the publisher a PLI for its video (RFC 4585).
+func askKeyframe(ss *gortsplib.ServerSession, medi *description.Media, f format.Format) {
+	var ssrc uint32
+	if st := ss.Stats(); st != nil {
+		ssrc = st.Medias[medi].Formats[f].RemoteSSRC
+	}
+	_ = ss.WritePacketRTCP(medi, &rtcp.PictureLossIndication{MediaSSRC: ssrc})
 }

@@ -5,15 +5,24 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	pwebrtc "github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/mediakit/mediakit/internal/testutil"
+	"github.com/mediakit/mediakit/internal/testutil/clipframes"
 	"github.com/mediakit/mediakit/pkg/config"
 	mmedia "github.com/mediakit/mediakit/pkg/media"
+	"github.com/mediakit/mediakit/pkg/rtsp"
 )
 
 // opusSilence is one 20 ms Opus frame of silence (CELT, fullband).
@@ -138,5 +147,88 @@ func TestWHIPPublish(t *testing.T) {
 	waitFor(t, 10*time.Second, "the publish to end", func() bool {
 		info, ok := streamInfo(t, ts, "live", "whip")
 		return ts.rtc.Sessions() == 0 && (!ok || info.Publisher == nil)
+	})
+}
+
+// TestViewerPLIReachesRTSPPublisher: a WHEP viewer's PLI is passed to an
+// RTSP publisher (ANNOUNCE/RECORD) as an RTCP PLI on its video media.
+func TestViewerPLIReachesRTSPPublisher(t *testing.T) {
+	testutil.RequireFFmpeg(t)
+	ts := startServer(t, func(c *config.Config) { c.WebRTC.Addr = "127.0.0.1:0" })
+	tracks, frames := clipframes.Read(t, "h264_only.flv")
+	ft, err := rtsp.FormatForTrack(tracks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	medi := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{ft}}
+	u, err := base.ParseURL(ts.rtspURL("live/rtsppli"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host}
+	if err := gc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	desc := &description.Session{Medias: []*description.Media{medi}}
+	if _, err := gc.Announce(u, desc); err != nil {
+		t.Fatal(err)
+	}
+	if err := gc.SetupAll(u, desc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	var plis atomic.Int32
+	gc.OnPacketRTCP(medi, func(p rtcp.Packet) {
+		if _, ok := p.(*rtcp.PictureLossIndication); ok {
+			plis.Add(1)
+		}
+	})
+	if _, err := gc.Record(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		var seq uint16
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			f := frames[i%len(frames)]
+			if f.Track.Kind() != mmedia.KindVideo {
+				continue
+			}
+			ts := uint32(i) * 3600
+			rtsp.EachPacket(rtsp.FramePackets(f), func(marker bool, off uint32, payload []byte) bool {
+				seq++
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: marker, PayloadType: ft.PayloadType(), SequenceNumber: seq, Timestamp: ts + off}, Payload: payload}
+				return gc.WritePacketRTP(medi, pkt) == nil
+			})
+		}
+	}()
+	waitFor(t, 20*time.Second, "the RTSP-published stream", func() bool {
+		info, ok := streamInfo(t, ts, "live", "rtsppli")
+		return ok && info.Ready
+	})
+
+	pc, got, _, offer := newViewer(t)
+	resp, err := http.Post(ts.httpURL+"/live/rtsppli/whep", "application/sdp", strings.NewReader(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFrames(t, got, 5)
+	ssrc := uint32(pc.GetReceivers()[0].Track().SSRC())
+	waitFor(t, 10*time.Second, "the viewer's PLI at the RTSP publisher", func() bool {
+		_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+		return plis.Load() > 0
 	})
 }
