@@ -10,6 +10,7 @@ import (
 
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/config"
+	"github.com/mediakit/mediakit/pkg/engine"
 )
 
 // pageSample is one look at the player page's window.mediakit
@@ -97,6 +98,21 @@ func TestPlayerPageBrowser(t *testing.T) {
 		}
 		t.Logf("WebRTC: first frame %.0f ms after the script started (%d ms after navigation), %d frames in 5 s, latency %s",
 			toFrame, *res.FirstFrameMS, last.Frames, seconds(last.Latency))
+	})
+	t.Run("webrtc vp9", func(t *testing.T) {
+		// VP9 and Opus published over RTSP pass through to the browser.
+		testutil.StartFFmpeg(t, "-re", "-stream_loop", "-1", "-i", testutil.Clip(t, "vp9_opus.mp4"), "-c", "copy",
+			"-strict", "experimental", "-f", "rtsp", "-rtsp_transport", "tcp", ts.rtspURL("live/vp9"))
+		waitFor(t, 20*time.Second, "the VP9 stream", func() bool {
+			info, ok := streamInfo(t, ts, "live", "vp9")
+			return ok && info.Ready && info.State == engine.StateLive && len(info.Tracks) == 2
+		})
+		res := openPage(t, ts.httpURL+"/live/vp9/", 5)
+		// Every frame decodes, not only the keyframes (one a second): a
+		// receiver shown non-consecutive VP9 picture IDs drops the rest.
+		if last := res.last(); last.Mode != "WebRTC" || last.Frames < 30 || last.W != 320 || last.H != 240 {
+			t.Fatalf("VP9 page over WebRTC: %s", res)
+		}
 	})
 	for _, tc := range []struct{ mode, want string }{{"llhls", "LL-HLS (hls.js)"}, {"flv", "HTTP-FLV (mpegts.js)"}} {
 		t.Run(tc.mode, func(t *testing.T) {

@@ -81,3 +81,27 @@ func pickProfile(sps []byte, offered []string) string {
 	}
 	return "42e01f"
 }
+
+// offersVideo reports whether an offer's video sections accept codec
+// (an rtpmap encoding name: "VP9", "AV1").
+func offersVideo(offer, codec string) bool {
+	var d sdp.SessionDescription
+	if d.UnmarshalString(offer) != nil {
+		return false
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "video" {
+			continue
+		}
+		for _, a := range m.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			_, enc, _ := strings.Cut(a.Value, " ")
+			if name, _, _ := strings.Cut(enc, "/"); strings.EqualFold(name, codec) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -20,6 +20,7 @@ import (
 	pwebrtc "github.com/pion/webrtc/v4"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
 	sessions "github.com/mediakit/mediakit/pkg/session"
 )
 
@@ -156,6 +157,14 @@ func registerCodecs(me *pwebrtc.MediaEngine) error {
 		}
 		pt++
 	}
+	for _, c := range []pwebrtc.RTPCodecParameters{
+		{RTPCodecCapability: vp9Capability, PayloadType: 98},
+		{RTPCodecCapability: av1Capability, PayloadType: 45},
+	} {
+		if err := me.RegisterCodec(c, pwebrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("webrtc: register %s: %w", c.MimeType, err)
+		}
+	}
 	audio := []pwebrtc.RTPCodecParameters{
 		{RTPCodecCapability: opusCapability, PayloadType: 111},
 		{RTPCodecCapability: pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
@@ -167,6 +176,24 @@ func registerCodecs(me *pwebrtc.MediaEngine) error {
 		}
 	}
 	return nil
+}
+
+// VP9 profile 0 and AV1 main profile, as browsers offer them; streams
+// published as VP9 or AV1 (Enhanced RTMP, RTSP, WHIP) pass through.
+var (
+	vp9Capability = pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
+	av1Capability = pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeAV1, ClockRate: 90000, SDPFmtpLine: "level-idx=5;profile=0;tier=0"}
+)
+
+// rtpName is a video codec's RTP encoding name.
+func rtpName(c media.Codec) string {
+	switch c {
+	case media.CodecVP9:
+		return "VP9"
+	case media.CodecAV1:
+		return "AV1"
+	}
+	return "H264"
 }
 
 var opusCapability = pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}

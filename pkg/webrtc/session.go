@@ -23,7 +23,7 @@ import (
 // Errors of Play that are the viewer's: nothing to play, or an offer that
 // is not one.
 var (
-	ErrNoTrack = errors.New("webrtc: the stream has no track WebRTC carries (H.264, Opus, G.711 at 8 kHz mono) that the offer accepts")
+	ErrNoTrack = errors.New("webrtc: the stream has no track WebRTC carries (H.264, VP9, AV1, Opus, G.711 at 8 kHz mono) that the offer accepts")
 	ErrOffer   = errors.New("webrtc: unusable offer")
 )
 
@@ -52,6 +52,8 @@ type session struct {
 	videoBase, audioBase   uint32
 	keyframeSent           bool
 	bFramesSeen            bool
+	vp9PictureID           uint16     // the next VP9 frame's, per viewer
+	scratch                []byte     // numberVP9's copy
 	pkt                    rtp.Packet // the pump's, for WriteRTP
 	// reported are the tracks already handed to DropTrack (by Play, then
 	// the pump).
@@ -61,11 +63,12 @@ type session struct {
 // OutputName names WebRTC viewers (WHEP) in track drop reports.
 const OutputName = "webrtc"
 
-// sendable reports whether viewers are sent tracks like t: H.264, Opus,
-// and G.711 at 8 kHz mono (PCMA and PCMU as browsers take them).
+// sendable reports whether viewers are sent tracks like t: H.264, VP9,
+// AV1, Opus, and G.711 at 8 kHz mono (PCMA and PCMU as browsers take
+// them).
 func sendable(t *media.Track) bool {
 	switch t.Codec {
-	case media.CodecH264, media.CodecOpus:
+	case media.CodecH264, media.CodecVP9, media.CodecAV1, media.CodecOpus:
 		return true
 	case media.CodecG711A, media.CodecG711U:
 		return t.SampleRate == 8000 && t.Channels <= 1
@@ -83,7 +86,7 @@ func (ss *session) dropped(t *media.Track) {
 		ss.reported = map[*media.Track]bool{}
 	}
 	ss.reported[t] = true
-	reason := "WebRTC viewers are sent H.264, Opus and G.711 only here"
+	reason := "WebRTC viewers are sent H.264, VP9, AV1, Opus and G.711 only here"
 	if t.Codec == media.CodecG711A || t.Codec == media.CodecG711U {
 		reason = "WebRTC's PCMA and PCMU are 8 kHz mono"
 	}
@@ -122,8 +125,10 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		case t == nil:
 		case !sendable(t):
 			ss.dropped(t)
-		case video == nil && t.Codec == media.CodecH264 && len(offered) > 0:
-			video = t
+		case video == nil && t.Kind() == media.KindVideo:
+			if t.Codec == media.CodecH264 && len(offered) > 0 || t.Codec != media.CodecH264 && offersVideo(offer, rtpName(t.Codec)) {
+				video = t
+			}
 		case audio == nil && t.Kind() == media.KindAudio:
 			audio = t
 		}
@@ -136,7 +141,14 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		return "", "", fmt.Errorf("webrtc: %w", err)
 	}
 	if video != nil {
-		if ss.video, err = ss.addTrack(h264Capability(pickProfile(video.SPS, offered)), "video"); err != nil {
+		c := h264Capability(pickProfile(video.SPS, offered))
+		switch video.Codec {
+		case media.CodecVP9:
+			c = vp9Capability
+		case media.CodecAV1:
+			c = av1Capability
+		}
+		if ss.video, err = ss.addTrack(c, "video"); err != nil {
 			return "", "", err
 		}
 		ss.videoCodec, ss.videoBase = video.Codec, randomUint32()
@@ -284,9 +296,13 @@ func (ss *session) send(f *media.Frame) error {
 		}
 		return nil
 	}
+	vp9 := t == ss.video && ss.videoCodec == media.CodecVP9
 	var err error
 	rtsp.EachPacket(rtsp.FramePackets(f), func(marker bool, offset uint32, payload []byte) bool {
 		*seq++
+		if vp9 {
+			payload = ss.numberVP9(payload)
+		}
 		// WriteRTP copies the packet before it returns: one per session
 		// is reused rather than one allocated per packet and viewer.
 		ss.pkt = rtp.Packet{
@@ -297,7 +313,26 @@ func (ss *session) send(f *media.Frame) error {
 		ss.reader.AddBytesOut(12 + len(payload))
 		return err == nil
 	})
+	if vp9 {
+		ss.vp9PictureID = (ss.vp9PictureID + 1) & 0x7fff
+	}
 	return err
+}
+
+// numberVP9 gives a VP9 payload this viewer's picture ID: the shared
+// payloads carry one derived from the PTS, which RTSP players take, but a
+// WebRTC receiver infers references from consecutive IDs (non-flexible
+// mode) and shows only keyframes otherwise. The payload is copied: it is
+// shared with every player.
+func (ss *session) numberVP9(payload []byte) []byte {
+	// I=1 and M=1: a 15-bit picture ID in bytes 1 and 2 (pion's payloader).
+	if len(payload) < 3 || payload[0]&0x80 == 0 || payload[1]&0x80 == 0 {
+		return payload
+	}
+	ss.scratch = append(ss.scratch[:0], payload...)
+	ss.scratch[1] = 0x80 | byte(ss.vp9PictureID>>8)
+	ss.scratch[2] = byte(ss.vp9PictureID)
+	return ss.scratch
 }
 
 // ticks is d in units of 1/clock seconds, modulo 2^32 as RTP wants,
