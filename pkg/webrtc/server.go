@@ -17,6 +17,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	pwebrtc "github.com/pion/webrtc/v4"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -133,7 +134,10 @@ func Listen(e Engine, o Options) (*Server, error) {
 	// NACK retransmission and sender reports (browsers sync audio and
 	// video with them); none of pion's other default interceptors.
 	ir := &interceptor.Registry{}
-	if err := pwebrtc.ConfigureNack(me, ir); err != nil {
+	// The responder keeps each sender's last packets for retransmission:
+	// 512 (about 2.7 s of a 2 Mbit/s stream, 0.7 s of 8 Mbit/s) instead of
+	// pion's 1024 halves what a viewer holds (a copy of each packet).
+	if err := pwebrtc.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(nackHistory)); err != nil {
 		s.closePorts()
 		return nil, err
 	}
@@ -249,6 +253,9 @@ func (s *Server) unreserve() {
 	s.pending--
 	s.mu.Unlock()
 }
+
+// nackHistory is the number of sent packets kept per sender for NACKs.
+const nackHistory = 512
 
 // MaxSessions bounds the sessions of a server: each holds a peer
 // connection (about 20 goroutines) from the offer on, connected or not.
