@@ -18,45 +18,20 @@ import (
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
 	"github.com/mediakit/mediakit/pkg/engine"
-	"github.com/mediakit/mediakit/pkg/media"
 )
 
 // TestSessionsLeaveNothing: 20 viewers that play and end (by End, by
 // their side closing, by the server closing) leave no goroutine behind,
 // and the ports close.
 func TestSessionsLeaveNothing(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// After the publisher's cleanup, which runs after the defers.
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	e := engine.New(engine.DefaultConfig(), nil)
 	defer e.Close()
 	key := engine.NewKey("", "live", "leak")
 	tracks, frames := clipframes.Read(t, "h264_aac.flv")
-	pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.SetTracks(tracks); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			src := frames[i%len(frames)]
-			loop := time.Duration(i/len(frames)) * 7 * time.Second
-			f := &media.Frame{Track: src.Track, DTS: src.DTS + loop, PTS: src.PTS + loop, Key: src.Key, Payload: src.Payload}
-			if pub.WriteFrame(f) != nil {
-				return
-			}
-		}
-	}()
-	defer func() { close(stop); <-published }()
+	publishLoop(t, e, key, tracks, frames, 7*time.Second, false)
 
 	srv, err := Listen(e, Options{Addr: "127.0.0.1:0"})
 	if err != nil {
@@ -68,17 +43,7 @@ func TestSessionsLeaveNothing(t *testing.T) {
 	for round := range viewers {
 		pc, got := viewer(t)
 		defer pc.Close() // before goleak looks; closing twice is harmless
-		gathered := pwebrtc.GatheringCompletePromise(pc)
-		offer, _ := pc.CreateOffer(nil)
-		_ = pc.SetLocalDescription(offer)
-		<-gathered
-		answer, id, err := srv.Play(context.Background(), key, engine.SessionInfo{ID: "v", Protocol: "webrtc"}, pc.LocalDescription().SDP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-			t.Fatal(err)
-		}
+		id := playOn(t, srv, key, pc)
 		select {
 		case <-got:
 		case <-time.After(15 * time.Second):
@@ -146,17 +111,7 @@ func TestPublishSessionsLeaveNothing(t *testing.T) {
 	key := engine.NewKey("", "live", "whip")
 	for round := range 3 {
 		pc, id, stop := whipPeer(t, srv, key, aus)
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			info, ok, _ := e.Stream(context.Background(), key)
-			if ok && info.Ready && info.State == engine.StateLive {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: the WHIP stream is not ready", round)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitLive(t, e, key)
 		switch round {
 		case 0:
 			if !srv.End(id) {
@@ -166,7 +121,7 @@ func TestPublishSessionsLeaveNothing(t *testing.T) {
 			pc.Close()
 		}
 		if round < 2 {
-			deadline = time.Now().Add(20 * time.Second)
+			deadline := time.Now().Add(20 * time.Second)
 			for srv.Sessions() != 0 {
 				if time.Now().After(deadline) {
 					t.Fatalf("round %d: the publish session stays", round)
@@ -178,7 +133,7 @@ func TestPublishSessionsLeaveNothing(t *testing.T) {
 		}
 		stop()
 		pc.Close()
-		deadline = time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(10 * time.Second)
 		for {
 			info, ok, _ := e.Stream(context.Background(), key)
 			if !ok || info.State != engine.StateLive {
@@ -261,17 +216,7 @@ func TestVanishedViewerReaped(t *testing.T) {
 			once.Do(func() { close(connected) })
 		}
 	})
-	gathered := pwebrtc.GatheringCompletePromise(pc)
-	offer, _ := pc.CreateOffer(nil)
-	_ = pc.SetLocalDescription(offer)
-	<-gathered
-	answer, _, err := srv.Play(context.Background(), key, engine.SessionInfo{ID: "v", Protocol: "webrtc"}, pc.LocalDescription().SDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	playOn(t, srv, key, pc)
 	select {
 	case <-connected:
 	case <-time.After(15 * time.Second):
@@ -362,32 +307,15 @@ func TestViewerPLIReachesWHIPPublisher(t *testing.T) {
 
 	pc, got := viewer(t)
 	defer pc.Close()
-	gathered := pwebrtc.GatheringCompletePromise(pc)
-	offer, _ := pc.CreateOffer(nil)
-	_ = pc.SetLocalDescription(offer)
-	<-gathered
-	var answer string
-	deadline := time.Now().Add(15 * time.Second)
-	for { // the stream is ready once the publisher's first keyframe came
-		answer, _, err = srv.Play(context.Background(), key, engine.SessionInfo{ID: "v", Protocol: "webrtc"}, pc.LocalDescription().SDP)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
+	waitLive(t, e, key)
+	playOn(t, srv, key, pc)
 	select {
 	case <-got:
 	case <-time.After(15 * time.Second):
 		t.Fatal("no video frame")
 	}
 	ssrc := uint32(pc.GetReceivers()[0].Track().SSRC())
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for ps.plisForwarded.Load() == 0 {
 		if err := pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
 			t.Fatal(err)
@@ -396,5 +324,21 @@ func TestViewerPLIReachesWHIPPublisher(t *testing.T) {
 			t.Fatal("the viewer's PLI did not reach the WHIP publisher")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitLive waits until key is published and its tracks known.
+func waitLive(t *testing.T, e *engine.Engine, key engine.Key) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, ok, _ := e.Stream(context.Background(), key)
+		if ok && info.Ready && info.State == engine.StateLive {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not live", key)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

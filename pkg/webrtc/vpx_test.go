@@ -10,7 +10,6 @@ import (
 
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
 	"github.com/mediakit/mediakit/pkg/engine"
-	"github.com/mediakit/mediakit/pkg/media"
 )
 
 // TestPlayVP9AndAV1: streams published as VP9 or AV1 with Opus play to a
@@ -26,35 +25,7 @@ func TestPlayVP9AndAV1(t *testing.T) {
 			defer e.Close()
 			key := engine.NewKey("", "live", "vpx")
 			tracks, frames := clipframes.ReadMP4(t, tc.clip)
-			pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pub.Close()
-			if err := pub.SetTracks(tracks); err != nil {
-				t.Fatal(err)
-			}
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() { // the 2 s clip in a loop, paced
-				defer close(done)
-				start := time.Now()
-				for i := 0; ; i++ {
-					src := frames[i%len(frames)]
-					loop := time.Duration(i/len(frames)) * 2 * time.Second
-					at := src.DTS + loop
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Until(start.Add(at))):
-					}
-					f := &media.Frame{Track: src.Track, DTS: at, PTS: src.PTS + loop, Key: src.Key, Payload: src.Payload}
-					if pub.WriteFrame(f) != nil {
-						return
-					}
-				}
-			}()
-			defer func() { close(stop); <-done }()
+			publishLoop(t, e, key, tracks, frames, 2*time.Second, true)
 			srv, err := Listen(e, Options{Addr: "127.0.0.1:0"})
 			if err != nil {
 				t.Fatal(err)
