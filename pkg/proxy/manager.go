@@ -80,9 +80,11 @@ type Manager struct {
 	pushes map[string]*push
 	closed bool
 	wg     sync.WaitGroup
-	// ended holds what tasks that have finished counted, so that the
-	// /metrics counters never go down when a task goes.
-	ended endedTotals
+	// ended holds what tasks that have finished counted, and running
+	// every task not finished yet (in the maps or on its way out), so
+	// that the /metrics counters never go down when a task goes.
+	ended   endedTotals
+	running map[*tracker]bool // true: a push
 }
 
 // endedTotals are the restarts and bytes of finished tasks (m.mu).
@@ -105,7 +107,7 @@ func NewManager(o Options) *Manager {
 	return &Manager{
 		engine: o.Engine, store: o.Store, log: o.Log, open: o.Open, newPush: o.NewPush, backoff: o.Backoff,
 		ctx: ctx, cancel: cancel,
-		pulls: map[engine.Key]*pull{}, pushes: map[string]*push{},
+		pulls: map[engine.Key]*pull{}, pushes: map[string]*push{}, running: map[*tracker]bool{},
 	}
 }
 
@@ -219,24 +221,32 @@ func (m *Manager) startPull(spec PullSpec) *pull {
 		done:  make(chan struct{}), first: make(chan error, 1),
 	}
 	m.pulls[key] = p
+	m.running[p.track] = false
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		p.run(ctx)
-		m.taskEnded(p.track, &m.ended.bytesIn)
+		m.taskEnded(p.track)
 	}()
 	return p
 }
 
-// taskEnded moves a finished task's counts into the manager's totals;
-// the tracker is marked so that Counts no longer adds it itself.
-func (m *Manager) taskEnded(t *tracker, bytes *int64) {
+// taskEnded moves a finished task's counts into the manager's totals.
+func (m *Manager) taskEnded(t *tracker) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	push, ok := m.running[t]
+	if !ok {
+		return
+	}
+	delete(m.running, t)
 	st := t.snapshot()
 	m.ended.restarts += st.Restarts
-	*bytes += st.Bytes
-	t.ended.Store(true)
+	if push {
+		m.ended.bytesOut += st.Bytes
+	} else {
+		m.ended.bytesIn += st.Bytes
+	}
 }
 
 // DeletePull stops and forgets the proxy of key ("vhost/app/stream"); it
@@ -384,21 +394,20 @@ func (m *Manager) Counts() (pulls, pushes map[State]int, restarts, bytesIn, byte
 	pulls, pushes = map[State]int{}, map[State]int{}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	restarts, bytesIn, bytesOut = m.ended.restarts, m.ended.bytesIn, m.ended.bytesOut
 	for _, p := range m.pulls {
-		st := p.track.snapshot()
-		pulls[st.State]++
-		if !p.track.ended.Load() {
-			restarts += st.Restarts
-			bytesIn += st.Bytes
-		}
+		pulls[p.track.snapshot().State]++
 	}
 	for _, p := range m.pushes {
-		st := p.track.snapshot()
-		pushes[st.State]++
-		if !p.track.ended.Load() {
-			restarts += st.Restarts
+		pushes[p.track.snapshot().State]++
+	}
+	restarts, bytesIn, bytesOut = m.ended.restarts, m.ended.bytesIn, m.ended.bytesOut
+	for t, push := range m.running {
+		st := t.snapshot()
+		restarts += st.Restarts
+		if push {
 			bytesOut += st.Bytes
+		} else {
+			bytesIn += st.Bytes
 		}
 	}
 	return pulls, pushes, restarts, bytesIn, bytesOut

@@ -156,11 +156,12 @@ func (m *Manager) startPush(spec PushSpec) *push {
 		done:  make(chan struct{}), first: make(chan error, 1),
 	}
 	m.pushes[key] = p
+	m.running[p.track] = true
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		p.run(ctx)
-		m.taskEnded(p.track, &m.ended.bytesOut)
+		m.taskEnded(p.track)
 	}()
 	return p
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -56,9 +55,6 @@ type tracker struct {
 	bytes     func() int64
 	prevBytes int64
 	prevAt    time.Time
-	// ended: the task has finished and its counts are in the manager's
-	// totals.
-	ended atomic.Bool
 }
 
 func newTracker(key, url string) *tracker {
