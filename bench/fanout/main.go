@@ -257,36 +257,15 @@ rtmp {
 	if s.rtspPort != 0 {
 		ports = append(ports, s.rtspPort)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, port := range ports {
-		for {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				s.stop()
-				return nil, fmt.Errorf("server did not start listening on port %d", port)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	if err := benchio.WaitListening(10*time.Second, ports...); err != nil {
+		s.stop()
+		return nil, err
 	}
 	return s, nil
 }
 
 func (s *server) stop() {
-	if s.cmd.Process != nil {
-		s.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
-	}
+	benchio.Stop(s.cmd, 5*time.Second)
 	os.RemoveAll(s.dir)
 }
 

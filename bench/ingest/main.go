@@ -235,15 +235,7 @@ vhost __defaultVhost__ {
 }
 
 func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
+	benchio.Stop(s.cmd, 10*time.Second)
 	os.RemoveAll(s.dir)
 }
 

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -137,34 +136,15 @@ paths:
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, port := range []int{s.rtmpPort, httpPort} {
-		for {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				s.stop()
-				return nil, fmt.Errorf("server did not listen on port %d", port)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	if err := benchio.WaitListening(10*time.Second, s.rtmpPort, httpPort); err != nil {
+		s.stop()
+		return nil, err
 	}
 	return s, nil
 }
 
 func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
+	benchio.Stop(s.cmd, 5*time.Second)
 	os.RemoveAll(s.dir)
 }
 
@@ -192,16 +172,10 @@ func newViewer(api *pwebrtc.API, whep string, bytes, packets *atomic.Int64) (*vi
 		}
 	})
 	pc.OnTrack(func(t *pwebrtc.TrackRemote, _ *pwebrtc.RTPReceiver) {
-		if os.Getenv("WEBRTC_BENCH_DEBUG") != "" {
-			fmt.Fprintln(os.Stderr, "track", t.Codec().MimeType, t.PayloadType())
-		}
 		buf := make([]byte, 1500)
 		for {
 			n, _, err := t.Read(buf)
 			if err != nil {
-				if os.Getenv("WEBRTC_BENCH_DEBUG") != "" {
-					fmt.Fprintln(os.Stderr, "read:", err)
-				}
 				return
 			}
 			bytes.Add(int64(n))
