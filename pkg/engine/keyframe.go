@@ -12,6 +12,8 @@ import (
 type keyframeRequests struct {
 	fn   atomic.Pointer[keyframeFunc]
 	last atomic.Int64 // unix nanoseconds of the last request passed on
+	// now is the clock (tests set it; nil: time.Now).
+	now func() time.Time
 }
 
 type keyframeFunc struct{ fn func() }
@@ -47,7 +49,11 @@ func (r *Reader) RequestKeyframe() bool {
 	if f == nil {
 		return false
 	}
-	now := time.Now().UnixNano()
+	clock := time.Now
+	if k.now != nil {
+		clock = k.now
+	}
+	now := clock().UnixNano()
 	last := k.last.Load()
 	if now-last < int64(keyframeMinInterval) || !k.last.CompareAndSwap(last, now) {
 		return false

@@ -16,6 +16,8 @@ func TestKeyframeRequests(t *testing.T) {
 	writeN(t, p, fs, 5)
 	r := play(t, e, testKey)
 	defer r.Close()
+	now := time.Now()
+	r.s.keyframes.now = func() time.Time { return now }
 	if r.RequestKeyframe() {
 		t.Fatal("a request passed on with no publisher registered")
 	}
@@ -27,12 +29,12 @@ func TestKeyframeRequests(t *testing.T) {
 	if r.RequestKeyframe() || asked.Load() != 1 {
 		t.Fatalf("a second request within 500 ms passed on: asked %d times", asked.Load())
 	}
-	time.Sleep(keyframeMinInterval) // the interval is the behaviour under test
+	now = now.Add(keyframeMinInterval)
 	if !r.RequestKeyframe() || asked.Load() != 2 {
 		t.Fatalf("a request after 500 ms: asked %d times", asked.Load())
 	}
 	p.Close()
-	time.Sleep(keyframeMinInterval)
+	now = now.Add(keyframeMinInterval)
 	if r.RequestKeyframe() || asked.Load() != 2 {
 		t.Fatalf("a request after the publisher closed passed on: asked %d times", asked.Load())
 	}
