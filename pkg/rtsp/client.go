@@ -164,6 +164,14 @@ func NewClient(rawURL string, opts ClientOptions) (*Client, error) {
 	return &Client{url: u, display: display, opts: opts}, nil
 }
 
+// ParseClientURL checks an rtsp:// or rtsps:// URL for a client (a
+// host, no bad escapes) and returns it with the password redacted, for
+// messages.
+func ParseClientURL(rawURL string) (display string, err error) {
+	_, display, err = parseClientURL(rawURL, ClientOptions{})
+	return display, err
+}
+
 // parseClientURL checks a client's rtsp:// or rtsps:// URL (with a host)
 // and its transport; display is the URL with the password redacted.
 func parseClientURL(rawURL string, opts ClientOptions) (u *base.URL, display string, err error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -28,6 +29,7 @@ type PublishClient struct {
 	pkt     rtp.Packet // WriteFrame's; gortsplib copies it out
 
 	writeTimeout time.Duration
+	bytes        atomic.Int64
 }
 
 // publishQueue is gortsplib's write queue of a publish, in packets (a
@@ -123,12 +125,11 @@ func (p *PublishClient) Carries(t *media.Track) bool { return p.tracks[t] != nil
 // WriteFrame sends f as RTP; a frame of a track that was not announced
 // is skipped.
 func (p *PublishClient) WriteFrame(f *media.Frame) error {
-	pt := p.tracks[f.Track]
-	if pt == nil {
-		return nil
+	pt, err := p.track(f.Track)
+	if pt == nil || err != nil {
+		return err
 	}
 	ts := pt.base + uint32(ticks(f.PTS, pt.clock))
-	var err error
 	EachPacket(FramePackets(f), func(marker bool, tsOffset uint32, payload []byte) bool {
 		p.pkt.Header = rtp.Header{Version: 2, Marker: marker, PayloadType: pt.pt, SequenceNumber: pt.seq, Timestamp: ts + tsOffset}
 		p.pkt.Payload = payload
@@ -142,6 +143,29 @@ func (p *PublishClient) WriteFrame(f *media.Frame) error {
 	return nil
 }
 
+// track is what frames of t are sent as: its announced track, or, for a
+// track the stream declared again (a publisher that came back), the
+// announced one of the same kind and configuration. A track whose
+// configuration differs cannot be sent in this session (RTSP announces
+// once): an error ends it, and the caller's retry announces anew. Nil
+// and no error: a track that was never announced (left out at Dial).
+func (p *PublishClient) track(t *media.Track) (*publishTrack, error) {
+	if pt := p.tracks[t]; pt != nil {
+		return pt, nil
+	}
+	for announced, pt := range p.tracks {
+		if announced.Kind() != t.Kind() {
+			continue
+		}
+		if !t.SameConfig(announced) {
+			return nil, fmt.Errorf("rtsp: publish %s: the %s track changed (%s); announcing again", p.display, t.Kind(), t.Codec)
+		}
+		p.tracks[t] = pt
+		return pt, nil
+	}
+	return nil, nil
+}
+
 // writePacket queues p.pkt, waiting while gortsplib's queue is full (it
 // has no blocking write): the server's pace holds the push back, up to
 // the write timeout.
@@ -151,6 +175,9 @@ func (p *PublishClient) writePacket(medi *description.Media) error {
 		err := p.gc.WritePacketRTP(medi, &p.pkt)
 		var full liberrors.ErrClientWriteQueueFull
 		if !errors.As(err, &full) {
+			if err == nil {
+				p.bytes.Add(int64(rtpHeaderSize + len(p.pkt.Payload)))
+			}
 			return err
 		}
 		now := time.Now()
@@ -167,19 +194,10 @@ func (p *PublishClient) writePacket(medi *description.Media) error {
 // trying again.
 const queueFullWait = 5 * time.Millisecond
 
-// BytesWritten is the number of bytes sent so far, RTSP and RTP. Safe for
-// concurrent use.
-func (p *PublishClient) BytesWritten() int64 {
-	st := p.gc.Stats()
-	if st == nil {
-		return 0
-	}
-	n := int64(st.Conn.OutboundBytes)
-	if p.udp {
-		n += int64(st.Session.OutboundBytes) // RTP over UDP is not on the connection
-	}
-	return n
-}
+// BytesWritten is the number of RTP bytes accepted for sending so far
+// (counted here: gortsplib counts a packet its full queue refused too).
+// Safe for concurrent use.
+func (p *PublishClient) BytesWritten() int64 { return p.bytes.Load() }
 
 // Close ends the session (TEARDOWN) and waits for gortsplib's goroutines.
 func (p *PublishClient) Close() error {

@@ -109,6 +109,9 @@ var rtmpPush = pushProtocol{
 		if err != nil {
 			return nil, err
 		}
+		// Close (ctx) must cut a server that stalls taking the headers.
+		stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+		defer stop()
 		if err := c.WriteTracks(tracks, r.Metadata()); err != nil {
 			_ = c.Close()
 			return nil, err
@@ -142,10 +145,14 @@ func NewRTMPPush(ctx context.Context, rawURL string, opts PushOptions) (*Push, e
 // NewRTSPPush returns a push to rawURL (rtsp://host[:port]/path, ANNOUNCE
 // and RECORD); an URL that does not parse is an error naming it.
 func NewRTSPPush(ctx context.Context, rawURL string, opts PushOptions) (*Push, error) {
-	if _, err := rtsp.NewClient(rawURL, rtsp.ClientOptions{Transport: rtsp.Transport(opts.RTSPTransport)}); err != nil {
+	display, err := rtsp.ParseClientURL(rawURL)
+	if err != nil {
 		return nil, fmt.Errorf("rtsp push: %w", err)
 	}
-	return newPush(ctx, rawURL, redact(rawURL), rtspPush, opts), nil
+	if _, err := rtsp.ParseTransport(opts.RTSPTransport); err != nil {
+		return nil, fmt.Errorf("rtsp push: %w", err)
+	}
+	return newPush(ctx, rawURL, display, rtspPush, opts), nil
 }
 
 func newPush(ctx context.Context, rawURL, display string, proto pushProtocol, opts PushOptions) *Push {

@@ -64,10 +64,11 @@ func ParseTarget(dst string) (Target, error) {
 			}
 			return Target{Kind: KindRTMP, Dest: dst, Display: u.Display}, nil
 		case "rtsp", "rtsps":
-			if _, err := rtsp.NewClient(dst, rtsp.ClientOptions{}); err != nil {
+			display, err := rtsp.ParseClientURL(dst)
+			if err != nil {
 				return Target{}, err
 			}
-			return Target{Kind: KindRTSP, Dest: dst, Display: redact(dst)}, nil
+			return Target{Kind: KindRTSP, Dest: dst, Display: display}, nil
 		case "rtmps":
 			// The RTMP client has no TLS yet.
 			return Target{}, fmt.Errorf("%s: %w: rtmps:// (RTMP over TLS) is not supported yet; want %s",
