@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -24,20 +25,18 @@ const keyframeMinInterval = 500 * time.Millisecond
 
 // OnKeyframeRequest registers fn to be called when a reader asks for a
 // keyframe (Reader.RequestKeyframe), at most every 500 ms; fn must not
-// block. Close removes it. A publisher that cannot make keyframes on
+// block. It takes effect only while p is the stream's publisher (the
+// owner decides, so a publisher replaced meanwhile registers nothing),
+// and ends when p is detached. A publisher that cannot make keyframes on
 // request (a file, RTMP) does not register.
 func (p *Publisher) OnKeyframeRequest(fn func()) {
 	k := &keyframeFunc{fn: fn}
-	p.keyframe = k
-	p.s.keyframes.fn.Store(k)
-}
-
-// clearKeyframeRequest removes the publisher's callback, if it is still
-// the stream's.
-func (p *Publisher) clearKeyframeRequest() {
-	if p.keyframe != nil {
-		p.s.keyframes.fn.CompareAndSwap(p.keyframe, nil)
-	}
+	_ = p.s.do(context.Background(), func() {
+		if p.s.publisher == p {
+			p.keyframe = k
+			p.s.keyframes.fn.Store(k)
+		}
+	})
 }
 
 // RequestKeyframe asks the stream's publisher for a keyframe (a WebRTC

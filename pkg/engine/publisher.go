@@ -23,7 +23,7 @@ type Publisher struct {
 	closed       bool
 	since        time.Time
 	bytes        atomic.Int64
-	keyframe     *keyframeFunc // registered with OnKeyframeRequest
+	keyframe     *keyframeFunc // registered with OnKeyframeRequest (owner only)
 }
 
 func newPublisher(s *Stream, info SessionInfo) *Publisher {
@@ -148,7 +148,6 @@ func (p *Publisher) Close() {
 		return
 	}
 	p.closed = true
-	p.clearKeyframeRequest()
 	_ = p.s.do(context.Background(), func() { p.s.publisherLeft(p) })
 	p.cancel("publisher closed")
 	p.s.e.events().SessionEnded(SessionReport{

@@ -208,6 +208,9 @@ func (s *Stream) detach(p *Publisher, reason string) {
 	p.detached = true
 	s.appendMu.Unlock()
 	p.cancel(reason)
+	if p.keyframe != nil {
+		s.keyframes.fn.CompareAndSwap(p.keyframe, nil)
+	}
 	if s.publisher == p {
 		s.publisher = nil
 		info := p.info

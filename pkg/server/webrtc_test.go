@@ -228,7 +228,7 @@ func TestZLMWebRTCAPI(t *testing.T) {
 	})
 	publishAndWait(t, ts, "zlm")
 	pc, frames, _, offer := newViewer(t)
-	post := func(query string) map[string]any {
+	post := func(query, offer string) map[string]any {
 		t.Helper()
 		resp, err := http.Post(ts.httpURL+"/index/api/webrtc?"+query, "text/plain;charset=utf-8", strings.NewReader(offer))
 		if err != nil {
@@ -241,10 +241,16 @@ func TestZLMWebRTCAPI(t *testing.T) {
 		}
 		return r
 	}
-	if r := post("app=live&stream=zlm&type=push"); r["code"] != -1.0 {
-		t.Errorf("type=push: %v", r)
+	// A publisher's offer for a stream someone publishes; a viewer's
+	// offer sent as a push sends nothing and is refused as an offer.
+	_, pushOffer, _ := whipPublisher(t, context.Background())
+	if r := post("app=live&stream=zlm&type=push", pushOffer); r["code"] != -1.0 {
+		t.Errorf("type=push of a published stream: %v", r)
 	}
-	r := post("app=live&stream=zlm&type=play")
+	if r := post("app=live&stream=zlm2&type=push", offer); r["code"] != -400.0 {
+		t.Errorf("type=push with a receive-only offer: %v", r)
+	}
+	r := post("app=live&stream=zlm&type=play", offer)
 	sdp, _ := r["sdp"].(string)
 	if r["code"] != 0.0 || r["type"] != "answer" || r["id"] == "" || !strings.Contains(sdp, "H264") {
 		t.Fatalf("webrtc play: %v", r)

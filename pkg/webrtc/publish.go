@@ -45,8 +45,16 @@ type publishSession struct {
 	videoName, audioName string
 	decoder              rtptime.GlobalDecoder
 
-	mu     sync.Mutex // ingest is single-threaded; video and audio read apart
-	ingest *rtsp.Ingest
+	ingestMu sync.Mutex // ingest is single-threaded; video and audio read apart
+	ingest   *rtsp.Ingest
+
+	// mu guards what close and startReading share: a reader starts only
+	// while the session is open (run waits for the readers after close),
+	// and one track per kind is read.
+	mu        sync.Mutex
+	ended     bool
+	reading   [2]bool // video, audio
+	stopWatch func() bool
 
 	connected              chan struct{}
 	done                   chan struct{}
@@ -56,7 +64,6 @@ type publishSession struct {
 	reason                 string
 	unregister             func()
 	plisForwarded          atomic.Int64 // PLIs sent for viewers' requests (tests)
-	stopWatch              func() bool
 }
 
 // Publish answers a WHIP offer: the peer publishes the stream of key
@@ -68,8 +75,10 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 		return "", "", err
 	}
 	defer s.unreserve()
-	if strings.TrimSpace(offer) == "" {
-		return "", "", fmt.Errorf("%w: empty", ErrOffer)
+	// Before on_publish is asked: a body that is no offer to send media
+	// publishes nothing.
+	if err := checkPublishOffer(offer); err != nil {
+		return "", "", err
 	}
 	pub, err := s.ingester.Publish(ctx, key, info)
 	if err != nil {
@@ -81,8 +90,9 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 	ok := false
 	defer func() {
 		if !ok {
-			if ps.pc != nil {
-				ps.pc.Close()
+			ps.close("not started")
+			if ps.unregister != nil {
+				ps.unregister()
 			}
 			pub.Close()
 		}
@@ -109,11 +119,12 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 	}
 	// Before the peer has the answer, so before any packet.
 	ps.pc.OnTrack(func(t *pwebrtc.TrackRemote, _ *pwebrtc.RTPReceiver) { ps.startReading(t) })
-	if err := s.addPublish(ps); err != nil {
-		return "", "", err
-	}
-	ok = true
-	ps.stopWatch = pub.OnDone(func() { go ps.close("the stream was closed") })
+	// Everything close reads is set before the session can be found
+	// (addPublish): End, kick_session and Close may close it from then on.
+	stopWatch := pub.OnDone(func() { go ps.close("the stream was closed") })
+	ps.mu.Lock()
+	ps.stopWatch = stopWatch
+	ps.mu.Unlock()
 	// A viewer's PLI or FIR (Reader.RequestKeyframe) asks the browser at
 	// once, not at the next tick.
 	pub.OnKeyframeRequest(func() {
@@ -123,6 +134,10 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 		}
 	})
 	ps.unregister = s.register(info, func() { ps.close("kicked") })
+	if err := s.addPublish(ps); err != nil {
+		return "", "", err
+	}
+	ok = true
 	go ps.run()
 	s.log.Info("webrtc publish started", "stream", key.String(), "session", ps.id, "remote", info.Remote)
 	return sdp, ps.id, nil
@@ -204,6 +219,23 @@ func (ps *publishSession) startReading(t *pwebrtc.TrackRemote) {
 		ps.srv.log.Warn("webrtc publish: track not ingested", "session", ps.id, "codec", t.Codec().MimeType, "expected", want)
 		return
 	}
+	slot := 1
+	if t.Kind() == pwebrtc.RTPCodecTypeVideo {
+		slot = 0
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.ended {
+		return
+	}
+	if ps.reading[slot] {
+		// Simulcast layers, or a second m-line of the kind: one track per
+		// kind goes into the stream, as from any publisher.
+		ps.srv.log.Warn("webrtc publish: a second track of the kind not ingested", "session", ps.id,
+			"codec", t.Codec().MimeType, "rid", t.RID())
+		return
+	}
+	ps.reading[slot] = true
 	ps.readers.Add(1)
 	go func() {
 		defer ps.readers.Done()
@@ -229,9 +261,9 @@ func (ps *publishSession) read(t *pwebrtc.TrackRemote, f format.Format) {
 			continue // a track starts at a packet whose PTS is its DTS
 		}
 		ps.pub.AddBytesIn(pkt.MarshalSize())
-		ps.mu.Lock()
+		ps.ingestMu.Lock()
 		err = ps.ingest.WritePacket(f, pkt, pts)
-		ps.mu.Unlock()
+		ps.ingestMu.Unlock()
 		if err != nil {
 			go ps.close("ingest: " + err.Error())
 			return
@@ -264,9 +296,9 @@ func (ps *publishSession) run() {
 	defer func() {
 		ps.close("ended")
 		ps.readers.Wait()
-		ps.mu.Lock()
+		ps.ingestMu.Lock()
 		_ = ps.ingest.Flush()
-		ps.mu.Unlock()
+		ps.ingestMu.Unlock()
 		ps.pub.Close()
 		ps.srv.removePublish(ps)
 		if ps.unregister != nil {
@@ -289,11 +321,36 @@ func (ps *publishSession) run() {
 // readers; run then closes the publisher.
 func (ps *publishSession) close(reason string) {
 	ps.closeOnce.Do(func() {
+		ps.mu.Lock()
+		ps.ended = true
+		stopWatch := ps.stopWatch
+		ps.mu.Unlock()
 		ps.reason = reason
 		close(ps.done)
-		if ps.stopWatch != nil {
-			ps.stopWatch()
+		if stopWatch != nil {
+			stopWatch()
 		}
-		ps.pc.Close()
+		if ps.pc != nil {
+			ps.pc.Close()
+		}
 	})
+}
+
+// checkPublishOffer checks that offer is an SDP offer that sends media.
+func checkPublishOffer(offer string) error {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return fmt.Errorf("%w: %w", ErrOffer, err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" {
+			continue
+		}
+		_, sendonly := m.Attribute("sendonly")
+		_, sendrecv := m.Attribute("sendrecv")
+		if sendonly || sendrecv {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: it sends no audio or video", ErrOffer)
 }
