@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
@@ -61,6 +62,15 @@ func browserTools(t *testing.T) (node, dir, chromium string) {
 // returns its standard output; a failure or 2 minutes end the test.
 func runBrowser(t *testing.T, node, dir, chromium, script string, args ...string) []byte {
 	t.Helper()
+	out, err := runBrowserScript(node, dir, chromium, script, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runBrowserScript is runBrowser for a goroutine other than the test's.
+func runBrowserScript(node, dir, chromium, script string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
@@ -73,9 +83,9 @@ func runBrowser(t *testing.T, node, dir, chromium, script string, args ...string
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("node %s: %v\nstderr:\n%s", script, err, stderr.String())
+		return nil, fmt.Errorf("node %s: %v\nstderr:\n%s", script, err, stderr.String())
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), nil
 }
 
 // hlsjsPage plays {{.Src}} with hls.js in low-latency mode and exposes

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,17 +63,30 @@ func seconds(v *float64) string {
 func openPage(t *testing.T, url string, seconds int) pageResult {
 	t.Helper()
 	node, dir, chromium := browserTools(t)
-	out := runBrowser(t, node, dir, chromium, "page.mjs", url, strconv.Itoa(seconds))
-	var res pageResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("page.mjs output: %v\n%s", err, out)
+	res, err := runPage(node, dir, chromium, url, seconds)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return res
 }
 
+// runPage is openPage for a goroutine other than the test's.
+func runPage(node, dir, chromium, url string, seconds int) (pageResult, error) {
+	var res pageResult
+	out, err := runBrowserScript(node, dir, chromium, "page.mjs", url, strconv.Itoa(seconds))
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, fmt.Errorf("page.mjs output: %v\n%s", err, out)
+	}
+	return res, nil
+}
+
 // TestPlayerPageBrowser: the page the binary serves at /APP/STREAM/
 // plays an RTMP publish in headless Chromium over WebRTC first (frames
-// presented within 2 s of the page's load), and over LL-HLS and HTTP-FLV
+// presented; the time from the page's script to the first frame is
+// logged, and bounded loosely), and over LL-HLS and HTTP-FLV
 // when asked; with ?publish=1 it publishes Chromium's fake camera with
 // WHIP (H.264 first, and Opus), which ffprobe then reads over RTSP.
 func TestPlayerPageBrowser(t *testing.T) {
@@ -125,8 +139,16 @@ func TestPlayerPageBrowser(t *testing.T) {
 		})
 	}
 	t.Run("whip publish", func(t *testing.T) {
-		done := make(chan pageResult, 1)
-		go func() { done <- openPage(t, ts.httpURL+"/live/cam/?publish=1", 15) }()
+		type pageRun struct {
+			res pageResult
+			err error
+		}
+		done := make(chan pageRun, 1)
+		node, dir, chromium := browserTools(t)
+		go func() {
+			res, err := runPage(node, dir, chromium, ts.httpURL+"/live/cam/?publish=1", 15)
+			done <- pageRun{res, err}
+		}()
 		waitFor(t, 30*time.Second, "the page's WHIP stream", func() bool {
 			info, ok := streamInfo(t, ts, "live", "cam")
 			return ok && info.Ready && info.Publisher != nil && info.Publisher.Protocol == "webrtc"
@@ -140,8 +162,11 @@ func TestPlayerPageBrowser(t *testing.T) {
 		if v, a := p.Video(), p.Audio(); v == nil || v.CodecName != "h264" || v.NbReadFrames < 10 || a == nil || a.CodecName != "opus" {
 			t.Errorf("the browser's publish over RTSP: %+v", p)
 		}
-		res := <-done
-		if !strings.HasPrefix(res.last().Mode, "publishing") {
+		run := <-done
+		if run.err != nil {
+			t.Fatal(run.err)
+		}
+		if res := run.res; !strings.HasPrefix(res.last().Mode, "publishing") {
 			t.Errorf("page with publish=1: %s", res)
 		}
 	})

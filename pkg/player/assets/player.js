@@ -91,8 +91,13 @@
     pc.onconnectionstatechange = () => { if (pc.connectionState === 'connected') state.timing.connected = performance.now(); };
     try {
       await signal(pc, '/whep');
+      // An answer without video (the stream's codec is not one WebRTC
+      // carries here, H.265 say): another mode may show it.
+      if (!/^m=video [1-9]/m.test(pc.remoteDescription.sdp)) throw new Error('no video over WebRTC for this stream');
     } catch (err) {
       pc.close();
+      if (state.session) fetch(state.session, { method: 'DELETE' });
+      state.session = '';
       throw err;
     }
     setMode('WebRTC');
@@ -159,8 +164,11 @@
     const start = state.frames;
     return new Promise((resolve, reject) => {
       const t0 = Date.now();
+      // Presented frames where the browser counts them: a player moves
+      // currentTime to the live edge before anything decodes.
+      const counts = 'requestVideoFrameCallback' in HTMLVideoElement.prototype;
       const check = () => {
-        if (state.frames > start || video.currentTime > 0) return resolve();
+        if (state.frames > start || (!counts && video.currentTime > 0)) return resolve();
         if (Date.now() - t0 > ms) return reject(new Error('no frames within ' + ms / 1000 + ' s'));
         setTimeout(check, 100);
       };
@@ -196,6 +204,7 @@
       try {
         stop = await play();
         await playing(name === 'webrtc' ? 4000 : 10000);
+        errorEl.textContent = '';
         return;
       } catch (err) {
         fail(name + ': ' + err.message);
