@@ -196,6 +196,18 @@ func TestFuzzSeeds(t *testing.T) {
 			if v, a := sink.count(); err != nil || v == 0 || a == 0 {
 				t.Errorf("%s: %d video and %d audio frames, error %v", f, v, a, err)
 			}
+			if target == "FuzzMP4" && strings.HasPrefix(filepath.Base(f), "fragmented") {
+				// The streaming reader (stdin, fMP4 HLS) reaches the samples too.
+				sink := &recSink{}
+				fd := newFeed(context.Background(), sink, Options{}.withDefaults(), false)
+				err := readMP4Stream(fd, f, strings.NewReader(s))
+				if ferr := fd.flush(); err == nil {
+					err = ferr
+				}
+				if v, a := sink.count(); err != nil || v == 0 || a == 0 {
+					t.Errorf("%s as a stream: %d video and %d audio frames, error %v", f, v, a, err)
+				}
+			}
 		}
 	}
 }

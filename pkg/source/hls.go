@@ -133,7 +133,7 @@ func (h *hlsReader) start() error {
 	}
 	h.media = u
 	h.lastNew = time.Now()
-	if h.src.opts.RequireEnd && !pl.master && !pl.endList && pl.unsupported == "" {
+	if h.src.opts.RequireEnd && !pl.endList && pl.unsupported == "" { // masters were resolved above
 		return h.fail(ErrLive)
 	}
 	return h.apply(pl, true)
@@ -213,9 +213,11 @@ func (h *hlsReader) Read(p []byte) (int, error) {
 		h.pos = 0
 		restart := seg.discontinuity && h.started
 		h.started = true
-		if restart {
+		if restart && !h.fmp4 {
 			// End this demuxer's input; run starts another on a
 			// timeline that continues where this segment begins.
+			// (MPEG-TS only: in an fMP4 segment, mdat bytes could pass
+			// for a TS packet.)
 			if first, ok := tsFirstTimestamp(h.cur); ok {
 				h.paused, h.first = true, first
 				return 0, io.EOF
