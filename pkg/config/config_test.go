@@ -777,6 +777,7 @@ cmd_audio = "%s -i %s -c:v copy -c:a aac -f flv %s"
 		"two verbs":  "[ffmpeg]\ncmd_bad = \"%s -i %s\"\n",
 		"other verb": "[ffmpeg]\ncmd_bad = \"%s -i %s -f %d %s\"\n",
 		"not string": "[ffmpeg]\ncmd_bad = 3\n",
+		"quoted key": "[ffmpeg]\n\"cmd_bad.x\" = \"%s -i %s -f flv %s\"\n",
 	} {
 		if _, _, err := config.Load(nil, nil, writeFile(t, toml)); err == nil || !strings.Contains(err.Error(), "ffmpeg.cmd_bad") {
 			t.Errorf("%s: Load = %v, want an error naming ffmpeg.cmd_bad", name, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -215,6 +216,10 @@ func (c *Config) applyTOML(data []byte) ([]string, error) {
 				if !isString {
 					return nil, fmt.Errorf("%s: a command template must be a string, not %T", key, table[k])
 				}
+				if !templateName.MatchString(k) {
+					// WriteTOML writes the name as a bare key.
+					return nil, fmt.Errorf("%s: a template name is letters, digits, _ and - only", key)
+				}
 				if c.FFmpeg.Templates == nil {
 					c.FFmpeg.Templates = map[string]string{}
 				}
@@ -320,6 +325,9 @@ func tomlQuote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// templateName is what a template's key may be: a bare TOML key.
+var templateName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 func (f *FFmpeg) writeTemplates(b *strings.Builder) {
 	names := make([]string, 0, len(f.Templates))

@@ -466,7 +466,11 @@ func TestRelayStatusLine(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("run: %v; stderr %q", r.err, r.stderr)
 	}
-	line := r.stderr[strings.LastIndex(r.stderr[:strings.LastIndex(r.stderr, "\r\x1b[K")], "\r\x1b[K"):]
+	const clear = "\r\x1b[K"
+	if strings.Count(r.stderr, clear) < 2 {
+		t.Fatalf("stderr %q: want a status line drawn and then cleared", r.stderr)
+	}
+	line := r.stderr[strings.LastIndex(r.stderr[:strings.LastIndex(r.stderr, clear)], clear):]
 	want := fmt.Sprintf("%d frames", len(frames))
 	if !strings.HasPrefix(line, "\r\x1b[Krelay ") || !strings.Contains(line, want) || !strings.Contains(line, "| rtmp://edge/live/x ") {
 		t.Errorf("last status line %q, want relay, %s and the destination", line, want)
