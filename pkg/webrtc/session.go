@@ -298,6 +298,7 @@ func (ss *session) send(f *media.Frame) error {
 	}
 	vp9 := t == ss.video && ss.videoCodec == media.CodecVP9
 	var err error
+	sent := 0
 	rtsp.EachPacket(rtsp.FramePackets(f), func(marker bool, offset uint32, payload []byte) bool {
 		*seq++
 		if vp9 {
@@ -309,10 +310,14 @@ func (ss *session) send(f *media.Frame) error {
 			Header:  rtp.Header{Version: 2, Marker: marker, SequenceNumber: *seq, Timestamp: ts + offset},
 			Payload: payload,
 		}
-		err = t.WriteRTP(&ss.pkt)
-		ss.reader.AddBytesOut(12 + len(payload))
+		if err = t.WriteRTP(&ss.pkt); err == nil {
+			sent += 12 + len(payload)
+		}
 		return err == nil
 	})
+	// Once per frame: the counters are shared with the stream's other
+	// readers.
+	ss.reader.AddBytesOut(sent)
 	if vp9 {
 		ss.vp9PictureID = (ss.vp9PictureID + 1) & 0x7fff
 	}
