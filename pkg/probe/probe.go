@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -431,8 +432,9 @@ func mp4FrameRates(st *Stream, t *mp4Track) {
 	case st.FrameRate == "0/0" && t.sttsEntries == 0 && t.fragDelta() > 0:
 		st.FrameRate = reduce(uint64(t.timescale), uint64(t.fragDelta()))
 	}
-	if t.frames > 0 && t.frameDur > 0 {
-		st.AvgFrameRate = reduce(uint64(t.timescale)*t.frames, t.frameDur)
+	if hi, num := bits.Mul64(uint64(t.timescale), t.frames); hi == 0 && t.frames > 0 && t.frameDur > 0 {
+		// (hi != 0: counts of a hostile file past 2^64; no average.)
+		st.AvgFrameRate = reduce(num, t.frameDur)
 	} else {
 		st.AvgFrameRate = st.FrameRate
 	}
