@@ -72,6 +72,9 @@ type WebRTC struct {
 	// AdditionalHosts are addresses announced as host candidates besides
 	// the local ones (a 1:1 NAT's public address), comma-separated.
 	AdditionalHosts string
+	// STUNServers ("stun:host:port", comma-separated) are asked for the
+	// ICE port's public address, which is then announced too.
+	STUNServers string
 }
 
 // RTSP configures the RTSP server: ZLMediaKit's [rtsp] section, with

@@ -148,6 +148,8 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.WebRTC.Addr }},
 	{Key: "webrtc.additional_hosts", Restart: true, Usage: "addresses announced to browsers besides the local ones, e.g. a 1:1 NAT's public address (comma-separated)",
 		field: func(c *Config) any { return &c.WebRTC.AdditionalHosts }},
+	{Key: "webrtc.stun_servers", Restart: true, Usage: "STUN servers (stun:host:port, comma-separated) asked from the ICE port for its public address, which is then announced to browsers too; answers never wait for them",
+		field: func(c *Config) any { return &c.WebRTC.STUNServers }},
 	{Key: "rtsp.addr", Flag: "rtsp-addr", Restart: true, Usage: "RTSP listener for publish and play, RTP interleaved on it too (empty: off)",
 		field: func(c *Config) any { return &c.RTSP.Addr }},
 	{Key: "rtsp.rtpAddr", Flag: "rtsp-rtp-addr", Restart: true, Usage: "UDP port of RTSP's UDP transport for RTP, even (empty, with rtsp.rtcpAddr: no UDP transport)",

@@ -360,7 +360,7 @@ func (s *Server) Start() error {
 	}
 	if cfg.WebRTC.Addr != "" {
 		rtc, err := webrtc.Listen(s.Engine, webrtc.Options{Addr: cfg.WebRTC.Addr, Hosts: access.SplitList(cfg.WebRTC.AdditionalHosts),
-			Log: s.log, Registry: s.Sessions})
+			STUNServers: access.SplitList(cfg.WebRTC.STUNServers), Log: s.log, Registry: s.Sessions})
 		if err != nil {
 			for _, ln := range []net.Listener{s.rtmpLn, s.httpLn} {
 				if ln != nil {

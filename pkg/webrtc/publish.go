@@ -97,7 +97,7 @@ func (s *Server) Publish(ctx context.Context, key engine.Key, info engine.Sessio
 			pub.Close()
 		}
 	}()
-	if ps.pc, err = s.api.NewPeerConnection(pwebrtc.Configuration{}); err != nil {
+	if ps.pc, err = s.api.Load().NewPeerConnection(pwebrtc.Configuration{}); err != nil {
 		return "", "", fmt.Errorf("webrtc: %w", err)
 	}
 	watchState(ps.pc, func() { ps.connectOnce.Do(func() { close(ps.connected) }) }, ps.close)

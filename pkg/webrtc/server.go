@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -50,7 +51,12 @@ type Options struct {
 	// Hosts are addresses announced as host candidates instead of the
 	// local ones (a public address of a 1:1 NAT).
 	Hosts []string
-	Log   *slog.Logger
+	// STUNServers ("stun:host:port") are asked for the server's public
+	// address, through the ICE UDP port itself, at start and every few
+	// minutes; an answer is announced as a host candidate like Hosts. An
+	// offer's answer never waits for them.
+	STUNServers []string
+	Log         *slog.Logger
 	// Registry, if set, lists the sessions.
 	Registry SessionRegistry
 }
@@ -61,7 +67,8 @@ type Server struct {
 	ingester Ingester
 	log      *slog.Logger
 	registry SessionRegistry
-	api      *pwebrtc.API
+	api      atomic.Pointer[pwebrtc.API]
+	settings apiSettings
 	udp      net.PacketConn
 	tcp      net.Listener
 	udpMux   ice.UDPMux
@@ -76,6 +83,9 @@ type Server struct {
 	pending   int // offers being answered (reserve)
 	closed    bool
 	wg        sync.WaitGroup
+
+	stop    context.CancelFunc // ends the STUN discovery
+	stunned sync.WaitGroup
 }
 
 // h264Profiles are the H.264 profile-level-ids registered (packetization
@@ -93,6 +103,10 @@ func Listen(e Engine, o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	stunServers, err := parseSTUNServers(o.STUNServers)
+	if err != nil {
+		return nil, err
+	}
 	udp, err := net.ListenPacket("udp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: listen udp %s: %w", o.Addr, err)
@@ -106,29 +120,66 @@ func Listen(e Engine, o Options) (*Server, error) {
 	}
 	s := &Server{engine: e, ingester: e, log: log, registry: o.Registry, udp: udp, tcp: tcp,
 		sessions: map[string]*session{}, publishes: map[string]*publishSession{}}
-	s.udpMux = pwebrtc.NewICEUDPMux(nil, udp)
+	var universal *ice.UniversalUDPMuxDefault
+	if len(stunServers) > 0 {
+		// The universal mux also sends STUN binding requests from the
+		// ICE port and takes their answers, so the address a STUN
+		// server sees is the one browsers must reach.
+		universal = ice.NewUniversalUDPMuxDefault(ice.UniversalUDPMuxParams{UDPConn: udp})
+		s.udpMux = universal
+	} else {
+		s.udpMux = pwebrtc.NewICEUDPMux(nil, udp)
+	}
 	s.tcpMux = pwebrtc.NewICETCPMux(nil, tcp, 8)
+	s.settings = apiSettings{udpMux: s.udpMux, tcpMux: s.tcpMux, addr: o.Addr, hosts: o.Hosts}
+	api, err := s.settings.build(nil)
+	if err != nil {
+		s.closePorts()
+		return nil, err
+	}
+	s.api.Store(api)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	if universal != nil {
+		s.stunned.Add(1)
+		go func() {
+			defer s.stunned.Done()
+			s.discover(ctx, universal, stunServers)
+		}()
+	}
+	return s, nil
+}
+
+// apiSettings are what every pion API of the server is built from; the
+// API is built again when STUN finds a new public address.
+type apiSettings struct {
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+	addr   string
+	hosts  []string
+}
+
+// build returns an API announcing the configured hosts and extra ones.
+func (a apiSettings) build(extra []string) (*pwebrtc.API, error) {
 	var se pwebrtc.SettingEngine
-	se.SetICEUDPMux(s.udpMux)
-	se.SetICETCPMux(s.tcpMux)
+	se.SetICEUDPMux(a.udpMux)
+	se.SetICETCPMux(a.tcpMux)
 	se.SetNetworkTypes([]pwebrtc.NetworkType{pwebrtc.NetworkTypeUDP4, pwebrtc.NetworkTypeUDP6, pwebrtc.NetworkTypeTCP4, pwebrtc.NetworkTypeTCP6})
 	// A server bound to loopback (tests, a local proxy) must offer it;
 	// one bound elsewhere does not show viewers its loopback address.
-	if ip := net.ParseIP(hostOf(o.Addr)); ip != nil && ip.IsLoopback() {
+	if ip := net.ParseIP(hostOf(a.addr)); ip != nil && ip.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
 	}
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
-	if len(o.Hosts) > 0 {
+	if hosts := append(append([]string(nil), a.hosts...), extra...); len(hosts) > 0 {
 		if err := se.SetICEAddressRewriteRules(pwebrtc.ICEAddressRewriteRule{
-			External: o.Hosts, AsCandidateType: pwebrtc.ICECandidateTypeHost, Mode: pwebrtc.ICEAddressRewriteAppend,
+			External: hosts, AsCandidateType: pwebrtc.ICECandidateTypeHost, Mode: pwebrtc.ICEAddressRewriteAppend,
 		}); err != nil {
-			s.closePorts()
-			return nil, fmt.Errorf("webrtc: additional hosts %v: %w", o.Hosts, err)
+			return nil, fmt.Errorf("webrtc: additional hosts %v: %w", hosts, err)
 		}
 	}
 	me := &pwebrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
-		s.closePorts()
 		return nil, err
 	}
 	// NACK retransmission and sender reports (browsers sync audio and
@@ -138,15 +189,12 @@ func Listen(e Engine, o Options) (*Server, error) {
 	// 512 (about 2.7 s of a 2 Mbit/s stream, 0.7 s of 8 Mbit/s) instead of
 	// pion's 1024 halves what a viewer holds (a copy of each packet).
 	if err := pwebrtc.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(nackHistory)); err != nil {
-		s.closePorts()
 		return nil, err
 	}
 	if err := pwebrtc.ConfigureRTCPReports(ir); err != nil {
-		s.closePorts()
 		return nil, err
 	}
-	s.api = pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se), pwebrtc.WithMediaEngine(me), pwebrtc.WithInterceptorRegistry(ir))
-	return s, nil
+	return pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se), pwebrtc.WithMediaEngine(me), pwebrtc.WithInterceptorRegistry(ir)), nil
 }
 
 func registerCodecs(me *pwebrtc.MediaEngine) error {
@@ -325,6 +373,8 @@ func (s *Server) Close() {
 		ps.close("server shutting down")
 	}
 	s.wg.Wait()
+	s.stop()
+	s.stunned.Wait()
 	s.closePorts()
 }
 

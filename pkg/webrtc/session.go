@@ -137,7 +137,7 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		return "", "", ErrNoTrack
 	}
 	ss.videoSeq, ss.audioSeq = uint16(randomUint32()), uint16(randomUint32())
-	if ss.pc, err = s.api.NewPeerConnection(pwebrtc.Configuration{}); err != nil {
+	if ss.pc, err = s.api.Load().NewPeerConnection(pwebrtc.Configuration{}); err != nil {
 		return "", "", fmt.Errorf("webrtc: %w", err)
 	}
 	if video != nil {
