@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,15 +16,18 @@ const chromeOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
 	"a=rtpmap:106 h264/90000\r\na=fmtp:106 packetization-mode=1;profile-level-id=640C1F\r\n" +
 	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n"
 
-func TestOfferedH264(t *testing.T) {
-	got, err := offeredH264(chromeOffer)
+func TestParseOffer(t *testing.T) {
+	got, err := parseOffer(chromeOffer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"42001f", "42e01f", "640c1f"}; !slices.Equal(got, want) {
-		t.Errorf("offered %v, want %v (mode 1 only, lower case)", got, want)
+	if want := []string{"42001f", "42e01f", "640c1f"}; !slices.Equal(got.h264, want) {
+		t.Errorf("offered %v, want %v (mode 1 only, lower case)", got.h264, want)
 	}
-	if _, err := offeredH264("not sdp"); err == nil {
+	if !got.names["VP8"] || got.names["VP9"] || len(got.h265) != 0 {
+		t.Errorf("names %v, H.265 %v: want VP8 and no H.265", got.names, got.h265)
+	}
+	if _, err := parseOffer("not sdp"); err == nil {
 		t.Error("no error for a non-SDP offer")
 	}
 }
@@ -65,16 +69,24 @@ func TestTicks(t *testing.T) {
 	}
 }
 
-// FuzzOfferedH264: any offer gives a list or an error, never a panic, and
-// every profile listed is six characters.
-func FuzzOfferedH264(f *testing.F) {
+// FuzzParseOffer: any offer gives codecs or an error, never a panic; every
+// H.264 profile listed is six characters and every H.265 one a profile
+// and a tier.
+func FuzzParseOffer(f *testing.F) {
 	f.Add(chromeOffer)
 	f.Add("v=0\r\nm=video 9 RTP 1\r\na=rtpmap:1 H264/90000\r\na=fmtp:1 packetization-mode=1;profile-level-id=zz\r\n")
 	f.Fuzz(func(t *testing.T, offer string) {
-		list, err := offeredH264(offer)
+		oc, err := parseOffer(offer)
 		if err != nil {
 			return
 		}
+		for _, p := range oc.h265 {
+			if !strings.Contains(p, "/") {
+				t.Fatalf("H.265 %q", p)
+			}
+		}
+		_ = oc.pickH265([]byte{0x42, 1, 2, 3})
+		list := oc.h264
 		for _, p := range list {
 			if len(p) != 6 {
 				t.Fatalf("profile %q", p)

@@ -177,7 +177,7 @@ func (ps *publishSession) receivedFormats(answer string) error {
 		}
 	}
 	if ps.video == nil && ps.audio == nil {
-		return fmt.Errorf("%w: the offer sends no H.264, VP9, AV1, Opus or G.711", ErrNoTrack)
+		return fmt.Errorf("%w: the offer sends no H.264, H.265, VP9, AV1, Opus or G.711", ErrNoTrack)
 	}
 	return nil
 }
@@ -188,6 +188,8 @@ func formatOf(name string, pt uint8, params string) format.Format {
 	switch name {
 	case "H264":
 		return &format.H264{PayloadTyp: pt, PacketizationMode: 1}
+	case "H265":
+		return &format.H265{PayloadTyp: pt}
 	case "VP9":
 		return &format.VP9{PayloadTyp: pt}
 	case "AV1":

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,6 +211,8 @@ func registerCodecs(me *pwebrtc.MediaEngine) error {
 		pt++
 	}
 	for _, c := range []pwebrtc.RTPCodecParameters{
+		{RTPCodecCapability: h265Capability("1/0"), PayloadType: 116},
+		{RTPCodecCapability: h265Capability("2/0"), PayloadType: 118},
 		{RTPCodecCapability: vp9Capability, PayloadType: 98},
 		{RTPCodecCapability: av1Capability, PayloadType: 45},
 	} {
@@ -244,6 +247,8 @@ func rtpName(c media.Codec) string {
 		return "VP9"
 	case media.CodecAV1:
 		return "AV1"
+	case media.CodecH265:
+		return "H265"
 	}
 	return "H264"
 }
@@ -253,6 +258,15 @@ var opusCapability = pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeOpus, 
 func h264Capability(profile string) pwebrtc.RTPCodecCapability {
 	return pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile}
+}
+
+// h265Capability is H.265 (RFC 7798, as browsers offer it: tx-mode SRST)
+// of profileTier ("1/0": Main, main tier). pion matches it to an offered
+// codec by profile, tier and tx-mode, not level.
+func h265Capability(profileTier string) pwebrtc.RTPCodecCapability {
+	profile, tier, _ := strings.Cut(profileTier, "/")
+	return pwebrtc.RTPCodecCapability{MimeType: pwebrtc.MimeTypeH265, ClockRate: 90000,
+		SDPFmtpLine: "level-id=180;profile-id=" + profile + ";tier-flag=" + tier + ";tx-mode=SRST"}
 }
 
 // Addr is the bound ICE address (UDP; TCP on the same port unless the

@@ -241,13 +241,24 @@ func TestVanishedViewerReaped(t *testing.T) {
 // access units aus at 25 fps until stop.
 func whipPeer(t *testing.T, srv *Server, key engine.Key, aus [][][]byte) (pc *pwebrtc.PeerConnection, id string, stop func()) {
 	t.Helper()
+	return whipPeerOf(t, srv, key, aus, h264Capability("42e01f"))
+}
+
+// whipPeerOf is whipPeer sending codec c, the only video codec it
+// offers (as a browser told to prefer it first).
+func whipPeerOf(t *testing.T, srv *Server, key engine.Key, aus [][][]byte, c pwebrtc.RTPCodecCapability) (pc *pwebrtc.PeerConnection, id string, stop func()) {
+	t.Helper()
 	var se pwebrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
-	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(pwebrtc.Configuration{})
+	me := &pwebrtc.MediaEngine{}
+	if err := me.RegisterCodec(pwebrtc.RTPCodecParameters{RTPCodecCapability: c, PayloadType: 96}, pwebrtc.RTPCodecTypeVideo); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se), pwebrtc.WithMediaEngine(me)).NewPeerConnection(pwebrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	track, err := pwebrtc.NewTrackLocalStaticSample(h264Capability("42e01f"), "video", "whip")
+	track, err := pwebrtc.NewTrackLocalStaticSample(c, "video", "whip")
 	if err != nil {
 		t.Fatal(err)
 	}

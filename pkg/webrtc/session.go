@@ -23,7 +23,7 @@ import (
 // Errors of Play that are the viewer's: nothing to play, or an offer that
 // is not one.
 var (
-	ErrNoTrack = errors.New("webrtc: the stream has no track WebRTC carries (H.264, VP9, AV1, Opus, G.711 at 8 kHz mono) that the offer accepts")
+	ErrNoTrack = errors.New("webrtc: the stream has no track WebRTC carries (H.264, H.265, VP9, AV1, Opus, G.711 at 8 kHz mono) that the offer accepts")
 	ErrOffer   = errors.New("webrtc: unusable offer")
 )
 
@@ -63,12 +63,12 @@ type session struct {
 // OutputName names WebRTC viewers (WHEP) in track drop reports.
 const OutputName = "webrtc"
 
-// sendable reports whether viewers are sent tracks like t: H.264, VP9,
-// AV1, Opus, and G.711 at 8 kHz mono (PCMA and PCMU as browsers take
+// sendable reports whether viewers are sent tracks like t: H.264, H.265
+// (to browsers that offer it), VP9, AV1, Opus, and G.711 at 8 kHz mono (PCMA and PCMU as browsers take
 // them).
 func sendable(t *media.Track) bool {
 	switch t.Codec {
-	case media.CodecH264, media.CodecVP9, media.CodecAV1, media.CodecOpus:
+	case media.CodecH264, media.CodecH265, media.CodecVP9, media.CodecAV1, media.CodecOpus:
 		return true
 	case media.CodecG711A, media.CodecG711U:
 		return t.SampleRate == 8000 && t.Channels <= 1
@@ -86,7 +86,7 @@ func (ss *session) dropped(t *media.Track) {
 		ss.reported = map[*media.Track]bool{}
 	}
 	ss.reported[t] = true
-	reason := "WebRTC viewers are sent H.264, VP9, AV1, Opus and G.711 only here"
+	reason := "WebRTC viewers are sent H.264, H.265, VP9, AV1, Opus and G.711 only here"
 	if t.Codec == media.CodecG711A || t.Codec == media.CodecG711U {
 		reason = "WebRTC's PCMA and PCMU are 8 kHz mono"
 	}
@@ -101,7 +101,7 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		return "", "", err
 	}
 	defer s.unreserve()
-	offered, err := offeredH264(offer)
+	offered, err := parseOffer(offer)
 	if err != nil {
 		return "", "", err
 	}
@@ -126,7 +126,7 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		case !sendable(t):
 			ss.dropped(t)
 		case video == nil && t.Kind() == media.KindVideo:
-			if t.Codec == media.CodecH264 && len(offered) > 0 || t.Codec != media.CodecH264 && offersVideo(offer, rtpName(t.Codec)) {
+			if offered.accepts(t) {
 				video = t
 			}
 		case audio == nil && t.Kind() == media.KindAudio:
@@ -141,8 +141,12 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		return "", "", fmt.Errorf("webrtc: %w", err)
 	}
 	if video != nil {
-		c := h264Capability(pickProfile(video.SPS, offered))
+		var c pwebrtc.RTPCodecCapability
 		switch video.Codec {
+		case media.CodecH264:
+			c = h264Capability(pickProfile(video.SPS, offered.h264))
+		case media.CodecH265:
+			c = h265Capability(offered.pickH265(video.SPS))
 		case media.CodecVP9:
 			c = vp9Capability
 		case media.CodecAV1:
