@@ -12,6 +12,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/cli/cmdutil"
 	"github.com/mediakit/mediakit/pkg/config"
+	"github.com/mediakit/mediakit/pkg/sdnotify"
 	"github.com/mediakit/mediakit/pkg/server"
 	"github.com/mediakit/mediakit/pkg/store"
 )
@@ -164,12 +165,32 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Ready != nil {
 		opts.Ready(srv)
 	}
+	// Under systemd (Type=notify): ready once every listener is bound, and
+	// the watchdog petted only while the engine answers.
+	notify := sdnotify.FromEnv()
+	if err := notify.Notify("READY=1\nSTATUS=serving"); err != nil {
+		log.Warn("systemd: ready notification", "error", err.Error())
+	}
+	watchCtx, stopWatchdog := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if interval, ok := sdnotify.WatchdogInterval(); ok {
+			sdnotify.Watchdog(watchCtx, notify, interval, func(ctx context.Context) error {
+				_, err := srv.Engine.Ping(ctx)
+				return err
+			}, log)
+		}
+	}()
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-srv.Errors():
 		log.Error("listener failed", "error", runErr.Error())
 	}
+	stopWatchdog()
+	<-watchDone
+	_ = notify.Notify("STOPPING=1")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && runErr == nil {
