@@ -163,4 +163,3 @@ func pickProfile(sps []byte, offered []string) string {
 	}
 	return "42e01f"
 }
-

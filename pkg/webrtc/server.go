@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,7 @@ type Server struct {
 	api      atomic.Pointer[pwebrtc.API]
 	settings apiSettings
 	udp      net.PacketConn
+	holder   holder // udp, when it can coalesce a frame's packets
 	tcp      net.Listener
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
@@ -119,8 +121,10 @@ func Listen(e Engine, o Options) (*Server, error) {
 		udp.Close()
 		return nil, fmt.Errorf("webrtc: listen tcp %s: %w", tcpAddr, err)
 	}
+	udp = newBatchConn(udp, log)
 	s := &Server{engine: e, ingester: e, log: log, registry: o.Registry, udp: udp, tcp: tcp,
 		sessions: map[string]*session{}, publishes: map[string]*publishSession{}}
+	s.holder, _ = udp.(holder)
 	var universal *ice.UniversalUDPMuxDefault
 	if len(stunServers) > 0 {
 		// The universal mux also sends STUN binding requests from the
@@ -149,6 +153,13 @@ func Listen(e Engine, o Options) (*Server, error) {
 		}()
 	}
 	return s, nil
+}
+
+// holder coalesces the packets written to a destination between Hold and
+// Release into one send (batchConn, on Linux).
+type holder interface {
+	Hold(to netip.AddrPort)
+	Release(to netip.AddrPort)
 }
 
 // apiSettings are what every pion API of the server is built from; the
@@ -183,15 +194,19 @@ func (a apiSettings) build(extra []string) (*pwebrtc.API, error) {
 	if err := registerCodecs(me); err != nil {
 		return nil, err
 	}
-	// NACK retransmission and sender reports (browsers sync audio and
-	// video with them); none of pion's other default interceptors.
+	// NACKs and sender reports (browsers sync audio and video with them);
+	// none of pion's other default interceptors. Viewers' NACKs are
+	// answered by the session from the stream's shared packets (history),
+	// not by pion's responder, which copies every packet it sends.
+	// Publishers' lost packets are asked for by pion's generator.
 	ir := &interceptor.Registry{}
-	// The responder keeps each sender's last packets for retransmission:
-	// 512 (about 2.7 s of a 2 Mbit/s stream, 0.7 s of 8 Mbit/s) instead of
-	// pion's 1024 halves what a viewer holds (a copy of each packet).
-	if err := pwebrtc.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(nackHistory)); err != nil {
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
 		return nil, err
 	}
+	me.RegisterFeedback(pwebrtc.RTCPFeedback{Type: "nack"}, pwebrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(pwebrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, pwebrtc.RTPCodecTypeVideo)
+	ir.Add(generator)
 	if err := pwebrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
@@ -316,7 +331,9 @@ func (s *Server) unreserve() {
 	s.mu.Unlock()
 }
 
-// nackHistory is the number of sent packets kept per sender for NACKs.
+// nackHistory is the number of a viewer's last video packets it can ask
+// again with a NACK: about 2.7 s of a 2 Mbit/s stream, 0.7 s of 8 Mbit/s.
+// A power of two, so that a sequence number's slot survives wrapping.
 const nackHistory = 512
 
 // MaxSessions bounds the sessions of a server: each holds a peer

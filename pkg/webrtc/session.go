@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -53,11 +55,16 @@ type session struct {
 	keyframeSent           bool
 	bFramesSeen            bool
 	vp9PictureID           uint16     // the next VP9 frame's, per viewer
-	scratch                []byte     // numberVP9's copy
+	scratch                []byte     // the pump's VP9 payload copy
 	pkt                    rtp.Packet // the pump's, for WriteRTP
 	// reported are the tracks already handed to DropTrack (by Play, then
 	// the pump).
 	reported map[*media.Track]bool
+	// peer is the viewer's address while ICE runs over UDP (the selected
+	// pair's remote end), where a frame's packets are sent in one batch.
+	peer atomic.Pointer[netip.AddrPort]
+	// history answers the viewer's NACKs (video only).
+	history history
 }
 
 // OutputName names WebRTC viewers (WHEP) in track drop reports.
@@ -172,6 +179,7 @@ func (s *Server) Play(ctx context.Context, key engine.Key, info engine.SessionIn
 		ss.audioCodec, ss.audioBase = audio.Codec, randomUint32()
 	}
 	watchState(ss.pc, func() { ss.connectOnce.Do(func() { close(ss.connected) }) }, ss.close)
+	ss.pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(ss.setPeer)
 	if _, err := answerOffer(ctx, ss.pc, offer); err != nil {
 		return "", "", err
 	}
@@ -199,12 +207,23 @@ func (ss *session) addTrack(c pwebrtc.RTPCodecCapability, kind string) (*pwebrtc
 	ss.rtcpWG.Add(1)
 	go func() {
 		defer ss.rtcpWG.Done()
+		var scratch []byte
 		for {
 			pkts, _, err := sender.ReadRTCP()
 			if err != nil {
 				return // the connection closed
 			}
-			if kind == "video" && asksKeyframe(pkts) {
+			if kind != "video" {
+				continue
+			}
+			for _, p := range pkts {
+				if nack, ok := p.(*rtcp.TransportLayerNack); ok {
+					var n int
+					n, scratch = ss.resend(nack, scratch)
+					ss.reader.AddBytesOut(n)
+				}
+			}
+			if asksKeyframe(pkts) {
 				// The viewer lost a picture NACKs could not mend: the
 				// publisher is asked, where it can make one (a WHIP peer).
 				ss.reader.RequestKeyframe()
@@ -226,6 +245,21 @@ func asksKeyframe(pkts []rtcp.Packet) bool {
 	return false
 }
 
+// setPeer notes the selected pair's remote address when it is UDP.
+func (ss *session) setPeer(p *pwebrtc.ICECandidatePair) {
+	if p == nil || p.Remote == nil || p.Remote.Protocol != pwebrtc.ICEProtocolUDP {
+		ss.peer.Store(nil)
+		return
+	}
+	ip, err := netip.ParseAddr(p.Remote.Address)
+	if err != nil {
+		ss.peer.Store(nil)
+		return
+	}
+	ap := netip.AddrPortFrom(ip.Unmap(), p.Remote.Port)
+	ss.peer.Store(&ap)
+}
+
 // close ends the session once: the pump stops, the connection and the
 // reader close.
 func (ss *session) close(reason string) {
@@ -244,6 +278,7 @@ func (ss *session) pump() {
 	defer func() {
 		ss.close("stream ended")
 		ss.rtcpWG.Wait()
+		ss.history.clear() // the frames it holds
 		ss.srv.remove(ss)
 		if ss.unregister != nil {
 			ss.unregister()
@@ -301,12 +336,25 @@ func (ss *session) send(f *media.Frame) error {
 		return nil
 	}
 	vp9 := t == ss.video && ss.videoCodec == media.CodecVP9
+	list := rtsp.FramePackets(f)
+	if h, peer := ss.srv.holder, ss.peer.Load(); h != nil && peer != nil && t == ss.video {
+		// The frame's packets leave in one send (UDP GSO).
+		h.Hold(*peer)
+		defer h.Release(*peer)
+	}
 	var err error
 	sent := 0
-	rtsp.EachPacket(rtsp.FramePackets(f), func(marker bool, offset uint32, payload []byte) bool {
+	index := uint16(0)
+	rtsp.EachPacket(list, func(marker bool, offset uint32, payload []byte) bool {
 		*seq++
 		if vp9 {
-			payload = ss.numberVP9(payload)
+			ss.scratch = vp9PictureID(ss.scratch, payload, ss.vp9PictureID)
+			payload = ss.scratch
+		}
+		if t == ss.video {
+			ss.history.add(sentPacket{frame: f, index: index, seq: *seq, ts: ts + offset, marker: marker,
+				picture: ss.vp9PictureID, vp9: vp9})
+			index++
 		}
 		// WriteRTP copies the packet before it returns: one per session
 		// is reused rather than one allocated per packet and viewer.
@@ -328,20 +376,20 @@ func (ss *session) send(f *media.Frame) error {
 	return err
 }
 
-// numberVP9 gives a VP9 payload this viewer's picture ID: the shared
-// payloads carry one derived from the PTS, which RTSP players take, but a
-// WebRTC receiver infers references from consecutive IDs (non-flexible
-// mode) and shows only keyframes otherwise. The payload is copied: it is
-// shared with every player.
-func (ss *session) numberVP9(payload []byte) []byte {
+// vp9PictureID returns payload, in dst, with a viewer's picture ID: the
+// shared payloads carry one derived from the PTS, which RTSP players take,
+// but a WebRTC receiver infers references from consecutive IDs
+// (non-flexible mode) and shows only keyframes otherwise. The payload is
+// copied into dst (always: dst is reused, and the payload is shared with
+// every player); one without a 15-bit ID is copied as is.
+func vp9PictureID(dst, payload []byte, id uint16) []byte {
+	dst = append(dst[:0], payload...)
 	// I=1 and M=1: a 15-bit picture ID in bytes 1 and 2 (pion's payloader).
-	if len(payload) < 3 || payload[0]&0x80 == 0 || payload[1]&0x80 == 0 {
-		return payload
+	if len(dst) >= 3 && dst[0]&0x80 != 0 && dst[1]&0x80 != 0 {
+		dst[1] = 0x80 | byte(id>>8)
+		dst[2] = byte(id)
 	}
-	ss.scratch = append(ss.scratch[:0], payload...)
-	ss.scratch[1] = 0x80 | byte(ss.vp9PictureID>>8)
-	ss.scratch[2] = byte(ss.vp9PictureID)
-	return ss.scratch
+	return dst
 }
 
 // ticks is d in units of 1/clock seconds, modulo 2^32 as RTP wants,
