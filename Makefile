@@ -9,6 +9,7 @@ CMDUTIL := github.com/mediakit/mediakit/pkg/cli/cmdutil
 LDFLAGS := -X $(CMDUTIL).version=$(VERSION) -X $(CMDUTIL).commit=$(COMMIT) -X $(CMDUTIL).date=$(DATE)
 GO      ?= go
 FUZZTIME ?= 10s
+FUZZPKGS ?= ./...
 # goreleaser, pinned: `make goreleaser` installs it into ./bin.
 GORELEASER_VERSION := v2.16.0
 GORELEASER ?= $(if $(wildcard bin/goreleaser),bin/goreleaser,goreleaser)
@@ -34,9 +35,10 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-# Runs every fuzz target for FUZZTIME each (the seeds already run in make test).
+# Runs every fuzz target of FUZZPKGS for FUZZTIME each (the seeds already
+# run in make test), e.g. make fuzz FUZZPKGS=./pkg/hook/ FUZZTIME=5s.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; for pkg in $$($(GO) list $(FUZZPKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f"; \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -188,7 +189,9 @@ func TestSlowReaderSkipsWithoutStallingOthers(t *testing.T) {
 		}
 		fastDone <- n
 	}()
-	// The slow reader reads nothing while 200 frame pairs arrive.
+	// The slow reader reads nothing while 200 frame pairs arrive. The
+	// sleep ages the first 100 past MaxReaderLag: a precondition, not a
+	// wait for an outcome; a slow machine only ages them more.
 	writeN(t, p, fs, 100)
 	time.Sleep(150 * time.Millisecond)
 	writeN(t, p, fs, 100)
@@ -224,6 +227,8 @@ func TestSlowReaderWithoutKeyframeIsCut(t *testing.T) {
 	fs := &frameSource{gop: 100000} // one keyframe, then never again
 	slow := play(t, e, testKey)
 	writeN(t, p, fs, 100) // 110 kB
+	// Ages the frames past MaxReaderLag: a precondition, which a slow
+	// machine only makes truer, not a wait for an outcome.
 	time.Sleep(100 * time.Millisecond)
 	_, err := slow.Next(make([]*media.Frame, 0, 10))
 	if !errors.Is(err, ErrReaderTooSlow) {
@@ -373,7 +378,8 @@ func TestReaderWaitsForPublisher(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// Published once the reader waits, so the wait is what is tested.
+	testutil.Eventually(t, 10*time.Second, "the reader to wait", func() bool { return e.Stats().WaitingReaders.Load() == 1 })
 	p := publish(t, e, testKey)
 	writeN(t, p, &frameSource{gop: 25}, 1)
 	if err := <-got; err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -164,16 +165,10 @@ func TestViewerFollowsRepublish(t *testing.T) {
 	if _, err := env.e.CloseStream(context.Background(), env.key, "test"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, found, _ := env.e.Stream(context.Background(), env.key); !found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("stream not gone")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the closed stream to be gone", func() bool {
+		_, found, _ := env.e.Stream(context.Background(), env.key)
+		return !found
+	})
 	env.publish(t)
 	if again, _ := env.request(t, "192.0.2.1:1000", "ffmpeg", cookies); again != v {
 		t.Fatal("a new viewer after a republish")

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mediakit/mediakit/internal/testutil"
 )
 
 func seg(seq uint64, d time.Duration, disc bool) *Segment {
@@ -250,6 +252,12 @@ func TestWindowConcurrent(t *testing.T) {
 			time.Sleep(time.Millisecond) // let readers catch up now and then
 		}
 	}
+	// On a loaded machine the writer may be done before a reader ran:
+	// the last segments stay served, so wait for a reader to get one
+	// (or fail) rather than race them to the end.
+	testutil.Eventually(t, 10*time.Second, "a reader to be served a segment", func() bool {
+		return served.Load() > 0 || len(errs) > 0
+	})
 	w.End()
 	done.Store(true)
 	wg.Wait()

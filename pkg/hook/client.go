@@ -237,6 +237,12 @@ func (c *Client) post(ctx context.Context, url string, body []byte, timeout time
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
+	return parseReply(raw)
+}
+
+// parseReply decodes the body of a hook server's reply: a JSON object
+// with an integer code.
+func parseReply(raw []byte) (map[string]any, error) {
 	// The reply is decoded into nested maps, one recursion per level.
 	if err := jsonlimit.CheckDepth(raw, maxReplyDepth); err != nil {
 		return nil, fmt.Errorf("reply is not usable: %w", err)

@@ -135,10 +135,12 @@ func TestCallRetryAfterTimeout(t *testing.T) {
 		}
 	}
 	// Timeout (100 ms) + RetryDelay (150 ms) between the two attempts.
-	if gap := reqs[1].At.Sub(reqs[0].At); gap < 240*time.Millisecond || gap > 2*time.Second {
+	// The upper bounds only catch a delay or timeout not applied (taken
+	// as seconds, or the defaults), not a slow machine.
+	if gap := reqs[1].At.Sub(reqs[0].At); gap < 240*time.Millisecond || gap > 10*time.Second {
 		t.Errorf("second attempt %v after the first, want about 250ms", gap)
 	}
-	if elapsed > 2*time.Second {
+	if elapsed > 10*time.Second {
 		t.Errorf("Call took %v", elapsed)
 	}
 	if m.count(testHook, ResultOK) != 1 || len(m.all()) != 1 {
@@ -173,8 +175,9 @@ func TestCallRetriesExhausted(t *testing.T) {
 	if n := len(srv.requests(testHook)); n != 3 {
 		t.Errorf("%d attempts, want 1+Retry = 3", n)
 	}
-	// 3 timeouts and 2 delays: 260 ms.
-	if elapsed < 250*time.Millisecond || elapsed > 2*time.Second {
+	// 3 timeouts and 2 delays: 260 ms, at least; the upper bound only
+	// catches settings not applied.
+	if elapsed < 250*time.Millisecond || elapsed > 10*time.Second {
 		t.Errorf("Call took %v, want about 260ms", elapsed)
 	}
 	if m.count(testHook, ResultFailed) != 1 || len(m.all()) != 1 {
@@ -187,6 +190,7 @@ func TestCallRetryNotOnCallerCancel(t *testing.T) {
 	box := &settingsBox{}
 	s := fastSettings(map[string]string{testHook: srv.url(testHook)})
 	s.Retry = 3
+	s.Timeout = time.Minute
 	box.set(s)
 	c := newTestClient(t, box, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -195,7 +199,9 @@ func TestCallRetryNotOnCallerCancel(t *testing.T) {
 	if _, err := c.Call(ctx, testHook, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want the caller's deadline", err)
 	}
-	if d := time.Since(start); d > time.Second {
+	// A Call that outlived its context would wait out the minute of
+	// Timeout; the 10 s tell that apart from a slow machine.
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Call took %v after its context ended", d)
 	}
 	if n := len(srv.requests(testHook)); n != 1 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -128,7 +129,12 @@ func publishOptions(reply map[string]any, log *slog.Logger) engine.PublishOption
 	if v, ok := opts.Values["continue_push_ms"]; ok {
 		var ms json.Number = json.Number(v)
 		if n, err := ms.Float64(); err == nil && n >= 0 {
-			d := time.Duration(n * float64(time.Millisecond))
+			// Saturated: converting a float beyond int64 gives a
+			// negative duration, no grace at all for a huge one.
+			d := time.Duration(math.MaxInt64)
+			if n < float64(math.MaxInt64/int64(time.Millisecond)) {
+				d = time.Duration(n * float64(time.Millisecond))
+			}
 			opts.ContinuePush = &d
 		} else {
 			log.Warn("on_publish reply: continue_push_ms is not a number", "value", v)

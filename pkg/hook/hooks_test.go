@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"reflect"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -214,7 +216,10 @@ func TestOnPublishUnreachableDenies(t *testing.T) {
 		if _, err := e.hooks.AuthorizePublish(context.Background(), testKey, testPusher); !errors.Is(err, engine.ErrDenied) {
 			t.Errorf("error %v, want engine.ErrDenied", err)
 		}
-		if d := time.Since(start); d < 110*time.Millisecond || d > 2*time.Second {
+		// At least 2 timeouts + 1 delay = 120ms; the upper bound only
+		// catches the 50ms timeout not applied (fastSettings' 2 s would
+		// take 4 s), not a slow machine.
+		if d := time.Since(start); d < 110*time.Millisecond || d > 3*time.Second {
 			t.Errorf("denied after %v, want about 2 timeouts + 1 delay = 120ms", d)
 		}
 		if n := len(e.srv.requests(OnPublish)); n != 2 {
@@ -309,6 +314,16 @@ func TestOnPublishReplyOptions(t *testing.T) {
 			name:  "continue_push_ms null",
 			reply: `{"code":0,"continue_push_ms":null}`,
 			want:  engine.PublishOptions{Values: map[string]string{}},
+		},
+		{
+			name:  "continue_push_ms beyond a Duration saturates",
+			reply: `{"code":0,"continue_push_ms":1e300}`,
+			want:  engine.PublishOptions{ContinuePush: durationPtr(math.MaxInt64), Values: map[string]string{"continue_push_ms": "1e300"}},
+		},
+		{
+			name:  "continue_push_ms negative",
+			reply: `{"code":0,"continue_push_ms":-1}`,
+			want:  engine.PublishOptions{Values: map[string]string{"continue_push_ms": "-1"}},
 		},
 		{
 			name:  "continue_push_ms not a number",
@@ -698,7 +713,9 @@ func TestOnServerExited(t *testing.T) {
 	defer cancel2()
 	start := time.Now()
 	e.hooks.ServerExited(ctx2)
-	if d := time.Since(start); d > time.Second {
+	// Bounded by the 100ms context, not the minute of Timeout; the 10 s
+	// only tells the two apart, a slow machine may take its time.
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("ServerExited took %v with a 100ms context", d)
 	}
 }
@@ -721,14 +738,21 @@ func TestKeepalive(t *testing.T) {
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(200 * time.Millisecond):
+	case <-time.After(10 * time.Second):
 		t.Fatal("Keepalive did not return when its context ended")
 	}
+	// statistic runs on Keepalive's goroutine, which has returned, and
+	// goleak (TestMain) fails the package if Keepalive left another
+	// behind: the count now is final, no wait can change it.
+	final := beats.Load()
 	// The first beat comes after one interval, then one per interval.
 	if d := reqs[0].At.Sub(start); d < 40*time.Millisecond {
 		t.Errorf("first keepalive after %v, want about 50ms", d)
 	}
-	if d := reqs[3].At.Sub(reqs[0].At); d < 140*time.Millisecond || d > time.Second {
+	// At least 3 intervals; the upper bound (8 times that) only catches
+	// beats at the 500ms re-read or the 10 s default instead of the 50ms
+	// interval.
+	if d := reqs[3].At.Sub(reqs[0].At); d < 140*time.Millisecond || d > 1200*time.Millisecond {
 		t.Errorf("3 intervals took %v, want about 150ms", d)
 	}
 	// Notifications go through the queue's workers, so their order may
@@ -747,9 +771,7 @@ func TestKeepalive(t *testing.T) {
 		}
 		seen[n] = true
 	}
-	n := beats.Load()
-	time.Sleep(120 * time.Millisecond)
-	if beats.Load() != n {
+	if beats.Load() != final {
 		t.Errorf("statistic called after Keepalive returned")
 	}
 }
@@ -763,7 +785,7 @@ func TestOnPublishConcurrent(t *testing.T) {
 		}
 		writeJSON(w, `{"code":0,"stream_replace":"B_renamed"}`)
 	})
-	e.box.update(func(s *Settings) { s.Timeout = 10 * time.Second })
+	e.box.update(func(s *Settings) { s.Timeout = time.Minute })
 
 	// More hung calls than idle connections per host, with the
 	// notification workers stuck too.
@@ -806,7 +828,9 @@ func TestOnPublishConcurrent(t *testing.T) {
 	if opts.StreamReplace != "B_renamed" {
 		t.Errorf("B options %+v", opts)
 	}
-	if d > 200*time.Millisecond {
+	// Held behind A, B would wait out A's minute of Timeout; the 10 s
+	// tell that apart from a slow machine.
+	if d > 10*time.Second {
 		t.Errorf("B took %v while A was blocked", d)
 	}
 	if len(errsA) != 0 {
@@ -820,7 +844,7 @@ func TestOnPublishConcurrent(t *testing.T) {
 			if !errors.Is(err, engine.ErrDenied) {
 				t.Errorf("A after cancel: %v, want engine.ErrDenied", err)
 			}
-		case <-time.After(2 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatal("A did not return after its context ended")
 		}
 	}
@@ -834,26 +858,28 @@ func TestKeepaliveIntervalChange(t *testing.T) {
 	e := newHooksEnv(t, nil)
 	var interval atomic.Int64
 	interval.Store(int64(time.Hour))
+	var reads, beats atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.hooks.Keepalive(ctx, func() time.Duration { return time.Duration(interval.Load()) },
-			func() map[string]any { return map[string]any{} })
+		e.hooks.Keepalive(ctx, func() time.Duration { reads.Add(1); return time.Duration(interval.Load()) },
+			func() map[string]any { beats.Add(1); return map[string]any{} })
 	}()
 	defer func() {
 		cancel()
 		<-done
 	}()
-	time.Sleep(100 * time.Millisecond)
-	if n := len(e.srv.requests(OnServerKeepalive)); n != 0 {
+	// Keepalive reads the interval, then beats or waits, then reads it
+	// again: a third read proves it went round twice with the hour and
+	// did not beat. statistic runs before the beat is queued, so a beat
+	// would be counted by then.
+	testutil.Eventually(t, 10*time.Second, "Keepalive to read its interval 3 times", func() bool { return reads.Load() >= 3 })
+	if n := beats.Load(); n != 0 {
 		t.Fatalf("%d keepalives with a one-hour interval", n)
 	}
-	// A shorter interval applies without waiting for the old one.
+	// A shorter interval applies without waiting for the old one: it is
+	// read again within 500ms. Waiting out the hour would fail the wait.
 	interval.Store(int64(50 * time.Millisecond))
-	start := time.Now()
 	e.srv.wait(t, OnServerKeepalive, 1)
-	if d := time.Since(start); d > 800*time.Millisecond {
-		t.Errorf("first keepalive %v after the interval became 50ms", d)
-	}
 }

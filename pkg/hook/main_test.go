@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/mediakit/mediakit/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -108,13 +110,16 @@ func (s *hookServer) requests(name string) []request {
 }
 
 // wait waits until n requests for hook name arrived and returns them.
+// The 10 s only bounds a hang: the tests' hooks are due in milliseconds.
 func (s *hookServer) wait(t *testing.T, name string, n int) []request {
 	t.Helper()
 	var got []request
-	waitFor(t, 3*time.Second, func() bool {
+	if !testutil.Poll(10*time.Second, func() bool {
 		got = s.requests(name)
 		return len(got) >= n
-	}, "%d %s requests (have %d)", n, name, len(got))
+	}) {
+		t.Fatalf("timed out waiting for %d %s requests (have %d)", n, name, len(got))
+	}
 	return got
 }
 
@@ -132,17 +137,6 @@ func (s *hookServer) hang(req *http.Request) {
 func writeJSON(w http.ResponseWriter, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, body)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for "+format, args...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // settingsBox holds settings the test may change while the client runs.

@@ -83,7 +83,7 @@ func TestHTTPFLVEndToEnd(t *testing.T) {
 		if !bytes.Equal(bodies[0], bodies[1]) {
 			t.Errorf("the two players got different bytes (%d and %d)", len(bodies[0]), len(bodies[1]))
 		}
-		ts.waitIdle(t, time.Second)
+		ts.waitIdle(t, 10*time.Second)
 		ended := ts.logs.ended()
 		if len(ended) != 2 {
 			t.Fatalf("%d sessions logged as ended, want 2: %v", len(ended), ended)
@@ -173,7 +173,7 @@ func TestHTTP10RawBody(t *testing.T) {
 		t.Errorf("raw body ends with a chunked terminator")
 	}
 	checkClipStream(t, body)
-	ts.waitIdle(t, time.Second)
+	ts.waitIdle(t, 10*time.Second)
 }
 
 // TestHTTPRequestErrors covers everything that is not a GET of a stream.
@@ -271,7 +271,8 @@ func TestHTTPRequestErrors(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("status %d, want 404", resp.StatusCode)
 		}
-		if d < cfg.MaxStreamWait || d > cfg.MaxStreamWait+2*time.Second {
+		// The upper bound only catches a wait that does not end.
+		if d < cfg.MaxStreamWait || d > 2*cfg.MaxStreamWait {
 			t.Errorf("404 after %v, want after MaxStreamWait (%v)", d, cfg.MaxStreamWait)
 		}
 		if n := ts.e.Stats().ReadersNotFound.Load() - before; n != 1 {
@@ -333,7 +334,7 @@ func TestWebSocketFLV(t *testing.T) {
 		if !bytes.Equal(wsData, httpData) {
 			t.Errorf("WebSocket-FLV (%d bytes in %d frames) differs from HTTP-FLV (%d bytes)", len(wsData), frames, len(httpData))
 		}
-		ts.waitIdle(t, time.Second)
+		ts.waitIdle(t, 10*time.Second)
 		var protocols []string
 		for _, rec := range ts.logs.ended() {
 			protocols = append(protocols, rec["protocol"])
@@ -362,7 +363,7 @@ func TestWebSocketFLV(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		ts.waitIdle(t, time.Second)
+		ts.waitIdle(t, 10*time.Second)
 		t.Logf("reader released %v after the client's Close", time.Since(start))
 		// The server ends the connection (with or without a Close answer).
 		_ = ws.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -398,7 +399,7 @@ func TestWebSocketFLV(t *testing.T) {
 		if !bytes.HasPrefix(data, []byte("FLV")) {
 			t.Errorf("stream does not start with an FLV header")
 		}
-		ts.waitIdle(t, time.Second)
+		ts.waitIdle(t, 10*time.Second)
 	})
 
 	t.Run("unmasked client frame ends the session", func(t *testing.T) {
@@ -409,7 +410,7 @@ func TestWebSocketFLV(t *testing.T) {
 		if _, err := ws.conn.Write([]byte{0x82, 0x01, 'x'}); err != nil {
 			t.Fatal(err)
 		}
-		ts.waitIdle(t, time.Second)
+		ts.waitIdle(t, 10*time.Second)
 	})
 }
 
@@ -451,10 +452,10 @@ func TestPlayerLeavesDuringGrace(t *testing.T) {
 	if err != nil || !ok || info.State != engine.StateGrace || len(info.Readers) != 1 {
 		t.Fatalf("stream %v (ok %v, err %v) with %d readers, want grace with 1", info.State, ok, err, len(info.Readers))
 	}
-	time.Sleep(20 * time.Millisecond)
 	conn.Close()
 	start := time.Now()
-	ts.waitIdle(t, time.Second)
+	// Not the 30 s grace period: the read side sees the player leave.
+	ts.waitIdle(t, 10*time.Second)
 	t.Logf("reader released %v after the player left", time.Since(start))
 	ended := ts.logs.ended()
 	if len(ended) != 1 || ended[0]["reason"] != "player left" {
@@ -481,7 +482,7 @@ func TestHandlerCloseEndsSessions(t *testing.T) {
 	if _, err := readWSFrame(ws.br); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "2 sessions", func() bool { return ts.h.Sessions() == 2 })
+	waitFor(t, 10*time.Second, "2 sessions", func() bool { return ts.h.Sessions() == 2 })
 
 	done := make(chan struct{})
 	go func() {
@@ -490,13 +491,13 @@ func TestHandlerCloseEndsSessions(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("Handler.Close did not return")
 	}
 	if n := ts.h.Sessions(); n != 0 {
 		t.Errorf("%d sessions after Close", n)
 	}
-	ts.waitIdle(t, time.Second)
+	ts.waitIdle(t, 10*time.Second)
 
 	// Both connections were closed (without a clean end of stream).
 	for name, r := range map[string]*rawResponse{"http": hr, "ws": ws} {
@@ -517,5 +518,5 @@ func TestHandlerCloseEndsSessions(t *testing.T) {
 	if n := ts.h.Sessions(); n != 0 {
 		t.Errorf("%d sessions after Close", n)
 	}
-	ts.waitIdle(t, time.Second)
+	ts.waitIdle(t, 10*time.Second)
 }

@@ -293,7 +293,7 @@ func TestLiveHLSDiscontinuity(t *testing.T) {
 	lastBefore := before.Segments[len(before.Segments)-1].Seq
 
 	pub.Stop()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the publisher's absence, not a wait
 	testutil.PublishClip(t, "h264_aac.flv", url, true)
 
 	var after *hls.MediaPlaylist
@@ -347,7 +347,9 @@ func TestLiveHLSDemand(t *testing.T) {
 	})
 	testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/dem", true)
 	waitStream(t, ts, "live/dem")
-	time.Sleep(500 * time.Millisecond) // what starts with the stream has started
+	// The sinks a stream starts with are started by the engine's sink
+	// policy on the stream's goroutine as it becomes ready, before
+	// waitStream sees it ready: there is nothing more to wait for.
 	if n := sinkCount(t, ts, "live", "dem", hls.SinkName); n != 0 {
 		t.Fatalf("%d hls sinks before any request, want 0", n)
 	}
@@ -374,7 +376,9 @@ func TestLiveHLSDemand(t *testing.T) {
 	if resp, _ := httpGet(t, ts.httpURL+"/live/none/hls.m3u8", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("playlist of a missing stream: %d", resp.StatusCode)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// Not after general.maxStreamWait (15 s); the bound tells the two
+	// apart, a slow machine does not reach it.
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("playlist of a missing stream took %v", d)
 	}
 }
@@ -406,16 +410,25 @@ func TestLiveHLSReap(t *testing.T) {
 	if n := sinkCount(t, ts, "live", "reap", hls.SinkName); n != 1 {
 		t.Fatalf("%d hls sinks after the first request", n)
 	}
-	// Requested more often than the idle timeout: kept.
+	// Requested more often than the idle timeout: kept. Only Reap
+	// reaps, each right after a request; if a loaded machine took the
+	// idle timeout between a request and its Reap, reaping was right.
+	slow := false
 	for range 6 {
-		time.Sleep(idle / 3)
+		time.Sleep(idle / 3) // the requests' pace, not a wait
+		requested := time.Now()
 		livePlaylist(t, srv.URL+"/live/reap/hls.m3u8")
 		live.Reap(ctx)
+		slow = slow || time.Since(requested) >= idle
 	}
 	if n := sinkCount(t, ts, "live", "reap", hls.SinkName); n != 1 {
-		t.Fatalf("watched on-demand HLS was reaped")
+		if !slow {
+			t.Fatalf("watched on-demand HLS was reaped")
+		}
+		t.Logf("a request and its Reap took more than the %v idle timeout: keeping is not checked", idle)
 	}
-	// Unwatched: stopped; the muxer started with the stream stays.
+	// Unwatched: stopped; the muxer started with the stream stays. The
+	// sleep makes the muxer idle, which a slow machine only makes truer.
 	time.Sleep(idle + 200*time.Millisecond)
 	live.Reap(ctx)
 	waitFor(t, 5*time.Second, "the idle muxer to stop", func() bool {

@@ -46,7 +46,9 @@ func TestHTTPTS(t *testing.T) {
 			bodies[i], errs[i] = io.ReadAll(resp.Body)
 		}()
 	}
-	time.Sleep(500 * time.Millisecond) // players wait for the stream
+	// Every frame reaches only players that wait for the stream: the
+	// raw readers and ffprobe.
+	ts.waitWaiting(t, readers+1)
 	pub := testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/x", false)
 
 	// While the clip plays, the sessions are listed as http-ts.

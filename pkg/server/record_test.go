@@ -20,6 +20,7 @@ import (
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/config"
 	"github.com/mediakit/mediakit/pkg/hls"
+	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/record"
 )
 
@@ -174,6 +175,26 @@ func endedPlaylist(t *testing.T, path string) *hls.MediaPlaylist {
 	return p
 }
 
+// videoFrames is how many video frames live/STREAM has had.
+func videoFrames(t *testing.T, ts *testServer, stream string) int64 {
+	t.Helper()
+	info, _ := streamInfo(t, ts, "live", stream)
+	for tr, st := range info.TrackStats {
+		if tr.Kind() == media.KindVideo {
+			return st.Frames
+		}
+	}
+	return 0
+}
+
+// waitMedia waits until live/STREAM has had d more of its 25 fps video
+// than when it had from frames, however long a loaded machine takes.
+func waitMedia(t *testing.T, ts *testServer, stream string, from int64, d time.Duration) {
+	t.Helper()
+	want := from + int64(d.Seconds()*25)
+	waitFor(t, d+30*time.Second, fmt.Sprintf("%v of live/%s", d, stream), func() bool { return videoFrames(t, ts, stream) >= want })
+}
+
 // waitFor returns the first call of hook name whose body matches.
 func (h *hookServer) waitFor(t *testing.T, name string, timeout time.Duration, match func(map[string]any) bool) map[string]any {
 	t.Helper()
@@ -286,7 +307,9 @@ func TestRecordMP4ByConfig(t *testing.T) {
 	if files := mp4Files(t, root); len(files) != 1 {
 		t.Errorf("files %v, want one", files)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Shutdown finishes every recording and sends the hook calls queued
+	// before it returns: any other on_record_mp4 has been received.
+	ts.stop(t)
 	if n := h.count("on_record_mp4"); n != 0 {
 		t.Errorf("%d more on_record_mp4 calls", n)
 	}
@@ -330,7 +353,9 @@ func TestRecordMP4ByHookReply(t *testing.T) {
 	if len(r.video) != clipVideoFrames || !near(r.probe.Format.Duration, clipSeconds, 0.2) {
 		t.Errorf("recorded %d video frames, %.3f s; want %d, %.1f s", len(r.video), r.probe.Format.Duration, clipVideoFrames, clipSeconds)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Shutdown finishes every recording and sends the hook calls queued
+	// before it returns: any other on_record_mp4 has been received.
+	ts.stop(t)
 	if n := h.count("on_record_mp4"); n != 0 {
 		t.Errorf("%d more on_record_mp4 calls (stream without enable_mp4 recorded?)", n)
 	}
@@ -448,10 +473,12 @@ func TestRecordAPI(t *testing.T) {
 	waitStream(t, ts, "live/api2")
 	// An allowed root outside the data dir (record.allow_paths).
 	custom := ts.Config().Record.AllowPaths
+	from := videoFrames(t, ts, "api2")
 	if r := ts.apiCall(t, "startRecord", recordArgs("api2", record.TypeMP4, "customized_path", custom, "max_second", "1")); code(r) != 0 || r["result"] != true {
 		t.Fatalf("startRecord customized_path: %v", r)
 	}
-	time.Sleep(4500 * time.Millisecond)
+	// 4.5 s of media into every recording (api's started before).
+	waitMedia(t, ts, "api2", from, 4500*time.Millisecond)
 
 	for _, typ := range []record.Type{record.TypeMP4, record.TypeHLS} {
 		if r := ts.apiCall(t, "stopRecord", recordArgs("api", typ)); code(r) != 0 || r["result"] != true {
@@ -525,10 +552,8 @@ func TestRecordAPI(t *testing.T) {
 		h.mu.Unlock()
 		return len(tsBodies) >= len(p.Segments)
 	})
-	time.Sleep(200 * time.Millisecond)
-	if n := h.count("on_record_ts"); n != 0 || len(tsBodies) != len(p.Segments) {
-		t.Errorf("%d on_record_ts calls for %d segments", len(tsBodies)+n, len(p.Segments))
-	}
+	// No more than one call per segment: checked at the end, once
+	// shutdown has sent every queued call.
 	seen := map[string]bool{}
 	for _, b := range tsBodies {
 		fp, _ := b["file_path"].(string)
@@ -579,6 +604,13 @@ func TestRecordAPI(t *testing.T) {
 	if r := ts.apiCall(t, "startRecord", recordArgs("api", 2)); code(r) != -300 {
 		t.Errorf("startRecord type 2: %v, want code -300", r)
 	}
+
+	// Shutdown finishes every recording and sends the hook calls queued
+	// before it returns: any other on_record_ts has been received.
+	ts.stop(t)
+	if n := h.count("on_record_ts"); n != 0 || len(tsBodies) != len(p.Segments) {
+		t.Errorf("%d on_record_ts calls for %d segments", len(tsBodies)+n, len(p.Segments))
+	}
 }
 
 // TestRecordHLSTwiceInOneSecond: two HLS recordings of a stream started
@@ -588,7 +620,7 @@ func TestRecordHLSTwiceInOneSecond(t *testing.T) {
 	ts := startServer(t, func(c *config.Config) { c.HLS.SegDur = time.Second })
 	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/twice", true)
 	waitStream(t, ts, "live/twice")
-	time.Sleep(1500 * time.Millisecond) // a GOP cache to start from
+	waitMedia(t, ts, "twice", 0, 1500*time.Millisecond) // a GOP cache to start from
 	for range 2 {
 		if r := ts.apiCall(t, "startRecord", recordArgs("twice", record.TypeHLS)); code(r) != 0 {
 			t.Fatalf("startRecord: %v", r)
@@ -627,7 +659,7 @@ func TestRecordStorm(t *testing.T) {
 	})
 	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/storm", true)
 	waitStream(t, ts, "live/storm")
-	time.Sleep(time.Second)
+	waitMedia(t, ts, "storm", 0, time.Second) // a GOP cache to start from
 
 	const workers, rounds = 20, 3
 	var wg sync.WaitGroup
@@ -670,6 +702,7 @@ func TestRecordStorm(t *testing.T) {
 					}()
 				}
 				inner.Wait()
+				// Spreads the stops, not a wait.
 				time.Sleep(time.Duration((w*7+i*13)%10) * 30 * time.Millisecond)
 				for _, typ := range []record.Type{record.TypeHLS, record.TypeMP4} {
 					inner.Add(1)

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,7 +154,8 @@ func TestPublishAndPlayEveryFrame(t *testing.T) {
 			stream := strings.TrimSuffix(clip, ".flv")
 			rtmpPlay := probeAsync(t, ts.rtmpURL+"/live/"+stream)
 			flvPlay := probeAsync(t, ts.httpURL+"/live/"+stream+".live.flv")
-			time.Sleep(500 * time.Millisecond) // players wait for the stream
+			// Every frame reaches only players that wait for the stream.
+			ts.waitWaiting(t, 2)
 			pub := testutil.PublishClip(t, clip, ts.rtmpURL+"/live/"+stream, false)
 			if err := pub.Wait(30 * time.Second); err != nil {
 				t.Fatalf("publisher: %v", err)
@@ -293,9 +296,28 @@ type flvPlayer struct {
 	err         error
 	lastVideo   time.Duration
 	lastAudio   time.Duration
+	// seen counts video frames like videoFrames, and ended is set when
+	// play returns, for polling while the player plays (the other fields
+	// are read once play returned).
+	seen  atomic.Int64
+	ended atomic.Bool
+}
+
+// minSeen is the fewest video frames any of players has seen so far, or
+// MaxInt64 once one has ended: what a wait for frames checks next.
+func minSeen(players []*flvPlayer) int64 {
+	n := int64(math.MaxInt64)
+	for _, p := range players {
+		if p.ended.Load() {
+			return math.MaxInt64
+		}
+		n = min(n, p.seen.Load())
+	}
+	return n
 }
 
 func (p *flvPlayer) play(ctx context.Context, url string) {
+	defer p.ended.Store(true)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -336,6 +358,7 @@ func (p *flvPlayer) play(ctx context.Context, url string) {
 			}
 			p.lastVideo = tag.Timestamp
 			p.videoFrames++
+			p.seen.Add(1)
 			if pkt.Key {
 				p.keyframes++
 			}
@@ -422,13 +445,28 @@ func runRestartChurn(t *testing.T, players, restarts int) {
 			}
 		}()
 
+		// Each publisher plays until every player has had 1.5 s of its
+		// video (38 frames at 25 fps), however long a loaded machine
+		// takes to start ffmpeg; then it is gone for 300ms, within the
+		// grace period. A player that ended early ends the waits; the
+		// checks below say why it ended.
+		publishes := func() {
+			t.Helper()
+			from := minSeen(results)
+			if from == math.MaxInt64 {
+				return
+			}
+			waitFor(t, 60*time.Second, "every player to get 1.5 s of the publisher's video", func() bool {
+				return minSeen(results) >= from+38
+			})
+		}
 		for i := 0; i < restarts; i++ {
-			time.Sleep(1500 * time.Millisecond)
+			publishes()
 			pub.Stop()
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond) // the publisher's absence, not a wait
 			pub = testutil.PublishClip(t, "h264_aac.flv", url, true)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		publishes()
 		pub.Stop()
 		wg.Wait() // players end after the grace period
 		close(healthStop)
@@ -490,12 +528,19 @@ func TestTakeover(t *testing.T) {
 		defer close(done)
 		player.play(context.Background(), ts.httpURL+"/live/take.live.flv")
 	}()
-	time.Sleep(time.Second)
+	waitFor(t, 20*time.Second, "the player to get a second of the first publisher", func() bool {
+		return player.seen.Load() >= 25 || player.ended.Load()
+	})
 	second := testutil.PublishClip(t, "h264_aac.flv", url, true)
 	if err := first.Wait(10 * time.Second); err == nil {
 		t.Fatal("replaced publisher exited cleanly; want an error from the closed connection")
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// The new publisher goes on: the player gets more than a second of
+	// it (or it stops, which fails).
+	from := player.seen.Load()
+	waitFor(t, 20*time.Second, "the player to get a second of the new publisher", func() bool {
+		return second.Exited() || player.ended.Load() || player.seen.Load() >= from+30
+	})
 	if second.Exited() {
 		t.Fatalf("new publisher stopped: %s", second.Stderr())
 	}

@@ -75,6 +75,14 @@ func TestHTTPTS(t *testing.T) {
 		w.(http.Flusher).Flush()
 		hold(w, r)
 	})
+	// silent, and saying when its headers went out
+	heldOpen := make(chan struct{}, 1)
+	mux.HandleFunc("/live/held.live.ts", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "video/mp2t")
+		w.(http.Flusher).Flush()
+		heldOpen <- struct{}{}
+		hold(w, r)
+	})
 	mux.HandleFunc("/live/stops.live.ts", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(ts[:len(ts)/3/188*188])
 		w.(http.Flusher).Flush()
@@ -147,8 +155,15 @@ func TestHTTPTS(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
-		done := runAsync(ctx, mustOpen(t, srv.URL+"/live/silent.live.ts", Options{}), &recSink{})
-		time.Sleep(100 * time.Millisecond)
+		done := runAsync(ctx, mustOpen(t, srv.URL+"/live/held.live.ts", Options{}), &recSink{})
+		// Cancelled once connected and waiting for media, not before.
+		select {
+		case <-heldOpen:
+		case err := <-done:
+			t.Fatalf("Run returned before the server answered: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the request did not reach the server within 10 s")
+		}
 		requireStopsAfterCancel(t, cancel, done)
 	})
 }
