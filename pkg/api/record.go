@@ -55,6 +55,67 @@ func (s *Server) RegisterRecord(d RecordDeps) {
 	s.Handle("getMP4RecordFile", r.files)
 	s.Handle("deleteRecordDirectory", r.deleteDirectory)
 	s.Handle("startRecordTask", r.startTask)
+	s.Handle("getMP4RecordStreams", r.streams)
+}
+
+// maxRecordStreams and maxRecordDepth bound getMP4RecordStreams' walk of
+// the MP4 root: APP/STREAM with up to four segments of stream name.
+const (
+	maxRecordStreams = 10000
+	maxRecordDepth   = 5
+)
+
+// streams answers getMP4RecordStreams (mediakit's own): the streams that
+// have MP4 recordings in the MP4 root, as {app, stream, days}, sorted, so
+// that the console can offer them without knowing the names. A directory
+// is a stream's when it holds day directories (YYYY-MM-DD); links are not
+// followed.
+func (r *recordEndpoints) streams(ctx context.Context, p *Params) (Reply, error) {
+	root := r.mp4Root()
+	out := []map[string]any{}
+	var walk func(dir string, segs []string) error
+	walk = func(dir string, segs []string) error {
+		if len(out) >= maxRecordStreams || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if os.IsNotExist(err) || len(segs) > 0 {
+				return nil // gone meanwhile, or unreadable: not a stream
+			}
+			return err
+		}
+		days := 0
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			if periodRE.MatchString(e.Name()) && len(e.Name()) == len("2006-01-02") {
+				days++
+				continue
+			}
+			if len(segs) < maxRecordDepth {
+				if err := walk(filepath.Join(dir, e.Name()), append(segs[:len(segs):len(segs)], e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+		if days > 0 && len(segs) >= 2 && len(out) < maxRecordStreams {
+			out = append(out, map[string]any{"vhost": engine.DefaultVhost, "app": segs[0], "stream": path.Join(segs[1:]...), "days": days})
+		}
+		return nil
+	}
+	if err := walk(root, nil); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a["app"] != b["app"] {
+			return a["app"].(string) < b["app"].(string)
+		}
+		return a["stream"].(string) < b["stream"].(string)
+	})
+	return Reply{"data": out}, nil
 }
 
 type recordEndpoints struct {

@@ -82,6 +82,16 @@ func (e *rtpEndpoints) getRtpInfo(ctx context.Context, p *Params) (Reply, error)
 		"local_ip":   st.LocalIP,
 		"local_port": st.LocalPort,
 		"identifier": st.Session,
+		// mediakit's own, for the console and scripts: what arrives.
+		"ssrc":      st.SSRC,
+		"transport": st.Transport,
+		"payload":   st.Payload,
+		"codecs":    st.Codecs,
+		"packets":   st.Stats.Packets,
+		"bytes":     st.Stats.Bytes,
+		"lost":      st.Stats.Lost,
+		"jitter_ms": st.Stats.JitterMS,
+		"bitrate":   int64(st.BitrateBPS),
 	}, nil
 }
 

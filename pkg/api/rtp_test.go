@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/rtp"
 	"github.com/mediakit/mediakit/pkg/rtpserver"
 )
 
@@ -127,10 +128,16 @@ func TestRTPEndpoints(t *testing.T) {
 	if m := rtpCall(t, s, "getRtpInfo", url.Values{"stream_id": {"none"}}); m["exist"] != false {
 		t.Errorf("getRtpInfo none: %v", m)
 	}
-	f.stream = rtpserver.StreamInfo{Published: true, Peer: netip.MustParseAddrPort("10.0.0.9:5000"), LocalIP: "0.0.0.0", LocalPort: 30000, Session: "rtp-1"}
+	f.stream = rtpserver.StreamInfo{Published: true, Peer: netip.MustParseAddrPort("10.0.0.9:5000"), LocalIP: "0.0.0.0", LocalPort: 30000, Session: "rtp-1",
+		SSRC: 7, Transport: "udp", Payload: "ps", Codecs: []string{"h264"}, Stats: rtp.Stats{Packets: 100, Bytes: 120000, Lost: 3, JitterMS: 1.5}, BitrateBPS: 512000.7}
 	m = rtpCall(t, s, "getRtpInfo", url.Values{"stream_id": {"live"}})
 	if m["exist"] != true || m["peer_ip"] != "10.0.0.9" || jInt(t, m, "peer_port") != 5000 || jInt(t, m, "local_port") != 30000 || m["identifier"] != "rtp-1" {
 		t.Errorf("getRtpInfo: %v", m)
+	}
+	// mediakit's figures of what arrives, for the console.
+	if jInt(t, m, "packets") != 100 || jInt(t, m, "lost") != 3 || jInt(t, m, "bitrate") != 512000 || jInt(t, m, "ssrc") != 7 ||
+		m["payload"] != "ps" || m["transport"] != "udp" || jNum(t, m, "jitter_ms") != 1.5 || len(jArr(t, m, "codecs")) != 1 {
+		t.Errorf("getRtpInfo figures: %v", m)
 	}
 
 	if m := rtpCall(t, s, "listRtpServer", nil); m["data"] != nil {

@@ -74,6 +74,12 @@ type Server struct {
 	// of a built-in user allowed to call the API from client; such a
 	// caller needs no secret.
 	User func(r *http.Request, client netip.Addr) bool
+	// Console, if set, reports whether r comes from a page of the web
+	// console logged in from client (pkg/console): its session cookie,
+	// and proof that the page itself sent the request (see
+	// ConsoleHeader). With files, a browser's Sec-Fetch-Site:
+	// same-origin counts as that proof too.
+	Console func(r *http.Request, client netip.Addr, files bool) bool
 
 	handlers map[string]HandlerFunc
 	// own are endpoints that answer by themselves (HandleHTTP).
@@ -128,7 +134,9 @@ func (s *Server) Authorized(r *http.Request) bool {
 		return false
 	}
 	p := NewParams(map[string]string{"secret": r.URL.Query().Get("secret")})
-	return s.authorize(r, p, policy, secret) == nil
+	// Files: a <video> or a download link of the console cannot add a
+	// header, but the browser says which page asked.
+	return s.check(r, policy, secret, proof{secret: givenSecret(r, p), user: r, console: true, files: true}) == nil
 }
 
 var defaultPolicy, _ = access.NewPolicy(access.Settings{})
@@ -362,15 +370,43 @@ func (s *Server) serve(r *http.Request, name string, policy *access.Policy, secr
 }
 
 // authorize: the caller must be in http.allow_ip_range (as ZLMediaKit,
-// secret or not); then a built-in API user passes; otherwise, with a
-// secret configured every call must carry it, and without one only
-// loopback clients are served.
+// secret or not); then a logged-in console page or a built-in API user
+// passes; otherwise, with a secret configured every call must carry it,
+// and without one only loopback clients are served.
 func (s *Server) authorize(r *http.Request, p *Params, policy *access.Policy, secret string) *Error {
+	return s.check(r, policy, secret, proof{secret: givenSecret(r, p), user: r, console: true})
+}
+
+// givenSecret is the secret a call carries: the parameter, else the
+// header ZLMediaKit also reads it from.
+func givenSecret(r *http.Request, p *Params) string {
+	given, ok := p.Lookup("secret")
+	if !ok || given == "" {
+		given = r.Header.Get("secret")
+	}
+	return given
+}
+
+// proof is what a request offers to show who sends it.
+type proof struct {
+	secret string        // the secret given; "" for none
+	user   *http.Request // where a built-in user's credentials are read; nil: none
+	// console asks Console about the request's session cookie; files
+	// lets Console take Sec-Fetch-Site: same-origin for its header.
+	console, files bool
+}
+
+// check is the one decision behind API calls, Protect, Authorized and the
+// console's login and open mode.
+func (s *Server) check(r *http.Request, policy *access.Policy, secret string, pr proof) *Error {
 	client := policy.Client(r)
 	if !policy.IPAllowed(client.Addr) {
 		return &Error{Code: CodeAuthFailed, Msg: "Your ip is not allowed to access the service."}
 	}
-	if s.User != nil && s.User(r, client.Addr) {
+	if pr.console && s.Console != nil && s.Console(r, client.Addr, pr.files) {
+		return nil
+	}
+	if pr.user != nil && s.User != nil && s.User(pr.user, client.Addr) {
 		return nil
 	}
 	if secret == "" {
@@ -383,14 +419,10 @@ func (s *Server) authorize(r *http.Request, p *Params, policy *access.Policy, se
 		}
 		return nil
 	}
-	given, ok := p.Lookup("secret")
-	if !ok || given == "" {
-		given = r.Header.Get("secret") // ZLMediaKit also reads it from a header
-	}
-	if given == "" {
+	if pr.secret == "" {
 		return &Error{Code: CodeInvalidArgs, Msg: `Required parameter missed: "secret"`}
 	}
-	if subtle.ConstantTimeCompare([]byte(given), []byte(secret)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(pr.secret), []byte(secret)) != 1 {
 		return &Error{Code: CodeAuthFailed, Msg: "Incorrect secret"}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/auth"
+	"github.com/mediakit/mediakit/pkg/console"
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/playback"
 )
@@ -163,7 +164,10 @@ func (s *Server) authorizeFile(r *http.Request, file, name string, isDir bool) e
 	client := g.policy.Client(r)
 	// The hook judges the query and the credentials too: an answer holds
 	// for the same client, file and credentials only.
-	cred := sha256.Sum256([]byte(r.URL.RawQuery + "\x00" + r.Header.Get("Cookie") + "\x00" + r.Header.Get("Authorization")))
+	// The console's session cookie is not the hook's business: it never
+	// leaves mediakit.
+	header := withoutCookie(r.Header, console.CookieName)
+	cred := sha256.Sum256([]byte(r.URL.RawQuery + "\x00" + header.Get("Cookie") + "\x00" + header.Get("Authorization")))
 	cacheKey := client.Addr.String() + "\x00" + file + "\x00" + strconv.FormatBool(isDir) + "\x00" + string(cred[:])
 	if s.fileAccess.allowed(cacheKey) {
 		return nil
@@ -171,7 +175,7 @@ func (s *Server) authorizeFile(r *http.Request, file, name string, isDir bool) e
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	cacheFor, err := s.hooks.AuthorizeHTTPAccess(ctx, hook.HTTPAccess{
-		Remote: r.RemoteAddr, ID: "http-" + r.RemoteAddr, Path: file, IsDir: isDir, Params: r.URL.RawQuery, Header: r.Header,
+		Remote: r.RemoteAddr, ID: "http-" + r.RemoteAddr, Path: file, IsDir: isDir, Params: r.URL.RawQuery, Header: header,
 	})
 	switch {
 	case err == nil:
@@ -235,4 +239,23 @@ func (c *fileAccessCache) allow(key string, d time.Duration) {
 		}
 	}
 	c.entries[key] = time.Now().Add(d)
+}
+
+// withoutCookie returns h, or a copy of it without the cookie name.
+func withoutCookie(h http.Header, name string) http.Header {
+	if !strings.Contains(h.Get("Cookie"), name+"=") {
+		return h
+	}
+	var kept []string
+	for _, c := range (&http.Request{Header: h}).Cookies() {
+		if c.Name != name {
+			kept = append(kept, c.String())
+		}
+	}
+	out := h.Clone()
+	out.Del("Cookie")
+	if len(kept) > 0 {
+		out.Set("Cookie", strings.Join(kept, "; "))
+	}
+	return out
 }

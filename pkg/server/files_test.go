@@ -226,3 +226,24 @@ func TestRecordingPlaysOverHTTP(t *testing.T) {
 		t.Errorf("over HTTP %d video and %d audio frames, want %d and %d", v, a, clipVideoFrames, clipAudioFrames)
 	}
 }
+
+func TestWithoutCookie(t *testing.T) {
+	h := http.Header{}
+	h.Set("Cookie", "a=1; mediakit_console=secret-token; b=2")
+	got := withoutCookie(h, "mediakit_console")
+	if c := got.Get("Cookie"); c != "a=1; b=2" {
+		t.Errorf("Cookie %q, want a=1; b=2", c)
+	}
+	if h.Get("Cookie") != "a=1; mediakit_console=secret-token; b=2" {
+		t.Error("the request's own header changed")
+	}
+	only := http.Header{}
+	only.Set("Cookie", "mediakit_console=x")
+	if c, ok := withoutCookie(only, "mediakit_console")["Cookie"]; ok {
+		t.Errorf("Cookie %q left", c)
+	}
+	none := http.Header{"Authorization": {"Basic x"}}
+	if got := withoutCookie(none, "mediakit_console"); got.Get("Authorization") != "Basic x" {
+		t.Error("other headers lost")
+	}
+}

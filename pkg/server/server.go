@@ -18,6 +18,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/access"
 	"github.com/mediakit/mediakit/pkg/api"
 	"github.com/mediakit/mediakit/pkg/config"
+	"github.com/mediakit/mediakit/pkg/console"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/ffmpegsrc"
 	"github.com/mediakit/mediakit/pkg/hls"
@@ -26,6 +27,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/httpfmp4"
 	"github.com/mediakit/mediakit/pkg/httpts"
 	"github.com/mediakit/mediakit/pkg/llhls"
+	"github.com/mediakit/mediakit/pkg/logring"
 	"github.com/mediakit/mediakit/pkg/metrics"
 	"github.com/mediakit/mediakit/pkg/netlimit"
 	"github.com/mediakit/mediakit/pkg/playback"
@@ -57,6 +59,9 @@ func LifecycleLevelName(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// recentLogLines is how many warning and error lines getRecentLogs keeps.
+const recentLogLines = 200
 
 // Options are a server's collaborators besides its configuration.
 type Options struct {
@@ -142,6 +147,10 @@ func New(cfg *config.Config, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// The last warnings and errors, for getRecentLogs and the console;
+	// lifecycle lines are not warnings.
+	logs := logring.New(recentLogLines)
+	log = slog.New(logring.Wrap(log.Handler(), logs, func(l slog.Level) bool { return l >= slog.LevelWarn && l < LevelLifecycle }))
 	s := &Server{log: log, logLevel: opts.LogLevel, version: opts.Version, store: opts.Store, errs: make(chan error, 2)}
 	s.cfg.Store(cfg)
 	g, err := buildGuard(cfg)
@@ -256,6 +265,10 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.ffmpeg = s.newFFmpegSources()
 	s.api.RegisterFFmpeg(s.ffmpeg)
 	s.registerSnap()
+	s.api.RegisterLogs(logs)
+	// A new secret ends every console session.
+	con := console.New(console.Options{API: s.api, Epoch: func() string { return s.Config().API.Secret }, Log: log})
+	s.api.Console = con.Check
 
 	s.hlsHandler = s.hls.Handler(s.hlsPolicy)
 	mux := http.NewServeMux()
@@ -263,6 +276,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.Handle(api.Prefix, http.MaxBytesHandler(s.api, api.MaxBodySize+4096))
 	mux.Handle("GET "+player.AssetPrefix, player.Assets())
+	mux.Handle(console.Prefix, con.Handler(http.HandlerFunc(s.route)))
 	mux.HandleFunc("/", s.route)
 	s.http = &http.Server{
 		Handler:           withPprof(cfg.HTTP.Pprof, withWriteDeadline(mux, func() time.Duration { return cfg.General.WriteTimeout }), s.api.Protect(pprofHandler(cfg.General.WriteTimeout))),

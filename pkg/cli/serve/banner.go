@@ -89,6 +89,7 @@ func writeBanner(w io.Writer, version string, a listenAddrs, hosts []string) {
 			line("WHEP", "http", a.HTTP, "/live/STREAM/whep")
 			line("WHIP", "http", a.HTTP, "/live/STREAM/whip")
 		}
+		line("Console", "http", a.HTTP, "/console/")
 		line("API", "http", a.HTTP, "/index/api/getMediaList")
 		line("Metrics", "http", a.HTTP, "/metrics")
 	}

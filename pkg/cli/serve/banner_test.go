@@ -39,6 +39,7 @@ func TestWriteBanner(t *testing.T) {
 				"  Page      http://127.0.0.1:18080/live/STREAM/",
 				"  WHEP      http://127.0.0.1:18080/live/STREAM/whep",
 				"  WHIP      http://127.0.0.1:18080/live/STREAM/whip",
+				"  Console   http://127.0.0.1:18080/console/",
 				"  Metrics   http://127.0.0.1:18080/metrics",
 			},
 			not: []string{"rtmp://", "192.0.2.7"},

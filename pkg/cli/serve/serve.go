@@ -49,6 +49,8 @@ HTTP-fMP4 (and their WebSocket forms), HLS and LL-HLS, RTP and GB28181 ingest,
 recording, proxies, ZLMediaKit's HTTP API and hooks, /metrics and /healthz.
 At start, on a terminal, it prints the URLs to publish to and play from
 (this machine's addresses when it listens on every interface) unless --quiet.
+A web console is at http://HOST:8080/console/ (log in with the API secret).
+Under systemd (Type=notify) it reports ready and pets the watchdog.
 
 Settings come from flags, then MEDIAKIT_* environment variables, then the
 settings saved through the HTTP API (setServerConfig, kept in the data
