@@ -14,6 +14,9 @@ type Publisher interface {
 	SetTracks(tracks []*media.Track) error
 	SetMetadata(md media.Metadata)
 	WriteFrame(f *media.Frame) error
+	// AddBytesIn counts bytes the source read (getMediaList's bytesSpeed
+	// and totalBytes, the stream's bytes-in metric).
+	AddBytesIn(n int)
 	OnDone(fn func()) (stop func() bool)
 	Reason() error
 	Close()
@@ -35,6 +38,10 @@ type publishSink struct {
 	addMute bool
 	// abort ends the attempt when the stream is taken away.
 	abort context.CancelCauseFunc
+	// bytesRead is the source's running byte count, passed on to the
+	// publisher frame by frame.
+	bytesRead func() int64
+	counted   int64
 
 	pub      Publisher
 	stopDone func() bool
@@ -97,6 +104,12 @@ func (s *publishSink) WriteFrame(f *media.Frame) error {
 			if err := s.pub.WriteFrame(m); err != nil {
 				return err
 			}
+		}
+	}
+	if s.bytesRead != nil {
+		if n := s.bytesRead(); n > s.counted {
+			s.pub.AddBytesIn(int(n - s.counted))
+			s.counted = n
 		}
 	}
 	return s.pub.WriteFrame(f)

@@ -117,9 +117,10 @@ func (p *pull) attempt(ctx context.Context, url string, live func()) (played boo
 			p.log.Info("pull proxy playing", "stream", p.key.String(), "url", redact(url))
 			live()
 		},
-		dropAud: p.spec.DropAudio,
-		addMute: p.spec.AddMuteAudio,
-		abort:   abort,
+		dropAud:   p.spec.DropAudio,
+		addMute:   p.spec.AddMuteAudio,
+		abort:     abort,
+		bytesRead: src.BytesRead,
 	}
 	err = src.Run(runCtx, sink)
 	sink.close()

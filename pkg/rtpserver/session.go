@@ -94,6 +94,8 @@ func (ss *Session) push(p *pionrtp.Packet, now time.Time) {
 		}
 		return
 	}
+	// The stream's bytes in (getMediaList's bytesSpeed), as RTP on the wire.
+	ss.pub.Load().AddBytesIn(p.MarshalSize())
 	ss.recv.Push(p, now, ss.pipe.Packet)
 }
 
@@ -165,6 +167,7 @@ func (ss *Session) publish() {
 	early := ss.early
 	ss.early = nil
 	for _, e := range early {
+		pub.AddBytesIn(e.p.MarshalSize())
 		ss.recv.Push(e.p, e.at, ss.pipe.Packet)
 	}
 	if ss.earlyDropped > 0 {

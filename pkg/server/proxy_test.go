@@ -78,6 +78,12 @@ func TestProxyStreamOptions(t *testing.T) {
 				info, ok := streamInfo(t, ts, "proxy", tc.stream)
 				return ok && info.Ready
 			})
+			// The pulled bytes count as the stream's bytes in, as a
+			// publisher's do (getMediaList's totalBytes and bytesSpeed).
+			waitFor(t, 20*time.Second, "bytes in of proxy/"+tc.stream, func() bool {
+				info, ok := streamInfo(t, ts, "proxy", tc.stream)
+				return ok && info.BytesIn > 10000
+			})
 			if n := sinkCount(t, ts, "proxy", tc.stream, record.SinkName(record.TypeMP4)); n != tc.recorder {
 				t.Errorf("%d MP4 recorders on proxy/%s, want %d", n, tc.stream, tc.recorder)
 			}

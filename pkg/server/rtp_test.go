@@ -108,7 +108,8 @@ func TestWVPRTPFlow(t *testing.T) {
 		if !strings.HasSuffix(fmt.Sprint(item["originUrl"]), "/rtp/"+hex) || item["originType"] != float64(3) {
 			t.Fatalf("getMediaList item: %v", item)
 		}
-		return true
+		// The RTP received counts as the stream's bytes in.
+		return item["totalBytes"].(float64) > 0
 	})
 	if err := <-sendDone; err != nil {
 		t.Fatal(err)
