@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,7 +39,12 @@ func (s *Server) sinkPolicy(info engine.StreamInfo) map[string]func() engine.Sin
 		}
 		if v, ok := info.Options.Values["mp4_max_second"]; ok {
 			if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
-				opts.MaxSecond = time.Duration(n * float64(time.Second))
+				// A value past what a Duration holds means "never split",
+				// not a wrapped (negative) length.
+				opts.MaxSecond = time.Duration(math.MaxInt64)
+				if n < float64(math.MaxInt64)/float64(time.Second) {
+					opts.MaxSecond = time.Duration(n * float64(time.Second))
+				}
 			}
 		}
 		params := ""
