@@ -10,9 +10,9 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,34 +24,50 @@ const (
 )
 
 // batchConn is the ICE UDP socket. Packets written to a destination while
-// it is held (Hold, then Release) are coalesced into one sendmsg with
-// UDP_SEGMENT (UDP GSO), so a viewer's packets of a frame cross the
-// kernel's UDP and IP layers once instead of once each: that send path
+// it is held (Hold, then Release) are queued and leave together when the
+// last holder lets go: runs of equal-size packets (a frame's) each become
+// one message with UDP_SEGMENT (UDP GSO), and the messages one sendmmsg.
+// So the kernel's UDP and IP layers run once per frame instead of once
+// per packet, and a viewer's wake-up costs one system call: that send path
 // per packet and viewer was most of WebRTC's CPU. Writes to destinations
 // not held go out at once, as on the plain socket.
 type batchConn struct {
 	*net.UDPConn
-	raw syscall.RawConn
-	v6  bool // an AF_INET6 socket: IPv4 peers as v4-mapped addresses
+	batch interface {
+		WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	}
 	log *slog.Logger
 	off atomic.Bool // the kernel refused GSO: plain writes from then on
 
 	mu   sync.Mutex
 	held map[netip.AddrPort]*gsoBatch
 
-	batches, packets atomic.Uint64 // sends with GSO and the packets in them
+	batches, packets atomic.Uint64 // GSO messages sent and the packets in them
 }
 
-// gsoBatch is what is held for one destination.
+// gsoBatch is what is queued for one destination: buf holds the packets
+// back to back, runs says where each run of equal sizes is.
 type gsoBatch struct {
 	holds int
 	buf   []byte
-	seg   int  // size of every segment but the last
-	n     int  // segments in buf
-	short bool // a shorter segment ended buf: the next write starts another
+	runs  []gsoRun
 }
 
-var gsoBuffers = sync.Pool{New: func() any { b := make([]byte, 0, gsoMaxBytes); return &b }}
+// gsoRun is buf[start:end] in segments of seg bytes, the last one maybe
+// shorter (which ends the run).
+type gsoRun struct {
+	start, end, seg int
+	n               int
+	short           bool
+}
+
+// Bounds of what one destination queues before it is sent anyway.
+const (
+	gsoMaxRuns  = 32
+	gsoMaxQueue = 512 << 10
+)
+
+var gsoBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // newBatchConn wraps a UDP socket; anything else is returned as is.
 func newBatchConn(pc net.PacketConn, log *slog.Logger) net.PacketConn {
@@ -59,16 +75,11 @@ func newBatchConn(pc net.PacketConn, log *slog.Logger) net.PacketConn {
 	if !ok {
 		return pc
 	}
-	raw, err := udp.SyscallConn()
-	if err != nil {
-		return pc
-	}
-	c := &batchConn{UDPConn: udp, raw: raw, log: log, held: map[netip.AddrPort]*gsoBatch{}}
-	_ = raw.Control(func(fd uintptr) {
-		if sa, err := unix.Getsockname(int(fd)); err == nil {
-			_, c.v6 = sa.(*unix.SockaddrInet6)
-		}
-	})
+	c := &batchConn{UDPConn: udp, log: log, held: map[netip.AddrPort]*gsoBatch{}}
+	// ipv4's batch writes address IPv6 peers too (the sockaddr follows
+	// the address), and Linux takes an IPv4 address on a dual-stack
+	// socket.
+	c.batch = ipv4.NewPacketConn(udp)
 	return c
 }
 
@@ -87,26 +98,32 @@ func (c *batchConn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 		c.mu.Unlock()
 		return c.UDPConn.WriteToUDPAddrPort(b, to)
 	}
-	var full []byte
-	var seg int
-	if bt.n > 0 && (bt.short || len(b) > bt.seg || bt.n == gsoMaxSegments || len(bt.buf)+len(b) > gsoMaxBytes) {
-		full, seg = bt.buf, bt.seg
-		bt.buf, bt.n, bt.short = nil, 0, false
+	var full *gsoBatch
+	if len(bt.runs) > 0 && (len(bt.runs) == gsoMaxRuns && bt.runs[len(bt.runs)-1].closedFor(len(b)) || len(bt.buf)+len(b) > gsoMaxQueue) {
+		full = &gsoBatch{buf: bt.buf, runs: bt.runs}
+		bt.buf, bt.runs = nil, nil
 	}
 	if bt.buf == nil {
 		bt.buf = (*gsoBuffers.Get().(*[]byte))[:0]
 	}
-	if bt.n == 0 {
-		bt.seg = len(b)
-	}
+	start := len(bt.buf)
 	bt.buf = append(bt.buf, b...)
-	bt.n++
-	bt.short = len(b) < bt.seg
+	if n := len(bt.runs); n > 0 && !bt.runs[n-1].closedFor(len(b)) {
+		r := &bt.runs[n-1]
+		r.end, r.n, r.short = len(bt.buf), r.n+1, len(b) < r.seg
+	} else {
+		bt.runs = append(bt.runs, gsoRun{start: start, end: len(bt.buf), seg: len(b), n: 1})
+	}
 	c.mu.Unlock()
 	if full != nil {
-		c.send(full, seg, to)
+		c.send(full, to)
 	}
 	return len(b), nil
+}
+
+// closedFor reports whether a packet of size cannot join the run.
+func (r gsoRun) closedFor(size int) bool {
+	return r.short || size > r.seg || r.n == gsoMaxSegments || r.end-r.start+size > gsoMaxBytes
 }
 
 func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
@@ -116,7 +133,7 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return c.UDPConn.WriteTo(b, addr)
 }
 
-// Hold starts coalescing the packets written to to; every Hold needs its
+// Hold starts queueing the packets written to to; every Hold needs its
 // Release.
 func (c *batchConn) Hold(to netip.AddrPort) {
 	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
@@ -130,7 +147,7 @@ func (c *batchConn) Hold(to netip.AddrPort) {
 	c.mu.Unlock()
 }
 
-// Release sends what Hold coalesced, once the last holder lets go.
+// Release sends what was queued for to once its last holder lets go.
 func (c *batchConn) Release(to netip.AddrPort) {
 	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
 	c.mu.Lock()
@@ -139,35 +156,26 @@ func (c *batchConn) Release(to netip.AddrPort) {
 		c.mu.Unlock()
 		return
 	}
-	var full []byte
-	var seg int
-	if bt.holds--; bt.holds <= 0 {
-		delete(c.held, to)
-		full, seg = bt.buf, bt.seg
-	} else if bt.n > 0 {
-		full, seg = bt.buf, bt.seg
-		bt.buf, bt.n, bt.short = nil, 0, false
+	if bt.holds--; bt.holds > 0 {
+		c.mu.Unlock()
+		return
 	}
+	delete(c.held, to)
 	c.mu.Unlock()
-	if full != nil {
-		c.send(full, seg, to)
+	if len(bt.runs) > 0 {
+		c.send(bt, to)
 	}
 }
 
-// send writes buf, segments of seg bytes (the last one may be shorter),
-// with one sendmsg; it returns buf to the pool. Errors are a UDP send's:
-// the peer's loss, mended by NACKs, as a plain write's would be.
-func (c *batchConn) send(buf []byte, seg int, to netip.AddrPort) {
-	defer func() { buf = buf[:0]; gsoBuffers.Put(&buf) }() // buf itself is not moved below
-	if len(buf) <= seg {
-		_, _ = c.UDPConn.WriteToUDPAddrPort(buf, to)
-		return
-	}
+// send writes a batch's runs, one GSO message each, with as few sendmmsg
+// calls as the kernel takes; it returns the buffer to the pool. Errors
+// are a UDP send's: the peer's loss, mended by NACKs, as a plain write's
+// would be.
+func (c *batchConn) send(bt *gsoBatch, to netip.AddrPort) {
+	defer func() { b := bt.buf[:0]; gsoBuffers.Put(&b) }()
 	if !c.off.Load() {
-		err := c.sendGSO(buf, seg, to)
+		err := c.sendGSO(bt, to)
 		if err == nil {
-			c.batches.Add(1)
-			c.packets.Add(uint64((len(buf) + seg - 1) / seg))
 			return
 		}
 		if !gsoRefused(err) {
@@ -177,37 +185,44 @@ func (c *batchConn) send(buf []byte, seg int, to netip.AddrPort) {
 			c.log.Warn("webrtc: the kernel refused UDP GSO; sending packet by packet", "error", err)
 		}
 	}
-	for rest := buf; len(rest) > 0; {
-		n := min(seg, len(rest))
-		_, _ = c.UDPConn.WriteToUDPAddrPort(rest[:n], to)
-		rest = rest[n:]
+	for _, r := range bt.runs {
+		for rest := bt.buf[r.start:r.end]; len(rest) > 0; {
+			n := min(r.seg, len(rest))
+			_, _ = c.UDPConn.WriteToUDPAddrPort(rest[:n], to)
+			rest = rest[n:]
+		}
 	}
 }
 
-func (c *batchConn) sendGSO(buf []byte, seg int, to netip.AddrPort) error {
-	var sa unix.Sockaddr
-	switch {
-	case c.v6:
-		sa = &unix.SockaddrInet6{Port: int(to.Port()), Addr: to.Addr().As16()}
-	case to.Addr().Is4():
-		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: to.Addr().As4()}
-	default:
-		return unix.EAFNOSUPPORT
+func (c *batchConn) sendGSO(bt *gsoBatch, to netip.AddrPort) error {
+	addr := net.UDPAddrFromAddrPort(to)
+	msgs := make([]ipv4.Message, len(bt.runs))
+	oobs := make([]byte, len(bt.runs)*unix.CmsgSpace(2))
+	for i, r := range bt.runs {
+		msgs[i] = ipv4.Message{Buffers: [][]byte{bt.buf[r.start:r.end]}, Addr: addr}
+		if r.n > 1 {
+			oob := oobs[i*unix.CmsgSpace(2) : (i+1)*unix.CmsgSpace(2)]
+			h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+			h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+			h.SetLen(unix.CmsgLen(2))
+			binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(r.seg))
+			msgs[i].OOB = oob
+		}
 	}
-	var oob [unix.SizeofCmsghdr + 8]byte // CmsgSpace(2)
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(seg))
-	var serr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		_, serr = unix.SendmsgN(int(fd), buf, oob[:unix.CmsgSpace(2)], sa, 0)
-		return !errors.Is(serr, unix.EAGAIN)
-	})
-	if err != nil {
-		return err
+	for sent := 0; sent < len(msgs); {
+		n, err := c.batch.WriteBatch(msgs[sent:], 0)
+		if err != nil {
+			return err
+		}
+		for _, r := range bt.runs[sent : sent+n] {
+			if r.n > 1 {
+				c.batches.Add(1)
+				c.packets.Add(uint64(r.n))
+			}
+		}
+		sent += n
 	}
-	return serr
+	return nil
 }
 
 // gsoRefused reports an error that says the socket or device cannot do

@@ -296,11 +296,25 @@ func (ss *session) pump() {
 	buf := make([]*media.Frame, 0, 64)
 	for {
 		frames, err := ss.reader.Next(buf[:0])
+		// What one wake-up sends leaves in one system call: a message
+		// per frame (UDP GSO), all in one sendmmsg.
+		h, peer := ss.srv.holder, ss.peer.Load()
+		held := h != nil && peer != nil && len(frames) > 0
+		if held {
+			h.Hold(*peer)
+		}
+		var werr error
 		for _, f := range frames {
-			if werr := ss.send(f); werr != nil {
-				ss.close("send: " + werr.Error())
-				return
+			if werr = ss.send(f); werr != nil {
+				break
 			}
+		}
+		if held {
+			h.Release(*peer)
+		}
+		if werr != nil {
+			ss.close("send: " + werr.Error())
+			return
 		}
 		clear(frames)
 		if err != nil {
@@ -337,11 +351,6 @@ func (ss *session) send(f *media.Frame) error {
 	}
 	vp9 := t == ss.video && ss.videoCodec == media.CodecVP9
 	list := rtsp.FramePackets(f)
-	if h, peer := ss.srv.holder, ss.peer.Load(); h != nil && peer != nil && t == ss.video {
-		// The frame's packets leave in one send (UDP GSO).
-		h.Hold(*peer)
-		defer h.Release(*peer)
-	}
 	var err error
 	sent := 0
 	index := uint16(0)
