@@ -148,9 +148,11 @@ func (ts *clientTestServer) url(app, stream string) string {
 	return "rtmp://" + ts.addr + "/" + app + "/" + stream
 }
 
+// waitWaiting allows 20 s: ffprobe, the player here, can take seconds to
+// start on a loaded machine.
 func (ts *clientTestServer) waitWaiting(t *testing.T, n int64) {
 	t.Helper()
-	clientWaitFor(t, 5*time.Second, "waiting players", func() bool {
+	clientWaitFor(t, 20*time.Second, "waiting players", func() bool {
 		return ts.eng.Stats().WaitingReaders.Load() == n
 	})
 }
