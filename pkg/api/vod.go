@@ -94,6 +94,13 @@ func (v *vodEndpoints) load(ctx context.Context, p *Params) (Reply, error) {
 	if err != nil {
 		return nil, Errorf(CodeInvalidArgs, "file_path: %v", err)
 	}
+	// The files of a directory are confined too: a link in it must not
+	// lead out of the roots.
+	for i, f := range files {
+		if files[i], err = v.confine(f); err != nil {
+			return nil, Errorf(CodeInvalidArgs, "file_path: %v", err)
+		}
+	}
 	d, err := v.vods.Load(ctx, key, files, playback.VODOptions{
 		Repeat: repeat, Seek: millis(seek), Speed: speed, Values: streamOptionValues(p),
 	})

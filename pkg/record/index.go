@@ -136,7 +136,9 @@ func (x *Indexer) Reconcile(ctx context.Context, st IndexStore, roots []string, 
 				}
 				return err
 			}
-			if d.IsDir() || !strings.HasSuffix(d.Name(), ".mp4") || !dayDir.MatchString(filepath.Base(filepath.Dir(path))) {
+			// Recorders write regular files: a symbolic link (to a file
+			// outside the root, say) is no recording of ours.
+			if !d.Type().IsRegular() || !strings.HasSuffix(d.Name(), ".mp4") || !dayDir.MatchString(filepath.Base(filepath.Dir(path))) {
 				return nil
 			}
 			seen[path] = true

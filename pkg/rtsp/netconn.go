@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,6 +27,10 @@ type netConn struct {
 	// starts only after gortsplib sent the PLAY response.
 	gate chan struct{}
 	flat []byte // coalesce buffer, under mu
+	// firstRead is set while the read deadline armFirstRead set is in
+	// force: until gortsplib sets its own or the first response is
+	// written.
+	firstRead atomic.Bool
 }
 
 func newNetConn(c net.Conn) *netConn {
@@ -35,8 +40,28 @@ func newNetConn(c net.Conn) *netConn {
 
 func (c *netConn) Read(p []byte) (int, error) { return c.inner.Read(p) }
 
+// armFirstRead bounds the time to the first request: gortsplib reads a
+// connection's first bytes (to tell RTSP from an HTTP or WebSocket
+// tunnel) and a tunnel's HTTP request with no deadline, so a client that
+// sends nothing, or a request head a byte at a time, would hold the
+// connection forever. gortsplib's own deadline replaces this one at its
+// first SetReadDeadline (before it reads an RTSP request); a connection
+// that answered a tunnel's request (an HTTP GET channel, a WebSocket
+// upgrade, a 400) before any has its deadline lifted at that write, as
+// gortsplib leaves those without one.
+func (c *netConn) armFirstRead(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.firstRead.Store(true)
+	_ = c.inner.SetReadDeadline(time.Now().Add(d))
+}
+
 func (c *netConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
+	if c.firstRead.Swap(false) {
+		_ = c.inner.SetReadDeadline(time.Time{})
+	}
 	n, err := c.inner.Write(p)
 	gate := c.gate
 	c.gate = nil
@@ -82,11 +107,19 @@ func (c *netConn) writeBuffers(bufs *net.Buffers, timeout time.Duration) (int64,
 }
 
 // Close does not take mu: it must unblock a write in progress.
-func (c *netConn) Close() error                       { return c.inner.Close() }
-func (c *netConn) LocalAddr() net.Addr                { return c.inner.LocalAddr() }
-func (c *netConn) RemoteAddr() net.Addr               { return c.inner.RemoteAddr() }
-func (c *netConn) SetDeadline(t time.Time) error      { return c.inner.SetDeadline(t) }
-func (c *netConn) SetReadDeadline(t time.Time) error  { return c.inner.SetReadDeadline(t) }
+func (c *netConn) Close() error         { return c.inner.Close() }
+func (c *netConn) LocalAddr() net.Addr  { return c.inner.LocalAddr() }
+func (c *netConn) RemoteAddr() net.Addr { return c.inner.RemoteAddr() }
+func (c *netConn) SetDeadline(t time.Time) error {
+	c.firstRead.Store(false)
+	return c.inner.SetDeadline(t)
+}
+
+func (c *netConn) SetReadDeadline(t time.Time) error {
+	c.firstRead.Store(false)
+	return c.inner.SetReadDeadline(t)
+}
+
 func (c *netConn) SetWriteDeadline(t time.Time) error { return c.inner.SetWriteDeadline(t) }
 
 // srvListener wraps accepted connections in netConn, and turns accept
@@ -99,6 +132,9 @@ type srvListener struct {
 	closed chan struct{}
 	once   sync.Once
 	onErr  func(error, time.Duration)
+	// firstRead bounds the wait for a connection's first request (see
+	// netConn.armFirstRead); set before serving starts.
+	firstRead time.Duration
 }
 
 func newSrvListener(ln net.Listener, tlsConfig *tls.Config, onErr func(error, time.Duration)) *srvListener {
@@ -113,7 +149,9 @@ func (l *srvListener) Accept() (net.Conn, error) {
 			if l.tls != nil {
 				c = tls.Server(c, l.tls)
 			}
-			return newNetConn(c), nil
+			nc := newNetConn(c)
+			nc.armFirstRead(l.firstRead)
+			return nc, nil
 		}
 		select {
 		case <-l.closed:

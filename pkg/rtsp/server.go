@@ -229,6 +229,9 @@ func (s *Server) Start() error {
 // connection) rather than SRTP, which ffmpeg and most players lack.
 func (s *Server) newGortsplib(ln *srvListener, secure bool) *gortsplib.Server {
 	h := &handler{s: s, secure: secure}
+	// The first request is read within IdleTimeout, as every later
+	// one is.
+	ln.firstRead = s.IdleTimeout
 	srv := &gortsplib.Server{
 		Handler:      h,
 		RTSPAddress:  ln.Addr().String(),

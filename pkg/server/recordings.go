@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/hook"
 	"github.com/mediakit/mediakit/pkg/record"
 	"github.com/mediakit/mediakit/pkg/remux"
+	"github.com/mediakit/mediakit/pkg/store"
 )
 
 // recordNotifier tells the hooks and the recording index of finished
@@ -265,6 +267,16 @@ func (s *Server) serveRecordingSpan(w http.ResponseWriter, r *http.Request, rest
 		writeJSONError(w, http.StatusInternalServerError, "index not readable")
 		return
 	}
+	// The index names files; each is read only if, links followed, it
+	// is still inside the download roots (as /record/ and downloadFile
+	// serve files): an index entry must not open a file elsewhere.
+	recs = slices.DeleteFunc(recs, func(rec store.Recording) bool {
+		if _, err := s.guard().downloads.Confine(rec.Path); err != nil {
+			s.log.Warn("recording span: indexed file outside the recording roots left out", "file", rec.Path, "error", err.Error())
+			return true
+		}
+		return false
+	})
 	if len(recs) == 0 {
 		writeJSONError(w, http.StatusNotFound, "no recording of "+name+" in that span")
 		return

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,10 +66,20 @@ func openChecked(path string, timeout time.Duration, readOnly bool) (db *bolt.DB
 	}()
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
 	if err != nil {
+		var pathErr *fs.PathError
+		var errno syscall.Errno
 		switch {
 		case errors.Is(err, bolt.ErrTimeout):
 			return nil, fmt.Errorf("store: open %s: in use by another process", path)
-		case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
+		case errors.As(err, &pathErr):
+			// The file could not be opened, written or synced (a
+			// read-only file system, a full disk, permissions): the
+			// system's cause, which names the file, not "damaged" with
+			// advice to move a good database away.
+			return nil, fmt.Errorf("store: %w", err)
+		case errors.As(err, &errno):
+			// flock, fdatasync: calls on the file that fail by the
+			// system's doing.
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
 		}
 		// Invalid, checksum, version, "file size too small": the file.
