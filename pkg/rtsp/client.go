@@ -147,10 +147,12 @@ type Client struct {
 	display string
 	opts    ClientOptions
 
-	mu   sync.Mutex
-	done int64             // bytes of finished plays
-	cur  *gortsplib.Client // of the play in progress
-	udp  bool
+	// read counts the bytes received over every Play: the RTSP
+	// connection (RTP interleaved in it included) and RTP over UDP.
+	// Counted here, not read from gortsplib's Client.Stats, which races
+	// with the client closing itself (Stats reads what doClose clears
+	// without its lock), and BytesRead is called for every frame.
+	read atomic.Int64
 }
 
 // NewClient checks rawURL (an rtsp:// or rtsps:// URL with a host) and
@@ -212,27 +214,18 @@ func (c *Client) String() string { return c.display }
 
 // BytesRead is the number of bytes received so far, RTSP and RTP, over
 // every Play. Safe for concurrent use.
-func (c *Client) BytesRead() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.done
-	if c.cur != nil {
-		n += clBytes(c.cur, c.udp)
-	}
-	return n
+func (c *Client) BytesRead() int64 { return c.read.Load() }
+
+// countingConn counts what is read from the RTSP connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
 }
 
-func clBytes(gc *gortsplib.Client, udp bool) int64 {
-	st := gc.Stats()
-	if st == nil {
-		return 0
-	}
-	n := int64(st.Conn.BytesReceived)
-	if udp {
-		// RTP over UDP does not pass through the connection
-		n += int64(st.Session.InboundBytes)
-	}
-	return n
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // clPacket is a packet on its way to the depacketizing goroutine.
@@ -275,7 +268,13 @@ func (c *Client) PlayNotify(ctx context.Context, sink flv.FrameSink, playing fun
 		// The first UDP packet may take as long as any other read.
 		InitialUDPReadTimeout: c.opts.ReadTimeout,
 		UserAgent:             "mediakit",
-		DialContext:           dialer.DialContext,
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, address)
+			if err != nil {
+				return nil, err
+			}
+			return &countingConn{Conn: conn, n: &c.read}, nil
+		},
 		OnTransportSwitch: func(err error) {
 			log.Warn("rtsp: transport switched", "error", err.Error())
 		},
@@ -292,9 +291,6 @@ func (c *Client) PlayNotify(ctx context.Context, sink flv.FrameSink, playing fun
 	if err := gc.Start(); err != nil {
 		return fmt.Errorf("rtsp: %s: %w", c.display, err)
 	}
-	c.mu.Lock()
-	c.cur, c.udp = gc, c.opts.Transport != TransportTCP
-	c.mu.Unlock()
 
 	// stopping is closed before gc.Close, which waits for the readers:
 	// a reader blocked on a full queue must let go first.
@@ -306,13 +302,7 @@ func (c *Client) PlayNotify(ctx context.Context, sink flv.FrameSink, playing fun
 			gc.Close()
 		})
 	}
-	defer func() {
-		closeAll()
-		c.mu.Lock()
-		c.done += clBytes(gc, c.udp)
-		c.cur = nil
-		c.mu.Unlock()
-	}()
+	defer closeAll()
 	stop := context.AfterFunc(ctx, closeAll)
 	defer stop()
 
@@ -392,6 +382,7 @@ func (c *Client) setup(gc *gortsplib.Client, sink flv.FrameSink, log *slog.Logge
 		return nil, err
 	}
 	setUp := map[*description.Media]bool{}
+	udp := c.opts.Transport != TransportTCP
 	for _, f := range in.Formats() {
 		m := owner[f]
 		if !setUp[m] {
@@ -401,6 +392,10 @@ func (c *Client) setup(gc *gortsplib.Client, sink flv.FrameSink, log *slog.Logge
 			setUp[m] = true
 		}
 		gc.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
+			if udp {
+				// RTP over UDP does not pass through the connection.
+				c.read.Add(int64(pkt.MarshalSize()))
+			}
 			pts, ok := gc.PacketPTS(m, pkt)
 			if !ok {
 				return // before the first packet that can start decoding
