@@ -305,7 +305,12 @@ func TestStreamClosedFreesServer(t *testing.T) {
 			t.Fatalf("cycle %d: open: %v", i, err)
 		}
 		newSender(t, "udp", port, 9).send(t, 2)
-		waitFor(t, 5*time.Second, "published", func() bool { return published(f, "rtp", "closeme") })
+		// Published, and the RTP server has taken its publisher (a close
+		// in between, microseconds wide, is seen only once it has).
+		waitFor(t, 5*time.Second, "published", func() bool {
+			_, taken := f.reg.Stream(engine.NewKey("", "rtp", "closeme"))
+			return published(f, "rtp", "closeme") && taken
+		})
 		if found, err := f.eng.CloseStream(ctx, engine.NewKey("", "rtp", "closeme"), "test"); err != nil || !found {
 			t.Fatalf("close stream: %v %v", found, err)
 		}
