@@ -38,6 +38,11 @@ type mediaPipeline struct {
 	clock   uint32
 	sawAU   bool
 
+	// psMarks: the sender sets the marker bit on the last packet of a
+	// frame, as GB28181 senders do; psOpen: the last packet was not
+	// such a one, so the rest of a frame was still to come.
+	psMarks, psOpen bool
+
 	// seen is the codecs found, touched only by the goroutine that
 	// demuxes (the packets' one, or the TS reader's); codecs is its
 	// sorted copy for Describe, replaced when a codec is new, so a frame
@@ -140,6 +145,8 @@ func (m *mediaPipeline) handle(p *pionrtp.Packet) {
 		if err := m.ps.Write(p.Payload, m.psFrame); err != nil {
 			m.warnOnce("ps", "ps demux error", "error", err.Error())
 		}
+		m.psMarks = m.psMarks || p.Marker
+		m.psOpen = !p.Marker
 	case m.ts != nil:
 		m.ts.write(p.Payload)
 	case m.depack != nil:
@@ -267,6 +274,13 @@ func (m *mediaPipeline) warnOnce(kind, msg string, args ...any) {
 
 func (m *mediaPipeline) Close() {
 	switch {
+	case m.ps != nil && (m.ps.Cut() > 0 || m.psMarks && m.psOpen):
+		// The stream ends inside a frame: the server was closed (or
+		// timed out) while the rest of it was on its way. What is held
+		// is dropped rather than passed on cut short, where a recording
+		// or a player would decode a broken picture (found by
+		// cmd/mediakit's TestSoak).
+		m.ps.Reset()
 	case m.ps != nil:
 		m.ps.Flush(m.psFrame)
 	case m.ts != nil:
