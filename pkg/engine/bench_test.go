@@ -106,3 +106,59 @@ func BenchmarkReaderNext(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStreams lists 1000 published streams, each with one reader,
+// as getMediaList does, alone and with busy goroutines competing for
+// the processors (a loaded server): a list that waited for each stream's
+// owner goroutine in turn queued behind them once per stream.
+func BenchmarkStreams(b *testing.B) {
+	for _, busy := range []int{0, 8} {
+		b.Run(fmt.Sprintf("streams=1000/busy=%d", busy), func(b *testing.B) {
+			e := New(DefaultConfig(), nil)
+			defer e.Close()
+			for i := range 1000 {
+				key := NewKey("", "bench", fmt.Sprintf("s%04d", i))
+				p, err := e.Publish(context.Background(), key, SessionInfo{ID: "pub"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer p.Close()
+				if err := p.SetTracks([]*media.Track{testVideo, testAudio}); err != nil {
+					b.Fatal(err)
+				}
+				r, err := e.Play(context.Background(), key, SessionInfo{ID: "player"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+			}
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range busy {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for n := 0; ; n++ {
+						if n%1024 == 0 {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+						}
+					}
+				}()
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				list, err := e.Streams(context.Background())
+				if err != nil || len(list) != 1000 {
+					b.Fatalf("%d streams, %v", len(list), err)
+				}
+			}
+			b.StopTimer()
+			close(stop)
+			wg.Wait()
+		})
+	}
+}

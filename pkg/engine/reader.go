@@ -17,6 +17,7 @@ type Reader struct {
 	s      *Stream
 	info   SessionInfo
 	since  time.Time
+	view   *ReaderInfo // info and since, shared by the stream's views
 	tracks []*media.Track
 
 	start   *node // first node to deliver (GOP cache), or nil
@@ -45,6 +46,7 @@ func (r *Reader) finish() {
 func newReader(s *Stream, info SessionInfo) *Reader {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := &Reader{s: s, info: info, since: time.Now(), ctx: ctx, cancelCtx: cancel}
+	r.view = &ReaderInfo{SessionInfo: info, Since: r.since}
 	if t := s.tracks.Load(); t != nil {
 		r.tracks = *t
 	}

@@ -48,7 +48,8 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// StreamInfo is a snapshot of a stream, taken by its owner goroutine.
+// StreamInfo is a snapshot of a stream: its owner's state as the owner
+// last published it, and its counters as of the snapshot.
 type StreamInfo struct {
 	Key        Key
 	State      State

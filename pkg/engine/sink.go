@@ -72,6 +72,7 @@ func (s *Stream) startSink(name string, sink Sink) {
 		s.disarmIdle()
 	}
 	s.sinks[name] = entry
+	s.changed()
 	s.e.sinkWG.Add(1)
 	go func() {
 		defer s.e.sinkWG.Done()
@@ -82,6 +83,7 @@ func (s *Stream) startSink(name string, sink Sink) {
 		_ = s.do(context.Background(), func() {
 			if s.sinks[name] == entry {
 				delete(s.sinks, name)
+				s.changed()
 			}
 			s.armIdle()
 		})
@@ -97,6 +99,7 @@ func (e *Engine) DetachSink(ctx context.Context, key Key, name string) (bool, er
 		return s.do(ctx, func() {
 			entry = s.sinks[name]
 			delete(s.sinks, name)
+			s.changed()
 			s.armIdle()
 		})
 	})

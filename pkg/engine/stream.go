@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +35,10 @@ type Stream struct {
 	lastPublisher *SessionInfo
 	options       PublishOptions // of the current or last publisher
 	quitOnce      sync.Once
+	viewGen       uint64 // counts changes of readers and sinks
+
+	// view is the owner's state for snapshots (view.go).
+	view atomic.Pointer[streamView]
 
 	// Shared with readers and the publisher; written by the owner or the
 	// publisher, read by anyone.
@@ -86,6 +89,7 @@ func newStream(e *Engine, key Key) *Stream {
 		ended:   make(chan struct{}),
 	}
 	s.tail.Store(&node{})
+	s.publishView()
 	ch := make(chan struct{})
 	s.notify.Store(&ch)
 	return s
@@ -99,6 +103,7 @@ func (s *Stream) do(ctx context.Context, fn func()) error {
 	ran := make(chan struct{})
 	cmd := func() {
 		fn()
+		s.publishView()
 		close(ran)
 	}
 	select {
@@ -138,6 +143,7 @@ func (s *Stream) run() {
 		case <-s.quit:
 			s.end("server shutting down")
 		}
+		s.publishView()
 		if s.state == StateEnded || (s.state == StateIdle && len(s.waiters) == 0 && len(s.readers) == 0) {
 			s.e.unregister(s)
 			return
@@ -338,6 +344,7 @@ func (s *Stream) end(reason string) {
 func (s *Stream) attachReader(info SessionInfo) *Reader {
 	r := newReader(s, info)
 	s.readers[r] = struct{}{}
+	s.changed()
 	s.e.stats.Readers.Add(1)
 	s.disarmIdle()
 	return r
@@ -417,63 +424,10 @@ func (s *Stream) removeReader(r *Reader) {
 	_ = s.do(context.Background(), func() {
 		if _, ok := s.readers[r]; ok {
 			delete(s.readers, r)
+			s.changed()
 			s.armIdle()
 		}
 	})
-}
-
-// Info returns a snapshot taken by the owner goroutine.
-func (s *Stream) Info(ctx context.Context) (StreamInfo, error) {
-	var info StreamInfo
-	err := s.do(ctx, func() { info = s.snapshot() })
-	return info, err
-}
-
-// snapshot describes the stream (owner only).
-func (s *Stream) snapshot() StreamInfo {
-	info := StreamInfo{
-		Key:        s.key,
-		State:      s.state,
-		Ready:      s.tracks.Load() != nil,
-		Waiting:    len(s.waiters),
-		CreatedAt:  s.createdAt,
-		BytesIn:    s.bytesIn.Load(),
-		BytesOut:   s.bytesOut.Load(),
-		FramesIn:   s.framesIn.Load(),
-		Publishers: s.published,
-		Options:    s.options,
-	}
-	if t := s.tracks.Load(); t != nil {
-		info.Tracks = *t
-	}
-	if md := s.metadata.Load(); md != nil {
-		info.Metadata = *md
-	}
-	if s.publisher != nil {
-		pi := s.publisher.info
-		info.Publisher = &pi
-	} else if s.lastPublisher != nil {
-		pi := *s.lastPublisher
-		info.Publisher = &pi
-	}
-	s.appendMu.Lock()
-	if len(s.trackStats) > 0 {
-		info.TrackStats = make(map[*media.Track]TrackStats, len(s.trackStats))
-		for _, ts := range s.trackStats {
-			info.TrackStats[ts.track] = ts.stats()
-		}
-	}
-	s.appendMu.Unlock()
-	info.Readers = make([]ReaderInfo, 0, len(s.readers))
-	for r := range s.readers {
-		info.Readers = append(info.Readers, ReaderInfo{SessionInfo: r.info, Since: r.since})
-	}
-	for name := range s.sinks {
-		info.Sinks = append(info.Sinks, name)
-	}
-	info.Drops = s.drops.snapshot()
-	sort.Strings(info.Sinks)
-	return info
 }
 
 // wake releases every reader waiting for new frames.

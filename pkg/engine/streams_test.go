@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/mediakit/mediakit/internal/testutil"
 )
 
 // TestStreamsSnapshotsEveryStreamWhileStreamsComeAndGo: Streams lists the
@@ -64,5 +67,56 @@ func TestStreamsSnapshotsEveryStreamWhileStreamsComeAndGo(t *testing.T) {
 	cancel()
 	if _, err := e.Streams(ctx); err == nil {
 		t.Fatal("Streams with a cancelled context: no error")
+	}
+}
+
+// TestSnapshotsDoNotWaitForABusyOwner: a stream whose owner goroutine is
+// busy (here: blocked in a command) is still listed and looked up at
+// once, and what a caller changed through the owner shows in the next
+// snapshot: a reader joining and leaving, a sink, the publisher leaving.
+func TestSnapshotsDoNotWaitForABusyOwner(t *testing.T) {
+	e := newTestEngine(t, testConfig())
+	p := publish(t, e, testKey)
+	defer p.Close()
+	r, err := e.Play(context.Background(), testKey, SessionInfo{ID: "player", Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, found, err := e.Stream(context.Background(), testKey)
+	if err != nil || !found || len(info.Readers) != 1 || info.Readers[0].ID != "player" || info.Publisher == nil || info.Publisher.ID != "pub" {
+		t.Fatalf("after play: found %v, err %v, readers %+v, publisher %+v", found, err, info.Readers, info.Publisher)
+	}
+	if err := e.AttachSink(context.Background(), testKey, "rec", func() Sink { return &countingSink{} }); err != nil {
+		t.Fatal(err)
+	}
+	if info, _, _ := e.Stream(context.Background(), testKey); len(info.Sinks) != 1 || info.Sinks[0] != "rec" {
+		t.Fatalf("after AttachSink: sinks %v", info.Sinks)
+	}
+
+	s, err := e.lookup(testKey, false)
+	if err != nil || s == nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	release := make(chan struct{})
+	busy := make(chan struct{})
+	go func() { _ = s.do(context.Background(), func() { close(busy); <-release }) }()
+	<-busy
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	list, err := e.Streams(ctx)
+	cancel()
+	close(release)
+	if err != nil || len(list) != 1 || list[0].Key != testKey || len(list[0].Readers) != 1 {
+		t.Fatalf("Streams while the owner is busy: %v, %+v", err, list)
+	}
+
+	r.Close()
+	testutil.Eventually(t, 5*time.Second, "the reader that left is not listed", func() bool {
+		info, _, _ := e.Stream(context.Background(), testKey)
+		return len(info.Readers) == 0
+	})
+	p.Close()
+	info, _, _ = e.Stream(context.Background(), testKey)
+	if info.State != StateGrace || info.Publisher == nil || info.Publisher.ID != "pub" {
+		t.Fatalf("after the publisher left: state %v, publisher %+v", info.State, info.Publisher)
 	}
 }

@@ -38,8 +38,10 @@ func (e *Engine) Watch(ctx context.Context, key Key, info SessionInfo) (*Reader,
 				cause = ErrTooManyReaders
 			default:
 				r = &Reader{s: s, info: info, since: time.Now(), passive: true}
+				r.view = &ReaderInfo{SessionInfo: info, Since: r.since}
 				r.ctx, r.cancelCtx = context.WithCancelCause(context.Background())
 				s.readers[r] = struct{}{}
+				s.changed()
 				s.e.stats.Readers.Add(1)
 				s.disarmIdle()
 			}
@@ -63,6 +65,6 @@ func (r *Reader) StreamEnded() bool {
 	}
 }
 
-// Info returns a snapshot of the reader's stream, taken by its owner; for
+// Info returns a snapshot of the reader's stream (Stream.Info); for
 // a sink that reports on the stream it serves.
 func (r *Reader) Info(ctx context.Context) (StreamInfo, error) { return r.s.Info(ctx) }

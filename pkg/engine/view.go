@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+// streamView is the owner's state as the owner last published it, so that
+// snapshots (the API's stream lists, hooks' lookups) never wait for the
+// owner goroutine: with a thousand streams on a busy machine, a hand-off
+// to each owner in turn was most of a getMediaList call. A view is
+// immutable once stored; the owner replaces it after every command and
+// timer it handles, before the command's caller resumes, so a caller
+// sees its own change.
+type streamView struct {
+	from viewSource
+
+	publisher *SessionInfo // current, or the last one in grace/ended
+	options   PublishOptions
+	readers   []*ReaderInfo
+	sinks     []string // sorted
+}
+
+// viewSource is what a view was built from: a view is rebuilt only when
+// it differs. readers and sinks changes are counted in gen, since a set
+// can change without changing its size.
+type viewSource struct {
+	state     State
+	publisher *Publisher
+	last      *SessionInfo
+	published int
+	waiting   int
+	gen       uint64
+	createdAt time.Time
+}
+
+// changed marks the readers or sinks as changed (owner only).
+func (s *Stream) changed() { s.viewGen++ }
+
+// publishView stores a new view if the owner's state changed since the
+// last one (owner only).
+func (s *Stream) publishView() *streamView {
+	from := viewSource{
+		state:     s.state,
+		publisher: s.publisher,
+		last:      s.lastPublisher,
+		published: s.published,
+		waiting:   len(s.waiters),
+		gen:       s.viewGen,
+		createdAt: s.createdAt,
+	}
+	if v := s.view.Load(); v != nil && v.from == from {
+		return v
+	}
+	v := &streamView{from: from, options: s.options}
+	if s.publisher != nil {
+		pi := s.publisher.info
+		v.publisher = &pi
+	} else if s.lastPublisher != nil {
+		pi := *s.lastPublisher
+		v.publisher = &pi
+	}
+	v.readers = make([]*ReaderInfo, 0, len(s.readers))
+	for r := range s.readers {
+		v.readers = append(v.readers, r.view)
+	}
+	for name := range s.sinks {
+		v.sinks = append(v.sinks, name)
+	}
+	sort.Strings(v.sinks)
+	s.view.Store(v)
+	return v
+}
+
+// Info returns a snapshot of the stream as its owner last published it,
+// with the media counters as of now. It does not wait for the owner; it
+// reports errStreamGone once the owner has exited, so that a lookup by
+// key finds the stream's successor.
+func (s *Stream) Info(ctx context.Context) (StreamInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return StreamInfo{}, err
+	}
+	select {
+	case <-s.done:
+		return StreamInfo{}, errStreamGone
+	default:
+	}
+	return s.infoFrom(s.view.Load()), nil
+}
+
+// snapshot describes the stream as of now (owner only).
+func (s *Stream) snapshot() StreamInfo { return s.infoFrom(s.publishView()) }
+
+// infoFrom fills a StreamInfo from view and the shared counters. The
+// slices it returns are the caller's own.
+func (s *Stream) infoFrom(v *streamView) StreamInfo {
+	info := StreamInfo{
+		Key:        s.key,
+		State:      v.from.state,
+		Ready:      s.tracks.Load() != nil,
+		Waiting:    v.from.waiting,
+		CreatedAt:  v.from.createdAt,
+		BytesIn:    s.bytesIn.Load(),
+		BytesOut:   s.bytesOut.Load(),
+		FramesIn:   s.framesIn.Load(),
+		Publishers: v.from.published,
+		Options:    v.options,
+	}
+	if t := s.tracks.Load(); t != nil {
+		info.Tracks = *t
+	}
+	if md := s.metadata.Load(); md != nil {
+		info.Metadata = *md
+	}
+	if v.publisher != nil {
+		pi := *v.publisher
+		info.Publisher = &pi
+	}
+	s.appendMu.Lock()
+	if len(s.trackStats) > 0 {
+		info.TrackStats = make(map[*media.Track]TrackStats, len(s.trackStats))
+		for _, ts := range s.trackStats {
+			info.TrackStats[ts.track] = ts.stats()
+		}
+	}
+	s.appendMu.Unlock()
+	info.Readers = make([]ReaderInfo, len(v.readers))
+	for i, r := range v.readers {
+		info.Readers[i] = *r
+	}
+	if len(v.sinks) > 0 {
+		info.Sinks = append([]string(nil), v.sinks...)
+	}
+	info.Drops = s.drops.snapshot()
+	return info
+}
