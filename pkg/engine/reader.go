@@ -14,10 +14,10 @@ import (
 // Reader is the read side of a stream for one consumer (a player, a
 // recorder). It is used by one goroutine; Close may be called from any.
 type Reader struct {
-	s      *Stream
-	info   SessionInfo
-	since  time.Time
-	view   *ReaderInfo // info and since, shared by the stream's views
+	s *Stream
+	// info is the session and when it joined; the stream's views point
+	// to it, so it never changes.
+	info   ReaderInfo
 	tracks []*media.Track
 
 	start   *node // first node to deliver (GOP cache), or nil
@@ -45,8 +45,7 @@ func (r *Reader) finish() {
 
 func newReader(s *Stream, info SessionInfo) *Reader {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	r := &Reader{s: s, info: info, since: time.Now(), ctx: ctx, cancelCtx: cancel}
-	r.view = &ReaderInfo{SessionInfo: info, Since: r.since}
+	r := &Reader{s: s, info: ReaderInfo{SessionInfo: info, Since: time.Now()}, ctx: ctx, cancelCtx: cancel}
 	if t := s.tracks.Load(); t != nil {
 		r.tracks = *t
 	}
@@ -221,7 +220,7 @@ func (r *Reader) close(cause error) {
 		r.s.e.stats.Readers.Add(-1)
 		r.s.removeReader(r)
 		r.s.e.events().SessionEnded(SessionReport{
-			Key: r.s.key, Session: r.info, Player: true, Bytes: r.bytes.Load(), Duration: time.Since(r.since),
+			Key: r.s.key, Session: r.info.SessionInfo, Player: true, Bytes: r.bytes.Load(), Duration: time.Since(r.info.Since),
 		})
 	})
 }

@@ -65,7 +65,7 @@ func (s *Stream) publishView() *streamView {
 	}
 	v.readers = make([]*ReaderInfo, 0, len(s.readers))
 	for r := range s.readers {
-		v.readers = append(v.readers, r.view)
+		v.readers = append(v.readers, &r.info)
 	}
 	for name := range s.sinks {
 		v.sinks = append(v.sinks, name)

@@ -37,8 +37,7 @@ func (e *Engine) Watch(ctx context.Context, key Key, info SessionInfo) (*Reader,
 				s.e.stats.ReadersRefused.Add(1)
 				cause = ErrTooManyReaders
 			default:
-				r = &Reader{s: s, info: info, since: time.Now(), passive: true}
-				r.view = &ReaderInfo{SessionInfo: info, Since: r.since}
+				r = &Reader{s: s, info: ReaderInfo{SessionInfo: info, Since: time.Now()}, passive: true}
 				r.ctx, r.cancelCtx = context.WithCancelCause(context.Background())
 				s.readers[r] = struct{}{}
 				s.changed()

@@ -53,6 +53,12 @@ type conn struct {
 	tcURL    string
 	appQuery string
 	streamID uint32
+
+	// handedOff is set when a goroutine of the session took the
+	// connection over (startPlay); done is called once the connection
+	// is finished, by whichever goroutine finishes it.
+	handedOff bool
+	done      func()
 }
 
 func newConn(s *Server, nc net.Conn, id string) *conn {
@@ -67,10 +73,23 @@ func newConn(s *Server, nc net.Conn, id string) *conn {
 	}
 }
 
-func (c *conn) serve() {
-	defer c.cancel()
-	defer c.nc.Close()
+// serve runs the connection; done is called when it is finished, which
+// for a player is after serve returned.
+func (c *conn) serve(done func()) {
+	c.done = done
 	err := c.run()
+	if c.handedOff {
+		return
+	}
+	c.cancel()
+	c.nc.Close()
+	c.logClosed(err)
+	if done != nil {
+		done()
+	}
+}
+
+func (c *conn) logClosed(err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.log.Debug("rtmp connection closed")
@@ -288,7 +307,7 @@ func (c *conn) onPlay(cmd *command) error {
 	name, _ := cmd.stringArg(0)
 	key, params := c.streamKey(name)
 	c.log = c.log.With("stream", key.String())
-	return c.runPlay(key, params, cmd)
+	return c.startPlay(key, params)
 }
 
 // rebuffer replaces the chunk reader's buffer with one of size bytes,

@@ -1,10 +1,10 @@
 package rtmp
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
@@ -33,26 +33,52 @@ func buildFrameMessage(f *media.Frame) []byte {
 	return AppendMessage(b, csid, typ, playStreamID, f.DTS, body, OutChunkSize)
 }
 
-func (c *conn) runPlay(key engine.Key, params string, cmd *command) error {
-	// Watch the connection while waiting for the stream and while
-	// playing: a player that leaves or stops must release its reader.
-	ctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
+// startPlay attaches a reader for key and hands the connection to a new
+// goroutine that plays it. The connection's first goroutine returns:
+// its stack grew through the handshake, the commands and the logging,
+// and an idle player then holds only two small stacks (its writer,
+// parked in Reader.Next, and its socket reader).
+func (c *conn) startPlay(key engine.Key, params string) error {
+	ps, err := c.attachPlayer(key, params)
+	if err != nil {
+		return err
+	}
+	c.handedOff = true
+	go ps.run()
+	return nil
+}
+
+// playSession is a player with its reader attached.
+type playSession struct {
+	c         *conn
+	reader    *engine.Reader
+	readErr   chan error
+	stopClose func() bool
+	start     time.Time
+}
+
+// attachPlayer starts the socket reader and waits for the stream's
+// reader. On error the socket reader has ended.
+func (c *conn) attachPlayer(key engine.Key, params string) (*playSession, error) {
 	_ = c.nc.SetDeadline(time.Time{})
 	// A player sends only acknowledgements and the odd command: a small
 	// read buffer, since thousands of idle players each hold one.
 	c.rebuffer(256)
+	// The socket reader ends the session when the player leaves or
+	// stops, waiting for the stream or playing: it cancels the
+	// connection's context and closes the reader, if there is one yet.
+	var reader atomic.Pointer[engine.Reader]
 	readErr := make(chan error, 1)
 	go func() {
-		readErr <- c.readWhilePlaying()
-		cancel()
-	}()
-	defer func() {
-		c.nc.Close()
-		<-readErr
+		err := c.readWhilePlaying()
+		c.cancel()
+		if r := reader.Load(); r != nil {
+			r.Close()
+		}
+		readErr <- err
 	}()
 
-	reader, err := c.srv.Engine.Play(ctx, key, c.sessionInfo(params))
+	r, err := c.srv.Engine.Play(c.ctx, key, c.sessionInfo(params))
 	if err != nil {
 		switch {
 		case errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrInvalidKey):
@@ -62,25 +88,41 @@ func (c *conn) runPlay(key engine.Key, params string, cmd *command) error {
 		case errors.Is(err, engine.ErrTooManyReaders):
 			c.refuse("NetStream.Play.Failed", "Too many players: "+key.String())
 		}
-		return err
+		c.nc.Close()
+		<-readErr
+		return nil, err
 	}
-	defer reader.Close()
-	stop := context.AfterFunc(ctx, reader.Close)
-	defer stop()
-	closeConn := reader.OnDone(func() { c.nc.Close() })
-	defer closeConn()
-
+	reader.Store(r)
+	if c.ctx.Err() != nil {
+		r.Close() // the player left while Play answered
+	}
+	ps := &playSession{c: c, reader: r, readErr: readErr, start: time.Now()}
+	ps.stopClose = r.OnDone(func() { c.nc.Close() })
 	c.log.Info("rtmp play started")
-	start := time.Now()
+	return ps, nil
+}
+
+// run plays until the reader or the connection ends, then finishes the
+// connection.
+func (ps *playSession) run() {
+	c := ps.c
 	var sent int64
-	p := &player{conn: c, reader: reader}
-	err = p.run(&sent)
-	c.log.Info("rtmp play ended", "duration", time.Since(start).Round(time.Millisecond).String(),
-		"bytes", sent, "skipped", reader.Skipped(), "reason", errString(err))
+	p := &player{conn: c, reader: ps.reader}
+	err := p.run(&sent)
+	c.log.Info("rtmp play ended", "duration", time.Since(ps.start).Round(time.Millisecond).String(),
+		"bytes", sent, "skipped", ps.reader.Skipped(), "reason", errString(err))
+	ps.stopClose()
+	ps.reader.Close()
+	c.nc.Close()
+	<-ps.readErr
+	c.cancel()
 	if errors.Is(err, io.EOF) || errors.Is(err, engine.ErrReaderClosed) {
-		return nil
+		err = nil
 	}
-	return err
+	c.logClosed(err)
+	if c.done != nil {
+		c.done()
+	}
 }
 
 func errString(err error) string {
@@ -186,6 +228,9 @@ func (p *player) run(sent *int64) error {
 		// drop references so delivered frames can be collected
 		clear(p.frames)
 		clear(p.bufs)
+		// Sequence headers come once per configuration: an idle player
+		// need not keep their scratch.
+		p.extra = nil
 	}
 }
 

@@ -123,16 +123,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			remove = s.Registry.Add(session.Info{ID: c.id, Protocol: "rtmp", Local: nc.LocalAddr(), Remote: nc.RemoteAddr()},
 				func() { nc.Close() })
 		}
-		go func() {
-			defer s.wg.Done()
-			if remove != nil {
-				defer remove()
-			}
-			c.serve()
+		go c.serve(func() {
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
-		}()
+			if remove != nil {
+				remove()
+			}
+			s.wg.Done()
+		})
 	}
 }
 
