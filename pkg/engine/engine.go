@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mediakit/mediakit/internal/pace"
 )
 
 // Engine is the stream registry.
@@ -28,6 +30,9 @@ type Engine struct {
 	observer   atomic.Value // observerBox
 	auth       atomic.Value // authorizerBox
 	sinkPolicy atomic.Value // sinkPolicyBox
+	// wakeClock wakes the readers of every stream due in the same merge
+	// window together (Stream.signal).
+	wakeClock pace.Clock
 
 	mu      sync.Mutex
 	streams map[Key]*Stream

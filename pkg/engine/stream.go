@@ -450,7 +450,9 @@ func (s *Stream) signal() {
 		return
 	}
 	if s.wakeArmed.CompareAndSwap(false, true) {
-		time.AfterFunc(merge-since, func() {
+		// At the engine's next tick, with every other stream due in
+		// this window: one timer, and the woken players run together.
+		s.e.wakeClock.AtNext(merge, func() {
 			s.wakeArmed.Store(false)
 			s.wake()
 		})

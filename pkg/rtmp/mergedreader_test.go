@@ -5,6 +5,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/mediakit/mediakit/internal/pace"
 )
 
 // stampedReader records when each Read was called and returns n bytes.
@@ -21,12 +23,14 @@ func (s *stampedReader) Read(p []byte) (int, error) {
 	return min(s.n, len(p)), nil
 }
 
-// TestMergedReader: after a short read the next waits for the window;
-// after a full one it does not; a cancelled connection does not wait.
+// TestMergedReader: after a short read the next waits for the next tick
+// of the window's clock; after a full one it does not; a cancelled
+// connection does not wait.
 func TestMergedReader(t *testing.T) {
 	const window = 30 * time.Millisecond
 	short := &stampedReader{n: 10}
-	m := newMergedReader(context.Background(), short, window)
+	var clock pace.Clock
+	m := newMergedReader(context.Background(), short, window, &clock)
 	buf := make([]byte, 100)
 	for {
 		if _, err := m.Read(buf); err != nil {
@@ -34,15 +38,16 @@ func TestMergedReader(t *testing.T) {
 		}
 	}
 	for i := 1; i < len(short.calls); i++ {
-		// A lower bound only: the wait is a timer, so it cannot be
-		// shorter however slow the machine; never an upper bound.
-		if gap := short.calls[i].Sub(short.calls[i-1]); gap < window {
-			t.Errorf("read %d came %v after a short read, want at least %v", i, gap, window)
+		// A lower bound only: the wait is a timer, so it cannot end
+		// sooner however slow the machine; never an upper bound.
+		if tick := short.calls[i-1].Truncate(window).Add(window); short.calls[i].Before(tick) {
+			t.Errorf("read %d came at %v after a short read at %v, before the next tick %v", i,
+				short.calls[i], short.calls[i-1], tick)
 		}
 	}
 
 	full := &stampedReader{n: 100}
-	m = newMergedReader(context.Background(), full, time.Hour)
+	m = newMergedReader(context.Background(), full, time.Hour, &clock)
 	for {
 		if _, err := m.Read(buf); err != nil {
 			break
@@ -55,7 +60,7 @@ func TestMergedReader(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	gone := &stampedReader{n: 10}
-	m = newMergedReader(ctx, gone, time.Hour)
+	m = newMergedReader(ctx, gone, time.Hour, &clock)
 	for {
 		if _, err := m.Read(buf); err != nil {
 			break

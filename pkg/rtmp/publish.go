@@ -28,7 +28,7 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 	}
 	_ = c.nc.SetDeadline(time.Time{})
 	if c.srv.MergeRead > 0 {
-		c.in.r = newMergedReader(c.ctx, c.in.r, c.srv.MergeRead)
+		c.in.r = newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock)
 	}
 	c.rebuffer(32 << 10)
 	c.log.Info("rtmp publish started")

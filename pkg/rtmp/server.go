@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/pace"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/session"
 )
@@ -49,6 +50,8 @@ type Server struct {
 	// WriteTimeout ends a player whose socket accepts nothing for this
 	// long.
 	WriteTimeout time.Duration
+
+	readClock pace.Clock // paces publishers' merged reads together
 
 	mu     sync.Mutex
 	ln     net.Listener

@@ -1,0 +1,87 @@
+package pace
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestWaitersShareATick: waiters that arm in the same period are released
+// by the same tick, on a multiple of the period, and a later waiter gets
+// the next tick.
+func TestWaitersShareATick(t *testing.T) {
+	var c Clock
+	const period = 20 * time.Millisecond
+	a, b := c.Next(period), c.Next(period)
+	if a != b {
+		t.Fatal("two waiters of one period got different ticks")
+	}
+	var ran atomic.Int32
+	c.AtNext(period, func() { ran.Add(1) })
+	<-a
+	if ran.Load() != 1 {
+		t.Fatalf("AtNext ran %d times at the tick", ran.Load())
+	}
+	next := c.Next(period)
+	if next == a {
+		t.Fatal("a waiter after the tick got the tick that passed")
+	}
+	select {
+	case <-next:
+		t.Fatal("the next tick came at once")
+	default:
+	}
+	<-next
+}
+
+// TestTicksOnMultiplesOfThePeriod: a tick comes no later than one period
+// after the wait starts (plus scheduling), at a multiple of the period.
+func TestTicksOnMultiplesOfThePeriod(t *testing.T) {
+	var c Clock
+	const period = 50 * time.Millisecond
+	for range 3 {
+		start := time.Now()
+		<-c.Next(period)
+		at := time.Now()
+		if at.Before(start.Truncate(period).Add(period)) {
+			t.Fatalf("tick at %v, before the period's end after %v", at, start)
+		}
+	}
+}
+
+// TestManyWaitersOneTimer: a thousand goroutines waiting on the clock are
+// all released; the clock arms one timer per tick, not one per waiter.
+func TestManyWaitersOneTimer(t *testing.T) {
+	var c Clock
+	var wg sync.WaitGroup
+	var chans sync.Map
+	for i := range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch := c.Next(30 * time.Millisecond)
+			chans.Store(i, ch)
+			<-ch
+		}()
+	}
+	wg.Wait()
+	distinct := map[<-chan struct{}]bool{}
+	chans.Range(func(_, v any) bool {
+		distinct[v.(<-chan struct{})] = true
+		return true
+	})
+	if len(distinct) > 5 {
+		t.Fatalf("1000 waiters started together waited on %d ticks", len(distinct))
+	}
+}
+
+func TestZeroPeriodDoesNotWait(t *testing.T) {
+	var c Clock
+	<-c.Next(0)
+	ran := false
+	c.AtNext(0, func() { ran = true })
+	if !ran {
+		t.Fatal("AtNext(0) did not run at once")
+	}
+}
