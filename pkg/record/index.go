@@ -66,6 +66,24 @@ func (x *Indexer) Add(info Info) {
 	}
 }
 
+// AddCut queues an MP4 file a write failure cut short, described as
+// Reconcile describes what it finds on disk (its duration probed: what
+// plays is up to its last whole fragment). It probes the file, a few
+// milliseconds for a local one, but never blocks on the queue.
+func (x *Indexer) AddCut(root, path string) {
+	r, ok := x.describe(context.Background(), root, path)
+	if !ok {
+		return
+	}
+	select {
+	case x.queue <- r:
+	default:
+		if x.dropped.Add(1) == 1 {
+			x.log.Warn("recording index queue full; files are indexed at the next start", "file", path)
+		}
+	}
+}
+
 // Run writes queued files into st until ctx is done, then writes what is
 // still queued and returns.
 func (x *Indexer) Run(ctx context.Context, st IndexStore) {

@@ -45,26 +45,74 @@ type mp4Recorder struct {
 	// syncFile, when set, replaces (*os.File).Sync: tests inject a
 	// failing fsync, which a real disk only shows when it is failing.
 	syncFile func(*os.File) error
+	// wrapFile, when set, is what the writer and the space probe write
+	// through: tests put a disk that fills up and empties in between.
+	wrapFile func(*os.File) mp4.File
+
+	// resume makes a write failure (a full disk) a pause rather than the
+	// end: the cut file stays as it is, and a new file is tried at a
+	// keyframe every retryMin, doubling up to retryMax, until one is
+	// written, the stream ends or the recording is stopped. Automatic
+	// recordings (enable_mp4) resume; one a caller started and can
+	// start again does not.
+	resume             bool
+	retryMin, retryMax time.Duration
+	// onDown is told when the recording stops on a failure (true) and
+	// when it resumes or its Run returns (false); the Manager's
+	// IsRecording reports a recording waiting to resume as stopped.
+	onDown func(down bool)
+	down   *outage
+	// headerBytes is what the open file held before its first fragment.
+	headerBytes int64
 }
+
+// outage is a resuming recording's pause after a write failure.
+type outage struct {
+	since    time.Time
+	next     time.Time // no new file before
+	backoff  time.Duration
+	attempts int
+}
+
+// Default pauses between attempts to resume a recording.
+const (
+	defaultRetryMin = 2 * time.Second
+	defaultRetryMax = 16 * time.Second
+)
 
 func (r *mp4Recorder) Run(reader *engine.Reader) {
 	r.reader = reader
 	for _, t := range reader.Tracks() {
 		r.setTrack(t)
 	}
+	if r.onDown != nil {
+		defer r.onDown(false)
+	}
 	buf := make([]*media.Frame, 0, 64)
 	for {
 		frames, err := reader.Next(buf[:0])
 		for _, f := range frames {
+			if r.down != nil && r.w == nil && r.cutPoint(f) && !r.retryDue() {
+				continue // no file can start before the next attempt
+			}
 			if werr := r.write(f); werr != nil {
 				name := r.path
 				if name == "" {
 					name = r.fixedPath
 				}
+				if r.resume {
+					r.pause(name, werr)
+					continue
+				}
 				r.report("mp4 recording failed", name, werr)
 				r.result.fail(name, werr)
 				r.finishAfter(werr)
 				return
+			}
+			if r.down != nil && r.w != nil && r.w.Bytes() > r.headerBytes {
+				// Resumed once media is on disk, not when a file opens:
+				// its first fragment may fail still.
+				r.resumed()
 			}
 		}
 		clear(frames)
@@ -73,6 +121,114 @@ func (r *mp4Recorder) Run(reader *engine.Reader) {
 			r.log.Info("recording stopped", "reason", reader.Err())
 			return
 		}
+	}
+}
+
+// cutPoint reports whether a file may start at f: a video keyframe, or
+// any frame of a stream without video.
+func (r *mp4Recorder) cutPoint(f *media.Frame) bool {
+	if f.Track.Kind() == media.KindVideo {
+		return f.Key
+	}
+	return r.video == nil
+}
+
+// pause ends the file a write failure cut (it stays as it is, playable
+// up to its last whole fragment; one that holds no media is removed)
+// and schedules the next attempt at a new file. The first failure is
+// logged and counted once; failed attempts after it are not, as they
+// only tell that the disk is still full.
+func (r *mp4Recorder) pause(name string, err error) {
+	first := r.down == nil
+	if first {
+		r.log.Error("mp4 recording failed; it resumes in a new file once writes succeed",
+			"file", name, "error", err.Error(), "retry", r.retryMin.String())
+		if r.failures != nil {
+			r.failures.Add(1)
+		}
+		r.result.fail(name, err)
+	}
+	open := r.w != nil
+	empty := open && r.w.Bytes() <= r.headerBytes
+	path := r.path
+	r.finishAfter(err)
+	if empty {
+		// Only ftyp and moov made it: nothing to play or to keep.
+		_ = os.Remove(path)
+	} else if cn, ok := r.notify.(CutNotifier); ok && open {
+		cn.RecordMP4Cut(r.root, path)
+	}
+	r.pending = nil
+	now := time.Now()
+	if first {
+		r.down = &outage{since: now, backoff: r.retryMin}
+		if r.onDown != nil {
+			r.onDown(true)
+		}
+	} else {
+		r.down.backoff = min(2*r.down.backoff, r.retryMax)
+	}
+	r.down.next = now.Add(r.down.backoff)
+}
+
+// retryDue reports whether a paused recording may try a new file now:
+// the pause is over and the disk takes a probe's worth of writes (so
+// that an attempt on a disk still full leaves no empty .mp4 behind).
+// A failed probe starts the next, longer, pause.
+func (r *mp4Recorder) retryDue() bool {
+	now := time.Now()
+	if now.Before(r.down.next) {
+		return false
+	}
+	r.down.attempts++
+	if err := r.probeSpace(); err != nil {
+		r.down.backoff = min(2*r.down.backoff, r.retryMax)
+		r.down.next = now.Add(r.down.backoff)
+		return false
+	}
+	return true
+}
+
+// probeSize is what probeSpace writes: a fragment or so of a typical
+// stream.
+const probeSize = 64 << 10
+
+// probeSpace writes, syncs and removes a hidden file of probeSize in the
+// stream's directory.
+func (r *mp4Recorder) probeSpace() error {
+	dir := r.streamDir()
+	if r.fixedPath != "" {
+		dir = filepath.Dir(r.fixedPath)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".space-probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	var w mp4.File = f
+	if r.wrapFile != nil {
+		w = r.wrapFile(f)
+	}
+	_, err = w.WriteAt(make([]byte, probeSize), 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// resumed ends the pause: a new file has media on disk.
+func (r *mp4Recorder) resumed() {
+	r.log.Info("mp4 recording resumed", "file", r.path,
+		"after", time.Since(r.down.since).Round(time.Millisecond).String(), "attempts", r.down.attempts)
+	r.down = nil
+	if r.onDown != nil {
+		r.onDown(false)
 	}
 }
 
@@ -232,13 +388,17 @@ func (r *mp4Recorder) open(first *media.Frame) error {
 		return err
 	}
 	r.tracks = r.currentTracks()
-	w, err := mp4.NewWriter(f, r.tracks, mp4.Options{Sync: r.sync})
+	var mf mp4.File = f
+	if r.wrapFile != nil {
+		mf = r.wrapFile(f)
+	}
+	w, err := mp4.NewWriter(mf, r.tracks, mp4.Options{Sync: r.sync})
 	if err != nil {
 		f.Close()
 		os.Remove(path)
 		return err
 	}
-	r.w, r.f, r.path, r.firstDTS = w, f, path, first.DTS
+	r.w, r.f, r.path, r.firstDTS, r.headerBytes = w, f, path, first.DTS, w.Bytes()
 	r.writing.add(path)
 	for _, t := range w.Skipped() {
 		r.drop(t, "no usable codec configuration for an MP4 sample entry")
@@ -295,6 +455,9 @@ func (r *mp4Recorder) finishAfter(cause error) {
 		})
 	}
 	r.log.Info("mp4 file finished", "file", path, "duration", w.Duration().Round(time.Millisecond).String(), "bytes", size)
+	if r.down != nil {
+		r.resumed() // a file shorter than a fragment
+	}
 }
 
 func (r *mp4Recorder) fsync(f *os.File, path string) error {

@@ -5,6 +5,7 @@
 package record
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/format/mp4"
 )
 
 // Type is ZLMediaKit's record type.
@@ -57,6 +59,15 @@ type Notifier interface {
 	RecordTS(Info)
 }
 
+// CutNotifier, when a Notifier implements it, is told of an MP4 file
+// under root that a write failure cut short and a resuming recording
+// left behind (Options.Resume): not a finished MP4, so on_record_mp4 is
+// not told of it, but it plays up to its last whole fragment and belongs
+// in the recording index (Indexer.AddCut).
+type CutNotifier interface {
+	RecordMP4Cut(root, path string)
+}
+
 // Settings are read when a recording starts.
 type Settings struct {
 	MP4Root      string // root of MP4 recordings
@@ -71,6 +82,13 @@ type Settings struct {
 type Options struct {
 	CustomizedPath string        // root instead of the configured one
 	MaxSecond      time.Duration // MP4 file length instead of the configured one
+	// Resume makes an MP4 recording that a write failure stopped (a full
+	// disk) try again, into a new file, every few seconds until it
+	// succeeds, the stream ends or the recording is stopped. For the
+	// recordings the server starts itself (enable_mp4): nobody would
+	// start those again. Meanwhile IsRecording reports false, and Start
+	// replaces the waiting recording with the one it is asked for.
+	Resume bool
 }
 
 // Engine is what the recorders need from the engine.
@@ -92,6 +110,42 @@ type Manager struct {
 	failures [2]atomic.Int64 // by Type
 	writing  writingFiles
 	tasks    atomic.Int64 // StartTask's sink names
+
+	// down holds the resuming recordings a write failure paused.
+	downMu sync.Mutex
+	down   map[recordingID]*mp4Recorder
+	// Test hooks: the pauses between attempts to resume (zero: the
+	// defaults), and what recorders write through.
+	retryMin, retryMax time.Duration
+	wrapFile           func(*os.File) mp4.File
+}
+
+// recordingID names one recording of a Manager: its sink on a stream.
+type recordingID struct {
+	key engine.Key
+	typ Type
+}
+
+// setDown records whether rec, the recording id, is paused by a failure.
+// A recording that replaced rec is left alone.
+func (m *Manager) setDown(id recordingID, rec *mp4Recorder, down bool) {
+	m.downMu.Lock()
+	defer m.downMu.Unlock()
+	switch {
+	case down:
+		if m.down == nil {
+			m.down = map[recordingID]*mp4Recorder{}
+		}
+		m.down[id] = rec
+	case m.down[id] == rec:
+		delete(m.down, id)
+	}
+}
+
+func (m *Manager) isDown(id recordingID) bool {
+	m.downMu.Lock()
+	defer m.downMu.Unlock()
+	return m.down[id] != nil
 }
 
 // Writing reports whether a recorder of m has the file at path open, or
@@ -191,6 +245,16 @@ func (m *Manager) Start(ctx context.Context, key engine.Key, typ Type, opts Opti
 		return false, err
 	}
 	err = m.Engine.AttachSink(ctx, key, SinkName(typ), newSink)
+	replaced := false
+	if errors.Is(err, engine.ErrSinkExists) && m.isDown(recordingID{key, typ}) {
+		// A recording paused by a write failure is not recording: the
+		// one asked for now takes its place (with its options), in a new
+		// file from the latest keyframe.
+		if _, err = m.Engine.DetachSink(ctx, key, SinkName(typ)); err == nil {
+			err = m.Engine.AttachSink(ctx, key, SinkName(typ), newSink)
+			replaced = true
+		}
+	}
 	switch {
 	case errors.Is(err, engine.ErrSinkExists):
 		return false, nil
@@ -199,7 +263,11 @@ func (m *Manager) Start(ctx context.Context, key engine.Key, typ Type, opts Opti
 	case err != nil:
 		return false, err
 	}
-	m.log().Info("recording started", "stream", key.String(), "record", typ.String())
+	if replaced {
+		m.log().Info("recording started, replacing one waiting to resume after a write failure", "stream", key.String(), "record", typ.String())
+	} else {
+		m.log().Info("recording started", "stream", key.String(), "record", typ.String())
+	}
 	return true, nil
 }
 
@@ -228,19 +296,32 @@ func (m *Manager) NewSink(key engine.Key, params string, typ Type, opts Options)
 		if opts.MaxSecond > 0 {
 			max = opts.MaxSecond
 		}
-		return &mp4Recorder{recorderBase: base, maxSecond: max, sync: s.Sync}
+		rec := &mp4Recorder{recorderBase: base, maxSecond: max, sync: s.Sync, wrapFile: m.wrapFile}
+		if opts.Resume {
+			rec.resume = true
+			rec.retryMin, rec.retryMax = cmp.Or(m.retryMin, defaultRetryMin), cmp.Or(m.retryMax, defaultRetryMax)
+			id := recordingID{key, typ}
+			rec.onDown = func(down bool) { m.setDown(id, rec, down) }
+		}
+		return rec
 	}, nil
 }
 
 // Stop stops a recording and waits until its files are finished. It
-// reports whether one was running.
+// reports whether one was running (or waiting to resume after a write
+// failure: it no longer tries).
 func (m *Manager) Stop(ctx context.Context, key engine.Key, typ Type) (bool, error) {
 	return m.Engine.DetachSink(ctx, key, SinkName(typ))
 }
 
-// IsRecording reports whether the stream of key is recorded as typ.
+// IsRecording reports whether the stream of key is recorded as typ; a
+// recording waiting to resume after a write failure is not.
 func (m *Manager) IsRecording(ctx context.Context, key engine.Key, typ Type) (bool, error) {
-	return m.Engine.HasSink(ctx, key, SinkName(typ))
+	has, err := m.Engine.HasSink(ctx, key, SinkName(typ))
+	if err != nil || !has {
+		return false, err
+	}
+	return !m.isDown(recordingID{key, typ}), nil
 }
 
 func (m *Manager) log() *slog.Logger {

@@ -40,6 +40,15 @@ type publisher struct {
 	lost     atomic.Uint64
 	decodeMu sync.Mutex
 	decodeN  int64
+
+	// videoFormat is the video format the ingest chose (nil: none);
+	// videoSSRC is the SSRC of its last packet, which a PLI names. Kept
+	// here, not read from gortsplib's ServerSession.Stats: askKeyframe
+	// runs on its own goroutine at any time until the session closes,
+	// and gortsplib's Stats raced with its close on the client side (see
+	// Client.read); our own atomic cannot.
+	videoFormat format.Format
+	videoSSRC   atomic.Uint32
 }
 
 // publisherSink forwards the Ingest's tracks and frames to the engine
@@ -78,6 +87,9 @@ func (s *rtspSession) announce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base
 	}
 	sink.pub = pub
 	p := &publisher{sess: s, key: pub.Key(), log: c.log.With("stream", pub.Key().String()), pub: pub, ingest: ingest}
+	if ingest.video != nil {
+		p.videoFormat = ingest.video.Format()
+	}
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
@@ -123,6 +135,7 @@ func (s *rtspSession) record(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Res
 		return &base.Response{StatusCode: base.StatusMethodNotValidInThisState}, nil
 	}
 	ss := ctx.Session
+	video, _ := videoMedia(ss.Medias(), p.ingest)
 	ss.OnPacketRTPAny(func(medi *description.Media, f format.Format, pkt *rtp.Packet) {
 		pts, ok := ss.PacketPTS(medi, pkt)
 		if !ok {
@@ -135,11 +148,11 @@ func (s *rtspSession) record(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Res
 	p.mu.Lock()
 	p.started = time.Now()
 	p.mu.Unlock()
-	if medi, f := videoMedia(ss.Medias(), p.ingest); medi != nil {
+	if video != nil {
 		// A WebRTC viewer's PLI asks the publisher (a camera, ffmpeg)
 		// for a keyframe; gortsplib queues the RTCP, off the viewer's
 		// goroutine.
-		p.pub.OnKeyframeRequest(func() { go askKeyframe(ss, medi, f) })
+		p.pub.OnKeyframeRequest(func() { go p.askKeyframe(ss, video) })
 	}
 	transport := "udp"
 	if tr := ss.Transport(); tr != nil && tr.Protocol == gortsplib.ProtocolTCP {
@@ -159,6 +172,9 @@ func formatNames(fs []format.Format) []string {
 
 func (p *publisher) packet(f format.Format, pkt *rtp.Packet, pts int64) error {
 	n := rtpHeaderSize + len(pkt.Payload)
+	if f == p.videoFormat {
+		p.videoSSRC.Store(pkt.SSRC)
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -236,11 +252,9 @@ func videoMedia(medias []*description.Media, in *Ingest) (*description.Media, fo
 	return nil, nil
 }
 
-// askKeyframe sends the publisher a PLI for its video (RFC 4585).
-func askKeyframe(ss *gortsplib.ServerSession, medi *description.Media, f format.Format) {
-	var ssrc uint32
-	if st := ss.Stats(); st != nil {
-		ssrc = st.Medias[medi].Formats[f].RemoteSSRC
-	}
-	_ = ss.WritePacketRTCP(medi, &rtcp.PictureLossIndication{MediaSSRC: ssrc})
+// askKeyframe sends the publisher a PLI for its video (RFC 4585), naming
+// the SSRC of the video packets received so far (0 before the first).
+// Safe while the session closes: gortsplib drops RTCP written after.
+func (p *publisher) askKeyframe(ss *gortsplib.ServerSession, medi *description.Media) {
+	_ = ss.WritePacketRTCP(medi, &rtcp.PictureLossIndication{MediaSSRC: p.videoSSRC.Load()})
 }

@@ -25,7 +25,9 @@ func (s *Server) sinkPolicy(info engine.StreamInfo) map[string]func() engine.Sin
 		sinks[hls.SinkName] = s.hls.NewSink(info.Key, false)
 	}
 	if option(info, "enable_mp4", cfg.Protocol.EnableMP4) {
-		opts := record.Options{}
+		// Nobody starts this recording again after a full disk: it
+		// resumes by itself, in a new file, once writes succeed.
+		opts := record.Options{Resume: true}
 		if p := info.Options.Values["mp4_save_path"]; p != "" {
 			// A path from the on_publish reply is confined like one from
 			// the API; a refused one records under the default root, so

@@ -35,6 +35,11 @@ func (n recordNotifier) RecordMP4(info record.Info) {
 
 func (n recordNotifier) RecordTS(info record.Info) { n.hooks.RecordTS(info) }
 
+// RecordMP4Cut indexes the file a full disk cut short (the hooks are told
+// of finished files only): the recording list shows what it holds
+// without waiting for the next start's reconciliation.
+func (n recordNotifier) RecordMP4Cut(root, path string) { n.index.AddCut(root, path) }
+
 // startRecordingIndex runs the recording index writer, and brings the
 // index in line with the disk in the background (files a crash left
 // unindexed, files removed by hand).

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
@@ -27,7 +28,16 @@ type FLVFile struct {
 	f            *os.File
 	bw           *bufio.Writer
 	video, audio *media.Track // whose sequence headers the file has
-	skipped      codecWarnings
+	// start stamps the sequence headers that open the file: the lowest
+	// DTS of the first batch of frames, as a recording joining a stream
+	// at a keyframe may get audio stamped a little before it. Audio
+	// stamped before start that comes later (a publisher whose audio
+	// lags its video, as ffmpeg's RTSP muxer sends AAC) is left out until
+	// the first audio frame is written, so that no timestamp goes back
+	// (as pkg/httpflv does for its players).
+	start     time.Duration
+	audioSent bool
+	skipped   codecWarnings
 	counts
 	res Result
 }
@@ -50,6 +60,9 @@ func (s *FLVFile) Run(r *engine.Reader) {
 	buf := make([]*media.Frame, 0, 64)
 	for {
 		frames, err := r.Next(buf[:0])
+		if s.f == nil {
+			s.start = lowestDTS(frames)
+		}
 		for _, f := range frames {
 			if werr := s.write(r, f); werr != nil {
 				s.fail(werr)
@@ -92,6 +105,12 @@ func (s *FLVFile) write(r *engine.Reader, f *media.Frame) error {
 			return err
 		}
 	}
+	if f.Track.Kind() != media.KindVideo && !s.audioSent {
+		if f.DTS < s.start {
+			return nil
+		}
+		s.audioSent = true
+	}
 	if cur := s.current(f.Track); f.Track != *cur {
 		// A new configuration: its sequence header first, unless it
 		// is the same as the one the file has.
@@ -117,9 +136,22 @@ func (s *FLVFile) current(t *media.Track) **media.Track {
 	return &s.audio
 }
 
+// lowestDTS is the lowest DTS of the frames FLV carries (0 if none).
+func lowestDTS(frames []*media.Frame) time.Duration {
+	var low time.Duration
+	found := false
+	for _, f := range frames {
+		if flv.SupportsCodec(f.Track.Codec) && (!found || f.DTS < low) {
+			low, found = f.DTS, true
+		}
+	}
+	return low
+}
+
 // open creates the file and writes the FLV header, onMetaData and the
 // sequence headers of the stream's tracks (video first), stamped with
-// the first frame's DTS so that timestamps never go back.
+// start, no later than any frame of the first batch, so that no
+// timestamp goes back.
 func (s *FLVFile) open(r *engine.Reader, first *media.Frame) error {
 	f, err := createFile(s.path)
 	if err != nil {
@@ -139,7 +171,7 @@ func (s *FLVFile) open(r *engine.Reader, first *media.Frame) error {
 			tracks = append(tracks, t)
 		}
 	}
-	head, _, _ := flv.AppendStart(nil, tracks, r.Metadata(), first.DTS)
+	head, _, _ := flv.AppendStart(nil, tracks, r.Metadata(), s.start)
 	return s.put(head)
 }
 
