@@ -128,8 +128,14 @@ func (r *Reader) nextNode() *node {
 }
 
 func (r *Reader) collect(dst []*media.Frame) ([]*media.Frame, error) {
+	// The context before stopAt: finish stores stopAt before it cancels,
+	// so a reader seen closed also sees where a finish stops it (read the
+	// other way round, a finish landing between the two looked like a
+	// plain close, and a stopped recorder lost the frames it had not read
+	// yet). A reader already past stopAt is done too, or it would spin.
+	closed := r.ctx.Err() != nil
 	stopAt := r.stopAt.Load()
-	if r.ctx.Err() != nil && (stopAt == nil || r.last == stopAt) {
+	if closed && (stopAt == nil || (r.last != nil && r.last.seq >= stopAt.seq)) {
 		return dst, ErrReaderClosed
 	}
 	n := r.nextNode()

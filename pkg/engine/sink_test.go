@@ -227,3 +227,54 @@ type idleObserver struct {
 }
 
 func (o *idleObserver) StreamNoReaders(info StreamInfo) { o.ch <- info.Key }
+
+// TestFinishDeliversEverythingWhileReading: a sink's reader stopped with
+// finish, while it is collecting, still delivers every frame appended
+// before the stop, however the stop interleaves with the reads (it once
+// looked like a plain close between two checks and lost the rest).
+func TestFinishDeliversEverythingWhileReading(t *testing.T) {
+	e := newTestEngine(t, testConfig())
+	p := publish(t, e, testKey)
+	defer p.Close()
+	fs := &frameSource{gop: 25}
+	writeN(t, p, fs, 25)
+	s, err := e.lookup(testKey, false)
+	if err != nil || s == nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		var r *Reader
+		if err := s.do(context.Background(), func() { r = newReader(s, SessionInfo{ID: "sink"}); r.sink = true }); err != nil {
+			t.Fatal(err)
+		}
+		writeN(t, p, fs, 10)
+		start := r.start
+		if start == nil {
+			t.Fatal("a sink's reader without the GOP cache")
+		}
+		stopped := make(chan struct{})
+		go func() {
+			r.finish()
+			close(stopped)
+		}()
+		var got int
+		buf := make([]*media.Frame, 0, 1+i%4) // small batches: many collects around the stop
+		for {
+			frames, err := r.Next(buf[:0])
+			got += len(frames)
+			if err != nil {
+				break
+			}
+		}
+		<-stopped
+		want := 0
+		for n := start; n != nil; n = n.next.Load() {
+			if n.seq <= r.stopAt.Load().seq {
+				want++
+			}
+		}
+		if got != want {
+			t.Fatalf("round %d: the finished reader delivered %d of the %d frames before its stop", i, got, want)
+		}
+	}
+}
