@@ -124,6 +124,9 @@ type RTPProxy struct {
 	PortRange string
 	// Timeout closes an RTP server that receives nothing for this long.
 	Timeout time.Duration
+	// MergeRead paces the reads of a UDP RTP server that receives
+	// packets: what arrived is read once per window.
+	MergeRead time.Duration
 }
 
 // Ports parses PortRange ("30000-35000").
@@ -389,6 +392,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RTMP.MergeRead < 0 || c.RTMP.MergeRead > time.Second {
 		return fmt.Errorf("config: rtmp.mergeReadMS: %v is not between 0 and 1s", c.RTMP.MergeRead)
+	}
+	if c.RTPProxy.MergeRead < 0 || c.RTPProxy.MergeRead > time.Second {
+		return fmt.Errorf("config: rtp_proxy.mergeReadMS: %v is not between 0 and 1s", c.RTPProxy.MergeRead)
 	}
 	if c.General.MergeWrite > time.Second {
 		return fmt.Errorf("config: general.mergeWriteMS: %v adds more than a second of latency", c.General.MergeWrite)

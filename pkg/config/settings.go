@@ -200,6 +200,8 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.RTPProxy.PortRange }},
 	{Key: "rtp_proxy.timeoutSec", Flag: "rtp-timeout", Unit: time.Second, Usage: "an RTP server that receives nothing for this long is closed (on_rtp_server_timeout)",
 		field: func(c *Config) any { return &c.RTPProxy.Timeout }},
+	{Key: "rtp_proxy.mergeReadMS", Unit: time.Millisecond, Usage: "a UDP RTP server that receives packets reads what arrived once per this window instead of waking for each datagram (at most general.mergeWriteMS; 0: read each datagram as it comes)",
+		field: func(c *Config) any { return &c.RTPProxy.MergeRead }},
 	{Key: "hook.on_rtp_server_timeout", Usage: "URL told of an RTP server closed for receiving nothing",
 		field: func(c *Config) any { return &c.Hook.OnRTPServerTimeout }},
 	{Key: "hook.on_send_rtp_stopped", Usage: "URL told when an RTP sender (startSendRtp) stops",
@@ -289,7 +291,7 @@ func Default() *Config {
 		},
 		Protocol: Protocol{ContinuePush: 15 * time.Second, EnableHLS: true, HLSDemand: true, MP4MaxSecond: time.Hour},
 		// ZLMediaKit's defaults, but for the shared port's address form.
-		RTPProxy: RTPProxy{Addr: ":10000", PortRange: "30000-35000", Timeout: 15 * time.Second},
+		RTPProxy: RTPProxy{Addr: ":10000", PortRange: "30000-35000", Timeout: 15 * time.Second, MergeRead: 50 * time.Millisecond},
 		HLS:      HLS{SegDur: 2 * time.Second, SegNum: 3, SegRetain: 5, PartDur: 200 * time.Millisecond, ViewerTimeout: 60 * time.Second},
 		// ZLMediaKit's template, with -c copy instead of a transcode: the
 		// template is what a user changes to transcode.

@@ -101,4 +101,8 @@ type Config struct {
 	Timeout time.Duration // no packet for this long closes a server
 	// UDPReadBuffer is the socket receive buffer asked for (bytes).
 	UDPReadBuffer int
+	// MergeRead paces the reads of a UDP server that receives packets:
+	// what arrived is read once per this window; 0 reads each datagram
+	// as it comes.
+	MergeRead time.Duration
 }

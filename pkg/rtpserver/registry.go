@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/pace"
 	"github.com/mediakit/mediakit/pkg/engine"
 )
 
@@ -59,6 +60,8 @@ type Registry struct {
 	// MaxStreamsPerPort bounds the SSRCs a multiplexed port follows at
 	// once; 0 selects DefaultMaxStreamsPerPort.
 	MaxStreamsPerPort int
+
+	readClock pace.Clock // paces the UDP servers' reads together
 
 	mu      sync.Mutex
 	servers map[engine.Key]*Server // by openRtpServer id

@@ -2,6 +2,11 @@
 
 package rtpserver
 
+import (
+	"net/netip"
+	"syscall"
+)
+
 func setReuse(fd uintptr, network string, reusePort bool) error { return nil }
 
 // msgTrunc: Windows reports a datagram larger than the buffer as an
@@ -9,3 +14,8 @@ func setReuse(fd uintptr, network string, reusePort bool) error { return nil }
 const msgTrunc = 0
 
 const udpBufSize = maxPacket
+
+// drainUDP: reads are not paced here; every datagram is read as it comes.
+func drainUDP(rc syscall.RawConn, buf []byte, fn func(n, flags int, from netip.AddrPort)) (int, error) {
+	return 0, nil
+}

@@ -3,7 +3,10 @@
 package rtpserver
 
 import (
+	"errors"
+	"net/netip"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,3 +31,41 @@ func setReuse(fd uintptr, network string, reusePort bool) error {
 const msgTrunc = unix.MSG_TRUNC
 
 const udpBufSize = 16 << 10
+
+// drainUDP reads every datagram queued on rc without waiting for more,
+// calling fn for each with its length, recvmsg flags and sender; it
+// returns how many it read.
+func drainUDP(rc syscall.RawConn, buf []byte, fn func(n, flags int, from netip.AddrPort)) (int, error) {
+	got := 0
+	var readErr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, flags, sa, err := unix.Recvmsg(int(fd), buf, nil, unix.MSG_DONTWAIT)
+			switch {
+			case errors.Is(err, unix.EINTR):
+				continue
+			case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EWOULDBLOCK):
+				return true
+			case err != nil:
+				readErr = err
+				return true
+			}
+			got++
+			fn(n, flags, sockaddrAddrPort(sa))
+		}
+	})
+	if err != nil {
+		return got, err
+	}
+	return got, readErr
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}

@@ -12,13 +12,14 @@ import (
 // rtpConfig is what the RTP registry reads at each open.
 func (s *Server) rtpConfig() rtpserver.Config {
 	c := s.Config()
-	min, max, _ := c.RTPProxy.Ports() // validated with the configuration
+	lo, hi, _ := c.RTPProxy.Ports() // validated with the configuration
 	return rtpserver.Config{
-		Ports:   rtpserver.PortRange{Min: min, Max: max},
+		Ports:   rtpserver.PortRange{Min: lo, Max: hi},
 		Timeout: c.RTPProxy.Timeout,
 		// Cameras send bursts (a keyframe in a few ms); ZLMediaKit asks
 		// for 4 MiB too.
 		UDPReadBuffer: 4 << 20,
+		MergeRead:     min(c.RTPProxy.MergeRead, c.General.MergeWrite),
 	}
 }
 
