@@ -14,13 +14,18 @@
 # Environment:
 #   MEDIAMTX=/path/to/mediamtx   the MediaMTX binary (default: mediamtx on PATH)
 #   SRS=/path/to/srs             SRS (objs/srs of a build; targets srs-flv, srs-rtmp)
+#   ZLM=/path/to/MediaServer     ZLMediaKit (release/linux/Release/MediaServer of a
+#                                build; default: MediaServer on PATH; targets zlm-flv,
+#                                zlm-rtmp)
 #   BATCHING="0s 100ms 350ms"    run every target once per write batching window
-#                                (mediakit --merge-write, SRS mw_latency; the others
+#                                (mediakit --merge-write, SRS mw_latency, ZLMediaKit
+#                                general.mergeWriteMS; the others
 #                                have none and run once); default: each server's own
 #   TARGETS=a,b,...              run only these targets, e.g.
 #                                TARGETS=mediakit-rtsp,mediamtx-rtsp
 #                                (mediakit-flv mediakit-rtmp mediakit-rtsp
-#                                mediamtx-rtmp mediamtx-rtsp nginx-rtmp)
+#                                mediamtx-rtmp mediamtx-rtsp nginx-rtmp srs-flv srs-rtmp
+#                                zlm-flv zlm-rtmp)
 #   IDLE=0                       skip the idle-player memory runs
 #   OUT=file.jsonl               results file (default bench/results/fanout-DATE.jsonl)
 #   FANOUT_FLAGS="..."           extra load generator flags, e.g. "-duration 30s"
@@ -34,6 +39,8 @@ mediamtx=${MEDIAMTX:-$(command -v mediamtx || true)}
 [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null && available+=(nginx-rtmp)
 srs=${SRS:-$(command -v srs || true)}
 [ -n "$srs" ] && [ -x "$srs" ] && available+=(srs-flv srs-rtmp)
+zlm=${ZLM:-$(command -v MediaServer || true)}
+[ -n "$zlm" ] && [ -x "$zlm" ] && available+=(zlm-flv zlm-rtmp)
 targets=("${available[@]}")
 if [ -n "${TARGETS:-}" ]; then
 	targets=()
@@ -72,12 +79,12 @@ for n in "${readers[@]}"; do
 			batch=()
 			if [ "$w" != default ]; then
 				case $t in
-				mediakit-* | srs-*) batch=(-merge-write "$w") ;;
+				mediakit-* | srs-* | zlm-*) batch=(-merge-write "$w") ;;
 				*) [ "$w" = "${windows[0]}" ] || continue ;; # no window to set: once
 				esac
 			fi
 			"$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
-				-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" "${batch[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
+				-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" "${batch[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
 				echo "fanout: $t with $n readers (batching $w) failed" >&2
 		done
 	done

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Many-streams benchmark (issue 14): N RTMP publishers of a 256 kbit/s
 # stream, one HTTP-FLV player each, into mediakit with live HLS on demand
-# (its default) and from publish, and into SRS with HLS on as the
-# reference in the same run; then mediakit holding N registered streams
-# that receive nothing (openRtpServer ports). Per stream: server CPU over
-# 15 s, RSS, goroutines; time to publish and to first play under that
-# load; the latency of listing every stream (getMediaList, SRS's
-# /api/v1/streams).
+# (its default) and from publish, and into SRS and ZLMediaKit with HLS
+# on as the references in the same run; then mediakit holding N
+# registered streams that receive nothing (openRtpServer ports). Per
+# stream: server CPU over 15 s, RSS, goroutines; time to publish and to
+# first play under that load; the latency of listing every stream
+# (getMediaList, SRS's /api/v1/streams).
 #
-#   SRS=/path/to/objs/srs bench/streams.sh [STREAMS...]   default: 100 200 500 1000
+#   SRS=/path/to/objs/srs ZLM=/path/to/MediaServer bench/streams.sh [STREAMS...]
+#                                                     default: 100 200 500 1000
+#
+# SRS (default: srs on PATH) and ZLMediaKit (ZLM: its MediaServer binary,
+# default: MediaServer on PATH) run only where found.
 #
 # Results are JSON lines in bench/results/streams-DATE.jsonl, the table on
 # stdout. Extra load generator flags: STREAMS_FLAGS="-duration 30s".
@@ -17,6 +21,7 @@ cd "$(dirname "$0")/.."
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(100 200 500 1000)
 srs=${SRS:-$(command -v srs || true)}
+zlm=${ZLM:-$(command -v MediaServer || true)}
 mkdir -p bench/results
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
@@ -36,12 +41,13 @@ ulimit -n 65536 2>/dev/null || true
 
 out=bench/results/streams-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 log=$(mktemp "${TMPDIR:-/tmp}/streams-XXXXXX.log")
-run() { "$bin/ingest" -ingest rtmp -clip "$clip" -mediakit "$bin/mediakit" -srs "${srs:-srs}" -out "$out" ${STREAMS_FLAGS:-} "$@" 2>>"$log" >/dev/null ||
+run() { "$bin/ingest" -ingest rtmp -clip "$clip" -mediakit "$bin/mediakit" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" -out "$out" ${STREAMS_FLAGS:-} "$@" 2>>"$log" >/dev/null ||
 	echo "streams: $* failed (see $log)" >&2; }
 for n in "${counts[@]}"; do
 	run -server mediakit -hls demand -streams "$n" -players 1
 	run -server mediakit -hls on -streams "$n" -players 1
 	[ -n "$srs" ] && run -server srs -hls on -streams "$n" -players 1
+	[ -n "$zlm" ] && run -server zlm -hls on -streams "$n" -players 1
 done
 run -server mediakit -hls demand -streams 0 -idle "${counts[-1]}"
 echo "results: $out" >&2

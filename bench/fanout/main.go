@@ -2,7 +2,8 @@
 // many players on loopback: server CPU seconds per delivered gigabyte,
 // resident memory per player, and time to first keyframe for a joining
 // HTTP-FLV or RTSP player. It drives mediakit and, as references measured
-// in the same run, other servers (MediaMTX, nginx-rtmp) with identical load.
+// in the same run, other servers (MediaMTX, nginx-rtmp, SRS, ZLMediaKit)
+// with identical load.
 //
 // The server runs as a child process so its CPU time and memory are read
 // from /proc without the load generator's share. One ffmpeg publishes a
@@ -43,6 +44,7 @@ type options struct {
 	mediamtx   string
 	nginx      string
 	srs        string
+	zlm        string
 	clip       string
 	readers    int
 	warmup     time.Duration
@@ -59,17 +61,18 @@ type result = report.Result
 
 func main() {
 	var o options
-	flag.StringVar(&o.target, "target", "mediakit-flv", "mediakit-flv, mediakit-rtmp, mediakit-rtsp, mediamtx-rtmp, mediamtx-rtsp, nginx-rtmp, srs-flv or srs-rtmp")
+	flag.StringVar(&o.target, "target", "mediakit-flv", "mediakit-flv, mediakit-rtmp, mediakit-rtsp, mediamtx-rtmp, mediamtx-rtsp, nginx-rtmp, srs-flv, srs-rtmp, zlm-flv or zlm-rtmp")
 	flag.StringVar(&o.mediakit, "mediakit", "mediakit", "mediakit binary")
 	flag.StringVar(&o.mediamtx, "mediamtx", "mediamtx", "MediaMTX binary")
 	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary with the rtmp module")
 	flag.StringVar(&o.srs, "srs", "srs", "SRS binary (objs/srs of a build)")
+	flag.StringVar(&o.zlm, "zlm", "MediaServer", "ZLMediaKit's MediaServer binary (release/linux/Release/MediaServer of a build)")
 	flag.StringVar(&o.clip, "clip", "", "FLV clip to publish in a loop (required)")
 	flag.IntVar(&o.readers, "readers", 100, "players")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after the players join before measuring")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement window")
 	flag.IntVar(&o.ttfkProbes, "ttfk", 30, "joins timed to the first keyframe (HTTP-FLV for mediakit-flv, RTSP for the -rtsp targets)")
-	flag.StringVar(&o.mergeWrite, "merge-write", "", "write batching window: mediakit's --merge-write, SRS's mw_latency (a Go duration; empty: each server's default)")
+	flag.StringVar(&o.mergeWrite, "merge-write", "", "write batching window: mediakit's --merge-write, SRS's mw_latency, ZLMediaKit's general.mergeWriteMS (a Go duration; empty: each server's default)")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
 	flag.StringVar(&o.rtspPlayer, "rtsp-player", "raw", "RTSP players: raw (minimal client that counts bytes) or gortsplib (gortsplib's Client, parses every packet)")
 	flag.StringVar(&o.pprofDir, "pprof", "", "mediakit targets: save a CPU profile of the measurement window and an allocation profile into this directory (turns http.pprof on)")
@@ -98,6 +101,8 @@ type server struct {
 	httpPort int
 	rtspPort int // 0: RTSP off
 	dir      string
+	zlmConf  zlmConfig // ZLMediaKit: its config, checked once it listens
+	secret   string    // ZLMediaKit: api.secret
 }
 
 // hasRTSPFlags reports whether a mediakit binary has the RTSP server's
@@ -221,6 +226,25 @@ vhost __defaultVhost__ {
 		}
 		s.cmd = exec.Command(o.srs, "-c", conf)
 		s.cmd.Dir = dir
+	case o.target == "zlm-flv" || o.target == "zlm-rtmp":
+		// ZLMediaKit's defaults but for the listeners and paths (zlmBase),
+		// and the batching window when one is asked for
+		// (general.mergeWriteMS; its default is 0, no batching).
+		s.secret = zlmSecret()
+		s.zlmConf = zlmBase(dir, s.secret, s.httpPort, s.rtmpPort, benchio.FreePort())
+		if o.mergeWrite != "" {
+			d, err := time.ParseDuration(o.mergeWrite)
+			if err != nil {
+				return nil, fmt.Errorf("-merge-write %q: %w", o.mergeWrite, err)
+			}
+			s.zlmConf.set("general.mergeWriteMS", fmt.Sprint(d.Milliseconds()))
+		}
+		conf := filepath.Join(dir, "zlm.ini")
+		if err := s.zlmConf.write(conf); err != nil {
+			return nil, err
+		}
+		s.cmd = exec.Command(o.zlm, zlmArgs(conf, dir)...)
+		s.cmd.Dir = dir
 	case o.target == "nginx-rtmp":
 		conf := filepath.Join(dir, "nginx.conf")
 		text := fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
@@ -251,7 +275,7 @@ rtmp {
 		return nil, err
 	}
 	ports := []int{s.rtmpPort}
-	if isFLV(o.target) {
+	if isFLV(o.target) || s.zlmConf != nil {
 		ports = append(ports, s.httpPort)
 	}
 	if s.rtspPort != 0 {
@@ -260,6 +284,12 @@ rtmp {
 	if err := benchio.WaitListening(10*time.Second, ports...); err != nil {
 		s.stop()
 		return nil, err
+	}
+	if s.zlmConf != nil {
+		if err := s.zlmConf.check(fmt.Sprintf("127.0.0.1:%d", s.httpPort), s.secret); err != nil {
+			s.stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -4,10 +4,12 @@
 // MPEG-PS over RTP (UDP) into openRtpServer ports, or over RTMP. Both
 // senders run in this process, paced by the clip's timestamps, so the
 // server (a child process, its CPU read from /proc) sees the same media
-// either way; the RTMP figure is the reference for the RTP one.
+// either way; the RTMP figure is the reference for the RTP one. SRS and
+// ZLMediaKit run under the same load as reference servers.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -36,9 +38,10 @@ import (
 )
 
 type options struct {
-	server   string // "mediakit" or "srs"
+	server   string // "mediakit", "srs" or "zlm"
 	mediakit string
 	srs      string
+	zlm      string
 	clip     string
 	ingest   string // "rtp" or "rtmp"
 	streams  int
@@ -55,12 +58,13 @@ type result = report.Result
 
 func main() {
 	var o options
-	flag.StringVar(&o.server, "server", "mediakit", "mediakit or srs (RTMP ingest only)")
+	flag.StringVar(&o.server, "server", "mediakit", "mediakit, srs (RTMP ingest only) or zlm (ZLMediaKit)")
 	flag.StringVar(&o.mediakit, "mediakit", "mediakit", "mediakit binary")
 	flag.StringVar(&o.srs, "srs", "srs", "SRS binary (objs/srs of a build)")
-	flag.IntVar(&o.idle, "idle", 0, "also register this many streams that receive nothing (mediakit: openRtpServer ports)")
+	flag.StringVar(&o.zlm, "zlm", "MediaServer", "ZLMediaKit's MediaServer binary (release/linux/Release/MediaServer of a build)")
+	flag.IntVar(&o.idle, "idle", 0, "also register this many streams that receive nothing (openRtpServer ports; mediakit and zlm)")
 	flag.IntVar(&o.players, "players", 0, "HTTP-FLV players per stream")
-	flag.StringVar(&o.hlsMode, "hls", "off", "live HLS: off, on (muxed from publish) or demand (mediakit: from the first request)")
+	flag.StringVar(&o.hlsMode, "hls", "off", "live HLS: off, on (muxed from publish) or demand (from the first request; mediakit and zlm)")
 	flag.StringVar(&o.clip, "clip", "", "FLV clip (H.264 + AAC), longer than warmup+duration")
 	flag.StringVar(&o.ingest, "ingest", "rtp", "rtp (MPEG-PS over RTP/UDP) or rtmp")
 	flag.IntVar(&o.streams, "streams", 50, "concurrent streams")
@@ -77,6 +81,10 @@ func main() {
 	}
 	if o.server == "srs" && (o.ingest != "rtmp" || o.idle > 0 || o.hlsMode == "demand") {
 		fmt.Fprintln(os.Stderr, "ingest: -server srs measures RTMP ingest, without -idle or -hls demand")
+		os.Exit(2)
+	}
+	if o.pprof != "" && o.server != "mediakit" {
+		fmt.Fprintln(os.Stderr, "ingest: -pprof profiles mediakit only")
 		os.Exit(2)
 	}
 	res, err := run(o)
@@ -148,6 +156,8 @@ type server struct {
 	dir        string
 	apiURL     string
 	srsAPI     string // SRS: its HTTP API's address
+	secret     string // ZLMediaKit: api.secret, sent with every API call
+	zlmConf    zlmConfig
 }
 
 // srsAPIPort finds the http_api listen port in an SRS config.
@@ -164,7 +174,8 @@ func startServer(o options) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{http: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort()), rtmp: fmt.Sprintf("127.0.0.1:%d", benchio.FreePort()), dir: dir}
+	httpPort, rtmpPort := benchio.FreePort(), benchio.FreePort()
+	s := &server{http: fmt.Sprintf("127.0.0.1:%d", httpPort), rtmp: fmt.Sprintf("127.0.0.1:%d", rtmpPort), dir: dir}
 	s.apiURL = "http://" + s.http + "/index/api/"
 	switch o.server {
 	case "mediakit":
@@ -211,6 +222,32 @@ vhost __defaultVhost__ {
 		s.cmd = exec.Command(o.srs, "-c", conf)
 		s.cmd.Dir = dir
 		s.srsAPI = srsAPIPort(text)
+	case "zlm":
+		// ZLMediaKit's defaults but for the listeners and paths (zlmBase),
+		// the muxers below, live HLS as asked (protocol.enable_hls, written under
+		// http.rootPath with its defaults: 2 s segments, 3 in the
+		// playlist), and openRtpServer ports from the range mediakit's
+		// run uses, kept for the whole run like mediakit's.
+		s.secret = zlmSecret()
+		s.zlmConf = zlmBase(dir, s.secret, httpPort, rtmpPort, benchio.FreePort())
+		s.zlmConf.set("protocol.enable_hls", b01(o.hlsMode != "off"))
+		s.zlmConf.set("protocol.hls_demand", b01(o.hlsMode == "demand"))
+		// RTSP, MPEG-TS and fMP4 muxed on demand, as mediakit does and as
+		// ZLMediaKit's config.ini advises for many streams: its default
+		// muxes all three from publish, which no one with a thousand
+		// cameras runs.
+		for _, k := range []string{"protocol.rtsp_demand", "protocol.ts_demand", "protocol.fmp4_demand"} {
+			s.zlmConf.set(k, "1")
+		}
+		s.zlmConf.set("rtp_proxy.port_range", "40000-44999")
+		s.zlmConf.set("rtp_proxy.timeoutSec", "600")
+		conf := dir + "/zlm.ini"
+		if err := s.zlmConf.write(conf); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		s.cmd = exec.Command(o.zlm, zlmArgs(conf, dir)...)
+		s.cmd.Dir = dir
 	default:
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("unknown server %q", o.server)
@@ -225,6 +262,12 @@ vhost __defaultVhost__ {
 			resp.Body.Close()
 			if c, err := net.Dial("tcp", s.rtmp); err == nil {
 				c.Close()
+				if s.zlmConf != nil {
+					if err := s.zlmConf.check(s.http, s.secret); err != nil {
+						s.stop()
+						return nil, err
+					}
+				}
 				return s, nil
 			}
 		}
@@ -240,7 +283,10 @@ func (s *server) stop() {
 }
 
 func (s *server) api(name string, kv ...string) (map[string]any, error) {
-	q := make([]string, 0, len(kv)/2)
+	q := make([]string, 0, len(kv)/2+1)
+	if s.secret != "" {
+		q = append(q, "secret="+s.secret)
+	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		q = append(q, kv[i]+"="+kv[i+1])
 	}
@@ -471,24 +517,42 @@ func (s *server) flvPath(o options, i int) string {
 	return fmt.Sprintf("/rtp/s%04d.live.flv", i)
 }
 
-// listStreams times one call that lists every stream: getMediaList, or
-// SRS's /api/v1/streams.
+// listStreams times one call that lists every stream: getMediaList
+// (mediakit, ZLMediaKit), or SRS's /api/v1/streams.
 func (s *server) listStreams(o options) (time.Duration, error) {
 	url := s.apiURL + "getMediaList"
+	if s.secret != "" {
+		url += "?secret=" + s.secret
+	}
 	if o.server == "srs" {
 		url = "http://" + s.srsAPI + "/api/v1/streams/?count=100000"
+	}
+	var w io.Writer = io.Discard
+	var body bytes.Buffer
+	if s.secret != "" {
+		w = &body // ZLMediaKit answers a refused call with 200 too
 	}
 	start := time.Now()
 	resp, err := http.Get(url)
 	if err != nil {
 		return 0, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	_, err = io.Copy(w, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	return time.Since(start), err
+	d := time.Since(start)
+	if err == nil && s.secret != "" {
+		var r struct {
+			Code int    `json:"code"`
+			Msg  string `json:"msg"`
+		}
+		if err := json.Unmarshal(body.Bytes(), &r); err != nil || r.Code != 0 {
+			return 0, fmt.Errorf("getMediaList: code %d %s %v", r.Code, r.Msg, err)
+		}
+	}
+	return d, err
 }
 
 // players are HTTP-FLV players that count bytes.
@@ -519,6 +583,14 @@ func (p *players) play(ctx context.Context, addr, path string) {
 }
 
 func (s *server) cpu() float64 { return procstat.CPUSeconds(s.cmd.Process.Pid) }
+
+// b01 is a ZLMediaKit boolean.
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
 
 // pace sleeps until frame i is due.
 func pace(ctx context.Context, start time.Time, at time.Duration) bool {

@@ -29,6 +29,7 @@ type Result struct {
 	ClientCPUSeconds float64 `json:"client_cpu_seconds,omitempty"`
 	Player           string  `json:"player,omitempty"`
 	// Batching is the server's write batching window as set for the run
-	// (mediakit's --merge-write, SRS's mw_latency); empty: its default.
+	// (mediakit's --merge-write, SRS's mw_latency, ZLMediaKit's
+	// general.mergeWriteMS); empty: its default.
 	Batching string `json:"batching,omitempty"`
 }

@@ -30,8 +30,8 @@ type Result struct {
 	Goroutines    float64 `json:"goroutines,omitempty"`
 	// Time to publish (RTMP connect to NetStream.Publish.Start) and to
 	// first play (HTTP-FLV request to the first video keyframe) while
-	// the others run, and getMediaList (mediakit) or /api/v1/streams
-	// (SRS) latency: p50 and p99 in ms.
+	// the others run, and getMediaList (mediakit, ZLMediaKit) or
+	// /api/v1/streams (SRS) latency: p50 and p99 in ms.
 	PublishP50ms   float64 `json:"publish_p50_ms,omitempty"`
 	PublishP99ms   float64 `json:"publish_p99_ms,omitempty"`
 	FirstPlayP50ms float64 `json:"first_play_p50_ms,omitempty"`

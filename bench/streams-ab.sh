@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A/B of two mediakit builds on the many-streams load (bench/ingest), in
+# alternating rounds so that the shared machine's drift hits both alike,
+# with SRS as a third server when SRS is set.
+#
+#   [SRS=/path/to/objs/srs] [INGEST=rtmp|rtp] [HLS=demand|on] \
+#     bench/streams-ab.sh OLD_BINARY NEW_BINARY [ROUNDS] [STREAMS]
+#
+# Prints one line per run (server, CPU s over 15 s, RSS MB, list p99 ms);
+# results are JSON lines in bench/results/streams-ab-DATE.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+old=$1 new=$2 rounds=${3:-2} streams=${4:-200}
+ingest=${INGEST:-rtmp} hls=${HLS:-demand}
+clip=bench/results/clip-256kbps.flv
+[ -s "$clip" ] || { echo "streams-ab: run bench/streams.sh once to make $clip" >&2; exit 1; }
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/ingest" ./bench/ingest
+out=bench/results/streams-ab-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+show() { tail -1 "$out" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(sys.argv[1], d["cpu_seconds"], round(d["rss_mb"]), d.get("api_p99_ms"))' "$1"; }
+for _ in $(seq "$rounds"); do
+	for b in old new; do
+		bin_b=$old; [ $b = new ] && bin_b=$new
+		"$bin/ingest" -ingest "$ingest" -clip "$clip" -mediakit "$bin_b" -hls "$hls" -streams "$streams" -players 1 -out "$out" >/dev/null
+		show "$b"
+	done
+	if [ -n "${SRS:-}" ] && [ "$ingest" = rtmp ]; then
+		"$bin/ingest" -ingest rtmp -clip "$clip" -server srs -srs "$SRS" -hls on -streams "$streams" -players 1 -out "$out" >/dev/null
+		show srs
+	fi
+done
+echo "results: $out" >&2
