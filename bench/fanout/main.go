@@ -35,6 +35,7 @@ import (
 	"github.com/mediakit/mediakit/bench/fanout/report"
 	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
+	"github.com/mediakit/mediakit/bench/internal/zlmconf"
 	"github.com/mediakit/mediakit/pkg/rtmp"
 )
 
@@ -101,8 +102,8 @@ type server struct {
 	httpPort int
 	rtspPort int // 0: RTSP off
 	dir      string
-	zlmConf  zlmConfig // ZLMediaKit: its config, checked once it listens
-	secret   string    // ZLMediaKit: api.secret
+	zlmConf  zlmconf.Config // ZLMediaKit: its config, checked once it listens
+	secret   string         // ZLMediaKit: api.secret
 }
 
 // hasRTSPFlags reports whether a mediakit binary has the RTSP server's
@@ -230,20 +231,20 @@ vhost __defaultVhost__ {
 		// ZLMediaKit's defaults but for the listeners and paths (zlmBase),
 		// and the batching window when one is asked for
 		// (general.mergeWriteMS; its default is 0, no batching).
-		s.secret = zlmSecret()
-		s.zlmConf = zlmBase(dir, s.secret, s.httpPort, s.rtmpPort, benchio.FreePort())
+		s.secret = zlmconf.Secret()
+		s.zlmConf = zlmconf.Base(dir, s.secret, s.httpPort, s.rtmpPort, benchio.FreePort())
 		if o.mergeWrite != "" {
 			d, err := time.ParseDuration(o.mergeWrite)
 			if err != nil {
 				return nil, fmt.Errorf("-merge-write %q: %w", o.mergeWrite, err)
 			}
-			s.zlmConf.set("general.mergeWriteMS", fmt.Sprint(d.Milliseconds()))
+			s.zlmConf.Set("general.mergeWriteMS", fmt.Sprint(d.Milliseconds()))
 		}
 		conf := filepath.Join(dir, "zlm.ini")
-		if err := s.zlmConf.write(conf); err != nil {
+		if err := s.zlmConf.Write(conf); err != nil {
 			return nil, err
 		}
-		s.cmd = exec.Command(o.zlm, zlmArgs(conf, dir)...)
+		s.cmd = exec.Command(o.zlm, zlmconf.Args(conf, dir)...)
 		s.cmd.Dir = dir
 	case o.target == "nginx-rtmp":
 		conf := filepath.Join(dir, "nginx.conf")
@@ -286,7 +287,7 @@ rtmp {
 		return nil, err
 	}
 	if s.zlmConf != nil {
-		if err := s.zlmConf.check(fmt.Sprintf("127.0.0.1:%d", s.httpPort), s.secret); err != nil {
+		if err := s.zlmConf.Check(fmt.Sprintf("127.0.0.1:%d", s.httpPort), s.secret); err != nil {
 			s.stop()
 			return nil, err
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/mediakit/mediakit/bench/ingest/report"
 	"github.com/mediakit/mediakit/bench/internal/benchio"
 	"github.com/mediakit/mediakit/bench/internal/procstat"
+	"github.com/mediakit/mediakit/bench/internal/zlmconf"
 	"github.com/mediakit/mediakit/internal/gbsender"
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
 	"github.com/mediakit/mediakit/pkg/format/ps"
@@ -157,7 +158,7 @@ type server struct {
 	apiURL     string
 	srsAPI     string // SRS: its HTTP API's address
 	secret     string // ZLMediaKit: api.secret, sent with every API call
-	zlmConf    zlmConfig
+	zlmConf    zlmconf.Config
 }
 
 // srsAPIPort finds the http_api listen port in an SRS config.
@@ -228,25 +229,25 @@ vhost __defaultVhost__ {
 		// http.rootPath with its defaults: 2 s segments, 3 in the
 		// playlist), and openRtpServer ports from the range mediakit's
 		// run uses, kept for the whole run like mediakit's.
-		s.secret = zlmSecret()
-		s.zlmConf = zlmBase(dir, s.secret, httpPort, rtmpPort, benchio.FreePort())
-		s.zlmConf.set("protocol.enable_hls", b01(o.hlsMode != "off"))
-		s.zlmConf.set("protocol.hls_demand", b01(o.hlsMode == "demand"))
+		s.secret = zlmconf.Secret()
+		s.zlmConf = zlmconf.Base(dir, s.secret, httpPort, rtmpPort, benchio.FreePort())
+		s.zlmConf.Set("protocol.enable_hls", b01(o.hlsMode != "off"))
+		s.zlmConf.Set("protocol.hls_demand", b01(o.hlsMode == "demand"))
 		// RTSP, MPEG-TS and fMP4 muxed on demand, as mediakit does and as
 		// ZLMediaKit's config.ini advises for many streams: its default
 		// muxes all three from publish, which no one with a thousand
 		// cameras runs.
 		for _, k := range []string{"protocol.rtsp_demand", "protocol.ts_demand", "protocol.fmp4_demand"} {
-			s.zlmConf.set(k, "1")
+			s.zlmConf.Set(k, "1")
 		}
-		s.zlmConf.set("rtp_proxy.port_range", "40000-44999")
-		s.zlmConf.set("rtp_proxy.timeoutSec", "600")
+		s.zlmConf.Set("rtp_proxy.port_range", "40000-44999")
+		s.zlmConf.Set("rtp_proxy.timeoutSec", "600")
 		conf := dir + "/zlm.ini"
-		if err := s.zlmConf.write(conf); err != nil {
+		if err := s.zlmConf.Write(conf); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		s.cmd = exec.Command(o.zlm, zlmArgs(conf, dir)...)
+		s.cmd = exec.Command(o.zlm, zlmconf.Args(conf, dir)...)
 		s.cmd.Dir = dir
 	default:
 		os.RemoveAll(dir)
@@ -263,7 +264,7 @@ vhost __defaultVhost__ {
 			if c, err := net.Dial("tcp", s.rtmp); err == nil {
 				c.Close()
 				if s.zlmConf != nil {
-					if err := s.zlmConf.check(s.http, s.secret); err != nil {
+					if err := s.zlmConf.Check(s.http, s.secret); err != nil {
 						s.stop()
 						return nil, err
 					}

@@ -1,4 +1,6 @@
-package main
+// Package zlmconf writes and checks the ZLMediaKit configuration the
+// benchmarks run it with.
+package zlmconf
 
 import (
 	"crypto/rand"
@@ -10,21 +12,21 @@ import (
 	"strings"
 )
 
-// zlmConfig is a ZLMediaKit config.ini as "section.key", "value" pairs,
+// Config is a ZLMediaKit config.ini as "section.key", "value" pairs,
 // in the order written. MediaServer starts from its built-in defaults
 // (those of conf/config.ini) and overrides the keys the file sets.
-type zlmConfig []string
+type Config []string
 
-// zlmBase is what every ZLMediaKit run sets: its listeners on loopback,
+// Base is what every ZLMediaKit run sets: its listeners on loopback,
 // on the given ports, and those the benchmarks do not use off (RTSP,
 // WebRTC, SRT, the telnet shell, TLS); no hooks (no on_publish
 // authentication, no on_stream_none_reader to close unwatched streams);
 // files under dir; and an API secret the load generator knows. The rest,
 // general.modify_stamp and protocol.auto_close (0) among them, stays at
 // its defaults.
-func zlmBase(dir, secret string, httpPort, rtmpPort, rtpPort int) zlmConfig {
+func Base(dir, secret string, httpPort, rtmpPort, rtpPort int) Config {
 	www := dir + "/www"
-	return zlmConfig{
+	return Config{
 		"api.apiDebug", "0",
 		"api.secret", secret,
 		"api.snapRoot", www + "/snap/",
@@ -54,8 +56,8 @@ func zlmBase(dir, secret string, httpPort, rtmpPort, rtpPort int) zlmConfig {
 	}
 }
 
-// set sets a key, replacing the value if the key is there already.
-func (c *zlmConfig) set(key, value string) {
+// Set sets a key, replacing the value if the key is there already.
+func (c *Config) Set(key, value string) {
 	for i := 0; i+1 < len(*c); i += 2 {
 		if (*c)[i] == key {
 			(*c)[i+1] = value
@@ -65,8 +67,8 @@ func (c *zlmConfig) set(key, value string) {
 	*c = append(*c, key, value)
 }
 
-// ini renders the config, one [section] per section in first-seen order.
-func (c zlmConfig) ini() string {
+// INI renders the config, one [section] per section in first-seen order.
+func (c Config) INI() string {
 	var order []string
 	keys := map[string][]string{}
 	for i := 0; i+1 < len(c); i += 2 {
@@ -83,12 +85,12 @@ func (c zlmConfig) ini() string {
 	return b.String()
 }
 
-// write writes the config to file.
-func (c zlmConfig) write(file string) error { return os.WriteFile(file, []byte(c.ini()), 0o644) }
+// Write writes the config to file.
+func (c Config) Write(file string) error { return os.WriteFile(file, []byte(c.INI()), 0o644) }
 
-// check reads the running config back (getServerConfig) and reports a
+// Check reads the running config back (getServerConfig) and reports a
 // key whose value did not take: a misspelt key or a file not loaded.
-func (c zlmConfig) check(httpAddr, secret string) error {
+func (c Config) Check(httpAddr, secret string) error {
 	resp, err := http.Get("http://" + httpAddr + "/index/api/getServerConfig?secret=" + secret)
 	if err != nil {
 		return err
@@ -113,16 +115,16 @@ func (c zlmConfig) check(httpAddr, secret string) error {
 	return nil
 }
 
-// zlmSecret is a random api.secret (MediaServer replaces an empty one
+// Secret is a random api.secret (MediaServer replaces an empty one
 // or its sample's by a random one the load generator would not know).
-func zlmSecret() string {
+func Secret() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// zlmArgs are MediaServer's arguments: the config, logs at warn (3) to
+// Args are MediaServer's arguments: the config, logs at warn (3) to
 // the console and into dir/log.
-func zlmArgs(conf, dir string) []string {
+func Args(conf, dir string) []string {
 	return []string{"-c", conf, "-l", "3", "--log-dir", dir + "/log/"}
 }
