@@ -70,6 +70,13 @@ func TestIdlePlayerMemory(t *testing.T) {
 		return // the race detector enlarges stacks and allocations; measured without it
 	}
 	if per > 17<<10 {
-		t.Errorf("an idle HTTP-FLV player holds %.1f KiB with this test's client, want at most 17", per/1024)
+		// Once more before failing: under a loaded machine a player's
+		// stack can be caught grown (measured 17.1 KiB once in CI while
+		// local runs give 15.0-15.3); a real regression shows twice.
+		again := idlePlayerBytes(t, 300)
+		t.Logf("%.0f bytes per idle player, measured again", again)
+		if again > 17<<10 {
+			t.Errorf("an idle HTTP-FLV player holds %.1f and %.1f KiB with this test's client, want at most 17", per/1024, again/1024)
+		}
 	}
 }
