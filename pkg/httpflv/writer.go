@@ -2,7 +2,6 @@ package httpflv
 
 import (
 	"net"
-	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
@@ -17,13 +16,7 @@ type encoder struct {
 	started      bool
 	video, audio *media.Track
 	extra        []byte // session-only tags: header, metadata, sequence headers
-	// start stamps the sequence headers that open the session; audio
-	// stamped before it that comes after them (a publisher whose audio
-	// lags its video, as ffmpeg's RTSP muxer sends AAC) is left out
-	// until the first audio frame is sent, so that no timestamp goes
-	// back.
-	start     time.Duration
-	audioSent bool
+	opening      flv.Opening
 }
 
 func newEncoder(r *engine.Reader) *encoder { return &encoder{reader: r} }
@@ -41,14 +34,10 @@ func (e *encoder) Append(bufs net.Buffers, frames []*media.Frame) net.Buffers {
 
 // appendStart queues the FLV header, the onMetaData tag and the sequence
 // headers of the stream's tracks (flv.AppendStart), stamped with the
-// lowest DTS of the first frames: a player joining at a keyframe may get
-// audio stamped a little before it.
+// opening's start (flv.Opening).
 func (e *encoder) appendStart(bufs net.Buffers, frames []*media.Frame) net.Buffers {
-	e.start = frames[0].DTS
-	for _, f := range frames[1:] {
-		e.start = min(e.start, f.DTS)
-	}
-	e.extra, e.video, e.audio = flv.AppendStart(e.extra[:0], e.reader.Tracks(), e.reader.Metadata(), e.start)
+	e.opening = flv.NewOpening(frames)
+	e.extra, e.video, e.audio = flv.AppendStart(e.extra[:0], e.reader.Tracks(), e.reader.Metadata(), e.opening.Start)
 	return append(bufs, e.extra)
 }
 
@@ -85,14 +74,12 @@ func (e *encoder) appendFrames(bufs net.Buffers, frames []*media.Frame) net.Buff
 			e.reader.DropTrack("http-flv", t, "FLV cannot carry "+t.Codec.String())
 			continue
 		}
+		if !e.opening.Keep(f) {
+			continue
+		}
 		cur := &e.audio
 		if t.Kind() == media.KindVideo {
 			cur = &e.video
-		} else if !e.audioSent {
-			if f.DTS < e.start {
-				continue
-			}
-			e.audioSent = true
 		}
 		if t != *cur {
 			*cur = t

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
@@ -28,16 +27,8 @@ type FLVFile struct {
 	f            *os.File
 	bw           *bufio.Writer
 	video, audio *media.Track // whose sequence headers the file has
-	// start stamps the sequence headers that open the file: the lowest
-	// DTS of the first batch of frames, as a recording joining a stream
-	// at a keyframe may get audio stamped a little before it. Audio
-	// stamped before start that comes later (a publisher whose audio
-	// lags its video, as ffmpeg's RTSP muxer sends AAC) is left out until
-	// the first audio frame is written, so that no timestamp goes back
-	// (as pkg/httpflv does for its players).
-	start     time.Duration
-	audioSent bool
-	skipped   codecWarnings
+	opening      flv.Opening  // stamps the file's start; keeps timestamps from going back
+	skipped      codecWarnings
 	counts
 	res Result
 }
@@ -61,7 +52,7 @@ func (s *FLVFile) Run(r *engine.Reader) {
 	for {
 		frames, err := r.Next(buf[:0])
 		if s.f == nil {
-			s.start = lowestDTS(frames)
+			s.opening = flv.NewOpening(frames)
 		}
 		for _, f := range frames {
 			if werr := s.write(r, f); werr != nil {
@@ -105,11 +96,8 @@ func (s *FLVFile) write(r *engine.Reader, f *media.Frame) error {
 			return err
 		}
 	}
-	if f.Track.Kind() != media.KindVideo && !s.audioSent {
-		if f.DTS < s.start {
-			return nil
-		}
-		s.audioSent = true
+	if !s.opening.Keep(f) {
+		return nil
 	}
 	if cur := s.current(f.Track); f.Track != *cur {
 		// A new configuration: its sequence header first, unless it
@@ -136,22 +124,9 @@ func (s *FLVFile) current(t *media.Track) **media.Track {
 	return &s.audio
 }
 
-// lowestDTS is the lowest DTS of the frames FLV carries (0 if none).
-func lowestDTS(frames []*media.Frame) time.Duration {
-	var low time.Duration
-	found := false
-	for _, f := range frames {
-		if flv.SupportsCodec(f.Track.Codec) && (!found || f.DTS < low) {
-			low, found = f.DTS, true
-		}
-	}
-	return low
-}
-
 // open creates the file and writes the FLV header, onMetaData and the
 // sequence headers of the stream's tracks (video first), stamped with
-// start, no later than any frame of the first batch, so that no
-// timestamp goes back.
+// the opening's start (flv.Opening), so that no timestamp goes back.
 func (s *FLVFile) open(r *engine.Reader, first *media.Frame) error {
 	f, err := createFile(s.path)
 	if err != nil {
@@ -171,7 +146,7 @@ func (s *FLVFile) open(r *engine.Reader, first *media.Frame) error {
 			tracks = append(tracks, t)
 		}
 	}
-	head, _, _ := flv.AppendStart(nil, tracks, r.Metadata(), s.start)
+	head, _, _ := flv.AppendStart(nil, tracks, r.Metadata(), s.opening.Start)
 	return s.put(head)
 }
 
