@@ -455,8 +455,11 @@ func (r *mp4Recorder) finishAfter(cause error) {
 		})
 	}
 	r.log.Info("mp4 file finished", "file", path, "duration", w.Duration().Round(time.Millisecond).String(), "bytes", size)
-	if r.down != nil {
-		r.resumed() // a file shorter than a fragment
+	if r.down != nil && cause == nil {
+		// A resumed file finished (split or stream end) before its
+		// first fragment reached the disk. Never on a failure: pause
+		// is finishing the file then and keeps the outage.
+		r.resumed()
 	}
 }
 
