@@ -42,19 +42,20 @@ type Stream struct {
 
 	// Shared with readers and the publisher; written by the owner or the
 	// publisher, read by anyone.
-	ended     chan struct{} // closed when readers must finish
-	endReason atomic.Pointer[string]
-	tracks    atomic.Pointer[[]*media.Track]
-	metadata  atomic.Pointer[media.Metadata]
-	tail      atomic.Pointer[node] // newest frame (a sentinel before the first)
-	gop       atomic.Pointer[node] // latest keyframe; nil: wait for the next one
-	notify    atomic.Pointer[chan struct{}]
-	lastWake  atomic.Int64 // unix nanoseconds of the last wake-up
-	wakeArmed atomic.Bool  // a delayed wake-up is scheduled
-	keyframes keyframeRequests
-	bytesIn   atomic.Int64
-	bytesOut  atomic.Int64
-	framesIn  atomic.Int64
+	ended      chan struct{} // closed when readers must finish
+	endReason  atomic.Pointer[string]
+	tracks     atomic.Pointer[[]*media.Track]
+	metadata   atomic.Pointer[media.Metadata]
+	tail       atomic.Pointer[node] // newest frame (a sentinel before the first)
+	gop        atomic.Pointer[node] // latest keyframe; nil: wait for the next one
+	notify     atomic.Pointer[chan struct{}]
+	lastWake   atomic.Int64 // unix nanoseconds of the last wake-up
+	wakeArmed  atomic.Bool  // a delayed wake-up is scheduled
+	wakeAtTick func()       // the delayed wake-up, made once: not a closure per window
+	keyframes  keyframeRequests
+	bytesIn    atomic.Int64
+	bytesOut   atomic.Int64
+	framesIn   atomic.Int64
 
 	// appendMu serialises appends with publisher changes, so a replaced
 	// publisher can never append after its successor started. It is held
@@ -89,6 +90,10 @@ func newStream(e *Engine, key Key) *Stream {
 		ended:   make(chan struct{}),
 	}
 	s.tail.Store(&node{})
+	s.wakeAtTick = func() {
+		s.wakeArmed.Store(false)
+		s.wake()
+	}
 	s.publishView()
 	ch := make(chan struct{})
 	s.notify.Store(&ch)
@@ -452,10 +457,7 @@ func (s *Stream) signal() {
 	if s.wakeArmed.CompareAndSwap(false, true) {
 		// At the engine's next tick, with every other stream due in
 		// this window: one timer, and the woken players run together.
-		s.e.wakeClock.AtNext(merge, func() {
-			s.wakeArmed.Store(false)
-			s.wake()
-		})
+		s.e.wakeClock.AtNext(merge, s.wakeAtTick)
 	}
 }
 
