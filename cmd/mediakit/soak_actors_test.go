@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/backoff"
 	"github.com/mediakit/mediakit/internal/gbsender"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/format/ps"
@@ -48,19 +49,6 @@ func between(lo, hi time.Duration) time.Duration {
 
 // pick returns a random element of xs.
 func pick[T any](xs ...T) T { return xs[mrand.IntN(len(xs))] }
-
-// sleepCtx pauses an actor (pacing, not a wait for a condition); false
-// when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // tally counts events by kind.
 type tally struct {
@@ -503,7 +491,7 @@ func (s *soak) publisher(ctx context.Context, kind, clip, path string, rtsp bool
 		p, err := s.ffmpeg(args...)
 		if err != nil {
 			s.errs.add(kind + ": start: " + errKind(err.Error()))
-			sleepCtx(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		}
 		if p.runFor(ctx, between(on[0], on[1])) {
@@ -512,7 +500,7 @@ func (s *soak) publisher(ctx context.Context, kind, clip, path string, rtsp bool
 			s.ops.add(kind + ": published")
 		}
 		p.stop()
-		sleepCtx(ctx, between(off[0], off[1]))
+		backoff.Sleep(ctx, between(off[0], off[1]))
 	}
 }
 
@@ -559,7 +547,7 @@ func (s *soak) rtpCamera(ctx context.Context, app, id string, exclusive bool, fr
 		}
 		r, err := s.api(ctx, "openRtpServer", params)
 		if err != nil {
-			sleepCtx(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		}
 		switch {
@@ -569,12 +557,12 @@ func (s *soak) rtpCamera(ctx context.Context, app, id string, exclusive bool, fr
 		case exclusive && closed && strings.Contains(msg(r), "already exists"):
 			s.violation("openRtpServer %s/%s answered %q right after it was closed or timed out (failure-modes.md 3)", app, id, msg(r))
 			closed = false
-			sleepCtx(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		default:
 			s.errs.add(fmt.Sprintf("%s: openRtpServer port %v: %d %s", kind, port != 0, code(r), errKind(msg(r))))
 			port = 0 // the port may have been taken meanwhile
-			sleepCtx(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		}
 		closed = false
@@ -670,7 +658,7 @@ func (s *soak) goPlayer(ctx context.Context) {
 		} else {
 			s.errs.add("play " + proto + ": " + outcome)
 		}
-		sleepCtx(ctx, between(100*time.Millisecond, time.Second))
+		backoff.Sleep(ctx, between(100*time.Millisecond, time.Second))
 	}
 }
 
@@ -911,7 +899,7 @@ func (s *soak) hlsPlayer(ctx context.Context) {
 		} else {
 			s.errs.add(kind + ": " + outcome)
 		}
-		sleepCtx(ctx, between(100*time.Millisecond, time.Second))
+		backoff.Sleep(ctx, between(100*time.Millisecond, time.Second))
 	}
 }
 
@@ -984,7 +972,7 @@ func (s *soak) playHLS(ctx context.Context, playlist string, stay time.Duration)
 			segments++
 			s.hlsSegments.Add(1)
 		}
-		sleepCtx(pctx, 500*time.Millisecond)
+		backoff.Sleep(pctx, 500*time.Millisecond)
 	}
 	if segments > 0 {
 		return "played"
@@ -1008,7 +996,7 @@ func (s *soak) ffmpegPlayer(ctx context.Context, proto string) {
 		pr, err := s.ffmpeg(append(args, "-c", "copy", "-f", "null", "-")...)
 		if err != nil {
 			s.errs.add(kind + ": start: " + errKind(err.Error()))
-			sleepCtx(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		}
 		if pr.runFor(ctx, between(3*time.Second, 9*time.Second)) {
@@ -1021,7 +1009,7 @@ func (s *soak) ffmpegPlayer(ctx context.Context, proto string) {
 			s.ops.add(kind + ": left")
 		}
 		pr.stop()
-		sleepCtx(ctx, between(100*time.Millisecond, time.Second))
+		backoff.Sleep(ctx, between(100*time.Millisecond, time.Second))
 	}
 }
 
@@ -1055,7 +1043,7 @@ func (s *soak) proxies(ctx context.Context) {
 			data, _ := r["data"].(map[string]any)
 			pullKey, _ = data["key"].(string)
 		}
-		if !sleepCtx(ctx, between(3*time.Second, 9*time.Second)) {
+		if !backoff.Sleep(ctx, between(3*time.Second, 9*time.Second)) {
 			return
 		}
 		if pullKey != "" {
@@ -1076,7 +1064,7 @@ func (s *soak) proxies(ctx context.Context) {
 			data, _ := r["data"].(map[string]any)
 			pushKey, _ = data["key"].(string)
 		}
-		if !sleepCtx(ctx, between(3*time.Second, 9*time.Second)) {
+		if !backoff.Sleep(ctx, between(3*time.Second, 9*time.Second)) {
 			return
 		}
 		if pushKey != "" {
@@ -1110,7 +1098,7 @@ func (s *soak) ffmpegSources(ctx context.Context) {
 			data, _ := r["data"].(map[string]any)
 			key, _ = data["key"].(string)
 		}
-		if !sleepCtx(ctx, between(3*time.Second, 9*time.Second)) {
+		if !backoff.Sleep(ctx, between(3*time.Second, 9*time.Second)) {
 			return
 		}
 		if key != "" {
@@ -1122,7 +1110,7 @@ func (s *soak) ffmpegSources(ctx context.Context) {
 				key = ""
 			}
 		}
-		sleepCtx(ctx, between(200*time.Millisecond, 2*time.Second))
+		backoff.Sleep(ctx, between(200*time.Millisecond, 2*time.Second))
 	}
 }
 
@@ -1135,7 +1123,7 @@ func (s *soak) recorder(ctx context.Context) {
 		what := map[string]string{"0": "hls", "1": "mp4"}[typ]
 		r, err := s.api(ctx, "startRecord", streamParams(p, "type", typ))
 		started := s.apiKind("startRecord "+what, r, err)
-		ended := !sleepCtx(ctx, between(2*time.Second, 7*time.Second))
+		ended := !backoff.Sleep(ctx, between(2*time.Second, 7*time.Second))
 		if started {
 			cctx := ctx
 			if ended {
@@ -1149,13 +1137,13 @@ func (s *soak) recorder(ctx context.Context) {
 		if ended {
 			return
 		}
-		sleepCtx(ctx, between(200*time.Millisecond, 2*time.Second))
+		backoff.Sleep(ctx, between(200*time.Millisecond, 2*time.Second))
 	}
 }
 
 // chaos closes streams and kicks sessions through the API now and then.
 func (s *soak) chaos(ctx context.Context) {
-	for sleepCtx(ctx, between(4*time.Second, 10*time.Second)) {
+	for backoff.Sleep(ctx, between(4*time.Second, 10*time.Second)) {
 		if mrand.IntN(2) == 0 {
 			p := pick(streamA, streamB, streamR, streamCam0, streamProxy, streamFF)
 			r, err := s.api(ctx, "close_streams", streamParams(p, "force", "1"))
@@ -1189,7 +1177,7 @@ func (s *soak) pollPrimary(ctx context.Context) {
 		_, _ = io.WriteString(w, `{"code":0}`)
 	}))
 	defer control.Close()
-	for i := 0; sleepCtx(ctx, 100*time.Millisecond); i++ {
+	for i := 0; backoff.Sleep(ctx, 100*time.Millisecond); i++ {
 		name := "getMediaList"
 		if i%2 == 1 {
 			name = "getServerConfig"
@@ -1233,7 +1221,7 @@ func (s *soak) pollOthers(ctx context.Context) {
 		{"getThreadsLoad", nil},
 		{"getRecentLogs", nil},
 	}
-	for i := 0; sleepCtx(ctx, 250*time.Millisecond); i++ {
+	for i := 0; backoff.Sleep(ctx, 250*time.Millisecond); i++ {
 		if i%4 == 0 {
 			s.healthz(ctx)
 			continue

@@ -23,6 +23,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/backoff"
 	"github.com/mediakit/mediakit/internal/gbsender"
 	"github.com/mediakit/mediakit/internal/testutil"
 )
@@ -546,7 +547,7 @@ func sampleOf(m promText) sample {
 
 // sample scrapes /metrics every second of the run.
 func (s *soak) sample(ctx context.Context, start time.Time) {
-	for sleepCtx(ctx, time.Second) {
+	for backoff.Sleep(ctx, time.Second) {
 		m, err := s.scrape(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
