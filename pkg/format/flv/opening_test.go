@@ -13,7 +13,9 @@ import (
 func TestOpening(t *testing.T) {
 	video, audio := clipTracks(t, "h264_aac.flv")
 	ms := time.Millisecond
-	v := func(dts time.Duration) *media.Frame { return &media.Frame{Track: video, DTS: dts * ms, PTS: dts * ms, Key: true} }
+	v := func(dts time.Duration) *media.Frame {
+		return &media.Frame{Track: video, DTS: dts * ms, PTS: dts * ms, Key: true}
+	}
 	a := func(dts time.Duration) *media.Frame { return &media.Frame{Track: audio, DTS: dts * ms, PTS: dts * ms} }
 	for _, tc := range []struct {
 		name  string
