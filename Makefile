@@ -24,8 +24,13 @@ build:
 run: build
 	./bin/mediakit serve
 
+# go test starts the packages' test runs in the order listed, two at a time
+# on two cores: pkg/server, the longest (minutes of real-time media), goes
+# first so that it does not start last and finish alone. TestSoak runs
+# after, by itself: its bounds on API latency need the machine to itself.
 test: fmt vet
-	$(GO) test -race -timeout 15m ./...
+	$(GO) test -race -timeout 15m -skip '^TestSoak$$' ./pkg/server/ ./...
+	$(GO) test -race -timeout 15m -run '^TestSoak$$' ./cmd/mediakit/
 	$(GO) test -count 1 -run 'Memory$$' ./pkg/httpflv/ ./pkg/rtmp/   # memory bounds: the race detector inflates them
 
 fmt:

@@ -126,6 +126,7 @@ func fltDecodes(t *testing.T, file string) string {
 // and leaves the database as it was; a data dir still to be made there
 // says so too; --print-config still reads the saved settings.
 func TestDataDirReadOnly(t *testing.T) {
+	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
 	fltMount(t, data, "8m", false)
 	p := startServe(t, "--data-dir", data)
@@ -178,6 +179,7 @@ func TestDataDirReadOnly(t *testing.T) {
 // system, the server runs; a recording fails with one error line naming
 // the file and the cause, counted in /metrics, and players are served.
 func TestRecordingRootReadOnly(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
@@ -206,6 +208,7 @@ func TestRecordingRootReadOnly(t *testing.T) {
 // the HLS playlist naming only whole segments), and once space returns
 // startRecord records again, to files that play whole.
 func TestDiskFullRecording(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
@@ -346,6 +349,9 @@ func fltHealthz(p *process) (int, error) {
 // a new `serve` binds the same RTMP, HTTP, RTSP, shared RTP and RTP server
 // ports at once, has no RTP server left over, opens the same port for the
 // same stream again, and takes the camera's RTP there.
+//
+// Not parallel: between the kill and the restart its ports are free, and
+// the connections of tests running alongside could be given one of them.
 func TestKill9MidRTPAndRecording(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
@@ -433,6 +439,7 @@ func TestKill9MidRTPAndRecording(t *testing.T) {
 // nothing half done; once space returns they succeed; after kill -9 and
 // a restart exactly what was acknowledged is there.
 func TestDiskFullDataDir(t *testing.T) {
+	t.Parallel()
 	data := filepath.Join(t.TempDir(), "data")
 	fltMount(t, data, "256k", false)
 	p := startServe(t, "--data-dir", data)

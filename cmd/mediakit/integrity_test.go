@@ -22,6 +22,7 @@ import (
 // killed with SIGKILL mid-recording leaves a playlist whose every segment
 // exists whole, so the recording plays up to the last segment written.
 func TestHLSRecordingSurvivesKill9(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
@@ -143,6 +144,7 @@ func apiGetJSON(client *http.Client, u string) (map[string]any, error) {
 // recording index knows it (with its duration from its fragments) and
 // serves it: the index agrees with the disk.
 func TestRecordingIndexAfterKill9(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")

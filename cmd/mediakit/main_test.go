@@ -25,7 +25,15 @@ import (
 // binary is the mediakit executable TestMain builds.
 var binary string
 
+// TestMain builds the binary and runs the tests, 4 parallel ones at once
+// unless go test is given -parallel (whose default, GOMAXPROCS, is 2 on the
+// CI machine): most tests run servers and ffmpeg as child processes on
+// ports and directories of their own and wait on real-time media. Tests
+// that set the environment, reuse a port after releasing it, or bound
+// how fast something is (TestSoak, TestMaxConnsFlood) stay serial, and go
+// test runs every serial test before it releases the parallel ones.
 func TestMain(m *testing.M) {
+	testutil.DefaultParallel(4)
 	os.Exit(buildAndRun(m))
 }
 
@@ -161,6 +169,7 @@ func (p *process) wait(t *testing.T) {
 }
 
 func TestServeSignals(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			p := startServe(t)
@@ -218,6 +227,7 @@ func TestServeSignals(t *testing.T) {
 }
 
 func TestServeBusyPort(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +246,7 @@ func TestServeBusyPort(t *testing.T) {
 }
 
 func TestUsageExitCodes(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"--bogus"}, {"bogus"}, {"serve", "--bogus"}, {"serve", "extra"}, {"serve", "--log-level", "loud"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, stdout, stderr := runBinary(t, nil, args...)
@@ -248,6 +259,7 @@ func TestUsageExitCodes(t *testing.T) {
 }
 
 func TestVersionAndPrintConfig(t *testing.T) {
+	t.Parallel()
 	code, stdout, stderr := runBinary(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(stdout, "mediakit ") || stderr != "" {
 		t.Errorf("version: exit %d stdout %q stderr %q", code, stdout, stderr)

@@ -14,6 +14,7 @@ import (
 // live rtmp:// stream from `mediakit serve`, garbage (exit 1, one line)
 // and a usage error (exit 2).
 func TestProbeBinary(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	code, stdout, stderr := runBinary(t, nil, "probe", "--json", testutil.Clip(t, "h264_aac.flv"))
 	if code != 0 {

@@ -71,6 +71,7 @@ func waitPlays(t *testing.T, u string, what string) {
 // back after kill -9 and play; a deleted one stays deleted; a proxy whose
 // source goes down recovers by itself when it returns.
 func TestProxiesSurviveKill9(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	origin := startServe(t)
 	pub := publishAndWait(t, origin, "src")
@@ -164,6 +165,7 @@ func TestProxiesSurviveKill9(t *testing.T) {
 // cluster.origin_url, which is also the fallback when the hook's URL
 // fails; the pull stops once nobody watches.
 func TestOnDemandPull(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	origin := startServe(t)
 	publishAndWait(t, origin, "src")
@@ -238,6 +240,7 @@ origin_url = "rtmp://`+origin.rtmp+`/%s/%s"
 // TestDamagedDatabase: serve refuses to start on a damaged database,
 // naming the file and the cause on one line, and leaves it as it was.
 func TestDamagedDatabase(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	db := filepath.Join(dataDir, "mediakit.db")
 	garbage := []byte(strings.Repeat("this is not a bbolt database ", 500))

@@ -175,6 +175,7 @@ func checkQuietStderr(t *testing.T, stderr string) {
 // exit 0; kill -9 leaves a fragmented MP4 that still plays; an HTTP-FLV
 // recording with --duration ends by itself.
 func TestRecordLive(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	srv := startServe(t)
 	pub := testutil.PublishClip(t, "h264_aac.flv", "rtmp://"+srv.rtmp+"/live/rec", true)
@@ -338,6 +339,7 @@ func TestRecordLive(t *testing.T) {
 
 // TestRecordBinaryErrors: usage and runtime errors of the real binary.
 func TestRecordBinaryErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		args []string

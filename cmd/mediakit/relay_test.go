@@ -99,6 +99,7 @@ func (c *child) exitedWith() string {
 // TestRelayLive: one source on server A relayed to B and C; ffprobe
 // judges both while the relay runs; --duration ends it with exit 0.
 func TestRelayLive(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	a, b, c := startRelayServe(t), startRelayServe(t), startRelayServe(t)
 	pub := testutil.PublishClip(t, "h264_aac.flv", "rtmp://"+a.rtmp+"/live/src", true)
@@ -157,6 +158,7 @@ func TestRelayLive(t *testing.T) {
 // TestRelayFiles: a local FLV relayed to FLV, MPEG-TS and MP4 files in
 // one run: ffprobe reads as many frames from each as from the input.
 func TestRelayFiles(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	in := testutil.Clip(t, "h264_aac.flv")
 	dir := t.TempDir()
@@ -190,6 +192,7 @@ func TestRelayFiles(t *testing.T) {
 // --retries more times; then one line names the URL and the cause, and
 // the exit code is 1.
 func TestRelaySourceDown(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	refused := "rtmp://" + testutil.FreeAddr(t) + "/live/x"
 	code, stdout, stderr := runBinary(t, nil, "relay", refused, filepath.Join(dir, "a.flv"), "--retries", "2", "--retry-delay", "100ms")
@@ -238,6 +241,9 @@ func TestRelaySourceDown(t *testing.T) {
 // TestRelayDestinationLater: a destination down at first gets the stream
 // once it comes up, while the other keeps receiving; Ctrl-C then ends
 // the relay with exit 0.
+//
+// Not parallel: B's port is free until B starts, and the connections of
+// tests running alongside could be given it.
 func TestRelayDestinationLater(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	a, c := startRelayServe(t), startRelayServe(t)
@@ -286,6 +292,7 @@ func TestRelayDestinationLater(t *testing.T) {
 
 // TestRelayUsage: usage errors exit 2 with one line.
 func TestRelayUsage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"relay"},

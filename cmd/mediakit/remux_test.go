@@ -16,6 +16,7 @@ import (
 // TestRemuxBinary pipes an FLV clip through the real binary's stdin and
 // stdout as MPEG-TS (summary on stderr), then remuxes that file to MP4.
 func TestRemuxBinary(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	clip, err := os.Open(testutil.Clip(t, "h264_aac.flv"))

@@ -16,6 +16,7 @@ import (
 // the relay with exit 0. The camera wants credentials, given in the URL;
 // the password shows nowhere.
 func TestRelayRTSP(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	cam := rtspcam.Start(t, rtspcam.Options{After: rtspcam.Loop, User: "admin", Pass: "hunter2"})
 	u, _ := url.Parse(cam.URL)
@@ -40,6 +41,7 @@ func TestRelayRTSP(t *testing.T) {
 // TestRelayRTSPToFiles: the whole clip over UDP and over TCP into FLV
 // files: ffprobe counts every frame of the clip.
 func TestRelayRTSPToFiles(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	for _, tr := range []string{"tcp", "udp"} {
 		t.Run(tr, func(t *testing.T) {
@@ -68,6 +70,7 @@ func TestRelayRTSPToFiles(t *testing.T) {
 // TestRecordRTSP: `mediakit record rtsp://... --mp4` of the B-frame clip:
 // a finished MP4 with every frame, DTS monotonic.
 func TestRecordRTSP(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	cam := rtspcam.Start(t, rtspcam.Options{Speed: 4, Clip: "h264_bframes_aac.flv", NoSDPParams: true})
 	mp4 := filepath.Join(t.TempDir(), "cam.mp4")
@@ -95,6 +98,7 @@ func TestRecordRTSP(t *testing.T) {
 // TestRTSPSourceErrors: one line on stderr naming the URL (password
 // redacted) and the cause, exit 1; exit 2 for a bad --rtsp-transport.
 func TestRTSPSourceErrors(t *testing.T) {
+	t.Parallel()
 	cam := rtspcam.Start(t, rtspcam.Options{User: "admin", Pass: "right"})
 	u, _ := url.Parse(cam.URL)
 	u.User = url.UserPassword("admin", "wrong-one")

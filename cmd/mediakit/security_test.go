@@ -71,6 +71,7 @@ func writeConfig(t *testing.T, content string) string {
 // Origin with a text/plain body, a cross-site fetch, a DNS-rebinding
 // Host) is refused before the endpoint runs.
 func TestBrowserAndRebindingRefused(t *testing.T) {
+	t.Parallel()
 	p := startServe(t)
 	client := newClient()
 	api := "http://" + p.http + "/index/api/"
@@ -128,6 +129,7 @@ func nonLoopbackIPv4(t *testing.T) string {
 // secret and gets answers; without it, or from outside
 // http.allow_ip_range, it is refused (-300, -100) as ZLMediaKit does.
 func TestWVPFromTheNetwork(t *testing.T) {
+	t.Parallel()
 	ip := nonLoopbackIPv4(t)
 	cfg := writeConfig(t, fmt.Sprintf("[http]\nallow_ip_range = \"127.0.0.1,%s\"\n", ip))
 	p := startServe(t, "--http-addr", net.JoinHostPort(ip, "0"), "--secret", "wvp-secret", "--config", cfg)
@@ -166,6 +168,7 @@ func TestWVPFromTheNetwork(t *testing.T) {
 // TestSecretNeverDisclosed: api.secret appears in no API reply, hook body,
 // log line or printed configuration unless --show-secrets asks.
 func TestSecretNeverDisclosed(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cret-never-shown-7f1d"
 	bodies := make(chan []byte, 100)
 	hooks := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -254,6 +257,7 @@ func publishAndWait(t *testing.T, p *process, name string) *testutil.Process {
 // recording root set through setServerConfig. Inside the data dir it
 // records.
 func TestConfinedRecordPaths(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "a", "data")
@@ -439,6 +443,9 @@ func metricValue(t *testing.T, httpAddr, name, labels string) float64 {
 // TestMaxConnsFlood: 50 players wait for a stream; a flood of connections
 // beyond --max-conns, on both listeners, is closed at once, while every
 // player receives the whole stream, the same bytes as every other.
+//
+// Not parallel: no frame may be skipped for 50 players, which a machine
+// busy with other tests would make one of them fall behind for.
 func TestMaxConnsFlood(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	const players = 50
@@ -548,6 +555,7 @@ func TestMaxConnsFlood(t *testing.T) {
 // TestHLSWriteDeadline: an HLS client that asks for segments and never
 // reads is cut by --write-timeout instead of holding its connection.
 func TestHLSWriteDeadline(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	cfg := writeConfig(t, "[hls]\nsegDur = 1\n")
 	p := startServe(t, "--write-timeout", "1s", "--config", cfg)
@@ -630,6 +638,7 @@ func TestHLSWriteDeadline(t *testing.T) {
 // (RTMP with user and pass in the URL), who plays (HTTP-FLV and HLS with
 // a token), and who calls the API without the secret (Basic auth).
 func TestBuiltinAuth(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	cfg := writeConfig(t, `
 [[auth.users]]

@@ -13,6 +13,7 @@ import (
 // http.trusted_proxies, auth.users ips rules see the client the proxy
 // forwarded, for HTTP-FLV and HLS alike, not the proxy's address.
 func TestAuthBehindTrustedProxy(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) {
 		c.HTTP.TrustedProxies = "127.0.0.1"
 		c.General.MaxStreamWait = 500 * time.Millisecond

@@ -159,6 +159,7 @@ func (ts *testServer) enableHooks(t *testing.T, h *hookServer, extra url.Values)
 // TestZLMScriptWorkflow drives a stream the way a script written for
 // ZLMediaKit does: list, check online, inspect, close.
 func TestZLMScriptWorkflow(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	pub := testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/cam?token=abc", true)
@@ -249,6 +250,7 @@ func TestZLMScriptWorkflow(t *testing.T) {
 // TestHooksEndToEnd publishes and plays with hooks pointed at a test
 // server and checks what it receives.
 func TestHooksEndToEnd(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	var mu sync.Mutex
 	closeOnNoneReader := false
@@ -331,6 +333,7 @@ func TestHooksEndToEnd(t *testing.T) {
 }
 
 func TestPublishDeniedByHook(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, func(name string, body map[string]any) map[string]any {
 		if name == "on_publish" {
@@ -367,6 +370,7 @@ func grep(s, substr string) string {
 // GB28181 platform renames rtp/<ssrc> to rtp/<device>_<channel>; fields
 // the platform leaves null are ignored.
 func TestStreamReplace(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, func(name string, body map[string]any) map[string]any {
 		if name == "on_publish" {
@@ -394,6 +398,7 @@ func TestStreamReplace(t *testing.T) {
 // TestHungHookDoesNotStallOtherStreams: on_publish hangs for one stream
 // while another publishes and plays normally, and the API answers.
 func TestHungHookDoesNotStallOtherStreams(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	release := make(chan struct{})
 	h := newHookServer(t, func(name string, body map[string]any) map[string]any {
@@ -442,6 +447,7 @@ func TestHungHookDoesNotStallOtherStreams(t *testing.T) {
 // TestSetServerConfigPersists: settings changed through the API survive a
 // restart; unknown keys are ignored with code 0.
 func TestSetServerConfigPersists(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mutate := func(c *config.Config) { c.General.DataDir = dir }
 	ts := startServer(t, mutate)
@@ -484,6 +490,7 @@ func TestSetServerConfigPersists(t *testing.T) {
 // node: read getServerConfig data[0], post its setServerConfig, then wait
 // for keepalives every hook.alive_interval.
 func TestWVPConnect(t *testing.T) {
+	t.Parallel()
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) { c.API.Secret = "wvp-secret" })
 	secret := url.Values{"secret": {"wvp-secret"}}

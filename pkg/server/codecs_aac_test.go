@@ -72,16 +72,18 @@ func aacConfigClip(t *testing.T, tc aacConfigCase) string {
 // that waited for the stream and the MP4 recording are read by ffprobe
 // with the publisher's channels, rate and profile, and every video frame.
 func TestAACConfigOutputs(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
-	h := newHookServer(t, nil)
-	ts := startServer(t, func(c *config.Config) {
-		c.Protocol.EnableMP4 = true
-		c.Protocol.ContinuePush = 200 * time.Millisecond
-		c.Hook.Enable = true
-		c.Hook.OnRecordMP4 = h.url("on_record_mp4")
-	})
 	for _, tc := range aacConfigCases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each on its own server and hook server: the waits count the server's players and streams
+			h := newHookServer(t, nil)
+			ts := startServer(t, func(c *config.Config) {
+				c.Protocol.EnableMP4 = true
+				c.Protocol.ContinuePush = 200 * time.Millisecond
+				c.Hook.Enable = true
+				c.Hook.OnRecordMP4 = h.url("on_record_mp4")
+			})
 			clip := aacConfigClip(t, tc)
 			fp, fout := fmp4Copy(t, ts.httpURL+"/live/"+tc.name+".live.mp4", 5)
 			rtspPlay := probeRTSPAsync(t, ts.rtspURL("live/"+tc.name), "tcp")

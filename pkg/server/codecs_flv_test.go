@@ -32,6 +32,7 @@ import (
 // players that waited for the stream on RTMP and HTTP-FLV get both
 // tracks, every video frame and every audio frame, 2 s.
 func TestFLVCodecsLegacyFFmpeg(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	for _, tc := range []struct {
 		clip, audio string
@@ -385,6 +386,7 @@ func mediaInfoCodecs(t *testing.T, ts *testServer, stream string) []int {
 // warning, the publisher kept), and RTMP and HTTP-FLV players that waited
 // for it get Enhanced FLV with every frame: 50 video, 101 Opus.
 func TestFLVCodecsEnhancedPublish(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	for _, tc := range []struct {
 		name, clip  string
@@ -464,6 +466,7 @@ func TestFLVCodecsEnhancedPublish(t *testing.T) {
 // sequence header before its first frame, and AV1 320x240 as their last
 // track, over the 3 s published.
 func TestFLVCodecChange(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h264Tracks, h264Frames := clipframes.Read(t, "h264_only.flv")
 	_, av1Frames := clipframes.ReadMP4(t, "av1_opus.mp4")
@@ -514,6 +517,7 @@ func TestFLVCodecChange(t *testing.T) {
 // over RTMP and HTTP-FLV with its video, the track dropped and reported
 // once per output in getMediaInfo's dropped_by.
 func TestFLVDropsTrackItCannotCarry(t *testing.T) {
+	t.Parallel()
 	tracks, frames := clipframes.Read(t, "h264_only.flv")
 	fake := &media.Track{Codec: media.Codec(99), SampleRate: 8000, Channels: 1}
 	ts := startServer(t, nil)

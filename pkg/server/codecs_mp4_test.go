@@ -95,14 +95,8 @@ func mp4CodecProbe(t *testing.T, path string) mp4CodecStreams {
 // (G.711 dropped), 2 s, and the MP4 recording holds every frame of both
 // tracks, 2 s.
 func TestMP4CodecsOnce(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
-	h := newHookServer(t, nil)
-	ts := startServer(t, func(c *config.Config) {
-		c.Protocol.EnableMP4 = true
-		c.Protocol.ContinuePush = 200 * time.Millisecond
-		c.Hook.Enable = true
-		c.Hook.OnRecordMP4 = h.url("on_record_mp4")
-	})
 	for _, tc := range []struct {
 		clip, stream, video, audio string
 		audioPackets               int  // in the clip
@@ -114,6 +108,14 @@ func TestMP4CodecsOnce(t *testing.T) {
 		{"h264_pcmu.mov", "pcmu", "h264", "pcm_mulaw", 0, true},
 	} {
 		t.Run(tc.stream, func(t *testing.T) {
+			t.Parallel() // each on its own server and hook server: the waits count the server's players and streams
+			h := newHookServer(t, nil)
+			ts := startServer(t, func(c *config.Config) {
+				c.Protocol.EnableMP4 = true
+				c.Protocol.ContinuePush = 200 * time.Millisecond
+				c.Hook.Enable = true
+				c.Hook.OnRecordMP4 = h.url("on_record_mp4")
+			})
 			p, out := fmp4Copy(t, ts.httpURL+"/live/"+tc.stream+".live.mp4", 5)
 			waitFor(t, 10*time.Second, "the player waiting", func() bool { return ts.Engine.Stats().WaitingReaders.Load() == 1 })
 			done := mp4CodecPublish(t, ts, tc.clip, tc.stream, false)
@@ -170,8 +172,8 @@ func TestMP4CodecsOnce(t *testing.T) {
 // come with their Opus; G.711 and MP3 are dropped (G.711 from HTTP-fMP4
 // too), reported in getMediaInfo's dropped_by, and the video plays on.
 func TestMP4CodecsLLHLS(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
-	ts := startServer(t, func(c *config.Config) { c.HLS.SegDur = time.Second })
 	for _, tc := range []struct {
 		clip, stream, video, audio string
 		dropped                    string   // codec_id_name of the track fMP4 HLS drops
@@ -183,6 +185,8 @@ func TestMP4CodecsLLHLS(t *testing.T) {
 		{"h264_mp3.flv", "mp3", "h264", "", "MP3", []string{"hls-fmp4"}},
 	} {
 		t.Run(tc.stream, func(t *testing.T) {
+			t.Parallel() // each on its own server; the clips play in real time
+			ts := startServer(t, func(c *config.Config) { c.HLS.SegDur = time.Second })
 			mp4CodecPublish(t, ts, tc.clip, tc.stream, true)
 			waitStream(t, ts, "live/"+tc.stream)
 			const seconds = 3

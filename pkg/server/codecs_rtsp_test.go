@@ -60,9 +60,11 @@ var rtspCodecCases = []rtspCodecCase{
 // player of the stream pulled back from the server over rtsp://
 // (addStreamProxy).
 func TestRTSPCodecsPublishPlay(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	for _, tc := range rtspCodecCases {
 		t.Run(tc.clip, func(t *testing.T) {
+			t.Parallel() // each on its own server and ports; the clip plays in real time
 			ts := startServer(t, nil)
 			play := probeRTSPAsync(t, ts.rtspURL("live/c"), "tcp")
 			pkts := packetsRTSPAsync(t, ts.rtspURL("live/c"), "tcp")
@@ -259,6 +261,7 @@ func (c *udpCollector) bytes() []byte {
 // through (stream type 0x9C, as ZLMediaKit writes it; ffprobe 5.1 does
 // not know that type, so the RTP server's stream is the judge).
 func TestRTPPSCodecs(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	for _, tc := range []struct {
 		clip, args   string
@@ -270,6 +273,7 @@ func TestRTPPSCodecs(t *testing.T) {
 		{clip: "vp9_opus.mp4", args: "experimental", audio: "opus", dropped: "VP9", perSecond: [2]float64{0, 50}},
 	} {
 		t.Run(tc.clip, func(t *testing.T) {
+			t.Parallel() // each on its own server and ports; the clip plays in real time
 			ts := startServer(t, nil)
 			args := []string{"-re", "-stream_loop", "-1", "-i", testutil.Clip(t, tc.clip), "-c", "copy"}
 			if tc.args != "" {
@@ -368,6 +372,7 @@ func checkPSProbe(t *testing.T, what string, p *testutil.Probe, video, audio str
 // is built from, at the clip's times, and every Opus packet; so does a
 // player of the stream pulled back over rtsp:// (addStreamProxy).
 func TestRTSPAV1PublishPlay(t *testing.T) {
+	t.Parallel()
 	tracks, frames := clipframes.ReadMP4(t, "av1_opus.mp4")
 	ts := startServer(t, nil)
 

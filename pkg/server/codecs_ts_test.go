@@ -102,14 +102,16 @@ func tsCheckStreams(t *testing.T, what string, tc tsCodecCase, p *testutil.Probe
 // whole. VP9 and G.711 are left out, listed in getMediaInfo as dropped
 // by http-ts and hls, and the other track plays.
 func TestTSCodecs(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
-	ts := startServer(t, func(c *config.Config) {
-		c.Protocol.EnableHLS = true
-		c.Protocol.ContinuePush = 200 * time.Millisecond
-		c.HLS.SegDur = time.Second
-	})
 	for _, tc := range tsCodecCases {
 		t.Run(tc.stream, func(t *testing.T) {
+			t.Parallel() // each on its own server: the waits count the server's players and streams
+			ts := startServer(t, func(c *config.Config) {
+				c.Protocol.EnableHLS = true
+				c.Protocol.ContinuePush = 200 * time.Millisecond
+				c.HLS.SegDur = time.Second
+			})
 			// HTTP-TS: one play of the clip.
 			body := tsGet(t, ts.httpURL+"/live/"+tc.stream+".live.ts")
 			waitFor(t, 10*time.Second, "the player waiting", func() bool { return ts.Engine.Stats().WaitingReaders.Load() == 1 })
@@ -197,6 +199,7 @@ func TestTSCodecs(t *testing.T) {
 // TestTSNothingCarried: a stream of G.711 alone has nothing MPEG-TS
 // carries: HTTP-TS and HLS players get 404 and the server goes on.
 func TestTSNothingCarried(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) {
 		c.Protocol.EnableHLS = true

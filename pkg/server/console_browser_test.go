@@ -102,6 +102,8 @@ type consoleResult struct {
 // than the screen; logout ends the session and the polling; the page logs
 // no console error. Screenshots of every view, desktop and phone, are
 // kept (see consoleScreenshotsEnv).
+//
+// Not parallel: see TestPlayerPageBrowser.
 func TestConsoleBrowser(t *testing.T) {
 	node, dir, chromium := browserTools(t)
 	testutil.RequireFFmpeg(t)

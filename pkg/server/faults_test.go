@@ -152,6 +152,9 @@ func (h *faultHooks) count(name string) int {
 // on_flow_report, on_server_keepalive) and on_stream_none_reader change
 // nothing, so publishing and playing go on. The server stays responsive
 // throughout, and afterwards no goroutine is left behind.
+//
+// Not parallel: it counts the whole process's goroutines, and bounds how
+// long the API takes to answer.
 func TestHookServerFaults(t *testing.T) {
 	h := newFaultHooks(t)
 	clip := readClipFrames(t)
@@ -358,6 +361,7 @@ func metricOr0(t *testing.T, ts *testServer, name string) float64 {
 // not cut into files by the jump), and the stream goes on after every
 // jump.
 func TestPublisherClockJumps(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.Protocol.EnableMP4 = true })
 	const laps, speed = 4, 3.0
@@ -527,6 +531,7 @@ func (f *freezer) set(frozen bool) {
 // it within its timeout_sec, reports it, and ends its players after the
 // grace; once the source answers again, the proxy plays again by itself.
 func TestProxySourceStalls(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	origin := startServer(t, nil)
 	pub := testutil.PublishClip(t, "h264_aac.flv", origin.rtmpURL+"/live/src", true)

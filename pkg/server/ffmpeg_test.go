@@ -25,8 +25,11 @@ import (
 
 // ffmpegChildren lists the live ffmpeg processes this test process
 // started (the server runs in it): parent pid ours, name ffmpeg, not a
-// zombie.
-func ffmpegChildren(t *testing.T) []int {
+// zombie, and match in its command line. Tests running in parallel start
+// ffmpeg processes of their own: a parallel test matches what only its
+// processes carry, such as "rtmp://ADDR/" of its server or of its source;
+// "" matches every ffmpeg, for a test that runs alone.
+func ffmpegChildren(t *testing.T, match string) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -52,9 +55,16 @@ func ffmpegChildren(t *testing.T) []int {
 		if len(fields) < 2 || fields[0] == "Z" || string(b[open+1:end]) != "ffmpeg" {
 			continue
 		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == self {
-			out = append(out, pid)
+		if ppid, _ := strconv.Atoi(fields[1]); ppid != self {
+			continue
 		}
+		if match != "" {
+			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil || !strings.Contains(string(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), match) {
+				continue
+			}
+		}
+		out = append(out, pid)
 	}
 	return out
 }
@@ -92,6 +102,9 @@ func (ts *testServer) ffmpegList(t *testing.T) []map[string]any {
 // and delete that source at once, twice each, under -race. Afterwards no
 // ffmpeg is left, every MP4 written is valid, the stored tasks are gone,
 // and goroutines and file descriptors are back to their baseline.
+//
+// Not parallel: the baseline, and the ffmpeg processes, are the whole
+// process's.
 func TestFFmpegSources(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
@@ -125,7 +138,7 @@ func TestFFmpegSources(t *testing.T) {
 				t.Errorf("addFFmpegSource %v: %v, want -300", bad, r)
 			}
 		}
-		if len(ffmpegChildren(t)) != 0 {
+		if len(ffmpegChildren(t, "")) != 0 {
 			t.Fatal("a refused source started ffmpeg")
 		}
 
@@ -199,7 +212,7 @@ func TestFFmpegSources(t *testing.T) {
 		go func() {
 			defer close(watched)
 			for {
-				for _, p := range ffmpegChildren(t) {
+				for _, p := range ffmpegChildren(t, "") {
 					mu.Lock()
 					pids[p] = true
 					mu.Unlock()
@@ -266,7 +279,7 @@ func TestFFmpegSources(t *testing.T) {
 				t.Errorf("ffmpeg %d still runs after every source was deleted", p)
 			}
 		}
-		if left := ffmpegChildren(t); len(left) != 0 {
+		if left := ffmpegChildren(t, ""); len(left) != 0 {
 			t.Errorf("ffmpeg processes left: %v", left)
 		}
 		if code, body := ts.get(t, "/healthz"); code != http.StatusOK {
@@ -291,6 +304,7 @@ func TestFFmpegSources(t *testing.T) {
 // acknowledged source runs again after the server restarts on the same
 // data dir, without being added again; a deleted one does not.
 func TestFFmpegSourceRestored(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dataDir := t.TempDir()
 	port := testutil.FreePort(t)
@@ -309,7 +323,7 @@ func TestFFmpegSourceRestored(t *testing.T) {
 		t.Fatalf("addFFmpegSource: %v", r)
 	}
 	ts.stop(t)
-	if left := ffmpegChildren(t); len(left) != 0 {
+	if left := ffmpegChildren(t, ts.rtmpURL+"/"); len(left) != 0 {
 		t.Fatalf("ffmpeg left after shutdown: %v", left)
 	}
 
@@ -348,6 +362,7 @@ func copyFile(t *testing.T, from, to string) {
 // lets ffmpeg read what the network schemes need (RTMP over TCP,
 // HTTP-FLV over HTTP).
 func TestFFmpegSourceNetworkInputs(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/src", true)
@@ -373,6 +388,7 @@ func TestFFmpegSourceNetworkInputs(t *testing.T) {
 // saved value is never loaded for them), while ffmpeg.restart_sec may
 // change.
 func TestFFmpegCommandNotSettable(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	r := ts.apiCall(t, "setServerConfig", url.Values{"ffmpeg.bin": {"/bin/sh"}, "ffmpeg.cmd": {"%s -c %s%s"}})
 	if code(r) != 0 || r["changed"] != float64(0) {
@@ -391,6 +407,7 @@ func TestFFmpegCommandNotSettable(t *testing.T) {
 // stream deletes the source, as ZLMediaKit does, rather than letting it
 // restart ffmpeg and publish again.
 func TestFFmpegSourceClosedWithItsStream(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	clip := filepath.Join(ts.Config().General.DataDir, "clips", clipName)
@@ -406,7 +423,7 @@ func TestFFmpegSourceClosedWithItsStream(t *testing.T) {
 	if list := ts.ffmpegList(t); len(list) != 0 {
 		t.Fatalf("the source of a closed stream is still listed: %v", list)
 	}
-	if left := ffmpegChildren(t); len(left) != 0 {
+	if left := ffmpegChildren(t, ts.rtmpURL+"/"); len(left) != 0 {
 		t.Fatalf("ffmpeg left: %v", left)
 	}
 	if _, live, _ := ts.Engine.Stream(context.Background(), engine.NewKey("", "live", "closeme")); live {

@@ -63,6 +63,7 @@ func plantRecording(t *testing.T, ts *testServer, rel string, size int) (string,
 // downloadFile with ranges, never outside their roots, and to whom the
 // API, on_http_access, the built-in users or http.allow_ip_range admit.
 func TestRecordingFilesAccess(t *testing.T) {
+	t.Parallel()
 	var hookReply map[string]any
 	h := newHookServer(t, func(name string, body map[string]any) map[string]any {
 		if name == "on_http_access" {
@@ -164,6 +165,7 @@ func TestRecordingFilesAccess(t *testing.T) {
 // decide (the play right on APP/STREAM), and outside http.allow_ip_range
 // nobody but the API's callers gets a file.
 func TestRecordingFilesBuiltInUsers(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) {
 		c.API.Secret = "s3cret"
 		c.Auth.Users = []auth.User{{User: "viewer", Pass: "pw", Actions: []string{"play"}, Paths: []string{"live/cam/*"}}}
@@ -198,6 +200,7 @@ func TestRecordingFilesBuiltInUsers(t *testing.T) {
 // on_record_mp4 url with ffprobe reading it over HTTP (ranges included:
 // ffmpeg seeks to the moov), every frame there.
 func TestRecordingPlaysOverHTTP(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) {
@@ -228,6 +231,7 @@ func TestRecordingPlaysOverHTTP(t *testing.T) {
 }
 
 func TestWithoutCookie(t *testing.T) {
+	t.Parallel()
 	h := http.Header{}
 	h.Set("Cookie", "a=1; mediakit_console=secret-token; b=2")
 	got := withoutCookie(h, "mediakit_console")

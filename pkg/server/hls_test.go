@@ -96,6 +96,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // headers, target duration, sliding window, retention of segments that
 // left the window, playback by ffmpeg, one muxer for several viewers.
 func TestLiveHLS(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	const segNum, retain = 2, 1
 	ts := startServer(t, func(c *config.Config) {
@@ -275,6 +276,7 @@ func maxAge(cacheControl string) int {
 // TestLiveHLSDiscontinuity: a publisher that comes back within the grace
 // period continues the same playlist after EXT-X-DISCONTINUITY.
 func TestLiveHLSDiscontinuity(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) {
 		c.Protocol.ContinuePush = 3 * time.Second
@@ -340,6 +342,7 @@ func TestLiveHLSDiscontinuity(t *testing.T) {
 // first playlist request. (The server's idle stop is 30 s or more, too
 // long here; TestLiveHLSReap checks Live.Reap on the real engine.)
 func TestLiveHLSDemand(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) {
 		c.Protocol.HLSDemand = true
@@ -388,6 +391,7 @@ func TestLiveHLSDemand(t *testing.T) {
 // and a later request starts the muxer again. It runs a Live of its own
 // (short idle timeout) on the server's engine.
 func TestLiveHLSReap(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.Protocol.HLSDemand = true })
 	const idle = 700 * time.Millisecond

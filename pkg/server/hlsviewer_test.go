@@ -82,6 +82,7 @@ func (p *hlsPlayer) get(t *testing.T, u string) []byte {
 // on_stream_none_reader away while it watches, and ends (on_flow_report)
 // after a quiet period; ffmpeg as an HLS player is one viewer too.
 func TestHLSViewersArePlayers(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) {
@@ -188,6 +189,7 @@ func playersOf(t *testing.T, ts *testServer, schema string) int {
 // stream's hls.fmp4 schema is announced when its on-demand muxer has a
 // segment and withdrawn when the stream ends.
 func TestFMP4HLSViewersArePlayers(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) {

@@ -172,6 +172,9 @@ func runSlowConn(ctx context.Context, addr string, prefix, trickle []byte, inter
 // closed by the handshake (RTMP, HTTP) and first-request (RTSP)
 // timeouts; while dozens of them hang on, a real publisher and players
 // are served; and once they are cut, every connection slot is free again.
+//
+// Not parallel: it bounds how long after its timeout a connection is cut,
+// which a loaded machine would stretch.
 func TestSlowlorisEveryListener(t *testing.T) {
 	slowloris(t, 2*time.Second, 4, 0)
 }
@@ -367,6 +370,8 @@ func heapInUse() uint64 {
 // heads past 64 KiB and API bodies past 1 MiB: each is refused or its
 // connection closed, without the memory it announces, while a stream
 // published meanwhile goes on.
+//
+// Not parallel: the heap it bounds is the whole process's.
 func TestOversizeInputs(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)

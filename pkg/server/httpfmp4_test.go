@@ -34,6 +34,7 @@ import (
 // sessions are listed (registry and getMediaPlayerList schema fmp4)
 // while they play.
 func TestHTTPFMP4(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	url := ts.httpURL + "/live/x.live.mp4"
@@ -129,6 +130,7 @@ func TestHTTPFMP4(t *testing.T) {
 // take 3 s worth of frames (75 video, about 129 audio) without gaps, so
 // a player joining late neither stalls nor races.
 func TestHTTPFMP4LateJoin(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	pub := testutil.PublishClip(t, "h264_bframes_aac.flv", ts.rtmpURL+"/live/late", true)
@@ -154,6 +156,7 @@ func TestHTTPFMP4LateJoin(t *testing.T) {
 // ffmpeg 5.1 cannot publish H.265 over RTMP) plays as hvc1 with every
 // frame in order.
 func TestHTTPFMP4H265(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	data, err := os.ReadFile(testutil.Clip(t, "h265_aac.mp4"))

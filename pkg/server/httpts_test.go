@@ -18,6 +18,7 @@ import (
 // readers must get identical bytes from their first keyframe on, and the
 // sessions registry must list them as http-ts while they play.
 func TestHTTPTS(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	url := ts.httpURL + "/live/x.live.ts"

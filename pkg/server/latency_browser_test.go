@@ -39,6 +39,8 @@ type latencyResult struct {
 // (BENCHMARKS.md has those): each mode reads at least 10 distinct
 // timestamps back, most frames decode, and every latency is between 0 and
 // 10 s.
+//
+// Not parallel: see TestPlayerPageBrowser.
 func TestGlassToGlassBrowser(t *testing.T) {
 	node, dir, chromium := browserTools(t)
 	ts := startServer(t, func(c *config.Config) {

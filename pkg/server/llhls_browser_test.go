@@ -150,6 +150,8 @@ type hlsjsResult struct {
 // for settle: hls.js starts at a keyframe up to a GOP behind its target
 // and catches up by playing at up to 1.5x (on a loaded machine the start
 // itself lags by a second or more).
+//
+// Not parallel: see TestPlayerPageBrowser.
 func TestLLHLSBrowser(t *testing.T) {
 	node, dir, chromium := browserTools(t)
 	testutil.RequireFFmpeg(t)

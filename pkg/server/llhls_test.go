@@ -67,6 +67,7 @@ func llhlsHasPart(pl *playlist.Media, msn, part int) bool {
 // copy has the clip's codecs, size and frame rate; the playlist carries
 // the LL-HLS tags; TS HLS keeps working on the same stream.
 func TestLLHLSFFmpeg(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.HLS.SegDur = time.Second })
 	testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/ll", true)
@@ -126,6 +127,7 @@ func TestLLHLSFFmpeg(t *testing.T) {
 // (_HLS_msn/_HLS_part) returns once the playlist has that part, judged
 // by the playlist's content: while it is out, plain reloads lack it.
 func TestLLHLSBlockingReload(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.HLS.SegDur = time.Second })
 	testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/block", true)
@@ -192,6 +194,7 @@ func TestLLHLSBlockingReload(t *testing.T) {
 // TestLLHLSMissingStream: a stream that is never published is a 404 once
 // the max stream wait is over, not a hang.
 func TestLLHLSMissingStream(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) { c.General.MaxStreamWait = time.Second })
 	client := &http.Client{Timeout: 20 * time.Second}
 	resp, err := client.Get(ts.httpURL + "/live/nobody/hls.fmp4.m3u8")
@@ -212,6 +215,7 @@ func TestLLHLSMissingStream(t *testing.T) {
 // TestLLHLSAlwaysOn: protocol.enable_hls_fmp4 runs the muxer from
 // publish, before any request.
 func TestLLHLSAlwaysOn(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	// hls_demand, on by default, concerns MPEG-TS HLS: it does not cancel
 	// enable_hls_fmp4.
@@ -238,6 +242,7 @@ func TestLLHLSAlwaysOn(t *testing.T) {
 // without requests. It runs an llhls server of its own (short idle
 // time) on the server's engine, as TestLiveHLSReap does.
 func TestLLHLSIdleStop(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	const idle = time.Second

@@ -89,6 +89,10 @@ func runPage(node, dir, chromium, url string, seconds int) (pageResult, error) {
 // logged, and bounded loosely), and over LL-HLS and HTTP-FLV
 // when asked; with ?publish=1 it publishes Chromium's fake camera with
 // WHIP (H.264 first, and Opus), which ffprobe then reads over RTSP.
+//
+// Not parallel (as the other browser tests): Chromium's decoding and the
+// page's bounds on first frame and latency need the machine to
+// themselves; run alongside the parallel tests they fail.
 func TestPlayerPageBrowser(t *testing.T) {
 	browserTools(t)
 	testutil.RequireFFmpeg(t)

@@ -14,6 +14,7 @@ import (
 // answers only callers the API answers (here: the secret), and serves a
 // real heap profile.
 func TestPprof(t *testing.T) {
+	t.Parallel()
 	off := startServer(t, nil)
 	if code, _ := off.get(t, "/debug/pprof/heap"); code != http.StatusNotFound {
 		t.Errorf("pprof off: /debug/pprof/heap answered %d, want 404", code)

@@ -20,6 +20,7 @@ import (
 // file there plays, with the stream options of the call applied by the
 // stream's owner.
 func TestProxyLocalFilesConfined(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	outside := filepath.Join(t.TempDir(), "secret.flv")
 	data, err := os.ReadFile(testutil.Clip(t, "h264_aac.flv"))
@@ -56,6 +57,7 @@ func TestProxyLocalFilesConfined(t *testing.T) {
 // applied by the stream's owner: the proxied stream records MP4 and
 // serves live HLS, or neither, whatever the configuration says.
 func TestProxyStreamOptions(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	publishAndWait(t, ts, "src")
 	src := ts.rtmpURL + "/live/src"
@@ -98,11 +100,13 @@ func TestProxyStreamOptions(t *testing.T) {
 // the stream there (ANNOUNCE, RECORD), over TCP (rtp_type 0) and UDP (1);
 // ffprobe reads the pushed copy with the source's codecs and frames.
 func TestRTSPPushProxy(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	publishAndWait(t, ts, "src")
 	for _, tc := range []struct{ name, rtpType string }{{"tcp", "0"}, {"udp", "1"}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each pushes to a stream of its own
 			dst := ts.rtspURL("pushed/" + tc.name)
 			reply := ts.apiCall(t, "addStreamPusherProxy", url.Values{"schema": {"rtmp"}, "app": {"live"}, "stream": {"src"},
 				"dst_url": {dst}, "rtp_type": {tc.rtpType}})

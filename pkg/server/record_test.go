@@ -274,6 +274,7 @@ func checkRecordMP4Body(t *testing.T, ts *testServer, body map[string]any, strea
 // first frame; when the publisher is gone for good the file is finished
 // and reported by on_record_mp4.
 func TestRecordMP4ByConfig(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) {
@@ -318,6 +319,7 @@ func TestRecordMP4ByConfig(t *testing.T) {
 // TestRecordMP4ByHookReply: enable_mp4 in the on_publish reply records a
 // stream while the configuration does not; a reply without it does not.
 func TestRecordMP4ByHookReply(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, func(name string, body map[string]any) map[string]any {
 		if name == "on_publish" && body["stream"] == "yes" {
@@ -368,6 +370,7 @@ func TestRecordMP4ByHookReply(t *testing.T) {
 // TestRecordMP4Rotation: files of mp4_max_second cut on keyframes follow
 // each other with no gap and no overlap: their frames add up to the clip.
 func TestRecordMP4Rotation(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) {
@@ -440,6 +443,7 @@ func TestRecordMP4Rotation(t *testing.T) {
 // TestRecordAPI drives startRecord, isRecording, stopRecord and
 // getMP4RecordFile as a ZLMediaKit client does, for MP4 and HLS.
 func TestRecordAPI(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) {
@@ -616,6 +620,7 @@ func TestRecordAPI(t *testing.T) {
 // TestRecordHLSTwiceInOneSecond: two HLS recordings of a stream started
 // within the same second do not write into the same directory.
 func TestRecordHLSTwiceInOneSecond(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.HLS.SegDur = time.Second })
 	testutil.PublishClip(t, clipName, ts.rtmpURL+"/live/twice", true)
@@ -644,6 +649,7 @@ func TestRecordHLSTwiceInOneSecond(t *testing.T) {
 // configuration and the on_publish reply record it too. The server stays
 // healthy, the stream plays, and every file left is valid.
 func TestRecordStorm(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, func(name string, body map[string]any) map[string]any {
 		if name == "on_publish" {

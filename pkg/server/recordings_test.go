@@ -17,6 +17,7 @@ import (
 // file of a day, a day, a month or every recording of a stream, never
 // anything outside the stream's directory.
 func TestDeleteRecordDirectory(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	rels := []string{
 		"live/cam/2026-11-30/23-00-00.mp4",
@@ -129,6 +130,7 @@ func listRecordings(t *testing.T, ts *testServer, stream string, from, to time.T
 // agrees with the disk (a file removed by hand is gone, one left behind
 // unindexed is found).
 func TestRecordingIndex(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	dataDir := t.TempDir()
 	h := newHookServer(t, nil)
@@ -267,6 +269,7 @@ func TestRecordingIndex(t *testing.T) {
 // TestDeleteRecordDirectoryWhileRecording: the file being written stays,
 // and is finished and reported as any other.
 func TestDeleteRecordDirectoryWhileRecording(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, nil)
 	ts := startServer(t, func(c *config.Config) {
@@ -313,6 +316,10 @@ func TestDeleteRecordDirectoryWhileRecording(t *testing.T) {
 // TestStartRecordTask: ZLMediaKit's startRecordTask writes the stream
 // from its GOP cache for forward_ms into the file at path, and refuses
 // paths out of the recording root.
+//
+// Not parallel: forward_ms is wall-clock time while the file's duration is
+// media time, and on a machine loaded by other tests the real-time
+// publisher falls behind the wall clock.
 func TestStartRecordTask(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)

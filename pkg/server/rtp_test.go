@@ -20,6 +20,7 @@ import (
 // device_channel, play, then closeRtpServer with the new name and
 // close_streams, and a reopen.
 func TestWVPRTPFlow(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	const (
 		ssrc    = "0200000001"

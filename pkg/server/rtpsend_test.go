@@ -36,11 +36,13 @@ func callKV(t *testing.T, ts *testServer, secret, name string, kv ...string) map
 // over HTTP-FLV with its H.264 video and AAC audio. stopSendRtp on A ends
 // the sender and fires on_send_rtp_stopped with ZLMediaKit's body.
 func TestSendRTPCascade(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	for _, tc := range []struct {
 		name, isUDP, tcpMode string
 	}{{"udp", "1", "0"}, {"tcp", "0", "1"}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each on its own servers and ports; the clip plays in real time
 			const ssrc = "0200000001"
 			h := newHookServer(t, nil)
 			a := startServer(t, func(c *config.Config) { c.API.Secret = "a" })
@@ -169,6 +171,7 @@ func (c *camera) send(ctx context.Context, frames []gbsender.Frame) error {
 // camera's own, echoed) back over that same connection, where the camera
 // reads RFC 4571 frames of PS that demuxes.
 func TestSendRTPTalk(t *testing.T) {
+	t.Parallel()
 	h := newHookServer(t, nil)
 	b := startServer(t, func(c *config.Config) { c.API.Secret = "b" })
 	b.enableHooks(t, h, url.Values{"secret": {"b"}, "hook.on_send_rtp_stopped": {h.url("on_send_rtp_stopped")}})

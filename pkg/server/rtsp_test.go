@@ -65,6 +65,7 @@ func (ts *testServer) waitWaiting(t *testing.T, n int64) {
 // TestRTSPPlayRTMPPublish: an RTMP publish played over RTSP, TCP and UDP,
 // every frame of the clip arriving at players that waited for it.
 func TestRTSPPlayRTMPPublish(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	tcp := probeRTSPAsync(t, ts.rtspURL("live/a"), "tcp")
@@ -104,6 +105,7 @@ func TestRTSPPlayRTMPPublish(t *testing.T) {
 // TestRTSPConnLimit: RTSP connections count against
 // general.maxConnsPerIP like RTMP and HTTP ones.
 func TestRTSPConnLimit(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) { c.General.MaxConnsPerIP = 1 })
 	first, err := net.Dial("tcp", ts.RTSPAddr())
 	if err != nil {
@@ -154,6 +156,7 @@ func publishRTSP(t *testing.T, clip, url, transport string, codecArgs ...string)
 // a few AAC frames less than the clip has (257 of 260 with ffmpeg 5.1);
 // the players must all get the same number.
 func TestRTSPPublishPlayback(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
@@ -228,6 +231,7 @@ func TestRTSPPublishPlayback(t *testing.T) {
 // them back over RTSP, TCP and UDP: codecs, video frame counts of the
 // clip, and the same audio frames for both players.
 func TestRTSPCodecs(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	cases := []struct {
 		name, clip   string
@@ -285,6 +289,7 @@ func TestRTSPCodecs(t *testing.T) {
 // TestRTSPHooks: on_publish and on_play get RTSP sessions with schema and
 // protocol rtsp; a refusal answers the client 401 and publishes nothing.
 func TestRTSPHooks(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	h := newHookServer(t, func(name string, body map[string]any) map[string]any {
 		if strings.Contains(fmt.Sprint(body["params"]), "deny") {
@@ -353,6 +358,7 @@ func TestRTSPHooks(t *testing.T) {
 // MD5(user:realm:password)); on_play is not asked; a wrong password is
 // refused.
 func TestRTSPDigest(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	const realm, user, password = "mediakit_test", "admin", "s3cret"
 	ha1 := fmt.Sprintf("%x", md5.Sum([]byte(user+":"+realm+":"+password)))
@@ -460,6 +466,7 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
 // TestRTSPS: with a certificate, RTSPS serves play and publish over TLS;
 // getServerConfig reports its port as rtsp.sslport.
 func TestRTSPS(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	certFile, keyFile := selfSignedCert(t, t.TempDir())
 	ts := startServer(t, func(c *config.Config) {
@@ -570,6 +577,7 @@ func (ts *testServer) rtspReaders(t *testing.T, name string) int {
 // TestRTSPSessions: RTSP players are engine readers of protocol rtsp,
 // connections are listed by getAllSession, and kick_session ends one.
 func TestRTSPSessions(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/s", true)
@@ -626,6 +634,7 @@ func TestRTSPSessions(t *testing.T) {
 // TestRTSPSlowReader: a TCP player that stops reading is cut after the
 // write timeout; a player that reads goes on.
 func TestRTSPSlowReader(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.General.WriteTimeout = time.Second })
 	// The clip 40 times as fast as ffmpeg can send it: socket buffers of
@@ -696,6 +705,8 @@ func TestRTSPSlowReader(t *testing.T) {
 // TestRTSPChurn: 20 players (TCP and UDP) connect, play and leave;
 // goroutines come back to where they were, and to the baseline after
 // Shutdown.
+//
+// Not parallel: the baseline is the whole process's.
 func TestRTSPChurn(t *testing.T) {
 	testutil.RequireFFmpeg(t)
 	baseGoroutines, baseFDs := runtime.NumGoroutine(), openFDs()

@@ -16,13 +16,15 @@ import (
 // over TCP (rtp_type 0) and UDP (rtp_type 1); an HTTP-FLV player that
 // waits for the stream gets every frame of the clip with its codecs.
 func TestRTSPPullProxy(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
-	ts := startServer(t, nil)
 	for _, c := range []struct {
 		name    string
 		rtpType string
 	}{{"tcp", "0"}, {"udp", "1"}} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each on its own server: the wait counts the server's players
+			ts := startServer(t, nil)
 			cam := rtspcam.Start(t, rtspcam.Options{Speed: 2, UDP: c.rtpType == "1"})
 			stream := "cam_" + c.name
 			play := probeAsync(t, ts.httpURL+"/proxy/"+stream+".live.flv")
@@ -51,6 +53,7 @@ func TestRTSPPullProxy(t *testing.T) {
 // TestRTSPPullProxyBadRTPType: rtp_type outside 0-2 is refused for an
 // rtsp:// url, before anything is stored.
 func TestRTSPPullProxyBadRTPType(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	reply := ts.apiCall(t, "addStreamProxy", url.Values{
 		"app": {"proxy"}, "stream": {"x"}, "url": {"rtsp://127.0.0.1:1/x"}, "rtp_type": {"7"}, "retry_count": {"0"},
@@ -66,6 +69,7 @@ func TestRTSPPullProxyBadRTPType(t *testing.T) {
 // TestRTSPOnDemandPull: a player of a stream nobody publishes makes the
 // server pull it from an rtsp:// cluster.origin_url.
 func TestRTSPOnDemandPull(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	cam := rtspcam.Start(t, rtspcam.Options{Path: "/live/door", After: rtspcam.Loop})
 	origin := strings.TrimSuffix(cam.URL, "/live/door") + "/%s/%s"

@@ -147,10 +147,12 @@ func probeAsync(t *testing.T, url string) <-chan probeResult {
 // it over RTMP and HTTP-FLV from before the first frame to the clean end of
 // stream, and checks that every frame arrived.
 func TestPublishAndPlayEveryFrame(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
-	ts := startServer(t, nil)
 	for _, clip := range []string{"h264_aac.flv", "h264_bframes_aac.flv"} {
 		t.Run(clip, func(t *testing.T) {
+			t.Parallel() // each on its own server: waitWaiting counts the server's players
+			ts := startServer(t, nil)
 			stream := strings.TrimSuffix(clip, ".flv")
 			rtmpPlay := probeAsync(t, ts.rtmpURL+"/live/"+stream)
 			flvPlay := probeAsync(t, ts.httpURL+"/live/"+stream+".live.flv")
@@ -189,6 +191,7 @@ func TestPublishAndPlayEveryFrame(t *testing.T) {
 // TestSecondPublisherRefused: a second ffmpeg publishing to a live stream
 // fails at once while the first keeps streaming to its players.
 func TestSecondPublisherRefused(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	url := ts.rtmpURL + "/live/dup"
@@ -238,6 +241,7 @@ func waitStream(t *testing.T, ts *testServer, name string) {
 }
 
 func TestHealthzAndMetrics(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	code, body := ts.get(t, "/healthz")
 	if code != http.StatusOK {
@@ -261,6 +265,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 }
 
 func TestPlayMissingStreamIs404(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, func(c *config.Config) { c.General.MaxStreamWait = 200 * time.Millisecond })
 	code, _ := ts.get(t, "/live/none.live.flv")
 	if code != http.StatusNotFound {
@@ -272,6 +277,7 @@ func TestPlayMissingStreamIs404(t *testing.T) {
 }
 
 func TestListenErrorIsClear(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, nil)
 	cfg := config.Default()
 	cfg.General.DataDir = t.TempDir()
@@ -386,6 +392,8 @@ func openFDs() int {
 // within the grace period, see monotonic timestamps throughout, and get a
 // clean end once the publisher is gone for good; /healthz answers all
 // along; goroutines and file descriptors return to their baseline.
+//
+// Not parallel: the baseline is the whole process's.
 func TestPlayersSurvivePublisherRestarts(t *testing.T) {
 	runRestartChurn(t, 20, 5)
 }
@@ -513,6 +521,7 @@ func waitBaseline(t *testing.T, goroutines, fds int) {
 // first, whose connection is closed, and a player attached throughout
 // keeps receiving with monotonic timestamps.
 func TestTakeover(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) {
 		c.General.Takeover = true

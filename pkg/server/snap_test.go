@@ -64,6 +64,7 @@ func (ts *testServer) getSnap(t *testing.T, src string, timeoutSec, expireSec st
 }
 
 func TestGetSnapOfALiveStream(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startSnapServer(t)
 	pub := testutil.PublishClip(t, "h264_aac.flv", ts.rtmpURL+"/live/x", true)
@@ -105,12 +106,13 @@ func TestGetSnapOfALiveStream(t *testing.T) {
 		t.Error("second getSnap within expire_sec is not the cached snapshot")
 	}
 	pub.Stop() // an ffmpeg child of this process too
-	if pids := ffmpegChildren(t); len(pids) != 0 {
+	if pids := ffmpegChildren(t, ts.rtmpURL+"/"); len(pids) != 0 {
 		t.Errorf("ffmpeg left running: %v", pids)
 	}
 }
 
 func TestGetSnapOfADeadURL(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startSnapServer(t)
 	// Accepts and never answers: ffmpeg waits for the RTMP handshake
@@ -148,7 +150,7 @@ func TestGetSnapOfADeadURL(t *testing.T) {
 	if took < 2*time.Second || took > 15*time.Second {
 		t.Errorf("answered after %v, want about timeout_sec (2s)", took)
 	}
-	if pids := ffmpegChildren(t); len(pids) != 0 {
+	if pids := ffmpegChildren(t, "rtmp://"+ln.Addr().String()+"/"); len(pids) != 0 {
 		t.Errorf("ffmpeg left running: %v", pids)
 	}
 	if !strings.Contains(ts.logs.String(), "snapshot failed") {

@@ -51,6 +51,7 @@ func rawGet(t *testing.T, addr, path string) (int, []byte) {
 // content of a file outside the roots, nothing outside is deleted, and a
 // recording linked in from outside is neither indexed nor played.
 func TestPathTraversalEveryRoute(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	dataDir := filepath.Join(base, "data")
 	root := filepath.Join(dataDir, "record")

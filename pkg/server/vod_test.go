@@ -17,6 +17,7 @@ import (
 // seekRecordStamp answer as ZLMediaKit's; paths outside the roots are
 // refused.
 func TestLoadMP4File(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, nil)
 	day := filepath.Join(ts.Config().General.DataDir, "record", "live", "cam", "2026-12-01")

@@ -25,6 +25,7 @@ import (
 // decodable from a keyframe (the AAC audio is not offered), DELETE ends
 // the session and releases the reader.
 func TestWHEPPlay(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.WebRTC.Addr = "127.0.0.1:0" })
 	if ts.WebRTCAddr() == "" {
@@ -221,6 +222,7 @@ func waitFrames(t *testing.T, frames chan []byte, n int) {
 // WVP-GB28181-pro's player uses it: the offer in the body, the answer in
 // JSON; the viewer plays; type=push of a published stream is refused.
 func TestZLMWebRTCAPI(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) {
 		c.WebRTC.Addr = "127.0.0.1:0"
@@ -300,6 +302,7 @@ func hasNALType(au []byte, typ byte) bool {
 // the server says once that browsers may stutter on it; getMediaList
 // counts them (b_frames).
 func TestWHEPBFramesReported(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.WebRTC.Addr = "127.0.0.1:0" })
 	testutil.PublishClip(t, "h264_bframes_aac.flv", ts.rtmpURL+"/live/bframes", true)

@@ -80,6 +80,7 @@ func whipPublisher(t *testing.T, ctx context.Context) (pc *pwebrtc.PeerConnectio
 // RTSP (ffprobe judges); a second publisher of the stream is refused
 // with 409; DELETE ends the publish.
 func TestWHIPPublish(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.WebRTC.Addr = "127.0.0.1:0" })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -153,6 +154,7 @@ func TestWHIPPublish(t *testing.T) {
 // TestViewerPLIReachesRTSPPublisher: a WHEP viewer's PLI is passed to an
 // RTSP publisher (ANNOUNCE/RECORD) as an RTCP PLI on its video media.
 func TestViewerPLIReachesRTSPPublisher(t *testing.T) {
+	t.Parallel()
 	testutil.RequireFFmpeg(t)
 	ts := startServer(t, func(c *config.Config) { c.WebRTC.Addr = "127.0.0.1:0" })
 	tracks, frames := clipframes.Read(t, "h264_only.flv")
