@@ -382,15 +382,17 @@ func TestKill9MidRTPAndRecording(t *testing.T) {
 	}
 	_, sent := send("tcp")
 	dayGlob := filepath.Join(data, "record", "rtp", id, "*", "*.mp4")
-	// Kill once a file is finished and the next one holds a fragment
-	// (fragments of about a second, cut at keyframes).
+	// Kill once a file is finished and the next one holds a whole fragment
+	// (about a second, cut at keyframes). Its size alone does not say so:
+	// a fragment's mdat is written before its moof, and a kill between the
+	// two leaves the file with no frame yet, as designed.
 	testutil.Eventually(t, 20*time.Second, "a finished MP4 file and a second one with a fragment", func() bool {
 		files, _ := filepath.Glob(dayGlob)
 		if len(files) < 2 {
 			return false
 		}
-		fi, err := os.Stat(files[len(files)-1])
-		return err == nil && fi.Size() > 20<<10
+		boxes, _ := mp4Boxes(t, files[len(files)-1])
+		return countBoxes(boxes, "moof") > 0
 	})
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
