@@ -16,6 +16,9 @@
 #
 # Results are JSON lines in bench/results/streams-DATE.jsonl, the table on
 # stdout. Extra load generator flags: STREAMS_FLAGS="-duration 30s".
+# CPUS=0/1 runs every server on CPU 0 and the load generator (publishers,
+# players, API probe) on CPU 1, so that latencies are not the load
+# generator's queueing on the same cores (taskset, util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("$@")
@@ -41,7 +44,12 @@ ulimit -n 65536 2>/dev/null || true
 
 out=bench/results/streams-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 log=$(mktemp "${TMPDIR:-/tmp}/streams-XXXXXX.log")
-run() { "$bin/ingest" -ingest rtmp -clip "$clip" -mediakit "$bin/mediakit" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" -out "$out" ${STREAMS_FLAGS:-} "$@" 2>>"$log" >/dev/null ||
+pin=()
+if [ -n "${CPUS:-}" ]; then
+	pin=(taskset -c "${CPUS#*/}")
+	STREAMS_FLAGS="${STREAMS_FLAGS:-} -server-cpus ${CPUS%/*}"
+fi
+run() { "${pin[@]}" "$bin/ingest" -ingest rtmp -clip "$clip" -mediakit "$bin/mediakit" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" -out "$out" ${STREAMS_FLAGS:-} "$@" 2>>"$log" >/dev/null ||
 	echo "streams: $* failed (see $log)" >&2; }
 for n in "${counts[@]}"; do
 	run -server mediakit -hls demand -streams "$n" -players 1

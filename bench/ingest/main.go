@@ -53,6 +53,7 @@ type options struct {
 	duration time.Duration
 	out      string
 	pprof    string // mediakit: write a CPU profile of the window here
+	cpus     string // taskset CPU list the server runs on ("" = any)
 }
 
 type result = report.Result
@@ -72,7 +73,8 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after every stream started before measuring")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measurement window")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
-	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file, and one of the stream-listing calls to FILE-api.pprof (turns http.pprof on)")
+	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file, one of the stream-listing calls to FILE-api.pprof and the heap at the window's end to FILE-heap.pprof (turns http.pprof on)")
+	flag.StringVar(&o.cpus, "server-cpus", "", "run the server on these CPUs only (a taskset list, e.g. 0); run the load generator elsewhere with taskset, so that latencies are the server's")
 	flag.Parse()
 	switch o.hlsMode {
 	case "off", "on", "demand":
@@ -253,6 +255,17 @@ vhost __defaultVhost__ {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("unknown server %q", o.server)
 	}
+	if o.cpus != "" {
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("-server-cpus: %w", err)
+		}
+		// taskset execs the server: the pid, and so the CPU and RSS
+		// figures, stay the server's.
+		s.cmd.Args = append([]string{"taskset", "-c", o.cpus, s.cmd.Path}, s.cmd.Args[1:]...)
+		s.cmd.Path = taskset
+	}
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
@@ -410,6 +423,12 @@ func run(o options) (*result, error) {
 	}
 	bytes1 := pl.bytes.Load()
 	rss, _ := procstat.MemMB(s.cmd.Process.Pid)
+	if o.pprof != "" {
+		// What the RSS above holds: the live heap, by allocation site.
+		if err := s.save("heap", strings.TrimSuffix(o.pprof, ".pprof")+"-heap.pprof"); err != nil {
+			return nil, err
+		}
+	}
 	goroutines := s.metric("go_goroutines")
 
 	// After the CPU window, so that the probes' own cost is not in it,
@@ -476,7 +495,12 @@ func run(o options) (*result, error) {
 
 // profile saves a CPU profile of the next d to file.
 func (s *server) profile(d time.Duration, file string) error {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.http, int(d.Seconds())))
+	return s.save(fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), file)
+}
+
+// save saves the pprof endpoint /debug/pprof/NAME to file.
+func (s *server) save(name, file string) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s", s.http, name))
 	if err != nil {
 		return err
 	}

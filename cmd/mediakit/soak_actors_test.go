@@ -1116,10 +1116,18 @@ func (s *soak) ffmpegSources(ctx context.Context) {
 
 // recorder starts MP4 or HLS recordings of random streams and stops
 // them after a while.
+//
+// Types take turns (HLS, MP4, MP4) and three times in four the stream is
+// one that is online: a run of random picks of streams that come and go
+// could otherwise miss one kind of recording altogether (a threshold).
 func (s *soak) recorder(ctx context.Context) {
-	for ctx.Err() == nil {
-		p := pick(streamA, streamB, streamR, streamX, streamCam0, streamCam1, streamProxy, streamFF)
-		typ := pick("0", "1", "1")
+	candidates := []string{streamA, streamB, streamR, streamX, streamCam0, streamCam1, streamProxy, streamFF}
+	for turn := 0; ctx.Err() == nil; turn++ {
+		p := pick(candidates...)
+		if online := s.online(ctx, candidates); len(online) > 0 && mrand.IntN(4) > 0 {
+			p = pick(online...)
+		}
+		typ := []string{"0", "1", "1"}[turn%3]
 		what := map[string]string{"0": "hls", "1": "mp4"}[typ]
 		r, err := s.api(ctx, "startRecord", streamParams(p, "type", typ))
 		started := s.apiKind("startRecord "+what, r, err)
@@ -1139,6 +1147,27 @@ func (s *soak) recorder(ctx context.Context) {
 		}
 		backoff.Sleep(ctx, between(200*time.Millisecond, 2*time.Second))
 	}
+}
+
+// online returns those of paths that getMediaList lists now.
+func (s *soak) online(ctx context.Context, paths []string) []string {
+	r, err := s.api(ctx, "getMediaList", nil)
+	if err != nil {
+		return nil
+	}
+	listed := map[string]bool{}
+	items, _ := r["data"].([]any)
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		listed[fmt.Sprint(m["app"], "/", m["stream"])] = true
+	}
+	var online []string
+	for _, p := range paths {
+		if listed[p] {
+			online = append(online, p)
+		}
+	}
+	return online
 }
 
 // chaos closes streams and kicks sessions through the API now and then.
