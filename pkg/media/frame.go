@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
@@ -43,11 +44,29 @@ type Frame struct {
 	//     with its header, one Opus packet, G.711 samples.
 	Payload []byte
 
-	cache encodedCache
+	// TagRoom, when an ingest sets it, is an allocation that holds the
+	// frame's FLV tag body (Payload at its end) with free room for the
+	// tag header before it and the tag size after it: what an RTMP
+	// message was read into. The FLV encoder may fill the room once
+	// (ClaimTagRoom) and use it as the frame's tag instead of a copy.
+	TagRoom []byte
+
+	roomClaimed atomic.Bool
+	cache       encodedCache
+}
+
+// ClaimTagRoom returns TagRoom to the first caller and nil to every other,
+// so that the room is written by one goroutine only.
+func (f *Frame) ClaimTagRoom() []byte {
+	if f.TagRoom == nil || !f.roomClaimed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return f.TagRoom
 }
 
 // Cached returns the bytes of this frame in encoding enc, building them with
-// build on first use. Safe for concurrent use; build must be pure.
+// build on first use. Safe for concurrent use; build must be pure but for
+// writing the frame's TagRoom after ClaimTagRoom.
 func (f *Frame) Cached(enc Encoding, build func(*Frame) []byte) []byte {
 	return f.cache.get(enc, func() []byte { return build(f) })
 }

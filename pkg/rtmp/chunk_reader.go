@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
 // Limits bound what a peer can make the chunk reader hold.
@@ -43,6 +45,35 @@ type chunkStream struct {
 	typ       MessageType
 	streamID  uint32
 	body      []byte // partial message
+	raw       []byte // body's allocation, with tag room for audio and video
+}
+
+// resize gives the partial message a capacity of n, copying what it has.
+// An audio or video body is allocated with room for an FLV tag header
+// before it and the tag's size after it: the FLV encoder fills them in
+// and sends the body where it lies instead of copying it (Message.Room).
+func (cs *chunkStream) resize(n int) {
+	head, tail := 0, 0
+	if cs.typ == MsgAudio || cs.typ == MsgVideo {
+		head, tail = flv.TagHeaderLen, flv.PrevSizeLen
+	}
+	raw := make([]byte, head+n+tail)
+	copy(raw[head:], cs.body)
+	cs.raw = raw
+	cs.body = raw[head : head+len(cs.body) : head+n]
+}
+
+// room returns the complete body's allocation when it is exactly an FLV
+// tag's worth: header room, the body, size room.
+func (cs *chunkStream) room() []byte {
+	if cs.typ != MsgAudio && cs.typ != MsgVideo {
+		return nil
+	}
+	if n := flv.TagHeaderLen + len(cs.body) + flv.PrevSizeLen; cap(cs.body) != len(cs.body) || len(cs.raw) != n ||
+		len(cs.body) == 0 || &cs.raw[flv.TagHeaderLen] != &cs.body[0] {
+		return nil
+	}
+	return cs.raw
 }
 
 // ChunkReader reassembles messages from an RTMP chunk stream.
@@ -75,7 +106,7 @@ func (c *ChunkReader) SetChunkSize(n uint32) error {
 func (c *ChunkReader) Abort(csid uint32) {
 	if cs := c.streams[csid]; cs != nil && len(cs.body) > 0 {
 		c.pending -= len(cs.body)
-		cs.body = nil
+		cs.body, cs.raw = nil, nil
 	}
 }
 
@@ -197,7 +228,7 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 	}
 	if cs.body == nil {
 		// grow with what actually arrives, not with the declared length
-		cs.body = make([]byte, 0, min(int(cs.length), int(c.chunkSize), readStep))
+		cs.resize(min(int(cs.length), int(c.chunkSize), readStep))
 	}
 	// A peer may announce a chunk as large as the whole message (Set Chunk
 	// Size 0x7fffffff) and then send nothing: read in steps so memory
@@ -205,7 +236,14 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 	for left := n; left > 0; {
 		step := min(left, readStep)
 		start := len(cs.body)
-		cs.body = append(cs.body, make([]byte, step)...)
+		if cap(cs.body)-start < step {
+			// Double, as append would, but never past the message's
+			// length: the body becomes the frame's payload and is kept
+			// in the GOP cache, so spare capacity is memory held per
+			// frame (up to half of it, with 128-byte chunks).
+			cs.resize(min(int(cs.length), max(2*cap(cs.body), start+step)))
+		}
+		cs.body = cs.body[:start+step]
 		if _, err := io.ReadFull(c.r, cs.body[start:]); err != nil {
 			cs.body = cs.body[:start]
 			return nil, unexpected(err)
@@ -222,9 +260,10 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 		StreamID:      cs.streamID,
 		Timestamp:     time.Duration(cs.timestamp) * time.Millisecond,
 		Body:          cs.body,
+		Room:          cs.room(),
 	}
 	c.pending -= len(cs.body)
-	cs.body = nil
+	cs.body, cs.raw = nil, nil
 	return msg, nil
 }
 

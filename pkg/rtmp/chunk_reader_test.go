@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
 // Raw chunk builders. Timestamps and deltas of 0xffffff or more are written
@@ -451,6 +453,41 @@ func TestChunkReaderAnnouncedSizeNotAllocated(t *testing.T) {
 	}
 	if c := cap(cr.streams[6].body); c > 2*readStep {
 		t.Fatalf("100 bytes received for an announced 8 MiB message, buffer capacity %d", c)
+	}
+}
+
+// TestChunkReaderBodyFitsMessage: a message read in many chunks ends in a
+// body with no spare capacity beyond its allocation's size class, since
+// the body is the frame's payload kept in the GOP cache.
+func TestChunkReaderBodyFitsMessage(t *testing.T) {
+	limits := Limits{MaxMessageSize: 8 << 20, MaxChunkStreams: 8, MaxPending: 16 << 20}
+	for _, tc := range []struct{ chunk, length int }{
+		{128, 1100}, {128, 20000}, {4096, 1100}, {4096, 20000}, {60000, 300000}, {128, 128}, {128, 129},
+	} {
+		body := pattern(tc.length, 1)
+		in := cat(type0(2, 0, 4, MsgSetChunkSize, 0), u32(uint32(tc.chunk)), type0(6, 0, uint32(tc.length), MsgVideo, 1))
+		for off := 0; off < tc.length; off += tc.chunk {
+			if off > 0 {
+				in = append(in, type3(6)...)
+			}
+			in = append(in, body[off:min(off+tc.chunk, tc.length)]...)
+		}
+		msgs, err := readAll(in, limits)
+		if err != nil || len(msgs) != 2 || !bytes.Equal(msgs[1].Body, body) {
+			t.Fatalf("chunk %d, length %d: %d messages, %v", tc.chunk, tc.length, len(msgs), err)
+		}
+		// Size classes round small allocations up by at most 1/8.
+		if c := cap(msgs[1].Body); c > tc.length+tc.length/8+16 {
+			t.Errorf("chunk %d, length %d: body capacity %d", tc.chunk, tc.length, c)
+		}
+		// A video body lies in its FLV tag room, exactly.
+		room := msgs[1].Room
+		if len(room) != flv.TagHeaderLen+tc.length+flv.PrevSizeLen || &room[flv.TagHeaderLen] != &msgs[1].Body[0] || cap(msgs[1].Body) != tc.length {
+			t.Errorf("chunk %d, length %d: room of %d bytes, body capacity %d", tc.chunk, tc.length, len(room), cap(msgs[1].Body))
+		}
+		if msgs[0].Room != nil {
+			t.Errorf("Set Chunk Size message with a tag room")
+		}
 	}
 }
 

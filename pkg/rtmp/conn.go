@@ -44,6 +44,7 @@ type conn struct {
 	cancel context.CancelFunc
 
 	in            *countingReader
+	src           io.Reader // what the chunk reader's buffer reads from: in, after a rebuffer what the old buffer held first
 	cr            *ChunkReader
 	mw            messageWriter
 	peerAckWindow uint32
@@ -111,7 +112,8 @@ func (c *conn) run() error {
 	// Commands need little buffer; a publishing session gets a larger one
 	// (rebuffer) and a playing one keeps this small one, since thousands
 	// of idle players each hold it.
-	c.cr = NewChunkReader(bufio.NewReaderSize(c.in, 2<<10), c.srv.Limits)
+	c.src = c.in
+	c.cr = NewChunkReader(bufio.NewReaderSize(c.src, 2<<10), c.srv.Limits)
 
 	for {
 		msg, err := c.readMessage()
@@ -312,11 +314,13 @@ func (c *conn) onPlay(cmd *command) error {
 
 // rebuffer replaces the chunk reader's buffer with one of size bytes,
 // keeping whatever the old one had read ahead.
+//
+// The new buffer reads the old one's unread bytes first, then the old
+// one's source, which may itself still hold bytes of an earlier buffer.
 func (c *conn) rebuffer(size int) {
-	var src io.Reader = c.in
 	if n := c.cr.r.Buffered(); n > 0 {
 		ahead, _ := c.cr.r.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.in)
+		c.src = io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c.src)
 	}
-	c.cr.r = bufio.NewReaderSize(src, size)
+	c.cr.r = bufio.NewReaderSize(c.src, size)
 }

@@ -59,4 +59,9 @@ type Message struct {
 	StreamID      uint32
 	Timestamp     time.Duration
 	Body          []byte
+	// Room, for an audio or video message read by a ChunkReader, is
+	// Body's allocation laid out as an FLV tag: flv.TagHeaderLen bytes
+	// before Body and flv.PrevSizeLen after it, free for the tag's header
+	// and size (flv.Ingest.VideoInRoom). Nil otherwise.
+	Room []byte
 }

@@ -27,10 +27,16 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 		return err
 	}
 	_ = c.nc.SetDeadline(time.Time{})
+	// With merged reads a window's bytes come in one read, so the read
+	// buffer is sized to the bitrate (see publishBuffer).
+	var buf *publishBuffer
 	if c.srv.MergeRead > 0 {
 		c.in.r = newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock)
+		buf = &publishBuffer{window: c.srv.MergeRead, since: time.Now()}
+		c.rebuffer(publishBufferSmall)
+	} else {
+		c.rebuffer(publishBufferLarge)
 	}
-	c.rebuffer(32 << 10)
 	c.log.Info("rtmp publish started")
 
 	ingest := flv.NewIngest(pub)
@@ -74,6 +80,10 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 			}
 			return err
 		}
+		if buf != nil && buf.outgrown(c.in.n) {
+			c.rebuffer(publishBufferLarge)
+			buf = nil
+		}
 		if msg == nil {
 			continue
 		}
@@ -93,6 +103,37 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 	}
 }
 
+// A publisher's read buffer is live memory per stream, doubled by the
+// GC's headroom: 32 KB for each of 1000 cameras is 32 MB. A 256 kbit/s
+// camera sends 1.6 KB per 50 ms merge window, which a 4 KB buffer takes
+// in one read (a keyframe's burst in a few); a publisher whose bitrate
+// fills more than half of it per window gets the large one, for good.
+const (
+	publishBufferSmall = 4 << 10
+	publishBufferLarge = 32 << 10
+	publishRateEvery   = 2 * time.Second
+)
+
+// publishBuffer measures a publisher's bytes per merge window.
+type publishBuffer struct {
+	window time.Duration
+	since  time.Time
+	bytes  uint64 // read when since was taken
+}
+
+// outgrown reports, at most once per publishRateEvery, whether the bytes
+// read since the last check come to more than half the small buffer per
+// window.
+func (b *publishBuffer) outgrown(read uint64) bool {
+	elapsed := time.Since(b.since)
+	if elapsed < publishRateEvery {
+		return false
+	}
+	perWindow := float64(read-b.bytes) * float64(b.window) / float64(elapsed)
+	b.since, b.bytes = time.Now(), read
+	return perWindow > publishBufferSmall/2
+}
+
 func publisherCause(pub *engine.Publisher) error {
 	if err := pub.Reason(); err != nil {
 		return err
@@ -108,12 +149,12 @@ func (c *conn) handlePublishMessage(ingest *flv.Ingest, msg *Message) error {
 		if len(msg.Body) == 0 {
 			return nil
 		}
-		return ingest.Video(msg.Timestamp, msg.Body)
+		return ingest.VideoInRoom(msg.Timestamp, msg.Body, msg.Room)
 	case MsgAudio:
 		if len(msg.Body) == 0 {
 			return nil
 		}
-		return ingest.Audio(msg.Timestamp, msg.Body)
+		return ingest.AudioInRoom(msg.Timestamp, msg.Body, msg.Room)
 	case MsgDataAMF0, MsgDataAMF3:
 		body := msg.Body
 		if msg.Type == MsgDataAMF3 && len(body) > 0 {

@@ -104,13 +104,13 @@ func feedMessage(fd *feed, in *flv.Ingest, msg *rtmp.Message) error {
 		if err != nil {
 			return err
 		}
-		return in.Video(ts, msg.Body)
+		return in.VideoInRoom(ts, msg.Body, msg.Room)
 	case rtmp.MsgAudio:
 		ts, err := fd.stamp(media.KindAudio, msg.Timestamp)
 		if err != nil {
 			return err
 		}
-		return in.Audio(ts, msg.Body)
+		return in.AudioInRoom(ts, msg.Body, msg.Room)
 	case rtmp.MsgDataAMF0:
 		return in.Script(msg.Body)
 	case rtmp.MsgDataAMF3:

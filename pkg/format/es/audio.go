@@ -7,6 +7,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg1audio"
 
+	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -41,12 +42,12 @@ func (in *Ingest) WriteAAC(pts time.Duration, adts []byte) error {
 			return err
 		}
 		at := pts + time.Duration(int64(i)*aacFrameSamples*int64(time.Second)/int64(h.rate))
-		payload := bytes.Clone(adts[pos+h.header : pos+h.length])
+		payload := adts[pos+h.header : pos+h.length]
 		pos += h.length
 		if len(payload) == 0 {
 			continue
 		}
-		if err := in.frame(&media.Frame{Track: t, DTS: at, PTS: at, Key: true, Payload: payload}); err != nil {
+		if err := in.frame(audioFrame(t, at, payload)); err != nil {
 			return err
 		}
 	}
@@ -82,7 +83,7 @@ func (in *Ingest) WriteAACRaw(pts time.Duration, config []byte, au []byte) error
 		in.warn(warnNoConfig, "es: AAC dropped until its configuration is known")
 		return nil
 	}
-	return in.frame(&media.Frame{Track: t, DTS: pts, PTS: pts, Key: true, Payload: bytes.Clone(au)})
+	return in.frame(audioFrame(t, pts, au))
 }
 
 // aacTrack returns the AAC track of an AudioSpecificConfig: the current
@@ -129,7 +130,7 @@ func (in *Ingest) WriteG711(codec media.Codec, pts time.Duration, samples []byte
 			return err
 		}
 	}
-	return in.frame(&media.Frame{Track: t, DTS: pts, PTS: pts, Key: true, Payload: bytes.Clone(samples)})
+	return in.frame(audioFrame(t, pts, samples))
 }
 
 // WriteOpus handles an Opus packet as one frame of a stereo track:
@@ -166,7 +167,7 @@ func (in *Ingest) WriteOpusChannels(pts time.Duration, channels int, packet []by
 			return err
 		}
 	}
-	return in.frame(&media.Frame{Track: t, DTS: pts, PTS: pts, Key: true, Payload: bytes.Clone(packet)})
+	return in.frame(audioFrame(t, pts, packet))
 }
 
 // WriteMP3 handles one or more MPEG audio (layer III, and I/II as MPEG
@@ -231,7 +232,7 @@ func (in *Ingest) writeMP3(pts time.Duration, data []byte, carry bool) error {
 			}
 		}
 		at := pts + time.Duration(samples*int64(time.Second)/int64(h.SampleRate))
-		if err := in.frame(&media.Frame{Track: t, DTS: at, PTS: at, Key: true, Payload: bytes.Clone(fr)}); err != nil {
+		if err := in.frame(audioFrame(t, at, fr)); err != nil {
 			return err
 		}
 		samples += int64(h.SampleCount())
@@ -295,4 +296,13 @@ func parseADTS(buf []byte) (adtsHeader, error) {
 	// (4), channelConfiguration (4), GASpecificConfig flags (3) all zero.
 	h.config = [2]byte{objectType<<3 | rateIndex>>1, rateIndex<<7 | channels<<3}
 	return h, nil
+}
+
+// audioFrame is a frame of t at pts with a copy of data as its payload,
+// allocated in the room of its FLV tag (flv.NewTagRoom): FLV and RTMP
+// players then need no second copy.
+func audioFrame(t *media.Track, pts time.Duration, data []byte) *media.Frame {
+	room, payload := flv.NewTagRoom(t, len(data))
+	copy(payload, data)
+	return &media.Frame{Track: t, DTS: pts, PTS: pts, Key: true, Payload: payload, TagRoom: room}
 }

@@ -127,6 +127,7 @@ func TestFLVClips(t *testing.T) {
 						i, f.Track.Kind(), f.DTS, f.PTS, f.Key, w.Track.Kind(), w.DTS, w.PTS, w.Key)
 				}
 			}
+			checkTagsInRoom(t, sink.frames)
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/internal/testutil/clipframes"
+	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -277,6 +278,19 @@ func feedFLV(t testing.TB, in *Ingest, frames []*media.Frame) {
 		}
 		if err != nil {
 			t.Fatalf("frame at %v: %v", f.DTS, err)
+		}
+	}
+}
+
+// checkTagsInRoom checks that every frame's FLV tag is written in the
+// frame's tag room and equals the tag of a copy without one.
+func checkTagsInRoom(t *testing.T, frames []*media.Frame) {
+	t.Helper()
+	for i, f := range frames {
+		want := flv.FrameTag(&media.Frame{Track: f.Track, DTS: f.DTS, PTS: f.PTS, Key: f.Key, Payload: f.Payload})
+		tag := flv.FrameTag(f)
+		if !bytes.Equal(tag, want) || len(f.TagRoom) == 0 || &tag[0] != &f.TagRoom[0] {
+			t.Fatalf("frame %d (%v): tag in its room %v, equal to a copy's %v", i, f.Track.Codec, len(f.TagRoom) > 0 && &tag[0] == &f.TagRoom[0], bytes.Equal(tag, want))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -196,7 +197,7 @@ func (in *Ingest) WriteVideo(codec media.Codec, pts, dts time.Duration, annexB [
 		in.warn(warnBeforeKey, "es: video dropped until its first keyframe", "codec", codec.String())
 		return nil
 	}
-	payload := vs.payload(t)
+	payload, room := vs.payload(t)
 	if t != in.video {
 		in.video = t
 		if err := in.tracksChanged(); err != nil {
@@ -206,7 +207,7 @@ func (in *Ingest) WriteVideo(codec media.Codec, pts, dts time.Duration, annexB [
 	if key {
 		in.videoKeyed = true
 	}
-	return in.frame(&media.Frame{Track: t, DTS: dts, PTS: pts, Key: key, Payload: payload})
+	return in.frame(&media.Frame{Track: t, DTS: dts, PTS: pts, Key: key, Payload: payload, TagRoom: room})
 }
 
 // ResyncVideo drops video until the next keyframe; for a caller that lost
@@ -277,7 +278,9 @@ func (vs *videoState) newTrack(cur *media.Track) (*media.Track, error) {
 
 // payload builds the AVCC payload of the current access unit for track t:
 // every NAL unit but dropped kinds and the parameter sets t carries.
-func (vs *videoState) payload(t *media.Track) []byte {
+// payload returns the access unit's payload, allocated in the room of its
+// FLV tag (flv.NewTagRoom), and that room.
+func (vs *videoState) payload(t *media.Track) (payload, room []byte) {
 	own := [numPS][]byte{t.VPS, t.SPS, t.PPS}
 	keep := func(n nalu) bool {
 		return n.kind != naluDrop && (n.kind != naluParam || !bytes.Equal(n.data, own[n.ps]))
@@ -288,11 +291,12 @@ func (vs *videoState) payload(t *media.Track) []byte {
 			size += 4 + len(n.data)
 		}
 	}
-	out := make([]byte, 0, size)
+	room, out := flv.NewTagRoom(t, size)
+	out = out[:0]
 	for _, n := range vs.nalus {
 		if keep(n) {
 			out = media.AppendAVCC(out, n.data)
 		}
 	}
-	return out
+	return out, room
 }

@@ -56,6 +56,7 @@ func TestRawClips(t *testing.T) {
 			if tr.Codec != clip.codec || tr.Width != 320 || tr.Height != 240 || tr.FPS != 25 {
 				t.Errorf("track %v %dx%d %v fps, want %v 320x240 25 fps", tr.Codec, tr.Width, tr.Height, tr.FPS, clip.codec)
 			}
+			checkTagsInRoom(t, sink.frames)
 			if len(sink.frames) != tt.frames {
 				t.Fatalf("%d frames, want %d", len(sink.frames), tt.frames)
 			}

@@ -254,16 +254,19 @@ func audioBodyHeaderLen(c media.Codec) int {
 
 // AppendAudioBody appends the tag body of audio frame f.
 func AppendAudioBody(dst []byte, f *media.Frame) []byte {
-	switch f.Track.Codec {
+	return append(appendAudioBodyHeader(dst, f.Track), f.Payload...)
+}
+
+// appendAudioBodyHeader appends what precedes the payload of a frame of t.
+func appendAudioBodyHeader(dst []byte, t *media.Track) []byte {
+	switch t.Codec {
 	case media.CodecAAC:
-		dst = append(dst, audioHeaderByte(f.Track), 1)
+		return append(dst, audioHeaderByte(t), 1)
 	case media.CodecOpus:
 		dst = append(dst, soundExHeader<<4|exAudioCodedFrames)
-		dst = append(dst, fourCCOpus[:]...)
-	default:
-		dst = append(dst, audioHeaderByte(f.Track))
+		return append(dst, fourCCOpus[:]...)
 	}
-	return append(dst, f.Payload...)
+	return append(dst, audioHeaderByte(t))
 }
 
 // SupportsCodec reports whether FLV (legacy or enhanced) can carry c:

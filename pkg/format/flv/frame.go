@@ -29,6 +29,9 @@ func FrameTagType(f *media.Frame) TagType {
 }
 
 func buildFrameTag(f *media.Frame) []byte {
+	if tag := tagInRoom(f, f.ClaimTagRoom()); tag != nil {
+		return tag
+	}
 	var size int
 	if f.Track.Kind() == media.KindVideo {
 		size = videoBodyHeaderLen(f.Track.Codec) + len(f.Payload)
@@ -100,4 +103,46 @@ func AppendStart(dst []byte, tracks []*media.Track, publisher media.Metadata, ts
 		}
 	}
 	return dst, video, audio
+}
+
+// tagInRoom writes f's tag header, body header and size around its
+// payload in room and returns the tag, when room is laid out for it:
+// TagHeaderLen plus the body header's length before Payload, where Payload
+// lies, and PrevSizeLen after it; else nil. Everything before the payload
+// is written, so the tag is what buildFrameTag would build, whatever an
+// RTMP publisher wrote there (the engine may have moved the DTS since).
+func tagInRoom(f *media.Frame, room []byte) []byte {
+	if room == nil || len(f.Payload) == 0 {
+		return nil
+	}
+	var scratch [16]byte
+	var hdr []byte
+	if f.Track.Kind() == media.KindVideo {
+		hdr = appendVideoBodyHeader(scratch[:0], f)
+	} else {
+		hdr = appendAudioBodyHeader(scratch[:0], f.Track)
+	}
+	size := len(hdr) + len(f.Payload)
+	if len(room) != TagHeaderLen+size+PrevSizeLen || &room[TagHeaderLen+len(hdr)] != &f.Payload[0] {
+		return nil
+	}
+	b := AppendTagHeader(room[:0], FrameTagType(f), size, f.DTS)
+	_ = append(b, hdr...)
+	AppendPrevSize(room[:TagHeaderLen+size], size)
+	return room
+}
+
+// NewTagRoom allocates a payload of n bytes for a frame of t inside room
+// for its FLV tag, to set as the frame's TagRoom: FrameTag then writes the
+// tag around the payload instead of copying it. Fill payload (length n)
+// before the frame goes to the engine.
+func NewTagRoom(t *media.Track, n int) (room, payload []byte) {
+	head := TagHeaderLen
+	if t.Kind() == media.KindVideo {
+		head += videoBodyHeaderLen(t.Codec)
+	} else {
+		head += audioBodyHeaderLen(t.Codec)
+	}
+	room = make([]byte, head+n+PrevSizeLen)
+	return room, room[head : head+n : head+n]
 }

@@ -49,6 +49,7 @@ type Ingest struct {
 	ts      time.Duration
 	onVideo func(VideoPacket) error
 	onAudio func(AudioPacket) error
+	room    []byte // the current body's tag room (VideoInRoom, AudioInRoom)
 
 	// Log gets one warning per session for each kind of media the ingest
 	// leaves out: a codec mediakit does not carry, the extra tracks of a
@@ -119,6 +120,22 @@ func (in *Ingest) Video(ts time.Duration, body []byte) error {
 	return EachVideoPacket(body, in.onVideo)
 }
 
+// VideoInRoom is Video for a body that lies in room at TagHeaderLen, with
+// PrevSizeLen bytes after it (an RTMP message's Room): its frame's FLV
+// tag is then written around the body instead of copied.
+func (in *Ingest) VideoInRoom(ts time.Duration, body, room []byte) error {
+	in.room = room
+	defer func() { in.room = nil }()
+	return in.Video(ts, body)
+}
+
+// AudioInRoom is Audio for a body that lies in room, as VideoInRoom.
+func (in *Ingest) AudioInRoom(ts time.Duration, body, room []byte) error {
+	in.room = room
+	defer func() { in.room = nil }()
+	return in.Audio(ts, body)
+}
+
 func (in *Ingest) videoPacket(p VideoPacket) error {
 	ts := in.ts
 	if p.TrackID != 0 {
@@ -148,7 +165,13 @@ func (in *Ingest) videoPacket(p VideoPacket) error {
 			return nil
 		}
 		key := p.Key || media.IsRandomAccess(in.video.Codec, payload)
-		return in.frame(&media.Frame{Track: in.video, DTS: ts, PTS: ts + p.CTS, Key: key, Payload: payload})
+		room := in.room
+		if &payload[0] != &p.Data[0] {
+			// A new buffer (AV1 without its delimiters, NAL units given
+			// 4-byte lengths): the room would only keep the message alive.
+			room = nil
+		}
+		return in.frame(&media.Frame{Track: in.video, DTS: ts, PTS: ts + p.CTS, Key: key, Payload: payload, TagRoom: room})
 	}
 	return nil
 }
@@ -300,7 +323,7 @@ func (in *Ingest) audioPacket(p AudioPacket) error {
 		in.noConfig()
 		return nil
 	}
-	return in.frame(&media.Frame{Track: in.audio, DTS: ts, PTS: ts, Key: true, Payload: p.Data})
+	return in.frame(&media.Frame{Track: in.audio, DTS: ts, PTS: ts, Key: true, Payload: p.Data, TagRoom: in.room})
 }
 
 // audioConfig handles an audio sequence header.
