@@ -457,8 +457,8 @@ func TestChunkReaderAnnouncedSizeNotAllocated(t *testing.T) {
 }
 
 // TestChunkReaderBodyFitsMessage: a message read in many chunks ends in a
-// body with no spare capacity beyond its allocation's size class, since
-// the body is the frame's payload kept in the GOP cache.
+// body with no spare capacity, since the body is the frame's payload kept
+// in the GOP cache.
 func TestChunkReaderBodyFitsMessage(t *testing.T) {
 	limits := Limits{MaxMessageSize: 8 << 20, MaxChunkStreams: 8, MaxPending: 16 << 20}
 	for _, tc := range []struct{ chunk, length int }{
@@ -476,11 +476,8 @@ func TestChunkReaderBodyFitsMessage(t *testing.T) {
 		if err != nil || len(msgs) != 2 || !bytes.Equal(msgs[1].Body, body) {
 			t.Fatalf("chunk %d, length %d: %d messages, %v", tc.chunk, tc.length, len(msgs), err)
 		}
-		// Size classes round small allocations up by at most 1/8.
-		if c := cap(msgs[1].Body); c > tc.length+tc.length/8+16 {
-			t.Errorf("chunk %d, length %d: body capacity %d", tc.chunk, tc.length, c)
-		}
-		// A video body lies in its FLV tag room, exactly.
+		// A video body lies in its FLV tag room, exactly, with no spare
+		// capacity.
 		room := msgs[1].Room
 		if len(room) != flv.TagHeaderLen+tc.length+flv.PrevSizeLen || &room[flv.TagHeaderLen] != &msgs[1].Body[0] || cap(msgs[1].Body) != tc.length {
 			t.Errorf("chunk %d, length %d: room of %d bytes, body capacity %d", tc.chunk, tc.length, len(room), cap(msgs[1].Body))

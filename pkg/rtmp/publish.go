@@ -59,7 +59,8 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 	idle := max(c.srv.FirstPacketTimeout, c.srv.IdleTimeout)
 	mediaFlows := false
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		now := time.Now()
+		_ = c.nc.SetReadDeadline(now.Add(idle))
 		msg, err := c.readMessage()
 		if n := c.in.n; n != lastCount {
 			pub.AddBytesIn(int(n - lastCount))
@@ -80,7 +81,7 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 			}
 			return err
 		}
-		if buf != nil && buf.outgrown(c.in.n) {
+		if buf != nil && buf.outgrown(c.in.n, now) {
 			c.rebuffer(publishBufferLarge)
 			buf = nil
 		}
@@ -123,14 +124,15 @@ type publishBuffer struct {
 
 // outgrown reports, at most once per publishRateEvery, whether the bytes
 // read since the last check come to more than half the small buffer per
-// window.
-func (b *publishBuffer) outgrown(read uint64) bool {
-	elapsed := time.Since(b.since)
+// window. now is the read loop's clock reading, so that a chunk costs no
+// second one.
+func (b *publishBuffer) outgrown(read uint64, now time.Time) bool {
+	elapsed := now.Sub(b.since)
 	if elapsed < publishRateEvery {
 		return false
 	}
 	perWindow := float64(read-b.bytes) * float64(b.window) / float64(elapsed)
-	b.since, b.bytes = time.Now(), read
+	b.since, b.bytes = now, read
 	return perWindow > publishBufferSmall/2
 }
 

@@ -24,12 +24,13 @@ func TestPublishBufferOutgrown(t *testing.T) {
 		{"too early to tell", 6000, time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &publishBuffer{window: window, since: time.Now().Add(-tc.elapsed), bytes: 1000}
+			now := time.Now()
+			b := &publishBuffer{window: window, since: now.Add(-tc.elapsed), bytes: 1000}
 			read := 1000 + uint64(tc.kbits*1000/8)*uint64(tc.elapsed/time.Second)
-			if got := b.outgrown(read); got != tc.want {
+			if got := b.outgrown(read, now); got != tc.want {
 				t.Errorf("outgrown = %v, want %v", got, tc.want)
 			}
-			if tc.elapsed >= publishRateEvery && b.bytes != read {
+			if tc.elapsed >= publishRateEvery && (b.bytes != read || !b.since.Equal(now)) {
 				t.Errorf("a check did not restart the period: bytes %d, want %d", b.bytes, read)
 			}
 		})
