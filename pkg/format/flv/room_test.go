@@ -171,3 +171,39 @@ func TestFrameTagInRoomConcurrent(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestFrameTagInRoomEnhanced: the enhanced-RTMP codecs' body headers
+// (FourCC, with or without a CTS) have the length the room is laid out
+// for, so a body as mediakit's own encoder writes it gets its tag in
+// place, equal to a copied one.
+func TestFrameTagInRoomEnhanced(t *testing.T) {
+	for _, tc := range []struct {
+		track *media.Track
+		key   bool
+		cts   time.Duration
+	}{
+		{&media.Track{Codec: media.CodecH265}, true, 0},
+		{&media.Track{Codec: media.CodecH265}, false, ms(80)},
+		{&media.Track{Codec: media.CodecAV1}, true, 0},
+		{&media.Track{Codec: media.CodecVP9}, false, 0},
+		{&media.Track{Codec: media.CodecOpus, SampleRate: 48000, Channels: 2}, true, 0},
+	} {
+		payload := []byte{0x26, 0x01, 0xaf, 0x10, 0x20}
+		if tc.track.Codec == media.CodecH265 {
+			payload = media.AppendAVCC(nil, payload)
+		}
+		src := &media.Frame{Track: tc.track, DTS: ms(40), PTS: ms(40) + tc.cts, Key: tc.key, Payload: payload}
+		var body []byte
+		if tc.track.Kind() == media.KindVideo {
+			body = AppendVideoBody(nil, src)
+		} else {
+			body = AppendAudioBody(nil, src)
+		}
+		room, inside := inRoom(body)
+		f := &media.Frame{Track: src.Track, DTS: src.DTS, PTS: src.PTS, Key: src.Key, Payload: inside[len(body)-len(payload):], TagRoom: room}
+		want := buildFrameTag(src)
+		if tag := FrameTag(f); !bytes.Equal(tag, want) || &tag[0] != &room[0] {
+			t.Errorf("%v key %v cts %v: tag % x (in its room: %v), want % x", tc.track.Codec, tc.key, tc.cts, tag, &tag[0] == &room[0], want)
+		}
+	}
+}
