@@ -276,10 +276,9 @@ func (vs *videoState) newTrack(cur *media.Track) (*media.Track, error) {
 	return media.NewH265Track(c[psVPS], c[psSPS], c[psPPS])
 }
 
-// payload builds the AVCC payload of the current access unit for track t:
-// every NAL unit but dropped kinds and the parameter sets t carries.
-// payload returns the access unit's payload, allocated in the room of its
-// FLV tag (flv.NewTagRoom), and that room.
+// payload builds the AVCC payload of the current access unit for track t
+// (every NAL unit but dropped kinds and the parameter sets t carries)
+// inside the room of its FLV tag (flv.NewTagRoom), and returns both.
 func (vs *videoState) payload(t *media.Track) (payload, room []byte) {
 	own := [numPS][]byte{t.VPS, t.SPS, t.PPS}
 	keep := func(n nalu) bool {
