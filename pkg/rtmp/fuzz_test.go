@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/bluenviron/gortmplib/pkg/amf0"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
 // Seeds live in testdata/fuzz/<Name>/: real connect/publish commands as
@@ -27,6 +29,13 @@ func FuzzChunkReader(f *testing.F) {
 			}
 			if len(m.Body) > fuzzLimits.MaxMessageSize {
 				t.Fatalf("message of %d bytes, limit %d", len(m.Body), fuzzLimits.MaxMessageSize)
+			}
+			// A tag room is an audio or video body with exactly an FLV
+			// tag's header and size of room around it, in one allocation
+			// the body owns (Message.Room).
+			if m.Room != nil && ((m.Type != MsgAudio && m.Type != MsgVideo) || len(m.Body) == 0 ||
+				len(m.Room) != flv.TagHeaderLen+len(m.Body)+flv.PrevSizeLen || &m.Room[flv.TagHeaderLen] != &m.Body[0] || cap(m.Body) != len(m.Body)) {
+				t.Fatalf("type %d message of %d bytes with a tag room of %d", m.Type, len(m.Body), len(m.Room))
 			}
 			// apply control messages as the connection does
 			switch m.Type {
