@@ -6,54 +6,98 @@ import (
 	"time"
 )
 
-// TestWaitersShareATick: waiters that arm in the same period are released
-// by the same tick, AtNext runs at a tick, and a waiter after a tick gets
-// the next one.
+// TestWaitersShareATick: waiters of one phase that arm in the same period
+// are released by the same tick, waiters of another phase by another,
+// AtNext runs at a tick, and a waiter after a tick gets the next one.
 func TestWaitersShareATick(t *testing.T) {
 	var c Clock
 	const period = 200 * time.Millisecond
 	var a, b <-chan struct{}
 	for range 5 { // a tick may pass between the two calls on a busy machine
-		if a, b = c.Next(period), c.Next(period); a == b {
+		if a, b = c.Next(period, 3), c.Next(period, 3); a == b {
 			break
 		}
 	}
 	if a != b {
-		t.Fatal("two waiters of one period got different ticks five times")
+		t.Fatal("two waiters of one phase and period got different ticks five times")
+	}
+	if other := c.Next(period, 4); other == a {
+		t.Fatal("waiters of two phases share a tick")
 	}
 	ran := make(chan struct{})
-	c.AtNext(period, func() { close(ran) })
+	c.AtNext(period, 3, func() { close(ran) })
 	<-a
 	select {
 	case <-ran:
 	case <-time.After(10 * period):
 		t.Fatal("AtNext did not run at the next ticks")
 	}
-	next := c.Next(period)
+	next := c.Next(period, 3)
 	if next == a {
 		t.Fatal("a waiter after the tick got the tick that passed")
 	}
 	<-next
 }
 
-// TestTicksOnMultiplesOfThePeriod: a tick comes no later than one period
-// after the wait starts (plus scheduling), at a multiple of the period.
-func TestTicksOnMultiplesOfThePeriod(t *testing.T) {
+// TestTicksAtThePhasesOffset: a phase's tick comes at a multiple of the
+// period plus the phase's share of it, never before the first such time
+// after the wait started.
+func TestTicksAtThePhasesOffset(t *testing.T) {
 	var c Clock
-	const period = 50 * time.Millisecond
-	for range 3 {
+	const period = 80 * time.Millisecond
+	for _, p := range []Phase{0, 1, Phases / 2, Phases - 1} {
+		offset := period * time.Duration(p) / Phases
 		start := time.Now()
-		<-c.Next(period)
+		<-c.Next(period, p)
 		at := time.Now()
-		if at.Before(start.Truncate(period).Add(period)) {
-			t.Fatalf("tick at %v, before the period's end after %v", at, start)
+		due := start.Truncate(period).Add(offset)
+		if !due.After(start) {
+			due = due.Add(period)
+		}
+		if at.Before(due) {
+			t.Fatalf("phase %d ticked at %v, before %v, its first tick after %v", p, at, due, start)
+		}
+	}
+}
+
+// TestJoinFillsPhasesInOrder: a phase takes PhaseWaiters waiters before
+// the next is opened, a waiter that leaves makes room in its phase, and
+// once every phase is full waiters go to the least loaded.
+func TestJoinFillsPhasesInOrder(t *testing.T) {
+	var c Clock
+	for i := range PhaseWaiters {
+		if p := c.Join(); p != 0 {
+			t.Fatalf("waiter %d joined phase %d, want 0 until it holds %d", i, p, PhaseWaiters)
+		}
+	}
+	if p := c.Join(); p != 1 {
+		t.Fatalf("waiter %d joined phase %d, want 1", PhaseWaiters, p)
+	}
+	c.Leave(0)
+	if p := c.Join(); p != 0 {
+		t.Fatalf("after a leave from phase 0, a waiter joined phase %d", p)
+	}
+	for range (Phases-1)*PhaseWaiters - 1 {
+		c.Join()
+	}
+	for p := range Phase(Phases) {
+		if n := c.members[p]; n != PhaseWaiters {
+			t.Fatalf("phase %d holds %d waiters with all full, want %d", p, n, PhaseWaiters)
+		}
+	}
+	c.Leave(5)
+	c.Leave(5)
+	c.Leave(2)
+	for _, want := range []Phase{2, 5, 5, 0} {
+		if p := c.Join(); p != want {
+			t.Fatalf("with every phase full but for leaves, a waiter joined %d, want %d (the first with room, then the least loaded)", p, want)
 		}
 	}
 }
 
 // TestManyWaitersShareTicks: a thousand goroutines waiting on the clock
-// are all released, on about as many ticks as periods passed while they
-// started (one each, without sharing).
+// are all released, on about as many ticks per phase as periods passed
+// while they started (one each, without sharing), and leave it empty.
 func TestManyWaitersShareTicks(t *testing.T) {
 	var c Clock
 	const period = 30 * time.Millisecond
@@ -64,7 +108,9 @@ func TestManyWaitersShareTicks(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ch := c.Next(period)
+			p := c.Join()
+			defer c.Leave(p)
+			ch := c.Next(period, p)
 			chans.Store(i, ch)
 			<-ch
 		}()
@@ -75,18 +121,21 @@ func TestManyWaitersShareTicks(t *testing.T) {
 		distinct[v.(<-chan struct{})] = true
 		return true
 	})
-	// However slow the machine, the waiters can only have spread over
-	// the periods that passed until the last was released.
-	if bound := int(time.Since(start)/period) + 2; len(distinct) > bound {
-		t.Fatalf("1000 waiters waited on %d ticks in %d periods", len(distinct), bound-2)
+	// However slow the machine, each phase's waiters can only have
+	// spread over the periods that passed until the last was released.
+	if bound := Phases * (int(time.Since(start)/period) + 2); len(distinct) > bound {
+		t.Fatalf("1000 waiters waited on %d ticks, more than %d phases' ticks in the periods that passed", len(distinct), bound)
+	}
+	if n := c.Joined(); n != 0 {
+		t.Fatalf("waiters left, %d still joined: %v", n, c.members)
 	}
 }
 
 func TestZeroPeriodDoesNotWait(t *testing.T) {
 	var c Clock
-	<-c.Next(0)
+	<-c.Next(0, 0)
 	ran := false
-	c.AtNext(0, func() { ran = true })
+	c.AtNext(0, 0, func() { ran = true })
 	if !ran {
 		t.Fatal("AtNext(0) did not run at once")
 	}

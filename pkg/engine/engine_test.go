@@ -489,4 +489,11 @@ func TestChurn(t *testing.T) {
 	if s := e.Stats(); s.Streams.Load() != 0 || s.Readers.Load() != 0 || s.WaitingReaders.Load() != 0 {
 		t.Fatalf("after churn: streams=%d readers=%d waiting=%d", s.Streams.Load(), s.Readers.Load(), s.WaitingReaders.Load())
 	}
+	// Every stream's owner gave back its place in the wake clock.
+	for e.wakeClock.Joined() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.wakeClock.Joined(); n != 0 {
+		t.Fatalf("after churn: %d streams still hold a phase of the wake clock", n)
+	}
 }

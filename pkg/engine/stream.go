@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/pace"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -52,6 +53,7 @@ type Stream struct {
 	lastWake   atomic.Int64 // unix nanoseconds of the last wake-up
 	wakeArmed  atomic.Bool  // a delayed wake-up is scheduled
 	wakeAtTick func()       // the delayed wake-up, made once: not a closure per window
+	wakePhase  pace.Phase   // the stream's place in the engine's wake clock
 	keyframes  keyframeRequests
 	bytesIn    atomic.Int64
 	bytesOut   atomic.Int64
@@ -90,6 +92,7 @@ func newStream(e *Engine, key Key) *Stream {
 		ended:   make(chan struct{}),
 	}
 	s.tail.Store(&node{})
+	s.wakePhase = e.wakeClock.Join()
 	s.wakeAtTick = func() {
 		s.wakeArmed.Store(false)
 		s.wake()
@@ -124,6 +127,7 @@ func (s *Stream) do(ctx context.Context, fn func()) error {
 
 func (s *Stream) run() {
 	defer close(s.done)
+	defer s.e.wakeClock.Leave(s.wakePhase)
 	for {
 		var graceC, idleC <-chan time.Time
 		if s.graceTimer != nil {
@@ -455,9 +459,10 @@ func (s *Stream) signal() {
 		return
 	}
 	if s.wakeArmed.CompareAndSwap(false, true) {
-		// At the engine's next tick, with every other stream due in
-		// this window: one timer, and the woken players run together.
-		s.e.wakeClock.AtNext(merge, s.wakeAtTick)
+		// At the engine's next tick in this stream's phase, with the
+		// other streams of the phase due in this window: one timer, and
+		// the woken players run together.
+		s.e.wakeClock.AtNext(merge, s.wakePhase, s.wakeAtTick)
 	}
 }
 

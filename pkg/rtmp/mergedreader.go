@@ -13,7 +13,8 @@ import (
 // one waits until window has passed since it, so the messages that arrive
 // meanwhile come in one system call and one wake-up instead of one each.
 // The wait ends at the next tick of a clock the server's publishers
-// share (internal/pace), so their reads come together, one timer for all.
+// share (internal/pace), so their reads come together in a few groups,
+// a timer per group rather than per publisher.
 // A publisher sends a message per frame, 50 to 70 a second; with a 50 ms
 // window the server reads about 20 times a second per publisher instead.
 // The delay adds at most window to the latency; players are woken once
@@ -23,17 +24,22 @@ type mergedReader struct {
 	window time.Duration
 	ctx    context.Context // the connection's: Close ends a wait
 	clock  *pace.Clock     // shared by the server's publishers
+	phase  pace.Phase      // this publisher's place in the clock's period
 	wait   bool            // the last read emptied the socket
 }
 
 func newMergedReader(ctx context.Context, r io.Reader, window time.Duration, clock *pace.Clock) *mergedReader {
-	return &mergedReader{r: r, window: window, ctx: ctx, clock: clock}
+	return &mergedReader{r: r, window: window, ctx: ctx, clock: clock, phase: clock.Join()}
 }
+
+// Close gives back the reader's phase of the clock; the publisher's
+// connection is closed by its owner.
+func (m *mergedReader) Close() { m.clock.Leave(m.phase) }
 
 func (m *mergedReader) Read(p []byte) (int, error) {
 	if m.wait {
 		select {
-		case <-m.clock.Next(m.window):
+		case <-m.clock.Next(m.window, m.phase):
 		case <-m.ctx.Done():
 		}
 	}

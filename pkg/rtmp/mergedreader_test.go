@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/internal/pace"
+	"github.com/mediakit/mediakit/pkg/engine"
 )
 
 // stampedReader records when each Read was called and returns n bytes.
@@ -69,4 +70,28 @@ func TestMergedReader(t *testing.T) {
 	if len(gone.calls) != 7 {
 		t.Errorf("%d reads on a closed connection, want 7 without waiting an hour", len(gone.calls))
 	}
+}
+
+// TestPublisherGivesBackItsReadPhase: a publisher with merged reads holds
+// a place in the server's read clock while it publishes and gives it back
+// when it goes, so that phases are filled by the publishers there are.
+func TestPublisherGivesBackItsReadPhase(t *testing.T) {
+	ts := startServer(t, engine.DefaultConfig(), func(s *Server) { s.MergeRead = 20 * time.Millisecond })
+	joined := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for ts.srv.readClock.Joined() != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := ts.srv.readClock.Joined(); n != want {
+			t.Fatalf("%d publishers hold a read phase, want %d", n, want)
+		}
+	}
+	a := startGoodPublisher(t, ts.url(t, "live", "a"))
+	b := startGoodPublisher(t, ts.url(t, "live", "b"))
+	joined(2)
+	a.stop()
+	joined(1)
+	b.stop()
+	joined(0)
 }

@@ -31,7 +31,9 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 	// buffer is sized to the bitrate (see publishBuffer).
 	var buf *publishBuffer
 	if c.srv.MergeRead > 0 {
-		c.in.r = newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock)
+		merged := newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock)
+		defer merged.Close()
+		c.in.r = merged
 		buf = &publishBuffer{window: c.srv.MergeRead, since: time.Now()}
 		c.rebuffer(publishBufferSmall)
 	} else {

@@ -13,7 +13,8 @@ import (
 // reads what arrived at each tick of the shared clock; every packet is
 // delivered once and in order, a datagram too large for
 // the buffer is dropped and counted in a drained batch too, and a server
-// that went quiet is woken again by the next packet.
+// that went quiet is woken again by the next packet and holds no place
+// in the clock meanwhile.
 func TestPacedReads(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("reads are not paced there")
@@ -61,4 +62,6 @@ func TestPacedReads(t *testing.T) {
 	s.send(t, 3)
 	want += 3
 	waitFor(t, 5*time.Second, "the packets after a quiet spell", func() bool { return packets() == want })
+	// Quiet again: the server holds no phase of the read clock.
+	waitFor(t, 5*time.Second, "the quiet server giving back its read phase", func() bool { return f.reg.readClock.Joined() == 0 })
 }

@@ -370,18 +370,29 @@ func (s *Server) readUDP() {
 			return
 		}
 		s.datagram(buf[:n], flags, from)
-		for window := s.reg.Config().MergeRead; window > 0 && rcErr == nil; {
-			<-s.reg.readClock.Next(window)
-			got, err := drainUDP(rc, buf, func(n, flags int, from netip.AddrPort) {
-				s.datagram(buf[:n], flags, from)
-			})
-			if err != nil {
+		if window := s.reg.Config().MergeRead; window > 0 && rcErr == nil {
+			if err := s.pacedReads(rc, buf, window); err != nil {
 				s.udpReadFailed(err)
 				return
 			}
-			if got == 0 {
-				break // quiet: wait in a read again
-			}
+		}
+	}
+}
+
+// pacedReads drains the socket at each tick of the registry's clock
+// until a tick finds nothing. The server holds a phase of the clock only
+// while packets flow: a thousand servers waiting for a camera's call
+// take no place in it.
+func (s *Server) pacedReads(rc syscall.RawConn, buf []byte, window time.Duration) error {
+	phase := s.reg.readClock.Join()
+	defer s.reg.readClock.Leave(phase)
+	for {
+		<-s.reg.readClock.Next(window, phase)
+		got, err := drainUDP(rc, buf, func(n, flags int, from netip.AddrPort) {
+			s.datagram(buf[:n], flags, from)
+		})
+		if err != nil || got == 0 {
+			return err // quiet: wait in a read again
 		}
 	}
 }
