@@ -6,7 +6,9 @@
 # registered streams that receive nothing (openRtpServer ports). Per
 # stream: server CPU over 15 s, RSS, goroutines; time to publish and to
 # first play under that load; the latency of listing every stream
-# (getMediaList, SRS's /api/v1/streams).
+# (getMediaList, SRS's /api/v1/streams). The joins and the list calls are
+# timed from a process of their own, as a viewer or a platform would make
+# them, not from the load generator that drives every stream.
 #
 #   SRS=/path/to/objs/srs ZLM=/path/to/MediaServer bench/streams.sh [STREAMS...]
 #                                                     default: 100 200 500 1000

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -73,9 +72,27 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after every stream started before measuring")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measurement window")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
-	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file, one of the stream-listing calls to FILE-api.pprof and the heap at the window's end to FILE-heap.pprof (turns http.pprof on)")
+	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file, the first 5 s of the latency probes (joins, stream-listing calls) to FILE-api.pprof and the heap at the window's end to FILE-heap.pprof (turns http.pprof on)")
 	flag.StringVar(&o.cpus, "server-cpus", "", "run the server on these CPUs only (a taskset list, e.g. 0); run the load generator elsewhere with taskset, so that latencies are the server's")
+	var probes probeClient
+	var paths string
+	flag.StringVar(&probes.list, "probe-list", "", "internal: time calls to this stream-listing URL from this process (the load generator runs its probes as a child)")
+	flag.StringVar(&probes.join, "probe-join", "", "internal: with -probe-paths, the HTTP address to join on")
+	flag.StringVar(&paths, "probe-paths", "", "internal: HTTP-FLV paths to time joins to, comma-separated")
+	flag.IntVar(&probes.calls, "probe-calls", 50, "internal: with -probe-list, the number of calls")
+	flag.DurationVar(&probes.gap, "probe-gap", 50*time.Millisecond, "internal: the pause between probes")
+	flag.BoolVar(&probes.check, "probe-check", false, "internal: with -probe-list, read each reply's ZLMediaKit code")
 	flag.Parse()
+	if probes.list != "" || paths != "" {
+		if paths != "" {
+			probes.paths = strings.Split(paths, ",")
+		}
+		if err := probes.run(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ingest: probes:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	switch o.hlsMode {
 	case "off", "on", "demand":
 	default:
@@ -432,27 +449,25 @@ func run(o options) (*result, error) {
 	goroutines := s.metric("go_goroutines")
 
 	// After the CPU window, so that the probes' own cost is not in it,
-	// while every stream still runs: 30 joins timed to the first
-	// keyframe, then 50 calls that list every stream, one after the other.
-	var firstPlays, apiTimes []time.Duration
+	// while every stream still runs, from a process of their own
+	// (probeClient): 30 joins timed to the first keyframe, then 50 calls
+	// that list every stream, one after the other.
+	probes := probeClient{gap: 50 * time.Millisecond, calls: 50}
+	probes.list, probes.check = s.listURL(o)
 	for i := 0; i < 30 && o.streams > 0; i++ {
-		if d, err := benchio.FirstKeyframe(ctx, s.http, s.flvPath(o, (i*7919)%o.streams)); err == nil {
-			firstPlays = append(firstPlays, d)
-		}
-		sleepCtx(ctx, 50*time.Millisecond)
+		probes.join = s.http
+		probes.paths = append(probes.paths, s.flvPath(o, (i*7919)%o.streams))
 	}
 	apiProfiled := make(chan error, 1)
 	if o.pprof != "" {
-		// The 50 calls take some seconds; a profile of 5 s catches their
-		// first part with the streams running.
+		// The probes take some seconds; a profile of 5 s catches the
+		// joins and the first calls with the streams running.
 		apiFile := strings.TrimSuffix(o.pprof, ".pprof") + "-api.pprof"
 		go func() { apiProfiled <- s.profile(5*time.Second, apiFile) }()
 	}
-	for i := 0; i < 50; i++ {
-		if d, err := s.listStreams(o); err == nil {
-			apiTimes = append(apiTimes, d)
-		}
-		sleepCtx(ctx, 50*time.Millisecond)
+	times, err := runProbes(ctx, probes)
+	if err != nil {
+		return nil, err
 	}
 	if o.pprof != "" {
 		if err := <-apiProfiled; err != nil {
@@ -488,8 +503,9 @@ func run(o options) (*result, error) {
 		res.PlayerMbps = float64(bytes1-bytes0) * 8 / secs / 1e6 / float64(o.players*o.streams)
 	}
 	res.PublishP50ms, res.PublishP99ms = percentiles(publishTimes)
-	res.FirstPlayP50ms, res.FirstPlayP99ms = percentiles(firstPlays)
-	res.APIP50ms, res.APIP99ms = percentiles(apiTimes)
+	res.FirstPlayP50ms, res.FirstPlayP99ms = percentiles(times.joins)
+	res.APIP50ms, res.APIP99ms = percentiles(times.lists)
+	res.APIFirstByteP50ms, res.APIFirstByteP99ms = percentiles(times.listFirstBytes)
 	return res, nil
 }
 
@@ -542,42 +558,18 @@ func (s *server) flvPath(o options, i int) string {
 	return fmt.Sprintf("/rtp/s%04d.live.flv", i)
 }
 
-// listStreams times one call that lists every stream: getMediaList
-// (mediakit, ZLMediaKit), or SRS's /api/v1/streams.
-func (s *server) listStreams(o options) (time.Duration, error) {
-	url := s.apiURL + "getMediaList"
+// listURL is the call that lists every stream: getMediaList (mediakit,
+// ZLMediaKit), or SRS's /api/v1/streams; check says whether its reply's
+// code must be read (ZLMediaKit answers a refused call with 200 too).
+func (s *server) listURL(o options) (url string, check bool) {
+	if o.server == "srs" {
+		return "http://" + s.srsAPI + "/api/v1/streams/?count=100000", false
+	}
+	url = s.apiURL + "getMediaList"
 	if s.secret != "" {
 		url += "?secret=" + s.secret
 	}
-	if o.server == "srs" {
-		url = "http://" + s.srsAPI + "/api/v1/streams/?count=100000"
-	}
-	var w io.Writer = io.Discard
-	var body bytes.Buffer
-	if s.secret != "" {
-		w = &body // ZLMediaKit answers a refused call with 200 too
-	}
-	start := time.Now()
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	_, err = io.Copy(w, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	d := time.Since(start)
-	if err == nil && s.secret != "" {
-		var r struct {
-			Code int    `json:"code"`
-			Msg  string `json:"msg"`
-		}
-		if err := json.Unmarshal(body.Bytes(), &r); err != nil || r.Code != 0 {
-			return 0, fmt.Errorf("getMediaList: code %d %s %v", r.Code, r.Msg, err)
-		}
-	}
-	return d, err
+	return url, s.secret != ""
 }
 
 // players are HTTP-FLV players that count bytes.

@@ -38,6 +38,10 @@ type Result struct {
 	FirstPlayP99ms float64 `json:"first_play_p99_ms,omitempty"`
 	APIP50ms       float64 `json:"api_p50_ms,omitempty"`
 	APIP99ms       float64 `json:"api_p99_ms,omitempty"`
-	PlayerMbps     float64 `json:"player_mbps_mean,omitempty"`
-	PlayerErrors   int64   `json:"player_errors,omitempty"`
+	// APIFirstByte*: within the call above, the time to the reply's
+	// first byte.
+	APIFirstByteP50ms float64 `json:"api_first_byte_p50_ms,omitempty"`
+	APIFirstByteP99ms float64 `json:"api_first_byte_p99_ms,omitempty"`
+	PlayerMbps        float64 `json:"player_mbps_mean,omitempty"`
+	PlayerErrors      int64   `json:"player_errors,omitempty"`
 }
