@@ -78,6 +78,9 @@ func (m *mediaPipeline) setKind(k rtp.Kind) {
 	switch k {
 	case rtp.KindPS:
 		m.ps = ps.NewDemuxer()
+		// psFrame hands each frame to the es.Ingest, which copies it into
+		// its FLV tag's room: no copy of the demuxer's own is needed.
+		m.ps.Borrow = true
 	case rtp.KindTS:
 		m.ts = newTSPipe(m.in, m.log, m.addCodec)
 	case rtp.KindUnknown:

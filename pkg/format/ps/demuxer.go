@@ -54,6 +54,12 @@ const numStreams = 0xF0 - 0xC0
 type Demuxer struct {
 	// MaxFrameSize bounds a frame; 0 means DefaultMaxFrameSize.
 	MaxFrameSize int
+	// Borrow hands out each Frame's Data in the demuxer's own buffer,
+	// valid only until the callback returns, instead of a copy the Frame
+	// owns: for a caller that copies what it keeps anyway (an es.Ingest,
+	// which writes each frame into its FLV tag's room), a copy and an
+	// allocation per frame less.
+	Borrow bool
 
 	st     parseState
 	hdr    [hdrMax]byte

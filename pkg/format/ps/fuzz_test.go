@@ -1,6 +1,7 @@
 package ps
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -36,10 +37,22 @@ func splitBySeed(b []byte, seed uint64) [][]byte {
 
 // fuzzDemux demuxes the pieces, checking the invariants after every Write.
 func fuzzDemux(t *testing.T, pieces [][]byte) ([]Frame, Stats) {
+	return fuzzDemuxWith(t, pieces, false)
+}
+
+// fuzzDemuxWith demuxes pieces; with borrow the Demuxer lends each
+// frame's data and the callback keeps a copy, as a borrowing caller must.
+func fuzzDemuxWith(t *testing.T, pieces [][]byte, borrow bool) ([]Frame, Stats) {
 	d := NewDemuxer()
 	d.MaxFrameSize = fuzzMaxFrameSize
+	d.Borrow = borrow
 	var got []Frame
-	emit := func(f Frame) { got = append(got, f) }
+	emit := func(f Frame) {
+		if borrow {
+			f.Data = bytes.Clone(f.Data)
+		}
+		got = append(got, f)
+	}
 	for _, p := range pieces {
 		if err := d.Write(p, emit); err != nil && !errors.Is(err, ErrFrameTooLarge) {
 			t.Fatalf("Write: unexpected error %v", err)
@@ -87,6 +100,10 @@ func FuzzDemuxer(f *testing.F) {
 		}
 		if st.Bytes != uint64(len(data)) || st.Frames != uint64(len(got)) {
 			t.Fatalf("stats %+v for %d bytes, %d frames", st, len(data), len(got))
+		}
+		// A borrowing demuxer hands out the same frames.
+		if borrowed, _ := fuzzDemuxWith(t, splitBySeed(data, split), true); diffFrames(got, borrowed) != "" {
+			t.Fatalf("borrowed frames: %s", diffFrames(got, borrowed))
 		}
 		whole, wst := fuzzDemux(t, [][]byte{data})
 		if st.Oversize == 0 && wst.Oversize == 0 {

@@ -155,7 +155,8 @@ type Frame struct {
 	Key bool
 	// Data is the access unit: Annex-B for video (start codes kept), ADTS
 	// frame(s) for AAC, raw samples for G.711. A Frame from the Demuxer
-	// owns Data; the demuxer does not reuse it.
+	// owns Data (the demuxer does not reuse it) unless the Demuxer
+	// borrows (Demuxer.Borrow).
 	Data []byte
 }
 

@@ -261,7 +261,11 @@ func (s *stream) emit(end int) {
 		s.tooLarge(fmt.Errorf("ps: stream 0x%02x: %w: %d bytes, dropped", s.id, ErrFrameTooLarge, n))
 		s.d.stats.Dropped += uint64(n)
 	case n > 0:
-		s.d.emitFrame(s, bytes.Clone(s.buf[s.base:end]))
+		data := s.buf[s.base:end:end]
+		if !s.d.Borrow {
+			data = bytes.Clone(data)
+		}
+		s.d.emitFrame(s, data)
 	}
 	s.base = end
 	s.open = false
