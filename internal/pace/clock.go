@@ -125,14 +125,21 @@ func (c *Clock) arm(period time.Duration, p Phase) *tick {
 		return t
 	}
 	now := time.Now()
-	due := now.Truncate(period).Add(period * time.Duration(p%Phases) / Phases)
-	if !due.After(now) {
-		due = due.Add(period)
-	}
+	due := nextTick(now, period, p)
 	ch := make(chan struct{})
 	t.ch = ch
 	time.AfterFunc(due.Sub(now), func() { c.fire(t, ch) })
 	return t
+}
+
+// nextTick is phase p's first tick of period after now: a multiple of
+// period since the epoch plus p/Phases of it.
+func nextTick(now time.Time, period time.Duration, p Phase) time.Time {
+	due := now.Truncate(period).Add(period * time.Duration(p%Phases) / Phases)
+	if !due.After(now) {
+		due = due.Add(period)
+	}
+	return due
 }
 
 // fire closes ch and runs the functions armed with it.

@@ -39,23 +39,44 @@ func TestWaitersShareATick(t *testing.T) {
 	<-next
 }
 
-// TestTicksAtThePhasesOffset: a phase's tick comes at a multiple of the
-// period plus the phase's share of it, never before the first such time
-// after the wait started.
-func TestTicksAtThePhasesOffset(t *testing.T) {
+// TestNextTickAtThePhasesOffset: a phase's tick is due at a multiple of
+// the period plus the phase's share of it, the first such time strictly
+// after now.
+func TestNextTickAtThePhasesOffset(t *testing.T) {
+	const period = 80 * time.Millisecond
+	base := time.Unix(1_700_000_000, 0) // a multiple of the period
+	for _, tc := range []struct {
+		now   time.Duration // after base
+		phase Phase
+		want  time.Duration // after base
+	}{
+		{0, 0, period},                // on a tick: the next one
+		{1, 0, period},                // just after a tick
+		{0, 1, 10 * time.Millisecond}, // phase 1 of 8: 10 ms in
+		{10 * time.Millisecond, 1, 90 * time.Millisecond},
+		{9 * time.Millisecond, 1, 10 * time.Millisecond},
+		{30 * time.Millisecond, Phases / 2, 40 * time.Millisecond},
+		{50 * time.Millisecond, Phases / 2, 120 * time.Millisecond},
+		{75 * time.Millisecond, Phases - 1, 150 * time.Millisecond},
+		{69 * time.Millisecond, Phases - 1, 70 * time.Millisecond},
+	} {
+		got := nextTick(base.Add(tc.now), period, tc.phase)
+		if want := base.Add(tc.want); !got.Equal(want) {
+			t.Errorf("phase %d at +%v: tick at +%v, want +%v", tc.phase, tc.now, got.Sub(base), tc.want)
+		}
+	}
+}
+
+// TestTicksNotBeforeTheirTime: a real wait on a phase ends no earlier
+// than the tick nextTick gives for the time it started.
+func TestTicksNotBeforeTheirTime(t *testing.T) {
 	var c Clock
 	const period = 80 * time.Millisecond
-	for _, p := range []Phase{0, 1, Phases / 2, Phases - 1} {
-		offset := period * time.Duration(p) / Phases
+	for _, p := range []Phase{0, Phases / 2, Phases - 1} {
 		start := time.Now()
 		<-c.Next(period, p)
-		at := time.Now()
-		due := start.Truncate(period).Add(offset)
-		if !due.After(start) {
-			due = due.Add(period)
-		}
-		if at.Before(due) {
-			t.Fatalf("phase %d ticked at %v, before %v, its first tick after %v", p, at, due, start)
+		if at, due := time.Now(), nextTick(start, period, p); at.Before(due) {
+			t.Fatalf("phase %d ticked at %v, before %v", p, at, due)
 		}
 	}
 }

@@ -490,7 +490,7 @@ func TestChurn(t *testing.T) {
 		t.Fatalf("after churn: streams=%d readers=%d waiting=%d", s.Streams.Load(), s.Readers.Load(), s.WaitingReaders.Load())
 	}
 	// Every stream's owner gave back its place in the wake clock.
-	for e.wakeClock.Joined() != 0 && time.Now().Before(deadline) {
+	for deadline := time.Now().Add(2 * time.Second); e.wakeClock.Joined() != 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n := e.wakeClock.Joined(); n != 0 {

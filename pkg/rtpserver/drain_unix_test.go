@@ -44,12 +44,17 @@ func drainUDPXSys(rc syscall.RawConn, buf []byte, fn func(n, flags int, from net
 	return got, readErr
 }
 
-// udpPair is a receiving socket and a sender connected to it.
-func udpPair(tb testing.TB) (*net.UDPConn, syscall.RawConn, *net.UDPConn) {
+// udpPair is a receiving socket on the loopback address of network
+// ("udp4" or "udp6") and a sender connected to it.
+func udpPair(tb testing.TB, network string) (*net.UDPConn, syscall.RawConn, *net.UDPConn) {
 	tb.Helper()
-	in, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	ip := net.IPv4(127, 0, 0, 1)
+	if network == "udp6" {
+		ip = net.IPv6loopback
+	}
+	in, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
 	if err != nil {
-		tb.Fatal(err)
+		tb.Skipf("no %s loopback: %v", network, err)
 	}
 	tb.Cleanup(func() { in.Close() })
 	if err := in.SetReadBuffer(4 << 20); err != nil {
@@ -59,7 +64,7 @@ func udpPair(tb testing.TB) (*net.UDPConn, syscall.RawConn, *net.UDPConn) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out, err := net.DialUDP("udp4", nil, in.LocalAddr().(*net.UDPAddr))
+	out, err := net.DialUDP(network, nil, in.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,10 +73,16 @@ func udpPair(tb testing.TB) (*net.UDPConn, syscall.RawConn, *net.UDPConn) {
 }
 
 // TestDrainUDPReadsEveryDatagramWithItsSender: a drain returns every
-// queued datagram once, whole, with the sender's address, then stops
-// without waiting for more.
+// queued datagram once, whole, with the sender's address (IPv4 and IPv6),
+// then stops without waiting for more.
 func TestDrainUDPReadsEveryDatagramWithItsSender(t *testing.T) {
-	_, rc, out := udpPair(t)
+	for _, network := range []string{"udp4", "udp6"} {
+		t.Run(network, func(t *testing.T) { testDrainUDP(t, network) })
+	}
+}
+
+func testDrainUDP(t *testing.T, network string) {
+	_, rc, out := udpPair(t, network)
 	want := out.LocalAddr().(*net.UDPAddr).AddrPort()
 	for i := range 20 {
 		if _, err := out.Write(make([]byte, 100+i)); err != nil {
@@ -116,7 +127,7 @@ func BenchmarkDrainUDP(b *testing.B) {
 		drain func(syscall.RawConn, []byte, func(int, int, netip.AddrPort)) (int, error)
 	}{{"syscall", drainUDP}, {"xsys", drainUDPXSys}} {
 		b.Run(bc.name, func(b *testing.B) {
-			_, rc, out := udpPair(b)
+			_, rc, out := udpPair(b, "udp4")
 			pkt := make([]byte, 1400)
 			buf := make([]byte, udpBufSize)
 			const batch = 64
@@ -130,12 +141,14 @@ func BenchmarkDrainUDP(b *testing.B) {
 					}
 				}
 				b.StartTimer()
-				for read := 0; read < batch; {
+				for read, deadline := 0, time.Now().Add(5*time.Second); read < batch; {
 					got, err := bc.drain(rc, buf, func(int, int, netip.AddrPort) {})
 					if err != nil {
 						b.Fatal(err)
 					}
-					read += got
+					if read += got; got == 0 && time.Now().After(deadline) {
+						b.Fatalf("%d of %d datagrams came", read, batch)
+					}
 				}
 			}
 		})

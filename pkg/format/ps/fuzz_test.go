@@ -41,7 +41,10 @@ func fuzzDemux(t *testing.T, pieces [][]byte) ([]Frame, Stats) {
 }
 
 // fuzzDemuxWith demuxes pieces; with borrow the Demuxer lends each
-// frame's data and the callback keeps a copy, as a borrowing caller must.
+// frame's data and the callback keeps a copy, as a borrowing caller must,
+// then scribbles over the lent bytes and appends to them: a demuxer that
+// read them after the callback, or lent them with room to append into
+// its buffer, would hand out other frames.
 func fuzzDemuxWith(t *testing.T, pieces [][]byte, borrow bool) ([]Frame, Stats) {
 	d := NewDemuxer()
 	d.MaxFrameSize = fuzzMaxFrameSize
@@ -49,7 +52,12 @@ func fuzzDemuxWith(t *testing.T, pieces [][]byte, borrow bool) ([]Frame, Stats) 
 	var got []Frame
 	emit := func(f Frame) {
 		if borrow {
-			f.Data = bytes.Clone(f.Data)
+			lent := f.Data
+			f.Data = bytes.Clone(lent)
+			for i := range lent {
+				lent[i] = 0xA5
+			}
+			_ = append(lent, 0x00, 0x00, 0x01, 0xBA, 0xA5, 0xA5, 0xA5, 0xA5)
 		}
 		got = append(got, f)
 	}
