@@ -126,8 +126,8 @@ func BenchmarkMediaList(b *testing.B) {
 	}
 	direct := func() []byte {
 		var list zlm.MediaList
-		for i, info := range infos {
-			if err := list.Add(info, benchSchemas, int64(i)*1000+12345, benchNow); err != nil {
+		for i := range infos {
+			if err := list.Add(&infos[i], benchSchemas, int64(i)*1000+12345, benchNow); err != nil {
 				b.Fatal(err)
 			}
 		}

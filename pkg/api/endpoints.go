@@ -110,8 +110,9 @@ func (f filter) match(schema string, key engine.Key) bool {
 }
 
 // eachSource calls fn for every ready stream with the schemas of it that
-// filter selects (never none) and the stream's receive rate.
-func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info engine.StreamInfo, schemas []string, speed int64, now time.Time) error) error {
+// filter selects (never none) and the stream's receive rate. info points
+// into a snapshot nobody else holds: fn may keep it, not the schemas.
+func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error) error {
 	infos, err := e.Engine.Streams(ctx)
 	if err != nil {
 		return err
@@ -119,14 +120,15 @@ func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info engin
 	now := time.Now()
 	keep := make(map[engine.Key]bool, len(infos))
 	var matched []string
-	for _, info := range infos {
+	for i := range infos {
+		info := &infos[i]
 		keep[info.Key] = true
 		if !info.Ready {
 			continue
 		}
-		speed := e.Speed.Speed(info, now) // also keeps the stream's rate current
+		speed := e.Speed.Speed(*info, now) // also keeps the stream's rate current
 		matched = matched[:0]
-		for _, schema := range e.schemas(info) {
+		for _, schema := range e.schemas(*info) {
 			if f.match(schema, info.Key) {
 				matched = append(matched, schema)
 			}
@@ -145,8 +147,8 @@ func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info engin
 // selects, ready streams only.
 func (e *endpoints) sources(ctx context.Context, f filter) ([]map[string]any, error) {
 	var out []map[string]any
-	err := e.eachSource(ctx, f, func(info engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
-		out = append(out, zlm.MediaSources(info, schemas, speed, now)...)
+	err := e.eachSource(ctx, f, func(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
+		out = append(out, zlm.MediaSources(*info, schemas, speed, now)...)
 		return nil
 	})
 	return out, err

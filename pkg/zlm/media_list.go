@@ -18,22 +18,28 @@ import (
 // items.
 type MediaList struct {
 	streams []mediaListStream
+	schemas []string // every stream's schemas, one after another
 	items   int
 }
 
 type mediaListStream struct {
-	info    engine.StreamInfo
-	schemas []string
+	info    *engine.StreamInfo
+	schemas []string // in MediaList.schemas
 	speed   int64
 	now     time.Time
 }
 
-// Add lists the items of info, one per schema.
-func (l *MediaList) Add(info engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
+// Add lists the items of info, one per schema. The list keeps info, not
+// a copy (a snapshot of a thousand streams is copied once, by the
+// engine): it must not change until the list is encoded. schemas is
+// copied.
+func (l *MediaList) Add(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
 	if len(schemas) == 0 {
 		return nil
 	}
-	l.streams = append(l.streams, mediaListStream{info, append([]string(nil), schemas...), speed, now})
+	start := len(l.schemas)
+	l.schemas = append(l.schemas, schemas...)
+	l.streams = append(l.streams, mediaListStream{info, l.schemas[start:len(l.schemas):len(l.schemas)], speed, now})
 	l.items += len(schemas)
 	return nil
 }
@@ -58,18 +64,18 @@ func (l *MediaList) AppendJSON(dst []byte) ([]byte, error) {
 			dst = append(dst, '{')
 			if head == nil {
 				start := len(dst)
-				dst = appendSourceHead(dst, s.info, s.speed, s.now)
+				dst = appendSourceHead(dst, *s.info, s.speed, s.now)
 				head = dst[start:len(dst):len(dst)]
 			} else {
 				dst = append(dst, head...)
 			}
 			dst = append(dst, `,"readerCount":`...)
-			dst = strconv.AppendInt(dst, int64(readerCount(s.info, schema)), 10)
+			dst = strconv.AppendInt(dst, int64(readerCount(*s.info, schema)), 10)
 			dst = append(dst, `,"schema":`...)
 			dst = jsonw.AppendString(dst, schema)
 			if tail == nil {
 				start := len(dst)
-				dst = appendSourceTail(dst, s.info)
+				dst = appendSourceTail(dst, *s.info)
 				tail = dst[start:len(dst):len(dst)]
 			} else {
 				dst = append(dst, tail...)

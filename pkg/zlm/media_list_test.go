@@ -43,7 +43,7 @@ func TestMediaListMatchesMediaSources(t *testing.T) {
 		var want []map[string]any
 		for i, info := range infos {
 			speed := int64(i) * 1000
-			if err := list.Add(info, schemas, speed, t0); err != nil {
+			if err := list.Add(&info, schemas, speed, t0); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, MediaSources(info, schemas, speed, t0)...)
