@@ -19,6 +19,7 @@
 package pace
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -71,13 +72,16 @@ func (c *Clock) Join() Phase {
 	return Phase(best)
 }
 
-// Leave gives back a phase Join returned.
+// Leave gives back a phase Join returned. Like a sync.WaitGroup's
+// counter going negative, leaving a phase nobody holds is a bug in the
+// caller, and panics: ignored, it would hide an unbalanced Join as well.
 func (c *Clock) Leave(p Phase) {
 	c.mu.Lock()
-	if c.members[p%Phases] > 0 {
-		c.members[p%Phases]--
+	defer c.mu.Unlock()
+	if c.members[p%Phases] == 0 {
+		panic(fmt.Sprintf("pace: Leave of phase %d, which no waiter holds", p%Phases))
 	}
-	c.mu.Unlock()
+	c.members[p%Phases]--
 }
 
 // Joined is the number of waiters joined and not left.

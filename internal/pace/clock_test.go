@@ -152,6 +152,18 @@ func TestManyWaitersShareTicks(t *testing.T) {
 	}
 }
 
+// TestLeaveWithoutJoinPanics: an unbalanced Leave is the caller's bug.
+func TestLeaveWithoutJoinPanics(t *testing.T) {
+	var c Clock
+	c.Leave(c.Join())
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second Leave of the phase did not panic")
+		}
+	}()
+	c.Leave(0)
+}
+
 func TestZeroPeriodDoesNotWait(t *testing.T) {
 	var c Clock
 	<-c.Next(0, 0)
