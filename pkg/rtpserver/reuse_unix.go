@@ -38,8 +38,9 @@ const udpBufSize = 16 << 10
 //
 // It calls the standard library's syscall.Recvmsg, not x/sys/unix's:
 // the latter asks the socket for its protocol (a getsockopt system call)
-// on every IPv4 or IPv6 datagram, to tell L2TP apart, which was one system
-// call in three of a camera's ingest (BenchmarkDrainUDP).
+// on every IPv4 or IPv6 datagram, to tell L2TP apart, which was 9% of the
+// server's CPU at 500 RTP streams (BENCHMARKS.md, "PS over RTP: one
+// system call per datagram less"; BenchmarkDrainUDP).
 func drainUDP(rc syscall.RawConn, buf []byte, fn func(n, flags int, from netip.AddrPort)) (int, error) {
 	got := 0
 	var readErr error

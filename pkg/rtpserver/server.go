@@ -386,11 +386,10 @@ func (s *Server) readUDP() {
 func (s *Server) pacedReads(rc syscall.RawConn, buf []byte, window time.Duration) error {
 	phase := s.reg.readClock.Join()
 	defer s.reg.readClock.Leave(phase)
+	deliver := func(n, flags int, from netip.AddrPort) { s.datagram(buf[:n], flags, from) }
 	for {
 		<-s.reg.readClock.Next(window, phase)
-		got, err := drainUDP(rc, buf, func(n, flags int, from netip.AddrPort) {
-			s.datagram(buf[:n], flags, from)
-		})
+		got, err := drainUDP(rc, buf, deliver)
 		if err != nil || got == 0 {
 			return err // quiet: wait in a read again
 		}
