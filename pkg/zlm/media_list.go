@@ -70,7 +70,7 @@ func (l *MediaList) AppendJSON(dst []byte) ([]byte, error) {
 				dst = append(dst, head...)
 			}
 			dst = append(dst, `,"readerCount":`...)
-			dst = strconv.AppendInt(dst, int64(readerCount(*s.info, schema)), 10)
+			dst = strconv.AppendInt(dst, int64(readerCount(s.info.Readers, schema)), 10)
 			dst = append(dst, `,"schema":`...)
 			dst = jsonw.AppendString(dst, schema)
 			if tail == nil {

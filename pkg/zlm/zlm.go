@@ -184,17 +184,17 @@ func MediaSources(info engine.StreamInfo, schemas []string, speed int64, now tim
 		m := make(map[string]any, len(lo)+len(hi)+2)
 		maps.Copy(m, lo)
 		maps.Copy(m, hi)
-		m["readerCount"] = readerCount(info, schema)
+		m["readerCount"] = readerCount(info.Readers, schema)
 		m["schema"] = schema
 		out[i] = m
 	}
 	return out
 }
 
-// readerCount is the number of the stream's readers that read schema.
-func readerCount(info engine.StreamInfo, schema string) int {
+// readerCount is the number of readers that read schema.
+func readerCount(readers []engine.ReaderInfo, schema string) int {
 	n := 0
-	for _, r := range info.Readers {
+	for _, r := range readers {
 		if ReaderSchema(r.Protocol) == schema {
 			n++
 		}
