@@ -36,8 +36,9 @@ const PhaseWaiters = 128
 // a period after the period's multiples.
 type Phase uint8
 
-// Clock ticks, in each phase, at multiples of a period since the Unix
-// epoch plus the phase's offset, and only while somebody waits for that
+// Clock ticks, in each phase, at multiples of a period (counted from the
+// zero Time, as time.Truncate counts; for a period that divides a second,
+// the same as from the Unix epoch) plus the phase's offset, and only while somebody waits for that
 // phase: at most one timer per phase, whatever the number of waiters. The
 // zero Clock is ready to use.
 type Clock struct {
@@ -137,7 +138,7 @@ func (c *Clock) arm(period time.Duration, p Phase) *tick {
 }
 
 // nextTick is phase p's first tick of period after now: a multiple of
-// period since the epoch plus p/Phases of it.
+// period (time.Truncate's) plus p/Phases of it.
 func nextTick(now time.Time, period time.Duration, p Phase) time.Time {
 	due := now.Truncate(period).Add(period * time.Duration(p%Phases) / Phases)
 	if !due.After(now) {
