@@ -452,10 +452,9 @@ func run(o options) (*result, error) {
 	// while every stream still runs, from a process of their own
 	// (probeClient): 30 joins timed to the first keyframe, then 50 calls
 	// that list every stream, one after the other.
-	probes := probeClient{gap: 50 * time.Millisecond, calls: 50}
+	probes := probeClient{join: s.http, gap: 50 * time.Millisecond, calls: 50}
 	probes.list, probes.check = s.listURL(o)
 	for i := 0; i < 30 && o.streams > 0; i++ {
-		probes.join = s.http
 		probes.paths = append(probes.paths, s.flvPath(o, (i*7919)%o.streams))
 	}
 	apiProfiled := make(chan error, 1)
@@ -529,15 +528,6 @@ func (s *server) save(name, file string) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // percentiles returns the median and the 99th percentile in ms.

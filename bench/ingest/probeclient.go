@@ -68,6 +68,9 @@ type probeTimes struct {
 	joins, lists, listFirstBytes []time.Duration
 }
 
+// maxProbeErrorsShown bounds the failed probes repeated on stderr.
+const maxProbeErrorsShown = 3
+
 // runProbes runs c in a child process and returns its times.
 func runProbes(ctx context.Context, c probeClient) (probeTimes, error) {
 	var t probeTimes
@@ -91,6 +94,7 @@ func runProbes(ctx context.Context, c probeClient) (probeTimes, error) {
 	if err != nil {
 		return t, fmt.Errorf("probes: %w", err)
 	}
+	failed := 0
 	for line := range strings.Lines(string(out)) {
 		var a, b int64
 		if _, err := fmt.Sscanf(line, "join %d", &a); err == nil {
@@ -98,7 +102,15 @@ func runProbes(ctx context.Context, c probeClient) (probeTimes, error) {
 		} else if _, err := fmt.Sscanf(line, "list %d %d", &a, &b); err == nil {
 			t.lists = append(t.lists, time.Duration(a))
 			t.listFirstBytes = append(t.listFirstBytes, time.Duration(b))
-		} // else a failed probe, left out as before
+		} else {
+			// A failed probe is left out of the times, but said.
+			if failed++; failed <= maxProbeErrorsShown {
+				fmt.Fprint(os.Stderr, "ingest: probe ", line)
+			}
+		}
+	}
+	if failed > maxProbeErrorsShown {
+		fmt.Fprintf(os.Stderr, "ingest: %d probes failed in all\n", failed)
 	}
 	return t, nil
 }
