@@ -39,10 +39,11 @@ func (t *trackDrops) add(d TrackDrop) bool {
 	return true
 }
 
-func (t *trackDrops) snapshot() []TrackDrop {
+// appendTo appends the drops to dst: nil for none when dst is nil.
+func (t *trackDrops) appendTo(dst []TrackDrop) []TrackDrop {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]TrackDrop(nil), t.list...)
+	return append(dst, t.list...)
 }
 
 // DropCounts counts track drops over the engine's life by output and

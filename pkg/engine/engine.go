@@ -14,7 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -247,13 +248,7 @@ func (e *Engine) CloseStream(ctx context.Context, key Key, reason string) (bool,
 // its grace period, sorted by key. The snapshots are the views the owners
 // published (view.go): listing waits for no owner goroutine.
 func (e *Engine) Streams(ctx context.Context) ([]StreamInfo, error) {
-	e.mu.Lock()
-	list := make([]*Stream, 0, len(e.streams))
-	for _, s := range e.streams {
-		list = append(list, s)
-	}
-	e.mu.Unlock()
-
+	list := e.sortedStreams()
 	out := make([]StreamInfo, 0, len(list))
 	for _, s := range list {
 		info, err := s.Info(ctx)
@@ -267,26 +262,48 @@ func (e *Engine) Streams(ctx context.Context) ([]StreamInfo, error) {
 			out = append(out, info)
 		}
 	}
-	// Each key's string once, not once per comparison.
-	names := make([]string, len(out))
-	for i := range out {
-		names[i] = out[i].Key.String()
-	}
-	sort.Sort(byName{out, names})
 	return out, nil
 }
 
-// byName sorts snapshots by their keys' strings, names.
-type byName struct {
-	infos []StreamInfo
-	names []string
+// EachStream calls fn with the snapshot of each stream Streams would
+// return, in the same order, one at a time: a single StreamInfo is
+// refilled for every stream, so that listing a thousand streams does not
+// allocate a thousand snapshots (a getMediaList call allocating
+// megabytes pays for them again in garbage collection assists). fn must
+// not keep the StreamInfo or anything it holds after it returns. The
+// first error fn returns ends the walk and is returned.
+func (e *Engine) EachStream(ctx context.Context, fn func(*StreamInfo) error) error {
+	var info StreamInfo
+	for _, s := range e.sortedStreams() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("engine: snapshot %s: %w", s.key, err)
+		}
+		select {
+		case <-s.done:
+			continue // gone; its successor, if any, is in a later list
+		default:
+		}
+		s.fillInfo(&info, s.view.Load())
+		if info.State != StateLive && info.State != StateGrace {
+			continue
+		}
+		if err := fn(&info); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (b byName) Len() int           { return len(b.infos) }
-func (b byName) Less(i, j int) bool { return b.names[i] < b.names[j] }
-func (b byName) Swap(i, j int) {
-	b.infos[i], b.infos[j] = b.infos[j], b.infos[i]
-	b.names[i], b.names[j] = b.names[j], b.names[i]
+// sortedStreams returns the registered streams sorted by key.
+func (e *Engine) sortedStreams() []*Stream {
+	e.mu.Lock()
+	list := make([]*Stream, 0, len(e.streams))
+	for _, s := range e.streams {
+		list = append(list, s)
+	}
+	e.mu.Unlock()
+	slices.SortFunc(list, func(a, b *Stream) int { return strings.Compare(a.name, b.name) })
+	return list
 }
 
 // Stream returns a snapshot of the stream of key.

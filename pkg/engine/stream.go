@@ -16,6 +16,7 @@ import (
 type Stream struct {
 	e    *Engine
 	key  Key
+	name string // key.String(): stream lists are sorted by it
 	cmds chan func()
 	quit chan struct{} // closed to make the owner end the stream and exit
 	done chan struct{} // closed when the owner goroutine has exited
@@ -83,6 +84,7 @@ func newStream(e *Engine, key Key) *Stream {
 	s := &Stream{
 		e:       e,
 		key:     key,
+		name:    key.String(),
 		cmds:    make(chan func()),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),

@@ -2,7 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +122,92 @@ func TestSnapshotsDoNotWaitForABusyOwner(t *testing.T) {
 	info, _, _ = e.Stream(context.Background(), testKey)
 	if info.State != StateGrace || info.Publisher == nil || info.Publisher.ID != "pub" {
 		t.Fatalf("after the publisher left: state %v, publisher %+v", info.State, info.Publisher)
+	}
+}
+
+// TestEachStreamSeesWhatStreamsSees: EachStream refills one StreamInfo for
+// every stream, and nothing of one stream shows in the next: a stream
+// with readers, a sink, frames and a dropped track between streams with
+// none of these, and one in its grace period, each equal to what Streams
+// returns for it.
+func TestEachStreamSeesWhatStreamsSees(t *testing.T) {
+	e := newTestEngine(t, testConfig())
+	ctx := context.Background()
+	full := publish(t, e, NewKey("", "live", "b-full"))
+	t.Cleanup(full.Close)
+	writeN(t, full, &frameSource{gop: 5}, 12)
+	for range 3 {
+		play(t, e, NewKey("", "live", "b-full"))
+	}
+	if err := e.AttachSink(ctx, NewKey("", "live", "b-full"), "rec", func() Sink { return &countingSink{} }); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.lookup(NewKey("", "live", "b-full"), false)
+	if err != nil || s == nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	s.DropTrack("webrtc", testAudio, "no AAC in WebRTC")
+	for _, name := range []string{"a-bare", "c-bare"} {
+		p := publish(t, e, NewKey("", "live", name))
+		t.Cleanup(p.Close)
+	}
+	gone := publish(t, e, NewKey("", "live", "d-grace"))
+	gone.Close()
+	testutil.Eventually(t, 5*time.Second, "every stream is listed, b-full with its readers and sink", func() bool {
+		list, _ := e.Streams(ctx)
+		return len(list) == 4 && len(list[1].Readers) == 3 && len(list[1].Sinks) == 1 && list[3].State == StateGrace
+	})
+
+	want, err := e.Streams(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []StreamInfo
+	if err := e.EachStream(ctx, func(info *StreamInfo) error {
+		got = append(got, *info)
+		// Deep enough a copy to compare: the refilled storage is reused.
+		got[len(got)-1].Readers = slices.Clone(info.Readers)
+		got[len(got)-1].Sinks = slices.Clone(info.Sinks)
+		got[len(got)-1].Drops = slices.Clone(info.Drops)
+		got[len(got)-1].TrackStats = maps.Clone(info.TrackStats)
+		if info.Publisher != nil {
+			pub := *info.Publisher
+			got[len(got)-1].Publisher = &pub
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("EachStream saw %d streams, Streams %d", len(got), len(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		// Counters move between the two looks; the rest must not.
+		if g.Key != w.Key || g.State != w.State || g.Ready != w.Ready || !g.CreatedAt.Equal(w.CreatedAt) ||
+			!reflect.DeepEqual(g.Publisher, w.Publisher) || len(g.Readers) != len(w.Readers) ||
+			!slices.Equal(g.Sinks, w.Sinks) || !slices.Equal(g.Drops, w.Drops) ||
+			len(g.TrackStats) != len(w.TrackStats) || !slices.Equal(g.Tracks, w.Tracks) {
+			t.Fatalf("stream %d: EachStream\n%+v\nStreams\n%+v", i, g, w)
+		}
+		for j := range w.Readers {
+			if g.Readers[j].ID != w.Readers[j].ID {
+				t.Fatalf("stream %d reader %d: %q, want %q", i, j, g.Readers[j].ID, w.Readers[j].ID)
+			}
+		}
+	}
+	if got[1].TrackStats[testVideo].Frames != 12 || len(got[1].Drops) != 1 || got[0].TrackStats != nil || len(got[2].Drops) != 0 {
+		t.Fatalf("b-full's stats and drops, or a-bare's and c-bare's lack of them: %+v %+v %+v", got[0], got[1], got[2])
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	if err := e.EachStream(ctx, func(*StreamInfo) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Fatalf("fn's error: %v after %d calls, want it after 1", err, calls)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := e.EachStream(cancelled, func(*StreamInfo) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled context: %v", err)
 	}
 }

@@ -97,7 +97,19 @@ func (s *Stream) snapshot() StreamInfo { return s.infoFrom(s.publishView()) }
 // infoFrom fills a StreamInfo from view and the shared counters. The
 // slices it returns are the caller's own.
 func (s *Stream) infoFrom(v *streamView) StreamInfo {
-	info := StreamInfo{
+	var info StreamInfo
+	s.fillInfo(&info, v)
+	return info
+}
+
+// fillInfo sets every field of info from view and the shared counters.
+// It keeps info's slices, map and publisher for their storage, so that
+// one StreamInfo can be refilled for stream after stream (EachStream)
+// without allocating; a zero info gets storage of its own.
+func (s *Stream) fillInfo(info *StreamInfo, v *streamView) {
+	readers, sinks, drops := info.Readers[:0], info.Sinks[:0], info.Drops[:0]
+	stats, pub := info.TrackStats, info.Publisher
+	*info = StreamInfo{
 		Key:        s.key,
 		State:      v.from.state,
 		Ready:      s.tracks.Load() != nil,
@@ -116,24 +128,34 @@ func (s *Stream) infoFrom(v *streamView) StreamInfo {
 		info.Metadata = *md
 	}
 	if v.publisher != nil {
-		pi := *v.publisher
-		info.Publisher = &pi
+		if pub == nil {
+			pub = new(SessionInfo)
+		}
+		*pub = *v.publisher
+		info.Publisher = pub
 	}
 	s.appendMu.Lock()
 	if len(s.trackStats) > 0 {
-		info.TrackStats = make(map[*media.Track]TrackStats, len(s.trackStats))
-		for _, ts := range s.trackStats {
-			info.TrackStats[ts.track] = ts.stats()
+		if stats == nil {
+			stats = make(map[*media.Track]TrackStats, len(s.trackStats))
+		} else {
+			clear(stats)
 		}
+		for _, ts := range s.trackStats {
+			stats[ts.track] = ts.stats()
+		}
+		info.TrackStats = stats
 	}
 	s.appendMu.Unlock()
-	info.Readers = make([]ReaderInfo, len(v.readers))
-	for i, r := range v.readers {
-		info.Readers[i] = *r
+	if readers == nil {
+		readers = make([]ReaderInfo, 0, len(v.readers))
 	}
+	for _, r := range v.readers {
+		readers = append(readers, *r)
+	}
+	info.Readers = readers
 	if len(v.sinks) > 0 {
-		info.Sinks = append([]string(nil), v.sinks...)
+		info.Sinks = append(sinks, v.sinks...)
 	}
-	info.Drops = s.drops.snapshot()
-	return info
+	info.Drops = s.drops.appendTo(drops)
 }
