@@ -31,6 +31,16 @@ type Appender interface {
 	AppendJSON(dst []byte) ([]byte, error)
 }
 
+// A StreamAppender is an Appender whose output can be megabytes (a list
+// of every stream). When the value is encoded by EncodeStream, it is
+// given flush, to call between its elements: flush may write out what
+// is in dst so far and returns the buffer to go on appending to, so the
+// whole never sits in memory at once. Otherwise its AppendJSON is used.
+type StreamAppender interface {
+	Appender
+	AppendJSONStream(dst []byte, flush func(dst []byte) ([]byte, error)) ([]byte, error)
+}
+
 // MarshalJSON returns r, so that encoding/json writes a Raw as Append does.
 func (r Raw) MarshalJSON() ([]byte, error) {
 	if r == nil {
@@ -81,6 +91,34 @@ func Encode(v any, suffix string, use func([]byte)) error {
 	return nil
 }
 
+// EncodeStream encodes v as Encode does and hands the bytes to write,
+// followed by suffix. A StreamAppender in v is encoded in pieces: once
+// more than flushAt bytes are waiting, they are given to write and the
+// buffer is reused, so a reply of megabytes costs a buffer of about
+// flushAt (which, unlike a buffer of megabytes, the encoder pool keeps).
+// write is called at least once when encoding succeeds; an error of
+// write ends the encoding and is returned. After the first write, the
+// bytes written are all the caller has: an error then leaves them
+// incomplete.
+func EncodeStream(v any, suffix string, flushAt int, write func([]byte) error) error {
+	e := jsonEncoders.Get().(*jsonEncoder)
+	defer e.release()
+	e.buf = e.buf[:0]
+	e.flush = func(dst []byte) ([]byte, error) {
+		if len(dst) < flushAt {
+			return dst, nil
+		}
+		if err := write(dst); err != nil {
+			return dst, err
+		}
+		return dst[:0], nil
+	}
+	if err := e.value(v, 0); err != nil {
+		return err
+	}
+	return write(append(e.buf, suffix...))
+}
+
 // Append appends the JSON encoding of v to dst, byte-identical to
 // json.Marshal(v). On error it returns dst unchanged (as far as its
 // length is concerned) and the error json.Marshal would return.
@@ -111,6 +149,8 @@ type jsonEncoder struct {
 	// outlive a call (the pool drops idle encoders at garbage
 	// collection), so a reply reuses the shapes of the one before.
 	shapes [maxShapeKeys + 1][2][]string
+	// flush, set by EncodeStream, is handed to StreamAppenders.
+	flush func(dst []byte) ([]byte, error)
 }
 
 // maxShapeKeys is the largest map whose sorted keys object remembers.
@@ -123,6 +163,7 @@ func (e *jsonEncoder) release() {
 	e.keys = e.keys[:0]
 	clear(e.vals)
 	e.vals = e.vals[:0]
+	e.flush = nil
 	if cap(e.buf) > maxPooledBuffer {
 		e.buf = nil
 	}
@@ -187,6 +228,18 @@ func (e *jsonEncoder) value(v any, depth int) error {
 			e.buf = AppendString(e.buf, s)
 			return nil
 		})
+	case StreamAppender:
+		var b []byte
+		var err error
+		if e.flush != nil {
+			b, err = x.AppendJSONStream(e.buf, e.flush)
+		} else {
+			b, err = x.AppendJSON(e.buf)
+		}
+		if err != nil {
+			return err
+		}
+		e.buf = b
 	case Appender:
 		b, err := x.AppendJSON(e.buf)
 		if err != nil {

@@ -524,3 +524,90 @@ func TestEncode(t *testing.T) {
 		t.Fatalf("Encode of +Inf: err %v, use called %v", err, called)
 	}
 }
+
+// numbers is a StreamAppender of the array [0, 1, ..., n-1] that offers
+// a flush after every element, and fails at element failAt (when not -1).
+type numbers struct{ n, failAt int }
+
+func (x numbers) AppendJSON(dst []byte) ([]byte, error) {
+	return x.AppendJSONStream(dst, func(b []byte) ([]byte, error) { return b, nil })
+}
+
+func (x numbers) AppendJSONStream(dst []byte, flush func([]byte) ([]byte, error)) ([]byte, error) {
+	dst = append(dst, '[')
+	for i := range x.n {
+		if i == x.failAt {
+			return dst, errors.New("element failed")
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = fmt.Appendf(dst, "%d", i)
+		var err error
+		if dst, err = flush(dst); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, ']'), nil
+}
+
+func (x numbers) MarshalJSON() ([]byte, error) { return x.AppendJSON(nil) }
+
+// TestEncodeStreamWritesInPieces: a StreamAppender's output reaches write
+// in pieces of about flushAt bytes, and all the pieces with the suffix
+// are what Marshal returns; an error of write or of the appender ends the
+// encoding with that error.
+func TestEncodeStreamWritesInPieces(t *testing.T) {
+	v := map[string]any{"code": 0, "data": numbers{n: 5000, failAt: -1}, "msg": "<ok>"}
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Marshal(v); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Marshal: %v\n%s", err, got)
+	}
+	const flushAt = 1000
+	var out []byte
+	var pieces []int
+	if err := EncodeStream(v, "\n", flushAt, func(b []byte) error {
+		out = append(out, b...)
+		pieces = append(pieces, len(b))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, append(want, '\n')) {
+		t.Fatalf("streamed\n%s\nwant\n%s", out, want)
+	}
+	if len(pieces) < len(want)/flushAt/2 {
+		t.Fatalf("%d bytes in %d writes: not streamed", len(out), len(pieces))
+	}
+	for i, n := range pieces {
+		// One element (up to 5 bytes) past the mark at most.
+		if n > flushAt+5 {
+			t.Fatalf("write %d: %d bytes, flushAt %d", i, n, flushAt)
+		}
+	}
+
+	writes := 0
+	failing := errors.New("peer gone")
+	err = EncodeStream(v, "\n", flushAt, func([]byte) error { writes++; return failing })
+	if !errors.Is(err, failing) || writes != 1 {
+		t.Fatalf("a failing write: %v after %d writes, want it after 1", err, writes)
+	}
+	err = EncodeStream(map[string]any{"data": numbers{n: 10, failAt: 3}}, "", flushAt, func([]byte) error { writes++; return nil })
+	if err == nil || err.Error() != "element failed" {
+		t.Fatalf("a failing appender: %v", err)
+	}
+	// Small replies are one write, as Encode's.
+	writes = 0
+	if err := EncodeStream(map[string]any{"code": 0, "data": numbers{n: 3, failAt: -1}}, "\n", flushAt, func(b []byte) error {
+		writes++
+		if string(b) != "{\"code\":0,\"data\":[0,1,2]}\n" {
+			t.Fatalf("small reply: %q", b)
+		}
+		return nil
+	}); err != nil || writes != 1 {
+		t.Fatalf("small reply: %v in %d writes", err, writes)
+	}
+}
