@@ -16,6 +16,9 @@ import (
 // Engine is what the endpoints need from the engine.
 type Engine interface {
 	Streams(ctx context.Context) ([]engine.StreamInfo, error)
+	// EachStream calls fn with each stream Streams would list, in its
+	// order, through one StreamInfo that fn must not keep.
+	EachStream(ctx context.Context, fn func(*engine.StreamInfo) error) error
 	Stream(ctx context.Context, key engine.Key) (engine.StreamInfo, bool, error)
 	CloseStream(ctx context.Context, key engine.Key, reason string) (bool, error)
 }
@@ -110,21 +113,15 @@ func (f filter) match(schema string, key engine.Key) bool {
 }
 
 // eachSource calls fn for every ready stream with the schemas of it that
-// filter selects (never none) and the stream's receive rate. info points
-// into a snapshot nobody else holds: fn may keep it, not the schemas.
+// filter selects (never none) and the stream's receive rate. info and
+// schemas are refilled for the next stream: fn must not keep them.
 func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error) error {
-	infos, err := e.Engine.Streams(ctx)
-	if err != nil {
-		return err
-	}
 	now := time.Now()
-	keep := make(map[engine.Key]bool, len(infos))
+	sweep := e.Speed.Sweep()
 	var matched []string
-	for i := range infos {
-		info := &infos[i]
-		keep[info.Key] = true
+	err := e.Engine.EachStream(ctx, func(info *engine.StreamInfo) error {
 		if !info.Ready {
-			continue
+			return nil
 		}
 		speed := e.Speed.Speed(*info, now) // also keeps the stream's rate current
 		matched = matched[:0]
@@ -133,13 +130,15 @@ func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info *engi
 				matched = append(matched, schema)
 			}
 		}
-		if len(matched) > 0 {
-			if err := fn(info, matched, speed, now); err != nil {
-				return err
-			}
+		if len(matched) == 0 {
+			return nil
 		}
+		return fn(info, matched, speed, now)
+	})
+	if err != nil {
+		return err
 	}
-	e.Speed.Forget(keep)
+	e.Speed.ForgetUnseen(sweep)
 	return nil
 }
 
@@ -154,21 +153,62 @@ func (e *endpoints) sources(ctx context.Context, f filter) ([]map[string]any, er
 	return out, err
 }
 
-// getMediaList writes its items straight into the reply's JSON
-// (zlm.MediaList): with a thousand streams it is five thousand objects,
-// polled by platforms every few seconds.
+// getMediaList streams its items into the reply (mediaList): with a
+// thousand streams they are five thousand objects and megabytes of JSON,
+// polled by platforms every few seconds, so they are written out stream
+// by stream as the engine is walked, not built and then copied.
 func (e *endpoints) getMediaList(ctx context.Context, p *Params) (Reply, error) {
-	var list zlm.MediaList
-	if err := e.eachSource(ctx, newFilter(p), list.Add); err != nil {
-		return nil, err
-	}
-	if list.Len() == 0 {
+	list := &mediaList{e: e, ctx: ctx, filter: newFilter(p)}
+	errFound := errors.New("found")
+	err := e.eachSource(ctx, list.filter, func(*engine.StreamInfo, []string, int64, time.Time) error { return errFound })
+	if err == nil {
 		// ZLMediaKit leaves "data" out when nothing matches, and clients
 		// (WVP-GB28181-pro) rely on it.
 		return Reply{}, nil
 	}
-	return Reply{"data": &list}, nil
+	if err != errFound {
+		return nil, err
+	}
+	return Reply{"data": list}, nil
 }
+
+// mediaList is getMediaList's data array, written by walking the engine
+// when the reply is encoded. A stream that goes between the check that
+// something matches and the walk can leave the array empty.
+type mediaList struct {
+	e      *endpoints
+	ctx    context.Context
+	filter filter
+}
+
+// AppendJSON appends the whole array.
+func (l *mediaList) AppendJSON(dst []byte) ([]byte, error) {
+	return l.AppendJSONStream(dst, nil)
+}
+
+// AppendJSONStream appends the array, offering flush the bytes after
+// every stream.
+func (l *mediaList) AppendJSONStream(dst []byte, flush func([]byte) ([]byte, error)) ([]byte, error) {
+	dst = append(dst, '[')
+	more := false
+	err := l.e.eachSource(l.ctx, l.filter, func(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
+		dst = zlm.AppendMediaItems(dst, more, info, schemas, speed, now)
+		more = true
+		if flush == nil {
+			return nil
+		}
+		var err error
+		dst, err = flush(dst)
+		return err
+	})
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, ']'), nil
+}
+
+// MarshalJSON is AppendJSON for encoding/json.
+func (l *mediaList) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil) }
 
 // requireStream reads the four parameters naming one media source.
 func requireStream(p *Params) (string, engine.Key, error) {

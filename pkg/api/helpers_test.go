@@ -34,6 +34,10 @@ type fakeEngine struct {
 	streams []engine.StreamInfo
 	closed  []engine.Key
 	err     error
+	// eachErr, when set, is what EachStream returns after eachErrAfter
+	// streams.
+	eachErr      error
+	eachErrAfter int
 }
 
 func (f *fakeEngine) Streams(ctx context.Context) ([]engine.StreamInfo, error) {
@@ -43,6 +47,25 @@ func (f *fakeEngine) Streams(ctx context.Context) ([]engine.StreamInfo, error) {
 		return nil, f.err
 	}
 	return append([]engine.StreamInfo(nil), f.streams...), nil
+}
+
+func (f *fakeEngine) EachStream(ctx context.Context, fn func(*engine.StreamInfo) error) error {
+	list, err := f.Streams(ctx)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	eachErr, after := f.eachErr, f.eachErrAfter
+	f.mu.Unlock()
+	for i := range list {
+		if eachErr != nil && i == after {
+			return eachErr
+		}
+		if err := fn(&list[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fakeEngine) Stream(ctx context.Context, key engine.Key) (engine.StreamInfo, bool, error) {

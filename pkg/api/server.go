@@ -200,10 +200,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// As ZLMediaKit, whose unknown paths fall through to a 404.
 		status = http.StatusNotFound
 	}
-	if !s.writeReply(w, r, status, reply) {
-		code = CodeException
-	}
-	s.observe(r, name, code, start)
+	encoded := false
+	defer func() { // also when writeReply cuts the connection
+		if !encoded {
+			code = CodeException
+		}
+		s.observe(r, name, code, start)
+	}()
+	encoded = s.writeReply(w, r, status, reply)
 }
 
 // serveOwn runs an endpoint of HandleHTTP, and records it with the code
@@ -278,20 +282,37 @@ func (s *Server) Protect(h http.Handler) http.Handler {
 	})
 }
 
+// replyPiece is the size of the pieces a large reply is written in
+// (jsonw.EncodeStream): a list of a thousand streams is megabytes.
+const replyPiece = 64 << 10
+
 // writeReply sends reply as JSON; false when it could not be encoded.
+// A reply that fails after its first piece was sent cannot be replaced
+// by an error reply: the connection is cut (http.ErrAbortHandler), so
+// that the client sees a broken reply rather than a short one.
 func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, status int, reply Reply) bool {
-	send := func(body []byte) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		_, _ = w.Write(body)
+	sent := false
+	send := func(body []byte) error {
+		if !sent {
+			sent = true
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(status)
+		}
+		_, err := w.Write(body)
+		return err
 	}
-	err := jsonw.Encode(map[string]any(reply), "\n", send)
-	if err != nil {
-		body, _ := json.Marshal(Reply{"code": int(CodeException), "msg": "encode reply: " + err.Error()})
-		send(append(body, '\n'))
+	err := jsonw.EncodeStream(map[string]any(reply), "\n", replyPiece, send)
+	if err == nil {
+		return true
 	}
-	return err == nil
+	if sent {
+		s.Log.Info("api reply cut short", "remote", r.RemoteAddr, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	body, _ := json.Marshal(Reply{"code": int(CodeException), "msg": "encode reply: " + err.Error()})
+	_ = send(append(body, '\n'))
+	return false
 }
 
 // observe records and logs one call.

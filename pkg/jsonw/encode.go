@@ -76,26 +76,13 @@ func Marshal(v any) ([]byte, error) {
 	return out, nil
 }
 
-// Encode encodes v as Marshal does into a pooled buffer and, when that
-// succeeds, calls use with the bytes, followed by suffix. The bytes are
-// valid only during the call: a large reply is written out without a
-// copy of its size.
-func Encode(v any, suffix string, use func([]byte)) error {
-	e := jsonEncoders.Get().(*jsonEncoder)
-	defer e.release()
-	e.buf = e.buf[:0]
-	if err := e.value(v, 0); err != nil {
-		return err
-	}
-	use(append(e.buf, suffix...))
-	return nil
-}
-
-// EncodeStream encodes v as Encode does and hands the bytes to write,
-// followed by suffix. A StreamAppender in v is encoded in pieces: once
+// EncodeStream encodes v as Marshal does, into a pooled buffer, and
+// hands the bytes to write, followed by suffix; they are valid only
+// during the call. A StreamAppender in v is encoded in pieces: once
 // more than flushAt bytes are waiting, they are given to write and the
 // buffer is reused, so a reply of megabytes costs a buffer of about
-// flushAt (which, unlike a buffer of megabytes, the encoder pool keeps).
+// flushAt, not one of its size allocated again whenever the pool has
+// dropped it (at every garbage collection or two).
 // write is called at least once when encoding succeeds; an error of
 // write ends the encoding and is returned. After the first write, the
 // bytes written are all the caller has: an error then leaves them

@@ -512,16 +512,16 @@ func (g *jsonFuzzGen) value(depth int) any {
 	}
 }
 
-func TestEncode(t *testing.T) {
+func TestEncodeStream(t *testing.T) {
 	var got string
-	err := Encode(map[string]any{"b": 1, "a": Raw(`[1]`)}, "\n", func(b []byte) { got = string(b) })
+	err := EncodeStream(map[string]any{"b": 1, "a": Raw(`[1]`)}, "\n", 1, func(b []byte) error { got += string(b); return nil })
 	if err != nil || got != "{\"a\":[1],\"b\":1}\n" {
-		t.Fatalf("Encode = %q, %v", got, err)
+		t.Fatalf("EncodeStream = %q, %v", got, err)
 	}
 	called := false
-	err = Encode(map[string]any{"a": math.Inf(1)}, "\n", func([]byte) { called = true })
+	err = EncodeStream(map[string]any{"a": math.Inf(1)}, "\n", 1, func([]byte) error { called = true; return nil })
 	if err == nil || called {
-		t.Fatalf("Encode of +Inf: err %v, use called %v", err, called)
+		t.Fatalf("EncodeStream of +Inf: err %v, write called %v", err, called)
 	}
 }
 

@@ -9,81 +9,46 @@ import (
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
-// MediaList is the data array of getMediaList. It writes the same bytes
-// as encoding MediaSources of each stream in turn (a test holds the two
-// together), at a fraction of the cost: no map is built, the members a
-// stream's items share are written once per stream and copied for its
-// other schemas, and the items go straight into the reply's buffer when
-// it is encoded (jsonw.Appender). A thousand streams are five thousand
-// items.
-type MediaList struct {
-	streams []mediaListStream
-	schemas []string // every stream's schemas, one after another
-	items   int
-}
-
-type mediaListStream struct {
-	info    *engine.StreamInfo
-	schemas []string // in MediaList.schemas
-	speed   int64
-	now     time.Time
-}
-
-// Add lists the items of info, one per schema. The list keeps info, not
-// a copy (a snapshot of a thousand streams is copied once, by the
-// engine): it must not change until the list is encoded. schemas is
-// copied.
-func (l *MediaList) Add(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
-	if len(schemas) == 0 {
-		return nil
-	}
-	start := len(l.schemas)
-	l.schemas = append(l.schemas, schemas...)
-	l.streams = append(l.streams, mediaListStream{info, l.schemas[start:len(l.schemas):len(l.schemas)], speed, now})
-	l.items += len(schemas)
-	return nil
-}
-
-// Len is the number of items added.
-func (l *MediaList) Len() int { return l.items }
-
-// AppendJSON appends the array of the items added ("[]" when none).
-func (l *MediaList) AppendJSON(dst []byte) ([]byte, error) {
-	dst = append(dst, '[')
-	first := true
-	for _, s := range l.streams {
-		// The stream's members before readerCount and after schema, in
-		// sorted key order as encoding/json writes a map: written once
-		// into dst, copied for the other schemas.
-		var head, tail []byte
-		for _, schema := range s.schemas {
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = append(dst, '{')
-			if head == nil {
-				start := len(dst)
-				dst = appendSourceHead(dst, *s.info, s.speed, s.now)
-				head = dst[start:len(dst):len(dst)]
-			} else {
-				dst = append(dst, head...)
-			}
-			dst = append(dst, `,"readerCount":`...)
-			dst = strconv.AppendInt(dst, int64(readerCount(s.info.Readers, schema)), 10)
-			dst = append(dst, `,"schema":`...)
-			dst = jsonw.AppendString(dst, schema)
-			if tail == nil {
-				start := len(dst)
-				dst = appendSourceTail(dst, *s.info)
-				tail = dst[start:len(dst):len(dst)]
-			} else {
-				dst = append(dst, tail...)
-			}
-			dst = append(dst, '}')
+// AppendMediaItems appends the getMediaList items of the stream info
+// describes, one per schema, separated by commas, with a comma before
+// the first when more is true (items came before it). The items are the
+// bytes encoding/json writes for MediaSources(*info, schemas, speed, now)
+// (a test holds the two together), at a fraction of the cost: no map is
+// built, and the members a stream's items share are written once and
+// copied for its other schemas. A thousand streams are five thousand
+// items; the caller can write them out stream by stream.
+func AppendMediaItems(dst []byte, more bool, info *engine.StreamInfo, schemas []string, speed int64, now time.Time) []byte {
+	// The stream's members before readerCount and after schema, in sorted
+	// key order as encoding/json writes a map: written once into dst,
+	// copied for the other schemas.
+	var head, tail []byte
+	for _, schema := range schemas {
+		if more {
+			dst = append(dst, ',')
 		}
+		more = true
+		dst = append(dst, '{')
+		if head == nil {
+			start := len(dst)
+			dst = appendSourceHead(dst, *info, speed, now)
+			head = dst[start:len(dst):len(dst)]
+		} else {
+			dst = append(dst, head...)
+		}
+		dst = append(dst, `,"readerCount":`...)
+		dst = strconv.AppendInt(dst, int64(readerCount(info.Readers, schema)), 10)
+		dst = append(dst, `,"schema":`...)
+		dst = jsonw.AppendString(dst, schema)
+		if tail == nil {
+			start := len(dst)
+			dst = appendSourceTail(dst, *info)
+			tail = dst[start:len(dst):len(dst)]
+		} else {
+			dst = append(dst, tail...)
+		}
+		dst = append(dst, '}')
 	}
-	return append(dst, ']'), nil
+	return dst
 }
 
 // appendSourceHead writes the members of mediaSourceParts' lo.
@@ -217,6 +182,3 @@ func appendInt(dst []byte, key string, v int64) []byte {
 func appendBool(dst []byte, key string, v bool) []byte {
 	return strconv.AppendBool(appendKey(dst, key), v)
 }
-
-// MarshalJSON is AppendJSON for encoding/json.
-func (l *MediaList) MarshalJSON() ([]byte, error) { return l.AppendJSON(nil) }

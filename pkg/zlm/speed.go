@@ -13,6 +13,7 @@ import (
 type SpeedMeter struct {
 	mu      sync.Mutex
 	samples map[engine.Key]speedSample
+	sweep   uint64 // the latest Sweep
 }
 
 type speedSample struct {
@@ -20,6 +21,7 @@ type speedSample struct {
 	at      time.Time
 	bytes   int64
 	speed   int64
+	seen    uint64 // the sweep during which Speed last looked
 }
 
 // Speed returns the receive rate of the stream described by info.
@@ -36,23 +38,34 @@ func (m *SpeedMeter) Speed(info engine.StreamInfo, now time.Time) int64 {
 		if alive := now.Sub(info.CreatedAt); !info.CreatedAt.IsZero() && alive > 0 {
 			speed = int64(float64(info.BytesIn) / alive.Seconds())
 		}
-		m.samples[info.Key] = speedSample{created: info.CreatedAt, at: now, bytes: info.BytesIn, speed: speed}
+		m.samples[info.Key] = speedSample{created: info.CreatedAt, at: now, bytes: info.BytesIn, speed: speed, seen: m.sweep}
 		return speed
 	}
 	if d := now.Sub(s.at); d >= time.Second {
 		s.speed = int64(float64(info.BytesIn-s.bytes) / d.Seconds())
 		s.at, s.bytes = now, info.BytesIn
-		m.samples[info.Key] = s
 	}
+	s.seen = m.sweep
+	m.samples[info.Key] = s
 	return s.speed
 }
 
-// Forget drops streams that are not in keep, so the meter does not grow.
-func (m *SpeedMeter) Forget(keep map[engine.Key]bool) {
+// Sweep begins a look at every stream, for ForgetUnseen. Looks may
+// overlap: a stream that a later look has seen is kept.
+func (m *SpeedMeter) Sweep() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k := range m.samples {
-		if !keep[k] {
+	m.sweep++
+	return m.sweep
+}
+
+// ForgetUnseen drops the streams Speed was not asked about since Sweep
+// returned sweep, so the meter does not grow.
+func (m *SpeedMeter) ForgetUnseen(sweep uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, s := range m.samples {
+		if s.seen < sweep {
 			delete(m.samples, k)
 		}
 	}

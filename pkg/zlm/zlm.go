@@ -206,7 +206,7 @@ func readerCount(readers []engine.ReaderInfo, schema string) int {
 // not depend on the schema, split around the two that do: lo holds the
 // keys that sort before "readerCount", hi those that sort after
 // "schema". JSON objects are written with sorted keys, so an item for any
-// schema is lo, readerCount, schema and hi in that order (MediaList).
+// schema is lo, readerCount, schema and hi in that order (AppendMediaItems).
 func mediaSourceParts(info engine.StreamInfo, speed int64, now time.Time) (lo, hi map[string]any) {
 	created := createdAt(info, now)
 	origin := OriginUnknown

@@ -75,21 +75,36 @@ func TestSpeedMeterForgetDrop(t *testing.T) {
 	if got := m.Speed(engine.StreamInfo{Key: b, CreatedAt: created, BytesIn: 4000}, t0.Add(time.Second)); got != 2000 {
 		t.Errorf("b: %d", got)
 	}
-	m.Forget(map[engine.Key]bool{b: true})
+	sweep := m.Sweep()
+	m.Speed(engine.StreamInfo{Key: b, CreatedAt: created, BytesIn: 4000}, t0.Add(time.Second))
+	m.ForgetUnseen(sweep)
 	// a was forgotten: a first look again (average over 3 s).
 	if got := m.Speed(engine.StreamInfo{Key: a, CreatedAt: created, BytesIn: 3000}, t0.Add(2*time.Second)); got != 1000 {
-		t.Errorf("a after Forget: %d, want 1000", got)
+		t.Errorf("a after the sweep: %d, want 1000", got)
 	}
 	// b was kept: a window from its last sample.
 	if got := m.Speed(engine.StreamInfo{Key: b, CreatedAt: created, BytesIn: 5000}, t0.Add(3*time.Second)); got != 500 {
-		t.Errorf("b after Forget: %d, want 500", got)
+		t.Errorf("b after the sweep: %d, want 500", got)
+	}
+	// Two looks overlap; each sees both streams. Whichever ends first
+	// forgets nothing the other has seen.
+	first := m.Sweep()
+	m.Speed(engine.StreamInfo{Key: a, CreatedAt: created, BytesIn: 3000}, t0.Add(3*time.Second))
+	second := m.Sweep()
+	m.Speed(engine.StreamInfo{Key: a, CreatedAt: created, BytesIn: 3000}, t0.Add(3*time.Second))
+	m.Speed(engine.StreamInfo{Key: b, CreatedAt: created, BytesIn: 5000}, t0.Add(3*time.Second))
+	m.ForgetUnseen(second)
+	m.Speed(engine.StreamInfo{Key: b, CreatedAt: created, BytesIn: 5000}, t0.Add(3*time.Second))
+	m.ForgetUnseen(first)
+	if got := m.Speed(engine.StreamInfo{Key: b, CreatedAt: created, BytesIn: 6000}, t0.Add(4*time.Second)); got != 1000 {
+		t.Errorf("b after overlapping sweeps: %d, want 1000 (a window from its last sample)", got)
 	}
 	m.Drop(b)
 	if got := m.Speed(engine.StreamInfo{Key: b, CreatedAt: created, BytesIn: 5000}, t0.Add(4*time.Second)); got != 1000 {
 		t.Errorf("b after Drop: %d, want 1000", got)
 	}
 	var empty SpeedMeter
-	empty.Forget(nil)
+	empty.ForgetUnseen(empty.Sweep())
 	empty.Drop(a)
 }
 
@@ -104,7 +119,7 @@ func TestSpeedMeterConcurrent(t *testing.T) {
 			for j := range 200 {
 				m.Speed(engine.StreamInfo{Key: key, CreatedAt: t0, BytesIn: int64(j * 100)}, t0.Add(time.Duration(j)*time.Second))
 				if j%50 == 0 {
-					m.Forget(map[engine.Key]bool{key: true})
+					m.ForgetUnseen(m.Sweep())
 				}
 			}
 		}()

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediakit/mediakit/pkg/zlm"
+)
+
+// TestGetMediaListStreamsEveryStream: a list many times larger than the
+// pieces a reply is written in arrives whole, in the engine's order, each
+// item what zlm.MediaSources makes of its stream.
+func TestGetMediaListStreamsEveryStream(t *testing.T) {
+	fx := newFixture(t)
+	infos := benchStreamInfos(300)
+	fx.eng.mu.Lock()
+	fx.eng.streams = infos
+	fx.eng.mu.Unlock()
+	srv := httptest.NewServer(fx.srv)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + Prefix + "getMediaList?secret=" + testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d, %v", resp.StatusCode, err)
+	}
+	if len(body) < 4*replyPiece {
+		t.Fatalf("a reply of %d bytes does not test pieces of %d", len(body), replyPiece)
+	}
+	var reply struct {
+		Code int               `json:"code"`
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &reply); err != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	if reply.Code != 0 || len(reply.Data) != len(infos) { // the fixture serves RTMP only
+		t.Fatalf("code %d, %d items, want %d", reply.Code, len(reply.Data), len(infos))
+	}
+	for i, item := range reply.Data {
+		var got map[string]any
+		if err := json.Unmarshal(item, &got); err != nil {
+			t.Fatal(err)
+		}
+		// Everything but what moves with the clock.
+		want := zlm.MediaSources(infos[i], []string{zlm.SchemaRTMP}, 0, time.Now())[0]
+		for _, k := range []string{"app", "stream", "vhost", "schema", "originUrl", "params", "totalReaderCount", "readerCount"} {
+			wantJSON, _ := json.Marshal(want[k])
+			gotJSON, _ := json.Marshal(got[k])
+			if string(gotJSON) != string(wantJSON) {
+				t.Fatalf("item %d %s: %s, want %s", i, k, gotJSON, wantJSON)
+			}
+		}
+	}
+}
+
+// TestGetMediaListCutShort: when the walk of the engine fails after part
+// of the list went out, the connection is cut, so that the client sees a
+// broken reply instead of a short list that looks whole; the call counts
+// as failed and is logged.
+func TestGetMediaListCutShort(t *testing.T) {
+	fx := newFixture(t)
+	fx.eng.mu.Lock()
+	fx.eng.streams = benchStreamInfos(300)
+	fx.eng.eachErr, fx.eng.eachErrAfter = errors.New("engine gone"), 200
+	fx.eng.mu.Unlock()
+	srv := httptest.NewServer(fx.srv)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + Prefix + "getMediaList?secret=" + testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Fatalf("a reply cut short read as whole: HTTP %d, %d bytes ending %q", resp.StatusCode, len(body), body[max(0, len(body)-40):])
+	}
+	if resp.StatusCode != http.StatusOK || len(body) < replyPiece {
+		t.Fatalf("HTTP %d and %d bytes before the cut, want 200 and a piece at least", resp.StatusCode, len(body))
+	}
+	if logs := fx.logs.String(); !strings.Contains(logs, "api reply cut short") || !strings.Contains(logs, "engine gone") {
+		t.Fatalf("no log line for the cut:\n%s", logs)
+	}
+
+	// Before anything went out, the failure is an ordinary error reply.
+	fx.eng.mu.Lock()
+	fx.eng.eachErrAfter = 1
+	fx.eng.mu.Unlock()
+	status, m := do(t, fx.srv, newRequest(styleQuery, "getMediaList", withSecret(nil)))
+	if status != http.StatusOK || jInt(t, m, "code") != int64(CodeException) {
+		t.Fatalf("HTTP %d, %v", status, m)
+	}
+}
