@@ -66,9 +66,10 @@ func (f *Frame) ClaimTagRoom() []byte {
 
 // Cached returns the bytes of this frame in encoding enc, building them with
 // build on first use. Safe for concurrent use; build must be pure but for
-// writing the frame's TagRoom after ClaimTagRoom.
+// writing the frame's TagRoom after ClaimTagRoom. TagRoom is never
+// reassigned once the frame is shared, so the cache may point at it.
 func (f *Frame) Cached(enc Encoding, build func(*Frame) []byte) []byte {
-	return f.cache.get(enc, func() []byte { return build(f) })
+	return f.cache.get(enc, func() []byte { return build(f) }, &f.TagRoom)
 }
 
 // CTS is the composition offset PTS-DTS.

@@ -60,7 +60,7 @@ func (t *Track) SameConfig(o *Track) bool {
 // Cached returns the bytes of this track in encoding enc (a sequence header,
 // say), building them with build on first use. Safe for concurrent use.
 func (t *Track) Cached(enc Encoding, build func(*Track) []byte) []byte {
-	return t.cache.get(enc, func() []byte { return build(t) })
+	return t.cache.get(enc, func() []byte { return build(t) }, nil)
 }
 
 func (t *Track) String() string {
@@ -261,15 +261,30 @@ func clone(b []byte) []byte {
 // encodedCache holds a per-object byte encoding per Encoding, built once.
 type encodedCache [numEncodings]atomic.Pointer[[]byte]
 
-func (c *encodedCache) get(enc Encoding, build func() []byte) []byte {
+// get returns the encoding enc, building it on first use. own, when not
+// nil, is a field of the object that holds the bytes build may return
+// (a frame's TagRoom, filled in as its FLV tag): the cache then points
+// at that field instead of a slice header of its own, an allocation per
+// frame less.
+func (c *encodedCache) get(enc Encoding, build func() []byte, own *[]byte) []byte {
 	if p := c[enc].Load(); p != nil {
 		return *p
 	}
 	b := build()
+	var p *[]byte
+	if own != nil && len(b) > 0 && len(b) == len(*own) && cap(b) == cap(*own) && &b[0] == &(*own)[0] {
+		p = own
+	} else {
+		p = boxed(b)
+	}
 	// Two readers may build at once; the first to store wins and both use
 	// its bytes, so every reader writes identical data.
-	if c[enc].CompareAndSwap(nil, &b) {
+	if c[enc].CompareAndSwap(nil, p) {
 		return b
 	}
 	return *c[enc].Load()
 }
+
+// boxed moves b to the heap, so that only the calls that need a box of
+// their own allocate one.
+func boxed(b []byte) *[]byte { return &b }

@@ -113,18 +113,33 @@ func (c *ChunkReader) Abort(csid uint32) {
 // ReadMessage returns the next complete message. Protocol control messages
 // are returned too; the caller applies them (SetChunkSize, Abort, ...).
 func (c *ChunkReader) ReadMessage() (*Message, error) {
+	msg := new(Message)
+	if err := c.ReadMessageTo(msg); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// ReadMessageTo is ReadMessage into msg, for a reader that is done with a
+// message before it reads the next: a publisher sends tens of messages a
+// second, and at a thousand publishers a Message of its own for each was
+// a tenth of the server's allocations. Only the Message is reused; its
+// Body is the message's own, as from ReadMessage.
+func (c *ChunkReader) ReadMessageTo(msg *Message) error {
 	for {
-		msg, err := c.readChunk()
-		if err != nil || msg != nil {
-			return msg, err
+		done, err := c.readChunk(msg)
+		if err != nil || done {
+			return err
 		}
 	}
 }
 
-func (c *ChunkReader) readChunk() (*Message, error) {
+// readChunk reads one chunk; when it completes a message, it fills msg
+// and reports true.
+func (c *ChunkReader) readChunk(msg *Message) (bool, error) {
 	b0, err := c.r.ReadByte()
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	format := b0 >> 6
 	csid := uint32(b0 & 0x3f)
@@ -132,12 +147,12 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 	case 0:
 		b, err := c.r.ReadByte()
 		if err != nil {
-			return nil, unexpected(err)
+			return false, unexpected(err)
 		}
 		csid = 64 + uint32(b)
 	case 1:
 		if _, err := io.ReadFull(c.r, c.hdr[:2]); err != nil {
-			return nil, unexpected(err)
+			return false, unexpected(err)
 		}
 		csid = 64 + uint32(c.hdr[0]) + uint32(c.hdr[1])<<8
 	}
@@ -145,23 +160,23 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 	cs := c.streams[csid]
 	if cs == nil {
 		if len(c.streams) >= c.limits.MaxChunkStreams {
-			return nil, fmt.Errorf("%w: more than %d chunk streams", ErrLimit, c.limits.MaxChunkStreams)
+			return false, fmt.Errorf("%w: more than %d chunk streams", ErrLimit, c.limits.MaxChunkStreams)
 		}
 		cs = &chunkStream{}
 		c.streams[csid] = cs
 	}
 	if format != 0 && !cs.hasHeader {
-		return nil, fmt.Errorf("rtmp: chunk type %d on chunk stream %d without a previous header", format, csid)
+		return false, fmt.Errorf("rtmp: chunk type %d on chunk stream %d without a previous header", format, csid)
 	}
 	if format != 3 && len(cs.body) > 0 {
-		return nil, fmt.Errorf("rtmp: chunk type %d on chunk stream %d in the middle of a message", format, csid)
+		return false, fmt.Errorf("rtmp: chunk type %d on chunk stream %d in the middle of a message", format, csid)
 	}
 
 	var ts uint32
 	switch format {
 	case 0:
 		if _, err := io.ReadFull(c.r, c.hdr[:11]); err != nil {
-			return nil, unexpected(err)
+			return false, unexpected(err)
 		}
 		ts = uint24(c.hdr[0:3])
 		cs.length = uint24(c.hdr[3:6])
@@ -169,14 +184,14 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 		cs.streamID = binary.LittleEndian.Uint32(c.hdr[7:11])
 	case 1:
 		if _, err := io.ReadFull(c.r, c.hdr[:7]); err != nil {
-			return nil, unexpected(err)
+			return false, unexpected(err)
 		}
 		ts = uint24(c.hdr[0:3])
 		cs.length = uint24(c.hdr[3:6])
 		cs.typ = MessageType(c.hdr[6])
 	case 2:
 		if _, err := io.ReadFull(c.r, c.hdr[:3]); err != nil {
-			return nil, unexpected(err)
+			return false, unexpected(err)
 		}
 		ts = uint24(c.hdr[0:3])
 	}
@@ -185,7 +200,7 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 		cs.extended = ts == 0xffffff
 		if cs.extended {
 			if _, err := io.ReadFull(c.r, c.hdr[:4]); err != nil {
-				return nil, unexpected(err)
+				return false, unexpected(err)
 			}
 			ts = binary.BigEndian.Uint32(c.hdr[:4])
 			cs.extValue = ts
@@ -206,7 +221,7 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 			// encoders omit it: consume it only when it is there.
 			peek, err := c.r.Peek(4)
 			if err != nil {
-				return nil, unexpected(err)
+				return false, unexpected(err)
 			}
 			if binary.BigEndian.Uint32(peek) == cs.extValue {
 				_, _ = c.r.Discard(4)
@@ -219,12 +234,12 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 	}
 
 	if int(cs.length) > c.limits.MaxMessageSize {
-		return nil, fmt.Errorf("%w: message of %d bytes (limit %d)", ErrLimit, cs.length, c.limits.MaxMessageSize)
+		return false, fmt.Errorf("%w: message of %d bytes (limit %d)", ErrLimit, cs.length, c.limits.MaxMessageSize)
 	}
 	remaining := int(cs.length) - len(cs.body)
 	n := min(remaining, int(c.chunkSize))
 	if c.pending+n > c.limits.MaxPending {
-		return nil, fmt.Errorf("%w: %d bytes of partial messages", ErrLimit, c.pending+n)
+		return false, fmt.Errorf("%w: %d bytes of partial messages", ErrLimit, c.pending+n)
 	}
 	if cs.body == nil {
 		// grow with what actually arrives, not with the declared length
@@ -246,15 +261,15 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 		cs.body = cs.body[:start+step]
 		if _, err := io.ReadFull(c.r, cs.body[start:]); err != nil {
 			cs.body = cs.body[:start]
-			return nil, unexpected(err)
+			return false, unexpected(err)
 		}
 		left -= step
 		c.pending += step
 	}
 	if len(cs.body) < int(cs.length) {
-		return nil, nil
+		return false, nil
 	}
-	msg := &Message{
+	*msg = Message{
 		ChunkStreamID: csid,
 		Type:          cs.typ,
 		StreamID:      cs.streamID,
@@ -264,7 +279,7 @@ func (c *ChunkReader) readChunk() (*Message, error) {
 	}
 	c.pending -= len(cs.body)
 	cs.body, cs.raw = nil, nil
-	return msg, nil
+	return true, nil
 }
 
 func uint24(b []byte) uint32 { return uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]) }

@@ -537,8 +537,15 @@ func TestChunkRoundTrip(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			var reused Message // every other message is read into it (ReadMessageTo)
 			for j, w := range msgs {
-				m, err := cr.ReadMessage()
+				m := &reused
+				var err error
+				if j%2 == 0 {
+					m, err = cr.ReadMessage()
+				} else {
+					err = cr.ReadMessageTo(m)
+				}
 				if err != nil {
 					t.Fatalf("message %d: %v", j, err)
 				}

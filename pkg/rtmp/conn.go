@@ -46,6 +46,7 @@ type conn struct {
 	in            *countingReader
 	src           io.Reader // what the chunk reader's buffer reads from: in, after a rebuffer what the old buffer held first
 	cr            *ChunkReader
+	msg           Message // the last message read (readMessage)
 	mw            messageWriter
 	peerAckWindow uint32
 	lastAck       uint64
@@ -138,10 +139,11 @@ func (c *conn) run() error {
 }
 
 // readMessage reads a message and applies protocol control messages. It
-// returns nil for messages consumed here.
+// returns nil for messages consumed here. The Message is valid until the
+// next readMessage (the session handles each before it reads on).
 func (c *conn) readMessage() (*Message, error) {
-	msg, err := c.cr.ReadMessage()
-	if err != nil {
+	msg := &c.msg
+	if err := c.cr.ReadMessageTo(msg); err != nil {
 		return nil, err
 	}
 	if err := c.maybeAck(); err != nil {
