@@ -52,6 +52,7 @@ type options struct {
 	duration time.Duration
 	out      string
 	pprof    string // mediakit: write a CPU profile of the window here
+	trace    string // mediakit: write an execution trace of the probes here
 	cpus     string // taskset CPU list the server runs on ("" = any)
 }
 
@@ -73,6 +74,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "measurement window")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
 	flag.StringVar(&o.pprof, "pprof", "", "mediakit: write a CPU profile of the measurement window to this file, the first 5 s of the latency probes (joins, stream-listing calls) to FILE-api.pprof and the heap at the window's end to FILE-heap.pprof (turns http.pprof on)")
+	flag.StringVar(&o.trace, "trace", "", "mediakit: write an execution trace of the first 5 s of the latency probes to this file, for go tool trace (turns http.pprof on)")
 	flag.StringVar(&o.cpus, "server-cpus", "", "run the server on these CPUs only (a taskset list, e.g. 0); run the load generator elsewhere with taskset, so that latencies are the server's")
 	var probes probeClient
 	var paths string
@@ -103,8 +105,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ingest: -server srs measures RTMP ingest, without -idle or -hls demand")
 		os.Exit(2)
 	}
-	if o.pprof != "" && o.server != "mediakit" {
-		fmt.Fprintln(os.Stderr, "ingest: -pprof profiles mediakit only")
+	if (o.pprof != "" || o.trace != "") && o.server != "mediakit" {
+		fmt.Fprintln(os.Stderr, "ingest: -pprof and -trace profile mediakit only")
 		os.Exit(2)
 	}
 	res, err := run(o)
@@ -202,7 +204,7 @@ func startServer(o options) (*server, error) {
 		// Live HLS off unless asked for: then this measures ingest, not
 		// the HLS muxer every stream would otherwise feed.
 		conf := dir + "/mediakit.toml"
-		toml := fmt.Sprintf("[protocol]\nenable_hls = %v\nhls_demand = %v\n[http]\npprof = %v\n", o.hlsMode != "off", o.hlsMode == "demand", o.pprof != "")
+		toml := fmt.Sprintf("[protocol]\nenable_hls = %v\nhls_demand = %v\n[http]\npprof = %v\n", o.hlsMode != "off", o.hlsMode == "demand", o.pprof != "" || o.trace != "")
 		if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -464,12 +466,21 @@ func run(o options) (*result, error) {
 		apiFile := strings.TrimSuffix(o.pprof, ".pprof") + "-api.pprof"
 		go func() { apiProfiled <- s.profile(5*time.Second, apiFile) }()
 	}
+	traced := make(chan error, 1)
+	if o.trace != "" {
+		go func() { traced <- s.save("trace?seconds=5", o.trace) }()
+	}
 	times, err := runProbes(ctx, probes)
 	if err != nil {
 		return nil, err
 	}
 	if o.pprof != "" {
 		if err := <-apiProfiled; err != nil {
+			return nil, err
+		}
+	}
+	if o.trace != "" {
+		if err := <-traced; err != nil {
 			return nil, err
 		}
 	}
