@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -116,13 +117,16 @@ func (f filter) match(schema string, key engine.Key) bool {
 // filter selects (never none) and the stream's receive rate. info and
 // schemas are refilled for the next stream: fn must not keep them.
 func (e *endpoints) eachSource(ctx context.Context, f filter, fn func(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error) error {
-	now := time.Now()
 	sweep := e.Speed.Sweep()
 	var matched []string
 	err := e.Engine.EachStream(ctx, func(info *engine.StreamInfo) error {
 		if !info.Ready {
 			return nil
 		}
+		// A clock reading per stream: a streamed list can take as long as
+		// its client reads, and a stream's age and rate are as of when
+		// its snapshot was taken.
+		now := time.Now()
 		speed := e.Speed.Speed(*info, now) // also keeps the stream's rate current
 		matched = matched[:0]
 		for _, schema := range e.schemas(*info) {
@@ -174,7 +178,8 @@ func (e *endpoints) getMediaList(ctx context.Context, p *Params) (Reply, error) 
 
 // mediaList is getMediaList's data array, written by walking the engine
 // when the reply is encoded. A stream that goes between the check that
-// something matches and the walk can leave the array empty.
+// something matches and the walk can leave the array empty (where
+// ZLMediaKit would leave "data" out); that race is accepted.
 type mediaList struct {
 	e      *endpoints
 	ctx    context.Context
@@ -187,11 +192,17 @@ func (l *mediaList) AppendJSON(dst []byte) ([]byte, error) {
 }
 
 // AppendJSONStream appends the array, offering flush the bytes after
-// every stream.
-func (l *mediaList) AppendJSONStream(dst []byte, flush func([]byte) ([]byte, error)) ([]byte, error) {
+// every stream. It runs while the reply is written, outside the
+// handler's recover, so a panic of the walk becomes its error.
+func (l *mediaList) AppendJSONStream(dst []byte, flush func([]byte) ([]byte, error)) (out []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = dst, fmt.Errorf("getMediaList: panic: %v", v)
+		}
+	}()
 	dst = append(dst, '[')
 	more := false
-	err := l.e.eachSource(l.ctx, l.filter, func(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
+	err = l.e.eachSource(l.ctx, l.filter, func(info *engine.StreamInfo, schemas []string, speed int64, now time.Time) error {
 		dst = zlm.AppendMediaItems(dst, more, info, schemas, speed, now)
 		more = true
 		if flush == nil {

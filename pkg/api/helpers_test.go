@@ -35,9 +35,10 @@ type fakeEngine struct {
 	closed  []engine.Key
 	err     error
 	// eachErr, when set, is what EachStream returns after eachErrAfter
-	// streams.
+	// streams; with eachPanic it panics with it instead.
 	eachErr      error
 	eachErrAfter int
+	eachPanic    bool
 }
 
 func (f *fakeEngine) Streams(ctx context.Context) ([]engine.StreamInfo, error) {
@@ -55,14 +56,34 @@ func (f *fakeEngine) EachStream(ctx context.Context, fn func(*engine.StreamInfo)
 		return err
 	}
 	f.mu.Lock()
-	eachErr, after := f.eachErr, f.eachErrAfter
+	eachErr, after, panics := f.eachErr, f.eachErrAfter, f.eachPanic
 	f.mu.Unlock()
+	// As the engine's: one StreamInfo refilled for every stream. Its
+	// slices are scribbled over after each call, so that code keeping
+	// what it was lent shows wrong streams.
+	var info engine.StreamInfo
 	for i := range list {
 		if eachErr != nil && i == after {
+			if panics {
+				panic(eachErr)
+			}
 			return eachErr
 		}
-		if err := fn(&list[i]); err != nil {
+		info = list[i]
+		info.Readers = append(info.Readers[:0:0], list[i].Readers...)
+		info.Sinks = append(info.Sinks[:0:0], list[i].Sinks...)
+		info.Drops = append(info.Drops[:0:0], list[i].Drops...)
+		if err := fn(&info); err != nil {
 			return err
+		}
+		for j := range info.Readers {
+			info.Readers[j] = engine.ReaderInfo{SessionInfo: engine.SessionInfo{ID: "scribbled", Protocol: "scribbled"}}
+		}
+		for j := range info.Sinks {
+			info.Sinks[j] = "scribbled"
+		}
+		for j := range info.Drops {
+			info.Drops[j] = engine.TrackDrop{Output: "scribbled"}
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/zlm"
 )
 
@@ -89,9 +90,11 @@ func TestGetMediaListCutShort(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || len(body) < replyPiece {
 		t.Fatalf("HTTP %d and %d bytes before the cut, want 200 and a piece at least", resp.StatusCode, len(body))
 	}
-	if logs := fx.logs.String(); !strings.Contains(logs, "api reply cut short") || !strings.Contains(logs, "engine gone") {
-		t.Fatalf("no log line for the cut:\n%s", logs)
-	}
+	testutil.Eventually(t, 5*time.Second, "the cut call logged as failed", func() bool {
+		logs := fx.logs.String()
+		return strings.Contains(logs, "api reply cut short") && strings.Contains(logs, "engine gone") &&
+			strings.Contains(logs, `msg="api call" api=getMediaList code=-400`)
+	})
 
 	// Before anything went out, the failure is an ordinary error reply.
 	fx.eng.mu.Lock()
@@ -100,5 +103,15 @@ func TestGetMediaListCutShort(t *testing.T) {
 	status, m := do(t, fx.srv, newRequest(styleQuery, "getMediaList", withSecret(nil)))
 	if status != http.StatusOK || jInt(t, m, "code") != int64(CodeException) {
 		t.Fatalf("HTTP %d, %v", status, m)
+	}
+
+	// The walk runs while the reply is written, outside the handler's
+	// recover: a panic in it is an error reply too, not a crash.
+	fx.eng.mu.Lock()
+	fx.eng.eachPanic = true
+	fx.eng.mu.Unlock()
+	status, m = do(t, fx.srv, newRequest(styleQuery, "getMediaList", withSecret(nil)))
+	if status != http.StatusOK || jInt(t, m, "code") != int64(CodeException) || !strings.Contains(m["msg"].(string), "panic: engine gone") {
+		t.Fatalf("a panicking walk: HTTP %d, %v", status, m)
 	}
 }

@@ -287,11 +287,13 @@ func (s *Server) Protect(h http.Handler) http.Handler {
 const replyPiece = 64 << 10
 
 // writeReply sends reply as JSON; false when it could not be encoded.
-// A reply that fails after its first piece was sent cannot be replaced
-// by an error reply: the connection is cut (http.ErrAbortHandler), so
-// that the client sees a broken reply rather than a short one.
+// A reply that fails to encode after its first piece was sent cannot be
+// replaced by an error reply: the connection is cut
+// (http.ErrAbortHandler), so that the client sees a broken reply rather
+// than a short one. A client that went away is not a failed call.
 func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, status int, reply Reply) bool {
 	sent := false
+	var writeErr error
 	send := func(body []byte) error {
 		if !sent {
 			sent = true
@@ -299,17 +301,18 @@ func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, status int, 
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(status)
 		}
-		_, err := w.Write(body)
-		return err
+		_, writeErr = w.Write(body)
+		return writeErr
 	}
 	err := jsonw.EncodeStream(map[string]any(reply), "\n", replyPiece, send)
-	if err == nil {
-		return true
-	}
-	if sent {
-		s.Log.Info("api reply cut short", "remote", r.RemoteAddr, "error", err)
+	switch {
+	case err == nil || writeErr != nil:
+		return true // net/http closes a connection whose write failed
+	case sent:
+		s.Log.Error("api reply cut short", "remote", r.RemoteAddr, "error", err)
 		panic(http.ErrAbortHandler)
 	}
+	s.Log.Error("api reply failed to encode", "remote", r.RemoteAddr, "error", err)
 	body, _ := json.Marshal(Reply{"code": int(CodeException), "msg": "encode reply: " + err.Error()})
 	_ = send(append(body, '\n'))
 	return false

@@ -28,6 +28,14 @@ func TestCachedTagRoomNeedsNoBox(t *testing.T) {
 			t.Fatal("a cached tag was built again")
 		}
 	}
+	// Bytes in the room but not all of it are cached as they are.
+	part := &frames[len(frames)-1]
+	if b := part.Cached(EncodingTS, func(f *Frame) []byte { return f.TagRoom[:7] }); len(b) != 7 {
+		t.Fatalf("a prefix of the room: %d bytes", len(b))
+	}
+	if b := part.Cached(EncodingTS, func(*Frame) []byte { return nil }); len(b) != 7 || &b[0] != &part.TagRoom[0] {
+		t.Fatalf("a prefix of the room, cached: %d bytes", len(b))
+	}
 	var f Frame
 	own := f.Cached(EncodingRTMP, func(*Frame) []byte { return []byte("chunks") })
 	if string(own) != "chunks" || string(f.Cached(EncodingRTMP, func(*Frame) []byte { return nil })) != "chunks" {
