@@ -16,6 +16,6 @@ const msgTrunc = 0
 const udpBufSize = maxPacket
 
 // drainUDP: reads are not paced here; every datagram is read as it comes.
-func drainUDP(rc syscall.RawConn, buf []byte, fn func(b []byte, flags int, from netip.AddrPort)) (int, error) {
+func drainUDP(rc syscall.RawConn, buf []byte, fn func(n, flags int, from netip.AddrPort)) (int, error) {
 	return 0, nil
 }

@@ -386,7 +386,7 @@ func (s *Server) readUDP() {
 func (s *Server) pacedReads(rc syscall.RawConn, buf []byte, window time.Duration) error {
 	phase := s.reg.readClock.Join()
 	defer s.reg.readClock.Leave(phase)
-	deliver := func(b []byte, flags int, from netip.AddrPort) { s.datagram(b, flags, from) }
+	deliver := func(n, flags int, from netip.AddrPort) { s.datagram(buf[:n], flags, from) }
 	for {
 		<-s.reg.readClock.Next(window, phase)
 		got, err := drainUDP(rc, buf, deliver)
