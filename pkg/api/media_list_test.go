@@ -23,17 +23,9 @@ func TestGetMediaListStreamsEveryStream(t *testing.T) {
 	fx.eng.mu.Lock()
 	fx.eng.streams = infos
 	fx.eng.mu.Unlock()
-	srv := httptest.NewServer(fx.srv)
-	defer srv.Close()
-
-	resp, err := http.Get(srv.URL + Prefix + "getMediaList?secret=" + testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("HTTP %d, %v", resp.StatusCode, err)
+	status, body, err := getListOverHTTP(t, fx)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("HTTP %d, %v", status, err)
 	}
 	if len(body) < 4*replyPiece {
 		t.Fatalf("a reply of %d bytes does not test pieces of %d", len(body), replyPiece)
@@ -75,20 +67,12 @@ func TestGetMediaListCutShort(t *testing.T) {
 	fx.eng.streams = benchStreamInfos(300)
 	fx.eng.eachErr, fx.eng.eachErrAfter = errors.New("engine gone"), 200
 	fx.eng.mu.Unlock()
-	srv := httptest.NewServer(fx.srv)
-	defer srv.Close()
-
-	resp, err := http.Get(srv.URL + Prefix + "getMediaList?secret=" + testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	status, body, err := getListOverHTTP(t, fx)
 	if err == nil {
-		t.Fatalf("a reply cut short read as whole: HTTP %d, %d bytes ending %q", resp.StatusCode, len(body), body[max(0, len(body)-40):])
+		t.Fatalf("a reply cut short read as whole: HTTP %d, %d bytes ending %q", status, len(body), body[max(0, len(body)-40):])
 	}
-	if resp.StatusCode != http.StatusOK || len(body) < replyPiece {
-		t.Fatalf("HTTP %d and %d bytes before the cut, want 200 and a piece at least", resp.StatusCode, len(body))
+	if status != http.StatusOK || len(body) < replyPiece {
+		t.Fatalf("HTTP %d and %d bytes before the cut, want 200 and a piece at least", status, len(body))
 	}
 	testutil.Eventually(t, 5*time.Second, "the cut call logged as failed", func() bool {
 		logs := fx.logs.String()
@@ -114,4 +98,20 @@ func TestGetMediaListCutShort(t *testing.T) {
 	if status != http.StatusOK || jInt(t, m, "code") != int64(CodeException) || !strings.Contains(m["msg"].(string), "panic: engine gone") {
 		t.Fatalf("a panicking walk: HTTP %d, %v", status, m)
 	}
+}
+
+// getListOverHTTP calls getMediaList of fx through a real HTTP server
+// and reads the whole reply: its status, the bytes that came and the
+// error that ended them (nil for a whole reply).
+func getListOverHTTP(t *testing.T, fx *fixture) (int, []byte, error) {
+	t.Helper()
+	srv := httptest.NewServer(fx.srv)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + Prefix + "getMediaList?secret=" + testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
 }
