@@ -163,18 +163,20 @@ func (e *endpoints) sources(ctx context.Context, f filter) ([]map[string]any, er
 // by stream as the engine is walked, not built and then copied.
 func (e *endpoints) getMediaList(ctx context.Context, p *Params) (Reply, error) {
 	list := &mediaList{e: e, ctx: ctx, filter: newFilter(p)}
-	errFound := errors.New("found")
-	err := e.eachSource(ctx, list.filter, func(*engine.StreamInfo, []string, int64, time.Time) error { return errFound })
+	err := e.eachSource(ctx, list.filter, func(*engine.StreamInfo, []string, int64, time.Time) error { return errMediaFound })
 	if err == nil {
 		// ZLMediaKit leaves "data" out when nothing matches, and clients
 		// (WVP-GB28181-pro) rely on it.
 		return Reply{}, nil
 	}
-	if err != errFound {
+	if err != errMediaFound {
 		return nil, err
 	}
 	return Reply{"data": list}, nil
 }
+
+// errMediaFound ends getMediaList's first walk at the first match.
+var errMediaFound = errors.New("api: a media source matches")
 
 // mediaList is getMediaList's data array, written by walking the engine
 // when the reply is encoded. A stream that goes between the check that
