@@ -115,3 +115,24 @@ func getListOverHTTP(t *testing.T, fx *fixture) (int, []byte, error) {
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, body, err
 }
+
+// goneWriter is a client that went away: every write fails.
+type goneWriter struct{ discardWriter }
+
+func (w *goneWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// TestGetMediaListClientGone: a client that goes away while a long list
+// is written is neither a cut (no panic, no error log) nor a failed call.
+func TestGetMediaListClientGone(t *testing.T) {
+	fx := newFixture(t)
+	fx.eng.mu.Lock()
+	fx.eng.streams = benchStreamInfos(300)
+	fx.eng.mu.Unlock()
+	w := &goneWriter{discardWriter{h: http.Header{}}}
+	fx.srv.ServeHTTP(w, newRequest(styleQuery, "getMediaList", withSecret(nil)))
+	logs := fx.logs.String()
+	if w.code != http.StatusOK || strings.Contains(logs, "cut short") || strings.Contains(logs, "failed to encode") ||
+		!strings.Contains(logs, `msg="api call" api=getMediaList code=0`) {
+		t.Fatalf("HTTP %d; logs:\n%s", w.code, logs)
+	}
+}
