@@ -34,6 +34,9 @@ type Reader struct {
 	// stopAt, once set, is the last node a finishing reader delivers
 	// before it reports ErrReaderClosed.
 	stopAt atomic.Pointer[node]
+	// wakeFn, once set by SetWake, is called whenever Poll may find
+	// something new.
+	wakeFn func()
 }
 
 // finish closes the reader after it delivered every frame appended so
@@ -116,6 +119,60 @@ func (r *Reader) Next(dst []*media.Frame) ([]*media.Frame, error) {
 			// reports ErrReaderClosed.
 		}
 	}
+}
+
+// SetWake makes fn called whenever Poll may have something new for the
+// reader: frames were appended, the stream ended, or the reader was
+// closed. It lets one goroutine serve many readers, where Next needs a
+// goroutine waiting in each. fn runs on the goroutine that appended the
+// frames or ended the stream, so it must not block; it may be called
+// when nothing is new. Call SetWake once, before the first Poll, and
+// Poll once after it (frames may have come before).
+func (r *Reader) SetWake(ctx context.Context, fn func()) error {
+	if r.passive || r.sink {
+		return ErrPassiveReader
+	}
+	r.wakeFn = fn
+	var attached bool
+	err := r.s.do(ctx, func() {
+		if _, ok := r.s.readers[r]; ok {
+			r.s.push(r)
+			attached = true
+		}
+	})
+	if err != nil && !errors.Is(err, errStreamGone) {
+		return err
+	}
+	if !attached {
+		// Closed already, or the stream's owner is gone: Poll says
+		// which; fn tells the caller to ask.
+		fn()
+		return nil
+	}
+	context.AfterFunc(r.ctx, fn)
+	return nil
+}
+
+// Poll appends to dst every frame available now, up to cap(dst), without
+// waiting: none when nothing is new. Its errors are Next's. dst must
+// have a capacity > 0.
+func (r *Reader) Poll(dst []*media.Frame) ([]*media.Frame, error) {
+	if r.passive {
+		return dst, ErrPassiveReader
+	}
+	// Ended before collecting: every frame of an ended stream was
+	// appended before it ended, so an empty collect after it is the end.
+	ended := false
+	select {
+	case <-r.s.ended:
+		ended = true
+	default:
+	}
+	dst, err := r.collect(dst)
+	if err != nil || len(dst) > 0 || !ended {
+		return dst, err
+	}
+	return dst, io.EOF
 }
 
 func (r *Reader) nextNode() *node {

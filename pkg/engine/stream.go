@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,13 +45,16 @@ type Stream struct {
 
 	// Shared with readers and the publisher; written by the owner or the
 	// publisher, read by anyone.
-	ended      chan struct{} // closed when readers must finish
-	endReason  atomic.Pointer[string]
-	tracks     atomic.Pointer[[]*media.Track]
-	metadata   atomic.Pointer[media.Metadata]
-	tail       atomic.Pointer[node] // newest frame (a sentinel before the first)
-	gop        atomic.Pointer[node] // latest keyframe; nil: wait for the next one
-	notify     atomic.Pointer[chan struct{}]
+	ended     chan struct{} // closed when readers must finish
+	endReason atomic.Pointer[string]
+	tracks    atomic.Pointer[[]*media.Track]
+	metadata  atomic.Pointer[media.Metadata]
+	tail      atomic.Pointer[node] // newest frame (a sentinel before the first)
+	gop       atomic.Pointer[node] // latest keyframe; nil: wait for the next one
+	notify    atomic.Pointer[chan struct{}]
+	// pushed are the readers woken by a function rather than a waiting
+	// goroutine (Reader.SetWake), copied on write by the owner.
+	pushed     atomic.Pointer[[]*Reader]
 	lastWake   atomic.Int64 // unix nanoseconds of the last wake-up
 	wakeArmed  atomic.Bool  // a delayed wake-up is scheduled
 	wakeAtTick func()       // the delayed wake-up, made once: not a closure per window
@@ -435,17 +439,50 @@ func (s *Stream) removeReader(r *Reader) {
 	_ = s.do(context.Background(), func() {
 		if _, ok := s.readers[r]; ok {
 			delete(s.readers, r)
+			s.unpush(r)
 			s.changed()
 			s.armIdle()
 		}
 	})
 }
 
-// wake releases every reader waiting for new frames.
+// push adds r to the readers woken by their function (owner only).
+func (s *Stream) push(r *Reader) {
+	var list []*Reader
+	if p := s.pushed.Load(); p != nil {
+		list = *p
+	}
+	next := make([]*Reader, len(list), len(list)+1)
+	copy(next, list)
+	next = append(next, r)
+	s.pushed.Store(&next)
+}
+
+// unpush removes r from the pushed readers (owner only).
+func (s *Stream) unpush(r *Reader) {
+	p := s.pushed.Load()
+	if p == nil {
+		return
+	}
+	i := slices.Index(*p, r)
+	if i < 0 {
+		return
+	}
+	next := slices.Delete(slices.Clone(*p), i, i+1)
+	s.pushed.Store(&next)
+}
+
+// wake releases every reader waiting for new frames and calls the wake
+// function of every pushed one.
 func (s *Stream) wake() {
 	s.lastWake.Store(time.Now().UnixNano())
 	ch := make(chan struct{})
 	close(*s.notify.Swap(&ch))
+	if p := s.pushed.Load(); p != nil {
+		for _, r := range *p {
+			r.wakeFn()
+		}
+	}
 }
 
 // signal wakes readers after an append, at most once per MergeWrite.

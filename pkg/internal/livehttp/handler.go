@@ -80,6 +80,7 @@ type Handler struct {
 	closed     bool
 	base       context.Context
 	cancelBase context.CancelFunc
+	pool       pool // writes the players' streams
 }
 
 // Sessions returns the number of sessions being served.
@@ -130,6 +131,7 @@ func (h *Handler) Close() {
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
+	h.pool.close()
 }
 
 // NewHandler returns a handler of f with default timeouts.
@@ -288,6 +290,8 @@ type playSession struct {
 	ws      bool
 	log     *slog.Logger
 	info    engine.SessionInfo
+	// peerClosed is set when the player sent a WebSocket Close.
+	peerClosed atomic.Bool
 }
 
 func (s *playSession) run() {
@@ -302,59 +306,97 @@ func (s *playSession) run() {
 	defer h.sessions.Add(-1)
 	// Closing the connection unblocks a write stuck on a player that
 	// stopped reading; not when the player sent a WebSocket Close, which
-	// the writer answers before closing.
-	var peerClosed atomic.Bool
+	// is answered before closing.
 	closeConn := reader.OnDone(func() {
-		if !peerClosed.Load() {
+		if !s.peerClosed.Load() {
 			conn.Close()
 		}
 	})
 	defer closeConn()
 
-	// A reader goroutine notices the player leaving while the stream is
-	// quiet (grace period) and reads WebSocket control frames.
+	s.log.Info(h.Format.Short + " play started")
+	start := time.Now()
+	fw := NewWriter(conn, reader, s.enc, s.framing, h.WriteTimeout)
+	var why string
+	if pw := newPushWriter(fw, &h.pool, s.log); pw != nil {
+		why = s.push(pw)
+	} else {
+		why = s.pull(fw)
+	}
+	s.log.Info(h.Format.Short+" play ended", "duration", time.Since(start).Round(time.Millisecond).String(),
+		"bytes", fw.Sent(), "skipped", reader.Skipped(), "reason", why)
+}
+
+// push serves the player from the handler's pool of writers: this
+// goroutine only reads the socket.
+func (s *playSession) push(pw *pushWriter) (why string) {
+	pw.start()
+	s.readSocket()
+	select {
+	case <-pw.done: // the writer ended and interrupted the read
+	default:
+		s.reader.Close() // the player left
+		<-pw.done
+	}
+	if errors.Is(pw.err, io.EOF) {
+		pw.finish()
+	}
+	s.close()
+	return pw.why
+}
+
+// pull serves the player from a goroutine that waits for its frames,
+// with a second one reading the socket.
+func (s *playSession) pull(fw *Writer) (why string) {
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		defer reader.Close()
-		if s.ws {
-			if websocket.NewFrameReader(s.br, 512).Drain(func([]byte) error { return nil }) == websocket.ErrClosed {
-				peerClosed.Store(true)
-			}
-			return
-		}
-		var src io.Reader = conn
-		if s.br != nil {
-			src = s.br
-		}
-		// Small, since thousands of idle players each hold one.
-		var buf [64]byte
-		for n := 0; n < 1<<20; {
-			m, err := src.Read(buf[:])
-			if err != nil {
-				return
-			}
-			n += m
-		}
+		defer s.reader.Close()
+		s.readSocket()
 	}()
-
-	log := s.log
-	log.Info(h.Format.Short + " play started")
-	start := time.Now()
-	fw := NewWriter(conn, reader, s.enc, s.framing, h.WriteTimeout)
 	err := fw.Run()
 	// Before the read goroutine closes the reader, whose cause would then
 	// hide why the stream ended.
-	why := reason(err, reader)
-	if peerClosed.Load() {
-		// RFC 6455 5.5.1: answer the player's Close before closing.
-		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = conn.Write(wsCloseReply)
-	}
-	conn.Close()
+	why = reason(err, s.reader)
+	s.close()
 	<-readDone
-	log.Info(h.Format.Short+" play ended", "duration", time.Since(start).Round(time.Millisecond).String(),
-		"bytes", fw.Sent(), "skipped", reader.Skipped(), "reason", why)
+	return why
+}
+
+// close closes the connection, answering a WebSocket Close first (RFC
+// 6455 5.5.1). The reader of the socket has set peerClosed before it
+// closed the engine reader, so before the writer ended.
+func (s *playSession) close() {
+	if s.peerClosed.Load() {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = s.conn.Write(wsCloseReply)
+	}
+	s.conn.Close()
+}
+
+// readSocket reads the player's socket until it leaves, or its read is
+// interrupted: it notices a player leaving while the stream is quiet
+// (grace period) and reads WebSocket control frames.
+func (s *playSession) readSocket() {
+	if s.ws {
+		if websocket.NewFrameReader(s.br, 512).Drain(func([]byte) error { return nil }) == websocket.ErrClosed {
+			s.peerClosed.Store(true)
+		}
+		return
+	}
+	var src io.Reader = s.conn
+	if s.br != nil {
+		src = s.br
+	}
+	// Small, since thousands of idle players each hold one.
+	var buf [64]byte
+	for n := 0; n < 1<<20; {
+		m, err := src.Read(buf[:])
+		if err != nil {
+			return
+		}
+		n += m
+	}
 }
 
 func reason(err error, r *engine.Reader) string {

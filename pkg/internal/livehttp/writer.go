@@ -92,6 +92,14 @@ func (w *Writer) Run() error {
 }
 
 func (w *Writer) write() error {
+	w.frame()
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	return w.writeOut()
+}
+
+// frame puts the framing around the batch in w.bufs (whose first slot is
+// kept for the prefix) and makes it w.out, what is left to write.
+func (w *Writer) frame() {
 	size := 0
 	for _, b := range w.bufs[1:] {
 		size += len(b)
@@ -106,12 +114,20 @@ func (w *Writer) write() error {
 		prefix = websocket.AppendFrameHeader(prefix, true, websocket.Binary, size)
 	}
 	w.bufs[0] = prefix
-	_ = w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
 	w.out = w.bufs
+}
+
+// writeOut writes w.out, waiting for the socket as long as the deadline
+// set allows.
+func (w *Writer) writeOut() error {
 	n, err := w.out.WriteTo(w.conn)
-	w.sent += n
-	w.reader.AddBytesOut(int(n))
+	w.count(int(n))
 	return err
+}
+
+func (w *Writer) count(n int) {
+	w.sent += int64(n)
+	w.reader.AddBytesOut(n)
 }
 
 var (

@@ -1,0 +1,95 @@
+package livehttp
+
+import (
+	"runtime"
+	"sync"
+)
+
+// pool runs the writes of many players on a few goroutines, one per
+// processor. A player woken by its stream is queued on its worker; the
+// worker writes what the player has without blocking, so a thousand
+// players of a stream cost a thousand system calls per window and not a
+// thousand goroutine wake-ups as well. A player whose socket is full
+// leaves the pool for a goroutine of its own until it has caught up
+// (pushWriter).
+type pool struct {
+	once      sync.Once
+	closeOnce sync.Once
+	workers   []*poolWorker
+	next      int // round robin over workers, under mu
+	mu        sync.Mutex
+	wg        sync.WaitGroup
+	quit      chan struct{}
+}
+
+type poolWorker struct {
+	mu    sync.Mutex
+	queue []*pushWriter
+	spare []*pushWriter
+	wake  chan struct{} // holds one wake-up
+}
+
+// worker returns the worker for a new player, starting the workers on
+// first use.
+func (p *pool) worker() *poolWorker {
+	p.once.Do(func() {
+		p.quit = make(chan struct{})
+		n := runtime.GOMAXPROCS(0)
+		for range n {
+			w := &poolWorker{wake: make(chan struct{}, 1)}
+			p.workers = append(p.workers, w)
+			p.wg.Add(1)
+			go p.run(w)
+		}
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.workers[p.next%len(p.workers)]
+	p.next++
+	return w
+}
+
+// close stops the workers; call it once no player can be queued. It may
+// be called more than once.
+func (p *pool) close() {
+	p.once.Do(func() {}) // never started: nothing to stop
+	p.closeOnce.Do(func() {
+		if p.quit != nil {
+			close(p.quit)
+			p.wg.Wait()
+		}
+	})
+}
+
+// enqueue queues w on its worker.
+func (pw *poolWorker) enqueue(w *pushWriter) {
+	pw.mu.Lock()
+	pw.queue = append(pw.queue, w)
+	pw.mu.Unlock()
+	select {
+	case pw.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pool) run(pw *poolWorker) {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-pw.wake:
+		case <-p.quit:
+			return
+		}
+		pw.mu.Lock()
+		batch := pw.queue
+		pw.queue = pw.spare[:0]
+		pw.mu.Unlock()
+		for _, w := range batch {
+			w.serve()
+		}
+		clear(batch)
+		pw.mu.Lock()
+		pw.spare = batch[:0]
+		pw.mu.Unlock()
+	}
+}

@@ -1,0 +1,114 @@
+//go:build linux
+
+package livehttp
+
+import (
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxIovecs is the most buffers one writev takes (Linux's IOV_MAX).
+const maxIovecs = 1024
+
+// rawWriter writes to a socket without waiting for it: the socket is
+// non-blocking (Go's netpoller made it so), and a write the socket
+// cannot take returns at once instead of parking the goroutine.
+type rawWriter struct {
+	rc    syscall.RawConn
+	iov   []unix.Iovec
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // writev, made once: no closure per write
+}
+
+// newRawWriter returns a rawWriter of c, or nil when c is not a socket
+// (a TLS connection).
+func newRawWriter(c net.Conn) *rawWriter {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &rawWriter{rc: rc}
+	w.fn = w.writev
+	return w
+}
+
+// write writes as much of *out as the socket takes now and removes it
+// from *out. It reports whether all of it was written.
+func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
+	for {
+		w.iov = w.iov[:0]
+		want := 0
+		for _, b := range *out {
+			if len(b) == 0 {
+				continue
+			}
+			v := unix.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			w.iov = append(w.iov, v)
+			want += len(b)
+			if len(w.iov) == maxIovecs {
+				break
+			}
+		}
+		if want == 0 {
+			*out = (*out)[:0]
+			return n, true, nil
+		}
+		if err := w.rc.Write(w.fn); err != nil {
+			return n, false, err
+		}
+		switch w.errno {
+		case 0:
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return n, false, nil
+		default:
+			return n, false, os.NewSyscallError("writev", w.errno)
+		}
+		n += w.n
+		consume(out, w.n)
+		if w.n < want {
+			return n, false, nil // the socket is full
+		}
+	}
+}
+
+func (w *rawWriter) writev(fd uintptr) bool {
+	r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	w.n, w.errno = int(r), errno
+	return true // never wait: a full socket is the caller's to handle
+}
+
+// release drops the buffers' pointers, and the vector itself after a
+// large batch (a player's first GOP), which an idle player would
+// otherwise hold.
+func (w *rawWriter) release() {
+	clear(w.iov)
+	if cap(w.iov) > 64 {
+		w.iov = nil
+	}
+}
+
+// consume removes the first n bytes from *out.
+func consume(out *net.Buffers, n int) {
+	b := *out
+	for len(b) > 0 && n >= len(b[0]) {
+		n -= len(b[0])
+		b[0] = nil
+		b = b[1:]
+	}
+	if n > 0 {
+		b[0] = b[0][n:]
+	}
+	*out = b
+}
