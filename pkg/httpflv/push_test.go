@@ -18,11 +18,11 @@ import (
 )
 
 // writersWaiting counts goroutines of players whose socket was full
-// (livehttp's catchUp).
+// (pushwrite's catchUp).
 func writersWaiting() int {
 	var b strings.Builder
 	_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-	return strings.Count(b.String(), "livehttp.(*pushWriter).catchUp")
+	return strings.Count(b.String(), "pushwrite.(*Writer).catchUp")
 }
 
 // A player whose socket fills up is written by a goroutine of its own

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
+	"github.com/mediakit/mediakit/pkg/internal/pushwrite"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -34,10 +35,11 @@ func buildFrameMessage(f *media.Frame) []byte {
 }
 
 // startPlay attaches a reader for key and hands the connection to a new
-// goroutine that plays it. The connection's first goroutine returns:
-// its stack grew through the handshake, the commands and the logging,
-// and an idle player then holds only two small stacks (its writer,
-// parked in Reader.Next, and its socket reader).
+// goroutine that starts playing it. The connection's first goroutine
+// returns: its stack grew through the handshake, the commands and the
+// logging. Once the server's writers have the stream, that goroutine
+// returns too, and an idle player holds one small stack: its socket
+// reader's, which ends the session.
 func (c *conn) startPlay(key engine.Key, params string) error {
 	ps, err := c.attachPlayer(key, params)
 	if err != nil {
@@ -55,6 +57,10 @@ type playSession struct {
 	readErr   chan error
 	stopClose func() bool
 	start     time.Time
+	player    *player
+	// handoff gets, once, the pushed writer the socket reader waits for
+	// before it ends the session, or nil when run ends it.
+	handoff chan *pushwrite.Writer
 }
 
 // attachPlayer starts the socket reader and waits for the stream's
@@ -69,6 +75,8 @@ func (c *conn) attachPlayer(key engine.Key, params string) (*playSession, error)
 	// connection's context and closes the reader, if there is one yet.
 	var reader atomic.Pointer[engine.Reader]
 	readErr := make(chan error, 1)
+	handoff := make(chan *pushwrite.Writer, 1)
+	var ps *playSession // set before handoff gets a writer
 	go func() {
 		err := c.readWhilePlaying()
 		c.cancel()
@@ -76,6 +84,10 @@ func (c *conn) attachPlayer(key engine.Key, params string) (*playSession, error)
 			r.Close()
 		}
 		readErr <- err
+		if w := <-handoff; w != nil {
+			<-w.Done()
+			ps.end(w.Err(), w.Sent())
+		}
 	}()
 
 	r, err := c.srv.Engine.Play(c.ctx, key, c.sessionInfo(params))
@@ -89,6 +101,7 @@ func (c *conn) attachPlayer(key engine.Key, params string) (*playSession, error)
 			c.refuse("NetStream.Play.Failed", "Too many players: "+key.String())
 		}
 		c.nc.Close()
+		handoff <- nil
 		<-readErr
 		return nil, err
 	}
@@ -96,19 +109,46 @@ func (c *conn) attachPlayer(key engine.Key, params string) (*playSession, error)
 	if c.ctx.Err() != nil {
 		r.Close() // the player left while Play answered
 	}
-	ps := &playSession{c: c, reader: r, readErr: readErr, start: time.Now()}
+	ps = &playSession{c: c, reader: r, readErr: readErr, start: time.Now(), handoff: handoff}
+	ps.player = &player{conn: c, reader: r}
 	ps.stopClose = r.OnDone(func() { c.nc.Close() })
 	c.log.Info("rtmp play started")
 	return ps, nil
 }
 
-// run plays until the reader or the connection ends, then finishes the
-// connection.
+// run starts playing. The server's writers write the frames while the
+// player keeps up, and the socket reader ends the session; without a
+// socket to write to without blocking, run writes them itself and ends
+// the session.
 func (ps *playSession) run() {
 	c := ps.c
+	w, err := ps.player.start()
+	if err == nil {
+		// The writer's end interrupts the socket reader, which then ends
+		// the session.
+		if w.Push(&c.srv.writers, c.log, func(error) { _ = c.nc.SetReadDeadline(aLongTimeAgo) }) {
+			ps.handoff <- w
+			return
+		}
+		err = w.Run()
+	}
+	ps.handoff <- nil
 	var sent int64
-	p := &player{conn: c, reader: ps.reader}
-	err := p.run(&sent)
+	if w != nil {
+		sent = w.Sent()
+	}
+	ps.end(err, sent)
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// end finishes the stream for the player, when it ended, and the
+// connection. Its socket reader has ended or is about to.
+func (ps *playSession) end(err error, sent int64) {
+	c := ps.c
+	if errors.Is(err, io.EOF) {
+		ps.player.finish()
+	}
 	c.log.Info("rtmp play ended", "duration", time.Since(ps.start).Round(time.Millisecond).String(),
 		"bytes", sent, "skipped", ps.reader.Skipped(), "reason", errString(err))
 	ps.stopClose()
@@ -161,19 +201,24 @@ func (c *conn) readWhilePlaying() error {
 	}
 }
 
-// player writes one reader's frames to the connection.
+// player is a playing connection's Batcher: the start messages, then
+// each frame's shared message, preceded by a sequence header whenever a
+// track's configuration is new to this player.
 type player struct {
 	conn   *conn
 	reader *engine.Reader
 	video  *media.Track
 	audio  *media.Track
+	head   []byte // the start messages not written yet
+	// During Batch: the batch's frames, and the buffers being appended to.
 	frames []*media.Frame
 	bufs   net.Buffers
-	out    net.Buffers
-	extra  []byte // per-write scratch: sequence headers on a config change
+	extra  []byte // per-batch scratch: sequence headers on a config change
 }
 
-func (p *player) run(sent *int64) error {
+// start writes the start messages but the metadata, which goes with the
+// first frames, and returns the writer of the frames.
+func (p *player) start() (*pushwrite.Writer, error) {
 	c := p.conn
 	c.mw.reset()
 	c.mw.userControl(ucStreamIsRecorded, playStreamID)
@@ -183,56 +228,41 @@ func (p *player) run(sent *int64) error {
 		{"NetStream.Play.Start", "Started playing stream."},
 	} {
 		if err := c.mw.onStatus(playStreamID, "status", s.code, s.desc); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := c.mw.amf(csidData, MsgDataAMF0, playStreamID, "|RtmpSampleAccess", true, true); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.mw.onStatus(playStreamID, "status", "NetStream.Data.Start", "Started playing stream."); err != nil {
-		return err
+		return nil, err
 	}
 	if md := flv.MetadataBody(p.reader.Tracks(), p.reader.Metadata()); md != nil {
 		c.mw.buf = AppendMessage(c.mw.buf, csidData, MsgDataAMF0, playStreamID, 0, md, OutChunkSize)
 	}
-	head := append([]byte(nil), c.mw.buf...)
+	p.head = append([]byte(nil), c.mw.buf...)
 	c.mw.buf = nil // commands are done: an idle player holds nothing here
-
-	// Small to start with: an idle player holds these; append grows them
-	// for a GOP burst.
-	p.frames = make([]*media.Frame, 0, 64)
-	p.bufs = make(net.Buffers, 0, 16)
-	first := true
-	for {
-		var err error
-		p.frames, err = p.reader.Next(p.frames[:0])
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				p.finish()
-			}
-			return err
-		}
-		p.bufs = p.bufs[:0]
-		p.extra = p.extra[:0]
-		if first {
-			p.bufs = append(p.bufs, head)
-			first = false
-			head = nil
-		}
-		p.appendFrames()
-		n, err := p.write()
-		*sent += n
-		if err != nil {
-			return err
-		}
-		// drop references so delivered frames can be collected
-		clear(p.frames)
-		clear(p.bufs)
-		// Sequence headers come once per configuration: an idle player
-		// need not keep their scratch.
-		p.extra = nil
-	}
+	return pushwrite.New(c.nc, p.reader, p, c.srv.WriteTimeout), nil
 }
+
+// Batch appends the start messages, before the first frames, and the
+// frames.
+func (p *player) Batch(bufs net.Buffers, frames []*media.Frame) net.Buffers {
+	p.frames, p.bufs = frames, bufs
+	p.extra = p.extra[:0]
+	if p.head != nil {
+		p.bufs = append(p.bufs, p.head)
+		p.head = nil
+	}
+	p.appendFrames()
+	bufs = p.bufs
+	p.frames, p.bufs = nil, nil
+	return bufs
+}
+
+// Written releases the batch's scratch: sequence headers come once per
+// configuration, and an idle player need not keep them.
+func (p *player) Written() { p.extra = nil }
 
 // appendFrames queues the frames, preceded by a sequence header whenever
 // a track's configuration is new to this player.
@@ -273,15 +303,6 @@ func (p *player) appendFrames() {
 		}
 		p.bufs = append(p.bufs, FrameMessage(f))
 	}
-}
-
-func (p *player) write() (int64, error) {
-	c := p.conn
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
-	p.out = p.bufs
-	n, err := p.out.WriteTo(c.nc)
-	p.reader.AddBytesOut(int(n))
-	return n, err
 }
 
 // finish tells the player the stream ended.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mediakit/mediakit/internal/pace"
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/internal/pushwrite"
 	"github.com/mediakit/mediakit/pkg/session"
 )
 
@@ -51,7 +52,8 @@ type Server struct {
 	// long.
 	WriteTimeout time.Duration
 
-	readClock pace.Clock // paces publishers' merged reads together
+	readClock pace.Clock     // paces publishers' merged reads together
+	writers   pushwrite.Pool // write the players' streams
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -152,6 +154,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.writers.Close()
 	return nil
 }
 

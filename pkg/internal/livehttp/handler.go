@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/internal/pushwrite"
 	"github.com/mediakit/mediakit/pkg/session"
 	"github.com/mediakit/mediakit/pkg/websocket"
 )
@@ -80,7 +81,7 @@ type Handler struct {
 	closed     bool
 	base       context.Context
 	cancelBase context.CancelFunc
-	pool       pool // writes the players' streams
+	pool       pushwrite.Pool // writes the players' streams
 }
 
 // Sessions returns the number of sessions being served.
@@ -131,7 +132,7 @@ func (h *Handler) Close() {
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
-	h.pool.close()
+	h.pool.Close()
 }
 
 // NewHandler returns a handler of f with default timeouts.
@@ -317,33 +318,39 @@ func (s *playSession) run() {
 	s.log.Info(h.Format.Short + " play started")
 	start := time.Now()
 	fw := NewWriter(conn, reader, s.enc, s.framing, h.WriteTimeout)
-	var why string
-	if pw := newPushWriter(fw, &h.pool, s.log); pw != nil {
-		why = s.push(pw)
-	} else {
-		why = s.pull(fw)
-	}
+	why := s.push(fw)
 	s.log.Info(h.Format.Short+" play ended", "duration", time.Since(start).Round(time.Millisecond).String(),
 		"bytes", fw.Sent(), "skipped", reader.Skipped(), "reason", why)
 }
 
-// push serves the player from the handler's pool of writers: this
-// goroutine only reads the socket.
-func (s *playSession) push(pw *pushWriter) (why string) {
-	pw.start()
+// push serves the player from the handler's pool of writers, so that
+// this goroutine only reads the socket; where the pool cannot write
+// (TLS), from a goroutine of its own (pull).
+func (s *playSession) push(fw *Writer) (why string) {
+	// Why is taken when the writer ends: the session closes the reader
+	// after that, and its cause would hide why the stream ended.
+	pushed := fw.Push(&s.h.pool, s.log, func(err error) {
+		why = reason(err, s.reader)
+		_ = s.conn.SetReadDeadline(aLongTimeAgo) // interrupts readSocket
+	})
+	if !pushed {
+		return s.pull(fw)
+	}
 	s.readSocket()
 	select {
-	case <-pw.done: // the writer ended and interrupted the read
+	case <-fw.Done(): // the writer ended and interrupted the read
 	default:
 		s.reader.Close() // the player left
-		<-pw.done
+		<-fw.Done()
 	}
-	if errors.Is(pw.err, io.EOF) {
-		pw.finish()
+	if errors.Is(fw.Err(), io.EOF) {
+		finish(s.conn, s.framing)
 	}
 	s.close()
-	return pw.why
+	return why
 }
+
+var aLongTimeAgo = time.Unix(1, 0)
 
 // pull serves the player from a goroutine that waits for its frames,
 // with a second one reading the socket.
@@ -355,9 +362,10 @@ func (s *playSession) pull(fw *Writer) (why string) {
 		s.readSocket()
 	}()
 	err := fw.Run()
-	// Before the read goroutine closes the reader, whose cause would then
-	// hide why the stream ended.
 	why = reason(err, s.reader)
+	if errors.Is(err, io.EOF) {
+		finish(s.conn, s.framing)
+	}
 	s.close()
 	<-readDone
 	return why

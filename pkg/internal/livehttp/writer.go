@@ -1,13 +1,12 @@
 package livehttp
 
 import (
-	"errors"
-	"io"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/internal/pushwrite"
 	"github.com/mediakit/mediakit/pkg/media"
 	"github.com/mediakit/mediakit/pkg/websocket"
 )
@@ -32,103 +31,44 @@ type Encoder interface {
 }
 
 // Writer writes one reader's stream, encoded by an Encoder, in a framing.
-type Writer struct {
-	conn         net.Conn
-	reader       *engine.Reader
-	enc          Encoder
-	framing      Framing
-	writeTimeout time.Duration
-
-	frames []*media.Frame
-	bufs   net.Buffers
-	out    net.Buffers
-	head   [16]byte // framing prefix
-	sent   int64
-}
+type Writer = pushwrite.Writer
 
 // NewWriter returns a writer of r's frames to conn.
 func NewWriter(conn net.Conn, r *engine.Reader, enc Encoder, f Framing, writeTimeout time.Duration) *Writer {
-	return &Writer{
-		conn:         conn,
-		reader:       r,
-		enc:          enc,
-		framing:      f,
-		writeTimeout: writeTimeout,
-		// Small to start with: an idle player holds these, and append
-		// grows them for the GOP burst when a player joins.
-		frames: make([]*media.Frame, 0, 64),
-		bufs:   make(net.Buffers, 0, 16),
+	return pushwrite.New(conn, r, &framer{enc: enc, framing: f}, writeTimeout)
+}
+
+// framer is a session's Batcher: its encoder's bytes in its framing.
+type framer struct {
+	enc     Encoder
+	framing Framing
+	head    [16]byte // framing prefix
+}
+
+func (f *framer) Batch(bufs net.Buffers, frames []*media.Frame) net.Buffers {
+	bufs = append(bufs, nil) // slot for the framing prefix
+	bufs = f.enc.Append(bufs, frames)
+	if len(bufs) == 1 {
+		return bufs[:0]
 	}
-}
-
-// FrameCap is the capacity of the writer's batch of frames.
-func (w *Writer) FrameCap() int { return cap(w.frames) }
-
-// Sent is the number of bytes written.
-func (w *Writer) Sent() int64 { return w.sent }
-
-// Run writes until the stream ends (then terminates the body) or a write
-// fails.
-func (w *Writer) Run() error {
-	for {
-		var err error
-		w.frames, err = w.reader.Next(w.frames[:0])
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				w.finish()
-			}
-			return err
-		}
-		w.bufs = append(w.bufs[:0], nil) // slot for the framing prefix
-		w.bufs = w.enc.Append(w.bufs, w.frames)
-		if len(w.bufs) > 1 {
-			if err := w.write(); err != nil {
-				return err
-			}
-		}
-		clear(w.frames)
-		clear(w.bufs)
-	}
-}
-
-func (w *Writer) write() error {
-	w.frame()
-	_ = w.conn.SetWriteDeadline(time.Now().Add(w.writeTimeout))
-	return w.writeOut()
-}
-
-// frame puts the framing around the batch in w.bufs (whose first slot is
-// kept for the prefix) and makes it w.out, what is left to write.
-func (w *Writer) frame() {
 	size := 0
-	for _, b := range w.bufs[1:] {
+	for _, b := range bufs[1:] {
 		size += len(b)
 	}
-	prefix := w.head[:0]
-	switch w.framing {
+	prefix := f.head[:0]
+	switch f.framing {
 	case FramingChunked:
 		prefix = strconv.AppendInt(prefix, int64(size), 16)
 		prefix = append(prefix, '\r', '\n')
-		w.bufs = append(w.bufs, crlf)
+		bufs = append(bufs, crlf)
 	case FramingWebSocket:
 		prefix = websocket.AppendFrameHeader(prefix, true, websocket.Binary, size)
 	}
-	w.bufs[0] = prefix
-	w.out = w.bufs
+	bufs[0] = prefix
+	return bufs
 }
 
-// writeOut writes w.out, waiting for the socket as long as the deadline
-// set allows.
-func (w *Writer) writeOut() error {
-	n, err := w.out.WriteTo(w.conn)
-	w.count(int(n))
-	return err
-}
-
-func (w *Writer) count(n int) {
-	w.sent += int64(n)
-	w.reader.AddBytesOut(n)
-}
+func (f *framer) Written() {}
 
 var (
 	crlf          = []byte("\r\n")
@@ -138,12 +78,12 @@ var (
 )
 
 // finish ends the body cleanly: the last chunk, or a WebSocket close.
-func (w *Writer) finish() {
-	_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	switch w.framing {
+func finish(conn net.Conn, f Framing) {
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+	switch f {
 	case FramingChunked:
-		_, _ = w.conn.Write(lastChunk)
+		_, _ = conn.Write(lastChunk)
 	case FramingWebSocket:
-		_, _ = w.conn.Write(wsNormalClose)
+		_, _ = conn.Write(wsNormalClose)
 	}
 }

@@ -1,18 +1,19 @@
-package livehttp
+package pushwrite
 
 import (
 	"runtime"
 	"sync"
 )
 
-// pool runs the writes of many players on a few goroutines, one per
+// Pool runs the writes of many players on a few goroutines, one per
 // processor. A player woken by its stream is queued on its worker; the
 // worker writes what the player has without blocking, so a thousand
 // players of a stream cost a thousand system calls per window and not a
 // thousand goroutine wake-ups as well. A player whose socket is full
 // leaves the pool for a goroutine of its own until it has caught up
-// (pushWriter).
-type pool struct {
+// (Writer). The zero Pool is ready to use; its workers start with the
+// first player.
+type Pool struct {
 	once      sync.Once
 	closeOnce sync.Once
 	workers   []*poolWorker
@@ -24,14 +25,14 @@ type pool struct {
 
 type poolWorker struct {
 	mu    sync.Mutex
-	queue []*pushWriter
-	spare []*pushWriter
+	queue []*Writer
+	spare []*Writer
 	wake  chan struct{} // holds one wake-up
 }
 
 // worker returns the worker for a new player, starting the workers on
 // first use.
-func (p *pool) worker() *poolWorker {
+func (p *Pool) worker() *poolWorker {
 	p.once.Do(func() {
 		p.quit = make(chan struct{})
 		n := runtime.GOMAXPROCS(0)
@@ -49,9 +50,9 @@ func (p *pool) worker() *poolWorker {
 	return w
 }
 
-// close stops the workers; call it once no player can be queued. It may
+// Close stops the workers; call it once no player can be queued. It may
 // be called more than once.
-func (p *pool) close() {
+func (p *Pool) Close() {
 	p.once.Do(func() {}) // never started: nothing to stop
 	p.closeOnce.Do(func() {
 		if p.quit != nil {
@@ -62,7 +63,7 @@ func (p *pool) close() {
 }
 
 // enqueue queues w on its worker.
-func (pw *poolWorker) enqueue(w *pushWriter) {
+func (pw *poolWorker) enqueue(w *Writer) {
 	pw.mu.Lock()
 	pw.queue = append(pw.queue, w)
 	pw.mu.Unlock()
@@ -72,7 +73,7 @@ func (pw *poolWorker) enqueue(w *pushWriter) {
 	}
 }
 
-func (p *pool) run(pw *poolWorker) {
+func (p *Pool) run(pw *poolWorker) {
 	defer p.wg.Done()
 	for {
 		select {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package livehttp
+package pushwrite
 
 import (
 	"net"
