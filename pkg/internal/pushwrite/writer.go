@@ -140,6 +140,9 @@ func (w *Writer) Push(p *Pool, log *slog.Logger, onEnd func(error)) bool {
 	if w.raw == nil {
 		return false
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	w.worker, w.log, w.onEnd, w.done = p.worker(), log, onEnd, make(chan struct{})
 	// Writes before this one may have left a deadline; one applies only
 	// while the writer waits for the socket (catchUp).

@@ -1,0 +1,237 @@
+package pushwrite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var testTrack = &media.Track{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2}
+
+// payloads writes each frame's payload as it is: what the player gets is
+// the concatenation of the stream's payloads.
+type payloads struct{}
+
+func (payloads) Batch(bufs net.Buffers, frames []*media.Frame) net.Buffers {
+	for _, f := range frames {
+		bufs = append(bufs, f.Payload)
+	}
+	return bufs
+}
+
+func (payloads) Written() {}
+
+// rig is a stream with one reader, a loopback TCP connection whose far
+// end a goroutine reads into got, and a pool.
+type rig struct {
+	e    *engine.Engine
+	pub  *engine.Publisher
+	base *engine.Publisher // a stream without readers: what publishing costs alone
+	w    *Writer
+	pool *Pool
+	peer net.Conn
+
+	mu   sync.Mutex
+	got  bytes.Buffer
+	read chan struct{} // closed when the far end's reader ends
+	n    int
+}
+
+func newRig(t testing.TB) *rig {
+	t.Helper()
+	cfg := engine.DefaultConfig()
+	cfg.ContinuePush = 0
+	cfg.MaxReaderLag = 0
+	r := &rig{e: engine.New(cfg, nil), pool: &Pool{}, read: make(chan struct{})}
+	ctx := context.Background()
+	info := engine.SessionInfo{ID: "t", Protocol: "test"}
+	var err error
+	if r.pub, err = r.e.Publish(ctx, engine.NewKey("", "t", "a"), info); err != nil {
+		t.Fatal(err)
+	}
+	if r.base, err = r.e.Publish(ctx, engine.NewKey("", "t", "base"), info); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*engine.Publisher{r.pub, r.base} {
+		if err := p.SetTracks([]*media.Track{testTrack}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader, err := r.e.Play(ctx, engine.NewKey("", "t", "a"), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if r.peer, err = net.Dial("tcp", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(r.read)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.peer.Read(buf)
+			r.mu.Lock()
+			r.got.Write(buf[:n])
+			r.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	r.w = New(server, reader, payloads{}, 10*time.Second)
+	t.Cleanup(func() {
+		reader.Close()
+		server.Close()
+		r.peer.Close()
+		<-r.read
+		r.e.Close()
+		r.pool.Close()
+	})
+	return r
+}
+
+// frame returns the next frame: 200 bytes, each its index's low byte.
+func (r *rig) frame() *media.Frame {
+	p := bytes.Repeat([]byte{byte(r.n)}, 200)
+	d := time.Duration(r.n) * 20 * time.Millisecond
+	r.n++
+	return &media.Frame{Track: testTrack, DTS: d, PTS: d, Key: true, Payload: p}
+}
+
+func (r *rig) received() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got.Len()
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// A pushed writer delivers every frame in order and ends with the stream.
+func TestPushDeliversStream(t *testing.T) {
+	r := newRig(t)
+	var want bytes.Buffer
+	for range 10 { // before Push: the GOP cache, written by Push itself
+		f := r.frame()
+		want.Write(f.Payload)
+		if err := r.pub.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !r.w.Push(r.pool, nil, nil) {
+		t.Skip("no non-blocking socket writes on this system")
+	}
+	for i := range 500 {
+		f := r.frame()
+		want.Write(f.Payload)
+		if err := r.pub.WriteFrame(f); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			time.Sleep(time.Millisecond) // let the writer go idle now and then
+		}
+	}
+	r.pub.Close()
+	select {
+	case <-r.w.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not end with the stream")
+	}
+	if !errors.Is(r.w.Err(), io.EOF) {
+		t.Fatalf("writer ended with %v, want io.EOF", r.w.Err())
+	}
+	waitFor(t, "every byte", func() bool { return r.received() == want.Len() })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !bytes.Equal(r.got.Bytes(), want.Bytes()) {
+		t.Fatal("the player got other bytes than the stream's")
+	}
+	if r.w.Sent() != int64(want.Len()) {
+		t.Errorf("Sent %d, want %d", r.w.Sent(), want.Len())
+	}
+}
+
+// Once a pushed writer has written its first batch, a batch costs the
+// writer no allocation: no closure per write, no goroutine per wake-up.
+func TestPushSteadyStateAllocs(t *testing.T) {
+	r := newRig(t)
+	if !r.w.Push(r.pool, nil, nil) {
+		t.Skip("no non-blocking socket writes on this system")
+	}
+	publishOne := func(p *engine.Publisher) {
+		if err := p.WriteFrame(r.frame()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishing := testing.AllocsPerRun(200, func() { publishOne(r.base) })
+	batch := func() {
+		sent := r.w.Sent()
+		publishOne(r.pub)
+		for r.w.Sent() == sent {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	batch() // sizes the writer's buffers
+	total := testing.AllocsPerRun(200, batch)
+	t.Logf("%.2f allocations per batch, %.2f of them publishing", total, publishing)
+	// A stray allocation of the runtime (the sleep's timer, the poller)
+	// may land in a run; one per batch or more is the writer's.
+	if total-publishing > 0.5 {
+		t.Errorf("the writer allocates %.2f times per batch, want 0", total-publishing)
+	}
+}
+
+// A connection without a socket descriptor (TLS, a pipe) is not pushed:
+// its writer runs on a goroutine of the caller's.
+func TestPushNeedsSocket(t *testing.T) {
+	e := engine.New(engine.DefaultConfig(), nil)
+	defer e.Close()
+	pub, err := e.Publish(context.Background(), engine.NewKey("", "t", "a"), engine.SessionInfo{ID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.SetTracks([]*media.Track{testTrack}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := e.Play(context.Background(), engine.NewKey("", "t", "a"), engine.SessionInfo{ID: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	pool := &Pool{}
+	defer pool.Close()
+	if New(a, reader, payloads{}, time.Second).Push(pool, nil, nil) {
+		t.Fatal("a pipe was pushed")
+	}
+}
