@@ -164,3 +164,32 @@ func TestPlayersShareWriters(t *testing.T) {
 		t.Errorf("%.2f goroutines per player, want 1", per)
 	}
 }
+
+// Players of a stream that ends get the last chunk before the
+// connection closes, every time: the writer's end interrupts the
+// session's read, and the session must not close the connection (by
+// closing the reader) under the last chunk.
+func TestPlayersGetEndOfStream(t *testing.T) {
+	cfg := testConfig()
+	cfg.ContinuePush = 0 // the stream ends when its publisher leaves
+	ts := newTestServer(t, cfg)
+	const rounds, players = 5, 10
+	key := engine.NewKey("", "live", "end")
+	for round := range rounds {
+		pub := publishClip(t, ts.e, key)
+		resps := make([]*rawResponse, players)
+		for i := range resps {
+			resps[i] = rawRequest(t, ts.addr, http.MethodGet, "/live/end.live.flv", "HTTP/1.1")
+		}
+		waitFor(t, 10*time.Second, "players attached", func() bool { return ts.h.Sessions() == players })
+		pub.Close()
+		for i, r := range resps {
+			cr := &chunkedReader{br: r.br}
+			_ = r.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+			if _, err := io.ReadAll(cr); err != nil || !cr.terminated {
+				t.Fatalf("round %d, player %d: %v, last chunk %v", round, i, err, cr.terminated)
+			}
+		}
+		ts.waitIdle(t, 10*time.Second)
+	}
+}

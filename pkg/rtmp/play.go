@@ -60,7 +60,8 @@ type playSession struct {
 	player    *player
 	// handoff gets, once, the pushed writer the socket reader waits for
 	// before it ends the session, or nil when run ends it.
-	handoff chan *pushwrite.Writer
+	handoff     chan *pushwrite.Writer
+	writerEnded *atomic.Bool
 }
 
 // attachPlayer starts the socket reader and waits for the stream's
@@ -77,10 +78,14 @@ func (c *conn) attachPlayer(key engine.Key, params string) (*playSession, error)
 	readErr := make(chan error, 1)
 	handoff := make(chan *pushwrite.Writer, 1)
 	var ps *playSession // set before handoff gets a writer
+	// Set by the writer's end before it interrupts the read: closing the
+	// reader then would close the connection (OnDone) under the end of
+	// stream messages still to write, and end closes it after them.
+	writerEnded := new(atomic.Bool)
 	go func() {
 		err := c.readWhilePlaying()
 		c.cancel()
-		if r := reader.Load(); r != nil {
+		if r := reader.Load(); r != nil && !writerEnded.Load() {
 			r.Close()
 		}
 		readErr <- err
@@ -109,7 +114,7 @@ func (c *conn) attachPlayer(key engine.Key, params string) (*playSession, error)
 	if c.ctx.Err() != nil {
 		r.Close() // the player left while Play answered
 	}
-	ps = &playSession{c: c, reader: r, readErr: readErr, start: time.Now(), handoff: handoff}
+	ps = &playSession{c: c, reader: r, readErr: readErr, start: time.Now(), handoff: handoff, writerEnded: writerEnded}
 	ps.player = &player{conn: c, reader: r}
 	ps.stopClose = r.OnDone(func() { c.nc.Close() })
 	c.log.Info("rtmp play started")
@@ -126,7 +131,10 @@ func (ps *playSession) run() {
 	if err == nil {
 		// The writer's end interrupts the socket reader, which then ends
 		// the session.
-		if w.Push(&c.srv.writers, c.log, func(error) { _ = c.nc.SetReadDeadline(aLongTimeAgo) }) {
+		if w.Push(&c.srv.writers, c.log, func(error) {
+			ps.writerEnded.Store(true)
+			_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		}) {
 			ps.handoff <- w
 			return
 		}

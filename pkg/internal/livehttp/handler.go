@@ -337,12 +337,13 @@ func (s *playSession) push(fw *Writer) (why string) {
 		return s.pull(fw)
 	}
 	s.readSocket()
-	select {
-	case <-fw.Done(): // the writer ended and interrupted the read
-	default:
+	// Closing the reader would close the connection (OnDone) under a
+	// last chunk still to write, so not when the writer ended: its end
+	// interrupted the read, and Ended is set before that.
+	if !fw.Ended() {
 		s.reader.Close() // the player left
-		<-fw.Done()
 	}
+	<-fw.Done()
 	if errors.Is(fw.Err(), io.EOF) {
 		finish(s.conn, s.framing)
 	}

@@ -17,7 +17,8 @@ type Pool struct {
 	once      sync.Once
 	closeOnce sync.Once
 	workers   []*poolWorker
-	next      int // round robin over workers, under mu
+	next      int  // round robin over workers, under mu
+	closed    bool // under mu
 	mu        sync.Mutex
 	wg        sync.WaitGroup
 	quit      chan struct{}
@@ -31,7 +32,7 @@ type poolWorker struct {
 }
 
 // worker returns the worker for a new player, starting the workers on
-// first use.
+// first use, or nil once the pool is closed.
 func (p *Pool) worker() *poolWorker {
 	p.once.Do(func() {
 		p.quit = make(chan struct{})
@@ -45,6 +46,9 @@ func (p *Pool) worker() *poolWorker {
 	})
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
 	w := p.workers[p.next%len(p.workers)]
 	p.next++
 	return w
@@ -53,6 +57,9 @@ func (p *Pool) worker() *poolWorker {
 // Close stops the workers; call it once no player can be queued. It may
 // be called more than once.
 func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.once.Do(func() {}) // never started: nothing to stop
 	p.closeOnce.Do(func() {
 		if p.quit != nil {

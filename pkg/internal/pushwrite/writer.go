@@ -132,18 +132,22 @@ func (w *Writer) written() {
 
 // Push starts writing from p's workers and reports true, or reports false
 // when the connection has no socket to write to without blocking (TLS,
-// or not Linux): then use Run. The writer ends with the stream (io.EOF),
+// or not Linux) or p is closed: then use Run. The writer ends with the stream (io.EOF),
 // a failed write or the reader's close; then onEnd runs, on whichever
 // goroutine ended it, and Done is closed. onEnd must not block.
 func (w *Writer) Push(p *Pool, log *slog.Logger, onEnd func(error)) bool {
-	w.raw = newRawWriter(w.conn)
-	if w.raw == nil {
+	raw := newRawWriter(w.conn)
+	if raw == nil {
 		return false
+	}
+	worker := p.worker()
+	if worker == nil {
+		return false // the pool is closed
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w.worker, w.log, w.onEnd, w.done = p.worker(), log, onEnd, make(chan struct{})
+	w.raw, w.worker, w.log, w.onEnd, w.done = raw, worker, log, onEnd, make(chan struct{})
 	// Writes before this one may have left a deadline; one applies only
 	// while the writer waits for the socket (catchUp).
 	_ = w.conn.SetWriteDeadline(time.Time{})
@@ -153,7 +157,10 @@ func (w *Writer) Push(p *Pool, log *slog.Logger, onEnd func(error)) bool {
 		return true
 	}
 	// What the stream has already (the GOP cache), on this goroutine.
-	w.loop()
+	func() {
+		defer w.recoverPanic()
+		w.loop()
+	}()
 	return true
 }
 
@@ -163,6 +170,10 @@ func (w *Writer) Done() <-chan struct{} { return w.done }
 // Err is why a pushed writer ended, once Done is closed: io.EOF at the
 // end of the stream.
 func (w *Writer) Err() error { return w.err }
+
+// Ended reports whether a pushed writer has ended or is ending: set
+// before onEnd runs, so a session whose read onEnd interrupted sees it.
+func (w *Writer) Ended() bool { return w.state.Load() == stateDone }
 
 // schedule is the stream's wake function: it must not block.
 func (w *Writer) schedule() {
@@ -247,10 +258,10 @@ func (w *Writer) catchUp() {
 func (w *Writer) end(err error) {
 	w.err = err
 	w.state.Store(stateDone)
+	defer close(w.done) // even if onEnd panics: sessions wait for it
 	if w.onEnd != nil {
 		w.onEnd(err)
 	}
-	close(w.done)
 }
 
 // recoverPanic ends the player on a panic in its writer: a worker serves
