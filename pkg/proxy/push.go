@@ -85,6 +85,11 @@ func (p *push) attempt(ctx context.Context, live func()) (pushed bool, err error
 	for {
 		select {
 		case <-sink.ended:
+			// The engine forgets an ended sink on its stream's owner
+			// goroutine, after this; the next attempt, or a new push of
+			// the same key, attaches under the same name and must not
+			// find it there (ErrSinkExists).
+			_, _ = p.m.engine.DetachSink(context.Background(), src, name)
 			if sink.BytesSent() > 0 && tickC != nil {
 				live()
 			}
