@@ -459,6 +459,38 @@ func sendRequest(t testing.TB, addr, method, path, proto string, extra ...string
 	return conn
 }
 
+// sendRequestSmallWindow sends a GET of path on a new connection whose
+// receive buffer is readBuffer bytes, so that the server's socket fills
+// while the test does not read.
+func sendRequestSmallWindow(t testing.TB, addr, path string, readBuffer int) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.(*net.TCPConn).SetReadBuffer(readBuffer); err != nil {
+		t.Fatal(err)
+	}
+	writeRequest(t, conn, addr, http.MethodGet, path, "HTTP/1.1")
+	return conn
+}
+
+// publishTrack publishes key with one track and nothing sent yet; the
+// test's end closes the publisher.
+func publishTrack(t testing.TB, e *engine.Engine, key engine.Key, track *media.Track) *engine.Publisher {
+	t.Helper()
+	pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	if err := pub.SetTracks([]*media.Track{track}); err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
 func writeRequest(t testing.TB, conn net.Conn, addr, method, path, proto string, extra ...string) {
 	t.Helper()
 	var req strings.Builder

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"runtime/pprof"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
-	"github.com/mediakit/mediakit/pkg/media"
 )
 
 // writersWaiting counts goroutines of players whose socket was full
@@ -36,27 +34,11 @@ func TestPlayerCatchesUpAfterFullSocket(t *testing.T) {
 	video, _ := clipTracks(t)
 
 	fastConn := sendRequest(t, ts.addr, http.MethodGet, path, "HTTP/1.1")
-	stalledConn, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stalledConn.Close() })
 	// Not much smaller: a receive buffer under loopback's 64 KB segment
 	// opens its window so rarely that a reading player stalls too.
-	if err := stalledConn.(*net.TCPConn).SetReadBuffer(128 << 10); err != nil {
-		t.Fatal(err)
-	}
-	writeRequest(t, stalledConn, ts.addr, http.MethodGet, path, "HTTP/1.1")
+	stalledConn := sendRequestSmallWindow(t, ts.addr, path, 128<<10)
 	ts.waitWaiting(t, 2)
-
-	pub, err := ts.e.Publish(t.Context(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.SetTracks([]*media.Track{video}); err != nil {
-		t.Fatal(err)
-	}
+	pub := publishTrack(t, ts.e, key, video)
 	fast, stalled := readHead(t, fastConn), readHead(t, stalledConn)
 	_ = fast.conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 	_ = stalled.conn.SetReadDeadline(time.Now().Add(60 * time.Second))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -137,25 +136,9 @@ func TestSlowPlayer(t *testing.T) {
 
 	fastConn := sendRequest(t, ts.addr, http.MethodGet, path, "HTTP/1.1")
 	trickleConn := sendRequest(t, ts.addr, http.MethodGet, path, "HTTP/1.1")
-	stuck, err := net.DialTimeout("tcp", ts.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stuck.Close() })
-	if err := stuck.(*net.TCPConn).SetReadBuffer(4 << 10); err != nil {
-		t.Fatal(err)
-	}
-	writeRequest(t, stuck, ts.addr, http.MethodGet, path, "HTTP/1.1")
+	sendRequestSmallWindow(t, ts.addr, path, 4<<10) // stuck: never read
 	ts.waitWaiting(t, 3)
-
-	pub, err := ts.e.Publish(t.Context(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.SetTracks([]*media.Track{video}); err != nil {
-		t.Fatal(err)
-	}
+	pub := publishTrack(t, ts.e, key, video)
 	fast := readHead(t, fastConn)
 	trickle := readHead(t, trickleConn)
 	if fast.status != http.StatusOK || trickle.status != http.StatusOK {
