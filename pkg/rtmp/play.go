@@ -131,7 +131,7 @@ func (ps *playSession) run() {
 	if err == nil {
 		// The writer's end interrupts the socket reader, which then ends
 		// the session.
-		if w.Push(&c.srv.writers, c.log, func(error) {
+		if w.Push(c.srv.playWriters(), c.log, func(error) {
 			ps.writerEnded.Store(true)
 			_ = c.nc.SetReadDeadline(aLongTimeAgo)
 		}) {

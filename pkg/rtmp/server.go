@@ -51,9 +51,13 @@ type Server struct {
 	// WriteTimeout ends a player whose socket accepts nothing for this
 	// long.
 	WriteTimeout time.Duration
+	// Writers, if set, writes the players' streams, shared with other
+	// servers (the caller closes it after them); nil: a pool of the
+	// server's own.
+	Writers *pushwrite.Pool
 
 	readClock pace.Clock     // paces publishers' merged reads together
-	writers   pushwrite.Pool // write the players' streams
+	writers   pushwrite.Pool // the server's own, when Writers is nil
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -154,8 +158,18 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	s.writers.Close()
+	if s.Writers == nil {
+		s.writers.Close()
+	}
 	return nil
+}
+
+// playWriters is the pool that writes the players' streams.
+func (s *Server) playWriters() *pushwrite.Pool {
+	if s.Writers != nil {
+		return s.Writers
+	}
+	return &s.writers
 }
 
 // Sessions returns the number of open connections.

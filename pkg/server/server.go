@@ -26,6 +26,7 @@ import (
 	"github.com/mediakit/mediakit/pkg/httpflv"
 	"github.com/mediakit/mediakit/pkg/httpfmp4"
 	"github.com/mediakit/mediakit/pkg/httpts"
+	"github.com/mediakit/mediakit/pkg/internal/pushwrite"
 	"github.com/mediakit/mediakit/pkg/llhls"
 	"github.com/mediakit/mediakit/pkg/logring"
 	"github.com/mediakit/mediakit/pkg/metrics"
@@ -92,6 +93,7 @@ type Server struct {
 	store      *store.Store
 	ownStore   bool
 	rtmp       *rtmp.Server
+	writers    *pushwrite.Pool // writes every player's stream (HTTP and RTMP)
 	rtsp       *rtsp.Server
 	rtc        *webrtc.Server // nil: WebRTC off
 	webrtcIDs  atomic.Int64
@@ -195,7 +197,10 @@ func New(cfg *config.Config, opts Options) *Server {
 		return netlimit.Limits{MaxConns: int(c.General.MaxConns), MaxConnsPerIP: int(c.General.MaxConnsPerIP)}
 	})
 	s.limiter.Log = log
+	// One pool of writers for every player, whatever its protocol.
+	s.writers = &pushwrite.Pool{}
 	s.rtmp = rtmp.NewServer(s.Engine, log)
+	s.rtmp.Writers = s.writers
 	s.rtmp.Registry = s.Sessions
 	s.rtmp.HandshakeTimeout = cfg.RTMP.Handshake
 	s.rtmp.IdleTimeout = cfg.RTMP.KeepAlive
@@ -207,11 +212,13 @@ func New(cfg *config.Config, opts Options) *Server {
 	s.rtsp = s.newRTSP(cfg)
 	s.flv = httpflv.NewHandler(s.Engine, log)
 	s.flv.Registry = s.Sessions
+	s.flv.Writers = s.writers
 	s.flv.WriteTimeout = cfg.General.WriteTimeout
 	s.flv.CORS = s.mediaCORS
 	s.flv.Remote = s.clientRemote
 	s.ts = httpts.NewHandler(s.Engine, log)
 	s.ts.Registry = s.Sessions
+	s.ts.Writers = s.writers
 	s.ts.WriteTimeout = cfg.General.WriteTimeout
 	s.ts.CORS = s.mediaCORS
 	s.ts.Remote = s.clientRemote
@@ -224,6 +231,7 @@ func New(cfg *config.Config, opts Options) *Server {
 	})
 	s.fmp4 = httpfmp4.NewHandler(s.Engine, log)
 	s.fmp4.Registry = s.Sessions
+	s.fmp4.Writers = s.writers
 	s.fmp4.WriteTimeout = cfg.General.WriteTimeout
 	s.fmp4.CORS = s.mediaCORS
 	s.fmp4.Remote = s.clientRemote
@@ -527,7 +535,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.fmp4.Close()
 	httpErr := s.http.Shutdown(ctx)
 	s.rtmp.Close()
-	s.rtsp.Close() // after the engine: players got their end of stream
+	s.writers.Close() // after every server whose players it wrote
+	s.rtsp.Close()    // after the engine: players got their end of stream
 	s.wg.Wait()
 	s.hookc.Close(ctx)
 	s.closeStore()

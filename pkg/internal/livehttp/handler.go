@@ -72,6 +72,10 @@ type Handler struct {
 	// trusted proxy forwarded, rather than the proxy); nil uses
 	// r.RemoteAddr.
 	Remote func(r *http.Request) string
+	// Writers, if set, writes the players' streams, shared with other
+	// servers (the caller closes it after them); nil: a pool of the
+	// handler's own.
+	Writers *pushwrite.Pool
 
 	nextID     atomic.Uint64
 	sessions   atomic.Int64
@@ -81,7 +85,7 @@ type Handler struct {
 	closed     bool
 	base       context.Context
 	cancelBase context.CancelFunc
-	pool       pushwrite.Pool // writes the players' streams
+	pool       pushwrite.Pool // the handler's own, when Writers is nil
 }
 
 // Sessions returns the number of sessions being served.
@@ -132,7 +136,17 @@ func (h *Handler) Close() {
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
-	h.pool.Close()
+	if h.Writers == nil {
+		h.pool.Close()
+	}
+}
+
+// writers is the pool that writes the players' streams.
+func (h *Handler) writers() *pushwrite.Pool {
+	if h.Writers != nil {
+		return h.Writers
+	}
+	return &h.pool
 }
 
 // NewHandler returns a handler of f with default timeouts.
@@ -329,7 +343,7 @@ func (s *playSession) run() {
 func (s *playSession) push(fw *Writer) (why string) {
 	// Why is taken when the writer ends: the session closes the reader
 	// after that, and its cause would hide why the stream ended.
-	pushed := fw.Push(&s.h.pool, s.log, func(err error) {
+	pushed := fw.Push(s.h.writers(), s.log, func(err error) {
 		why = reason(err, s.reader)
 		_ = s.conn.SetReadDeadline(aLongTimeAgo) // interrupts readSocket
 	})
