@@ -132,9 +132,10 @@ func (w *Writer) written() {
 
 // Push starts writing from p's workers and reports true, or reports false
 // when the connection has no socket to write to without blocking (TLS,
-// or not Linux) or p is closed: then use Run. The writer ends with the stream (io.EOF),
-// a failed write or the reader's close; then onEnd runs, on whichever
-// goroutine ended it, and Done is closed. onEnd must not block.
+// or not Linux) or p is closed: then use Run. The writer ends with the
+// stream (io.EOF), a failed write or the reader's close; then onEnd runs,
+// on whichever goroutine ended it, and Done is closed. onEnd must not
+// block.
 func (w *Writer) Push(p *Pool, log *slog.Logger, onEnd func(error)) bool {
 	raw := newRawWriter(w.conn)
 	if raw == nil {
