@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -234,4 +236,101 @@ func TestPushNeedsSocket(t *testing.T) {
 	if New(a, reader, payloads{}, time.Second).Push(pool, nil, nil) {
 		t.Fatal("a pipe was pushed")
 	}
+}
+
+// BenchmarkWriter measures one frame published to a stream with players
+// players and written by each to a loopback socket, by pushed writers (a
+// pool's workers woken through the stream's wake functions) and by Run
+// (a goroutine per player waiting in Reader.Next): ns/op is the time
+// until every player has written the frame, writev included. Compare
+// the two in one run; absolute times drift on a shared machine.
+func BenchmarkWriter(b *testing.B) {
+	for _, players := range []int{1, 100} {
+		for _, mode := range []string{"push", "run"} {
+			b.Run(fmt.Sprintf("players=%d/%s", players, mode), func(b *testing.B) {
+				benchmarkWriter(b, players, mode == "push")
+			})
+		}
+	}
+}
+
+func benchmarkWriter(b *testing.B, players int, push bool) {
+	cfg := engine.DefaultConfig()
+	cfg.ContinuePush = 0
+	cfg.MaxReaderLag = 0
+	e := engine.New(cfg, nil)
+	defer e.Close()
+	key := engine.NewKey("", "t", "fan")
+	pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.SetTracks([]*media.Track{testTrack}); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	pool := &Pool{}
+	defer pool.Close()
+	var drains, runs sync.WaitGroup
+	writers := make([]*Writer, players)
+	for i := range writers {
+		reader, err := e.Play(context.Background(), key, engine.SessionInfo{ID: "p"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		peer, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		drains.Go(func() { _, _ = io.Copy(io.Discard, peer) })
+		defer peer.Close()
+		defer server.Close()
+		defer reader.Close()
+		w := New(server, reader, payloads{}, 10*time.Second)
+		writers[i] = w
+		if !push {
+			runs.Go(func() { _ = w.Run() })
+		} else if !w.Push(pool, nil, nil) {
+			b.Skip("no non-blocking socket writes on this system")
+		}
+	}
+	payload := make([]byte, 1000)
+	sent := make([]int64, players)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for j, w := range writers {
+			sent[j] = w.Sent()
+		}
+		d := time.Duration(i) * 20 * time.Millisecond
+		if err := pub.WriteFrame(&media.Frame{Track: testTrack, DTS: d, PTS: d, Key: true, Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+		for j, w := range writers {
+			for w.Sent() == sent[j] {
+				runtime.Gosched()
+			}
+		}
+	}
+	b.StopTimer()
+	pub.Close() // the writers end with the stream
+	for _, w := range writers {
+		if push {
+			<-w.Done()
+		}
+	}
+	runs.Wait()
+	for _, w := range writers {
+		w.conn.Close()
+	}
+	drains.Wait()
 }
