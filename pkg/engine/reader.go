@@ -95,28 +95,21 @@ func (r *Reader) Skipped() int64 { return r.skipped }
 // frame was delivered, ErrReaderTooSlow when the reader fell too far
 // behind, and ErrReaderClosed after Close. dst must have a capacity > 0.
 func (r *Reader) Next(dst []*media.Frame) ([]*media.Frame, error) {
-	if r.passive {
-		return dst, ErrPassiveReader
-	}
 	for {
 		// Take the wake-up channel before looking for frames, so a frame
 		// appended in between closes the channel we wait on.
 		notify := *r.s.notify.Load()
 		var err error
-		dst, err = r.collect(dst)
+		dst, err = r.Poll(dst)
 		if err != nil || len(dst) > 0 {
 			return dst, err
 		}
+		// Poll tells the end of the stream (io.EOF) and a closed reader
+		// (ErrReaderClosed, after what a finishing reader still has).
 		select {
 		case <-notify:
 		case <-r.s.ended:
-			if dst, err = r.collect(dst); err != nil || len(dst) > 0 {
-				return dst, err
-			}
-			return dst, io.EOF
 		case <-r.ctx.Done():
-			// collect delivers what a finishing reader still has, then
-			// reports ErrReaderClosed.
 		}
 	}
 }

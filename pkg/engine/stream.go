@@ -452,9 +452,7 @@ func (s *Stream) push(r *Reader) {
 	if p := s.pushed.Load(); p != nil {
 		list = *p
 	}
-	next := make([]*Reader, len(list), len(list)+1)
-	copy(next, list)
-	next = append(next, r)
+	next := append(slices.Clip(list), r) // a new array: wake may be reading list
 	s.pushed.Store(&next)
 }
 
