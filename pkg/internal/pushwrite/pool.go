@@ -14,14 +14,12 @@ import (
 // (Writer). The zero Pool is ready to use; its workers start with the
 // first player.
 type Pool struct {
-	once      sync.Once
-	closeOnce sync.Once
-	workers   []*poolWorker
-	next      int  // round robin over workers, under mu
-	closed    bool // under mu
-	mu        sync.Mutex
-	wg        sync.WaitGroup
-	quit      chan struct{}
+	mu      sync.Mutex
+	workers []*poolWorker // started with the first player
+	next    int           // round robin over workers
+	closed  bool
+	quit    chan struct{}
+	wg      sync.WaitGroup
 }
 
 type poolWorker struct {
@@ -34,20 +32,18 @@ type poolWorker struct {
 // worker returns the worker for a new player, starting the workers on
 // first use, or nil once the pool is closed.
 func (p *Pool) worker() *poolWorker {
-	p.once.Do(func() {
-		p.quit = make(chan struct{})
-		n := runtime.GOMAXPROCS(0)
-		for range n {
-			w := &poolWorker{wake: make(chan struct{}, 1)}
-			p.workers = append(p.workers, w)
-			p.wg.Add(1)
-			go p.run(w)
-		}
-	})
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil
+	}
+	if p.workers == nil {
+		p.quit = make(chan struct{})
+		for range runtime.GOMAXPROCS(0) {
+			w := &poolWorker{wake: make(chan struct{}, 1)}
+			p.workers = append(p.workers, w)
+			p.wg.Go(func() { p.run(w) })
+		}
 	}
 	w := p.workers[p.next%len(p.workers)]
 	p.next++
@@ -58,15 +54,13 @@ func (p *Pool) worker() *poolWorker {
 // be called more than once.
 func (p *Pool) Close() {
 	p.mu.Lock()
+	stop := !p.closed && p.workers != nil
 	p.closed = true
 	p.mu.Unlock()
-	p.once.Do(func() {}) // never started: nothing to stop
-	p.closeOnce.Do(func() {
-		if p.quit != nil {
-			close(p.quit)
-			p.wg.Wait()
-		}
-	})
+	if stop {
+		close(p.quit)
+		p.wg.Wait()
+	}
 }
 
 // enqueue queues w on its worker.
@@ -81,7 +75,6 @@ func (pw *poolWorker) enqueue(w *Writer) {
 }
 
 func (p *Pool) run(pw *poolWorker) {
-	defer p.wg.Done()
 	for {
 		select {
 		case <-pw.wake:
