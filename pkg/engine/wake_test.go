@@ -2,12 +2,14 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/media"
 )
 
@@ -58,6 +60,18 @@ func (p *pushedReader) wake() {
 	}
 }
 
+// wait waits until Poll reported an error and returns the frames read
+// and that error.
+func (p *pushedReader) wait(t *testing.T, what string) ([]*media.Frame, error) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	return p.result()
+}
+
 func (p *pushedReader) result() ([]*media.Frame, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -88,12 +102,7 @@ func TestPushedReadersGetEveryFrame(t *testing.T) {
 			}
 			p.Close()
 			for i, pr := range readers {
-				select {
-				case <-pr.done:
-				case <-time.After(10 * time.Second):
-					t.Fatalf("reader %d: no end of stream", i)
-				}
-				frames, err := pr.result()
+				frames, err := pr.wait(t, fmt.Sprintf("reader %d's end of stream", i))
 				if !errors.Is(err, io.EOF) {
 					t.Fatalf("reader %d: %v, want io.EOF", i, err)
 				}
@@ -119,26 +128,17 @@ func TestPushedReaderClose(t *testing.T) {
 	writeN(t, p, fs, 1)
 	pr := newPushedReader(t, play(t, e, testKey))
 	pr.r.Close()
-	select {
-	case <-pr.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("close did not wake the reader")
-	}
-	if _, err := pr.result(); !errors.Is(err, ErrReaderClosed) {
+	if _, err := pr.wait(t, "the close to wake the reader"); !errors.Is(err, ErrReaderClosed) {
 		t.Fatalf("Poll after close: %v, want ErrReaderClosed", err)
 	}
 	s, err := e.lookup(testKey, false)
 	if err != nil || s == nil {
 		t.Fatalf("stream: %v", err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if list := s.pushed.Load(); list != nil && len(*list) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the closed reader is still woken by its stream")
-		}
-	}
+	testutil.Eventually(t, 5*time.Second, "the closed reader to leave the pushed readers", func() bool {
+		list := s.pushed.Load()
+		return list != nil && len(*list) == 0
+	})
 	before := pr.wakes.Load()
 	writeN(t, p, fs, 5)
 	if n := pr.wakes.Load(); n != before {
@@ -154,12 +154,7 @@ func TestSetWakeOnClosedReader(t *testing.T) {
 	r := play(t, e, testKey)
 	r.Close()
 	pr := newPushedReader(t, r)
-	select {
-	case <-pr.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no wake-up for a closed reader")
-	}
-	if _, err := pr.result(); !errors.Is(err, ErrReaderClosed) {
+	if _, err := pr.wait(t, "a wake-up for a closed reader"); !errors.Is(err, ErrReaderClosed) {
 		t.Fatalf("%v, want ErrReaderClosed", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/format/flv"
 	"github.com/mediakit/mediakit/pkg/internal/livehttp"
@@ -105,18 +106,8 @@ func newWriterRig(tb testing.TB, fr framing) *writerRig {
 	}
 	tb.Cleanup(reader.Close)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	if r.peer, err = net.Dial("tcp", ln.Addr().String()); err != nil {
-		tb.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	var server *net.TCPConn
+	r.peer, server = testutil.TCPPair(tb)
 	go func() {
 		defer close(r.drained)
 		buf := make([]byte, 256<<10)
@@ -126,7 +117,7 @@ func newWriterRig(tb testing.TB, fr framing) *writerRig {
 			}
 		}
 	}()
-	r.conn = &hookConn{TCPConn: server.(*net.TCPConn)}
+	r.conn = &hookConn{TCPConn: server}
 	r.fw = newFLVWriter(r.conn, reader, fr, time.Minute)
 	return r
 }

@@ -3,10 +3,12 @@ package rtmp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/engine"
 )
 
@@ -38,15 +40,10 @@ func TestPlayersGetEndOfStream(t *testing.T) {
 			}()
 		}
 		key := engine.NewKey("", "live", "end")
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("round %d's %d players to attach", round, players), func() bool {
 			info, ok, err := ts.eng.Stream(context.Background(), key)
-			if err == nil && ok && len(info.Readers) == players {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: %d players did not all attach", round, players)
-			}
-		}
+			return err == nil && ok && len(info.Readers) == players
+		})
 		pub.stop()
 		for i := range players {
 			select {

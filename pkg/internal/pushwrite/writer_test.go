@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mediakit/mediakit/internal/testutil"
 	"github.com/mediakit/mediakit/pkg/engine"
 	"github.com/mediakit/mediakit/pkg/media"
 )
@@ -77,18 +78,8 @@ func newRig(t testing.TB) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	if r.peer, err = net.Dial("tcp", ln.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	var server *net.TCPConn
+	r.peer, server = testutil.TCPPair(t)
 	go func() {
 		defer close(r.read)
 		buf := make([]byte, 64<<10)
@@ -128,15 +119,6 @@ func (r *rig) received() int {
 	return r.got.Len()
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // A pushed writer delivers every frame in order and ends with the stream.
 func TestPushDeliversStream(t *testing.T) {
 	r := newRig(t)
@@ -170,7 +152,7 @@ func TestPushDeliversStream(t *testing.T) {
 	if !errors.Is(r.w.Err(), io.EOF) {
 		t.Fatalf("writer ended with %v, want io.EOF", r.w.Err())
 	}
-	waitFor(t, "every byte", func() bool { return r.received() == want.Len() })
+	testutil.Eventually(t, 10*time.Second, "every byte", func() bool { return r.received() == want.Len() })
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !bytes.Equal(r.got.Bytes(), want.Bytes()) {
@@ -238,6 +220,20 @@ func TestPushNeedsSocket(t *testing.T) {
 	}
 }
 
+// A closed pool pushes nothing (the writer falls back to Run) and
+// starts no worker.
+func TestPushOnClosedPool(t *testing.T) {
+	r := newRig(t)
+	r.pool.Close()
+	if r.w.Push(r.pool, nil, nil) {
+		t.Fatal("a closed pool took a writer")
+	}
+	if r.pool.workers != nil {
+		t.Fatal("a closed pool started its workers")
+	}
+	r.pool.Close() // again: a no-op
+}
+
 // BenchmarkWriter measures one frame published to a stream with players
 // players and written by each to a loopback socket, by pushed writers (a
 // pool's workers woken through the stream's wake functions) and by Run
@@ -269,11 +265,6 @@ func benchmarkWriter(b *testing.B, players int, push bool) {
 	if err := pub.SetTracks([]*media.Track{testTrack}); err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
 	pool := &Pool{}
 	defer pool.Close()
 	var drains, runs sync.WaitGroup
@@ -283,17 +274,8 @@ func benchmarkWriter(b *testing.B, players int, push bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		peer, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		server, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
+		peer, server := testutil.TCPPair(b)
 		drains.Go(func() { _, _ = io.Copy(io.Discard, peer) })
-		defer peer.Close()
-		defer server.Close()
 		defer reader.Close()
 		w := New(server, reader, payloads{}, 10*time.Second)
 		writers[i] = w
