@@ -415,7 +415,7 @@ func run(o options) (*result, error) {
 		}(time.Duration(i) * time.Second / time.Duration(o.streams))
 	}
 	time.Sleep(time.Second + time.Second) // every stream started, its first GOP in
-	pl := &players{}
+	pl := newPlayers()
 	for i := 0; i < o.streams; i++ {
 		for j := 0; j < o.players; j++ {
 			wg.Add(1)
@@ -428,6 +428,7 @@ func run(o options) (*result, error) {
 	time.Sleep(o.warmup)
 
 	bytes0 := pl.bytes.Load()
+	pl.measuring.Store(true)
 	cpu0, frames0, t0 := s.cpu(), s.metric("mediakit_frames_in_total"), time.Now()
 	profiled := make(chan error, 1)
 	if o.pprof != "" {
@@ -441,6 +442,7 @@ func run(o options) (*result, error) {
 		}
 	}
 	bytes1 := pl.bytes.Load()
+	pl.measuring.Store(false)
 	rss, _ := procstat.MemMB(s.cmd.Process.Pid)
 	if o.pprof != "" {
 		// What the RSS above holds: the live heap, by allocation site.
@@ -516,6 +518,7 @@ func run(o options) (*result, error) {
 	res.FirstPlayP50ms, res.FirstPlayP99ms = percentiles(times.joins)
 	res.APIP50ms, res.APIP99ms = percentiles(times.lists)
 	res.APIFirstByteP50ms, res.APIFirstByteP99ms = percentiles(times.listFirstBytes)
+	res.DelayP50ms, res.DelayP99ms = percentiles(pl.delays())
 	return res, nil
 }
 
@@ -571,33 +574,6 @@ func (s *server) listURL(o options) (url string, check bool) {
 		url += "?secret=" + s.secret
 	}
 	return url, s.secret != ""
-}
-
-// players are HTTP-FLV players that count bytes.
-type players struct {
-	bytes  atomic.Int64
-	errors atomic.Int64
-}
-
-func (p *players) play(ctx context.Context, addr, path string) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		p.errors.Add(1)
-		return
-	}
-	context.AfterFunc(ctx, func() { c.Close() })
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.Read(buf)
-		p.bytes.Add(int64(n))
-		if err != nil {
-			if ctx.Err() == nil {
-				p.errors.Add(1)
-			}
-			return
-		}
-	}
 }
 
 func (s *server) cpu() float64 { return procstat.CPUSeconds(s.cmd.Process.Pid) }

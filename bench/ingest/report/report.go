@@ -43,5 +43,10 @@ type Result struct {
 	APIFirstByteP50ms float64 `json:"api_first_byte_p50_ms,omitempty"`
 	APIFirstByteP99ms float64 `json:"api_first_byte_p99_ms,omitempty"`
 	PlayerMbps        float64 `json:"player_mbps_mean,omitempty"`
-	PlayerErrors      int64   `json:"player_errors,omitempty"`
+	// Delay*: each audio or video tag's arrival at its player, over the
+	// measurement window, later than the player's fastest tag (arrival
+	// minus timestamp, less its least): what batching adds, in ms.
+	DelayP50ms   float64 `json:"delay_p50_ms,omitempty"`
+	DelayP99ms   float64 `json:"delay_p99_ms,omitempty"`
+	PlayerErrors int64   `json:"player_errors,omitempty"`
 }

@@ -47,8 +47,8 @@ func main() {
 		}
 		return fmt.Sprintf(format, v)
 	}
-	fmt.Println("| server | live HLS | streams | idle streams | CPU s (15 s) | CPU ms per stream | vs SRS | RSS MB | RSS KiB per stream | vs SRS | goroutines per stream | publish p50 / p99 ms | first play p50 / p99 ms | list streams p50 / p99 ms (first byte) | player Mbit/s | errors |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| server | live HLS | streams | idle streams | CPU s (15 s) | CPU ms per stream | vs SRS | RSS MB | RSS KiB per stream | vs SRS | goroutines per stream | publish p50 / p99 ms | first play p50 / p99 ms | list streams p50 / p99 ms (first byte) | player Mbit/s | delay p50 / p99 ms | errors |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		cpuRatio, rssRatio := "-", "-"
 		if s, ok := srs[r.Streams]; ok && r.IdleStreams == 0 && s.cpu > 0 {
@@ -59,9 +59,10 @@ func main() {
 		if n := r.Streams + r.IdleStreams; r.Goroutines > 0 && n > 0 {
 			gor = fmt.Sprintf("%.1f", r.Goroutines/float64(n))
 		}
-		fmt.Printf("| %s | %s | %d | %d | %.2f | %.1f | %s | %.0f | %.0f | %s | %s | %s / %s | %s / %s | %s / %s (%s / %s) | %s | %d |\n",
+		fmt.Printf("| %s | %s | %d | %d | %.2f | %.1f | %s | %.0f | %.0f | %s | %s | %s / %s | %s / %s | %s / %s (%s / %s) | %s | %s / %s | %d |\n",
 			r.Server, r.HLS, r.Streams, r.IdleStreams, r.CPUSeconds, r.CPUPerStream*1000, cpuRatio, r.RSSMB, r.RSSPerStreamK, rssRatio, gor,
 			dash(r.PublishP50ms, "%.1f"), dash(r.PublishP99ms, "%.1f"), dash(r.FirstPlayP50ms, "%.1f"), dash(r.FirstPlayP99ms, "%.1f"),
-			dash(r.APIP50ms, "%.1f"), dash(r.APIP99ms, "%.1f"), dash(r.APIFirstByteP50ms, "%.1f"), dash(r.APIFirstByteP99ms, "%.1f"), dash(r.PlayerMbps, "%.3f"), r.PlayerErrors+r.SendErrors)
+			dash(r.APIP50ms, "%.1f"), dash(r.APIP99ms, "%.1f"), dash(r.APIFirstByteP50ms, "%.1f"), dash(r.APIFirstByteP99ms, "%.1f"), dash(r.PlayerMbps, "%.3f"),
+			dash(r.DelayP50ms, "%.1f"), dash(r.DelayP99ms, "%.1f"), r.PlayerErrors+r.SendErrors)
 	}
 }
