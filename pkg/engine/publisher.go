@@ -24,6 +24,8 @@ type Publisher struct {
 	since        time.Time
 	bytes        atomic.Int64
 	keyframe     *keyframeFunc // registered with OnKeyframeRequest (owner only)
+	deferWakes   time.Duration // DeferWakes: frames wake readers at Flush
+	wakePending  bool          // a frame was written since the last Flush
 }
 
 func newPublisher(s *Stream, info SessionInfo) *Publisher {
@@ -130,8 +132,39 @@ func (p *Publisher) WriteFrame(f *media.Frame) error {
 
 	s.framesIn.Add(1)
 	s.e.stats.FramesIn.Add(1)
-	s.signal()
+	if p.deferWakes > 0 && p.deferWakes >= s.e.cfg().MergeWrite {
+		p.wakePending = true
+	} else {
+		s.signal()
+	}
 	return nil
+}
+
+// DeferWakes makes the frames written from now on wake the stream's
+// readers at the next Flush instead, which the session calls once per
+// batch, about once per every. A session that reads its connection in
+// batches (RTMP's merged read, paced UDP reads) writes a batch's frames
+// and then flushes: its players get the whole batch at once, where
+// waking at the batch's first frame would send that frame now and hold
+// the rest for the next wake-up, up to a merge-write window later.
+//
+// Only batches at least a merge-write window apart are deferred; frames
+// of more frequent ones wake the readers as single frames do, at most
+// once per window.
+func (p *Publisher) DeferWakes(every time.Duration) {
+	p.deferWakes = every
+}
+
+// Flush wakes the stream's readers for the frames written since the last
+// Flush (see DeferWakes); Close flushes. It wakes them at once, whenever
+// the last wake-up was: batches come in step with a clock of their own,
+// and a wake-up at the engine's tick just before a batch would otherwise
+// make each later batch wait for the next tick, a window on.
+func (p *Publisher) Flush() {
+	if p.wakePending {
+		p.wakePending = false
+		p.s.wake()
+	}
 }
 
 // AddBytesIn counts bytes received from the publisher's connection.
@@ -148,6 +181,7 @@ func (p *Publisher) Close() {
 		return
 	}
 	p.closed = true
+	p.Flush()
 	_ = p.s.do(context.Background(), func() { p.s.publisherLeft(p) })
 	p.cancel("publisher closed")
 	p.s.e.events().SessionEnded(SessionReport{

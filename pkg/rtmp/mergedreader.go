@@ -17,19 +17,25 @@ import (
 // a timer per group rather than per publisher.
 // A publisher sends a message per frame, 50 to 70 a second; with a 50 ms
 // window the server reads about 20 times a second per publisher instead.
-// The delay adds at most window to the latency; players are woken once
-// per merge-write window anyway.
+//
+// Before it waits, every whole message of the reads so far has been
+// handled (the buffer above asks for more only then), so it calls flush:
+// the publisher wakes its players once per batch (engine.Publisher's
+// DeferWakes). With the window equal to the players' merge-write window,
+// the read's pacing and the players' then add one window to the latency
+// between them, not two.
 type mergedReader struct {
 	r      io.Reader
 	window time.Duration
 	ctx    context.Context // the connection's: Close ends a wait
 	clock  *pace.Clock     // shared by the server's publishers
 	phase  pace.Phase      // this publisher's place in the clock's period
+	flush  func()          // the batch read so far is handled
 	wait   bool            // the last read emptied the socket
 }
 
-func newMergedReader(ctx context.Context, r io.Reader, window time.Duration, clock *pace.Clock) *mergedReader {
-	return &mergedReader{r: r, window: window, ctx: ctx, clock: clock, phase: clock.Join()}
+func newMergedReader(ctx context.Context, r io.Reader, window time.Duration, clock *pace.Clock, flush func()) *mergedReader {
+	return &mergedReader{r: r, window: window, ctx: ctx, clock: clock, phase: clock.Join(), flush: flush}
 }
 
 // Close gives back the reader's phase of the clock; the publisher's
@@ -38,6 +44,7 @@ func (m *mergedReader) Close() { m.clock.Leave(m.phase) }
 
 func (m *mergedReader) Read(p []byte) (int, error) {
 	if m.wait {
+		m.flush()
 		select {
 		case <-m.clock.Next(m.window, m.phase):
 		case <-m.ctx.Done():

@@ -25,13 +25,16 @@ func (s *stampedReader) Read(p []byte) (int, error) {
 }
 
 // TestMergedReader: after a short read the next waits for the next tick
-// of the window's clock; after a full one it does not; a cancelled
-// connection does not wait.
+// of the window's clock, and flushes the publisher's batch before it;
+// after a full one it reads on, without a flush; a cancelled connection
+// does not wait.
 func TestMergedReader(t *testing.T) {
 	const window = 30 * time.Millisecond
 	short := &stampedReader{n: 10}
 	var clock pace.Clock
-	m := newMergedReader(context.Background(), short, window, &clock)
+	flushes := 0
+	flush := func() { flushes++ }
+	m := newMergedReader(context.Background(), short, window, &clock, flush)
 	buf := make([]byte, 100)
 	for {
 		if _, err := m.Read(buf); err != nil {
@@ -46,9 +49,13 @@ func TestMergedReader(t *testing.T) {
 				short.calls[i], short.calls[i-1], tick)
 		}
 	}
+	if want := len(short.calls) - 1; flushes != want {
+		t.Errorf("%d flushes after %d short reads, want one before each wait (%d)", flushes, len(short.calls), want)
+	}
 
 	full := &stampedReader{n: 100}
-	m = newMergedReader(context.Background(), full, time.Hour, &clock)
+	flushes = 0
+	m = newMergedReader(context.Background(), full, time.Hour, &clock, flush)
 	for {
 		if _, err := m.Read(buf); err != nil {
 			break
@@ -57,11 +64,14 @@ func TestMergedReader(t *testing.T) {
 	if len(full.calls) != 7 {
 		t.Errorf("%d reads of full buffers, want 7 without waiting", len(full.calls))
 	}
+	if flushes != 0 {
+		t.Errorf("%d flushes between reads of full buffers, want 0: the batch goes on", flushes)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	gone := &stampedReader{n: 10}
-	m = newMergedReader(ctx, gone, time.Hour, &clock)
+	m = newMergedReader(ctx, gone, time.Hour, &clock, func() {})
 	for {
 		if _, err := m.Read(buf); err != nil {
 			break

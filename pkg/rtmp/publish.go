@@ -31,7 +31,8 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 	// buffer is sized to the bitrate (see publishBuffer).
 	var buf *publishBuffer
 	if c.srv.MergeRead > 0 {
-		merged := newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock)
+		pub.DeferWakes(c.srv.MergeRead)
+		merged := newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock, pub.Flush)
 		defer merged.Close()
 		c.in.r = merged
 		buf = &publishBuffer{window: c.srv.MergeRead, since: time.Now()}
@@ -108,11 +109,11 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 
 // A publisher's read buffer is live memory per stream, doubled by the
 // GC's headroom: 32 KB for each of 1000 cameras is 32 MB. A 256 kbit/s
-// camera sends 1.6 KB per 50 ms merge window, which a 4 KB buffer takes
+// camera sends 3.2 KB per 100 ms merge window, which an 8 KB buffer takes
 // in one read (a keyframe's burst in a few); a publisher whose bitrate
 // fills more than half of it per window gets the large one, for good.
 const (
-	publishBufferSmall = 4 << 10
+	publishBufferSmall = 8 << 10
 	publishBufferLarge = 32 << 10
 	publishRateEvery   = 2 * time.Second
 )

@@ -9,7 +9,7 @@ import (
 )
 
 func TestPublishBufferOutgrown(t *testing.T) {
-	const window = 50 * time.Millisecond
+	const window = 100 * time.Millisecond // rtmp.mergeReadMS's default
 	for _, tc := range []struct {
 		name    string
 		kbits   int // bitrate over the period
