@@ -2,11 +2,16 @@ package rtpserver
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	pionrtp "github.com/pion/rtp"
+
 	"github.com/mediakit/mediakit/pkg/engine"
+	"github.com/mediakit/mediakit/pkg/media"
 )
 
 // TestPacedReads: with MergeRead set, a UDP server that receives packets
@@ -64,4 +69,72 @@ func TestPacedReads(t *testing.T) {
 	waitFor(t, 5*time.Second, "the packets after a quiet spell", func() bool { return packets() == want })
 	// Quiet again: the server holds no phase of the read clock.
 	waitFor(t, 5*time.Second, "the quiet server giving back its read phase", func() bool { return f.reg.readClock.Joined() == 0 })
+}
+
+// framePipeline writes each packet's payload as a G.711 frame.
+type framePipeline struct {
+	o     PipelineOptions
+	track *media.Track
+}
+
+func (p *framePipeline) Packet(pkt *pionrtp.Packet, lost int) {
+	if p.track == nil {
+		p.track, _ = media.NewG711Track(media.CodecG711A, 8000, 1)
+		_ = p.o.Sink.SetTracks([]*media.Track{p.track})
+	}
+	_ = p.o.Sink.WriteFrame(&media.Frame{Track: p.track, DTS: time.Duration(pkt.Timestamp) * time.Second / 8000,
+		PTS: time.Duration(pkt.Timestamp) * time.Second / 8000, Payload: []byte{byte(pkt.SequenceNumber)}})
+}
+func (p *framePipeline) Close()                       {}
+func (p *framePipeline) Describe() (string, []string) { return "frames", nil }
+
+// TestPacedReadsWakePlayers: a UDP stream with paced reads wakes its
+// players once per read (engine.Publisher's DeferWakes), so the last
+// frames of a burst reach a player without another packet to push them:
+// after the blocking read of a quiet server and after a paced one.
+func TestPacedReadsWakePlayers(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("reads are not paced there")
+	}
+	f := newFixture(t, 5*time.Second)
+	cfg := *f.cfg.Load()
+	cfg.MergeRead = 30 * time.Millisecond // the engine's MergeWrite (0) is below it: deferred
+	f.cfg.Store(&cfg)
+	f.reg.NewPipeline = func(o PipelineOptions) Pipeline { return &framePipeline{o: o} }
+	port, err := f.reg.Open(context.Background(), Options{StreamID: "woken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := engine.NewKey("", "rtp", "woken")
+	s := newSender(t, "udp", port, 0x01020304)
+	// The receiver holds a sequence's first packet until the second
+	// comes; Play waits for the stream's track, declared at the first.
+	s.send(t, 2)
+	r, err := f.eng.Play(t.Context(), key, engine.SessionInfo{ID: "player", Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var last atomic.Int32
+	last.Store(-1)
+	go func() {
+		buf := make([]*media.Frame, 0, 64)
+		for {
+			frames, err := r.Next(buf[:0])
+			for _, fr := range frames {
+				last.Store(int32(fr.Payload[0]))
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for round := range 3 {
+		// A burst read in one or two paced reads, then quiet: nothing
+		// else comes to wake the player.
+		s.send(t, 10)
+		want := int32(byte(s.seq - 1))
+		waitFor(t, 5*time.Second, fmt.Sprintf("burst %d's last frame at the player", round), func() bool { return last.Load() == want })
+		time.Sleep(100 * time.Millisecond) // quiet: the next burst starts with a blocking read
+	}
 }

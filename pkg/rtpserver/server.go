@@ -82,6 +82,11 @@ type Server struct {
 	readers    sync.WaitGroup
 	publishers sync.WaitGroup // sessions waiting on on_publish
 	drops      dropCounts
+
+	// batch holds the streams the UDP reader delivered packets to since
+	// its last read; it flushes them after each (see flushBatch). Only
+	// the UDP reader goroutine touches it.
+	batch []*Session
 }
 
 // dropCounts are packets not delivered to any stream, by reason.
@@ -370,6 +375,7 @@ func (s *Server) readUDP() {
 			return
 		}
 		s.datagram(buf[:n], flags, from)
+		s.flushBatch()
 		if window := s.reg.Config().MergeRead; window > 0 && rcErr == nil {
 			if err := s.pacedReads(rc, buf, window); err != nil {
 				s.udpReadFailed(err)
@@ -390,6 +396,7 @@ func (s *Server) pacedReads(rc syscall.RawConn, buf []byte, window time.Duration
 	for {
 		<-s.reg.readClock.Next(window, phase)
 		got, err := drainUDP(rc, buf, deliver)
+		s.flushBatch()
 		if err != nil || got == 0 {
 			return err // quiet: wait in a read again
 		}
@@ -548,9 +555,27 @@ func (s *Server) packet(b []byte, from netip.AddrPort, conn net.Conn) {
 	}
 	now := time.Now()
 	s.lastPacket.Store(now.UnixNano())
+	udp := conn == nil
 	for _, q := range pkts {
-		ss.push(q, now)
+		ss.push(q, now, udp)
 	}
+	if udp && !ss.inBatch {
+		ss.inBatch = true
+		s.batch = append(s.batch, ss)
+	}
+}
+
+// flushBatch wakes the players of the streams that got packets in the
+// UDP reader's last read, once per stream and read: with the reads paced
+// (Config.MergeRead), a read's frames then reach the players together
+// (engine.Publisher's DeferWakes).
+func (s *Server) flushBatch() {
+	for i, ss := range s.batch {
+		ss.inBatch = false
+		ss.flush()
+		s.batch[i] = nil
+	}
+	s.batch = s.batch[:0]
 }
 
 // sessionFor returns the stream a packet belongs to, creating it when its

@@ -48,6 +48,11 @@ type Session struct {
 	publishing   bool          // the publish goroutine was started
 	early        []earlyPacket // packets that came while it runs
 	earlyDropped int
+	// deferred: a UDP stream's frames wake its players when the UDP
+	// reader flushes its read (Server.flushBatch), not one by one.
+	deferred bool
+
+	inBatch bool // in the server's batch; the UDP reader's only
 }
 
 func newSession(s *Server, key engine.Key, ssrc uint32, from netip.AddrPort, conn net.Conn) *Session {
@@ -65,12 +70,13 @@ func newSession(s *Server, key engine.Key, ssrc uint32, from netip.AddrPort, con
 // maxEarly bounds the packets held while on_publish answers.
 const maxEarly = 1024
 
-// push handles one accepted packet, in arrival order. The first packet
+// push handles one accepted packet, in arrival order; udp says the UDP
+// reader delivers it, and flushes the stream after its read. The first packet
 // starts publishing in a goroutine of its own: on_publish may take
 // seconds, and the socket's reader serves every other stream of a
 // multiplexed port meanwhile. Packets arriving until then are held
 // (bounded) and replayed.
-func (ss *Session) push(p *pionrtp.Packet, now time.Time) {
+func (ss *Session) push(p *pionrtp.Packet, now time.Time, udp bool) {
 	ss.lastPacket.Store(now.UnixNano())
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -95,8 +101,22 @@ func (ss *Session) push(p *pionrtp.Packet, now time.Time) {
 		return
 	}
 	// The stream's bytes in (getMediaList's bytesSpeed), as RTP on the wire.
-	ss.pub.Load().AddBytesIn(p.MarshalSize())
+	pub := ss.pub.Load()
+	pub.AddBytesIn(p.MarshalSize())
 	ss.recv.Push(p, now, ss.pipe.Packet)
+	if ss.deferred && !udp {
+		pub.Flush() // a packet of the stream over TCP: nobody flushes after it
+	}
+}
+
+// flush wakes the players for the frames of the packets pushed since the
+// last flush.
+func (ss *Session) flush() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.deferred {
+		ss.pub.Load().Flush()
+	}
 }
 
 type earlyPacket struct {
@@ -144,6 +164,10 @@ func (ss *Session) publish() {
 	}
 	ss.pubKey = pub.Key()
 	ss.pub.Store(pub)
+	if window := s.reg.Config().MergeRead; window > 0 && !ss.tcp {
+		pub.DeferWakes(window)
+		ss.deferred = true
+	}
 	s.reg.addStream(ss.key, ss)
 	if ss.pubKey != ss.key {
 		s.reg.addStream(ss.pubKey, ss)
@@ -169,6 +193,9 @@ func (ss *Session) publish() {
 	for _, e := range early {
 		pub.AddBytesIn(e.p.MarshalSize())
 		ss.recv.Push(e.p, e.at, ss.pipe.Packet)
+	}
+	if ss.deferred {
+		pub.Flush()
 	}
 	if ss.earlyDropped > 0 {
 		s.reg.Log.Warn("rtp packets dropped while on_publish answered", "stream", ss.pubKey.String(), "packets", ss.earlyDropped)
