@@ -264,8 +264,33 @@ func TestCleanupStopsProcess(t *testing.T) {
 func TestPublishClip(t *testing.T) {
 	RequireFFmpeg(t)
 	out := filepath.Join(t.TempDir(), "received.flv")
+	// The receiver listens on a port FreeAddr found free; another test
+	// process may take it first, and the receiver then exits at once:
+	// start over on another port.
+	for try := 0; ; try++ {
+		if publishToListener(t, out) {
+			break
+		}
+		if try == 5 {
+			t.Fatal("the receiving ffmpeg could not listen on 5 ports in a row")
+		}
+	}
+	probe, err := FFprobe(t.Context(), t, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := probe.Video(); v == nil || v.CodecName != "h264" || v.NbReadFrames != 100 {
+		t.Fatalf("received video = %+v, want 100 h264 frames", v)
+	}
+}
+
+// publishToListener publishes a clip with PublishClip to an ffmpeg that
+// listens for it and writes out. It reports false when the listener
+// exited before taking the stream (its port was taken meanwhile).
+func publishToListener(t *testing.T, out string) bool {
+	t.Helper()
 	url := fmt.Sprintf("rtmp://%s/live/test", FreeAddr(t))
-	recv := StartFFmpeg(t, "-listen", "1", "-i", url, "-c", "copy", "-f", "flv", out)
+	recv := StartFFmpeg(t, "-y", "-listen", "1", "-i", url, "-c", "copy", "-f", "flv", out)
 
 	// The receiver needs a moment to listen; a publisher started too early
 	// fails at once with "Connection refused", so retry.
@@ -279,21 +304,21 @@ func TestPublishClip(t *testing.T) {
 		if !pub.Exited() || pub.Wait(0) == nil {
 			break
 		}
-		if attempt == 50 || recv.Exited() {
+		if recv.Exited() {
+			return false
+		}
+		if attempt == 50 {
 			t.Fatalf("publisher failed: %v\nreceiver: %s", pub.Wait(0), recv.Stderr())
 		}
 	}
 	if err := pub.Wait(30 * time.Second); err != nil {
+		if recv.Exited() && recv.Wait(0) != nil {
+			return false
+		}
 		t.Fatal(err)
 	}
 	if err := recv.Wait(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	probe, err := FFprobe(t.Context(), t, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := probe.Video(); v == nil || v.CodecName != "h264" || v.NbReadFrames != 100 {
-		t.Fatalf("received video = %+v, want 100 h264 frames", v)
-	}
+	return true
 }
