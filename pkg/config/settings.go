@@ -140,7 +140,7 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.RTMP.Handshake }},
 	{Key: "rtmp.keepAliveSecond", Unit: time.Second, Restart: true, Usage: "an RTMP publisher that sends nothing for this long, once its media flows, is closed",
 		field: func(c *Config) any { return &c.RTMP.KeepAlive }},
-	{Key: "rtmp.mergeReadMS", Unit: time.Millisecond, Restart: true, Usage: "after a read that emptied a publisher's socket, wait this long before the next, so messages arriving meanwhile come in one read (SRS's merged read; at most general.mergeWriteMS as it was at start; 0: read each message at once)",
+	{Key: "rtmp.mergeReadMS", Unit: time.Millisecond, Restart: true, Usage: "after a read that emptied a publisher's socket, wait this long before the next, so messages arriving meanwhile come in one read (SRS's merged read; at most general.mergeWriteMS as it was at start; when equal to it, each read's frames go to the players at once; 0: read each message at once)",
 		field: func(c *Config) any { return &c.RTMP.MergeRead }},
 	{Key: "rtmp.firstPacketSecond", Unit: time.Second, Restart: true, Usage: "time an RTMP publisher has, after publish, to send its first audio or video message (SRS's firstpkt_timeout)",
 		field: func(c *Config) any { return &c.RTMP.FirstPacket }},
@@ -200,7 +200,7 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.RTPProxy.PortRange }},
 	{Key: "rtp_proxy.timeoutSec", Flag: "rtp-timeout", Unit: time.Second, Usage: "an RTP server that receives nothing for this long is closed (on_rtp_server_timeout)",
 		field: func(c *Config) any { return &c.RTPProxy.Timeout }},
-	{Key: "rtp_proxy.mergeReadMS", Unit: time.Millisecond, Usage: "a UDP RTP server that receives packets reads what arrived once per this window instead of waking for each datagram (at most general.mergeWriteMS; 0: read each datagram as it comes)",
+	{Key: "rtp_proxy.mergeReadMS", Unit: time.Millisecond, Usage: "a UDP RTP server that receives packets reads what arrived once per this window instead of waking for each datagram (at most general.mergeWriteMS; when equal to it, each read's frames go to the players at once; 0: read each datagram as it comes)",
 		field: func(c *Config) any { return &c.RTPProxy.MergeRead }},
 	{Key: "hook.on_rtp_server_timeout", Usage: "URL told of an RTP server closed for receiving nothing",
 		field: func(c *Config) any { return &c.Hook.OnRTPServerTimeout }},
@@ -273,7 +273,7 @@ func Default() *Config {
 			MaxStreams:          10000,
 			MaxReadersPerStream: 20000,
 		},
-		RTMP: RTMP{Addr: ":1935", Handshake: 15 * time.Second, KeepAlive: 15 * time.Second, FirstPacket: 20 * time.Second, MergeRead: 50 * time.Millisecond},
+		RTMP: RTMP{Addr: ":1935", Handshake: 15 * time.Second, KeepAlive: 15 * time.Second, FirstPacket: 20 * time.Second, MergeRead: 100 * time.Millisecond},
 		// MediaMTX's ports: 554 and ZLMediaKit's 322 need root.
 		RTSP: RTSP{Addr: ":8554", RTPAddr: ":8000", RTCPAddr: ":8001", TLSAddr: ":8322", KeepAlive: 15 * time.Second},
 		HTTP: HTTP{
@@ -291,7 +291,7 @@ func Default() *Config {
 		},
 		Protocol: Protocol{ContinuePush: 15 * time.Second, EnableHLS: true, HLSDemand: true, MP4MaxSecond: time.Hour},
 		// ZLMediaKit's defaults, but for the shared port's address form.
-		RTPProxy: RTPProxy{Addr: ":10000", PortRange: "30000-35000", Timeout: 15 * time.Second, MergeRead: 50 * time.Millisecond},
+		RTPProxy: RTPProxy{Addr: ":10000", PortRange: "30000-35000", Timeout: 15 * time.Second, MergeRead: 100 * time.Millisecond},
 		HLS:      HLS{SegDur: 2 * time.Second, SegNum: 3, SegRetain: 5, PartDur: 200 * time.Millisecond, ViewerTimeout: 60 * time.Second},
 		// ZLMediaKit's template, with -c copy instead of a transcode: the
 		// template is what a user changes to transcode.
