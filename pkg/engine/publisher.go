@@ -155,6 +155,18 @@ func (p *Publisher) DeferWakes(every time.Duration) {
 	p.deferWakes = every
 }
 
+// FlushLater makes the frames written since the last Flush reach the
+// readers by the engine's next tick at the latest, whether Flush comes
+// first or not. A session calls it before a read that may block in the
+// middle of a batch: a read that filled its buffer is followed by
+// another at once, which usually returns the rest of the batch, but
+// waits for the publisher's next bytes when there is no rest.
+func (p *Publisher) FlushLater() {
+	if p.wakePending {
+		p.s.signalAtTick()
+	}
+}
+
 // Flush wakes the stream's readers for the frames written since the last
 // Flush (see DeferWakes); Close flushes. It wakes them at once, whenever
 // the last wake-up was: batches come in step with a clock of their own,

@@ -55,10 +55,11 @@ type Stream struct {
 	// pushed are the readers woken by a function rather than a waiting
 	// goroutine (Reader.SetWake), copied on write by the owner.
 	pushed     atomic.Pointer[[]*Reader]
-	lastWake   atomic.Int64 // unix nanoseconds of the last wake-up
-	wakeArmed  atomic.Bool  // a delayed wake-up is scheduled
-	wakeAtTick func()       // the delayed wake-up, made once: not a closure per window
-	wakePhase  pace.Phase   // the stream's place in the engine's wake clock
+	lastWake   atomic.Int64  // unix nanoseconds of the last wake-up
+	wakeArmed  atomic.Bool   // a delayed wake-up is scheduled
+	wokenSeq   atomic.Uint64 // the tail's seq at the last wake-up
+	wakeAtTick func()        // the delayed wake-up, made once: not a closure per window
+	wakePhase  pace.Phase    // the stream's place in the engine's wake clock
 	keyframes  keyframeRequests
 	bytesIn    atomic.Int64
 	bytesOut   atomic.Int64
@@ -101,7 +102,12 @@ func newStream(e *Engine, key Key) *Stream {
 	s.wakePhase = e.wakeClock.Join()
 	s.wakeAtTick = func() {
 		s.wakeArmed.Store(false)
-		s.wake()
+		// A Flush may have woken the readers for every frame since the
+		// tick was armed: waking them again would queue every player for
+		// nothing.
+		if s.tail.Load().seq != s.wokenSeq.Load() {
+			s.wake()
+		}
 	}
 	s.publishView()
 	ch := make(chan struct{})
@@ -474,6 +480,7 @@ func (s *Stream) unpush(r *Reader) {
 // function of every pushed one.
 func (s *Stream) wake() {
 	s.lastWake.Store(time.Now().UnixNano())
+	s.wokenSeq.Store(s.tail.Load().seq)
 	ch := make(chan struct{})
 	close(*s.notify.Swap(&ch))
 	if p := s.pushed.Load(); p != nil {
@@ -492,6 +499,17 @@ func (s *Stream) signal() {
 	}
 	since := time.Duration(time.Now().UnixNano() - s.lastWake.Load())
 	if since >= merge {
+		s.wake()
+		return
+	}
+	s.signalAtTick()
+}
+
+// signalAtTick wakes readers at the engine's next tick in this stream's
+// phase (at once without a merge window).
+func (s *Stream) signalAtTick() {
+	merge := s.e.cfg().MergeWrite
+	if merge <= 0 {
 		s.wake()
 		return
 	}
