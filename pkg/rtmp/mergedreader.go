@@ -19,23 +19,33 @@ import (
 // window the server reads about 20 times a second per publisher instead.
 //
 // Before it waits, every whole message of the reads so far has been
-// handled (the buffer above asks for more only then), so it calls flush:
-// the publisher wakes its players once per batch (engine.Publisher's
-// DeferWakes). With the window equal to the players' merge-write window,
-// the read's pacing and the players' then add one window to the latency
-// between them, not two.
+// handled (the buffer above asks for more only then), so it flushes the
+// batch: the publisher wakes its players once per batch
+// (engine.Publisher's DeferWakes). With the window equal to the players'
+// merge-write window, the read's pacing and the players' then add one
+// window to the latency between them, not two. A read after one that
+// filled the buffer does not wait and usually returns the rest of the
+// batch at once; in case nothing follows, the batch so far is flushed at
+// the engine's next tick at the latest.
 type mergedReader struct {
 	r      io.Reader
 	window time.Duration
 	ctx    context.Context // the connection's: Close ends a wait
 	clock  *pace.Clock     // shared by the server's publishers
 	phase  pace.Phase      // this publisher's place in the clock's period
-	flush  func()          // the batch read so far is handled
-	wait   bool            // the last read emptied the socket
+	batch  batchFlusher
+	wait   bool // the last read emptied the socket
 }
 
-func newMergedReader(ctx context.Context, r io.Reader, window time.Duration, clock *pace.Clock, flush func()) *mergedReader {
-	return &mergedReader{r: r, window: window, ctx: ctx, clock: clock, phase: clock.Join(), flush: flush}
+// batchFlusher wakes a stream's players for the frames of a batch: the
+// engine's Publisher.
+type batchFlusher interface {
+	Flush()
+	FlushLater()
+}
+
+func newMergedReader(ctx context.Context, r io.Reader, window time.Duration, clock *pace.Clock, batch batchFlusher) *mergedReader {
+	return &mergedReader{r: r, window: window, ctx: ctx, clock: clock, phase: clock.Join(), batch: batch}
 }
 
 // Close gives back the reader's phase of the clock; the publisher's
@@ -44,11 +54,13 @@ func (m *mergedReader) Close() { m.clock.Leave(m.phase) }
 
 func (m *mergedReader) Read(p []byte) (int, error) {
 	if m.wait {
-		m.flush()
+		m.batch.Flush()
 		select {
 		case <-m.clock.Next(m.window, m.phase):
 		case <-m.ctx.Done():
 		}
+	} else {
+		m.batch.FlushLater()
 	}
 	n, err := m.r.Read(p)
 	m.wait = n < len(p) // else more is waiting: read on

@@ -24,16 +24,21 @@ func (s *stampedReader) Read(p []byte) (int, error) {
 	return min(s.n, len(p)), nil
 }
 
+// countingFlusher counts a merged reader's flushes.
+type countingFlusher struct{ now, later int }
+
+func (f *countingFlusher) Flush()      { f.now++ }
+func (f *countingFlusher) FlushLater() { f.later++ }
+
 // TestMergedReader: after a short read the next waits for the next tick
 // of the window's clock, and flushes the publisher's batch before it;
-// after a full one it reads on, without a flush; a cancelled connection
-// does not wait.
+// after a full one it reads on, asking only for a flush by the next tick;
+// a cancelled connection does not wait.
 func TestMergedReader(t *testing.T) {
 	const window = 30 * time.Millisecond
 	short := &stampedReader{n: 10}
 	var clock pace.Clock
-	flushes := 0
-	flush := func() { flushes++ }
+	flush := &countingFlusher{}
 	m := newMergedReader(context.Background(), short, window, &clock, flush)
 	buf := make([]byte, 100)
 	for {
@@ -49,12 +54,13 @@ func TestMergedReader(t *testing.T) {
 				short.calls[i], short.calls[i-1], tick)
 		}
 	}
-	if want := len(short.calls) - 1; flushes != want {
-		t.Errorf("%d flushes after %d short reads, want one before each wait (%d)", flushes, len(short.calls), want)
+	if want := len(short.calls) - 1; flush.now != want || flush.later != 1 {
+		t.Errorf("%d flushes and %d later after %d short reads, want one before each wait (%d) and one before the first read",
+			flush.now, flush.later, len(short.calls), want)
 	}
 
 	full := &stampedReader{n: 100}
-	flushes = 0
+	flush = &countingFlusher{}
 	m = newMergedReader(context.Background(), full, time.Hour, &clock, flush)
 	for {
 		if _, err := m.Read(buf); err != nil {
@@ -64,14 +70,15 @@ func TestMergedReader(t *testing.T) {
 	if len(full.calls) != 7 {
 		t.Errorf("%d reads of full buffers, want 7 without waiting", len(full.calls))
 	}
-	if flushes != 0 {
-		t.Errorf("%d flushes between reads of full buffers, want 0: the batch goes on", flushes)
+	if flush.now != 0 || flush.later != 7 {
+		t.Errorf("%d flushes and %d later between reads of full buffers, want none and one before each read: the batch goes on, but nothing may follow",
+			flush.now, flush.later)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	gone := &stampedReader{n: 10}
-	m = newMergedReader(ctx, gone, time.Hour, &clock, func() {})
+	m = newMergedReader(ctx, gone, time.Hour, &clock, &countingFlusher{})
 	for {
 		if _, err := m.Read(buf); err != nil {
 			break

@@ -32,7 +32,7 @@ func (c *conn) runPublish(pub *engine.Publisher, cmd *command) error {
 	var buf *publishBuffer
 	if c.srv.MergeRead > 0 {
 		pub.DeferWakes(c.srv.MergeRead)
-		merged := newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock, pub.Flush)
+		merged := newMergedReader(c.ctx, c.in.r, c.srv.MergeRead, &c.srv.readClock, pub)
 		defer merged.Close()
 		c.in.r = merged
 		buf = &publishBuffer{window: c.srv.MergeRead, since: time.Now()}
