@@ -71,7 +71,8 @@ func TestPacedReads(t *testing.T) {
 	waitFor(t, 5*time.Second, "the quiet server giving back its read phase", func() bool { return f.reg.readClock.Joined() == 0 })
 }
 
-// framePipeline writes each packet's payload as a G.711 frame.
+// framePipeline writes each packet's payload as a G.711 frame, inside
+// Packet, and says so (PipelineOptions.Batched).
 type framePipeline struct {
 	o     PipelineOptions
 	track *media.Track
@@ -81,25 +82,31 @@ func (p *framePipeline) Packet(pkt *pionrtp.Packet, lost int) {
 	if p.track == nil {
 		p.track, _ = media.NewG711Track(media.CodecG711A, 8000, 1)
 		_ = p.o.Sink.SetTracks([]*media.Track{p.track})
+		p.o.Batched()
 	}
-	_ = p.o.Sink.WriteFrame(&media.Frame{Track: p.track, DTS: time.Duration(pkt.Timestamp) * time.Second / 8000,
-		PTS: time.Duration(pkt.Timestamp) * time.Second / 8000, Payload: []byte{byte(pkt.SequenceNumber)}})
+	at := time.Duration(pkt.Timestamp) * time.Second / 8000
+	_ = p.o.Sink.WriteFrame(&media.Frame{Track: p.track, DTS: at, PTS: at, Payload: []byte{byte(pkt.SequenceNumber)}})
 }
 func (p *framePipeline) Close()                       {}
 func (p *framePipeline) Describe() (string, []string) { return "frames", nil }
 
 // TestPacedReadsWakePlayers: a UDP stream with paced reads wakes its
-// players once per read (engine.Publisher's DeferWakes), so the last
-// frames of a burst reach a player without another packet to push them:
-// after the blocking read of a quiet server and after a paced one.
+// players once per read (engine.Publisher's DeferWakes), not per frame,
+// even with the engine's merge-write window at 0 (wake per frame); and
+// the last frames of a burst reach a player without another packet to
+// push them. Once the pacing is turned off, frames wake the players one
+// by one again.
 func TestPacedReadsWakePlayers(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("reads are not paced there")
 	}
 	f := newFixture(t, 5*time.Second)
-	cfg := *f.cfg.Load()
-	cfg.MergeRead = 30 * time.Millisecond // the engine's MergeWrite (0) is below it: deferred
-	f.cfg.Store(&cfg)
+	setWindow := func(d time.Duration) {
+		cfg := *f.cfg.Load()
+		cfg.MergeRead = d
+		f.cfg.Store(&cfg)
+	}
+	setWindow(30 * time.Millisecond)
 	f.reg.NewPipeline = func(o PipelineOptions) Pipeline { return &framePipeline{o: o} }
 	port, err := f.reg.Open(context.Background(), Options{StreamID: "woken"})
 	if err != nil {
@@ -115,26 +122,43 @@ func TestPacedReadsWakePlayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var last atomic.Int32
-	last.Store(-1)
-	go func() {
-		buf := make([]*media.Frame, 0, 64)
-		for {
-			frames, err := r.Next(buf[:0])
-			for _, fr := range frames {
-				last.Store(int32(fr.Payload[0]))
-			}
+	var wakes atomic.Int64
+	if err := r.SetWake(t.Context(), func() { wakes.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]*media.Frame, 0, 64)
+	last := -1
+	reached := func(want byte) func() bool {
+		return func() bool {
+			frames, err := r.Poll(buf[:0])
 			if err != nil {
-				return
+				t.Fatal(err)
 			}
+			for _, fr := range frames {
+				last = int(fr.Payload[0])
+			}
+			return last == int(want)
 		}
-	}()
-	for round := range 3 {
-		// A burst read in one or two paced reads, then quiet: nothing
-		// else comes to wake the player.
+	}
+	burst := func(round int) int64 {
+		before := wakes.Load()
 		s.send(t, 10)
-		want := int32(byte(s.seq - 1))
-		waitFor(t, 5*time.Second, fmt.Sprintf("burst %d's last frame at the player", round), func() bool { return last.Load() == want })
+		waitFor(t, 5*time.Second, fmt.Sprintf("burst %d's last frame at the player", round), reached(byte(s.seq-1)))
+		return wakes.Load() - before
+	}
+	for round := range 3 {
+		// Ten packets sent at once come in one or two reads (the
+		// blocking read of a quiet server takes the first), three if a
+		// tick falls inside the burst; a wake-up per frame would be ten.
+		if n := burst(round); n > 3 {
+			t.Fatalf("burst %d woke the player %d times, want a wake-up per read (at most 3)", round, n)
+		}
 		time.Sleep(100 * time.Millisecond) // quiet: the next burst starts with a blocking read
+	}
+
+	setWindow(0)
+	burst(3) // flushed by the first read, which sees the pacing off
+	if n := burst(4); n < 10 {
+		t.Fatalf("with the pacing off a burst of 10 woke the player %d times, want one per frame", n)
 	}
 }

@@ -26,6 +26,12 @@ type PipelineOptions struct {
 	OnlyTrack int
 	Payload   string // forced kind; "" detects it
 	Log       *slog.Logger
+	// Batched, if set, is for a pipeline that writes every frame to Sink
+	// inside Packet, on the caller's goroutine, to call (there, once it
+	// knows): the stream may then wake its players once per read of its
+	// socket rather than per frame. A pipeline that writes from a
+	// goroutine of its own (MPEG-TS) must not.
+	Batched func()
 }
 
 func (r *Registry) pipeline(o PipelineOptions) Pipeline {

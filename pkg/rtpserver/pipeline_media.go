@@ -75,6 +75,11 @@ func newMediaPipeline(o PipelineOptions) Pipeline {
 func (m *mediaPipeline) setKind(k rtp.Kind) {
 	m.kind = k
 	m.kindV.Store(k)
+	// TS is demuxed on a goroutine of its own (tsPipe); every other
+	// kind writes its frames inside Packet.
+	if k != rtp.KindTS && m.o.Batched != nil {
+		m.o.Batched()
+	}
 	switch k {
 	case rtp.KindPS:
 		m.ps = ps.NewDemuxer()

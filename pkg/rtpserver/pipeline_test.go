@@ -15,9 +15,17 @@ import (
 )
 
 // mediaFixture is a registry with the real media pipeline.
+// mediaFixture is a fixture with the real pipelines, its UDP reads paced
+// as by default, so that streams whose pipeline writes inside Packet
+// defer their players' wake-ups to the read's flush, and MPEG-TS, which
+// writes from a goroutine of its own, does not (the race detector would
+// see a TS stream deferred).
 func mediaFixture(t *testing.T) *fixture {
 	f := newFixture(t, 5*time.Second)
 	f.reg.NewPipeline = nil
+	cfg := *f.cfg.Load()
+	cfg.MergeRead = 30 * time.Millisecond
+	f.cfg.Store(&cfg)
 	return f
 }
 

@@ -15,7 +15,11 @@ const msgTrunc = 0
 
 const udpBufSize = maxPacket
 
-// drainUDP: reads are not paced here; every datagram is read as it comes.
+// canDrainUDP: reads are not paced here (readUDP); every datagram is
+// read as it comes.
+const canDrainUDP = false
+
+// drainUDP is not used here (canDrainUDP).
 func drainUDP(rc syscall.RawConn, buf []byte, fn func(n, flags int, from netip.AddrPort)) (int, error) {
 	return 0, nil
 }

@@ -32,6 +32,10 @@ const msgTrunc = unix.MSG_TRUNC
 
 const udpBufSize = 16 << 10
 
+// canDrainUDP: a paced read drains the socket with non-blocking reads
+// (drainUDP).
+const canDrainUDP = true
+
 // drainUDP reads every datagram queued on rc without waiting for more,
 // calling fn for each with its length, recvmsg flags and sender; it
 // returns how many it read.

@@ -375,8 +375,9 @@ func (s *Server) readUDP() {
 			return
 		}
 		s.datagram(buf[:n], flags, from)
-		s.flushBatch()
-		if window := s.reg.Config().MergeRead; window > 0 && rcErr == nil {
+		window := s.reg.Config().MergeRead
+		s.flushBatch(window)
+		if window > 0 && rcErr == nil && canDrainUDP {
 			if err := s.pacedReads(rc, buf, window); err != nil {
 				s.udpReadFailed(err)
 				return
@@ -396,9 +397,12 @@ func (s *Server) pacedReads(rc syscall.RawConn, buf []byte, window time.Duration
 	for {
 		<-s.reg.readClock.Next(window, phase)
 		got, err := drainUDP(rc, buf, deliver)
-		s.flushBatch()
+		s.flushBatch(window)
 		if err != nil || got == 0 {
 			return err // quiet: wait in a read again
+		}
+		if window = s.reg.Config().MergeRead; window <= 0 {
+			return nil // the setting changed: read each datagram as it comes
 		}
 	}
 }
@@ -567,12 +571,12 @@ func (s *Server) packet(b []byte, from netip.AddrPort, conn net.Conn) {
 
 // flushBatch wakes the players of the streams that got packets in the
 // UDP reader's last read, once per stream and read: with the reads paced
-// (Config.MergeRead), a read's frames then reach the players together
-// (engine.Publisher's DeferWakes).
-func (s *Server) flushBatch() {
+// every window (Config.MergeRead, as it is now), a read's frames then
+// reach the players together (engine.Publisher's DeferWakes).
+func (s *Server) flushBatch(window time.Duration) {
 	for i, ss := range s.batch {
 		ss.inBatch = false
-		ss.flush()
+		ss.flush(window)
 		s.batch[i] = nil
 	}
 	s.batch = s.batch[:0]

@@ -48,9 +48,11 @@ type Session struct {
 	publishing   bool          // the publish goroutine was started
 	early        []earlyPacket // packets that came while it runs
 	earlyDropped int
-	// deferred: a UDP stream's frames wake its players when the UDP
-	// reader flushes its read (Server.flushBatch), not one by one.
-	deferred bool
+	// batched: the pipeline writes a packet's frames inside Packet
+	// (PipelineOptions.Batched) and the stream comes over UDP with paced
+	// reads, so its frames may wake the players when the UDP reader
+	// flushes its read (Server.flushBatch) rather than one by one.
+	batched bool
 
 	inBatch bool // in the server's batch; the UDP reader's only
 }
@@ -104,18 +106,31 @@ func (ss *Session) push(p *pionrtp.Packet, now time.Time, udp bool) {
 	pub := ss.pub.Load()
 	pub.AddBytesIn(p.MarshalSize())
 	ss.recv.Push(p, now, ss.pipe.Packet)
-	if ss.deferred && !udp {
+	if ss.batched && !udp {
 		pub.Flush() // a packet of the stream over TCP: nobody flushes after it
 	}
 }
 
 // flush wakes the players for the frames of the packets pushed since the
-// last flush.
-func (ss *Session) flush() {
+// last flush; window is the UDP reader's pacing now, which the setting
+// may have changed (0: none, each frame wakes them again).
+func (ss *Session) flush(window time.Duration) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.deferred {
-		ss.pub.Load().Flush()
+	// closed: close flushes through the publisher's Close, outside mu.
+	if ss.closed || !ss.batched {
+		return
+	}
+	pub := ss.pub.Load()
+	pub.Flush()
+	pub.DeferWakes(window)
+}
+
+// batch is PipelineOptions.Batched, called under mu.
+func (ss *Session) batch() {
+	if window := ss.srv.reg.Config().MergeRead; !ss.tcp && canDrainUDP && window > 0 {
+		ss.batched = true
+		ss.pub.Load().DeferWakes(window)
 	}
 }
 
@@ -164,17 +179,14 @@ func (ss *Session) publish() {
 	}
 	ss.pubKey = pub.Key()
 	ss.pub.Store(pub)
-	if window := s.reg.Config().MergeRead; window > 0 && !ss.tcp {
-		pub.DeferWakes(window)
-		ss.deferred = true
-	}
 	s.reg.addStream(ss.key, ss)
 	if ss.pubKey != ss.key {
 		s.reg.addStream(ss.pubKey, ss)
 	}
 	ss.pipe = s.reg.pipeline(PipelineOptions{
 		Sink: pub, OnlyTrack: s.opts.OnlyTrack, Payload: s.opts.Payload,
-		Log: s.reg.Log.With("stream", ss.pubKey.String(), "session", ss.id),
+		Log:     s.reg.Log.With("stream", ss.pubKey.String(), "session", ss.id),
+		Batched: ss.batch,
 	})
 	ss.stopWatch = pub.OnDone(func() {
 		// The stream was closed (close_streams, a takeover, shutdown):
@@ -194,7 +206,7 @@ func (ss *Session) publish() {
 		pub.AddBytesIn(e.p.MarshalSize())
 		ss.recv.Push(e.p, e.at, ss.pipe.Packet)
 	}
-	if ss.deferred {
+	if ss.batched {
 		pub.Flush()
 	}
 	if ss.earlyDropped > 0 {
