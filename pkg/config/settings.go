@@ -200,7 +200,7 @@ var settings = []Setting{
 		field: func(c *Config) any { return &c.RTPProxy.PortRange }},
 	{Key: "rtp_proxy.timeoutSec", Flag: "rtp-timeout", Unit: time.Second, Usage: "an RTP server that receives nothing for this long is closed (on_rtp_server_timeout)",
 		field: func(c *Config) any { return &c.RTPProxy.Timeout }},
-	{Key: "rtp_proxy.mergeReadMS", Unit: time.Millisecond, Usage: "a UDP RTP server that receives packets reads what arrived once per this window instead of waking for each datagram (at most general.mergeWriteMS; when equal to it, each read's frames go to the players at once; 0: read each datagram as it comes)",
+	{Key: "rtp_proxy.mergeReadMS", Unit: time.Millisecond, Usage: "a UDP RTP server that receives packets reads what arrived once per this window instead of waking for each datagram (at most general.mergeWriteMS; when equal to it, each read's frames go to the players at once, MPEG-TS excepted; 0: read each datagram as it comes)",
 		field: func(c *Config) any { return &c.RTPProxy.MergeRead }},
 	{Key: "hook.on_rtp_server_timeout", Usage: "URL told of an RTP server closed for receiving nothing",
 		field: func(c *Config) any { return &c.Hook.OnRTPServerTimeout }},
