@@ -492,17 +492,12 @@ func (s *Stream) wake() {
 
 // signal wakes readers after an append, at most once per MergeWrite.
 func (s *Stream) signal() {
-	merge := s.e.cfg().MergeWrite
-	if merge <= 0 {
-		s.wake()
-		return
-	}
 	since := time.Duration(time.Now().UnixNano() - s.lastWake.Load())
-	if since >= merge {
-		s.wake()
+	if merge := s.e.cfg().MergeWrite; merge > 0 && since < merge {
+		s.signalAtTick()
 		return
 	}
-	s.signalAtTick()
+	s.wake()
 }
 
 // signalAtTick wakes readers at the engine's next tick in this stream's
