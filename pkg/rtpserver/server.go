@@ -397,12 +397,13 @@ func (s *Server) pacedReads(rc syscall.RawConn, buf []byte, window time.Duration
 	for {
 		<-s.reg.readClock.Next(window, phase)
 		got, err := drainUDP(rc, buf, deliver)
+		window = s.reg.Config().MergeRead // the setting may have changed
 		s.flushBatch(window)
 		if err != nil || got == 0 {
 			return err // quiet: wait in a read again
 		}
-		if window = s.reg.Config().MergeRead; window <= 0 {
-			return nil // the setting changed: read each datagram as it comes
+		if window <= 0 {
+			return nil // read each datagram as it comes
 		}
 	}
 }
