@@ -3,15 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mediakit/mediakit/pkg/format/flv"
 )
 
 // players are HTTP-FLV players that count bytes and, while measuring,
@@ -78,25 +78,14 @@ func (p *players) readTags(br *bufio.Reader, offsets *[]time.Duration) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("player: %s", resp.Status)
 	}
-	body := bufio.NewReaderSize(resp.Body, 32<<10)
-	var hdr [11]byte
-	if _, err := io.ReadFull(body, hdr[:9]); err != nil { // FLV header
-		return err
-	}
-	if _, err := body.Discard(int(binary.BigEndian.Uint32(hdr[5:9])) - 9 + 4); err != nil {
-		return err
-	}
+	tags := flv.NewReader(resp.Body, 0)
 	for {
-		if _, err := io.ReadFull(body, hdr[:]); err != nil {
+		tag, err := tags.Next()
+		if err != nil {
 			return err
 		}
-		size := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
-		ts := uint32(hdr[7])<<24 | uint32(hdr[4])<<16 | uint32(hdr[5])<<8 | uint32(hdr[6])
-		if _, err := body.Discard(size + 4); err != nil {
-			return err
-		}
-		if p.measuring.Load() && (hdr[0] == 8 || hdr[0] == 9) {
-			*offsets = append(*offsets, time.Since(p.epoch)-time.Duration(ts)*time.Millisecond)
+		if p.measuring.Load() && (tag.Type == flv.TagAudio || tag.Type == flv.TagVideo) {
+			*offsets = append(*offsets, time.Since(p.epoch)-tag.Timestamp)
 		}
 	}
 }
