@@ -126,8 +126,9 @@ func (ss *Session) flush(window time.Duration) {
 	pub.DeferWakes(window)
 }
 
-// batch is PipelineOptions.Batched, called under mu.
-func (ss *Session) batch() {
+// deferWakes is PipelineOptions.Batched, called under mu: a UDP stream
+// with paced reads wakes its players per read (Server.flushBatch).
+func (ss *Session) deferWakes() {
 	if window := ss.srv.reg.Config().MergeRead; !ss.tcp && canDrainUDP && window > 0 {
 		ss.batched = true
 		ss.pub.Load().DeferWakes(window)
@@ -186,7 +187,7 @@ func (ss *Session) publish() {
 	ss.pipe = s.reg.pipeline(PipelineOptions{
 		Sink: pub, OnlyTrack: s.opts.OnlyTrack, Payload: s.opts.Payload,
 		Log:     s.reg.Log.With("stream", ss.pubKey.String(), "session", ss.id),
-		Batched: ss.batch,
+		Batched: ss.deferWakes,
 	})
 	ss.stopWatch = pub.OnDone(func() {
 		// The stream was closed (close_streams, a takeover, shutdown):
