@@ -352,7 +352,12 @@ func TestRestoreSkipsRefused(t *testing.T) {
 // ffmpeg's last line; nothing is left running or stored.
 func TestAddTimeoutRemovesTask(t *testing.T) {
 	e := newEnv(t, "exit", nil)
-	e.m.opts.Waiter = e.timeoutOnce(func(in Info) bool { return in.Restarts >= 1 })
+	// Time out once a restarted run has written its last line: the tail
+	// keeps every run's lines, and a run just started may have written
+	// only its first.
+	e.m.opts.Waiter = e.timeoutOnce(func(in Info) bool {
+		return in.Restarts >= 1 && strings.Contains(lastLine(in.Stderr), "Connection refused")
+	})
 	_, err := e.m.Add(context.Background(), Spec{SrcURL: "rtmp://10.0.0.1/live/src", DstURL: "rtmp://127.0.0.1/live/late", Timeout: time.Minute})
 	if err == nil {
 		t.Fatal("Add succeeded")
