@@ -91,9 +91,17 @@ func TestLoadMP4File(t *testing.T) {
 			t.Errorf("file_path %s: %v", bad, r)
 		}
 	}
-	if r := ts.apiCall(t, "getMediaList", url.Values{"app": {"vod"}, "stream": {"seek"}, "schema": {"rtmp"}}); code(r) != 0 {
-		t.Errorf("getMediaList: %v", r)
-	} else if items, _ := r["data"].([]any); len(items) != 1 || items[0].(map[string]any)["originTypeStr"] != "mp4_vod" {
-		t.Errorf("getMediaList of the playback: %v", r["data"])
+	// The playback is listed once its reader has declared the tracks,
+	// which it does after loadMP4File has answered.
+	var listed map[string]any
+	if !testutil.Poll(5*time.Second, func() bool {
+		listed = ts.apiCall(t, "getMediaList", url.Values{"app": {"vod"}, "stream": {"seek"}, "schema": {"rtmp"}})
+		items, _ := listed["data"].([]any)
+		return code(listed) != 0 || len(items) > 0
+	}) || code(listed) != 0 {
+		t.Fatalf("getMediaList: %v", listed)
+	}
+	if items, _ := listed["data"].([]any); len(items) != 1 || items[0].(map[string]any)["originTypeStr"] != "mp4_vod" {
+		t.Errorf("getMediaList of the playback: %v", listed["data"])
 	}
 }
