@@ -1,8 +1,11 @@
 package pushwrite
 
 import (
+	"hash/maphash"
 	"runtime"
 	"sync"
+
+	"github.com/mediakit/mediakit/pkg/engine"
 )
 
 // Pool runs the writes of many players on a few goroutines, one per
@@ -11,12 +14,12 @@ import (
 // players of a stream cost a thousand system calls per window and not a
 // thousand goroutine wake-ups as well. A player whose socket is full
 // leaves the pool for a goroutine of its own until it has caught up
-// (Writer). The zero Pool is ready to use; its workers start with the
-// first player.
+// (Writer). The players of one stream share a worker (Pool.worker). The
+// zero Pool is ready to use; its workers start with the first player.
 type Pool struct {
 	mu      sync.Mutex
 	workers []*poolWorker // started with the first player
-	next    int           // round robin over workers
+	seed    maphash.Seed  // picks a stream's worker
 	closed  bool
 	quit    chan struct{}
 	wg      sync.WaitGroup
@@ -27,11 +30,24 @@ type poolWorker struct {
 	queue []*Writer
 	spare []*Writer
 	wake  chan struct{} // holds one wake-up
+	next  *poolWorker   // takes half of a batch while this one is behind; nil with one worker
 }
 
-// worker returns the worker for a new player, starting the workers on
-// first use, or nil once the pool is closed.
-func (p *Pool) worker() *poolWorker {
+// spillMin is the queue a worker has to find waiting after a batch to
+// count as behind, and the least batch it splits: below it, one
+// processor keeps up with a stream (1000 players at a 100 ms window take
+// it a few milliseconds per wake-up).
+const spillMin = 64
+
+// worker returns the worker for a new player of the stream key, starting
+// the workers on first use, or nil once the pool is closed. Every player
+// of a stream goes to the same worker: a wake-up of the stream then wakes
+// one goroutine, not every worker, and one processor writes the stream's
+// frames to all of its players while they are in its cache. Spread over
+// all workers, 1000 players of one stream cost about 1.1x the CPU
+// (BENCHMARKS.md, "One worker per stream"). Streams spread over the
+// workers, and a worker that falls behind shares its batches (run).
+func (p *Pool) worker(key engine.Key) *poolWorker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -39,15 +55,20 @@ func (p *Pool) worker() *poolWorker {
 	}
 	if p.workers == nil {
 		p.quit = make(chan struct{})
+		p.seed = maphash.MakeSeed()
 		for range runtime.GOMAXPROCS(0) {
-			w := &poolWorker{wake: make(chan struct{}, 1)}
-			p.workers = append(p.workers, w)
+			p.workers = append(p.workers, &poolWorker{wake: make(chan struct{}, 1)})
+		}
+		if n := len(p.workers); n > 1 {
+			for i, w := range p.workers {
+				w.next = p.workers[(i+1)%n]
+			}
+		}
+		for _, w := range p.workers {
 			p.wg.Go(func() { p.run(w) })
 		}
 	}
-	w := p.workers[p.next%len(p.workers)]
-	p.next++
-	return w
+	return p.workers[maphash.Comparable(p.seed, key)%uint64(len(p.workers))]
 }
 
 // Close stops the workers; call it once no player can be queued. It may
@@ -68,29 +89,66 @@ func (pw *poolWorker) enqueue(w *Writer) {
 	pw.mu.Lock()
 	pw.queue = append(pw.queue, w)
 	pw.mu.Unlock()
+	pw.signal()
+}
+
+// enqueueAll queues ws, writers handed over by a worker that is behind.
+func (pw *poolWorker) enqueueAll(ws []*Writer) {
+	pw.mu.Lock()
+	pw.queue = append(pw.queue, ws...)
+	pw.mu.Unlock()
+	pw.signal()
+}
+
+func (pw *poolWorker) signal() {
 	select {
 	case pw.wake <- struct{}{}:
 	default:
 	}
 }
 
+// run serves the worker's queue. A worker that finds a long queue waiting
+// when it finishes a batch is behind (a stream of many players woken more
+// often than one processor can write them, as with no write batching),
+// so it hands half of its next batch to the next worker: a stream's
+// players use more processors only when one cannot keep up.
 func (p *Pool) run(pw *poolWorker) {
+	behind := false
 	for {
 		select {
 		case <-pw.wake:
 		case <-p.quit:
 			return
 		}
-		pw.mu.Lock()
-		batch := pw.queue
-		pw.queue = pw.spare[:0]
-		pw.mu.Unlock()
-		for _, w := range batch {
+		batch, mine := pw.take(behind)
+		for _, w := range mine {
 			w.serve()
 		}
-		clear(batch)
-		pw.mu.Lock()
-		pw.spare = batch[:0]
-		pw.mu.Unlock()
+		behind = pw.done(batch)
 	}
+}
+
+// take returns the queued writers and the part of them this worker
+// serves: all, or the first half when it is behind and has a worker to
+// hand the rest to.
+func (pw *poolWorker) take(behind bool) (batch, mine []*Writer) {
+	pw.mu.Lock()
+	batch = pw.queue
+	pw.queue = pw.spare[:0]
+	pw.mu.Unlock()
+	if !behind || pw.next == nil || len(batch) < spillMin {
+		return batch, batch
+	}
+	half := len(batch) / 2
+	pw.next.enqueueAll(batch[half:])
+	return batch, batch[:half]
+}
+
+// done recycles a served batch and reports whether the worker is behind.
+func (pw *poolWorker) done(batch []*Writer) (behind bool) {
+	clear(batch)
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	pw.spare = batch[:0]
+	return len(pw.queue) >= spillMin
 }

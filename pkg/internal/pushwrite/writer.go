@@ -141,7 +141,7 @@ func (w *Writer) Push(p *Pool, log *slog.Logger, onEnd func(error)) bool {
 	if raw == nil {
 		return false
 	}
-	worker := p.worker()
+	worker := p.worker(w.reader.Key())
 	if worker == nil {
 		return false // the pool is closed
 	}
