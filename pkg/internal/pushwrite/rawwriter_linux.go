@@ -83,8 +83,14 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 	}
 }
 
+// writev is a raw system call: the socket is non-blocking, so the call
+// never waits, and telling the scheduler about it (syscall.Syscall) would
+// wake the runtime's monitor thread from its sleep at every burst of
+// writes, to poll every 20 µs while the burst lasts. At 1000 players that
+// was 85% of the monitor's sleeps and 15% of the process's context
+// switches (BENCHMARKS.md, "One worker per stream").
 func (w *rawWriter) writev(fd uintptr) bool {
-	r, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 	w.n, w.errno = int(r), errno
 	return true // never wait: a full socket is the caller's to handle
 }
