@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mediakit/mediakit/pkg/engine"
 )
@@ -31,6 +32,10 @@ type poolWorker struct {
 	spare []*Writer
 	wake  chan struct{} // holds one wake-up
 	next  *poolWorker   // takes half of a batch while this one is behind; nil with one worker
+	// behind is set when the worker found spillMin writers waiting after
+	// a batch; a worker that is behind is handed nothing, so two busy
+	// workers do not pass players back and forth.
+	behind atomic.Bool
 }
 
 // spillMin is the queue a worker has to find waiting after a batch to
@@ -110,33 +115,33 @@ func (pw *poolWorker) signal() {
 // run serves the worker's queue. A worker that finds a long queue waiting
 // when it finishes a batch is behind (a stream of many players woken more
 // often than one processor can write them, as with no write batching),
-// so it hands half of its next batch to the next worker: a stream's
-// players use more processors only when one cannot keep up.
+// so it hands half of its next batch to the next worker unless that one
+// is behind too: a stream's players use more processors only when one
+// cannot keep up.
 func (p *Pool) run(pw *poolWorker) {
-	behind := false
 	for {
 		select {
 		case <-pw.wake:
 		case <-p.quit:
 			return
 		}
-		batch, mine := pw.take(behind)
+		batch, mine := pw.take()
 		for _, w := range mine {
 			w.serve()
 		}
-		behind = pw.done(batch)
+		pw.done(batch)
 	}
 }
 
 // take returns the queued writers and the part of them this worker
-// serves: all, or the first half when it is behind and has a worker to
-// hand the rest to.
-func (pw *poolWorker) take(behind bool) (batch, mine []*Writer) {
+// serves: all, or the first half when it is behind and has a worker that
+// is not to hand the rest to.
+func (pw *poolWorker) take() (batch, mine []*Writer) {
 	pw.mu.Lock()
 	batch = pw.queue
 	pw.queue = pw.spare[:0]
 	pw.mu.Unlock()
-	if !behind || pw.next == nil || len(batch) < spillMin {
+	if !pw.behind.Load() || pw.next == nil || pw.next.behind.Load() || len(batch) < spillMin {
 		return batch, batch
 	}
 	half := len(batch) / 2
@@ -144,11 +149,12 @@ func (pw *poolWorker) take(behind bool) (batch, mine []*Writer) {
 	return batch, batch[:half]
 }
 
-// done recycles a served batch and reports whether the worker is behind.
-func (pw *poolWorker) done(batch []*Writer) (behind bool) {
+// done recycles a served batch and notes whether the worker is behind.
+func (pw *poolWorker) done(batch []*Writer) {
 	clear(batch)
 	pw.mu.Lock()
-	defer pw.mu.Unlock()
 	pw.spare = batch[:0]
-	return len(pw.queue) >= spillMin
+	waiting := len(pw.queue)
+	pw.mu.Unlock()
+	pw.behind.Store(waiting >= spillMin)
 }

@@ -45,7 +45,7 @@ func TestPoolWorkerBehindSharesBatch(t *testing.T) {
 	}
 
 	queue(a, 100)
-	if batch, mine := a.take(false); len(mine) != 100 || len(batch) != 100 {
+	if batch, mine := a.take(); len(mine) != 100 || len(batch) != 100 {
 		t.Fatalf("keeping up: served %d of %d, want all 100", len(mine), len(batch))
 	}
 	if len(b.queue) != 0 {
@@ -53,11 +53,11 @@ func TestPoolWorkerBehindSharesBatch(t *testing.T) {
 	}
 
 	queue(a, spillMin)
-	if behind := a.done(nil); !behind {
+	if a.done(nil); !a.behind.Load() {
 		t.Fatalf("%d writers waiting after a batch: not behind", spillMin)
 	}
 	queue(a, 100-spillMin)
-	batch, mine := a.take(true)
+	batch, mine := a.take()
 	if len(mine) != 50 || len(batch) != 100 {
 		t.Fatalf("behind: served %d of %d, want 50 of 100", len(mine), len(batch))
 	}
@@ -69,17 +69,24 @@ func TestPoolWorkerBehindSharesBatch(t *testing.T) {
 			t.Fatalf("handed-over writer %d is not the batch's %d", i, 50+i)
 		}
 	}
-	if behind := a.done(batch); behind {
+	if a.done(batch); a.behind.Load() {
 		t.Fatal("an empty queue after a batch: behind")
 	}
 
+	a.behind.Store(true)
 	queue(a, spillMin-1)
-	if _, mine := a.take(true); len(mine) != spillMin-1 {
+	if _, mine := a.take(); len(mine) != spillMin-1 {
 		t.Fatalf("a batch under %d was split: served %d", spillMin, len(mine))
+	}
+	b.queue = nil
+	b.behind.Store(true)
+	queue(a, 100)
+	if _, mine := a.take(); len(mine) != 100 || len(b.queue) != 0 {
+		t.Fatalf("handed %d writers to a worker that is behind too (served %d of 100)", len(b.queue), len(mine))
 	}
 	a.next = nil
 	queue(a, 100)
-	if _, mine := a.take(true); len(mine) != 100 {
+	if _, mine := a.take(); len(mine) != 100 {
 		t.Fatalf("a lone worker handed over writers: served %d of 100", len(mine))
 	}
 }
