@@ -36,6 +36,7 @@ type poolWorker struct {
 	// a batch; a worker that is behind is handed nothing, so two busy
 	// workers do not pass players back and forth.
 	behind atomic.Bool
+	handed atomic.Int64 // writers handed to next: for tests
 }
 
 // spillMin is the queue a worker has to find waiting after a batch to
@@ -146,6 +147,7 @@ func (pw *poolWorker) take() (batch, mine []*Writer) {
 	}
 	half := len(batch) / 2
 	pw.next.enqueueAll(batch[half:])
+	pw.handed.Add(int64(len(batch) - half))
 	return batch, batch[:half]
 }
 
