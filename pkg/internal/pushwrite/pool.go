@@ -28,13 +28,15 @@ type Pool struct {
 
 type poolWorker struct {
 	mu    sync.Mutex
-	queue []*Writer
-	spare []*Writer
+	queue []*Writer // woken players of the worker's streams
+	given []*Writer // players handed over by a worker that is behind
+	spare [2][]*Writer
 	wake  chan struct{} // holds one wake-up
 	next  *poolWorker   // takes half of a batch while this one is behind; nil with one worker
-	// behind is set when the worker found spillMin writers waiting after
-	// a batch; a worker that is behind is handed nothing, so two busy
-	// workers do not pass players back and forth.
+	// behind is set when spillMin or more of the worker's own players were
+	// waiting after its last batch. Nothing is handed to a worker that is
+	// behind, and players handed over are never handed on, so a player
+	// waits at most one more batch for it.
 	behind atomic.Bool
 	handed atomic.Int64 // writers handed to next: for tests
 }
@@ -98,10 +100,10 @@ func (pw *poolWorker) enqueue(w *Writer) {
 	pw.signal()
 }
 
-// enqueueAll queues ws, writers handed over by a worker that is behind.
-func (pw *poolWorker) enqueueAll(ws []*Writer) {
+// give queues ws, players handed over by a worker that is behind.
+func (pw *poolWorker) give(ws []*Writer) {
 	pw.mu.Lock()
-	pw.queue = append(pw.queue, ws...)
+	pw.given = append(pw.given, ws...)
 	pw.mu.Unlock()
 	pw.signal()
 }
@@ -126,36 +128,40 @@ func (p *Pool) run(pw *poolWorker) {
 		case <-p.quit:
 			return
 		}
-		batch, mine := pw.take()
-		for _, w := range mine {
+		own, given, serve := pw.take()
+		for _, w := range given { // they have waited a batch already
 			w.serve()
 		}
-		pw.done(batch)
+		for _, w := range own[:serve] {
+			w.serve()
+		}
+		pw.done(own, given)
 	}
 }
 
-// take returns the queued writers and the part of them this worker
-// serves: all, or the first half when it is behind and has a worker that
-// is not to hand the rest to.
-func (pw *poolWorker) take() (batch, mine []*Writer) {
+// take returns the players handed to the worker, its own queued players
+// and how many of those it serves: all, or the first half when it is
+// behind and the next worker is not, which gets the rest.
+func (pw *poolWorker) take() (own, given []*Writer, serve int) {
 	pw.mu.Lock()
-	batch = pw.queue
-	pw.queue = pw.spare[:0]
+	own, pw.queue = pw.queue, pw.spare[0][:0]
+	given, pw.given = pw.given, pw.spare[1][:0]
 	pw.mu.Unlock()
-	if !pw.behind.Load() || pw.next == nil || pw.next.behind.Load() || len(batch) < spillMin {
-		return batch, batch
+	serve = len(own)
+	if pw.behind.Load() && pw.next != nil && !pw.next.behind.Load() && len(own) >= spillMin {
+		serve = len(own) / 2
+		pw.next.give(own[serve:])
+		pw.handed.Add(int64(len(own) - serve))
 	}
-	half := len(batch) / 2
-	pw.next.enqueueAll(batch[half:])
-	pw.handed.Add(int64(len(batch) - half))
-	return batch, batch[:half]
+	return own, given, serve
 }
 
 // done recycles a served batch and notes whether the worker is behind.
-func (pw *poolWorker) done(batch []*Writer) {
-	clear(batch)
+func (pw *poolWorker) done(own, given []*Writer) {
+	clear(own)
+	clear(given)
 	pw.mu.Lock()
-	pw.spare = batch[:0]
+	pw.spare = [2][]*Writer{own[:0], given[:0]}
 	waiting := len(pw.queue)
 	pw.mu.Unlock()
 	pw.behind.Store(waiting >= spillMin)

@@ -53,49 +53,70 @@ func TestPoolWorkerBehindSharesBatch(t *testing.T) {
 	}
 
 	queue(a, 100)
-	if batch, mine := a.take(); len(mine) != 100 || len(batch) != 100 {
-		t.Fatalf("keeping up: served %d of %d, want all 100", len(mine), len(batch))
+	own, given, serve := a.take()
+	if serve != 100 || len(own) != 100 || len(given) != 0 {
+		t.Fatalf("keeping up: served %d of %d (and %d given), want all 100", serve, len(own), len(given))
 	}
-	if len(b.queue) != 0 {
-		t.Fatalf("keeping up: handed %d writers over", len(b.queue))
+	if len(b.given) != 0 {
+		t.Fatalf("keeping up: handed %d writers over", len(b.given))
 	}
 
 	queue(a, spillMin)
-	if a.done(nil); !a.behind.Load() {
+	if a.done(nil, nil); !a.behind.Load() {
 		t.Fatalf("%d writers waiting after a batch: not behind", spillMin)
 	}
 	queue(a, 100-spillMin)
-	batch, mine := a.take()
-	if len(mine) != 50 || len(batch) != 100 {
-		t.Fatalf("behind: served %d of %d, want 50 of 100", len(mine), len(batch))
+	own, _, serve = a.take()
+	if serve != 50 || len(own) != 100 {
+		t.Fatalf("behind: served %d of %d, want 50 of 100", serve, len(own))
 	}
-	if len(b.queue) != 50 || len(b.wake) != 1 {
-		t.Fatalf("behind: the next worker got %d writers (wake-up pending: %v), want 50", len(b.queue), len(b.wake) == 1)
+	if len(b.given) != 50 || len(b.wake) != 1 {
+		t.Fatalf("behind: the next worker got %d writers (wake-up pending: %v), want 50", len(b.given), len(b.wake) == 1)
 	}
-	for i, w := range b.queue {
-		if w != batch[50+i] {
+	for i, w := range b.given {
+		if w != own[50+i] {
 			t.Fatalf("handed-over writer %d is not the batch's %d", i, 50+i)
 		}
 	}
-	if a.done(batch); a.behind.Load() {
+	if a.done(own, nil); a.behind.Load() {
 		t.Fatal("an empty queue after a batch: behind")
 	}
 
+	// The next worker serves what it was given, whole, even when it is
+	// behind itself, and its own players do not count those.
+	b.behind.Store(true)
+	queue(b, 100)
+	bOwn, bGiven, bServe := b.take()
+	if len(bGiven) != 50 || bServe != 50 || len(a.given) != 50 {
+		t.Fatalf("behind with 50 given: served %d given and %d of its own %d, handed %d on; want 50, 50 of 100, 50",
+			len(bGiven), bServe, len(bOwn), len(a.given))
+	}
+	for _, w := range a.given {
+		for _, g := range bGiven {
+			if w == g {
+				t.Fatal("a player handed over was handed on")
+			}
+		}
+	}
+	if b.done(bOwn, bGiven); b.behind.Load() {
+		t.Fatal("behind with nothing of its own waiting")
+	}
+	a.given = nil
+
 	a.behind.Store(true)
 	queue(a, spillMin-1)
-	if _, mine := a.take(); len(mine) != spillMin-1 {
-		t.Fatalf("a batch under %d was split: served %d", spillMin, len(mine))
+	if _, _, serve := a.take(); serve != spillMin-1 {
+		t.Fatalf("a batch under %d was split: served %d", spillMin, serve)
 	}
-	b.queue = nil
 	b.behind.Store(true)
 	queue(a, 100)
-	if _, mine := a.take(); len(mine) != 100 || len(b.queue) != 0 {
-		t.Fatalf("handed %d writers to a worker that is behind too (served %d of 100)", len(b.queue), len(mine))
+	if _, _, serve := a.take(); serve != 100 || len(b.given) != 0 {
+		t.Fatalf("handed %d writers to a worker that is behind too (served %d of 100)", len(b.given), serve)
 	}
 	a.next = nil
 	queue(a, 100)
-	if _, mine := a.take(); len(mine) != 100 {
-		t.Fatalf("a lone worker handed over writers: served %d of 100", len(mine))
+	if _, _, serve := a.take(); serve != 100 {
+		t.Fatalf("a lone worker handed over writers: served %d of 100", serve)
 	}
 }
 

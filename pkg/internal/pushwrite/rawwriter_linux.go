@@ -26,7 +26,8 @@ type rawWriter struct {
 }
 
 // newRawWriter returns a rawWriter of c, or nil when c is not a socket
-// (a TLS connection).
+// (a TLS connection) or not a non-blocking one (its descriptor was put
+// into blocking mode, as os.File.Fd does to a dup of it).
 func newRawWriter(c net.Conn) *rawWriter {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -34,6 +35,13 @@ func newRawWriter(c net.Conn) *rawWriter {
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	nonblocking := false
+	if err := rc.Control(func(fd uintptr) {
+		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		nonblocking = err == nil && flags&unix.O_NONBLOCK != 0
+	}); err != nil || !nonblocking {
 		return nil
 	}
 	w := &rawWriter{rc: rc}
@@ -83,10 +91,13 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 	}
 }
 
-// writev is a raw system call: the socket is non-blocking, so the call
-// never waits, and telling the scheduler about it (syscall.Syscall) would
-// wake the runtime's monitor thread from its sleep at every burst of
-// writes, to poll every 20 µs while the burst lasts. At 1000 players that
+// writev is a raw system call: the socket is non-blocking (checked in
+// newRawWriter), so the call does not wait for the peer, only for the
+// kernel's own work on the write (on loopback, the receiver's TCP work
+// too: tens of microseconds), and telling the scheduler about it
+// (syscall.Syscall) would wake the runtime's monitor thread from its
+// sleep at every burst of writes, to poll every 20 µs while the burst
+// lasts. At 1000 players that
 // was 85% of the monitor's sleeps and 15% of the process's context
 // switches (BENCHMARKS.md, "One worker per stream").
 func (w *rawWriter) writev(fd uintptr) bool {
