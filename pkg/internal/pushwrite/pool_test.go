@@ -124,23 +124,11 @@ func TestPoolWorkerBehindSharesBatch(t *testing.T) {
 // still get every byte of the stream, in order.
 func TestPushHandsOverWhenBehind(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	cfg := engine.DefaultConfig()
-	cfg.ContinuePush = 0
-	cfg.MaxReaderLag = 0
-	e := engine.New(cfg, nil)
-	defer e.Close()
+	e := testEngine(t)
 	pool := &Pool{}
 	defer pool.Close()
-	ctx := context.Background()
 	key := engine.NewKey("", "t", "crowd")
-	info := engine.SessionInfo{ID: "t", Protocol: "test"}
-	pub, err := e.Publish(ctx, key, info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.SetTracks([]*media.Track{testTrack}); err != nil {
-		t.Fatal(err)
-	}
+	pub := testPublish(t, e, key)
 
 	const players = 150
 	type player struct {
@@ -150,7 +138,7 @@ func TestPushHandsOverWhenBehind(t *testing.T) {
 	}
 	ps := make([]*player, players)
 	for i := range ps {
-		reader, err := e.Play(ctx, key, info)
+		reader, err := e.Play(context.Background(), key, engine.SessionInfo{ID: "p", Protocol: "test"})
 		if err != nil {
 			t.Fatal(err)
 		}

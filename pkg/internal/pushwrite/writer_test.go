@@ -56,25 +56,10 @@ type rig struct {
 
 func newRig(t testing.TB) *rig {
 	t.Helper()
-	cfg := engine.DefaultConfig()
-	cfg.ContinuePush = 0
-	cfg.MaxReaderLag = 0
-	r := &rig{e: engine.New(cfg, nil), pool: &Pool{}, read: make(chan struct{})}
-	ctx := context.Background()
-	info := engine.SessionInfo{ID: "t", Protocol: "test"}
-	var err error
-	if r.pub, err = r.e.Publish(ctx, engine.NewKey("", "t", "a"), info); err != nil {
-		t.Fatal(err)
-	}
-	if r.base, err = r.e.Publish(ctx, engine.NewKey("", "t", "base"), info); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []*engine.Publisher{r.pub, r.base} {
-		if err := p.SetTracks([]*media.Track{testTrack}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reader, err := r.e.Play(ctx, engine.NewKey("", "t", "a"), info)
+	r := &rig{e: testEngine(t), pool: &Pool{}, read: make(chan struct{})}
+	r.pub = testPublish(t, r.e, engine.NewKey("", "t", "a"))
+	r.base = testPublish(t, r.e, engine.NewKey("", "t", "base"))
+	reader, err := r.e.Play(context.Background(), engine.NewKey("", "t", "a"), engine.SessionInfo{ID: "t", Protocol: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +88,30 @@ func newRig(t testing.TB) *rig {
 		r.pool.Close()
 	})
 	return r
+}
+
+// testEngine returns an engine that keeps no stream after its publisher
+// and drops no slow reader; it closes with the test.
+func testEngine(tb testing.TB) *engine.Engine {
+	cfg := engine.DefaultConfig()
+	cfg.ContinuePush = 0
+	cfg.MaxReaderLag = 0
+	e := engine.New(cfg, nil)
+	tb.Cleanup(e.Close)
+	return e
+}
+
+// testPublish publishes key on e with testTrack.
+func testPublish(tb testing.TB, e *engine.Engine, key engine.Key) *engine.Publisher {
+	tb.Helper()
+	pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub", Protocol: "test"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pub.SetTracks([]*media.Track{testTrack}); err != nil {
+		tb.Fatal(err)
+	}
+	return pub
 }
 
 // frame returns the next frame: 200 bytes, each its index's low byte.
@@ -251,20 +260,10 @@ func BenchmarkWriter(b *testing.B) {
 }
 
 func benchmarkWriter(b *testing.B, players int, push bool) {
-	cfg := engine.DefaultConfig()
-	cfg.ContinuePush = 0
-	cfg.MaxReaderLag = 0
-	e := engine.New(cfg, nil)
-	defer e.Close()
+	e := testEngine(b)
 	key := engine.NewKey("", "t", "fan")
-	pub, err := e.Publish(context.Background(), key, engine.SessionInfo{ID: "pub"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub := testPublish(b, e, key)
 	defer pub.Close()
-	if err := pub.SetTracks([]*media.Track{testTrack}); err != nil {
-		b.Fatal(err)
-	}
 	pool := &Pool{}
 	defer pool.Close()
 	var drains, runs sync.WaitGroup
