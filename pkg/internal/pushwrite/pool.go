@@ -42,9 +42,12 @@ type poolWorker struct {
 }
 
 // spillMin is the queue a worker has to find waiting after a batch to
-// count as behind, and the least batch it splits: below it, one
-// processor keeps up with a stream (1000 players at a 100 ms window take
-// it a few milliseconds per wake-up).
+// count as behind, and the least batch it splits. A worker that keeps up
+// finds its queue empty, or holding the few players woken while it
+// wrote; 1000 players of one stream at a 100 ms window take it about
+// 8 ms per wake-up (1.6 CPU s for 200 wake-ups in BENCHMARKS.md's run),
+// far from the next one. The figure is a judgement, not tuned beyond the
+// fan-out benchmark.
 const spillMin = 64
 
 // worker returns the worker for a new player of the stream key, starting
