@@ -29,6 +29,8 @@
 #   IDLE=0                       skip the idle-player memory runs
 #   OUT=file.jsonl               results file (default bench/results/fanout-DATE.jsonl)
 #   FANOUT_FLAGS="..."           extra load generator flags, e.g. "-duration 30s"
+#   CPUS=0/1                     run each server on CPU 0 and the load generator
+#                                (players, publisher) on CPU 1 (taskset, util-linux)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readers=("$@")
@@ -72,6 +74,11 @@ if [ ! -s "$clip" ]; then
 fi
 
 out=${OUT:-bench/results/fanout-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+pin=()
+if [ -n "${CPUS:-}" ]; then
+	pin=(taskset -c "${CPUS#*/}")
+	FANOUT_FLAGS="${FANOUT_FLAGS:-} -server-cpus ${CPUS%/*}"
+fi
 read -ra windows <<<"${BATCHING:-default}"
 for n in "${readers[@]}"; do
 	for w in "${windows[@]}"; do
@@ -83,7 +90,7 @@ for n in "${readers[@]}"; do
 				*) [ "$w" = "${windows[0]}" ] || continue ;; # no window to set: once
 				esac
 			fi
-			"$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
+			"${pin[@]}" "$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
 				-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" "${batch[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
 				echo "fanout: $t with $n readers (batching $w) failed" >&2
 		done

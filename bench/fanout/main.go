@@ -56,6 +56,7 @@ type options struct {
 	idle       bool
 	rtspPlayer string
 	pprofDir   string
+	cpus       string // taskset CPU list the server runs on ("" = any)
 }
 
 type result = report.Result
@@ -78,6 +79,7 @@ func main() {
 	flag.StringVar(&o.rtspPlayer, "rtsp-player", "raw", "RTSP players: raw (minimal client that counts bytes) or gortsplib (gortsplib's Client, parses every packet)")
 	flag.StringVar(&o.pprofDir, "pprof", "", "mediakit targets: save a CPU profile of the measurement window and an allocation profile into this directory (turns http.pprof on)")
 	flag.BoolVar(&o.idle, "idle", false, "measure idle players: stop the publisher once they joined and measure memory per player while the stream waits for its publisher (mediakit only)")
+	flag.StringVar(&o.cpus, "server-cpus", "", "run the server on these CPUs only (a taskset list, e.g. 0); run the load generator elsewhere with taskset")
 	flag.Parse()
 	if o.clip == "" {
 		fmt.Fprintln(os.Stderr, "fanout: -clip is required")
@@ -269,6 +271,17 @@ rtmp {
 		s.cmd = exec.Command(o.nginx, "-c", conf, "-p", dir)
 	default:
 		return nil, fmt.Errorf("unknown target %q", o.target)
+	}
+	if o.cpus != "" {
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("-server-cpus: %w", err)
+		}
+		// taskset execs the server: the pid, and so the CPU and RSS
+		// figures, stay the server's.
+		s.cmd.Args = append([]string{"taskset", "-c", o.cpus, s.cmd.Path}, s.cmd.Args[1:]...)
+		s.cmd.Path = taskset
 	}
 	s.cmd.Stdout = os.Stderr
 	s.cmd.Stderr = os.Stderr
