@@ -22,7 +22,7 @@ type rawWriter struct {
 	iov   []unix.Iovec
 	n     int
 	errno syscall.Errno
-	fn    func(fd uintptr) bool // writev, made once: no closure per write
+	fn    func(fd uintptr) // writev, made once: no closure per write
 }
 
 // newRawWriter returns a rawWriter of c, or nil when c is not a socket
@@ -71,7 +71,12 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 			*out = (*out)[:0]
 			return n, true, nil
 		}
-		if err := w.rc.Write(w.fn); err != nil {
+		// Control, not Write: it holds the descriptor open while fn
+		// runs, which is all a write that never waits needs. Write would
+		// also take the write lock (this writer is the connection's only
+		// one while it pushes) and reset the poller's state for a wait
+		// that never comes: a cache line per player per write.
+		if err := w.rc.Control(w.fn); err != nil {
 			return n, false, err
 		}
 		switch w.errno {
@@ -99,10 +104,9 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 // every burst of writes, to poll every 20 µs while the burst lasted: at
 // 1000 players, 1727 of its sleeps in 5 s against 264 now, and 15% more
 // context switches (BENCHMARKS.md, "One worker per stream").
-func (w *rawWriter) writev(fd uintptr) bool {
+func (w *rawWriter) writev(fd uintptr) {
 	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 	w.n, w.errno = int(r), errno
-	return true // never wait: a full socket is the caller's to handle
 }
 
 // release drops the buffers' pointers, and the vector itself after a
