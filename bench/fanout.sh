@@ -29,6 +29,9 @@
 #   IDLE=0                       skip the idle-player memory runs
 #   OUT=file.jsonl               results file (default bench/results/fanout-DATE.jsonl)
 #   FANOUT_FLAGS="..."           extra load generator flags, e.g. "-duration 30s"
+#   ROUNDS=3                     repeat the whole run (all targets, windows and counts)
+#                                three times, so that the shared machine's drift hits
+#                                every server alike; compare the rounds' means
 #   CPUS=0/1                     run each server on CPU 0 and the load generator
 #                                (players, publisher) on CPU 1 (taskset, util-linux)
 set -euo pipefail
@@ -80,19 +83,21 @@ if [ -n "${CPUS:-}" ]; then
 	FANOUT_FLAGS="${FANOUT_FLAGS:-} -server-cpus ${CPUS%/*}"
 fi
 read -ra windows <<<"${BATCHING:-default}"
-for n in "${readers[@]}"; do
-	for w in "${windows[@]}"; do
-		for t in "${targets[@]}"; do
-			batch=()
-			if [ "$w" != default ]; then
-				case $t in
-				mediakit-* | srs-* | zlm-*) batch=(-merge-write "$w") ;;
-				*) [ "$w" = "${windows[0]}" ] || continue ;; # no window to set: once
-				esac
-			fi
-			"${pin[@]}" "$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
-				-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" "${batch[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
-				echo "fanout: $t with $n readers (batching $w) failed" >&2
+for _ in $(seq "${ROUNDS:-1}"); do
+	for n in "${readers[@]}"; do
+		for w in "${windows[@]}"; do
+			for t in "${targets[@]}"; do
+				batch=()
+				if [ "$w" != default ]; then
+					case $t in
+					mediakit-* | srs-* | zlm-*) batch=(-merge-write "$w") ;;
+					*) [ "$w" = "${windows[0]}" ] || continue ;; # no window to set: once
+					esac
+				fi
+				"${pin[@]}" "$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
+					-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" "${batch[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
+					echo "fanout: $t with $n readers (batching $w) failed" >&2
+			done
 		done
 	done
 done
