@@ -33,7 +33,9 @@
 #                                three times, so that the shared machine's drift hits
 #                                every server alike; compare the rounds' means
 #   CPUS=0/1                     run each server on CPU 0 and the load generator
-#                                (players, publisher) on CPU 1 (taskset, util-linux)
+#                                (players, publisher) on CPU 1 (taskset, util-linux);
+#                                a pinned mediakit runs one pool worker (GOMAXPROCS
+#                                follows the CPUs it may use); the idle runs stay unpinned
 set -euo pipefail
 cd "$(dirname "$0")/.."
 readers=("$@")
@@ -77,8 +79,10 @@ if [ ! -s "$clip" ]; then
 fi
 
 out=${OUT:-bench/results/fanout-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+[[ ${ROUNDS:-1} =~ ^[1-9][0-9]*$ ]] || { echo "fanout: ROUNDS=$ROUNDS: want a number of rounds" >&2; exit 2; }
 pin=()
 if [ -n "${CPUS:-}" ]; then
+	[[ $CPUS == ?*/?* ]] || { echo "fanout: CPUS=$CPUS: want SERVER/LOADGEN CPU lists, e.g. 0/1" >&2; exit 2; }
 	pin=(taskset -c "${CPUS#*/}")
 	FANOUT_FLAGS="${FANOUT_FLAGS:-} -server-cpus ${CPUS%/*}"
 fi

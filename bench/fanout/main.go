@@ -487,7 +487,7 @@ func run(o options) (*result, error) {
 	defer func() { pub.Process.Kill(); pub.Wait() }()
 	time.Sleep(3 * time.Second) // publisher connected, GOP cache filled
 
-	res := &result{Target: o.target, Readers: o.readers, Batching: o.mergeWrite}
+	res := &result{Target: o.target, Readers: o.readers, Batching: o.mergeWrite, ServerCPUs: o.cpus}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", s.httpPort)
 	rtmpAddr := fmt.Sprintf("127.0.0.1:%d", s.rtmpPort)
 	rtspURL := fmt.Sprintf("rtsp://127.0.0.1:%d/live/bench", s.rtspPort)

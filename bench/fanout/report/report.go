@@ -32,4 +32,7 @@ type Result struct {
 	// (mediakit's --merge-write, SRS's mw_latency, ZLMediaKit's
 	// general.mergeWriteMS); empty: its default.
 	Batching string `json:"batching,omitempty"`
+	// ServerCPUs is the taskset CPU list the server ran on (-server-cpus);
+	// empty: any. A pinned mediakit sizes its runtime (GOMAXPROCS) to it.
+	ServerCPUs string `json:"server_cpus,omitempty"`
 }

@@ -1,7 +1,11 @@
 // Command table prints fan-out results (JSON lines) as a Markdown table,
 // with each server's CPU per GB as a ratio to mediakit HTTP-FLV and to
 // mediakit over the same player protocol (RTMP, RTSP), measured in the
-// same run.
+// same run. A file of several rounds (bench/fanout.sh's ROUNDS) is read
+// in order, the n-th result of a server, player count and window
+// belonging to round n: ratios are taken within a round, and a second
+// table gives each configuration's means over the rounds and the ratios
+// of those means.
 package main
 
 import (
@@ -16,6 +20,60 @@ import (
 
 type row = report.Result
 
+// config is one server, player count and batching window: what a round
+// repeats.
+type config struct {
+	target   string
+	readers  int
+	batching string
+}
+
+// mean is a configuration's sums over the rounds.
+type mean struct {
+	n             int
+	cpu, cpuPerGB float64
+}
+
+func (m mean) cpuMean() float64   { return m.cpu / float64(m.n) }
+func (m mean) perGBMean() float64 { return m.cpuPerGB / float64(m.n) }
+
+// printMeans prints each configuration's means over the rounds, with the
+// ratios of its CPU per GB mean to mediakit HTTP-FLV's and SRS's means at
+// the same player count and window.
+func printMeans(rows []row, order []config) {
+	means := map[config]mean{}
+	for _, r := range rows {
+		if r.Idle {
+			continue
+		}
+		c := config{r.Target, r.Readers, r.Batching}
+		m := means[c]
+		m.n++
+		m.cpu += r.CPUSeconds
+		m.cpuPerGB += r.CPUPerGB
+		means[c] = m
+	}
+	ratio := func(m mean, target string, c config) string {
+		ref, ok := means[config{target, c.readers, c.batching}]
+		if !ok || ref.perGBMean() == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", m.perGBMean()/ref.perGBMean())
+	}
+	fmt.Println()
+	fmt.Println("| server | players | batching | rounds | CPU s, mean | CPU s/GB, mean | vs mediakit-flv (means) | vs srs-flv (means) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, c := range order {
+		m := means[c]
+		batching := c.batching
+		if batching == "" {
+			batching = "default"
+		}
+		fmt.Printf("| %s | %d | %s | %d | %.2f | %.3f | %s | %s |\n", c.target, c.readers, batching, m.n,
+			m.cpuMean(), m.perGBMean(), ratio(m, "mediakit-flv", c), ratio(m, "srs-flv", c))
+	}
+}
+
 func main() {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: table RESULTS.jsonl")
@@ -28,11 +86,16 @@ func main() {
 	}
 	defer f.Close()
 	var rows []row
-	// Ratios are taken within one player count and batching window.
+	// Ratios are taken within one round, player count and batching
+	// window.
 	type runKey struct {
+		round    int
 		readers  int
 		batching string
 	}
+	var rounds []int // per row
+	seen := map[config]int{}
+	var order []config // configurations in first-seen order
 	ref := map[runKey]float64{}
 	srs := map[runKey]float64{}
 	// same holds mediakit's CPU per GB by player protocol and run.
@@ -50,24 +113,42 @@ func main() {
 			os.Exit(1)
 		}
 		rows = append(rows, r)
-		rk := runKey{r.Readers, r.Batching}
-		if r.Target == "mediakit-flv" && !r.Idle {
+		if r.Idle {
+			rounds = append(rounds, 0)
+			continue
+		}
+		c := config{r.Target, r.Readers, r.Batching}
+		if seen[c] == 0 {
+			order = append(order, c)
+		}
+		seen[c]++
+		rounds = append(rounds, seen[c])
+		rk := runKey{seen[c], r.Readers, r.Batching}
+		if r.Target == "mediakit-flv" {
 			ref[rk] = r.CPUPerGB
 		}
-		if r.Target == "srs-flv" && !r.Idle {
+		if r.Target == "srs-flv" {
 			srs[rk] = r.CPUPerGB
 		}
-		if strings.HasPrefix(r.Target, "mediakit-") && !r.Idle {
+		if strings.HasPrefix(r.Target, "mediakit-") {
 			same[key{proto(r.Target), rk}] = r.CPUPerGB
 		}
 	}
-	fmt.Println("| server | players | batching | CPU s (user) | GB delivered | CPU s/GB | vs mediakit-flv | vs mediakit, same protocol | vs srs-flv | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms | load generator CPU s |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rows {
+	multi := false
+	for _, n := range seen {
+		multi = multi || n > 1
+	}
+	roundCol, roundSep := "", ""
+	if multi {
+		roundCol, roundSep = " round |", "---|"
+	}
+	fmt.Println("|" + roundCol + " server | players | batching | CPU s (user) | GB delivered | CPU s/GB | vs mediakit-flv | vs mediakit, same protocol | vs srs-flv | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms | load generator CPU s |")
+	fmt.Println("|" + roundSep + "---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for i, r := range rows {
 		if r.Idle {
 			continue
 		}
-		rk := runKey{r.Readers, r.Batching}
+		rk := runKey{rounds[i], r.Readers, r.Batching}
 		ratio := "-"
 		if ref[rk] > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.CPUPerGB/ref[rk])
@@ -96,9 +177,15 @@ func main() {
 		if r.ClientCPUSeconds > 0 {
 			client = fmt.Sprintf("%.2f", r.ClientCPUSeconds)
 		}
+		if multi {
+			fmt.Printf("| %d ", rounds[i])
+		}
 		fmt.Printf("| %s | %d | %s | %s | %.2f | %.2f | %s | %s | %s | %.2f / %.2f | %d | %d | %.0f | %.1f | %s | %s |\n",
 			r.Target, r.Readers, batching, cpu, r.DeliveredGB, r.CPUPerGB, ratio, ratioSame, ratioSRS, r.ReaderMbps, r.ReaderMbpsMin,
 			r.Dropped, r.Slow, r.RSSPeakMB, r.KiBPerReader, ttfk, client)
+	}
+	if multi {
+		printMeans(rows, order)
 	}
 	idleHeader := false
 	for _, r := range rows {

@@ -3,6 +3,7 @@
 package pushwrite
 
 import (
+	"errors"
 	"net"
 	"os"
 	"syscall"
@@ -18,6 +19,7 @@ const maxIovecs = 1024
 // non-blocking (Go's netpoller made it so), and a write the socket
 // cannot take returns at once instead of parking the goroutine.
 type rawWriter struct {
+	conn  net.Conn // for its addresses in errors
 	rc    syscall.RawConn
 	iov   []unix.Iovec
 	n     int
@@ -44,7 +46,7 @@ func newRawWriter(c net.Conn) *rawWriter {
 	}); err != nil || !nonblocking {
 		return nil
 	}
-	w := &rawWriter{rc: rc}
+	w := &rawWriter{conn: c, rc: rc}
 	w.fn = w.writev
 	return w
 }
@@ -77,7 +79,7 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 		// one while it pushes) and reset the poller's state for a wait
 		// that never comes: a cache line per player per write.
 		if err := w.rc.Control(w.fn); err != nil {
-			return n, false, err
+			return n, false, w.opError(err)
 		}
 		switch w.errno {
 		case 0:
@@ -94,6 +96,17 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 			return n, false, nil // the socket is full
 		}
 	}
+}
+
+// opError names a failed Control (the connection closed) as the write
+// it is, as conn.Write would: "write tcp LOCAL->REMOTE: use of closed
+// network connection".
+func (w *rawWriter) opError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		err = op.Err
+	}
+	return &net.OpError{Op: "write", Net: w.conn.LocalAddr().Network(), Source: w.conn.LocalAddr(), Addr: w.conn.RemoteAddr(), Err: err}
 }
 
 // writev is a raw system call. The socket is non-blocking (checked in

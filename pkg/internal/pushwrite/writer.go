@@ -149,8 +149,9 @@ func (w *Writer) Push(p *Pool, log *slog.Logger, onEnd func(error)) bool {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w.raw, w.worker, w.log, w.onEnd, w.done = raw, worker, log, onEnd, make(chan struct{})
-	// Writes before this one may have left a deadline; one applies only
-	// while the writer waits for the socket (catchUp).
+	// Writes before this one may have left a deadline. The raw writes do
+	// not look at it (they never wait), and catchUp sets its own; cleared
+	// so that its timer does not stay armed for every player.
 	_ = w.conn.SetWriteDeadline(time.Time{})
 	w.state.Store(stateRunning) // held until the wake function is set
 	if err := w.reader.SetWake(context.Background(), w.schedule); err != nil {
@@ -249,7 +250,8 @@ func (w *Writer) catchUp() {
 		w.end(err)
 		return
 	}
-	// A deadline in the past would fail the next non-blocking write.
+	// The raw writes ignore deadlines; cleared so that its timer does not
+	// stay armed while the player keeps up.
 	_ = w.conn.SetWriteDeadline(time.Time{})
 	w.written()
 	w.loop()
