@@ -87,7 +87,9 @@ if [ -n "${CPUS:-}" ]; then
 	FANOUT_FLAGS="${FANOUT_FLAGS:-} -server-cpus ${CPUS%/*}"
 fi
 read -ra windows <<<"${BATCHING:-default}"
-for _ in $(seq "${ROUNDS:-1}"); do
+round=()
+for r in $(seq "${ROUNDS:-1}"); do
+	[ "${ROUNDS:-1}" = 1 ] || round=(-round "$r")
 	for n in "${readers[@]}"; do
 		for w in "${windows[@]}"; do
 			for t in "${targets[@]}"; do
@@ -99,7 +101,7 @@ for _ in $(seq "${ROUNDS:-1}"); do
 					esac
 				fi
 				"${pin[@]}" "$bin/fanout" -target "$t" -readers "$n" -clip "$clip" -mediakit "$bin/mediakit" \
-					-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" "${batch[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
+					-mediamtx "${mediamtx:-mediamtx}" -srs "${srs:-srs}" -zlm "${zlm:-MediaServer}" "${batch[@]}" "${round[@]}" -out "$out" ${FANOUT_FLAGS:-} >/dev/null ||
 					echo "fanout: $t with $n readers (batching $w) failed" >&2
 			done
 		done

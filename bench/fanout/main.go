@@ -57,6 +57,7 @@ type options struct {
 	rtspPlayer string
 	pprofDir   string
 	cpus       string // taskset CPU list the server runs on ("" = any)
+	round      int
 }
 
 type result = report.Result
@@ -80,6 +81,7 @@ func main() {
 	flag.StringVar(&o.pprofDir, "pprof", "", "mediakit targets: save a CPU profile of the measurement window and an allocation profile into this directory (turns http.pprof on)")
 	flag.BoolVar(&o.idle, "idle", false, "measure idle players: stop the publisher once they joined and measure memory per player while the stream waits for its publisher (mediakit only)")
 	flag.StringVar(&o.cpus, "server-cpus", "", "run the server on these CPUs only (a taskset list, e.g. 0); run the load generator elsewhere with taskset")
+	flag.IntVar(&o.round, "round", 0, "the round this run belongs to, recorded in the result (bench/fanout.sh's ROUNDS)")
 	flag.Parse()
 	if o.clip == "" {
 		fmt.Fprintln(os.Stderr, "fanout: -clip is required")
@@ -487,7 +489,7 @@ func run(o options) (*result, error) {
 	defer func() { pub.Process.Kill(); pub.Wait() }()
 	time.Sleep(3 * time.Second) // publisher connected, GOP cache filled
 
-	res := &result{Target: o.target, Readers: o.readers, Batching: o.mergeWrite, ServerCPUs: o.cpus}
+	res := &result{Target: o.target, Readers: o.readers, Batching: o.mergeWrite, ServerCPUs: o.cpus, Round: o.round}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", s.httpPort)
 	rtmpAddr := fmt.Sprintf("127.0.0.1:%d", s.rtmpPort)
 	rtspURL := fmt.Sprintf("rtsp://127.0.0.1:%d/live/bench", s.rtspPort)

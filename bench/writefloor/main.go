@@ -53,7 +53,9 @@ type result struct {
 	Full          int     `json:"full"` // writes the socket could not take whole
 	Seconds       float64 `json:"seconds"`
 	ThreadCPU     float64 `json:"writer_thread_cpu_seconds"`
+	Iov           int     `json:"iov,omitempty"` // writev: buffers per write
 	ProcessCPU    float64 `json:"process_cpu_seconds"`
+	ProcessUser   float64 `json:"process_user_cpu_seconds"`
 	PlayersCPU    float64 `json:"players_cpu_seconds"`
 	USPerWrite    float64 `json:"process_us_per_write"`
 	ThreadUS      float64 `json:"writer_thread_us_per_write"`
@@ -78,6 +80,10 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if o.iov < 1 || o.iov > 1024 {
+		fmt.Fprintf(os.Stderr, "writefloor: -iov %d: want 1 to 1024 (IOV_MAX)\n", o.iov)
+		os.Exit(2)
 	}
 	if o.mode != "writev" && o.mode != "sendfile" && o.mode != "hdr+sendfile" {
 		fmt.Fprintf(os.Stderr, "writefloor: -mode %q: want writev, sendfile or hdr+sendfile\n", o.mode)
@@ -133,10 +139,13 @@ func run(o options) (*result, error) {
 	defer players.Wait()
 	defer players.Process.Kill()
 	conns := make([]syscall.RawConn, 0, o.players)
+	// A players' process that fails before dialling them all must not
+	// leave the accept waiting for ever.
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
 	for range o.players {
 		c, err := ln.Accept()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("players: %w", err)
 		}
 		defer c.Close()
 		rc, err := c.(*net.TCPConn).SyscallConn()
@@ -165,9 +174,13 @@ func run(o options) (*result, error) {
 	runtime.LockOSThread() // the writer's thread CPU is the figure
 	defer runtime.UnlockOSThread()
 	res := &result{Mode: o.mode, Players: o.players, Window: o.window.String(), BytesPerWrite: size}
+	if o.mode == "writev" {
+		res.Iov = o.iov
+	}
 	tick := time.NewTicker(o.window)
 	defer tick.Stop()
-	cpu0, proc0, players0 := threadCPU(), procstat.CPUSeconds(os.Getpid()), procstat.CPUSeconds(players.Process.Pid)
+	user0, sys0 := procstat.CPUSplit(os.Getpid())
+	cpu0, players0 := threadCPU(), procstat.CPUSeconds(players.Process.Pid)
 	start := time.Now()
 	for time.Since(start) < o.duration {
 		w.iovecs(o.iov)
@@ -189,7 +202,9 @@ func run(o options) (*result, error) {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.ThreadCPU = (threadCPU() - cpu0).Seconds()
-	res.ProcessCPU = procstat.CPUSeconds(os.Getpid()) - proc0
+	user1, sys1 := procstat.CPUSplit(os.Getpid())
+	res.ProcessCPU = user1 - user0 + sys1 - sys0
+	res.ProcessUser = user1 - user0
 	res.PlayersCPU = procstat.CPUSeconds(players.Process.Pid) - players0
 	res.USPerWrite = res.ProcessCPU / float64(res.Writes) * 1e6
 	res.ThreadUS = res.ThreadCPU / float64(res.Writes) * 1e6
@@ -214,14 +229,15 @@ type writer struct {
 	errno syscall.Errno
 }
 
-// iovecs splits this window's bytes into parts buffers.
+// iovecs splits this window's bytes into parts buffers of about equal
+// size.
 func (w *writer) iovecs(parts int) {
 	w.iov = w.iov[:0]
-	step := max(w.size/max(parts, 1), 1)
-	for p := 0; p < w.size; p += step {
-		end := min(p+step, w.size)
-		v := unix.Iovec{Base: &w.ring[w.off+p]}
-		v.SetLen(end - p)
+	parts = min(parts, w.size)
+	for i := range parts {
+		from, to := i*w.size/parts, (i+1)*w.size/parts
+		v := unix.Iovec{Base: &w.ring[w.off+from]}
+		v.SetLen(to - from)
 		w.iov = append(w.iov, v)
 	}
 }
@@ -233,9 +249,9 @@ func (w *writer) write(fd uintptr) {
 		r, _, w.errno = syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 	default:
 		if w.mode == "hdr+sendfile" {
-			_, _, w.errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.head[0])), uintptr(len(w.head)), unix.MSG_MORE, 0, 0)
-			if w.errno != 0 {
-				w.n = 0
+			r, _, w.errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.head[0])), uintptr(len(w.head)), unix.MSG_MORE, 0, 0)
+			if w.errno != 0 || int(r) < len(w.head) {
+				w.n = 0 // counted as a write the socket could not take
 				return
 			}
 		}

@@ -35,4 +35,7 @@ type Result struct {
 	// ServerCPUs is the taskset CPU list the server ran on (-server-cpus);
 	// empty: any. A pinned mediakit sizes its runtime (GOMAXPROCS) to it.
 	ServerCPUs string `json:"server_cpus,omitempty"`
+	// Round is the run's round in a file of several (bench/fanout.sh's
+	// ROUNDS); zero: not part of rounds.
+	Round int `json:"round,omitempty"`
 }

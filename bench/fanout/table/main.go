@@ -1,11 +1,12 @@
 // Command table prints fan-out results (JSON lines) as a Markdown table,
 // with each server's CPU per GB as a ratio to mediakit HTTP-FLV and to
 // mediakit over the same player protocol (RTMP, RTSP), measured in the
-// same run. A file of several rounds (bench/fanout.sh's ROUNDS) is read
-// in order, the n-th result of a server, player count and window
-// belonging to round n: ratios are taken within a round, and a second
+// same run. In a file of several rounds (bench/fanout.sh's ROUNDS, each
+// result naming its round) ratios are taken within a round, and a second
 // table gives each configuration's means over the rounds and the ratios
-// of those means.
+// of those means. Results without a round (single runs, A/B files) are
+// compared with the last result of the reference at the same player
+// count and window, as before rounds existed.
 package main
 
 import (
@@ -20,12 +21,13 @@ import (
 
 type row = report.Result
 
-// config is one server, player count and batching window: what a round
-// repeats.
+// config is one server, player count, batching window and CPU pinning:
+// what a round repeats.
 type config struct {
 	target   string
 	readers  int
 	batching string
+	cpus     string
 }
 
 // mean is a configuration's sums over the rounds.
@@ -46,7 +48,7 @@ func printMeans(rows []row, order []config) {
 		if r.Idle {
 			continue
 		}
-		c := config{r.Target, r.Readers, r.Batching}
+		c := config{r.Target, r.Readers, r.Batching, r.ServerCPUs}
 		m := means[c]
 		m.n++
 		m.cpu += r.CPUSeconds
@@ -54,7 +56,7 @@ func printMeans(rows []row, order []config) {
 		means[c] = m
 	}
 	ratio := func(m mean, target string, c config) string {
-		ref, ok := means[config{target, c.readers, c.batching}]
+		ref, ok := means[config{target, c.readers, c.batching, c.cpus}]
 		if !ok || ref.perGBMean() == 0 {
 			return "-"
 		}
@@ -92,10 +94,11 @@ func main() {
 		round    int
 		readers  int
 		batching string
+		cpus     string
 	}
-	var rounds []int // per row
-	seen := map[config]int{}
+	seen := map[config]bool{}
 	var order []config // configurations in first-seen order
+	multi := false
 	ref := map[runKey]float64{}
 	srs := map[runKey]float64{}
 	// same holds mediakit's CPU per GB by player protocol and run.
@@ -114,16 +117,15 @@ func main() {
 		}
 		rows = append(rows, r)
 		if r.Idle {
-			rounds = append(rounds, 0)
 			continue
 		}
-		c := config{r.Target, r.Readers, r.Batching}
-		if seen[c] == 0 {
+		c := config{r.Target, r.Readers, r.Batching, r.ServerCPUs}
+		if !seen[c] {
+			seen[c] = true
 			order = append(order, c)
 		}
-		seen[c]++
-		rounds = append(rounds, seen[c])
-		rk := runKey{seen[c], r.Readers, r.Batching}
+		multi = multi || r.Round > 1
+		rk := runKey{r.Round, r.Readers, r.Batching, r.ServerCPUs}
 		if r.Target == "mediakit-flv" {
 			ref[rk] = r.CPUPerGB
 		}
@@ -134,21 +136,17 @@ func main() {
 			same[key{proto(r.Target), rk}] = r.CPUPerGB
 		}
 	}
-	multi := false
-	for _, n := range seen {
-		multi = multi || n > 1
-	}
 	roundCol, roundSep := "", ""
 	if multi {
 		roundCol, roundSep = " round |", "---|"
 	}
 	fmt.Println("|" + roundCol + " server | players | batching | CPU s (user) | GB delivered | CPU s/GB | vs mediakit-flv | vs mediakit, same protocol | vs srs-flv | Mbit/s per player (mean / min) | dropped | slow | peak RSS MiB | KiB per player | first keyframe p50 / p99 ms | load generator CPU s |")
 	fmt.Println("|" + roundSep + "---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for i, r := range rows {
+	for _, r := range rows {
 		if r.Idle {
 			continue
 		}
-		rk := runKey{rounds[i], r.Readers, r.Batching}
+		rk := runKey{r.Round, r.Readers, r.Batching, r.ServerCPUs}
 		ratio := "-"
 		if ref[rk] > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.CPUPerGB/ref[rk])
@@ -178,7 +176,7 @@ func main() {
 			client = fmt.Sprintf("%.2f", r.ClientCPUSeconds)
 		}
 		if multi {
-			fmt.Printf("| %d ", rounds[i])
+			fmt.Printf("| %d ", r.Round)
 		}
 		fmt.Printf("| %s | %d | %s | %s | %.2f | %.2f | %s | %s | %s | %.2f / %.2f | %d | %d | %.0f | %.1f | %s | %s |\n",
 			r.Target, r.Readers, batching, cpu, r.DeliveredGB, r.CPUPerGB, ratio, ratioSame, ratioSRS, r.ReaderMbps, r.ReaderMbpsMin,

@@ -20,6 +20,7 @@ const maxIovecs = 1024
 // cannot take returns at once instead of parking the goroutine.
 type rawWriter struct {
 	conn  net.Conn // for its addresses in errors
+	net   string
 	rc    syscall.RawConn
 	iov   []unix.Iovec
 	n     int
@@ -46,7 +47,10 @@ func newRawWriter(c net.Conn) *rawWriter {
 	}); err != nil || !nonblocking {
 		return nil
 	}
-	w := &rawWriter{conn: c, rc: rc}
+	w := &rawWriter{conn: c, rc: rc, net: "tcp"}
+	if a := c.LocalAddr(); a != nil {
+		w.net = a.Network()
+	}
 	w.fn = w.writev
 	return w
 }
@@ -88,7 +92,7 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 		case syscall.EAGAIN:
 			return n, false, nil
 		default:
-			return n, false, os.NewSyscallError("writev", w.errno)
+			return n, false, w.opError(os.NewSyscallError("writev", w.errno))
 		}
 		n += w.n
 		consume(out, w.n)
@@ -98,15 +102,16 @@ func (w *rawWriter) write(out *net.Buffers) (n int, complete bool, err error) {
 	}
 }
 
-// opError names a failed Control (the connection closed) as the write
-// it is, as conn.Write would: "write tcp LOCAL->REMOTE: use of closed
-// network connection".
+// opError names a failed write as conn.Write would: "write tcp
+// LOCAL->REMOTE: use of closed network connection" when Control found
+// the connection closed, "write tcp LOCAL->REMOTE: writev: broken pipe"
+// when the system call failed.
 func (w *rawWriter) opError(err error) error {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		err = op.Err
 	}
-	return &net.OpError{Op: "write", Net: w.conn.LocalAddr().Network(), Source: w.conn.LocalAddr(), Addr: w.conn.RemoteAddr(), Err: err}
+	return &net.OpError{Op: "write", Net: w.net, Source: w.conn.LocalAddr(), Addr: w.conn.RemoteAddr(), Err: err}
 }
 
 // writev is a raw system call. The socket is non-blocking (checked in
