@@ -274,16 +274,9 @@ vhost __defaultVhost__ {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("unknown server %q", o.server)
 	}
-	if o.cpus != "" {
-		taskset, err := exec.LookPath("taskset")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("-server-cpus: %w", err)
-		}
-		// taskset execs the server: the pid, and so the CPU and RSS
-		// figures, stay the server's.
-		s.cmd.Args = append([]string{"taskset", "-c", o.cpus, s.cmd.Path}, s.cmd.Args[1:]...)
-		s.cmd.Path = taskset
+	if err := benchio.Pin(s.cmd, o.cpus); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("-server-cpus: %w", err)
 	}
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
