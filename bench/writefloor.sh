@@ -27,11 +27,10 @@ go build -o "$bin/writefloor" ./bench/writefloor
 clip=bench/results/clip-2mbps.flv
 [ -s "$clip" ] || { echo "writefloor: run bench/fanout.sh once to make $clip" >&2; exit 1; }
 out=bench/results/writefloor-$(date -u +%Y%m%dT%H%M%SZ).jsonl
-tag() { python3 -c 'import json,sys; d=json.loads(sys.stdin.readlines()[-1]); d["round"]=int(sys.argv[1]); print(json.dumps(d))' "$1" >>"$out"; }
 for r in $(seq "$rounds"); do
 	for w in "${windows[@]}"; do
 		for mode in writev hdr+sendfile; do
-			"$bin/writefloor" -players "$players" -window "$w" -mode "$mode" | tag "$r"
+			"$bin/writefloor" -players "$players" -window "$w" -mode "$mode" -round "$r" -out "$out" >/dev/null
 		done
 		targets=(mediakit-flv)
 		[ -n "$srs" ] && [ -x "$srs" ] && targets+=(srs-flv)
@@ -40,8 +39,7 @@ for r in $(seq "$rounds"); do
 		if [ $((r % 2)) = 0 ] && [ ${#targets[@]} = 2 ]; then targets=(srs-flv mediakit-flv); fi
 		for t in "${targets[@]}"; do
 			"$bin/fanout" -target "$t" -readers "$players" -clip "$clip" -mediakit "$bin/mediakit" -srs "${srs:-srs}" \
-				-merge-write "$w" -ttfk 5 -out "$bin/run.jsonl" >/dev/null
-			tail -1 "$bin/run.jsonl" | tag "$r"
+				-merge-write "$w" -ttfk 5 -round "$r" -out "$out" >/dev/null
 		done
 	done
 done

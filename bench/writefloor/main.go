@@ -41,6 +41,7 @@ type options struct {
 	mode     string
 	iov      int
 	out      string
+	round    int
 	recv     string // internal: the players' process dials this address
 }
 
@@ -61,6 +62,7 @@ type result struct {
 	ThreadUS      float64 `json:"writer_thread_us_per_write"`
 	DeliveredGB   float64 `json:"delivered_gb"`
 	CPUPerGB      float64 `json:"cpu_s_per_gb"`
+	Round         int     `json:"round,omitempty"`
 }
 
 func main() {
@@ -72,6 +74,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "writev", "writev, sendfile or hdr+sendfile")
 	flag.IntVar(&o.iov, "iov", 9, "writev: buffers per write (a batch's frames and framing)")
 	flag.StringVar(&o.out, "out", "", "append the JSON result to this file")
+	flag.IntVar(&o.round, "round", 0, "the round this run belongs to, recorded in the result (bench/writefloor.sh's ROUNDS)")
 	flag.StringVar(&o.recv, "recv", "", "internal: run as the players' process, dialling this address")
 	flag.Parse()
 	if o.recv != "" {
@@ -80,6 +83,10 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if o.players < 1 || o.duration <= 0 {
+		fmt.Fprintf(os.Stderr, "writefloor: -players %d, -duration %s: want at least one player and a duration\n", o.players, o.duration)
+		os.Exit(2)
 	}
 	if o.iov < 1 || o.iov > 1024 {
 		fmt.Fprintf(os.Stderr, "writefloor: -iov %d: want 1 to 1024 (IOV_MAX)\n", o.iov)
@@ -173,7 +180,7 @@ func run(o options) (*result, error) {
 
 	runtime.LockOSThread() // the writer's thread CPU is the figure
 	defer runtime.UnlockOSThread()
-	res := &result{Mode: o.mode, Players: o.players, Window: o.window.String(), BytesPerWrite: size}
+	res := &result{Mode: o.mode, Players: o.players, Window: o.window.String(), BytesPerWrite: size, Round: o.round}
 	if o.mode == "writev" {
 		res.Iov = o.iov
 	}

@@ -20,7 +20,6 @@ const maxIovecs = 1024
 // cannot take returns at once instead of parking the goroutine.
 type rawWriter struct {
 	conn  net.Conn // for its addresses in errors
-	net   string
 	rc    syscall.RawConn
 	iov   []unix.Iovec
 	n     int
@@ -47,10 +46,7 @@ func newRawWriter(c net.Conn) *rawWriter {
 	}); err != nil || !nonblocking {
 		return nil
 	}
-	w := &rawWriter{conn: c, rc: rc, net: "tcp"}
-	if a := c.LocalAddr(); a != nil {
-		w.net = a.Network()
-	}
+	w := &rawWriter{conn: c, rc: rc}
 	w.fn = w.writev
 	return w
 }
@@ -111,7 +107,8 @@ func (w *rawWriter) opError(err error) error {
 	if errors.As(err, &op) {
 		err = op.Err
 	}
-	return &net.OpError{Op: "write", Net: w.net, Source: w.conn.LocalAddr(), Addr: w.conn.RemoteAddr(), Err: err}
+	local := w.conn.LocalAddr() // a socket's: never nil
+	return &net.OpError{Op: "write", Net: local.Network(), Source: local, Addr: w.conn.RemoteAddr(), Err: err}
 }
 
 // writev is a raw system call. The socket is non-blocking (checked in
